@@ -1,0 +1,107 @@
+/* backend.h: the vtable every container backend implements (DESIGN.md).
+ *
+ * The reconciler drives replicas only through struct backend_ops and never
+ * knows which backend is behind it. A backend instance is the ops table plus
+ * its own context (struct backend). Identity: backend ids are
+ * "zl-<deployment>-<service>-<index>" (backend_replica_id()).
+ */
+#ifndef ZL_BACKEND_H
+#define ZL_BACKEND_H
+
+#include "common/common.h"
+#include "spec/spec.h"
+
+enum backend_status {
+	BACKEND_STATUS_MISSING = 0, /* backend knows nothing of this id */
+	BACKEND_STATUS_CREATED,
+	BACKEND_STATUS_RUNNING,
+	BACKEND_STATUS_EXITED,
+	BACKEND_STATUS_UNKNOWN,     /* e.g. its monitor is gone */
+};
+const char *backend_status_name(enum backend_status s);
+
+struct backend_state {
+	enum backend_status status;
+	int64_t pid;            /* -1 unknown */
+	int64_t pid_start_time; /* -1 unknown */
+	int exit_code;          /* -1 unknown */
+	int exit_signal;        /* 0 none */
+	char exit_reason[32];   /* exited | signal | oom_killed | runtime_error | "" */
+	int64_t started_at, finished_at; /* ms since epoch, 0 unknown */
+	char ip[64];            /* "" unknown */
+	char netns[256];        /* "" none */
+};
+
+/* What a backend needs to create one replica. */
+struct backend_replica_spec {
+	const char *deployment;
+	const struct spec_service *service;
+	int index;
+	const char *backend_id;
+	const char *spec_hash;
+	const struct spec_kv *env; /* resolved environment */
+	size_t env_count;
+};
+
+struct backend_stats {
+	int64_t cpu_usage_ns;  /* -1 unknown */
+	int64_t memory_bytes;  /* -1 unknown */
+};
+
+struct backend;
+
+struct backend_ops {
+	const char *name;
+	/* Is the backend usable here? On failure err says why not. */
+	int (*probe)(struct backend *b, struct zl_err *err);
+	int (*create)(struct backend *b, const struct backend_replica_spec *spec,
+		      struct zl_err *err);
+	int (*start)(struct backend *b, const char *id, struct zl_err *err);
+	/* Sends signo, waits up to timeout_ms for the exit, then SIGKILL. */
+	int (*stop)(struct backend *b, const char *id, int signo, int64_t timeout_ms,
+		    struct zl_err *err);
+	int (*kill)(struct backend *b, const char *id, int signo, struct zl_err *err);
+	/* Removes everything the backend holds for id; missing is not an error. */
+	int (*remove)(struct backend *b, const char *id, struct zl_err *err);
+	/* Cheap: no subprocess. Fills *st; an unknown id is status MISSING. */
+	int (*state)(struct backend *b, const char *id, struct backend_state *st,
+		     struct zl_err *err);
+	/* Writes the last `tail` lines (0 = all) to out; follow until exit. */
+	int (*logs)(struct backend *b, const char *id, size_t tail, bool follow, FILE *out,
+		    struct zl_err *err);
+	/* Runs argv inside the replica; *exit_code gets its exit code. */
+	int (*exec)(struct backend *b, const char *id, char *const argv[], int *exit_code,
+		    struct zl_err *err);
+	int (*stats)(struct backend *b, const char *id, struct backend_stats *st,
+		     struct zl_err *err);
+	/* Waits up to timeout_ms for id to exit; 0 when it exited. */
+	int (*wait)(struct backend *b, const char *id, int64_t timeout_ms, struct zl_err *err);
+	void (*destroy)(struct backend *b);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	char *root; /* zlapply state root */
+	void *ctx;  /* the backend's own */
+};
+
+/* Opens the backend called name ("mock", ...) under the state root. Unknown
+ * names fail with kind INPUT and list the known ones. */
+int backend_open(const char *name, const char *root, struct backend **out, struct zl_err *err);
+void backend_close(struct backend *b);
+
+/* "zl-<deployment>-<service>-<index>"; caller frees. */
+char *backend_replica_id(const char *deployment, const char *service, int index);
+
+/* ---- the mock backend (tests of the reconciler only) ----
+ * Fake containers persist as files under <root>/mock/<id> so separate zlapply
+ * runs see them. Faults for tests:
+ *   - env ZLAPPLY_MOCK_DELAY_MS=N: every create and start sleeps N ms first;
+ *   - env ZLAPPLY_MOCK_FAIL="op:id[,op:id...]" (op create|start|stop|remove,
+ *     id a backend id or "*"): that operation fails;
+ *   - backend_mock_set_exit(): a running fake replica exits with a code. */
+int backend_mock_set_exit(const char *root, const char *id, int exit_code, int exit_signal,
+			  struct zl_err *err);
+extern const struct backend_ops backend_mock_ops;
+
+#endif

@@ -1,0 +1,231 @@
+/* args.c: flags of every verb, parsed with getopt_long. One table serves all
+ * verbs; each flag lists the verbs that accept it, so a flag given to the
+ * wrong verb gets a clear message instead of being ignored. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include "spec/spec.h"
+
+#define V(v) (1u << (v))
+#define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
+		   V(CLI_VERSION) | V(CLI_HELP))
+#define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE))
+
+enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN };
+
+struct flag {
+	struct option opt;
+	unsigned verbs;
+	const char *arg;  /* argument name for help, NULL if none */
+	const char *help;
+};
+
+static const struct flag flags[] = {
+	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE),
+	  "FILE|DIR|-", "deployment spec: a file, a directory of *.yaml/*.yml, or - for stdin (repeatable)" },
+	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE),
+	  "NAME", "a deployment by name (delete: repeatable)" },
+	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
+	  NULL, "print the plan, change nothing" },
+	{ { "output", required_argument, NULL, 'o' }, V(CLI_STATUS),
+	  "text|json", "output format" },
+	{ { "root", required_argument, NULL, OPT_ROOT }, STATEFUL,
+	  "DIR", "state root (env ZLAPPLY_ROOT; default /var/lib/zlapply)" },
+	{ { "backend", required_argument, NULL, OPT_BACKEND }, STATEFUL,
+	  "NAME", "container backend: oci (default) or mock (env ZLAPPLY_BACKEND)" },
+	{ { "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT }, V(CLI_APPLY) | V(CLI_DELETE),
+	  "DURATION", "how long to wait for another zlapply's lock (default 60s)" },
+	{ { "quiet", no_argument, NULL, 'q' }, ALL_VERBS, NULL, "no progress output" },
+	{ { "verbose", no_argument, NULL, 'v' }, ALL_VERBS, NULL, "more log output (repeatable)" },
+	{ { "help", no_argument, NULL, 'h' }, ALL_VERBS, NULL, "show help" },
+};
+#define FLAG_COUNT (sizeof(flags) / sizeof(flags[0]))
+
+static const struct {
+	const char *name;
+	enum cli_verb verb;
+	const char *usage;
+	const char *summary;
+} verbs[] = {
+	{ "apply", CLI_APPLY, "zlapply [apply] -f FILE|DIR|- [--dry-run] [flags]",
+	  "make the host match the spec (the default verb)" },
+	{ "diff", CLI_DIFF, "zlapply diff -f FILE|DIR|- [flags]",
+	  "print what apply would do, one line per action" },
+	{ "validate", CLI_VALIDATE, "zlapply validate -f FILE|DIR|-",
+	  "check specs and print every problem with file:line:col" },
+	{ "status", CLI_STATUS, "zlapply status [-d NAME] [-o text|json] [flags]",
+	  "show every replica: state, PID, IP, exit code (alias: ps)" },
+	{ "ps", CLI_STATUS, NULL, NULL },
+	{ "delete", CLI_DELETE, "zlapply delete -f FILE | -d NAME [flags]",
+	  "remove a deployment's replicas and records" },
+	{ "version", CLI_VERSION, "zlapply version", "print the version" },
+	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
+};
+#define VERB_COUNT (sizeof(verbs) / sizeof(verbs[0]))
+
+const char *cli_verb_name(enum cli_verb verb)
+{
+	for (size_t i = 0; i < VERB_COUNT; i++)
+		if (verbs[i].verb == verb)
+			return verbs[i].name;
+	return "?";
+}
+
+static int verb_lookup(const char *name, enum cli_verb *verb)
+{
+	for (size_t i = 0; i < VERB_COUNT; i++)
+		if (strcmp(verbs[i].name, name) == 0) {
+			*verb = verbs[i].verb;
+			return 0;
+		}
+	return -1;
+}
+
+void cli_usage(FILE *out, enum cli_verb verb)
+{
+	if (verb == CLI_HELP) {
+		fprintf(out, "zlapply keeps this host's containers as deployment specs describe.\n\n"
+			     "Usage: zlapply [VERB] [flags]\n\nVerbs:\n");
+		for (size_t i = 0; i < VERB_COUNT; i++)
+			if (verbs[i].summary)
+				fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
+		fprintf(out, "\nExit codes: 0 converged, 1 failure, 2 invalid input or usage, "
+			     "3 not converged before a timeout.\n"
+			     "Run 'zlapply VERB --help' for a verb's flags.\n");
+		return;
+	}
+	for (size_t i = 0; i < VERB_COUNT; i++)
+		if (verbs[i].verb == verb && verbs[i].usage) {
+			fprintf(out, "Usage: %s\n\n%s.\n\nFlags:\n", verbs[i].usage, verbs[i].summary);
+			break;
+		}
+	for (size_t i = 0; i < FLAG_COUNT; i++) {
+		if (!(flags[i].verbs & V(verb)))
+			continue;
+		char left[64];
+		if (flags[i].opt.val < 256)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", flags[i].opt.val, flags[i].opt.name,
+				 flags[i].arg ? " " : "", flags[i].arg ? flags[i].arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", flags[i].opt.name,
+				 flags[i].arg ? " " : "", flags[i].arg ? flags[i].arg : "");
+		fprintf(out, "  %-32s %s\n", left, flags[i].help);
+	}
+}
+
+static const struct flag *flag_by_val(int val)
+{
+	for (size_t i = 0; i < FLAG_COUNT; i++)
+		if (flags[i].opt.val == val)
+			return &flags[i];
+	return NULL;
+}
+
+static void push(const char ***list, size_t *count, const char *value)
+{
+	*list = zl_xrealloc(*list, (*count + 1) * sizeof(**list));
+	(*list)[(*count)++] = value;
+}
+
+int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
+{
+	memset(o, 0, sizeof(*o));
+	o->verb = CLI_APPLY;
+	o->lock_timeout_ms = 60000;
+	o->root = getenv("ZLAPPLY_ROOT");
+	if (!o->root || !*o->root)
+		o->root = "/var/lib/zlapply";
+	o->backend = getenv("ZLAPPLY_BACKEND");
+	if (!o->backend || !*o->backend)
+		o->backend = "oci";
+
+	/* The verb is the first argument when it is not a flag. */
+	int first = 1;
+	if (argc > 1 && argv[1][0] != '-') {
+		if (verb_lookup(argv[1], &o->verb) < 0)
+			return zl_invalid(err, "unknown verb \"%s\" (run 'zlapply --help')", argv[1]);
+		first = 2;
+	}
+
+	struct option longopts[FLAG_COUNT + 1];
+	for (size_t i = 0; i < FLAG_COUNT; i++)
+		longopts[i] = flags[i].opt;
+	memset(&longopts[FLAG_COUNT], 0, sizeof(longopts[0]));
+
+	optind = 1;
+	opterr = 0;
+	int c;
+	char **args = argv + first - 1; /* getopt wants a program name at [0] */
+	int nargs = argc - first + 1;
+	while ((c = getopt_long(nargs, args, ":f:d:o:qvh", longopts, NULL)) != -1) {
+		if (c == '?') {
+			const char *bad = args[optind - 1];
+			if (optopt)
+				return zl_invalid(err, "unknown flag -%c (run 'zlapply %s --help')", optopt,
+						  cli_verb_name(o->verb));
+			return zl_invalid(err, "unknown flag %s (run 'zlapply %s --help')", bad,
+					  cli_verb_name(o->verb));
+		}
+		if (c == ':')
+			return zl_invalid(err, "flag %s needs a value", args[optind - 1]);
+		const struct flag *f = flag_by_val(c);
+		if (!f || !(f->verbs & V(o->verb)))
+			return zl_invalid(err, "flag --%s does not apply to '%s' (run 'zlapply %s --help')",
+					  f ? f->opt.name : "?", cli_verb_name(o->verb),
+					  cli_verb_name(o->verb));
+		switch (c) {
+		case 'f': push(&o->files, &o->file_count, optarg); break;
+		case 'd': push(&o->names, &o->name_count, optarg); break;
+		case 'o':
+			if (strcmp(optarg, "json") == 0)
+				o->output = CLI_OUTPUT_JSON;
+			else if (strcmp(optarg, "text") == 0)
+				o->output = CLI_OUTPUT_TEXT;
+			else
+				return zl_invalid(err, "--output: expected text|json, got \"%s\"", optarg);
+			break;
+		case 'q': o->quiet = true; break;
+		case 'v': o->verbose++; break;
+		case 'h': o->help = true; break;
+		case OPT_ROOT: o->root = optarg; break;
+		case OPT_BACKEND: o->backend = optarg; break;
+		case OPT_DRY_RUN: o->dry_run = true; break;
+		case OPT_LOCK_TIMEOUT:
+			if (spec_parse_duration(optarg, &o->lock_timeout_ms, err) < 0)
+				return zl_err_prefix(err, "--lock-timeout");
+			break;
+		}
+	}
+	if (optind < nargs) {
+		if (o->verb == CLI_HELP && optind == nargs - 1) {
+			o->help_topic = args[optind];
+			return 0;
+		}
+		return zl_invalid(err, "unexpected argument \"%s\" (run 'zlapply %s --help')",
+				  args[optind], cli_verb_name(o->verb));
+	}
+	if (o->help || o->verb == CLI_HELP || o->verb == CLI_VERSION)
+		return 0;
+	if ((o->verb == CLI_APPLY || o->verb == CLI_DIFF || o->verb == CLI_VALIDATE) &&
+	    o->file_count == 0)
+		return zl_invalid(err, "%s needs -f FILE|DIR|- (run 'zlapply %s --help')",
+				  cli_verb_name(o->verb), cli_verb_name(o->verb));
+	if (o->verb == CLI_DELETE && o->file_count == 0 && o->name_count == 0)
+		return zl_invalid(err, "delete needs -f FILE or -d NAME");
+	if (o->verb == CLI_STATUS && o->name_count > 1)
+		return zl_invalid(err, "status takes at most one -d NAME");
+	return 0;
+}
+
+void cli_opts_free(struct cli_opts *o)
+{
+	free(o->files);
+	free(o->names);
+}
+
+int cli_help_topic(const char *topic, enum cli_verb *verb)
+{
+	return verb_lookup(topic, verb);
+}

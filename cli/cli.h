@@ -1,0 +1,57 @@
+/* cli.h: zlapply's command line (private to cli/). main.c picks the verb,
+ * args.c parses flags into struct cli_opts, each cmd_*.c runs one verb and
+ * returns the process exit code (0 converged, 1 failure, 2 invalid input or
+ * usage, 3 timeout). */
+#ifndef ZL_CLI_H
+#define ZL_CLI_H
+
+#include "common/common.h"
+
+enum cli_verb {
+	CLI_APPLY = 0, CLI_DIFF, CLI_VALIDATE, CLI_STATUS, CLI_DELETE, CLI_VERSION, CLI_HELP,
+};
+
+enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
+
+struct cli_opts {
+	enum cli_verb verb;
+	const char **files; /* -f, repeatable (borrowed from argv) */
+	size_t file_count;
+	const char **names; /* -d, repeatable */
+	size_t name_count;
+	const char *root;
+	const char *backend;
+	int64_t lock_timeout_ms;
+	bool dry_run;
+	bool quiet;
+	bool help;
+	int verbose;
+	enum cli_output output;
+	const char *help_topic; /* `zlapply help VERB` */
+};
+
+/* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).
+ * opts->files points into argv. Caller frees with cli_opts_free(). */
+int cli_parse(int argc, char **argv, struct cli_opts *opts, struct zl_err *err);
+void cli_opts_free(struct cli_opts *opts);
+void cli_usage(FILE *out, enum cli_verb verb);
+const char *cli_verb_name(enum cli_verb verb);
+/* Verb for `zlapply help TOPIC`; -1 when unknown. */
+int cli_help_topic(const char *topic, enum cli_verb *verb);
+
+int cmd_apply(const struct cli_opts *o);    /* apply, diff, validate */
+int cmd_status(const struct cli_opts *o);
+int cmd_delete(const struct cli_opts *o);
+
+/* Exit code for an error kind. */
+int cli_exit_code(const struct zl_err *err);
+/* Prints "zlapply: error: MSG" to stderr and returns the exit code. */
+int cli_fail(const struct zl_err *err);
+
+/* output.c */
+struct state_replicas;
+void output_status_table(FILE *out, const struct state_replicas *rows, int64_t now_ms);
+/* Caller frees the returned JSON text. */
+char *output_status_json(const struct state_replicas *rows);
+
+#endif

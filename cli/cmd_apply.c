@@ -1,0 +1,78 @@
+/* cmd_apply.c: apply (the default verb), diff and validate. All three load
+ * and validate the specs first; bad input stops them with exit 2 before the
+ * state is touched. */
+#include "cli.h"
+
+#include "reconcile/reconcile.h"
+
+/* Loads o->files; prints diagnostics. Returns 0 or an exit code. */
+static int load_specs(const struct cli_opts *o, struct spec_set *set, bool print_notes)
+{
+	struct spec_diags diags = { 0 };
+	int r = spec_load_paths(o->files, o->file_count, set, &diags);
+	if (r < 0 || diags.errors > 0 || (print_notes && diags.count > 0))
+		spec_diags_print(&diags, stderr);
+	size_t errors = diags.errors;
+	spec_diags_free(&diags);
+	if (r < 0 || errors > 0) {
+		fprintf(stderr, "zlapply: error: %zu problem%s in the spec; nothing was changed\n",
+			errors, errors == 1 ? "" : "s");
+		return 2;
+	}
+	return 0;
+}
+
+static int cmd_validate(const struct cli_opts *o, const struct spec_set *set)
+{
+	size_t services = 0;
+	for (size_t i = 0; i < set->count; i++)
+		services += set->deployments[i].service_count;
+	if (!o->quiet)
+		printf("valid: %zu deployment%s, %zu service%s\n", set->count,
+		       set->count == 1 ? "" : "s", services, services == 1 ? "" : "s");
+	return 0;
+}
+
+int cmd_apply(const struct cli_opts *o)
+{
+	struct spec_set set = { 0 };
+	int code = load_specs(o, &set, o->verb == CLI_VALIDATE);
+	if (code != 0)
+		goto out;
+	if (o->verb == CLI_VALIDATE) {
+		code = cmd_validate(o, &set);
+		goto out;
+	}
+
+	bool plan_only = o->verb == CLI_DIFF || o->dry_run;
+	struct reconcile_opts ropts = {
+		.root = o->root,
+		.backend_name = o->backend,
+		.lock_timeout_ms = o->lock_timeout_ms,
+		.dry_run = plan_only,
+		.quiet = o->quiet,
+		.plan_out = stdout,
+	};
+	struct reconcile_result res;
+	struct zl_err err = ZL_ERR_INIT;
+	if (reconcile_apply(&ropts, &set, &res, &err) < 0) {
+		code = cli_fail(&err);
+		if (res.actions_failed > 1)
+			fprintf(stderr, "zlapply: %zu of %zu actions failed\n", res.actions_failed,
+				res.actions_planned);
+		goto out;
+	}
+	if (!o->quiet && !plan_only) {
+		if (res.actions_planned == 0)
+			fprintf(stderr, "zlapply: up to date, nothing to do\n");
+		else
+			fprintf(stderr, "zlapply: %zu action%s done\n", res.actions_done,
+				res.actions_done == 1 ? "" : "s");
+	}
+	if (plan_only && res.actions_planned == 0 && !o->quiet)
+		fprintf(stderr, "zlapply: up to date, nothing to do\n");
+	code = 0;
+out:
+	spec_set_free(&set);
+	return code;
+}

@@ -1,0 +1,50 @@
+/* cmd_delete.c: `zlapply delete -f FILE | -d NAME`: remove every replica and
+ * record of the named deployments. Names come from -d and from the
+ * deployments the -f specs declare. */
+#include "cli.h"
+
+#include "reconcile/reconcile.h"
+
+int cmd_delete(const struct cli_opts *o)
+{
+	struct spec_set set = { 0 };
+	struct spec_diags diags = { 0 };
+	const char **names = NULL;
+	size_t count = 0;
+	int code = 0;
+
+	if (o->file_count > 0 && spec_load_paths(o->files, o->file_count, &set, &diags) < 0) {
+		spec_diags_print(&diags, stderr);
+		fprintf(stderr, "zlapply: error: the spec has problems; nothing was deleted\n");
+		code = 2;
+		goto out;
+	}
+	names = zl_xcalloc(o->name_count + set.count + 1, sizeof(*names));
+	for (size_t i = 0; i < o->name_count; i++)
+		names[count++] = o->names[i];
+	for (size_t i = 0; i < set.count; i++)
+		names[count++] = set.deployments[i].name;
+
+	struct reconcile_opts ropts = {
+		.root = o->root,
+		.backend_name = o->backend,
+		.lock_timeout_ms = o->lock_timeout_ms,
+		.dry_run = o->dry_run,
+		.quiet = o->quiet,
+		.plan_out = stdout,
+	};
+	struct reconcile_result res;
+	struct zl_err err = ZL_ERR_INIT;
+	if (reconcile_delete(&ropts, names, count, &res, &err) < 0) {
+		code = cli_fail(&err);
+		goto out;
+	}
+	if (!o->quiet && !o->dry_run)
+		fprintf(stderr, "zlapply: deleted %zu replica%s\n", res.actions_done,
+			res.actions_done == 1 ? "" : "s");
+out:
+	free(names);
+	spec_diags_free(&diags);
+	spec_set_free(&set);
+	return code;
+}

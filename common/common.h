@@ -1,0 +1,112 @@
+/* common.h: what every zlapply module shares.
+ *
+ * - struct zl_err: the one error convention (STYLE.md). A failing function
+ *   returns a negative int and fills *err; callers add context with
+ *   zl_err_prefix() on the way up, so the final message reads like a sentence.
+ * - allocation that aborts on out-of-memory (zl_x*), cleanup attributes,
+ * - a growable string buffer, logging, clock and filesystem helpers,
+ *   sha256 through OpenSSL's libcrypto.
+ */
+#ifndef ZL_COMMON_H
+#define ZL_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Error kinds double as the CLI's exit codes. */
+enum zl_err_kind {
+	ZL_ERR_NONE = 0,
+	ZL_ERR_FAIL = 1,    /* an operation failed */
+	ZL_ERR_INPUT = 2,   /* invalid input or usage */
+	ZL_ERR_TIMEOUT = 3, /* not done before a deadline */
+};
+
+struct zl_err {
+	enum zl_err_kind kind;
+	int sys_errno; /* errno the OS gave, 0 if none */
+	char msg[2048];
+};
+
+#define ZL_ERR_INIT { ZL_ERR_NONE, 0, "" }
+
+/* Sets *err (when err is not NULL) and returns -1. sys_errno != 0 appends
+ * ": strerror(sys_errno)". */
+int zl_err_set(struct zl_err *err, enum zl_err_kind kind, int sys_errno,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Shorthands: zl_fail (ZL_ERR_FAIL, no errno), zl_fail_errno (ZL_ERR_FAIL,
+ * current errno), zl_invalid (ZL_ERR_INPUT). All return -1. */
+#define zl_fail(err, ...) zl_err_set((err), ZL_ERR_FAIL, 0, __VA_ARGS__)
+#define zl_fail_errno(err, ...) zl_err_set((err), ZL_ERR_FAIL, errno, __VA_ARGS__)
+#define zl_invalid(err, ...) zl_err_set((err), ZL_ERR_INPUT, 0, __VA_ARGS__)
+/* Prepends "<context>: " to the message; keeps kind and errno. Returns -1. */
+int zl_err_prefix(struct zl_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void zl_err_clear(struct zl_err *err);
+
+/* Allocation: abort with a message on out-of-memory. */
+void *zl_xmalloc(size_t n);
+void *zl_xcalloc(size_t count, size_t size);
+void *zl_xrealloc(void *p, size_t n);
+char *zl_xstrdup(const char *s);          /* NULL in, NULL out */
+char *zl_xstrndup(const char *s, size_t n);
+char *zl_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Grows *items (of item_size each) so it holds at least need items. */
+void zl_grow(void *items_ptr, size_t item_size, size_t *cap, size_t need);
+
+/* Cleanup attributes (systemd style). */
+static inline void zl_freep(void *p) { free(*(void **)p); }
+static inline void zl_closep(int *fd) { if (*fd >= 0) close(*fd); }
+static inline void zl_fclosep(FILE **f) { if (*f) fclose(*f); }
+#define _cleanup_free_ __attribute__((cleanup(zl_freep)))
+#define _cleanup_close_ __attribute__((cleanup(zl_closep)))
+#define _cleanup_fclose_ __attribute__((cleanup(zl_fclosep)))
+
+/* Growable NUL-terminated byte buffer. data may be NULL while len == 0. */
+struct zl_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void zl_buf_append(struct zl_buf *b, const void *data, size_t n);
+void zl_buf_puts(struct zl_buf *b, const char *s);
+void zl_buf_printf(struct zl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Returns the string and leaves b empty; caller frees. Never NULL. */
+char *zl_buf_steal(struct zl_buf *b);
+void zl_buf_free(struct zl_buf *b);
+
+/* Logging to stderr. */
+enum zl_log_level { ZL_LOG_ERROR = 0, ZL_LOG_WARN, ZL_LOG_INFO, ZL_LOG_DEBUG };
+void zl_log_set_level(enum zl_log_level level);
+enum zl_log_level zl_log_get_level(void);
+void zl_log(enum zl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Clocks. */
+int64_t zl_now_ms(void);       /* wall clock, ms since the epoch */
+int64_t zl_monotonic_ms(void); /* monotonic clock */
+/* Formats ms since the epoch as RFC 3339 UTC ("2026-11-22T10:00:00Z"). */
+void zl_format_time(int64_t ms, char out[32]);
+
+/* sha256 of data as 64 lowercase hex digits + NUL. */
+void zl_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Filesystem. */
+int zl_mkdir_p(const char *path, unsigned mode, struct zl_err *err);
+/* Reads a whole file (or "-" for stdin); *data is NUL-terminated, caller frees. */
+int zl_read_file(const char *path, char **data, size_t *len, struct zl_err *err);
+/* Writes data to path via a temporary file, fsync and rename. */
+int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+			 struct zl_err *err);
+/* Removes path and everything under it; a missing path is not an error. */
+int zl_rm_rf(const char *path, struct zl_err *err);
+
+/* Strings. */
+bool zl_str_has_suffix(const char *s, const char *suffix);
+/* Levenshtein distance, used to suggest the nearest known key. */
+size_t zl_edit_distance(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,363 @@
+/* apply.c: one apply (or delete) from start to end, under the lock.
+ *
+ * 1. desired state of every deployment (spec hashes, env resolved) before
+ *    anything is touched, so bad input changes nothing;
+ * 2. lock, open the store, settle what a crashed run left pending;
+ * 3. per deployment: observe, plan, execute, record. */
+#include "reconcile.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct apply_run {
+	const struct reconcile_opts *opts;
+	struct reconcile_result *res;
+	struct state_db *db;
+	struct backend *b;
+	char *secrets_dir;
+};
+
+static int64_t run_now(const struct reconcile_opts *o)
+{
+	return o->clock_ms ? o->clock_ms() : zl_now_ms();
+}
+
+static int desired_build(const struct spec_deployment *dep, const char *secrets_dir,
+			 struct plan_desired *out, struct zl_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->deployment = dep->name;
+	out->services = zl_xcalloc(dep->service_count + 1, sizeof(*out->services));
+	for (size_t i = 0; i < dep->service_count; i++) {
+		const struct spec_service *svc = &dep->services[i];
+		struct plan_desired_service *ds = &out->services[out->count++];
+		ds->svc = svc;
+		/* Cron runs are scheduled work (the lifecycle issue); they keep no
+		 * standing replicas. */
+		ds->replicas = svc->rtype == SPEC_RTYPE_CRON ? 0 : spec_service_desired_replicas(svc);
+		if (spec_service_hash(dep, svc, secrets_dir, ds->spec_hash, &ds->sections, err) < 0) {
+			err->kind = ZL_ERR_INPUT;
+			return zl_err_prefix(err, "%s: deployment %s", dep->file, dep->name);
+		}
+	}
+	return 0;
+}
+
+static void print_line(const struct reconcile_opts *o, const struct plan_action *a)
+{
+	if (!o->plan_out)
+		return;
+	struct zl_buf line = { 0 };
+	plan_action_format(a, &line);
+	fprintf(o->plan_out, "%s\n", line.data);
+	fflush(o->plan_out);
+	zl_buf_free(&line);
+}
+
+/* Writes observed changes of rows (one transaction) and an event per exit. */
+static int record_observed(struct state_db *db, const struct state_replicas *before,
+			   const struct state_replicas *rows, int64_t now_ms, struct zl_err *err)
+{
+	if (state_begin(db, err) < 0)
+		return -1;
+	for (size_t i = 0; i < rows->count; i++) {
+		const struct state_replica *r = &rows->items[i], *old = &before->items[i];
+		if (r->updated_at == old->updated_at)
+			continue;
+		if (state_replica_upsert(db, r, err) < 0)
+			goto fail;
+		if (r->state != old->state && r->state == STATE_REPLICA_EXITED) {
+			_cleanup_free_ char *msg =
+				r->exit_signal ? zl_xasprintf("exited on signal %d", r->exit_signal)
+					       : zl_xasprintf("exited with code %d", r->exit_code);
+			if (state_event_add(db, now_ms, r->deployment, r->service, r->index, "exited",
+					    msg, err) < 0)
+				goto fail;
+		} else if (r->state != old->state && r->state == STATE_REPLICA_UNKNOWN) {
+			if (state_event_add(db, now_ms, r->deployment, r->service, r->index, "lost",
+					    "the backend no longer knows this replica", err) < 0)
+				goto fail;
+		}
+	}
+	return state_commit(db, err);
+fail:
+	state_rollback(db);
+	return -1;
+}
+
+static void copy_rows(struct state_replicas *dst, const struct state_replicas *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->items = zl_xcalloc(src->count + 1, sizeof(*dst->items));
+	for (size_t i = 0; i < src->count; i++)
+		state_replica_copy(&dst->items[i], &src->items[i]);
+	dst->count = dst->cap = src->count;
+}
+
+static const struct state_replica *row_for(const struct state_replicas *rows,
+					   const struct plan_action *a)
+{
+	/* Rows are sorted by service, index: binary search. */
+	size_t lo = 0, hi = rows->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct state_replica *r = &rows->items[mid];
+		int c = strcmp(r->service, a->service);
+		if (c == 0)
+			c = r->index < a->index ? -1 : r->index > a->index;
+		if (c == 0)
+			return r;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Records the deployment and its services; drops service rows that left the
+ * spec. Writes nothing when nothing changed (a no-op apply changes no row). */
+static int record_spec(struct state_db *db, const struct spec_deployment *dep,
+		       const struct plan_desired *desired, int64_t now_ms, struct zl_err *err)
+{
+	struct state_services old = { 0 };
+	if (state_services_load(db, dep->name, &old, err) < 0)
+		return -1;
+	int r = state_begin(db, err);
+	if (r == 0)
+		r = state_deployment_upsert(db, dep->name, dep->file, now_ms, err);
+	for (size_t i = 0; r == 0 && i < desired->count; i++) {
+		const struct plan_desired_service *ds = &desired->services[i];
+		static const char *const rtypes[] = { "service", "job", "cron" };
+		struct state_service s = {
+			.deployment = (char *)dep->name,
+			.name = ds->svc->name,
+			.rtype = (char *)rtypes[ds->svc->rtype],
+			.desired_replicas = ds->replicas,
+			.spec_hash = (char *)ds->spec_hash,
+		};
+		r = state_service_upsert(db, &s, now_ms, err);
+	}
+	for (size_t i = 0; r == 0 && i < old.count; i++)
+		if (!spec_deployment_find(dep, old.items[i].name))
+			r = state_service_delete(db, dep->name, old.items[i].name, err);
+	if (r == 0)
+		r = state_commit(db, err);
+	else
+		state_rollback(db);
+	state_services_free(&old);
+	return r;
+}
+
+/* Observe, plan and (unless dry-run) execute one deployment; dep NULL means
+ * it is being deleted (desired is empty and no spec rows are recorded). */
+static int apply_deployment(struct apply_run *run, const struct spec_deployment *dep,
+			    const struct plan_desired *desired, struct zl_err *err)
+{
+	const struct reconcile_opts *o = run->opts;
+	struct state_replicas rows = { 0 }, before = { 0 };
+	struct plan plan = { 0 };
+	int ret = -1;
+	int64_t t = run_now(o);
+
+	const char *name = desired->deployment;
+	if (run->db && !o->dry_run && recover_pending(run->db, run->b, name, t, err) < 0)
+		goto out;
+	if (run->db && state_replicas_load(run->db, name, &rows, err) < 0)
+		goto out;
+	if (run->b) {
+		copy_rows(&before, &rows);
+		if (observe_refresh(run->b, &rows, t) > 0 && !o->dry_run &&
+		    record_observed(run->db, &before, &rows, t, err) < 0)
+			goto out;
+	}
+
+	plan_compute(desired, &rows, t, &plan);
+	run->res->actions_planned += plan.count;
+	ret = 0;
+	for (size_t i = 0; i < plan.count; i++) {
+		const struct plan_action *a = &plan.items[i];
+		if (o->dry_run) {
+			print_line(o, a);
+			continue;
+		}
+		if (!o->quiet)
+			print_line(o, a);
+		struct zl_err aerr = ZL_ERR_INIT;
+		if (execute_action(run->db, run->b, a, row_for(&rows, a), run->secrets_dir,
+				   o->clock_ms, &aerr) < 0) {
+			run->res->actions_failed++;
+			zl_log(ZL_LOG_ERROR, "%s: %s", name, aerr.msg);
+			if (ret == 0)
+				*err = aerr;
+			ret = -1;
+			continue;
+		}
+		run->res->actions_done++;
+	}
+	if (!o->dry_run && dep) {
+		/* Recorded even after a failed action: the spec was accepted. */
+		struct zl_err rerr = ZL_ERR_INIT;
+		if (record_spec(run->db, dep, desired, run_now(o), &rerr) < 0 && ret == 0) {
+			*err = rerr;
+			ret = -1;
+		}
+	}
+out:
+	plan_free(&plan);
+	state_replicas_free(&rows);
+	state_replicas_free(&before);
+	return ret;
+}
+
+/* Opens store and backend for a run. Dry runs take no lock and tolerate a
+ * missing database (nothing recorded yet) or an unusable backend. */
+static int run_open(struct apply_run *run, struct state_lock *lock, struct zl_err *err)
+{
+	const struct reconcile_opts *o = run->opts;
+	run->secrets_dir = zl_xasprintf("%s/secrets", o->root);
+	if (o->dry_run) {
+		struct zl_err quiet = ZL_ERR_INIT;
+		if (state_open(o->root, true, &run->db, &quiet) < 0 && quiet.sys_errno != ENOENT) {
+			*err = quiet;
+			return -1;
+		}
+		if (backend_open(o->backend_name, o->root, &run->b, &quiet) < 0)
+			run->b = NULL;
+		return 0;
+	}
+	if (state_lock_acquire(o->root, o->lock_timeout_ms, lock, err) < 0)
+		return -1;
+	if (state_open(o->root, false, &run->db, err) < 0)
+		return -1;
+	if (backend_open(o->backend_name, o->root, &run->b, err) < 0)
+		return -1;
+	if (run->b->ops->probe(run->b, err) < 0)
+		return zl_err_prefix(err, "backend %s is not usable here", run->b->ops->name);
+	return 0;
+}
+
+static void run_close(struct apply_run *run, struct state_lock *lock)
+{
+	backend_close(run->b);
+	state_close(run->db);
+	state_lock_release(lock);
+	free(run->secrets_dir);
+}
+
+int reconcile_apply(const struct reconcile_opts *opts, const struct spec_set *set,
+		    struct reconcile_result *res, struct zl_err *err)
+{
+	struct apply_run run = { .opts = opts, .res = res };
+	struct state_lock lock = { .fd = -1 };
+	struct plan_desired *desired = zl_xcalloc(set->count + 1, sizeof(*desired));
+	int ret = -1;
+	memset(res, 0, sizeof(*res));
+
+	/* Everything that can be wrong with the input is found before any change. */
+	_cleanup_free_ char *secrets_dir = zl_xasprintf("%s/secrets", opts->root);
+	for (size_t i = 0; i < set->count; i++)
+		if (desired_build(&set->deployments[i], secrets_dir, &desired[i], err) < 0)
+			goto out;
+
+	if (run_open(&run, &lock, err) < 0)
+		goto out;
+	ret = 0;
+	for (size_t i = 0; i < set->count; i++) {
+		struct zl_err derr = ZL_ERR_INIT;
+		if (apply_deployment(&run, &set->deployments[i], &desired[i], &derr) < 0) {
+			if (ret == 0)
+				*err = derr;
+			ret = -1;
+		}
+	}
+out:
+	run_close(&run, &lock);
+	for (size_t i = 0; i < set->count; i++)
+		plan_desired_free(&desired[i]);
+	free(desired);
+	return ret;
+}
+
+/* Drops the service rows and the deployment row of a deleted deployment. */
+static int forget_deployment(struct state_db *db, const char *name, struct zl_err *err)
+{
+	struct state_services services = { 0 };
+	if (state_services_load(db, name, &services, err) < 0)
+		return -1;
+	int r = state_begin(db, err);
+	for (size_t i = 0; r == 0 && i < services.count; i++)
+		r = state_service_delete(db, name, services.items[i].name, err);
+	if (r == 0)
+		r = state_deployment_delete(db, name, err);
+	if (r == 0)
+		r = state_commit(db, err);
+	else
+		state_rollback(db);
+	state_services_free(&services);
+	return r;
+}
+
+int reconcile_delete(const struct reconcile_opts *opts, const char *const *deployments,
+		     size_t count, struct reconcile_result *res, struct zl_err *err)
+{
+	struct apply_run run = { .opts = opts, .res = res };
+	struct state_lock lock = { .fd = -1 };
+	int ret = -1;
+	memset(res, 0, sizeof(*res));
+	if (run_open(&run, &lock, err) < 0)
+		goto out;
+	ret = 0;
+	for (size_t i = 0; i < count; i++) {
+		/* An empty desired state: the planner removes every replica. */
+		struct plan_desired none = { .deployment = deployments[i] };
+		struct zl_err derr = ZL_ERR_INIT;
+		int r = run.db ? apply_deployment(&run, NULL, &none, &derr) : 0;
+		if (r == 0 && run.db && !opts->dry_run)
+			r = forget_deployment(run.db, deployments[i], &derr);
+		if (r < 0) {
+			if (ret == 0)
+				*err = derr;
+			ret = -1;
+		}
+	}
+out:
+	run_close(&run, &lock);
+	return ret;
+}
+
+int reconcile_status(const char *root, const char *deployment, struct state_replicas *out,
+		     struct zl_err *err)
+{
+	struct state_db *db = NULL;
+	memset(out, 0, sizeof(*out));
+	struct zl_err oerr = ZL_ERR_INIT;
+	if (state_open(root, true, &db, &oerr) < 0) {
+		if (oerr.sys_errno == ENOENT)
+			return 0; /* nothing recorded yet */
+		*err = oerr;
+		return -1;
+	}
+	int r = state_replicas_load(db, deployment, out, err);
+	state_close(db);
+	if (r < 0)
+		return -1;
+	/* Refresh from each backend the rows name (usually one). */
+	for (size_t i = 0; i < out->count; i++) {
+		const char *name = out->items[i].backend;
+		if (!name || (i > 0 && out->items[i - 1].backend &&
+			      strcmp(out->items[i - 1].backend, name) == 0))
+			continue;
+		struct backend *b = NULL;
+		struct zl_err berr = ZL_ERR_INIT;
+		if (backend_open(name, root, &b, &berr) < 0)
+			continue; /* show what is recorded */
+		struct state_replicas same = { .items = out->items + i, .count = 0 };
+		while (i + same.count < out->count && out->items[i + same.count].backend &&
+		       strcmp(out->items[i + same.count].backend, name) == 0)
+			same.count++;
+		observe_refresh(b, &same, zl_now_ms());
+		backend_close(b);
+	}
+	return 0;
+}

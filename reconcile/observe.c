@@ -1,0 +1,93 @@
+/* observe.c: refresh recorded replica rows from what the backend reports.
+ * Cheap by contract: backend state() reads /proc and the monitor's exit
+ * record (or the mock's file); no subprocess per replica. */
+#include "reconcile.h"
+
+#include <string.h>
+
+static bool same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void set_str(char **dst, const char *value)
+{
+	if (same_str(*dst, value))
+		return;
+	free(*dst);
+	*dst = zl_xstrdup(value);
+}
+
+/* Applies one backend observation to row r; returns true when r changed. */
+static bool apply_observation(struct state_replica *r, const struct backend_state *st,
+			      int64_t now_ms)
+{
+	struct state_replica before;
+	state_replica_copy(&before, r);
+
+	switch (st->status) {
+	case BACKEND_STATUS_RUNNING:
+		r->state = STATE_REPLICA_RUNNING;
+		r->pid = st->pid;
+		r->pid_start_time = st->pid_start_time;
+		if (st->started_at)
+			r->started_at = st->started_at;
+		break;
+	case BACKEND_STATUS_CREATED:
+		r->state = STATE_REPLICA_CREATED;
+		break;
+	case BACKEND_STATUS_EXITED:
+		r->state = r->state == STATE_REPLICA_STOPPED ? STATE_REPLICA_STOPPED
+							     : STATE_REPLICA_EXITED;
+		r->exit_code = st->exit_code;
+		r->exit_signal = st->exit_signal;
+		set_str(&r->exit_reason, st->exit_reason[0] ? st->exit_reason : NULL);
+		if (st->finished_at)
+			r->finished_at = st->finished_at;
+		r->pid = -1;
+		r->pid_start_time = -1;
+		break;
+	case BACKEND_STATUS_MISSING:
+	case BACKEND_STATUS_UNKNOWN:
+		r->state = STATE_REPLICA_UNKNOWN;
+		r->pid = -1;
+		r->pid_start_time = -1;
+		break;
+	}
+	if (st->ip[0])
+		set_str(&r->ip, st->ip);
+	if (st->netns[0])
+		set_str(&r->netns, st->netns);
+
+	bool changed = r->state != before.state || r->pid != before.pid ||
+		       r->pid_start_time != before.pid_start_time ||
+		       r->exit_code != before.exit_code || r->exit_signal != before.exit_signal ||
+		       r->started_at != before.started_at || r->finished_at != before.finished_at ||
+		       !same_str(r->ip, before.ip) || !same_str(r->netns, before.netns) ||
+		       !same_str(r->exit_reason, before.exit_reason);
+	if (changed)
+		r->updated_at = now_ms;
+	state_replica_clear(&before);
+	return changed;
+}
+
+size_t observe_refresh(struct backend *b, struct state_replicas *rows, int64_t now_ms)
+{
+	size_t changed = 0;
+	for (size_t i = 0; i < rows->count; i++) {
+		struct state_replica *r = &rows->items[i];
+		/* In-flight rows belong to recovery; failed ones have nothing to ask. */
+		if (r->state == STATE_REPLICA_CREATING || r->state == STATE_REPLICA_REMOVING ||
+		    r->state == STATE_REPLICA_FAILED || !r->backend_id)
+			continue;
+		struct backend_state st;
+		struct zl_err err = ZL_ERR_INIT;
+		if (b->ops->state(b, r->backend_id, &st, &err) < 0) {
+			zl_log(ZL_LOG_WARN, "observe %s-rep-%d: %s", r->service, r->index, err.msg);
+			continue;
+		}
+		if (apply_observation(r, &st, now_ms))
+			changed++;
+	}
+	return changed;
+}

@@ -1,0 +1,117 @@
+/* reconcile.h: observe -> plan -> execute (DESIGN.md "Data flow of one apply").
+ *
+ * plan_compute() is a pure function: desired services + observed replica rows
+ * + the time -> ordered actions. No I/O, no clock. Everything with effects
+ * lives in observe.c (refresh rows from the backend), execute.c (journal, act,
+ * record), recover.c (finish or undo what a crashed run left pending) and
+ * apply.c (the whole apply / delete under the lock).
+ */
+#ifndef ZL_RECONCILE_H
+#define ZL_RECONCILE_H
+
+#include "backends/backend.h"
+#include "common/common.h"
+#include "spec/spec.h"
+#include "state/state.h"
+
+/* ---- the plan ---- */
+struct plan_desired_service {
+	const struct spec_service *svc; /* borrowed from the spec set */
+	char spec_hash[65];
+	char *sections; /* owned; see spec_service_hash() */
+	int replicas;   /* desired replica count */
+};
+
+struct plan_desired {
+	const char *deployment; /* borrowed */
+	struct plan_desired_service *services; /* dependencies first */
+	size_t count;
+};
+void plan_desired_free(struct plan_desired *d);
+
+enum plan_action_kind {
+	PLAN_CREATE = 0, /* create + start replica n */
+	PLAN_RECREATE,   /* remove old n, then create + start new n */
+	PLAN_RESTART,    /* start an exited replica again */
+	PLAN_REMOVE,     /* stop + remove replica n */
+};
+const char *plan_action_name(enum plan_action_kind k);
+
+struct plan_action {
+	enum plan_action_kind kind;
+	char *deployment;
+	char *service;
+	int index;
+	char *reason; /* "env changed", "exited 1", ...; NULL when obvious */
+	/* The desired service; NULL only when removing a service that left the spec. */
+	const struct plan_desired_service *desired;
+};
+
+struct plan {
+	struct plan_action *items;
+	size_t count, cap;
+};
+void plan_free(struct plan *p);
+
+/* Computes the ordered actions that take `actual` (replica rows; rows of other
+ * deployments are ignored) to `desired` at time now_ms. Order: removals of
+ * services dropped from the spec (highest index first), then per service in
+ * dependency order: scale-down removals (highest index first), recreates /
+ * restarts / creates by ascending index. Rolling: recreates are separate
+ * actions executed one at a time. A converged deployment plans nothing. */
+void plan_compute(const struct plan_desired *desired, const struct state_replicas *actual,
+		  int64_t now_ms, struct plan *out);
+
+/* "+ create web-rep-3", "~ recreate api-rep-1 (env changed)", "- remove old-rep-1". */
+void plan_action_format(const struct plan_action *a, struct zl_buf *out);
+
+/* ---- apply ---- */
+struct reconcile_opts {
+	const char *root;         /* state root */
+	const char *backend_name; /* "mock", "oci", ... */
+	int64_t lock_timeout_ms;
+	bool dry_run;             /* plan and print only */
+	bool quiet;               /* no progress lines on stderr */
+	FILE *plan_out;           /* where plan / action lines go (stdout) */
+	int64_t (*clock_ms)(void); /* NULL = zl_now_ms; tests inject */
+};
+
+struct reconcile_result {
+	size_t actions_planned;
+	size_t actions_done;
+	size_t actions_failed;
+};
+
+/* Applies every deployment of set. Returns 0 when all actions succeeded; -1
+ * with err (kind INPUT for bad input found before any change, FAIL when an
+ * action failed; the run still carries out the other actions). */
+int reconcile_apply(const struct reconcile_opts *opts, const struct spec_set *set,
+		    struct reconcile_result *res, struct zl_err *err);
+
+/* Removes every replica and record of the named deployments. */
+int reconcile_delete(const struct reconcile_opts *opts, const char *const *deployments,
+		     size_t count, struct reconcile_result *res, struct zl_err *err);
+
+/* Loads replica rows (deployment NULL = all) and refreshes them from their
+ * backends in memory (nothing written): what `status` shows. A missing
+ * database yields an empty list. */
+int reconcile_status(const char *root, const char *deployment, struct state_replicas *out,
+		     struct zl_err *err);
+
+/* ---- pieces used by apply (exposed for tests) ---- */
+/* Refreshes rows from backend b: running / exited / lost. Pure on rows: the
+ * caller writes changed ones. Returns the number of rows changed. */
+size_t observe_refresh(struct backend *b, struct state_replicas *rows, int64_t now_ms);
+
+/* Finishes or undoes journal entries a crashed run left pending. */
+int recover_pending(struct state_db *db, struct backend *b, const char *deployment,
+		    int64_t now_ms, struct zl_err *err);
+
+/* Carries out one action, journaled before it acts and marked after, so a
+ * crash in between is settled by recover_pending(). current is the replica's
+ * row (NULL for create). Updates rows and events in db. */
+int execute_action(struct state_db *db, struct backend *b, const struct plan_action *a,
+		   const struct state_replica *current, const char *secrets_dir,
+		   int64_t (*clock_ms)(void), struct zl_err *err);
+
+#endif

@@ -1,0 +1,122 @@
+/* recover.c: settle what a crashed (SIGKILLed, power-cut) run left pending.
+ *
+ * Each pending journal entry is finished when the backend shows the action
+ * took effect and undone otherwise, so the planner afterwards sees a clean
+ * picture: no orphan containers, no duplicate replicas. */
+#include "reconcile.h"
+
+#include <signal.h>
+#include <string.h>
+
+static const struct state_replica *find_row(const struct state_replicas *rows, const char *service,
+					    int index)
+{
+	for (size_t i = 0; i < rows->count; i++)
+		if (rows->items[i].index == index && strcmp(rows->items[i].service, service) == 0)
+			return &rows->items[i];
+	return NULL;
+}
+
+/* Settles one entry inside the caller's transaction. Returns the status. */
+static enum state_journal_status settle(struct state_db *db, struct backend *b,
+					const struct state_journal_entry *e,
+					const struct state_replica *row, int64_t now_ms,
+					const char **note, struct zl_err *err)
+{
+	_cleanup_free_ char *id = row && row->backend_id
+					  ? zl_xstrdup(row->backend_id)
+					  : backend_replica_id(e->deployment, e->service, e->index);
+	struct backend_state st = { .status = BACKEND_STATUS_MISSING };
+	struct zl_err berr = ZL_ERR_INIT;
+	if (b->ops->state(b, id, &st, &berr) < 0)
+		st.status = BACKEND_STATUS_UNKNOWN;
+
+	if (strcmp(e->action, "remove") == 0) {
+		/* Finish the removal: the replica was on its way out. */
+		if (st.status == BACKEND_STATUS_RUNNING &&
+		    b->ops->stop(b, id, SIGTERM, 10000, &berr) < 0)
+			zl_log(ZL_LOG_WARN, "recover %s: stop: %s", id, berr.msg);
+		if (b->ops->remove(b, id, &berr) < 0) {
+			zl_log(ZL_LOG_WARN, "recover %s: remove: %s", id, berr.msg);
+			*note = "remove interrupted; removal failed again";
+			return STATE_JOURNAL_FAILED;
+		}
+		if (state_replica_delete(db, e->deployment, e->service, e->index, err) < 0)
+			return STATE_JOURNAL_FAILED;
+		*note = "remove interrupted; completed at recovery";
+		return STATE_JOURNAL_DONE;
+	}
+
+	if (strcmp(e->action, "create") == 0) {
+		if (row && st.status == BACKEND_STATUS_RUNNING && row->spec_hash && e->spec_hash &&
+		    strcmp(row->spec_hash, e->spec_hash) == 0) {
+			/* It did start: adopt it rather than replace a running replica. */
+			struct state_replica done;
+			state_replica_copy(&done, row);
+			done.state = STATE_REPLICA_RUNNING;
+			done.pid = st.pid;
+			done.pid_start_time = st.pid_start_time;
+			done.started_at = st.started_at ? st.started_at : now_ms;
+			done.updated_at = now_ms;
+			int r = state_replica_upsert(db, &done, err);
+			state_replica_clear(&done);
+			*note = "create interrupted; replica was running, adopted";
+			return r < 0 ? STATE_JOURNAL_FAILED : STATE_JOURNAL_DONE;
+		}
+		/* Undo: whatever half-made container exists goes, and so does the row. */
+		if (st.status != BACKEND_STATUS_MISSING && b->ops->remove(b, id, &berr) < 0) {
+			zl_log(ZL_LOG_WARN, "recover %s: remove: %s", id, berr.msg);
+			*note = "create interrupted; undo failed";
+			return STATE_JOURNAL_FAILED;
+		}
+		if (state_replica_delete(db, e->deployment, e->service, e->index, err) < 0)
+			return STATE_JOURNAL_FAILED;
+		*note = "create interrupted; undone";
+		return STATE_JOURNAL_UNDONE;
+	}
+
+	/* restart and anything else: the row was never changed before the
+	 * backend acted, so the next observe records whatever really happened. */
+	*note = "interrupted; state re-observed";
+	return STATE_JOURNAL_UNDONE;
+}
+
+int recover_pending(struct state_db *db, struct backend *b, const char *deployment,
+		    int64_t now_ms, struct zl_err *err)
+{
+	struct state_journal pending = { 0 };
+	struct state_replicas rows = { 0 };
+	int ret = -1;
+	if (state_journal_pending(db, deployment, &pending, err) < 0)
+		goto out;
+	if (pending.count == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (state_replicas_load(db, deployment, &rows, err) < 0)
+		goto out;
+	for (size_t i = 0; i < pending.count; i++) {
+		const struct state_journal_entry *e = &pending.items[i];
+		const struct state_replica *row = find_row(&rows, e->service, e->index);
+		const char *note = "";
+		if (state_begin(db, err) < 0)
+			goto out;
+		enum state_journal_status status = settle(db, b, e, row, now_ms, &note, err);
+		if (state_journal_finish(db, e->id, status, note, now_ms, err) < 0 ||
+		    state_event_add(db, now_ms, e->deployment, e->service, e->index, "recovered",
+				    note, err) < 0 ||
+		    state_commit(db, err) < 0) {
+			state_rollback(db);
+			goto out;
+		}
+		zl_log(ZL_LOG_INFO, "recovered %s %s-rep-%d: %s", e->action, e->service, e->index,
+		       note);
+	}
+	ret = 0;
+out:
+	state_journal_free(&pending);
+	state_replicas_free(&rows);
+	if (ret < 0)
+		zl_err_prefix(err, "recover interrupted actions");
+	return ret;
+}

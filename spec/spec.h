@@ -1,0 +1,312 @@
+/* spec.h: deployment YAML (ZLayer v1, SPEC-REFERENCE.md) -> validated model.
+ *
+ * spec_load_paths() reads files, directories (*.yaml, *.yml, sorted) or "-"
+ * (stdin); every YAML document is one deployment. All problems of all files
+ * are collected into a struct spec_diags (file:line:col, key path, message)
+ * instead of stopping at the first one.
+ *
+ * The unit parsers (duration, memory, cpu, cron) are public so they can be
+ * unit-tested and reused (e.g. CLI flags such as --lock-timeout).
+ *
+ * spec_service_hash() computes the canonical spec hash of a replica: it covers
+ * every field that affects a running replica (image, command, env after
+ * resolution, resources, storage, ports, health, security, ...), with defaults
+ * applied and units normalised, and nothing else (not scale, depends, comments,
+ * key order or formatting).
+ */
+#ifndef ZL_SPEC_H
+#define ZL_SPEC_H
+
+#include "common/common.h"
+
+/* ---- diagnostics ---- */
+struct spec_diag {
+	char *file;  /* as given by the user; "-" for stdin */
+	int line;    /* 1-based; 0 when not tied to a node */
+	int col;     /* 1-based */
+	char *path;  /* key path, e.g. "services.api.resources.memory"; may be "" */
+	char *msg;   /* e.g. "expected <n>Ki|Mi|Gi|Ti, got \"512M\"" */
+	bool is_note; /* a note (e.g. ignored cluster keys), not an error */
+};
+
+struct spec_diags {
+	struct spec_diag *items;
+	size_t count, cap;
+	size_t errors; /* number of items with is_note == false */
+};
+
+void spec_diags_add(struct spec_diags *d, bool is_note, const char *file, int line, int col,
+		    const char *path, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+/* Prints each diag as "FILE:LINE:COL: PATH: MSG" ("note: " before notes). */
+void spec_diags_print(const struct spec_diags *d, FILE *out);
+void spec_diags_free(struct spec_diags *d);
+
+/* ---- scalar parsers (return 0, or -1 with a message in err; kind INPUT) ---- */
+/* "30s", "1h30m", "1h 30m", "250ms", units ns us ms s m h d w, sec(s) min(s)
+ * hour(s) day(s) week(s). A bare number is an error ("time unit needed").
+ * Result in milliseconds (ns/us round up to 1 ms when non-zero). */
+int spec_parse_duration(const char *s, int64_t *ms, struct zl_err *err);
+/* "512Mi" -> bytes. Positive integer + Ki|Mi|Gi|Ti only. */
+int spec_parse_memory(const char *s, int64_t *bytes, struct zl_err *err);
+/* cpu must be a YAML number (plain scalar) > 0; quoted is an error.
+ * Returns millicores (0.25 -> 250), rounding to the nearest. */
+int spec_parse_cpu(const char *s, bool quoted, int64_t *millicores, struct zl_err *err);
+/* Signal name ("SIGTERM", "term", "TERM", "15") -> number. */
+int spec_parse_signal(const char *s, int *signo, struct zl_err *err);
+const char *spec_signal_name(int signo); /* "SIGTERM"; NULL if unknown */
+
+/* Cron: 5 fields (min hour dom mon dow), 6 (sec ...), 7 (... year).
+ * Names JAN-DEC and SUN-SAT, ranges, lists, steps, '*', '?'. UTC. */
+struct spec_cron {
+	uint64_t seconds;  /* bit i set: second i allowed (0..59) */
+	uint64_t minutes;  /* 0..59 */
+	uint32_t hours;    /* 0..23 */
+	uint32_t mdays;    /* bit 1..31 */
+	uint16_t months;   /* bit 1..12 */
+	uint8_t wdays;     /* bit 0..6, Sunday = 0 (7 accepted as Sunday) */
+	bool mday_star, wday_star; /* for the POSIX day-of-month/day-of-week OR rule */
+	bool any_year;
+	uint16_t year_min, year_max; /* when !any_year: allowed years (inclusive range list collapsed) */
+	uint64_t years[3]; /* bit (year - 2000) for 2000..2191 when !any_year */
+};
+int spec_parse_cron(const char *expr, struct spec_cron *cron, struct zl_err *err);
+/* The first fire time strictly after after_s (unix seconds, UTC), or -1 when
+ * none within ~5 years (a cron that never fires). */
+int64_t spec_cron_next(const struct spec_cron *cron, int64_t after_s);
+
+/* ---- the model ---- */
+struct spec_kv { /* ordered by key after parsing */
+	char *key;
+	char *value;
+};
+
+struct spec_strv { /* list of strings */
+	char **items;
+	size_t count;
+};
+
+enum spec_rtype { SPEC_RTYPE_SERVICE = 0, SPEC_RTYPE_JOB, SPEC_RTYPE_CRON };
+enum spec_pull_policy {
+	SPEC_PULL_IF_NOT_PRESENT = 0, SPEC_PULL_ALWAYS, SPEC_PULL_NEWER, SPEC_PULL_NEVER
+};
+enum spec_scale_mode { SPEC_SCALE_ADAPTIVE = 0, SPEC_SCALE_FIXED, SPEC_SCALE_MANUAL };
+enum spec_expose { SPEC_EXPOSE_INTERNAL = 0, SPEC_EXPOSE_PUBLIC };
+enum spec_storage_type {
+	SPEC_STORAGE_BIND = 0, SPEC_STORAGE_NAMED, SPEC_STORAGE_ANONYMOUS, SPEC_STORAGE_TMPFS,
+	SPEC_STORAGE_S3
+};
+enum spec_check_type { SPEC_CHECK_NONE = 0, SPEC_CHECK_TCP, SPEC_CHECK_HTTP, SPEC_CHECK_COMMAND };
+enum spec_condition { SPEC_COND_HEALTHY = 0, SPEC_COND_STARTED, SPEC_COND_READY };
+enum spec_on_timeout { SPEC_ON_TIMEOUT_FAIL = 0, SPEC_ON_TIMEOUT_WARN, SPEC_ON_TIMEOUT_CONTINUE };
+enum spec_restart_kind {
+	SPEC_RESTART_UNSET = 0, /* no restart_policy: errors.on_panic decides */
+	SPEC_RESTART_NO, SPEC_RESTART_ALWAYS, SPEC_RESTART_UNLESS_STOPPED, SPEC_RESTART_ON_FAILURE
+};
+enum spec_panic_action { SPEC_PANIC_RESTART = 0, SPEC_PANIC_SHUTDOWN, SPEC_PANIC_ISOLATE };
+enum spec_init_failure_action { SPEC_INIT_FAIL = 0, SPEC_INIT_RESTART, SPEC_INIT_BACKOFF };
+
+struct spec_endpoint {
+	char *name;
+	char *protocol; /* http https tcp udp websocket */
+	int port;
+	int target_port; /* = port when absent */
+	char *path, *host;
+	enum spec_expose expose;
+};
+
+struct spec_port_mapping {
+	int host_port; /* 0 = ephemeral */
+	int container_port;
+	char *protocol; /* tcp | udp */
+	char *host_ip;  /* default "0.0.0.0" */
+};
+
+struct spec_storage {
+	enum spec_storage_type type;
+	char *source;  /* bind */
+	char *name;    /* named */
+	char *target;
+	bool readonly;
+	char *tier;
+	int64_t size_bytes; /* 0 = unset */
+	int mode;           /* tmpfs; -1 = unset */
+	char *bucket, *prefix, *endpoint; /* s3 */
+};
+
+struct spec_health {
+	bool present;
+	enum spec_check_type check;
+	int port;             /* tcp */
+	char *url;            /* http */
+	int expect_status;    /* http, default 200 */
+	struct spec_strv command; /* command: a string becomes ["/bin/sh","-c",s] */
+	int64_t start_grace_ms; /* default 5s */
+	int64_t interval_ms;    /* default 10s */
+	int64_t timeout_ms;     /* default 5s */
+	int retries;            /* default 3 */
+};
+
+struct spec_depend {
+	char *service;
+	enum spec_condition condition;
+	int64_t timeout_ms; /* default 300s */
+	enum spec_on_timeout on_timeout;
+	int line, col;
+};
+
+struct spec_init_step {
+	char *id;
+	char *uses; /* init.wait_tcp | init.wait_http | init.run */
+	struct spec_kv *with; /* scalar values; a list value is joined as JSON */
+	size_t with_count;
+	int retry;          /* 0 = none */
+	int64_t timeout_ms; /* default 300s */
+	enum spec_on_timeout on_failure;
+};
+
+struct spec_device {
+	char *path;
+	bool read, write, mknod;
+};
+
+struct spec_ulimit {
+	char *name; /* nofile, nproc, ... */
+	int64_t soft, hard;
+};
+
+struct spec_resources {
+	int64_t cpu_millicores;  /* 0 = unset */
+	int64_t memory_bytes;    /* 0 = unset */
+	int64_t pids_limit;      /* 0 = unset */
+	char *cpuset;
+	int64_t cpu_shares;      /* 0 = unset */
+	int64_t memory_swap;     /* 0 = unset; -1 unlimited */
+	int64_t memory_reservation;
+	int memory_swappiness;   /* -1 = unset */
+	int oom_score_adj;       /* 0 default */
+	bool oom_kill_disable;
+	int blkio_weight;        /* 0 = unset */
+	int gpu_count;           /* 0 = none */
+	char *gpu_vendor;
+};
+
+struct spec_scale {
+	enum spec_scale_mode mode;
+	int replicas;       /* fixed */
+	int min, max;       /* adaptive */
+	int64_t cooldown_ms;
+};
+
+struct spec_service {
+	char *name;
+	int line, col; /* of the service's key */
+	enum spec_rtype rtype;
+	char *schedule; /* cron text; required iff rtype == CRON */
+	struct spec_cron cron;
+
+	char *image;
+	enum spec_pull_policy pull_policy;
+	char *source_policy;
+
+	struct spec_strv entrypoint; /* command.entrypoint; count 0 = image's */
+	struct spec_strv args;       /* command.args or list-form command */
+	bool has_entrypoint, has_args;
+	char *workdir;
+
+	struct spec_kv *env; /* raw values ("$E:VAR", "$S:name" kept as written) */
+	size_t env_count;
+
+	struct spec_resources resources;
+	struct spec_scale scale;
+
+	struct spec_endpoint *endpoints;
+	size_t endpoint_count;
+	struct spec_port_mapping *port_mappings;
+	size_t port_mapping_count;
+	struct spec_storage *storage;
+	size_t storage_count;
+
+	struct spec_health health;
+	struct spec_depend *depends;
+	size_t depend_count;
+	struct spec_init_step *init_steps;
+	size_t init_step_count;
+
+	enum spec_init_failure_action on_init_failure;
+	enum spec_panic_action on_panic;
+	enum spec_restart_kind restart_kind;
+	int restart_max_attempts; /* 0 = unlimited */
+	int64_t restart_delay_ms; /* 0 = default back-off */
+
+	int stop_signal;          /* default SIGTERM */
+	int64_t stop_grace_ms;    /* default 10s */
+	bool delete_on_exit;
+
+	char *network_mode; /* "default" unless set; host_network: true -> "host" */
+	char *hostname;     /* NULL = "<service>-rep-<n>" */
+	struct spec_strv dns, extra_hosts;
+	char *user;
+	bool privileged, read_only_root_fs, tty, stdin_open, init_container;
+	struct spec_strv cap_add, cap_drop, security_opt, extra_groups;
+	struct spec_device *devices;
+	size_t device_count;
+	struct spec_kv *sysctls;
+	size_t sysctl_count;
+	struct spec_ulimit *ulimits;
+	size_t ulimit_count;
+	struct spec_kv *labels;
+	size_t label_count;
+	char *cgroup_parent, *pid_mode, *ipc_mode, *userns_mode;
+};
+
+struct spec_deployment {
+	char *name;
+	char *file; /* file it came from */
+	int line;   /* line of the document start */
+	struct spec_service *services; /* in topological order of depends (dependencies first) */
+	size_t service_count;
+};
+
+struct spec_set {
+	struct spec_deployment *deployments;
+	size_t count;
+};
+
+/* Loads every path (file, directory or "-"). Returns 0 when there is no
+ * error diag; -1 otherwise (diags has the details, set is still filled with
+ * what parsed and must be freed). */
+int spec_load_paths(const char *const *paths, size_t path_count, struct spec_set *set,
+		    struct spec_diags *diags);
+/* Parses one YAML text (a file's contents); file names the diags. */
+int spec_load_text(const char *file, const char *text, size_t len, struct spec_set *set,
+		   struct spec_diags *diags);
+void spec_set_free(struct spec_set *set);
+
+const struct spec_service *spec_deployment_find(const struct spec_deployment *d, const char *name);
+/* Desired replica count: fixed -> replicas, adaptive -> min, manual -> 0. */
+int spec_service_desired_replicas(const struct spec_service *svc);
+
+/* ---- environment ---- */
+/* Resolves env values: "$E:VAR" (whole value) from the process environment,
+ * "$S:name" and "$secret://name" from secrets_dir/<name> (trailing newline
+ * stripped). A missing variable or secret is an error naming the service and
+ * key; secret values are never put into messages. *out (sorted by key) is
+ * owned by the caller: free with spec_kv_free(). */
+int spec_service_resolve_env(const struct spec_service *svc, const char *secrets_dir,
+			     struct spec_kv **out, size_t *out_count, struct zl_err *err);
+void spec_kv_free(struct spec_kv *kv, size_t count);
+
+/* ---- canonical spec hash ---- */
+/* Env is resolved as spec_service_resolve_env() does. Fills *hash (64 hex) and *sections: a JSON object text mapping each section
+ * name ("image", "command", "env", "resources", "storage", "ports", "health",
+ * "security", "network", "lifecycle", "init", "runtime") to the sha256 of that
+ * section's canonical form, so a planner can say what changed. Caller frees
+ * *sections. Errors (missing variable or secret) name the service and key. */
+int spec_service_hash(const struct spec_deployment *dep, const struct spec_service *svc,
+		      const char *secrets_dir, char hash[65], char **sections,
+		      struct zl_err *err);
+/* Names of sections that differ between two section JSON texts, joined with
+ * ", " ("env, resources"); "spec" when either is unparsable. Caller frees. */
+char *spec_sections_diff(const char *old_sections, const char *new_sections);
+
+#endif

@@ -1,0 +1,188 @@
+/* state.h: zlapply's SQLite store and the apply lock.
+ *
+ * The database (<root>/state.db, WAL, busy_timeout) is the truth for what
+ * zlapply created. Schema has a version (PRAGMA user_version) and forward
+ * migrations run at open. Tables: deployments, services, replicas, journal
+ * (the action journal that makes a crash mid-apply recoverable), events.
+ *
+ * One writer at a time: state_lock_acquire() takes flock(<root>/lock) and is
+ * held for the whole apply. Readers (status) never need the lock.
+ */
+#ifndef ZL_STATE_H
+#define ZL_STATE_H
+
+#include "common/common.h"
+
+struct state_db; /* opaque */
+
+/* ---- the lock ---- */
+struct state_lock {
+	int fd;
+};
+/* Waits up to timeout_ms (0 = don't wait) for the exclusive lock on
+ * <root>/lock; on timeout fails (kind ZL_ERR_TIMEOUT... reported as a failure
+ * by the CLI) with a message naming the pid that holds it when known. */
+int state_lock_acquire(const char *root, int64_t timeout_ms, struct state_lock *lock,
+		       struct zl_err *err);
+void state_lock_release(struct state_lock *lock);
+
+/* ---- open / close ---- */
+/* Creates root (mode 0700) if needed, opens <root>/state.db, sets WAL and
+ * busy_timeout, runs pending migrations. read_only: open without creating
+ * or migrating (fails clearly when the database does not exist yet; the
+ * caller may treat that as "nothing recorded"). */
+int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
+void state_close(struct state_db *db);
+int state_schema_version(struct state_db *db);
+#define STATE_SCHEMA_VERSION 1
+
+/* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */
+int state_begin(struct state_db *db, struct zl_err *err);
+int state_commit(struct state_db *db, struct zl_err *err);
+void state_rollback(struct state_db *db);
+/* sqlite3_total_changes(): rows changed through this connection (tests). */
+int64_t state_total_changes(struct state_db *db);
+
+/* ---- replicas ---- */
+enum state_replica_state {
+	STATE_REPLICA_CREATING = 0, /* journaled, backend create not confirmed */
+	STATE_REPLICA_CREATED,
+	STATE_REPLICA_RUNNING,
+	STATE_REPLICA_EXITED,
+	STATE_REPLICA_STOPPED,      /* stopped on purpose */
+	STATE_REPLICA_FAILED,       /* could not be created/started */
+	STATE_REPLICA_REMOVING,
+	STATE_REPLICA_UNKNOWN,      /* backend lost it (monitor gone, ...) */
+};
+const char *state_replica_state_name(enum state_replica_state s);
+int state_replica_state_parse(const char *name, enum state_replica_state *s);
+
+/* Every field DESIGN.md lists for a replica. Strings are owned by the struct
+ * (free with state_replica_clear / state_replicas_free); NULL = unknown.
+ * Integers use -1 for unknown unless noted. Times are ms since the epoch, 0 = unknown. */
+struct state_replica {
+	char *deployment;
+	char *service;
+	int index;            /* 1-based */
+	char *backend;        /* "mock", "oci", ... */
+	char *backend_id;     /* zl-<d>-<s>-<n> */
+	enum state_replica_state state;
+	int64_t pid;          /* -1 unknown */
+	int64_t pid_start_time; /* /proc/<pid>/stat field 22; -1 unknown */
+	char *ip;
+	char *netns;          /* netns path or name */
+	char *netns_state;    /* "created", "removed", ... */
+	int exit_code;        /* -1 unknown */
+	int exit_signal;      /* 0 none */
+	char *exit_reason;    /* exited | signal | oom_killed | runtime_error */
+	int restarts;         /* >= 0 */
+	int64_t backoff_until; /* 0 none */
+	char *health;         /* NULL unknown; "healthy", "unhealthy", "starting" */
+	char *spec_hash;
+	char *spec_sections;  /* JSON object, see spec_service_hash() */
+	char *image_digest;
+	char *error;          /* last error message (failed state) */
+	int64_t created_at, started_at, finished_at, updated_at;
+};
+void state_replica_clear(struct state_replica *r);
+/* Deep copy; dst is overwritten (not freed first). */
+void state_replica_copy(struct state_replica *dst, const struct state_replica *src);
+
+struct state_replicas {
+	struct state_replica *items;
+	size_t count, cap;
+};
+void state_replicas_free(struct state_replicas *list);
+
+/* Loads replicas ordered by deployment, service, index. deployment NULL = all. */
+int state_replicas_load(struct state_db *db, const char *deployment, struct state_replicas *out,
+			struct zl_err *err);
+/* Inserts or replaces the row (deployment, service, index). updated_at is
+ * set by the caller. Writes nothing when the stored row is identical. */
+int state_replica_upsert(struct state_db *db, const struct state_replica *r, struct zl_err *err);
+int state_replica_delete(struct state_db *db, const char *deployment, const char *service,
+			 int index, struct zl_err *err);
+
+/* ---- deployments and services ---- */
+struct state_service {
+	char *deployment;
+	char *name;
+	char *rtype;
+	int desired_replicas;
+	char *spec_hash;
+};
+struct state_services {
+	struct state_service *items;
+	size_t count, cap;
+};
+void state_services_free(struct state_services *list);
+
+/* Records that a deployment exists (source = file it came from). No write
+ * when the row already holds the same source. */
+int state_deployment_upsert(struct state_db *db, const char *name, const char *source,
+			    int64_t now_ms, struct zl_err *err);
+int state_deployment_delete(struct state_db *db, const char *name, struct zl_err *err);
+/* Names of recorded deployments, sorted. Caller frees with zl's free of each + array. */
+int state_deployments_list(struct state_db *db, char ***names, size_t *count, struct zl_err *err);
+void state_names_free(char **names, size_t count);
+
+int state_services_load(struct state_db *db, const char *deployment, struct state_services *out,
+			struct zl_err *err);
+/* Insert or replace; no write when identical. */
+int state_service_upsert(struct state_db *db, const struct state_service *s, int64_t now_ms,
+			 struct zl_err *err);
+int state_service_delete(struct state_db *db, const char *deployment, const char *name,
+			 struct zl_err *err);
+
+/* ---- the action journal ---- */
+enum state_journal_status { STATE_JOURNAL_PENDING = 0, STATE_JOURNAL_DONE, STATE_JOURNAL_UNDONE,
+			    STATE_JOURNAL_FAILED };
+struct state_journal_entry {
+	int64_t id;
+	char *deployment, *service;
+	int index;
+	char *action;   /* "create", "remove", "restart", ... */
+	char *spec_hash;
+	enum state_journal_status status;
+	char *detail;
+	int64_t created_at, finished_at;
+};
+struct state_journal {
+	struct state_journal_entry *items;
+	size_t count, cap;
+};
+void state_journal_free(struct state_journal *j);
+
+/* Appends a pending entry; *id receives its id. */
+int state_journal_begin(struct state_db *db, const char *deployment, const char *service,
+			int index, const char *action, const char *spec_hash, int64_t now_ms,
+			int64_t *id, struct zl_err *err);
+/* Marks an entry done / undone / failed (detail may be NULL). */
+int state_journal_finish(struct state_db *db, int64_t id, enum state_journal_status status,
+			 const char *detail, int64_t now_ms, struct zl_err *err);
+/* Pending entries, oldest first. deployment NULL = all. */
+int state_journal_pending(struct state_db *db, const char *deployment, struct state_journal *out,
+			  struct zl_err *err);
+
+/* ---- events ---- */
+struct state_event {
+	int64_t id;
+	int64_t time;
+	char *deployment, *service;
+	int index; /* 0 = not about one replica */
+	char *kind;    /* "created", "started", "exited", "removed", "failed", ... */
+	char *message;
+};
+struct state_events {
+	struct state_event *items;
+	size_t count, cap;
+};
+void state_events_free(struct state_events *e);
+int state_event_add(struct state_db *db, int64_t now_ms, const char *deployment,
+		    const char *service, int index, const char *kind, const char *message,
+		    struct zl_err *err);
+/* Newest last; limit 0 = all. deployment NULL = all. */
+int state_events_load(struct state_db *db, const char *deployment, size_t limit,
+		      struct state_events *out, struct zl_err *err);
+
+#endif
