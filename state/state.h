@@ -20,17 +20,23 @@ struct state_lock {
 	int fd;
 };
 /* Waits up to timeout_ms (0 = don't wait) for the exclusive lock on
- * <root>/lock; on timeout fails (kind ZL_ERR_TIMEOUT... reported as a failure
- * by the CLI) with a message naming the pid that holds it when known. */
+ * <root>/lock (creating root, mode 0700, if needed); on timeout fails with
+ * kind ZL_ERR_FAIL and a message naming the pid that holds it when known:
+ * "another zlapply (pid N) holds <root>/lock; gave up after 60s (raise
+ * --lock-timeout)". lock->fd is -1 on failure. Logs once (info) when the
+ * wait passes a second. */
 int state_lock_acquire(const char *root, int64_t timeout_ms, struct state_lock *lock,
 		       struct zl_err *err);
+/* Accepts NULL and a lock that was never taken; leaves fd -1. */
 void state_lock_release(struct state_lock *lock);
 
 /* ---- open / close ---- */
 /* Creates root (mode 0700) if needed, opens <root>/state.db, sets WAL and
  * busy_timeout, runs pending migrations. read_only: open without creating
  * or migrating (fails clearly when the database does not exist yet; the
- * caller may treat that as "nothing recorded"). */
+ * caller may treat that as "nothing recorded"). That failure, and a file
+ * with no schema yet, has kind ZL_ERR_FAIL and err->sys_errno == ENOENT.
+ * A database with a newer schema than this binary knows is refused. */
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
 int state_schema_version(struct state_db *db);
@@ -84,6 +90,10 @@ struct state_replica {
 	char *error;          /* last error message (failed state) */
 	int64_t created_at, started_at, finished_at, updated_at;
 };
+/* Sets every field to "unknown": NULL strings, pid, pid_start_time and
+ * exit_code -1, other numbers 0, state CREATING. */
+void state_replica_init(struct state_replica *r);
+/* Frees the strings and zeroes the struct; accepts NULL. */
 void state_replica_clear(struct state_replica *r);
 /* Deep copy; dst is overwritten (not freed first). */
 void state_replica_copy(struct state_replica *dst, const struct state_replica *src);
@@ -98,7 +108,8 @@ void state_replicas_free(struct state_replicas *list);
 int state_replicas_load(struct state_db *db, const char *deployment, struct state_replicas *out,
 			struct zl_err *err);
 /* Inserts or replaces the row (deployment, service, index). updated_at is
- * set by the caller. Writes nothing when the stored row is identical. */
+ * set by the caller. Writes nothing when the stored row is identical; a
+ * different updated_at alone does not count as a difference. */
 int state_replica_upsert(struct state_db *db, const struct state_replica *r, struct zl_err *err);
 int state_replica_delete(struct state_db *db, const char *deployment, const char *service,
 			 int index, struct zl_err *err);
@@ -121,6 +132,8 @@ void state_services_free(struct state_services *list);
  * when the row already holds the same source. */
 int state_deployment_upsert(struct state_db *db, const char *name, const char *source,
 			    int64_t now_ms, struct zl_err *err);
+/* Deletes the deployment and its services (not its replicas: those are
+ * real containers the reconciler removes and deletes one by one). */
 int state_deployment_delete(struct state_db *db, const char *name, struct zl_err *err);
 /* Names of recorded deployments, sorted. Caller frees with zl's free of each + array. */
 int state_deployments_list(struct state_db *db, char ***names, size_t *count, struct zl_err *err);
@@ -128,7 +141,7 @@ void state_names_free(char **names, size_t count);
 
 int state_services_load(struct state_db *db, const char *deployment, struct state_services *out,
 			struct zl_err *err);
-/* Insert or replace; no write when identical. */
+/* Insert or replace; no write when identical (now_ms alone is no change). */
 int state_service_upsert(struct state_db *db, const struct state_service *s, int64_t now_ms,
 			 struct zl_err *err);
 int state_service_delete(struct state_db *db, const char *deployment, const char *name,
@@ -137,6 +150,9 @@ int state_service_delete(struct state_db *db, const char *deployment, const char
 /* ---- the action journal ---- */
 enum state_journal_status { STATE_JOURNAL_PENDING = 0, STATE_JOURNAL_DONE, STATE_JOURNAL_UNDONE,
 			    STATE_JOURNAL_FAILED };
+/* Stored by name: "pending", "done", "undone", "failed". */
+const char *state_journal_status_name(enum state_journal_status s);
+int state_journal_status_parse(const char *name, enum state_journal_status *s);
 struct state_journal_entry {
 	int64_t id;
 	char *deployment, *service;
@@ -157,7 +173,8 @@ void state_journal_free(struct state_journal *j);
 int state_journal_begin(struct state_db *db, const char *deployment, const char *service,
 			int index, const char *action, const char *spec_hash, int64_t now_ms,
 			int64_t *id, struct zl_err *err);
-/* Marks an entry done / undone / failed (detail may be NULL). */
+/* Marks an entry done / undone / failed (detail may be NULL). Fails when no
+ * entry has that id. */
 int state_journal_finish(struct state_db *db, int64_t id, enum state_journal_status status,
 			 const char *detail, int64_t now_ms, struct zl_err *err);
 /* Pending entries, oldest first. deployment NULL = all. */
@@ -181,7 +198,8 @@ void state_events_free(struct state_events *e);
 int state_event_add(struct state_db *db, int64_t now_ms, const char *deployment,
 		    const char *service, int index, const char *kind, const char *message,
 		    struct zl_err *err);
-/* Newest last; limit 0 = all. deployment NULL = all. */
+/* The last `limit` events (0 = all), oldest first / newest last.
+ * deployment NULL = all. */
 int state_events_load(struct state_db *db, const char *deployment, size_t limit,
 		      struct state_events *out, struct zl_err *err);
 
