@@ -1,0 +1,325 @@
+/* db.c: opening <root>/state.db, the schema and its forward migrations,
+ * transactions and the prepared-statement cache.
+ *
+ * The schema version lives in PRAGMA user_version. migrations[i] takes the
+ * database from version i to i + 1; each runs in its own transaction together
+ * with the version bump, so a crash mid-migration leaves the old version. */
+#include "state/state-internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Enum values are stored by name so the sqlite3 CLI shows readable rows.
+ * Timestamps are ms since the epoch; -1 / 0 "unknown" values are stored as
+ * they are (never NULL) so a row reads back exactly as it was written. */
+static const char *const migrations[] = {
+	/* 0 -> 1: the initial schema. */
+	"CREATE TABLE deployments (\n"
+	"  name TEXT PRIMARY KEY NOT NULL,\n"
+	"  source TEXT,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  updated_at INTEGER NOT NULL\n"
+	");\n"
+	"CREATE TABLE services (\n"
+	"  deployment TEXT NOT NULL,\n"
+	"  name TEXT NOT NULL,\n"
+	"  rtype TEXT,\n"
+	"  desired_replicas INTEGER NOT NULL,\n"
+	"  spec_hash TEXT,\n"
+	"  updated_at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (deployment, name)\n"
+	") WITHOUT ROWID;\n"
+	/* Services are the desired state of a deployment: they go with it.
+	 * Replicas stay: they describe real containers that the reconciler
+	 * removes (and then deletes) itself. */
+	"CREATE TRIGGER deployments_delete_services AFTER DELETE ON deployments\n"
+	"BEGIN DELETE FROM services WHERE deployment = old.name; END;\n"
+	"CREATE TABLE replicas (\n"
+	"  deployment TEXT NOT NULL,\n"
+	"  service TEXT NOT NULL,\n"
+	"  idx INTEGER NOT NULL,\n"
+	"  backend TEXT,\n"
+	"  backend_id TEXT,\n"
+	"  state TEXT NOT NULL,\n"
+	"  pid INTEGER NOT NULL,\n"
+	"  pid_start_time INTEGER NOT NULL,\n"
+	"  ip TEXT,\n"
+	"  netns TEXT,\n"
+	"  netns_state TEXT,\n"
+	"  exit_code INTEGER NOT NULL,\n"
+	"  exit_signal INTEGER NOT NULL,\n"
+	"  exit_reason TEXT,\n"
+	"  restarts INTEGER NOT NULL,\n"
+	"  backoff_until INTEGER NOT NULL,\n"
+	"  health TEXT,\n"
+	"  spec_hash TEXT,\n"
+	"  spec_sections TEXT,\n"
+	"  image_digest TEXT,\n"
+	"  error TEXT,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  started_at INTEGER NOT NULL,\n"
+	"  finished_at INTEGER NOT NULL,\n"
+	"  updated_at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (deployment, service, idx)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE journal (\n"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"  deployment TEXT,\n"
+	"  service TEXT,\n"
+	"  idx INTEGER NOT NULL,\n"
+	"  action TEXT NOT NULL,\n"
+	"  spec_hash TEXT,\n"
+	"  status TEXT NOT NULL,\n"
+	"  detail TEXT,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  finished_at INTEGER NOT NULL DEFAULT 0\n"
+	");\n"
+	"CREATE INDEX journal_status ON journal (status);\n"
+	"CREATE TABLE events (\n"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"  time INTEGER NOT NULL,\n"
+	"  deployment TEXT,\n"
+	"  service TEXT,\n"
+	"  idx INTEGER NOT NULL,\n"
+	"  kind TEXT NOT NULL,\n"
+	"  message TEXT\n"
+	");\n"
+	"CREATE INDEX events_deployment ON events (deployment);\n",
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
+	       "one migration per schema version");
+
+int state_sql_fail(struct state_db *db, struct zl_err *err, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return zl_fail(err, "state: %s: %s", what, sqlite3_errmsg(db->sql));
+}
+
+sqlite3_stmt *state_stmt(struct state_db *db, enum state_stmt_id id, const char *sql,
+			 struct zl_err *err)
+{
+	if (db->stmts[id])
+		return db->stmts[id];
+	if (sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->stmts[id],
+			       NULL) != SQLITE_OK) {
+		zl_fail(err, "state: prepare \"%.60s...\": %s", sql, sqlite3_errmsg(db->sql));
+		db->stmts[id] = NULL;
+		return NULL;
+	}
+	return db->stmts[id];
+}
+
+/* Runs SQL without values (pragmas, schema scripts, transaction control). */
+static int exec_sql(struct state_db *db, const char *sql, const char *what, struct zl_err *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db->sql, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		zl_fail(err, "state: %s: %s", what, msg ? msg : sqlite3_errmsg(db->sql));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int read_user_version(struct state_db *db, int *version, struct zl_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->sql, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return state_sql_fail(db, err, "read schema version");
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		state_sql_fail(db, err, "read schema version");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int check_not_newer(struct state_db *db, int version, struct zl_err *err)
+{
+	if (version > STATE_SCHEMA_VERSION)
+		return zl_fail(err,
+			       "state: %s has schema version %d, this zlapply knows up to %d; "
+			       "upgrade zlapply",
+			       db->path, version, STATE_SCHEMA_VERSION);
+	return 0;
+}
+
+/* Applies every migration the database has not seen yet. The version is read
+ * again inside each write transaction: another zlapply may have migrated
+ * between our first read and our BEGIN IMMEDIATE. */
+static int migrate(struct state_db *db, struct zl_err *err)
+{
+	int current;
+	if (read_user_version(db, &current, err) < 0 || check_not_newer(db, current, err) < 0)
+		return -1;
+	/* The common case takes no write lock at all. */
+	if (current == STATE_SCHEMA_VERSION) {
+		db->schema_version = current;
+		return 0;
+	}
+	for (;;) {
+		if (exec_sql(db, "BEGIN IMMEDIATE", "migrate: begin", err) < 0)
+			return -1;
+		int version;
+		if (read_user_version(db, &version, err) < 0 || check_not_newer(db, version, err) < 0)
+			goto fail;
+		if (version == STATE_SCHEMA_VERSION) {
+			if (exec_sql(db, "COMMIT", "migrate: commit", err) < 0)
+				goto fail;
+			db->schema_version = version;
+			return 0;
+		}
+		char what[64];
+		snprintf(what, sizeof(what), "migrate to schema version %d", version + 1);
+		if (exec_sql(db, migrations[version], what, err) < 0)
+			goto fail;
+		/* PRAGMA takes no parameters; the value is our own constant. */
+		char bump[64];
+		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", version + 1);
+		if (exec_sql(db, bump, what, err) < 0 || exec_sql(db, "COMMIT", what, err) < 0)
+			goto fail;
+		zl_log(ZL_LOG_DEBUG, "state: migrated %s to schema version %d", db->path,
+		       version + 1);
+	}
+fail:
+	/* Nothing of a failed migration may stay; a rollback error adds nothing. */
+	sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int configure(struct state_db *db, struct zl_err *err)
+{
+	/* Readers wait for a writer's checkpoint or migration instead of failing. */
+	if (sqlite3_busy_timeout(db->sql, 10000) != SQLITE_OK)
+		return state_sql_fail(db, err, "set busy timeout");
+	if (exec_sql(db, "PRAGMA foreign_keys = ON", "enable foreign keys", err) < 0)
+		return -1;
+	if (db->read_only)
+		return 0;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->sql, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
+		return state_sql_fail(db, err, "enable WAL");
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		state_sql_fail(db, err, "enable WAL");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	/* Some filesystems (network ones) cannot do WAL; sqlite then keeps the
+	 * old mode. Still correct, only readers may wait for writers. */
+	const char *mode = (const char *)sqlite3_column_text(st, 0);
+	if (!mode || strcmp(mode, "wal") != 0)
+		zl_log(ZL_LOG_WARN, "state: %s: WAL not available, journal mode is %s", db->path,
+		       mode ? mode : "unknown");
+	sqlite3_finalize(st);
+	return exec_sql(db, "PRAGMA synchronous = NORMAL", "set synchronous", err);
+}
+
+static int open_read_only_checks(struct state_db *db, struct zl_err *err)
+{
+	int version;
+	if (read_user_version(db, &version, err) < 0 || check_not_newer(db, version, err) < 0)
+		return -1;
+	/* A file that exists but never got a schema holds nothing either. */
+	if (version == 0)
+		return zl_err_set(err, ZL_ERR_FAIL, ENOENT, "state: %s has no schema yet",
+				  db->path);
+	if (version < STATE_SCHEMA_VERSION)
+		return zl_fail(err,
+			       "state: %s has schema version %d, older than this zlapply's %d; "
+			       "run an apply to migrate it",
+			       db->path, version, STATE_SCHEMA_VERSION);
+	db->schema_version = version;
+	return 0;
+}
+
+int state_open(const char *root, bool read_only, struct state_db **out, struct zl_err *err)
+{
+	*out = NULL;
+	struct state_db *db = zl_xcalloc(1, sizeof(*db));
+	db->path = zl_xasprintf("%s/state.db", root);
+	db->read_only = read_only;
+
+	int flags;
+	if (read_only) {
+		struct stat st;
+		if (stat(db->path, &st) < 0) {
+			zl_err_set(err, ZL_ERR_FAIL, errno, "state: cannot open %s", db->path);
+			goto fail;
+		}
+		flags = SQLITE_OPEN_READONLY;
+	} else {
+		if (zl_mkdir_p(root, 0700, err) < 0) {
+			zl_err_prefix(err, "state");
+			goto fail;
+		}
+		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	}
+	if (sqlite3_open_v2(db->path, &db->sql, flags, NULL) != SQLITE_OK) {
+		zl_fail(err, "state: open %s: %s", db->path,
+			db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db->sql, 1);
+	if (configure(db, err) < 0)
+		goto fail;
+	if (read_only ? open_read_only_checks(db, err) : migrate(db, err))
+		goto fail;
+	*out = db;
+	return 0;
+fail:
+	state_close(db);
+	return -1;
+}
+
+void state_close(struct state_db *db)
+{
+	if (!db)
+		return;
+	for (size_t i = 0; i < STMT__COUNT; i++)
+		sqlite3_finalize(db->stmts[i]);
+	/* With every statement finalized, close cannot report "busy". */
+	sqlite3_close(db->sql);
+	free(db->path);
+	free(db);
+}
+
+int state_schema_version(struct state_db *db) { return db->schema_version; }
+
+int64_t state_total_changes(struct state_db *db) { return sqlite3_total_changes64(db->sql); }
+
+static int run_control(struct state_db *db, enum state_stmt_id id, const char *sql,
+		       const char *what, struct zl_err *err)
+{
+	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, id, sql, err);
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return state_sql_fail(db, err, "%s", what);
+	return 0;
+}
+
+int state_begin(struct state_db *db, struct zl_err *err)
+{
+	return run_control(db, STMT_BEGIN, "BEGIN IMMEDIATE", "begin transaction", err);
+}
+
+int state_commit(struct state_db *db, struct zl_err *err)
+{
+	return run_control(db, STMT_COMMIT, "COMMIT", "commit", err);
+}
+
+void state_rollback(struct state_db *db)
+{
+	/* Rolling back with no transaction open is harmless; nothing to report. */
+	if (!sqlite3_get_autocommit(db->sql))
+		run_control(db, STMT_ROLLBACK, "ROLLBACK", "rollback", NULL);
+}

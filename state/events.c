@@ -1,0 +1,87 @@
+/* events.c: the events table, what happened to which replica and when
+ * (like `kubectl get events`). Append-only; read back as the last N. */
+#include "state/state-internal.h"
+
+#include <string.h>
+
+#define EVENT_COLUMNS "id, time, deployment, service, idx, kind, message"
+
+static const char sql_add[] =
+	"INSERT INTO events (time, deployment, service, idx, kind, message) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/* The newest `limit` rows (a negative LIMIT means no limit), put back into
+ * chronological order. Ids grow with insertion, so they order by time of
+ * recording even when the wall clock steps back. */
+static const char sql_load_all[] =
+	"SELECT * FROM (SELECT " EVENT_COLUMNS " FROM events ORDER BY id DESC LIMIT ?1) "
+	"ORDER BY id";
+static const char sql_load_deployment[] =
+	"SELECT * FROM (SELECT " EVENT_COLUMNS " FROM events WHERE deployment = ?2 "
+	"ORDER BY id DESC LIMIT ?1) ORDER BY id";
+
+void state_events_free(struct state_events *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->count; i++) {
+		free(e->items[i].deployment);
+		free(e->items[i].service);
+		free(e->items[i].kind);
+		free(e->items[i].message);
+	}
+	free(e->items);
+	e->items = NULL;
+	e->count = e->cap = 0;
+}
+
+int state_event_add(struct state_db *db, int64_t now_ms, const char *deployment,
+		    const char *service, int index, const char *kind, const char *message,
+		    struct zl_err *err)
+{
+	if (!kind)
+		return zl_invalid(err, "state: event needs a kind");
+	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, STMT_EVENT_ADD, sql_add, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms);
+	state_bind_text(st, 2, deployment);
+	state_bind_text(st, 3, service);
+	sqlite3_bind_int(st, 4, index);
+	state_bind_text(st, 5, kind);
+	state_bind_text(st, 6, message);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return state_sql_fail(db, err, "record event %s", kind);
+	return 0;
+}
+
+int state_events_load(struct state_db *db, const char *deployment, size_t limit,
+		      struct state_events *out, struct zl_err *err)
+{
+	*out = (struct state_events){ 0 };
+	_cleanup_stmt_reset_ sqlite3_stmt *st =
+		deployment ? state_stmt(db, STMT_EVENTS_LOAD_DEPLOYMENT, sql_load_deployment, err)
+			   : state_stmt(db, STMT_EVENTS_LOAD_ALL, sql_load_all, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit);
+	if (deployment)
+		state_bind_text(st, 2, deployment);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		zl_grow(&out->items, sizeof(out->items[0]), &out->cap, out->count + 1);
+		struct state_event *e = &out->items[out->count++];
+		e->id = sqlite3_column_int64(st, 0);
+		e->time = sqlite3_column_int64(st, 1);
+		e->deployment = state_column_strdup(st, 2);
+		e->service = state_column_strdup(st, 3);
+		e->index = sqlite3_column_int(st, 4);
+		e->kind = state_column_strdup(st, 5);
+		e->message = state_column_strdup(st, 6);
+	}
+	if (rc != SQLITE_DONE) {
+		state_sql_fail(db, err, "load events");
+		state_events_free(out);
+		return -1;
+	}
+	return 0;
+}
