@@ -41,6 +41,10 @@ struct backend_replica_spec {
 	const char *spec_hash;
 	const struct spec_kv *env; /* resolved environment */
 	size_t env_count;
+	const char *image_digest;  /* manifest digest; NULL when the backend needs no image */
+	const char *image_config;  /* image config JSON; NULL likewise */
+	const char *const *layer_dirs; /* unpacked layers, base first */
+	size_t layer_count;
 };
 
 struct backend_stats {
@@ -52,6 +56,8 @@ struct backend;
 
 struct backend_ops {
 	const char *name;
+	/* Does this backend run images (so apply must pull them first)? */
+	bool (*needs_images)(struct backend *b);
 	/* Is the backend usable here? On failure err says why not. */
 	int (*probe)(struct backend *b, struct zl_err *err);
 	int (*create)(struct backend *b, const struct backend_replica_spec *spec,
@@ -99,7 +105,9 @@ char *backend_replica_id(const char *deployment, const char *service, int index)
  *   - env ZLAPPLY_MOCK_DELAY_MS=N: every create and start sleeps N ms first;
  *   - env ZLAPPLY_MOCK_FAIL="op:id[,op:id...]" (op create|start|stop|remove,
  *     id a backend id or "*"): that operation fails;
- *   - backend_mock_set_exit(): a running fake replica exits with a code. */
+ *   - backend_mock_set_exit(): a running fake replica exits with a code;
+ *   - env ZLAPPLY_MOCK_PULL=1: the mock asks for images like a real backend,
+ *     so apply's pull path can be tested without running containers. */
 int backend_mock_set_exit(const char *root, const char *id, int exit_code, int exit_signal,
 			  struct zl_err *err);
 extern const struct backend_ops backend_mock_ops;

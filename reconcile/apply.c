@@ -6,6 +6,7 @@
  * 3. per deployment: observe, plan, execute, record. */
 #include "reconcile.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct apply_run {
 	struct reconcile_result *res;
 	struct state_db *db;
 	struct backend *b;
+	struct images_ctx *images;
 	char *secrets_dir;
 };
 
@@ -39,6 +41,59 @@ static int desired_build(const struct spec_deployment *dep, const char *secrets_
 			err->kind = ZL_ERR_INPUT;
 			return zl_err_prefix(err, "%s: deployment %s", dep->file, dep->name);
 		}
+	}
+	return 0;
+}
+
+/* Folds the image's manifest digest into the service's spec hash and its
+ * "image" section, so a tag that moved to a new digest recreates replicas
+ * (decision 2) and diff says "image changed". */
+static void mix_image_digest(struct plan_desired_service *ds)
+{
+	const char *digest = ds->image.manifest_digest;
+	char hex[65];
+	_cleanup_free_ char *joined = zl_xasprintf("%s\n%s", ds->spec_hash, digest);
+	zl_sha256_hex(joined, strlen(joined), hex);
+	memcpy(ds->spec_hash, hex, sizeof(hex));
+
+	cJSON *sections = cJSON_Parse(ds->sections);
+	cJSON *image = cJSON_GetObjectItemCaseSensitive(sections, "image");
+	if (cJSON_IsString(image)) {
+		_cleanup_free_ char *both = zl_xasprintf("%s\n%s", image->valuestring, digest);
+		zl_sha256_hex(both, strlen(both), hex);
+		cJSON_SetValuestring(image, hex);
+		char *text = cJSON_PrintUnformatted(sections);
+		if (text) {
+			free(ds->sections);
+			ds->sections = text;
+		}
+	}
+	cJSON_Delete(sections);
+}
+
+/* Makes every image the deployment needs ready (pull policies), when the
+ * backend runs images. A failure names the service and the image. */
+static int resolve_images(struct apply_run *run, struct plan_desired *desired,
+			  struct zl_err *err)
+{
+	if (!run->b || !run->b->ops->needs_images || !run->b->ops->needs_images(run->b))
+		return 0;
+	if (!run->images)
+		run->images = images_ctx_new(run->opts->root, &run->opts->images, run->db);
+	for (size_t i = 0; i < desired->count; i++) {
+		struct plan_desired_service *ds = &desired->services[i];
+		if (ds->replicas == 0 && ds->svc->rtype != SPEC_RTYPE_CRON)
+			continue;
+		/* A dry run never downloads: it uses what is stored, if anything. */
+		enum spec_pull_policy policy = run->opts->dry_run ? SPEC_PULL_NEVER : ds->svc->pull_policy;
+		struct zl_err ierr = ZL_ERR_INIT;
+		if (images_ensure(run->images, ds->svc->image, policy, &ds->image, &ierr) < 0) {
+			if (run->opts->dry_run)
+				continue; /* plan against the spec alone */
+			*err = ierr;
+			return zl_err_prefix(err, "service %s", ds->svc->name);
+		}
+		mix_image_digest(ds);
 	}
 	return 0;
 }
@@ -152,7 +207,7 @@ static int record_spec(struct state_db *db, const struct spec_deployment *dep,
 /* Observe, plan and (unless dry-run) execute one deployment; dep NULL means
  * it is being deleted (desired is empty and no spec rows are recorded). */
 static int apply_deployment(struct apply_run *run, const struct spec_deployment *dep,
-			    const struct plan_desired *desired, struct zl_err *err)
+			    struct plan_desired *desired, struct zl_err *err)
 {
 	const struct reconcile_opts *o = run->opts;
 	struct state_replicas rows = { 0 }, before = { 0 };
@@ -163,6 +218,10 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	const char *name = desired->deployment;
 	if (run->db && !o->dry_run && recover_pending(run->db, run->b, name, t, err) < 0)
 		goto out;
+	if (resolve_images(run, desired, err) < 0) {
+		run->res->actions_failed++;
+		goto out;
+	}
 	if (run->db && state_replicas_load(run->db, name, &rows, err) < 0)
 		goto out;
 	if (run->b) {
@@ -239,6 +298,7 @@ static int run_open(struct apply_run *run, struct state_lock *lock, struct zl_er
 
 static void run_close(struct apply_run *run, struct state_lock *lock)
 {
+	images_ctx_free(run->images);
 	backend_close(run->b);
 	state_close(run->db);
 	state_lock_release(lock);

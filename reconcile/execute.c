@@ -118,6 +118,7 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		.exit_code = -1,
 		.spec_hash = zl_xstrdup(ds->spec_hash),
 		.spec_sections = zl_xstrdup(ds->sections),
+		.image_digest = zl_xstrdup(ds->image.manifest_digest),
 		.created_at = now(x),
 		.updated_at = now(x),
 	};
@@ -135,6 +136,10 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 			.spec_hash = ds->spec_hash,
 			.env = env,
 			.env_count = env_count,
+			.image_digest = ds->image.manifest_digest,
+			.image_config = ds->image.config,
+			.layer_dirs = (const char *const *)ds->image.layer_dirs,
+			.layer_count = ds->image.layer_count,
 		};
 		r = x->b->ops->create(x->b, &rs, &act);
 		if (r == 0 && (r = x->b->ops->start(x->b, x->backend_id, &act)) < 0)
@@ -161,6 +166,11 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 	row.updated_at = now(x);
 	ret = record_result(x, journal_id, STATE_JOURNAL_DONE, &row, "started", "created and started",
 			    err);
+	/* Last use feeds `zlapply images`; losing it is harmless. */
+	struct zl_err ignored = ZL_ERR_INIT;
+	if (ret == 0 && ds->image.reference &&
+	    state_image_touch(x->db, ds->image.reference, now(x), &ignored) < 0)
+		zl_log(ZL_LOG_DEBUG, "%s", ignored.msg);
 out:
 	spec_kv_free(env, env_count);
 	state_replica_clear(&row);

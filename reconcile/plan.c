@@ -32,8 +32,10 @@ void plan_desired_free(struct plan_desired *d)
 {
 	if (!d)
 		return;
-	for (size_t i = 0; i < d->count; i++)
+	for (size_t i = 0; i < d->count; i++) {
 		free(d->services[i].sections);
+		images_ready_clear(&d->services[i].image);
+	}
 	free(d->services);
 	memset(d, 0, sizeof(*d));
 }

@@ -15,11 +15,20 @@
 #include "state/state.h"
 
 /* ---- the plan ---- */
+struct images_ready {
+	char *reference;      /* canonical */
+	char *manifest_digest;
+	char *config;         /* image config JSON */
+	char **layer_dirs;    /* base first */
+	size_t layer_count;
+};
+
 struct plan_desired_service {
 	const struct spec_service *svc; /* borrowed from the spec set */
-	char spec_hash[65];
+	char spec_hash[65]; /* covers the image digest once the image is resolved */
 	char *sections; /* owned; see spec_service_hash() */
 	int replicas;   /* desired replica count */
+	struct images_ready image; /* owned; empty when the backend runs no images */
 };
 
 struct plan_desired {
@@ -66,8 +75,19 @@ void plan_compute(const struct plan_desired *desired, const struct state_replica
 void plan_action_format(const struct plan_action *a, struct zl_buf *out);
 
 /* ---- apply ---- */
+/* How images are fetched (CLI flags: --ca-file, --insecure-registry, ...). */
+struct images_opts {
+	const char *ca_file;
+	const char *const *insecure_hosts;
+	size_t insecure_count;
+	const char *auth_file;
+	const char *platform;
+	bool quiet;
+};
+
 struct reconcile_opts {
 	const char *root;         /* state root */
+	struct images_opts images;
 	const char *backend_name; /* "mock", "oci", ... */
 	int64_t lock_timeout_ms;
 	bool dry_run;             /* plan and print only */
@@ -97,6 +117,29 @@ int reconcile_delete(const struct reconcile_opts *opts, const char *const *deplo
  * database yields an empty list. */
 int reconcile_status(const char *root, const char *deployment, struct state_replicas *out,
 		     struct zl_err *err);
+
+/* ---- images (images.c) ---- */
+struct images_ctx; /* lazily created registry client + the store's database */
+struct images_ctx *images_ctx_new(const char *root, const struct images_opts *o,
+				  struct state_db *db);
+void images_ctx_free(struct images_ctx *ctx);
+
+/* struct images_ready (above): an image ready to run. */
+void images_ready_clear(struct images_ready *r);
+
+/* Applies the pull policy to image: if_not_present (pull when absent),
+ * always (pull every time), newer (ask the registry for the digest, pull
+ * and report when it moved), never (local store only; a clear error when
+ * absent). Records the image in the state database. */
+int images_ensure(struct images_ctx *ctx, const char *image, enum spec_pull_policy policy,
+		  struct images_ready *out, struct zl_err *err);
+/* Pulls image unconditionally (zlapply pull). */
+int images_pull(struct images_ctx *ctx, const char *image, struct images_ready *out,
+		struct zl_err *err);
+/* Removes images no replica row uses, then blobs and layers no image uses,
+ * and leftover partial downloads. *freed gets the bytes freed. */
+int images_prune(struct images_ctx *ctx, int64_t *freed, size_t *images_removed,
+		 struct zl_err *err);
 
 /* ---- pieces used by apply (exposed for tests) ---- */
 /* Refreshes rows from backend b: running / exited / lost. Pure on rows: the

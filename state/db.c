@@ -86,6 +86,17 @@ static const char *const migrations[] = {
 	"  message TEXT\n"
 	");\n"
 	"CREATE INDEX events_deployment ON events (deployment);\n",
+	/* 1 -> 2: pulled images (the images issue). */
+	"CREATE TABLE images (\n"
+	"  reference TEXT PRIMARY KEY NOT NULL,\n"
+	"  manifest_digest TEXT NOT NULL,\n"
+	"  config_digest TEXT NOT NULL,\n"
+	"  config TEXT NOT NULL,\n"
+	"  layers TEXT NOT NULL,\n"
+	"  size INTEGER NOT NULL,\n"
+	"  pulled_at INTEGER NOT NULL,\n"
+	"  last_used INTEGER NOT NULL\n"
+	");\n",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,

@@ -40,7 +40,7 @@ void state_lock_release(struct state_lock *lock);
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
 int state_schema_version(struct state_db *db);
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2
 
 /* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */
 int state_begin(struct state_db *db, struct zl_err *err);
@@ -202,5 +202,35 @@ int state_event_add(struct state_db *db, int64_t now_ms, const char *deployment,
  * deployment NULL = all. */
 int state_events_load(struct state_db *db, const char *deployment, size_t limit,
 		      struct state_events *out, struct zl_err *err);
+
+/* ---- images ---- */
+/* A pulled image as the store holds it. reference is canonical
+ * ("docker.io/library/busybox:latest", "oci:/dir:tag"). layers is a JSON
+ * array of {digest, diff_id, media_type, size}, base first. */
+struct state_image {
+	char *reference;
+	char *manifest_digest;
+	char *config_digest;
+	char *config;  /* image config JSON */
+	char *layers;
+	int64_t size;  /* config + compressed layers, bytes */
+	int64_t pulled_at, last_used;
+};
+void state_image_clear(struct state_image *img);
+struct state_images {
+	struct state_image *items;
+	size_t count, cap;
+};
+void state_images_free(struct state_images *list);
+/* *found false (and *out zeroed) when no row. */
+int state_image_get(struct state_db *db, const char *reference, struct state_image *out,
+		    bool *found, struct zl_err *err);
+/* Insert or replace; writes nothing when the row is identical. */
+int state_image_upsert(struct state_db *db, const struct state_image *img, struct zl_err *err);
+int state_image_touch(struct state_db *db, const char *reference, int64_t now_ms,
+		      struct zl_err *err);
+int state_image_delete(struct state_db *db, const char *reference, struct zl_err *err);
+/* Ordered by reference. */
+int state_images_load(struct state_db *db, struct state_images *out, struct zl_err *err);
 
 #endif

@@ -627,8 +627,16 @@ static void mock_destroy(struct backend *b)
 	(void)b; /* the mock keeps no context: everything is on disk */
 }
 
+static bool mock_needs_images(struct backend *b)
+{
+	(void)b;
+	const char *v = getenv("ZLAPPLY_MOCK_PULL");
+	return v && strcmp(v, "1") == 0;
+}
+
 const struct backend_ops backend_mock_ops = {
 	.name = "mock",
+	.needs_images = mock_needs_images,
 	.probe = mock_probe,
 	.create = mock_create,
 	.start = mock_start,
