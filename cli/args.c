@@ -10,10 +10,14 @@
 
 #define V(v) (1u << (v))
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
-		   V(CLI_VERSION) | V(CLI_HELP))
-#define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE))
+		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE))
+#define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE) | V(CLI_PULL) | \
+		  V(CLI_IMAGES) | V(CLI_PRUNE))
+#define PULLING (V(CLI_APPLY) | V(CLI_PULL))
+#define LOCKING (V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_PULL) | V(CLI_PRUNE))
 
-enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN };
+enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE, OPT_INSECURE,
+       OPT_AUTH_FILE, OPT_PLATFORM };
 
 struct flag {
 	struct option opt;
@@ -29,14 +33,22 @@ static const struct flag flags[] = {
 	  "NAME", "a deployment by name (delete: repeatable)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
-	{ { "output", required_argument, NULL, 'o' }, V(CLI_STATUS),
+	{ { "output", required_argument, NULL, 'o' }, V(CLI_STATUS) | V(CLI_IMAGES),
 	  "text|json", "output format" },
 	{ { "root", required_argument, NULL, OPT_ROOT }, STATEFUL,
 	  "DIR", "state root (env ZLAPPLY_ROOT; default /var/lib/zlapply)" },
 	{ { "backend", required_argument, NULL, OPT_BACKEND }, STATEFUL,
 	  "NAME", "container backend: oci (default) or mock (env ZLAPPLY_BACKEND)" },
-	{ { "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT }, V(CLI_APPLY) | V(CLI_DELETE),
+	{ { "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT }, LOCKING,
 	  "DURATION", "how long to wait for another zlapply's lock (default 60s)" },
+	{ { "ca-file", required_argument, NULL, OPT_CA_FILE }, PULLING,
+	  "FILE", "also trust the CA certificates in FILE for registry TLS" },
+	{ { "insecure-registry", required_argument, NULL, OPT_INSECURE }, PULLING,
+	  "HOST[:PORT]", "allow plain HTTP for this registry (repeatable; loopback always may)" },
+	{ { "authfile", required_argument, NULL, OPT_AUTH_FILE }, PULLING,
+	  "FILE", "registry credentials (default $REGISTRY_AUTH_FILE, ~/.docker/config.json)" },
+	{ { "platform", required_argument, NULL, OPT_PLATFORM }, PULLING,
+	  "OS/ARCH[/VARIANT]", "pick this platform from multi-platform images (default: this host)" },
 	{ { "quiet", no_argument, NULL, 'q' }, ALL_VERBS, NULL, "no progress output" },
 	{ { "verbose", no_argument, NULL, 'v' }, ALL_VERBS, NULL, "more log output (repeatable)" },
 	{ { "help", no_argument, NULL, 'h' }, ALL_VERBS, NULL, "show help" },
@@ -60,6 +72,12 @@ static const struct {
 	{ "ps", CLI_STATUS, NULL, NULL },
 	{ "delete", CLI_DELETE, "zlapply delete -f FILE | -d NAME [flags]",
 	  "remove a deployment's replicas and records" },
+	{ "pull", CLI_PULL, "zlapply pull IMAGE... [flags]",
+	  "download images into the local store and unpack them" },
+	{ "images", CLI_IMAGES, "zlapply images [-o text|json]",
+	  "list stored images: reference, digest, size, last used" },
+	{ "prune", CLI_PRUNE, "zlapply prune",
+	  "remove images, layers and blobs no replica uses; print the bytes freed" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };
@@ -192,11 +210,20 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_ROOT: o->root = optarg; break;
 		case OPT_BACKEND: o->backend = optarg; break;
 		case OPT_DRY_RUN: o->dry_run = true; break;
+		case OPT_CA_FILE: o->ca_file = optarg; break;
+		case OPT_INSECURE: push(&o->insecure, &o->insecure_count, optarg); break;
+		case OPT_AUTH_FILE: o->auth_file = optarg; break;
+		case OPT_PLATFORM: o->platform = optarg; break;
 		case OPT_LOCK_TIMEOUT:
 			if (spec_parse_duration(optarg, &o->lock_timeout_ms, err) < 0)
 				return zl_err_prefix(err, "--lock-timeout");
 			break;
 		}
+	}
+	if (optind < nargs && o->verb == CLI_PULL) {
+		for (int i = optind; i < nargs; i++)
+			push(&o->args, &o->arg_count, args[i]);
+		optind = nargs;
 	}
 	if (optind < nargs) {
 		if (o->verb == CLI_HELP && optind == nargs - 1) {
@@ -214,6 +241,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 				  cli_verb_name(o->verb), cli_verb_name(o->verb));
 	if (o->verb == CLI_DELETE && o->file_count == 0 && o->name_count == 0)
 		return zl_invalid(err, "delete needs -f FILE or -d NAME");
+	if (o->verb == CLI_PULL && o->arg_count == 0)
+		return zl_invalid(err, "pull needs at least one IMAGE (run 'zlapply pull --help')");
 	if (o->verb == CLI_STATUS && o->name_count > 1)
 		return zl_invalid(err, "status takes at most one -d NAME");
 	return 0;
@@ -223,6 +252,8 @@ void cli_opts_free(struct cli_opts *o)
 {
 	free(o->files);
 	free(o->names);
+	free(o->args);
+	free(o->insecure);
 }
 
 int cli_help_topic(const char *topic, enum cli_verb *verb)

@@ -9,6 +9,7 @@
 
 enum cli_verb {
 	CLI_APPLY = 0, CLI_DIFF, CLI_VALIDATE, CLI_STATUS, CLI_DELETE, CLI_VERSION, CLI_HELP,
+	CLI_PULL, CLI_IMAGES, CLI_PRUNE,
 };
 
 enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
@@ -28,6 +29,14 @@ struct cli_opts {
 	int verbose;
 	enum cli_output output;
 	const char *help_topic; /* `zlapply help VERB` */
+	const char **args;      /* positional arguments (pull: images) */
+	size_t arg_count;
+	/* images */
+	const char *ca_file;
+	const char **insecure;  /* --insecure-registry, repeatable */
+	size_t insecure_count;
+	const char *auth_file;
+	const char *platform;
 };
 
 /* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).
@@ -41,6 +50,10 @@ int cli_help_topic(const char *topic, enum cli_verb *verb);
 
 int cmd_apply(const struct cli_opts *o);    /* apply, diff, validate */
 int cmd_status(const struct cli_opts *o);
+int cmd_images(const struct cli_opts *o);   /* pull, images, prune */
+/* The reconcile image options the flags describe. */
+struct images_opts;
+void cli_images_opts(const struct cli_opts *o, struct images_opts *out);
 int cmd_delete(const struct cli_opts *o);
 
 /* Exit code for an error kind. */

@@ -53,6 +53,7 @@ int cmd_apply(const struct cli_opts *o)
 		.quiet = o->quiet,
 		.plan_out = stdout,
 	};
+	cli_images_opts(o, &ropts.images);
 	struct reconcile_result res;
 	struct zl_err err = ZL_ERR_INIT;
 	if (reconcile_apply(&ropts, &set, &res, &err) < 0) {

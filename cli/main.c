@@ -61,6 +61,11 @@ int main(int argc, char **argv)
 	case CLI_DELETE:
 		code = cmd_delete(&o);
 		break;
+	case CLI_PULL:
+	case CLI_IMAGES:
+	case CLI_PRUNE:
+		code = cmd_images(&o);
+		break;
 	default:
 		code = cmd_apply(&o);
 		break;
