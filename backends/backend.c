@@ -12,7 +12,7 @@ static const struct {
 	const struct backend_ops *ops;
 } backend_table[] = {
 	{ "mock", &backend_mock_ops },
-	{ "oci", NULL },
+	{ "oci", &backend_oci_ops },
 };
 
 #define BACKEND_TABLE_LEN (sizeof(backend_table) / sizeof(backend_table[0]))
@@ -56,6 +56,11 @@ int backend_open(const char *name, const char *root, struct backend **out, struc
 		b->ops = backend_table[i].ops;
 		b->root = zl_xstrdup(root);
 		b->ctx = NULL;
+		if (b->ops->init && b->ops->init(b, err) < 0) {
+			free(b->root);
+			free(b);
+			return -1;
+		}
 		*out = b;
 		return 0;
 	}

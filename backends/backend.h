@@ -56,6 +56,8 @@ struct backend;
 
 struct backend_ops {
 	const char *name;
+	/* Optional: sets up b->ctx when the backend is opened. */
+	int (*init)(struct backend *b, struct zl_err *err);
 	/* Does this backend run images (so apply must pull them first)? */
 	bool (*needs_images)(struct backend *b);
 	/* Is the backend usable here? On failure err says why not. */
@@ -111,5 +113,8 @@ char *backend_replica_id(const char *deployment, const char *service, int index)
 int backend_mock_set_exit(const char *root, const char *id, int exit_code, int exit_signal,
 			  struct zl_err *err);
 extern const struct backend_ops backend_mock_ops;
+/* The OCI backend (backends/oci/): real containers via crun/runc under zlmon.
+ * env ZLAPPLY_RUNTIME=PATH (the CLI's --runtime) picks the runtime. */
+extern const struct backend_ops backend_oci_ops;
 
 #endif

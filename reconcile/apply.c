@@ -370,7 +370,7 @@ int reconcile_delete(const struct reconcile_opts *opts, const char *const *deplo
 	ret = 0;
 	for (size_t i = 0; i < count; i++) {
 		/* An empty desired state: the planner removes every replica. */
-		struct plan_desired none = { .deployment = deployments[i] };
+		struct plan_desired none = { .deployment = deployments[i], .deleting = true };
 		struct zl_err derr = ZL_ERR_INIT;
 		int r = run.db ? apply_deployment(&run, NULL, &none, &derr) : 0;
 		if (r == 0 && run.db && !opts->dry_run)

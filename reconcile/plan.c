@@ -184,7 +184,9 @@ void plan_compute(const struct plan_desired *desired, const struct state_replica
 		long k = find_sorted(sorted, n_desired, r->service);
 		if (k < 0) {
 			add_action(out, PLAN_REMOVE, dep, r->service, r->index,
-				   zl_xstrdup("service removed from the spec"), NULL);
+				   zl_xstrdup(desired->deleting ? "deployment deleted"
+								: "service removed from the spec"),
+				   NULL);
 			continue;
 		}
 		size_t d = (size_t)(sorted[k] - desired->services);

@@ -33,6 +33,7 @@ struct plan_desired_service {
 
 struct plan_desired {
 	const char *deployment; /* borrowed */
+	bool deleting;          /* the whole deployment goes (zlapply delete) */
 	struct plan_desired_service *services; /* dependencies first */
 	size_t count;
 };

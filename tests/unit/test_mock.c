@@ -392,10 +392,7 @@ static void test_open_unknown_backend(void **state)
 	assert_int_equal(err.kind, ZL_ERR_INPUT);
 	assert_non_null(strstr(err.msg, "dockerish"));
 	assert_non_null(strstr(err.msg, "mock"));
-
-	assert_int_not_equal(backend_open("oci", "/tmp", &b, &err), 0);
-	assert_int_equal(err.kind, ZL_ERR_FAIL);
-	assert_string_equal(err.msg, "backend oci: not available in this build yet");
+	assert_non_null(strstr(err.msg, "oci"));
 }
 
 static void test_names(void **state)
