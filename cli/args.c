@@ -141,6 +141,19 @@ static const struct flag *flag_by_val(int val)
 	return NULL;
 }
 
+/* Does this argument (a flag) consume the next one as its value? */
+static bool flag_takes_value(const char *a)
+{
+	if (a[1] != '-') /* short flags: -f, -d, -o take a value unless glued (-fX) */
+		return a[2] == '\0' && strchr("fdo", a[1]) != NULL;
+	if (strchr(a, '='))
+		return false;
+	for (size_t i = 0; i < FLAG_COUNT; i++)
+		if (strcmp(a + 2, flags[i].opt.name) == 0)
+			return flags[i].opt.has_arg == required_argument;
+	return false;
+}
+
 static void push(const char ***list, size_t *count, const char *value)
 {
 	*list = zl_xrealloc(*list, (*count + 1) * sizeof(**list));
@@ -159,13 +172,31 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	if (!o->backend || !*o->backend)
 		o->backend = "oci";
 
-	/* The verb is the first argument when it is not a flag. */
-	int first = 1;
-	if (argc > 1 && argv[1][0] != '-') {
-		if (verb_lookup(argv[1], &o->verb) < 0)
-			return zl_invalid(err, "unknown verb \"%s\" (run 'zlapply --help')", argv[1]);
-		first = 2;
+	/* The verb is the first argument that is not a flag or a flag's value,
+	 * so `zlapply --root R status` works as well as `zlapply status --root R`. */
+	int verb_at = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0)
+			break;
+		if (a[0] != '-' || a[1] == '\0') {
+			if (a[0] == '-')
+				continue; /* "-" is stdin for -f, never a verb */
+			if (verb_lookup(a, &o->verb) < 0)
+				return zl_invalid(err, "unknown verb \"%s\" (run 'zlapply --help')", a);
+			verb_at = i;
+			break;
+		}
+		if (flag_takes_value(a))
+			i++;
 	}
+	/* getopt sees argv without the verb. */
+	char **args = zl_xcalloc((size_t)argc + 1, sizeof(char *));
+	int nargs = 0;
+	for (int i = 0; i < argc; i++)
+		if (i != verb_at || verb_at == 0)
+			args[nargs++] = argv[i];
+	o->argv_copy = args;
 
 	struct option longopts[FLAG_COUNT + 1];
 	for (size_t i = 0; i < FLAG_COUNT; i++)
@@ -175,8 +206,6 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	optind = 1;
 	opterr = 0;
 	int c;
-	char **args = argv + first - 1; /* getopt wants a program name at [0] */
-	int nargs = argc - first + 1;
 	while ((c = getopt_long(nargs, args, ":f:d:o:qvh", longopts, NULL)) != -1) {
 		if (c == '?') {
 			const char *bad = args[optind - 1];
@@ -189,7 +218,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		if (c == ':')
 			return zl_invalid(err, "flag %s needs a value", args[optind - 1]);
 		const struct flag *f = flag_by_val(c);
-		if (!f || !(f->verbs & V(o->verb)))
+		/* help explains whatever flags come with it. */
+		if (!f || (!(f->verbs & V(o->verb)) && o->verb != CLI_HELP))
 			return zl_invalid(err, "flag --%s does not apply to '%s' (run 'zlapply %s --help')",
 					  f ? f->opt.name : "?", cli_verb_name(o->verb),
 					  cli_verb_name(o->verb));
@@ -254,6 +284,7 @@ void cli_opts_free(struct cli_opts *o)
 	free(o->names);
 	free(o->args);
 	free(o->insecure);
+	free(o->argv_copy);
 }
 
 int cli_help_topic(const char *topic, enum cli_verb *verb)

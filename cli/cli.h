@@ -37,6 +37,7 @@ struct cli_opts {
 	size_t insecure_count;
 	const char *auth_file;
 	const char *platform;
+	char **argv_copy; /* owned: argv without the verb, for getopt */
 };
 
 /* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).
