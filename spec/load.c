@@ -1,0 +1,329 @@
+/* load.c: files, directories and stdin -> struct spec_set, plus the frees
+ * of the model. Each YAML document is one deployment; a document with
+ * nothing in it (a trailing "---") is skipped. */
+#include "spec-internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void spec_strv_free(struct spec_strv *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->count; i++)
+		free(v->items[i]);
+	free(v->items);
+	v->items = NULL;
+	v->count = 0;
+}
+
+void spec_kv_free(struct spec_kv *kv, size_t count)
+{
+	if (!kv)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct spec_kv *)a)->key, ((const struct spec_kv *)b)->key);
+}
+
+void spec_kv_sort(struct spec_kv *kv, size_t count)
+{
+	if (count > 1)
+		qsort(kv, count, sizeof(*kv), kv_cmp);
+}
+
+/* The defaults of SPEC-REFERENCE.md, so an absent key and its explicit
+ * default produce the same model (and the same spec hash). */
+void spec_service_init(struct spec_service *svc)
+{
+	memset(svc, 0, sizeof(*svc));
+	svc->pull_policy = SPEC_PULL_IF_NOT_PRESENT;
+	svc->scale = (struct spec_scale){ .mode = SPEC_SCALE_ADAPTIVE, .min = 1, .max = 10 };
+	svc->stop_signal = SIGTERM;
+	svc->stop_grace_ms = 10000;
+	svc->health = (struct spec_health){
+		.expect_status = 200, .start_grace_ms = 5000, .interval_ms = 10000,
+		.timeout_ms = 5000, .retries = 3,
+	};
+	svc->resources.memory_swappiness = -1;
+	svc->network_mode = zl_xstrdup("default");
+}
+
+void spec_service_free(struct spec_service *svc)
+{
+	if (!svc)
+		return;
+	free(svc->name);
+	free(svc->schedule);
+	free(svc->image);
+	free(svc->source_policy);
+	spec_strv_free(&svc->entrypoint);
+	spec_strv_free(&svc->args);
+	free(svc->workdir);
+	spec_kv_free(svc->env, svc->env_count);
+	free(svc->resources.cpuset);
+	free(svc->resources.gpu_vendor);
+	for (size_t i = 0; i < svc->endpoint_count; i++) {
+		free(svc->endpoints[i].name);
+		free(svc->endpoints[i].protocol);
+		free(svc->endpoints[i].path);
+		free(svc->endpoints[i].host);
+	}
+	free(svc->endpoints);
+	for (size_t i = 0; i < svc->port_mapping_count; i++) {
+		free(svc->port_mappings[i].protocol);
+		free(svc->port_mappings[i].host_ip);
+	}
+	free(svc->port_mappings);
+	for (size_t i = 0; i < svc->storage_count; i++) {
+		struct spec_storage *st = &svc->storage[i];
+		free(st->source);
+		free(st->name);
+		free(st->target);
+		free(st->tier);
+		free(st->bucket);
+		free(st->prefix);
+		free(st->endpoint);
+	}
+	free(svc->storage);
+	free(svc->health.url);
+	spec_strv_free(&svc->health.command);
+	for (size_t i = 0; i < svc->depend_count; i++)
+		free(svc->depends[i].service);
+	free(svc->depends);
+	for (size_t i = 0; i < svc->init_step_count; i++) {
+		free(svc->init_steps[i].id);
+		free(svc->init_steps[i].uses);
+		spec_kv_free(svc->init_steps[i].with, svc->init_steps[i].with_count);
+	}
+	free(svc->init_steps);
+	free(svc->network_mode);
+	free(svc->hostname);
+	spec_strv_free(&svc->dns);
+	spec_strv_free(&svc->extra_hosts);
+	free(svc->user);
+	spec_strv_free(&svc->cap_add);
+	spec_strv_free(&svc->cap_drop);
+	spec_strv_free(&svc->security_opt);
+	spec_strv_free(&svc->extra_groups);
+	for (size_t i = 0; i < svc->device_count; i++)
+		free(svc->devices[i].path);
+	free(svc->devices);
+	spec_kv_free(svc->sysctls, svc->sysctl_count);
+	for (size_t i = 0; i < svc->ulimit_count; i++)
+		free(svc->ulimits[i].name);
+	free(svc->ulimits);
+	spec_kv_free(svc->labels, svc->label_count);
+	free(svc->cgroup_parent);
+	free(svc->pid_mode);
+	free(svc->ipc_mode);
+	free(svc->userns_mode);
+	memset(svc, 0, sizeof(*svc));
+}
+
+void spec_deployment_free(struct spec_deployment *dep)
+{
+	if (!dep)
+		return;
+	for (size_t i = 0; i < dep->service_count; i++)
+		spec_service_free(&dep->services[i]);
+	free(dep->services);
+	free(dep->name);
+	free(dep->file);
+	memset(dep, 0, sizeof(*dep));
+}
+
+void spec_set_free(struct spec_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->count; i++)
+		spec_deployment_free(&set->deployments[i]);
+	free(set->deployments);
+	set->deployments = NULL;
+	set->count = 0;
+}
+
+const struct spec_service *spec_deployment_find(const struct spec_deployment *d, const char *name)
+{
+	for (size_t i = 0; i < d->service_count; i++)
+		if (!strcmp(d->services[i].name, name))
+			return &d->services[i];
+	return NULL;
+}
+
+int spec_service_desired_replicas(const struct spec_service *svc)
+{
+	switch (svc->scale.mode) {
+	case SPEC_SCALE_FIXED: return svc->scale.replicas;
+	case SPEC_SCALE_ADAPTIVE: return svc->scale.min;
+	case SPEC_SCALE_MANUAL: return 0;
+	}
+	return 0;
+}
+
+/* ---- loading ---- */
+
+static void yaml_error(const char *file, const char *text, size_t len, yaml_parser_t *parser,
+		       struct spec_diags *diags)
+{
+	const char *problem = parser->problem ? parser->problem : "cannot parse";
+	int line = (int)parser->problem_mark.line + 1, col = (int)parser->problem_mark.column + 1;
+	if (parser->error == YAML_READER_ERROR) {
+		/* Reader errors (bad UTF-8, control characters) carry only a
+		 * byte offset: turn it into line:col. */
+		size_t off = parser->problem_offset < len ? parser->problem_offset : len;
+		line = 1, col = 1;
+		for (size_t i = 0; i < off; i++, col++)
+			if (text[i] == '\n')
+				line++, col = 0;
+		spec_diags_add(diags, false, file, line, col, "", "invalid YAML: %s (byte 0x%02x)", problem,
+			       (unsigned)parser->problem_value & 0xff);
+		return;
+	}
+	if (parser->context)
+		spec_diags_add(diags, false, file, line, col, "", "invalid YAML: %s (%s at line %d, column %d)",
+			       problem, parser->context, (int)parser->context_mark.line + 1,
+			       (int)parser->context_mark.column + 1);
+	else
+		spec_diags_add(diags, false, file, line, col, "", "invalid YAML: %s", problem);
+}
+
+/* line/col: of the deployment's name, where a duplicate is reported. */
+static void add_deployment(struct spec_set *set, struct spec_deployment *dep, int line, int col,
+			   struct spec_diags *diags)
+{
+	for (size_t i = 0; dep->name && i < set->count; i++) {
+		const struct spec_deployment *o = &set->deployments[i];
+		if (o->name && !strcmp(o->name, dep->name)) {
+			spec_diags_add(diags, false, dep->file, line, col, "deployment",
+				       "deployment \"%s\" is already declared at %s:%d", dep->name, o->file, o->line);
+			break;
+		}
+	}
+	set->deployments = zl_xrealloc(set->deployments, (set->count + 1) * sizeof(*set->deployments));
+	set->deployments[set->count++] = *dep;
+}
+
+int spec_load_text(const char *file, const char *text, size_t len, struct spec_set *set,
+		   struct spec_diags *diags)
+{
+	size_t errors_before = diags->errors;
+	yaml_parser_t parser;
+	if (!yaml_parser_initialize(&parser)) {
+		fprintf(stderr, "zlapply: out of memory\n");
+		abort();
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	size_t documents = 0;
+	for (;;) {
+		yaml_document_t doc;
+		if (!yaml_parser_load(&parser, &doc)) {
+			yaml_error(file, text, len, &parser, diags);
+			break;
+		}
+		yaml_node_t *root = yaml_document_get_root_node(&doc);
+		if (!root) { /* end of the stream */
+			yaml_document_delete(&doc);
+			break;
+		}
+		documents++;
+		if (node_is_null(root)) {
+			yaml_document_delete(&doc);
+			continue;
+		}
+		struct pctx c = { .file = file, .diags = diags, .doc = &doc, .budget = 100000 };
+		struct spec_deployment dep = { .file = zl_xstrdup(file), .line = node_line(root) };
+		parse_deployment(&c, root, &dep);
+		yaml_node_t *name = map_get(&c, root, "deployment");
+		c.path.len = 0;
+		validate_deployment(&c, &dep);
+		zl_buf_free(&c.path);
+		add_deployment(set, &dep, name ? node_line(name) : dep.line, name ? node_col(name) : 1, diags);
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+	if (documents == 0 && diags->errors == errors_before)
+		spec_diags_add(diags, true, file, 0, 0, "", "no deployment in this file");
+	return diags->errors == errors_before ? 0 : -1;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void load_file(const char *path, struct spec_set *set, struct spec_diags *diags)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct zl_err err = ZL_ERR_INIT;
+	if (zl_read_file(path, &text, &len, &err) < 0) {
+		spec_diags_add(diags, false, path, 0, 0, "", "%s", err.msg);
+		return;
+	}
+	/* A failed file is in diags already; go on with the others. */
+	(void)spec_load_text(path, text, len, set, diags);
+	free(text);
+}
+
+static void load_dir(const char *path, struct spec_set *set, struct spec_diags *diags)
+{
+	DIR *dir = opendir(path);
+	if (!dir) {
+		spec_diags_add(diags, false, path, 0, 0, "", "cannot read directory: %s", strerror(errno));
+		return;
+	}
+	char **names = NULL;
+	size_t count = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.' ||
+		    !(zl_str_has_suffix(de->d_name, ".yaml") || zl_str_has_suffix(de->d_name, ".yml")))
+			continue;
+		size_t plen = strlen(path);
+		while (plen > 1 && path[plen - 1] == '/')
+			plen--;
+		char *full = zl_xasprintf("%.*s/%s", (int)plen, path, de->d_name);
+		struct stat st;
+		if (stat(full, &st) < 0 || !S_ISREG(st.st_mode)) {
+			free(full);
+			continue;
+		}
+		zl_grow(&names, sizeof(*names), &cap, count + 1);
+		names[count++] = full;
+	}
+	closedir(dir);
+	if (count == 0)
+		spec_diags_add(diags, false, path, 0, 0, "", "no *.yaml or *.yml files in this directory");
+	qsort(names, count, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < count; i++) {
+		load_file(names[i], set, diags);
+		free(names[i]);
+	}
+	free(names);
+}
+
+int spec_load_paths(const char *const *paths, size_t path_count, struct spec_set *set,
+		    struct spec_diags *diags)
+{
+	size_t errors_before = diags->errors;
+	for (size_t i = 0; i < path_count; i++) {
+		struct stat st;
+		if (strcmp(paths[i], "-") && stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+			load_dir(paths[i], set, diags);
+		else
+			load_file(paths[i], set, diags);
+	}
+	return diags->errors == errors_before ? 0 : -1;
+}

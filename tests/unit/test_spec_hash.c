@@ -1,0 +1,292 @@
+/* test_spec_hash.c: the canonical spec hash. The same replica written
+ * differently (key order, comments, flow style, 1024Mi vs 1Gi, explicit
+ * defaults) hashes the same; any replica-affecting change hashes
+ * differently and spec_sections_diff names the section; scale, depends and
+ * schedule do not count. Also env resolution ($E:, $S:, $secret://). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include "spec/spec.h"
+
+#define HEAD "version: v1\ndeployment: hash-app\nservices:\n"
+
+static char secrets_dir[64];
+
+static int setup(void **state)
+{
+	snprintf(secrets_dir, sizeof(secrets_dir), "/tmp/test_spec_hash.XXXXXX");
+	if (!mkdtemp(secrets_dir))
+		return -1;
+	struct zl_err err = ZL_ERR_INIT;
+	char *path = zl_xasprintf("%s/db-pass", secrets_dir);
+	int rc = zl_write_file_atomic(path, "hunter2\n", 8, 0600, &err);
+	free(path);
+	return rc;
+}
+
+static int teardown(void **state)
+{
+	struct zl_err err = ZL_ERR_INIT;
+	return zl_rm_rf(secrets_dir, &err);
+}
+
+/* Hash of service "web" in text; sections optional. Fails the test on a
+ * load or hash error. */
+static void hash_of(const char *text, char hash[65], char **sections)
+{
+	struct spec_set set = { 0 };
+	struct spec_diags diags = { 0 };
+	if (spec_load_text("h.yaml", text, strlen(text), &set, &diags) != 0) {
+		spec_diags_print(&diags, stderr);
+		fail_msg("load failed:\n%s", text);
+	}
+	const struct spec_deployment *dep = &set.deployments[0];
+	const struct spec_service *svc = spec_deployment_find(dep, "web");
+	assert_non_null(svc);
+	struct zl_err err = ZL_ERR_INIT;
+	if (spec_service_hash(dep, svc, secrets_dir, hash, sections, &err) != 0)
+		fail_msg("hash: %s", err.msg);
+	assert_int_equal(strlen(hash), 64);
+	assert_int_equal(strspn(hash, "0123456789abcdef"), 64);
+	spec_set_free(&set);
+	spec_diags_free(&diags);
+}
+
+static const char *const base =
+	HEAD "  web:\n"
+	"    image:\n      name: nginx:1.25\n"
+	"    resources:\n      cpu: 1\n      memory: 1Gi\n"
+	"    env:\n      A: one\n      B: two\n"
+	"    endpoints:\n      - name: http\n        protocol: http\n        port: 80\n"
+	"    health:\n      check:\n        type: tcp\n        port: 80\n"
+	"    scale:\n      mode: fixed\n      replicas: 2\n"
+	"  db:\n    image: { name: postgres }\n";
+
+static void test_same_replica_same_hash(void **state)
+{
+	static const char *const variants[] = {
+		/* key order, comments, flow style */
+		HEAD "  db:\n    image: { name: postgres }\n"
+		"  web:  # the web tier\n"
+		"    scale: { replicas: 2, mode: fixed }\n"
+		"    health: { check: { port: 80, type: tcp } }\n"
+		"    endpoints: [{ port: 80, protocol: http, name: http }]\n"
+		"    env: { B: two, A: one }\n"
+		"    resources: { memory: 1024Mi, cpu: 1.0 }\n"
+		"    image: { name: \"nginx:1.25\" }\n",
+		/* every default written out */
+		HEAD "  web:\n"
+		"    rtype: service\n"
+		"    image: { name: nginx:1.25, pull_policy: if_not_present }\n"
+		"    resources: { cpu: 1, memory: 1048576Ki }\n"
+		"    env: { A: one, B: two }\n"
+		"    endpoints: [{ name: http, protocol: http, port: 80, target_port: 80, expose: internal }]\n"
+		"    health: { start_grace: 5s, interval: 10s, timeout: 5000ms, retries: 3, check: { type: tcp, port: 80 } }\n"
+		"    stop_signal: TERM\n    stop_grace_period: 10s\n"
+		"    network_mode: default\n"
+		"    scale: { mode: fixed, replicas: 2 }\n"
+		"  db:\n    image: { name: postgres }\n",
+		/* scale, depends and cluster keys do not affect a replica */
+		HEAD "  web:\n"
+		"    image: { name: nginx:1.25 }\n"
+		"    resources: { cpu: 1, memory: 1Gi }\n"
+		"    env: { A: one, B: two }\n"
+		"    endpoints: [{ name: http, protocol: http, port: 80 }]\n"
+		"    health: { check: { type: tcp, port: 80 } }\n"
+		"    scale: { mode: adaptive, min: 3, max: 7 }\n"
+		"    depends: [{ service: db }]\n"
+		"    affinity: spread\n    node_mode: dedicated\n"
+		"    errors: { on_panic: { action: shutdown } }\n"
+		"  db:\n    image: { name: postgres }\n",
+	};
+	char want[65], got[65];
+	hash_of(base, want, NULL);
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		hash_of(variants[i], got, NULL);
+		if (strcmp(want, got))
+			fail_msg("variant %zu hashes differently:\n%s", i, variants[i]);
+	}
+}
+
+static void test_changes_name_their_section(void **state)
+{
+	static const struct { const char *from, *to, *section; } cases[] = {
+		{ "A: one", "A: uno", "env" },
+		{ "name: nginx:1.25", "name: nginx:1.26", "image" },
+		{ "memory: 1Gi", "memory: 2Gi", "resources" },
+		{ "cpu: 1\n", "cpu: 2\n", "resources" },
+		{ "port: 80\n    health", "port: 81\n    health", "ports" },
+		{ "    health:\n", "    health:\n      interval: 3s\n", "health" },
+		{ "    scale:", "    command: [\"--fast\"]\n    scale:", "command" },
+		{ "    scale:", "    user: \"1000\"\n    scale:", "security" },
+		{ "    scale:", "    network_mode: host\n    scale:", "network" },
+		{ "    scale:", "    stop_signal: SIGINT\n    scale:", "lifecycle" },
+		{ "    scale:", "    labels: { a: b }\n    scale:", "runtime" },
+		{ "    scale:", "    storage: [{ type: anonymous, target: /x }]\n    scale:", "storage" },
+		{ "    scale:", "    init: { steps: [{ id: a, uses: init.run, with: { command: x } }] }\n    scale:", "init" },
+	};
+	char h0[65], h1[65];
+	char *s0 = NULL, *s1 = NULL;
+	hash_of(base, h0, &s0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *at = strstr(base, cases[i].from);
+		assert_non_null(at);
+		char *text = zl_xasprintf("%.*s%s%s", (int)(at - base), base, cases[i].to, at + strlen(cases[i].from));
+		hash_of(text, h1, &s1);
+		if (!strcmp(h0, h1))
+			fail_msg("change %zu (%s) kept the hash", i, cases[i].to);
+		char *diff = spec_sections_diff(s0, s1);
+		if (strcmp(diff, cases[i].section))
+			fail_msg("change %zu: sections \"%s\", want \"%s\"", i, diff, cases[i].section);
+		free(diff);
+		free(s1);
+		free(text);
+	}
+	/* scale alone: same hash, no section */
+	const char *at = strstr(base, "replicas: 2");
+	char *text = zl_xasprintf("%.*sreplicas: 5%s", (int)(at - base), base, at + strlen("replicas: 2"));
+	hash_of(text, h1, &s1);
+	assert_string_equal(h0, h1);
+	char *diff = spec_sections_diff(s0, s1);
+	assert_string_equal(diff, "");
+	free(diff);
+	free(s1);
+	free(text);
+	free(s0);
+}
+
+static void test_sections_diff(void **state)
+{
+	char *d = spec_sections_diff("{\"image\":\"a\",\"env\":\"b\"}", "{\"image\":\"a\",\"env\":\"c\"}");
+	assert_string_equal(d, "env");
+	free(d);
+	d = spec_sections_diff("{\"image\":\"a\",\"env\":\"b\"}", "{\"image\":\"x\",\"env\":\"c\"}");
+	assert_string_equal(d, "image, env");
+	free(d);
+	d = spec_sections_diff("not json", "{}");
+	assert_string_equal(d, "spec");
+	free(d);
+	d = spec_sections_diff(NULL, "{}");
+	assert_string_equal(d, "spec");
+	free(d);
+	d = spec_sections_diff("{\"image\":\"a\",\"old\":\"b\"}", "{\"image\":\"a\"}");
+	assert_string_equal(d, "old");
+	free(d);
+}
+
+static void test_sections_json_shape(void **state)
+{
+	static const char *const names[] = { "image", "command", "env", "resources", "storage", "ports",
+					     "health", "security", "network", "lifecycle", "init", "runtime" };
+	char h[65];
+	char *s = NULL;
+	hash_of(base, h, &s);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *key = zl_xasprintf("\"%s\":\"", names[i]);
+		assert_non_null(strstr(s, key));
+		free(key);
+	}
+	free(s);
+}
+
+static int resolve(const char *env_yaml, struct spec_kv **kv, size_t *count, struct zl_err *err, const char *dir)
+{
+	char *text = zl_xasprintf(HEAD "  web:\n    image: { name: nginx }\n    env:\n%s", env_yaml);
+	struct spec_set set = { 0 };
+	struct spec_diags diags = { 0 };
+	assert_int_equal(spec_load_text("e.yaml", text, strlen(text), &set, &diags), 0);
+	int rc = spec_service_resolve_env(&set.deployments[0].services[0], dir, kv, count, err);
+	spec_set_free(&set);
+	spec_diags_free(&diags);
+	free(text);
+	return rc;
+}
+
+static void test_resolve_env(void **state)
+{
+	struct spec_kv *kv = NULL;
+	size_t n = 0;
+	struct zl_err err = ZL_ERR_INIT;
+	setenv("ZL_TEST_VAR", "from-env", 1);
+	unsetenv("ZL_TEST_MISSING");
+	assert_int_equal(resolve("      Z: \"$E:ZL_TEST_VAR\"\n      S: \"$S:db-pass\"\n      T: \"$secret://db-pass\"\n"
+				 "      L: \"x$E:ZL_TEST_VAR\"\n      N: 5\n", &kv, &n, &err, secrets_dir), 0);
+	assert_int_equal(n, 5);
+	assert_string_equal(kv[0].key, "L");
+	assert_string_equal(kv[0].value, "x$E:ZL_TEST_VAR"); /* embedded: literal */
+	assert_string_equal(kv[1].value, "5");
+	assert_string_equal(kv[2].value, "hunter2"); /* trailing newline stripped */
+	assert_string_equal(kv[3].value, "hunter2");
+	assert_string_equal(kv[4].key, "Z");
+	assert_string_equal(kv[4].value, "from-env");
+	spec_kv_free(kv, n);
+
+	assert_int_equal(resolve("      DB: \"$E:ZL_TEST_MISSING\"\n", &kv, &n, &err, secrets_dir), -1);
+	assert_non_null(strstr(err.msg, "web"));
+	assert_non_null(strstr(err.msg, "DB"));
+	assert_non_null(strstr(err.msg, "ZL_TEST_MISSING"));
+
+	zl_err_clear(&err);
+	assert_int_equal(resolve("      PASS: \"$S:nope\"\n", &kv, &n, &err, secrets_dir), -1);
+	assert_non_null(strstr(err.msg, "web"));
+	assert_non_null(strstr(err.msg, "PASS"));
+	assert_non_null(strstr(err.msg, "nope"));
+
+	zl_err_clear(&err);
+	assert_int_equal(resolve("      PASS: \"$S:db-pass\"\n", &kv, &n, &err, NULL), -1);
+	assert_null(strstr(err.msg, "hunter2"));
+}
+
+static void test_secret_changes_hash_but_never_shows(void **state)
+{
+	char h0[65], h1[65];
+	char *s0 = NULL, *s1 = NULL;
+	const char *text = HEAD "  web:\n    image: { name: nginx }\n    env: { PASS: \"$S:db-pass\" }\n";
+	hash_of(text, h0, &s0);
+	assert_null(strstr(s0, "hunter2"));
+	struct zl_err err = ZL_ERR_INIT;
+	char *path = zl_xasprintf("%s/db-pass", secrets_dir);
+	assert_int_equal(zl_write_file_atomic(path, "hunter3", 7, 0600, &err), 0);
+	hash_of(text, h1, &s1);
+	assert_string_not_equal(h0, h1);
+	char *diff = spec_sections_diff(s0, s1);
+	assert_string_equal(diff, "env");
+	free(diff);
+	assert_int_equal(zl_write_file_atomic(path, "hunter2\n", 8, 0600, &err), 0);
+	free(path);
+	free(s0);
+	free(s1);
+
+	/* A missing secret fails the hash with the service and key named. */
+	struct spec_set set = { 0 };
+	struct spec_diags diags = { 0 };
+	const char *t2 = HEAD "  web:\n    image: { name: nginx }\n    env: { PASS: \"$S:absent\" }\n";
+	assert_int_equal(spec_load_text("x.yaml", t2, strlen(t2), &set, &diags), 0);
+	char h[65];
+	char *sections = NULL;
+	assert_int_equal(spec_service_hash(&set.deployments[0], &set.deployments[0].services[0], secrets_dir, h,
+					   &sections, &err), -1);
+	assert_null(sections);
+	assert_non_null(strstr(err.msg, "service web: env PASS"));
+	spec_set_free(&set);
+	spec_diags_free(&diags);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_same_replica_same_hash),
+		cmocka_unit_test(test_changes_name_their_section),
+		cmocka_unit_test(test_sections_diff),
+		cmocka_unit_test(test_sections_json_shape),
+		cmocka_unit_test(test_resolve_env),
+		cmocka_unit_test(test_secret_changes_hash_but_never_shows),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
