@@ -269,7 +269,9 @@ static void load_file(const char *path, struct spec_set *set, struct spec_diags 
 	size_t len = 0;
 	struct zl_err err = ZL_ERR_INIT;
 	if (zl_read_file(path, &text, &len, &err) < 0) {
-		spec_diags_add(diags, false, path, 0, 0, "", "%s", err.msg);
+		/* The diag names the file already; say only what went wrong. */
+		spec_diags_add(diags, false, path, 0, 0, "", "cannot read: %s",
+			       err.sys_errno ? strerror(err.sys_errno) : err.msg);
 		return;
 	}
 	/* A failed file is in diags already; go on with the others. */

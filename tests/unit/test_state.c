@@ -848,6 +848,71 @@ static void test_lock_held_by_other_process(void **state)
 	state_lock_release(&l);
 }
 
+/* ---- images and the v1 -> v2 migration ---- */
+
+static void test_images_crud(void **state)
+{
+	struct fixture *f = *state;
+	struct zl_err err = ZL_ERR_INIT;
+	struct state_image img = {
+		.reference = "docker.io/library/busybox:1.0",
+		.manifest_digest = "sha256:aa",
+		.config_digest = "sha256:bb",
+		.config = "{}",
+		.layers = "[]",
+		.size = 1234,
+		.pulled_at = 10,
+		.last_used = 10,
+	};
+	assert_ok(state_image_upsert(f->db, &img, &err), err);
+	int64_t before = state_total_changes(f->db);
+	assert_ok(state_image_upsert(f->db, &img, &err), err);
+	assert_int_equal(state_total_changes(f->db), before); /* identical: no write */
+
+	struct state_image got;
+	bool found = false;
+	assert_ok(state_image_get(f->db, img.reference, &got, &found, &err), err);
+	assert_true(found);
+	assert_string_equal(got.manifest_digest, "sha256:aa");
+	assert_int_equal(got.size, 1234);
+	state_image_clear(&got);
+
+	assert_ok(state_image_touch(f->db, img.reference, 99, &err), err);
+	struct state_images all;
+	assert_ok(state_images_load(f->db, &all, &err), err);
+	assert_int_equal(all.count, 1);
+	assert_int_equal(all.items[0].last_used, 99);
+	state_images_free(&all);
+
+	assert_ok(state_image_delete(f->db, img.reference, &err), err);
+	assert_ok(state_image_get(f->db, img.reference, &got, &found, &err), err);
+	assert_false(found);
+}
+
+/* A database written by a version-1 zlapply (no images table) is migrated
+ * forward on open, keeping its rows. */
+static void test_migrates_v1_forward(void **state)
+{
+	struct fixture *f = *state;
+	struct zl_err err = ZL_ERR_INIT;
+	assert_ok(state_deployment_upsert(f->db, "web", "a.yaml", 1, &err), err);
+	state_close(f->db);
+	f->db = NULL;
+
+	char path[256];
+	snprintf(path, sizeof(path), "%s/state.db", f->root);
+	sqlite3 *c = NULL;
+	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; PRAGMA user_version = 1", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(c);
+
+	assert_ok(state_open(f->root, false, &f->db, &err), err);
+	assert_int_equal(state_schema_version(f->db), STATE_SCHEMA_VERSION);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name = 'images'"), 1);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM deployments WHERE name = 'web'"), 1);
+}
+
 /* ---- many rows ---- */
 
 /* 2,000 replicas round-trip and a no-op upsert of all of them changes
@@ -921,6 +986,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_held_by_other_process, setup_root,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_many_rows_noop_upsert, setup_db, teardown),
+		cmocka_unit_test_setup_teardown(test_images_crud, setup_db, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_v1_forward, setup_db, teardown),
 	};
 	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
 }
