@@ -52,6 +52,12 @@ struct backend_stats {
 	int64_t memory_bytes;  /* -1 unknown */
 };
 
+struct backend_log_opts {
+	size_t tail;     /* last N lines; 0 = all */
+	bool follow;     /* keep printing until the replica exits */
+	bool timestamps; /* prefix each line with its time */
+};
+
 struct backend;
 
 struct backend_ops {
@@ -74,8 +80,8 @@ struct backend_ops {
 	/* Cheap: no subprocess. Fills *st; an unknown id is status MISSING. */
 	int (*state)(struct backend *b, const char *id, struct backend_state *st,
 		     struct zl_err *err);
-	/* Writes the last `tail` lines (0 = all) to out; follow until exit. */
-	int (*logs)(struct backend *b, const char *id, size_t tail, bool follow, FILE *out,
+	/* Writes the replica's output to out (see struct backend_log_opts). */
+	int (*logs)(struct backend *b, const char *id, const struct backend_log_opts *o, FILE *out,
 		    struct zl_err *err);
 	/* Runs argv inside the replica; *exit_code gets its exit code. */
 	int (*exec)(struct backend *b, const char *id, char *const argv[], int *exit_code,

@@ -10,14 +10,17 @@
 
 #define V(v) (1u << (v))
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
-		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE))
+		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | \
+		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
+#define REPLICA_VERBS (V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
 #define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE) | V(CLI_PULL) | \
-		  V(CLI_IMAGES) | V(CLI_PRUNE))
+		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS)
 #define PULLING (V(CLI_APPLY) | V(CLI_PULL))
 #define LOCKING (V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_PULL) | V(CLI_PRUNE))
 
 enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE, OPT_INSECURE,
-       OPT_AUTH_FILE, OPT_PLATFORM };
+       OPT_AUTH_FILE, OPT_PLATFORM, OPT_SIGNAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_FOLLOW,
+       OPT_RUNTIME };
 
 struct flag {
 	struct option opt;
@@ -29,8 +32,18 @@ struct flag {
 static const struct flag flags[] = {
 	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE),
 	  "FILE|DIR|-", "deployment spec: a file, a directory of *.yaml/*.yml, or - for stdin (repeatable)" },
-	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE),
+	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS,
 	  "NAME", "a deployment by name (delete: repeatable)" },
+	{ { "signal", required_argument, NULL, OPT_SIGNAL }, V(CLI_KILL),
+	  "SIGNAL", "KILL (default), TERM, INT, HUP, USR1 or USR2; with or without SIG, any case" },
+	{ { "follow", no_argument, NULL, OPT_FOLLOW }, V(CLI_LOGS),
+	  NULL, "keep printing new output until the replica exits (also -f)" },
+	{ { "tail", required_argument, NULL, OPT_TAIL }, V(CLI_LOGS),
+	  "N", "only the last N lines" },
+	{ { "timestamps", no_argument, NULL, OPT_TIMESTAMPS }, V(CLI_LOGS),
+	  NULL, "prefix each line with its time (also -t)" },
+	{ { "runtime", required_argument, NULL, OPT_RUNTIME }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS,
+	  "PATH", "OCI runtime for the oci backend (crun, runc, youki; env ZLAPPLY_RUNTIME)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
 	{ { "output", required_argument, NULL, 'o' }, V(CLI_STATUS) | V(CLI_IMAGES),
@@ -78,6 +91,12 @@ static const struct {
 	  "list stored images: reference, digest, size, last used" },
 	{ "prune", CLI_PRUNE, "zlapply prune",
 	  "remove images, layers and blobs no replica uses; print the bytes freed" },
+	{ "kill", CLI_KILL, "zlapply kill SVC[-rep-N] [--signal S] [-d NAME]",
+	  "send a signal to a service's replicas or to one replica" },
+	{ "logs", CLI_LOGS, "zlapply logs SVC[-rep-N] [-f] [--tail N] [--timestamps] [-d NAME]",
+	  "print a replica's output" },
+	{ "exec", CLI_EXEC, "zlapply exec SVC[-rep-N] [-d NAME] -- CMD [ARG...]",
+	  "run a command inside a replica; exits with the command's exit code" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };
@@ -154,10 +173,12 @@ static bool flag_takes_value(const char *a)
 	return false;
 }
 
+/* Appends value; the list stays NULL-terminated (exec passes it as argv). */
 static void push(const char ***list, size_t *count, const char *value)
 {
-	*list = zl_xrealloc(*list, (*count + 1) * sizeof(**list));
+	*list = zl_xrealloc(*list, (*count + 2) * sizeof(**list));
 	(*list)[(*count)++] = value;
+	(*list)[*count] = NULL;
 }
 
 int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
@@ -206,7 +227,17 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(nargs, args, ":f:d:o:qvh", longopts, NULL)) != -1) {
+	/* logs: -f is --follow (as in docker logs), -t is --timestamps. */
+	const char *shortopts = o->verb == CLI_LOGS ? ":fd:tqvh" : ":f:d:o:qvh";
+	o->tail = -1;
+	while ((c = getopt_long(nargs, args, shortopts, longopts, NULL)) != -1) {
+		if (o->verb == CLI_LOGS && (c == 'f' || c == 't')) {
+			if (c == 'f')
+				o->follow = true;
+			else
+				o->timestamps = true;
+			continue;
+		}
 		if (c == '?') {
 			const char *bad = args[optind - 1];
 			if (optopt)
@@ -244,13 +275,24 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_INSECURE: push(&o->insecure, &o->insecure_count, optarg); break;
 		case OPT_AUTH_FILE: o->auth_file = optarg; break;
 		case OPT_PLATFORM: o->platform = optarg; break;
+		case OPT_SIGNAL: o->signal_name = optarg; break;
+		case OPT_FOLLOW: o->follow = true; break;
+		case OPT_TIMESTAMPS: o->timestamps = true; break;
+		case OPT_RUNTIME: o->runtime = optarg; break;
+		case OPT_TAIL: {
+			char *end = NULL;
+			o->tail = strtol(optarg, &end, 10);
+			if (!*optarg || *end || o->tail < 0)
+				return zl_invalid(err, "--tail: expected a number of lines >= 0, got \"%s\"", optarg);
+			break;
+		}
 		case OPT_LOCK_TIMEOUT:
 			if (spec_parse_duration(optarg, &o->lock_timeout_ms, err) < 0)
 				return zl_err_prefix(err, "--lock-timeout");
 			break;
 		}
 	}
-	if (optind < nargs && o->verb == CLI_PULL) {
+	if (optind < nargs && (o->verb == CLI_PULL || (V(o->verb) & REPLICA_VERBS))) {
 		for (int i = optind; i < nargs; i++)
 			push(&o->args, &o->arg_count, args[i]);
 		optind = nargs;
@@ -271,6 +313,12 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 				  cli_verb_name(o->verb), cli_verb_name(o->verb));
 	if (o->verb == CLI_DELETE && o->file_count == 0 && o->name_count == 0)
 		return zl_invalid(err, "delete needs -f FILE or -d NAME");
+	if ((V(o->verb) & REPLICA_VERBS) && o->arg_count == 0)
+		return zl_invalid(err, "%s needs a replica: SERVICE or SERVICE-rep-N", cli_verb_name(o->verb));
+	if (o->verb == CLI_EXEC && o->arg_count < 2)
+		return zl_invalid(err, "exec needs a command: zlapply exec SVC[-rep-N] -- CMD [ARG...]");
+	if ((o->verb == CLI_KILL || o->verb == CLI_LOGS) && o->arg_count > 1)
+		return zl_invalid(err, "unexpected argument \"%s\"", o->args[1]);
 	if (o->verb == CLI_PULL && o->arg_count == 0)
 		return zl_invalid(err, "pull needs at least one IMAGE (run 'zlapply pull --help')");
 	if (o->verb == CLI_STATUS && o->name_count > 1)

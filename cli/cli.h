@@ -9,7 +9,7 @@
 
 enum cli_verb {
 	CLI_APPLY = 0, CLI_DIFF, CLI_VALIDATE, CLI_STATUS, CLI_DELETE, CLI_VERSION, CLI_HELP,
-	CLI_PULL, CLI_IMAGES, CLI_PRUNE,
+	CLI_PULL, CLI_IMAGES, CLI_PRUNE, CLI_KILL, CLI_LOGS, CLI_EXEC,
 };
 
 enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
@@ -38,6 +38,11 @@ struct cli_opts {
 	const char *auth_file;
 	const char *platform;
 	char **argv_copy; /* owned: argv without the verb, for getopt */
+	/* kill, logs, exec */
+	const char *signal_name; /* --signal */
+	bool follow, timestamps;
+	long tail;               /* -1 = all */
+	const char *runtime;     /* --runtime PATH */
 };
 
 /* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).
@@ -52,6 +57,7 @@ int cli_help_topic(const char *topic, enum cli_verb *verb);
 int cmd_apply(const struct cli_opts *o);    /* apply, diff, validate */
 int cmd_status(const struct cli_opts *o);
 int cmd_images(const struct cli_opts *o);   /* pull, images, prune */
+int cmd_replica(const struct cli_opts *o);  /* kill, logs, exec */
 /* The reconcile image options the flags describe. */
 struct images_opts;
 void cli_images_opts(const struct cli_opts *o, struct images_opts *out);

@@ -34,6 +34,9 @@ int main(int argc, char **argv)
 		code = cli_fail(&err);
 		goto out;
 	}
+	/* The oci backend reads its runtime choice from the environment. */
+	if (o.runtime)
+		setenv("ZLAPPLY_RUNTIME", o.runtime, 1);
 	if (o.quiet)
 		zl_log_set_level(ZL_LOG_WARN);
 	else if (o.verbose)
@@ -65,6 +68,11 @@ int main(int argc, char **argv)
 	case CLI_IMAGES:
 	case CLI_PRUNE:
 		code = cmd_images(&o);
+		break;
+	case CLI_KILL:
+	case CLI_LOGS:
+	case CLI_EXEC:
+		code = cmd_replica(&o);
 		break;
 	default:
 		code = cmd_apply(&o);

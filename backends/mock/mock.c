@@ -551,9 +551,11 @@ static int mock_log_copy(const char *path, off_t *from, size_t tail, FILE *out,
 	return 0;
 }
 
-static int mock_logs(struct backend *b, const char *id, size_t tail, bool follow, FILE *out,
-		     struct zl_err *err)
+static int mock_logs(struct backend *b, const char *id, const struct backend_log_opts *o,
+		     FILE *out, struct zl_err *err)
 {
+	size_t tail = o->tail;
+	bool follow = o->follow;
 	struct mock_record r;
 	if (mock_load_existing(b->root, id, &r, err) < 0)
 		return -1;

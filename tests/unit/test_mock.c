@@ -83,7 +83,7 @@ static char *logs_of(struct fixture *f, const char *id, size_t tail)
 	FILE *out = open_memstream(&text, &len);
 	assert_non_null(out);
 	struct zl_err err = ZL_ERR_INIT;
-	assert_int_equal(f->b->ops->logs(f->b, id, tail, false, out, &err), 0);
+	assert_int_equal(f->b->ops->logs(f->b, id, &(struct backend_log_opts){ .tail = tail }, out, &err), 0);
 	fclose(out);
 	return text;
 }
@@ -376,7 +376,7 @@ static void test_logs_tail(void **state)
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
-	assert_int_equal(f->b->ops->logs(f->b, id, 1, true, out, &err), 0);
+	assert_int_equal(f->b->ops->logs(f->b, id, &(struct backend_log_opts){ .tail = 1, .follow = true }, out, &err), 0);
 	fclose(out);
 	assert_non_null(strstr(text, "stopped by signal 2"));
 	free(text);

@@ -1,0 +1,146 @@
+/* runtime.c: which OCI runtime runs containers here, and running it.
+ *
+ * crun is the default, but it refuses hosts with hybrid (v1+v2) cgroups,
+ * so the choice is probed once: an explicit --runtime (ZLAPPLY_RUNTIME)
+ * wins; else the choice remembered in <root>/runtime; else crun on a pure
+ * cgroup-v2 host, runc otherwise (youki accepted by path). Every failure of
+ * a runtime command reports the command line and the runtime's own stderr. */
+#include "oci-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+
+static bool executable(const char *path)
+{
+	return access(path, X_OK) == 0;
+}
+
+/* Full path of name in $PATH (or name itself when it has a '/'); NULL if none. */
+char *oci_which(const char *name)
+{
+	if (strchr(name, '/'))
+		return executable(name) ? zl_xstrdup(name) : NULL;
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	_cleanup_free_ char *copy = zl_xstrdup(path);
+	char *save = NULL;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		char *full = zl_xasprintf("%s/%s", dir, name);
+		if (executable(full))
+			return full;
+		free(full);
+	}
+	return NULL;
+}
+
+bool oci_cgroup2_unified(void)
+{
+	struct statfs fs;
+	return statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+int oci_runtime_choose(const char *root, const char *requested, char **runtime, struct zl_err *err)
+{
+	*runtime = NULL;
+	if (requested && *requested) {
+		*runtime = oci_which(requested);
+		if (!*runtime)
+			return zl_invalid(err, "runtime %s: not found or not executable", requested);
+		return 0;
+	}
+	_cleanup_free_ char *memo = zl_xasprintf("%s/runtime", root);
+	char *text = NULL;
+	size_t len = 0;
+	struct zl_err ignored = ZL_ERR_INIT;
+	if (zl_read_file(memo, &text, &len, &ignored) == 0) {
+		text[strcspn(text, "\n")] = '\0';
+		if (executable(text)) {
+			*runtime = text;
+			return 0;
+		}
+		free(text); /* the remembered runtime went away: probe again */
+	}
+	/* crun first where it works: it needs a pure cgroup v2 hierarchy. */
+	if (oci_cgroup2_unified())
+		*runtime = oci_which("crun");
+	if (!*runtime)
+		*runtime = oci_which("runc");
+	if (!*runtime && !oci_cgroup2_unified() && (*runtime = oci_which("crun")))
+		zl_log(ZL_LOG_WARN, "only crun is installed; it refuses hosts with hybrid cgroups like this one");
+	if (!*runtime)
+		return zl_fail(err, "no OCI runtime found: install runc or crun (scripts/setup), or pass --runtime PATH");
+	/* Remembering is an optimisation; a failure to write it is harmless. */
+	if (zl_mkdir_p(root, 0700, &ignored) == 0)
+		zl_write_file_atomic(memo, *runtime, strlen(*runtime), 0600, &ignored);
+	return 0;
+}
+
+int oci_run(const char *const argv[], struct zl_buf *out, int *status, struct zl_err *err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return zl_fail_errno(err, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return zl_fail_errno(err, "fork");
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, STDIN_FILENO);
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		dprintf(pipefd[1], "exec %s: %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(pipefd[0], buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		/* Keep at most 64 KiB of output for messages. */
+		if (out && out->len < 65536)
+			zl_buf_append(out, buf, (size_t)n);
+	}
+	close(pipefd[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	*status = st;
+	return 0;
+}
+
+int oci_run_checked(const char *const argv[], struct zl_err *err)
+{
+	struct zl_buf out = { 0 };
+	int status = 0;
+	if (oci_run(argv, &out, &status, err) < 0) {
+		zl_buf_free(&out);
+		return -1;
+	}
+	int ret = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		struct zl_buf cmd = { 0 };
+		for (size_t i = 0; argv[i]; i++)
+			zl_buf_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
+		while (out.len > 0 && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == ' '))
+			out.data[--out.len] = '\0';
+		ret = zl_fail(err, "%s: exit %d: %s", cmd.data,
+			      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+			      out.len ? out.data : "(no output)");
+		zl_buf_free(&cmd);
+	}
+	zl_buf_free(&out);
+	return ret;
+}
