@@ -70,8 +70,9 @@ int cli_fail(const struct zl_err *err);
 
 /* output.c */
 struct state_replicas;
+struct backend_stats;
 void output_status_table(FILE *out, const struct state_replicas *rows, int64_t now_ms);
-/* Caller frees the returned JSON text. */
-char *output_status_json(const struct state_replicas *rows);
+/* stats: one per row (cgroup usage; -1 unknown) or NULL. Caller frees the text. */
+char *output_status_json(const struct state_replicas *rows, const struct backend_stats *stats);
 
 #endif

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
+#include "backends/backend.h"
 #include "spec/spec.h"
 #include "state/state.h"
 
@@ -35,7 +36,7 @@ static void add_time_or_null(cJSON *obj, const char *key, int64_t ms)
 	cJSON_AddStringToObject(obj, key, buf);
 }
 
-char *output_status_json(const struct state_replicas *rows)
+char *output_status_json(const struct state_replicas *rows, const struct backend_stats *stats)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON *list = cJSON_AddArrayToObject(root, "replicas");
@@ -65,6 +66,9 @@ char *output_status_json(const struct state_replicas *rows)
 		add_time_or_null(o, "started_at", r->started_at);
 		add_time_or_null(o, "finished_at", r->finished_at);
 		add_string_or_null(o, "error", r->error);
+		int64_t cpu = stats ? stats[i].cpu_usage_ns : -1, mem = stats ? stats[i].memory_bytes : -1;
+		add_int_or_null(o, "cpu_usage_ns", cpu, cpu >= 0);
+		add_int_or_null(o, "memory_bytes", mem, mem >= 0);
 		cJSON_AddItemToArray(list, o);
 	}
 	char *text = cJSON_Print(root);
