@@ -72,9 +72,10 @@ static void mix_image_digest(struct plan_desired_service *ds)
 }
 
 /* Makes every image the deployment needs ready (pull policies), when the
- * backend runs images. A failure names the service and the image. */
-static int resolve_images(struct apply_run *run, struct plan_desired *desired,
-			  struct zl_err *err)
+ * backend runs images. A service whose image cannot be had keeps the reason:
+ * its creates fail with it and its replicas are recorded as failed, while
+ * the other services go ahead. */
+static void resolve_images(struct apply_run *run, struct plan_desired *desired)
 {
 	if (!run->b || !run->b->ops->needs_images || !run->b->ops->needs_images(run->b))
 		return 0;
@@ -88,14 +89,15 @@ static int resolve_images(struct apply_run *run, struct plan_desired *desired,
 		enum spec_pull_policy policy = run->opts->dry_run ? SPEC_PULL_NEVER : ds->svc->pull_policy;
 		struct zl_err ierr = ZL_ERR_INIT;
 		if (images_ensure(run->images, ds->svc->image, policy, &ds->image, &ierr) < 0) {
-			if (run->opts->dry_run)
-				continue; /* plan against the spec alone */
-			*err = ierr;
-			return zl_err_prefix(err, "service %s", ds->svc->name);
+			/* A dry run plans against the spec alone. */
+			if (!run->opts->dry_run) {
+				zl_log(ZL_LOG_ERROR, "service %s: %s", ds->svc->name, ierr.msg);
+				ds->image_error = zl_xstrdup(ierr.msg);
+			}
+			continue;
 		}
 		mix_image_digest(ds);
 	}
-	return 0;
 }
 
 static void print_line(const struct reconcile_opts *o, const struct plan_action *a)
@@ -218,10 +220,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	const char *name = desired->deployment;
 	if (run->db && !o->dry_run && recover_pending(run->db, run->b, name, t, err) < 0)
 		goto out;
-	if (resolve_images(run, desired, err) < 0) {
-		run->res->actions_failed++;
-		goto out;
-	}
+	resolve_images(run, desired);
 	if (run->db && state_replicas_load(run->db, name, &rows, err) < 0)
 		goto out;
 	if (run->b) {

@@ -126,7 +126,9 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		goto out;
 
 	struct zl_err act = ZL_ERR_INIT;
-	int r = spec_service_resolve_env(ds->svc, x->secrets_dir, &env, &env_count, &act);
+	int r = ds->image_error ? zl_fail(&act, "image: %s", ds->image_error) : 0;
+	if (r == 0)
+		r = spec_service_resolve_env(ds->svc, x->secrets_dir, &env, &env_count, &act);
 	if (r == 0) {
 		struct backend_replica_spec rs = {
 			.deployment = a->deployment,

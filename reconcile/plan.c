@@ -34,6 +34,7 @@ void plan_desired_free(struct plan_desired *d)
 		return;
 	for (size_t i = 0; i < d->count; i++) {
 		free(d->services[i].sections);
+		free(d->services[i].image_error);
 		images_ready_clear(&d->services[i].image);
 	}
 	free(d->services);

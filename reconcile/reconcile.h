@@ -29,6 +29,7 @@ struct plan_desired_service {
 	char *sections; /* owned; see spec_service_hash() */
 	int replicas;   /* desired replica count */
 	struct images_ready image; /* owned; empty when the backend runs no images */
+	char *image_error; /* owned; why the image is not available (creates fail with it) */
 };
 
 struct plan_desired {
