@@ -78,7 +78,7 @@ static void mix_image_digest(struct plan_desired_service *ds)
 static void resolve_images(struct apply_run *run, struct plan_desired *desired)
 {
 	if (!run->b || !run->b->ops->needs_images || !run->b->ops->needs_images(run->b))
-		return 0;
+		return;
 	if (!run->images)
 		run->images = images_ctx_new(run->opts->root, &run->opts->images, run->db);
 	for (size_t i = 0; i < desired->count; i++) {

@@ -228,14 +228,27 @@ int images_ensure(struct images_ctx *ctx, const char *image, enum spec_pull_poli
 		if (!local)
 			r = pull_and_record(ctx, image, out, err);
 		break;
-	case SPEC_PULL_ALWAYS:
-		images_ready_clear(out);
-		r = pull_and_record(ctx, image, out, err);
+	case SPEC_PULL_ALWAYS: {
+		struct images_ready fresh;
+		r = pull_and_record(ctx, image, &fresh, err);
+		if (r == 0) {
+			images_ready_clear(out);
+			*out = fresh;
+		} else if (local) {
+			/* The registry is unreachable: keep running what we have. */
+			zl_log(ZL_LOG_WARN, "image %s: %s; using the stored copy", image, err->msg);
+			r = 0;
+		}
 		break;
+	}
 	case SPEC_PULL_NEWER: {
 		struct registry_client *c;
 		char *remote = NULL;
 		if (client_get(ctx, &c, err) < 0 || registry_resolve(c, image, &remote, err) < 0) {
+			if (local) {
+				zl_log(ZL_LOG_WARN, "image %s: %s; using the stored copy", image, err->msg);
+				break;
+			}
 			r = -1;
 			break;
 		}

@@ -127,6 +127,9 @@ static char *restart_reason(const struct spec_service *svc, const struct state_r
 static void plan_existing(const struct plan_desired_service *ds, const char *deployment,
 			  const struct state_replica *r, int64_t now_ms, struct plan *out)
 {
+	/* Without its image a replica cannot be replaced: keep the one that runs. */
+	if (ds->image_error && r->state == STATE_REPLICA_RUNNING)
+		return;
 	if (!r->spec_hash || strcmp(r->spec_hash, ds->spec_hash) != 0) {
 		_cleanup_free_ char *what = spec_sections_diff(r->spec_sections, ds->sections);
 		add_action(out, PLAN_RECREATE, deployment, r->service, r->index,
