@@ -119,7 +119,7 @@ static int record_observed(struct state_db *db, const struct state_replicas *bef
 		return -1;
 	for (size_t i = 0; i < rows->count; i++) {
 		const struct state_replica *r = &rows->items[i], *old = &before->items[i];
-		if (r->updated_at == old->updated_at)
+		if (!observe_row_changed(old, r))
 			continue;
 		if (state_replica_upsert(db, r, err) < 0)
 			goto fail;
@@ -233,10 +233,18 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	plan_compute(desired, &rows, t, &plan);
 	run->res->actions_planned += plan.count;
 	ret = 0;
+	const char *halted = NULL; /* service whose rolling recreate failed */
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct plan_action *a = &plan.items[i];
 		if (o->dry_run) {
 			print_line(o, a);
+			continue;
+		}
+		/* A rollout stops at its first failed replica: the others keep
+		 * running the old spec instead of all going down (decision 2). */
+		if (a->kind == PLAN_RECREATE && halted && strcmp(halted, a->service) == 0) {
+			zl_log(ZL_LOG_WARN, "%s: rollout of %s stopped; %s-rep-%d keeps its old spec",
+			       name, a->service, a->service, a->index);
 			continue;
 		}
 		if (!o->quiet)
@@ -246,6 +254,8 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 				   o->clock_ms, &aerr) < 0) {
 			run->res->actions_failed++;
 			zl_log(ZL_LOG_ERROR, "%s: %s", name, aerr.msg);
+			if (a->kind == PLAN_RECREATE)
+				halted = a->service;
 			if (ret == 0)
 				*err = aerr;
 			ret = -1;

@@ -18,6 +18,15 @@ static void set_str(char **dst, const char *value)
 	*dst = zl_xstrdup(value);
 }
 
+bool observe_row_changed(const struct state_replica *a, const struct state_replica *b)
+{
+	return a->state != b->state || a->pid != b->pid || a->pid_start_time != b->pid_start_time ||
+	       a->exit_code != b->exit_code || a->exit_signal != b->exit_signal ||
+	       a->started_at != b->started_at || a->finished_at != b->finished_at ||
+	       !same_str(a->ip, b->ip) || !same_str(a->netns, b->netns) ||
+	       !same_str(a->exit_reason, b->exit_reason);
+}
+
 /* Applies one backend observation to row r; returns true when r changed. */
 static bool apply_observation(struct state_replica *r, const struct backend_state *st,
 			      int64_t now_ms)
@@ -59,12 +68,7 @@ static bool apply_observation(struct state_replica *r, const struct backend_stat
 	if (st->netns[0])
 		set_str(&r->netns, st->netns);
 
-	bool changed = r->state != before.state || r->pid != before.pid ||
-		       r->pid_start_time != before.pid_start_time ||
-		       r->exit_code != before.exit_code || r->exit_signal != before.exit_signal ||
-		       r->started_at != before.started_at || r->finished_at != before.finished_at ||
-		       !same_str(r->ip, before.ip) || !same_str(r->netns, before.netns) ||
-		       !same_str(r->exit_reason, before.exit_reason);
+	bool changed = observe_row_changed(&before, r);
 	if (changed)
 		r->updated_at = now_ms;
 	state_replica_clear(&before);

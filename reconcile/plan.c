@@ -138,7 +138,10 @@ static void plan_existing(const struct plan_desired_service *ds, const char *dep
 	}
 	switch (r->state) {
 	case STATE_REPLICA_RUNNING:
+		return;
 	case STATE_REPLICA_CREATED:
+		add_action(out, PLAN_RESTART, deployment, r->service, r->index,
+			   zl_xstrdup("created but not started"), ds);
 		return;
 	case STATE_REPLICA_EXITED:
 	case STATE_REPLICA_STOPPED: {

@@ -147,6 +147,8 @@ int images_prune(struct images_ctx *ctx, int64_t *freed, size_t *images_removed,
 /* Refreshes rows from backend b: running / exited / lost. Pure on rows: the
  * caller writes changed ones. Returns the number of rows changed. */
 size_t observe_refresh(struct backend *b, struct state_replicas *rows, int64_t now_ms);
+/* Do two versions of a row differ in what observation records? */
+bool observe_row_changed(const struct state_replica *a, const struct state_replica *b);
 
 /* Finishes or undoes journal entries a crashed run left pending. */
 int recover_pending(struct state_db *db, struct backend *b, const char *deployment,

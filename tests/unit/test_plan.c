@@ -1,0 +1,596 @@
+/* test_plan.c: the pure planner, table-driven.
+ *
+ * Each case is what a user would see from `zlapply --dry-run`: the desired
+ * services of deployment "demo", the replica rows zlapply has recorded (any
+ * deployment), the time, and the exact action lines, in order. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <string.h>
+
+#include "reconcile/reconcile.h"
+
+#define MAX_DESIRED 4
+#define MAX_ROWS 12
+#define MAX_LINES 12
+
+/* Section texts: what spec_service_hash() records next to the hash. */
+#define SEC_A "{\"image\":\"i1\",\"env\":\"e1\",\"resources\":\"r1\"}"
+#define SEC_ENV "{\"image\":\"i1\",\"env\":\"e2\",\"resources\":\"r1\"}"
+#define SEC_IMAGE "{\"image\":\"i2\",\"env\":\"e1\",\"resources\":\"r1\"}"
+#define SEC_ENV_RES "{\"image\":\"i1\",\"env\":\"e2\",\"resources\":\"r2\"}"
+
+struct dsvc {
+	const char *name;
+	int replicas;
+	const char *hash;     /* NULL = "h1" */
+	const char *sections; /* NULL = SEC_A */
+	enum spec_rtype rtype;
+	enum spec_restart_kind restart;
+	enum spec_panic_action panic;
+	int max_attempts;
+};
+
+struct arow {
+	const char *dep; /* NULL = "demo" */
+	const char *svc;
+	int index;
+	enum state_replica_state state;
+	const char *hash;     /* NULL = "h1"; "-" = no hash recorded */
+	const char *sections; /* NULL = SEC_A; "-" = none recorded */
+	int exit_code;
+	int exit_signal;
+	const char *exit_reason;
+	int restarts;
+	int64_t backoff_until;
+};
+
+struct plan_case {
+	const char *name;
+	struct dsvc desired[MAX_DESIRED];
+	struct arow rows[MAX_ROWS]; /* sorted by deployment, service, index */
+	int64_t now;
+	const char *expect[MAX_LINES];
+};
+
+#define RUN STATE_REPLICA_RUNNING
+#define EXITED STATE_REPLICA_EXITED
+
+/* Rows: a running replica of the current spec "h1" (UP; UP_IN for another
+ * deployment), a running replica of spec h (AT), an exited replica (EXIT). */
+#define UP(s, i) { .svc = (s), .index = (i), .state = RUN, .exit_code = -1 }
+#define UP_IN(d, s, i, h)                                                                      \
+	{ .dep = (d), .svc = (s), .index = (i), .state = RUN, .hash = (h), .exit_code = -1 }
+#define AT(s, i, h, sec)                                                                       \
+	{ .svc = (s), .index = (i), .state = RUN, .hash = (h), .sections = (sec), .exit_code = -1 }
+#define EXIT(s, i, code)                                                                       \
+	{ .svc = (s), .index = (i), .state = EXITED, .exit_code = (code), .exit_reason = "exited" }
+
+static const struct plan_case cases[] = {
+	/* ---- the cases the issue requires ---- */
+	{
+		.name = "converged deployment plans nothing",
+		.desired = { { "web", 3 }, { "api", 2 } },
+		.rows = { UP("api", 1), UP("api", 2), UP("web", 1), UP("web", 2), UP("web", 3) },
+		.expect = { NULL },
+	},
+	{
+		.name = "scale up creates the missing indexes in order",
+		.desired = { { "web", 5 } },
+		.rows = { UP("web", 1), UP("web", 2), UP("web", 3) },
+		.expect = { "+ create web-rep-4", "+ create web-rep-5" },
+	},
+	{
+		.name = "first apply creates every replica",
+		.desired = { { "web", 3 } },
+		.expect = { "+ create web-rep-1", "+ create web-rep-2", "+ create web-rep-3" },
+	},
+	{
+		.name = "scale down removes the highest index first",
+		.desired = { { "web", 2 } },
+		.rows = { UP("web", 1), UP("web", 2), UP("web", 3), UP("web", 4), UP("web", 5) },
+		.expect = { "- remove web-rep-5 (scale to 2)", "- remove web-rep-4 (scale to 2)",
+			    "- remove web-rep-3 (scale to 2)" },
+	},
+	{
+		.name = "scale to 0 removes every replica",
+		.desired = { { "web", 0 } },
+		.rows = { UP("web", 1), UP("web", 2), UP("web", 3) },
+		.expect = { "- remove web-rep-3 (scale to 0)", "- remove web-rep-2 (scale to 0)",
+			    "- remove web-rep-1 (scale to 0)" },
+	},
+	{
+		.name = "env change recreates each replica, one action per replica, in index order",
+		.desired = { { "web", 3, "h2", SEC_ENV } },
+		.rows = { UP("web", 1), UP("web", 2), UP("web", 3) },
+		.expect = { "~ recreate web-rep-1 (env changed)", "~ recreate web-rep-2 (env changed)",
+			    "~ recreate web-rep-3 (env changed)" },
+	},
+	{
+		.name = "image change names the image section",
+		.desired = { { "web", 2, "h2", SEC_IMAGE } },
+		.rows = { UP("web", 1), UP("web", 2) },
+		.expect = { "~ recreate web-rep-1 (image changed)",
+			    "~ recreate web-rep-2 (image changed)" },
+	},
+	{
+		.name = "two changed sections are both named",
+		.desired = { { "web", 1, "h2", SEC_ENV_RES } },
+		.rows = { UP("web", 1) },
+		.expect = { "~ recreate web-rep-1 (env, resources changed)" },
+	},
+	{
+		.name = "only replicas with an old hash are recreated (resumed rollout)",
+		.desired = { { "web", 3, "h2", SEC_ENV } },
+		.rows = { AT("web", 1, "h2", SEC_ENV), UP("web", 2), AT("web", 3, "h2", SEC_ENV) },
+		.expect = { "~ recreate web-rep-2 (env changed)" },
+	},
+	{
+		.name = "spec change with scale down: removes first, never recreates a doomed replica",
+		.desired = { { "web", 2, "h2", SEC_ENV } },
+		.rows = { UP("web", 1), UP("web", 2), UP("web", 3) },
+		.expect = { "- remove web-rep-3 (scale to 2)", "~ recreate web-rep-1 (env changed)",
+			    "~ recreate web-rep-2 (env changed)" },
+	},
+	{
+		.name = "spec change with scale up: recreate existing, create new, by index",
+		.desired = { { "web", 3, "h2", SEC_ENV } },
+		.rows = { UP("web", 1), UP("web", 2) },
+		.expect = { "~ recreate web-rep-1 (env changed)", "~ recreate web-rep-2 (env changed)",
+			    "+ create web-rep-3" },
+	},
+	{
+		.name = "a service dropped from the spec is removed, highest index first",
+		.desired = { { "web", 1 } },
+		.rows = { UP("old", 1), UP("old", 2), UP("old", 3), UP("web", 1) },
+		.expect = { "- remove old-rep-3 (service removed from the spec)",
+			    "- remove old-rep-2 (service removed from the spec)",
+			    "- remove old-rep-1 (service removed from the spec)" },
+	},
+	{
+		.name = "dropped services go before the remaining services' actions",
+		.desired = { { "web", 2 } },
+		.rows = { UP("zzz", 1) },
+		.expect = { "- remove zzz-rep-1 (service removed from the spec)", "+ create web-rep-1",
+			    "+ create web-rep-2" },
+	},
+	{
+		.name = "an empty spec removes everything of the deployment",
+		.desired = { { NULL } },
+		.rows = { UP("api", 1), UP("web", 1), UP("web", 2) },
+		.expect = { "- remove web-rep-2 (service removed from the spec)",
+			    "- remove web-rep-1 (service removed from the spec)",
+			    "- remove api-rep-1 (service removed from the spec)" },
+	},
+	{
+		.name = "other deployments' replicas with the same service names are ignored",
+		.desired = { { "web", 2 } },
+		.rows = { UP_IN("alpha", "old", 1, "x"), UP_IN("alpha", "web", 1, "x"),
+			  UP_IN("alpha", "web", 2, "x"), UP_IN("alpha", "web", 3, "x"), UP("web", 1),
+			  UP("web", 2), UP_IN("zeta", "old", 1, "x"), UP_IN("zeta", "web", 5, "x") },
+		.expect = { NULL },
+	},
+	{
+		.name = "another deployment's replicas do not count toward this one's",
+		.desired = { { "web", 2 } },
+		.rows = { UP_IN("alpha", "web", 1, NULL), UP_IN("alpha", "web", 2, NULL),
+			  UP_IN("zeta", "web", 1, NULL) },
+		.expect = { "+ create web-rep-1", "+ create web-rep-2" },
+	},
+	{
+		.name = "services are planned in the order of desired (dependencies first)",
+		.desired = { { "zdb", 2 }, { "api", 1, "h2", SEC_ENV }, { "mweb", 1 } },
+		.rows = { UP("api", 1), UP("api", 2), UP("mweb", 1), UP("mweb", 2) },
+		.expect = { "+ create zdb-rep-1", "+ create zdb-rep-2", "- remove api-rep-2 (scale to 1)",
+			    "~ recreate api-rep-1 (env changed)", "- remove mweb-rep-2 (scale to 1)" },
+	},
+	{
+		.name = "a gap in the indexes is filled, a row past the count removed",
+		.desired = { { "web", 3 } },
+		.rows = { UP("web", 1), UP("web", 3), UP("web", 4) },
+		.expect = { "- remove web-rep-4 (scale to 3)", "+ create web-rep-2" },
+	},
+
+	/* ---- exited replicas and the restart policy ---- */
+	{
+		.name = "restart_policy no: an exited replica stays exited",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_NO } },
+		.rows = { EXIT("web", 1, 1) },
+		.expect = { NULL },
+	},
+	{
+		.name = "restart_policy on_failure: exit 0 stays exited",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_ON_FAILURE } },
+		.rows = { EXIT("web", 1, 0) },
+		.expect = { NULL },
+	},
+	{
+		.name = "restart_policy on_failure: exit 1 is restarted",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_ON_FAILURE } },
+		.rows = { EXIT("web", 1, 1) },
+		.expect = { "> restart web-rep-1 (exited 1)" },
+	},
+	{
+		.name = "restart_policy on_failure: max_attempts reached stays exited",
+		.desired = { { "web", 2, .restart = SPEC_RESTART_ON_FAILURE, .max_attempts = 3 } },
+		.rows = { { .svc = "web", .index = 1, .state = EXITED, .exit_code = 2, .restarts = 3 },
+			  { .svc = "web", .index = 2, .state = EXITED, .exit_code = 2, .restarts = 2 } },
+		.expect = { "> restart web-rep-2 (exited 2)" },
+	},
+	{
+		.name = "restart_policy always: even exit 0 is restarted",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_ALWAYS } },
+		.rows = { EXIT("web", 1, 0) },
+		.expect = { "> restart web-rep-1 (exited 0)" },
+	},
+	{
+		.name = "no restart_policy, on_panic restart: restarted",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_UNSET, .panic = SPEC_PANIC_RESTART } },
+		.rows = { EXIT("web", 1, 1) },
+		.expect = { "> restart web-rep-1 (exited 1)" },
+	},
+	{
+		.name = "no restart_policy, on_panic shutdown: stays exited",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_UNSET, .panic = SPEC_PANIC_SHUTDOWN } },
+		.rows = { EXIT("web", 1, 1) },
+		.expect = { NULL },
+	},
+	{
+		.name = "no restart_policy, on_panic isolate: stays exited",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_UNSET, .panic = SPEC_PANIC_ISOLATE } },
+		.rows = { EXIT("web", 1, 1) },
+		.expect = { NULL },
+	},
+	{
+		.name = "unless_stopped: a replica stopped on purpose stays stopped",
+		.desired = { { "web", 2, .restart = SPEC_RESTART_UNLESS_STOPPED } },
+		.rows = { { .svc = "web", .index = 1, .state = STATE_REPLICA_STOPPED, .exit_code = 143,
+			    .exit_signal = 15 },
+			  EXIT("web", 2, 1) },
+		.expect = { "> restart web-rep-2 (exited 1)" },
+	},
+	{
+		.name = "a signal is named in the reason",
+		.desired = { { "web", 1 } },
+		.rows = { { .svc = "web", .index = 1, .state = EXITED, .exit_code = 137, .exit_signal = 9,
+			    .exit_reason = "signal" } },
+		.expect = { "> restart web-rep-1 (killed by SIGKILL)" },
+	},
+	{
+		.name = "an OOM kill is named in the reason",
+		.desired = { { "web", 1 } },
+		.rows = { { .svc = "web", .index = 1, .state = EXITED, .exit_code = 137,
+			    .exit_reason = "oom_killed" } },
+		.expect = { "> restart web-rep-1 (oom killed)" },
+	},
+	{
+		.name = "back-off deadline in the future: not yet",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_ALWAYS } },
+		.rows = { { .svc = "web", .index = 1, .state = EXITED, .exit_code = 1,
+			    .backoff_until = 20000 } },
+		.now = 10000,
+		.expect = { NULL },
+	},
+	{
+		.name = "back-off deadline in the past: restarted",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_ALWAYS } },
+		.rows = { { .svc = "web", .index = 1, .state = EXITED, .exit_code = 1,
+			    .backoff_until = 20000 } },
+		.now = 30000,
+		.expect = { "> restart web-rep-1 (exited 1)" },
+	},
+	{
+		.name = "back-off deadline exactly now: restarted",
+		.desired = { { "web", 1, .restart = SPEC_RESTART_ALWAYS } },
+		.rows = { { .svc = "web", .index = 1, .state = EXITED, .exit_code = 1,
+			    .backoff_until = 20000 } },
+		.now = 20000,
+		.expect = { "> restart web-rep-1 (exited 1)" },
+	},
+	{
+		.name = "a job that ran to completion is not run again",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB, .restart = SPEC_RESTART_ALWAYS } },
+		.rows = { EXIT("migrate", 1, 0) },
+		.expect = { NULL },
+	},
+	{
+		.name = "a job not run yet is created",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB } },
+		.expect = { "+ create migrate-rep-1" },
+	},
+	{
+		.name = "an exited replica whose spec changed is recreated, not restarted",
+		.desired = { { "web", 1, "h2", SEC_ENV, .restart = SPEC_RESTART_ALWAYS } },
+		.rows = { EXIT("web", 1, 1) },
+		.expect = { "~ recreate web-rep-1 (env changed)" },
+	},
+
+	/* ---- other states ---- */
+	{
+		.name = "a replica that failed before is recreated",
+		.desired = { { "web", 3 } },
+		.rows = { UP("web", 1), { .svc = "web", .index = 2, .state = STATE_REPLICA_FAILED },
+			  UP("web", 3) },
+		.expect = { "~ recreate web-rep-2 (failed before)" },
+	},
+	{
+		.name = "a replica the backend lost is recreated",
+		.desired = { { "web", 2 } },
+		.rows = { { .svc = "web", .index = 1, .state = STATE_REPLICA_UNKNOWN }, UP("web", 2) },
+		.expect = { "~ recreate web-rep-1 (lost by the backend)" },
+	},
+	{
+		.name = "in-flight rows left over are replaced",
+		.desired = { { "web", 2 } },
+		.rows = { { .svc = "web", .index = 1, .state = STATE_REPLICA_CREATING },
+			  { .svc = "web", .index = 2, .state = STATE_REPLICA_REMOVING } },
+		.expect = { "~ recreate web-rep-1 (interrupted)", "~ recreate web-rep-2 (interrupted)" },
+	},
+	{
+		.name = "a row without a recorded hash is recreated",
+		.desired = { { "web", 1 } },
+		.rows = { { .svc = "web", .index = 1, .state = RUN, .hash = "-", .sections = "-" } },
+		.expect = { "~ recreate web-rep-1 (spec changed)" },
+	},
+};
+
+/* ---- building inputs ---- */
+
+struct built {
+	struct spec_service svcs[MAX_DESIRED];
+	struct plan_desired desired;
+	struct state_replicas rows;
+};
+
+static void build(const struct plan_case *c, struct built *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->desired.deployment = "demo";
+	b->desired.services = zl_xcalloc(MAX_DESIRED, sizeof(*b->desired.services));
+	for (size_t i = 0; i < MAX_DESIRED && c->desired[i].name; i++) {
+		const struct dsvc *d = &c->desired[i];
+		struct spec_service *svc = &b->svcs[i];
+		svc->name = (char *)d->name;
+		svc->rtype = d->rtype;
+		svc->restart_kind = d->restart;
+		svc->on_panic = d->panic;
+		svc->restart_max_attempts = d->max_attempts;
+		svc->stop_signal = SIGTERM;
+		struct plan_desired_service *ds = &b->desired.services[b->desired.count++];
+		ds->svc = svc;
+		ds->replicas = d->replicas;
+		snprintf(ds->spec_hash, sizeof(ds->spec_hash), "%s", d->hash ? d->hash : "h1");
+		ds->sections = zl_xstrdup(d->sections ? d->sections : SEC_A);
+	}
+	b->rows.items = zl_xcalloc(MAX_ROWS, sizeof(*b->rows.items));
+	b->rows.cap = MAX_ROWS;
+	for (size_t i = 0; i < MAX_ROWS && c->rows[i].svc; i++) {
+		const struct arow *a = &c->rows[i];
+		struct state_replica *r = &b->rows.items[b->rows.count++];
+		state_replica_init(r);
+		r->deployment = zl_xstrdup(a->dep ? a->dep : "demo");
+		r->service = zl_xstrdup(a->svc);
+		r->index = a->index;
+		r->backend = zl_xstrdup("mock");
+		r->backend_id = backend_replica_id(r->deployment, r->service, r->index);
+		r->state = a->state;
+		r->pid = a->state == RUN ? 100000 + (int64_t)i : -1;
+		const char *hash = a->hash ? a->hash : "h1";
+		const char *sections = a->sections ? a->sections : SEC_A;
+		r->spec_hash = strcmp(hash, "-") == 0 ? NULL : zl_xstrdup(hash);
+		r->spec_sections = strcmp(sections, "-") == 0 ? NULL : zl_xstrdup(sections);
+		r->exit_code = a->exit_code;
+		r->exit_signal = a->exit_signal;
+		r->exit_reason = zl_xstrdup(a->exit_reason);
+		r->restarts = a->restarts;
+		r->backoff_until = a->backoff_until;
+	}
+}
+
+static void built_free(struct built *b)
+{
+	plan_desired_free(&b->desired);
+	state_replicas_free(&b->rows);
+}
+
+static char *format_action(const struct plan_action *a)
+{
+	struct zl_buf line = { 0 };
+	plan_action_format(a, &line);
+	return zl_buf_steal(&line);
+}
+
+/* All actions as one text, a line each, for a readable failure message. */
+static char *format_plan(const struct plan *p)
+{
+	struct zl_buf all = { 0 };
+	for (size_t i = 0; i < p->count; i++) {
+		char *line = format_action(&p->items[i]);
+		zl_buf_printf(&all, "%s\n", line);
+		free(line);
+	}
+	return zl_buf_steal(&all);
+}
+
+static void test_plan_table(void **state)
+{
+	(void)state;
+	size_t failures = 0;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const struct plan_case *c = &cases[k];
+		struct built b;
+		build(c, &b);
+		struct plan p;
+		plan_compute(&b.desired, &b.rows, c->now, &p);
+
+		struct zl_buf want = { 0 };
+		for (size_t i = 0; i < MAX_LINES && c->expect[i]; i++)
+			zl_buf_printf(&want, "%s\n", c->expect[i]);
+		char *want_text = zl_buf_steal(&want);
+		char *got_text = format_plan(&p);
+		if (strcmp(want_text, got_text) != 0) {
+			print_error("case \"%s\":\n--- expected\n%s--- got\n%s", c->name, want_text,
+				    got_text);
+			failures++;
+		}
+		/* Every action names this deployment and its own desired service
+		 * (NULL only for a service that left the spec). */
+		for (size_t i = 0; i < p.count; i++) {
+			const struct plan_action *a = &p.items[i];
+			if (strcmp(a->deployment, "demo") != 0) {
+				print_error("case \"%s\": action %zu is for deployment %s\n", c->name,
+					    i, a->deployment);
+				failures++;
+			}
+			bool in_spec = false;
+			for (size_t s = 0; s < b.desired.count; s++)
+				in_spec |= strcmp(b.desired.services[s].svc->name, a->service) == 0;
+			const struct plan_desired_service *expect_ds = NULL;
+			for (size_t s = 0; in_spec && s < b.desired.count; s++)
+				if (strcmp(b.desired.services[s].svc->name, a->service) == 0)
+					expect_ds = &b.desired.services[s];
+			if (a->desired != expect_ds) {
+				print_error("case \"%s\": action %zu (%s-rep-%d) has the wrong "
+					    "desired service\n",
+					    c->name, i, a->service, a->index);
+				failures++;
+			}
+		}
+		free(want_text);
+		free(got_text);
+		plan_free(&p);
+		built_free(&b);
+	}
+	if (failures)
+		fail_msg("%zu planner case(s) failed", failures);
+}
+
+/* ---- scale: the planner stays linear-ish and exact with many replicas ---- */
+
+static void many_rows(struct state_replicas *rows, const char *dep, const char *svc, int n,
+		      const char *hash)
+{
+	zl_grow(&rows->items, sizeof(*rows->items), &rows->cap, rows->count + (size_t)n);
+	for (int i = 1; i <= n; i++) {
+		struct state_replica *r = &rows->items[rows->count++];
+		state_replica_init(r);
+		r->deployment = zl_xstrdup(dep);
+		r->service = zl_xstrdup(svc);
+		r->index = i;
+		r->state = RUN;
+		r->spec_hash = zl_xstrdup(hash);
+		r->spec_sections = zl_xstrdup(SEC_A);
+	}
+}
+
+static void test_plan_many_replicas(void **state)
+{
+	(void)state;
+	struct spec_service web = { .name = "web" };
+	struct plan_desired_service ds = { .svc = &web, .replicas = 3000,
+					   .sections = zl_xstrdup(SEC_A) };
+	snprintf(ds.spec_hash, sizeof(ds.spec_hash), "h1");
+	struct plan_desired d = { .deployment = "demo", .services = &ds, .count = 1 };
+	struct state_replicas rows = { 0 };
+	many_rows(&rows, "alpha", "web", 500, "x");
+	many_rows(&rows, "demo", "web", 3000, "h1");
+	many_rows(&rows, "omega", "web", 500, "x");
+
+	struct plan p;
+	plan_compute(&d, &rows, 0, &p);
+	assert_int_equal(p.count, 0); /* converged */
+	plan_free(&p);
+
+	ds.replicas = 1;
+	plan_compute(&d, &rows, 0, &p);
+	assert_int_equal(p.count, 2999);
+	for (size_t i = 0; i < p.count; i++) {
+		assert_int_equal(p.items[i].kind, PLAN_REMOVE);
+		assert_int_equal(p.items[i].index, 3000 - (int)i);
+		assert_string_equal(p.items[i].deployment, "demo");
+	}
+	plan_free(&p);
+	free(ds.sections);
+	state_replicas_free(&rows);
+}
+
+/* The actions carry what execute needs: kind, index, reason, desired service. */
+static void test_plan_kind_and_index(void **state)
+{
+	(void)state;
+	struct spec_service web = { .name = "web", .restart_kind = SPEC_RESTART_ALWAYS };
+	struct plan_desired_service ds = { .svc = &web, .replicas = 2,
+					   .sections = zl_xstrdup(SEC_ENV) };
+	snprintf(ds.spec_hash, sizeof(ds.spec_hash), "h2");
+	struct plan_desired d = { .deployment = "demo", .services = &ds, .count = 1 };
+	struct state_replicas rows = { 0 };
+	many_rows(&rows, "demo", "web", 3, "h1");
+	struct plan p;
+	plan_compute(&d, &rows, 0, &p);
+	assert_int_equal(p.count, 3);
+	assert_int_equal(p.items[0].kind, PLAN_REMOVE);
+	assert_int_equal(p.items[0].index, 3);
+	assert_int_equal(p.items[1].kind, PLAN_RECREATE);
+	assert_int_equal(p.items[1].index, 1);
+	assert_string_equal(p.items[1].reason, "env changed");
+	assert_ptr_equal(p.items[1].desired, &ds);
+	assert_int_equal(p.items[2].kind, PLAN_RECREATE);
+	assert_int_equal(p.items[2].index, 2);
+	assert_ptr_equal(p.items[2].desired, &ds);
+	plan_free(&p);
+	free(ds.sections);
+	state_replicas_free(&rows);
+}
+
+/* ---- plan_action_format ---- */
+
+static void test_action_format(void **state)
+{
+	(void)state;
+	static const struct {
+		enum plan_action_kind kind;
+		const char *service;
+		int index;
+		const char *reason;
+		const char *expect;
+	} rows[] = {
+		{ PLAN_CREATE, "web", 3, NULL, "+ create web-rep-3" },
+		{ PLAN_RECREATE, "api", 1, "env changed", "~ recreate api-rep-1 (env changed)" },
+		{ PLAN_REMOVE, "old", 1, NULL, "- remove old-rep-1" },
+		{ PLAN_REMOVE, "old", 12, "service removed from the spec",
+		  "- remove old-rep-12 (service removed from the spec)" },
+		{ PLAN_REMOVE, "web", 3, "scale to 2", "- remove web-rep-3 (scale to 2)" },
+		{ PLAN_RESTART, "web", 2, "exited 1", "> restart web-rep-2 (exited 1)" },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct plan_action a = {
+			.kind = rows[i].kind,
+			.deployment = "demo",
+			.service = (char *)rows[i].service,
+			.index = rows[i].index,
+			.reason = (char *)rows[i].reason,
+		};
+		char *line = format_action(&a);
+		assert_string_equal(line, rows[i].expect);
+		free(line);
+	}
+	assert_string_equal(plan_action_name(PLAN_CREATE), "create");
+	assert_string_equal(plan_action_name(PLAN_RECREATE), "recreate");
+	assert_string_equal(plan_action_name(PLAN_RESTART), "restart");
+	assert_string_equal(plan_action_name(PLAN_REMOVE), "remove");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_table),
+		cmocka_unit_test(test_plan_many_replicas),
+		cmocka_unit_test(test_plan_kind_and_index),
+		cmocka_unit_test(test_action_format),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
