@@ -215,6 +215,9 @@ static int fetch_token(struct registry_client *c, const struct registry_ref *ref
 	}
 	cJSON_Delete(j);
 out:
+	/* The token server's own challenge or Retry-After (e.g. on a 401). */
+	free(at.www_authenticate);
+	free(at.retry_after);
 	http_response_clear(&resp);
 	zl_buf_free(&url);
 	curl_easy_cleanup(curl);
