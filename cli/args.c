@@ -206,6 +206,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 			if (verb_lookup(a, &o->verb) < 0)
 				return zl_invalid(err, "unknown verb \"%s\" (run 'zlapply --help')", a);
 			verb_at = i;
+			o->verb_given = true;
 			break;
 		}
 		if (flag_takes_value(a))

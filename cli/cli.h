@@ -16,6 +16,7 @@ enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
 
 struct cli_opts {
 	enum cli_verb verb;
+	bool verb_given; /* false when apply is implied */
 	const char **files; /* -f, repeatable (borrowed from argv) */
 	size_t file_count;
 	const char **names; /* -d, repeatable */

@@ -57,10 +57,14 @@ int cmd_apply(const struct cli_opts *o)
 	struct reconcile_result res;
 	struct zl_err err = ZL_ERR_INIT;
 	if (reconcile_apply(&ropts, &set, &res, &err) < 0) {
-		code = cli_fail(&err);
-		if (res.actions_failed > 1)
-			fprintf(stderr, "zlapply: %zu of %zu actions failed\n", res.actions_failed,
-				res.actions_planned);
+		/* Each failed action was reported as it failed; add the count. */
+		if (res.actions_failed > 0) {
+			fprintf(stderr, "zlapply: %zu of %zu action%s failed\n", res.actions_failed,
+				res.actions_planned, res.actions_planned == 1 ? "" : "s");
+			code = cli_exit_code(&err) ? cli_exit_code(&err) : 1;
+		} else {
+			code = cli_fail(&err);
+		}
 		goto out;
 	}
 	if (!o->quiet && !plan_only) {

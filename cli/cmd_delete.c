@@ -36,7 +36,13 @@ int cmd_delete(const struct cli_opts *o)
 	struct reconcile_result res;
 	struct zl_err err = ZL_ERR_INIT;
 	if (reconcile_delete(&ropts, names, count, &res, &err) < 0) {
-		code = cli_fail(&err);
+		if (res.actions_failed > 0) {
+			fprintf(stderr, "zlapply: %zu of %zu removals failed\n", res.actions_failed,
+				res.actions_planned);
+			code = 1;
+		} else {
+			code = cli_fail(&err);
+		}
 		goto out;
 	}
 	if (!o->quiet && !o->dry_run)

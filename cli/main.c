@@ -43,7 +43,8 @@ int main(int argc, char **argv)
 		zl_log_set_level(ZL_LOG_DEBUG);
 
 	if (o.verb == CLI_HELP || o.help) {
-		enum cli_verb topic = o.verb;
+		/* `zlapply --help` without a verb: the overview, not apply's flags. */
+		enum cli_verb topic = o.verb_given ? o.verb : CLI_HELP;
 		if (o.help_topic && cli_help_topic(o.help_topic, &topic) < 0) {
 			zl_invalid(&err, "no help for \"%s\": not a verb", o.help_topic);
 			code = cli_fail(&err);

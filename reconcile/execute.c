@@ -204,9 +204,16 @@ static int do_remove(const struct exec_ctx *x, const struct state_replica *curre
 	if (r == 0 && (r = x->b->ops->remove(x->b, x->backend_id, &act)) < 0)
 		zl_err_prefix(&act, "remove");
 	if (r < 0) {
-		/* The row stays, marked failed, so the next run tries again. */
+		/* The row stays, marked failed, so the next run tries again; it
+		 * keeps a PID only while the process really runs. */
 		state_replica_copy(&row, current);
 		row.state = STATE_REPLICA_FAILED;
+		struct zl_err ignored = ZL_ERR_INIT;
+		if (x->b->ops->state(x->b, x->backend_id, &st, &ignored) < 0 ||
+		    st.status != BACKEND_STATUS_RUNNING) {
+			row.pid = -1;
+			row.pid_start_time = -1;
+		}
 		free(row.error);
 		row.error = zl_xstrdup(act.msg);
 		row.updated_at = now(x);

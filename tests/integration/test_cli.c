@@ -1,0 +1,1214 @@
+/* test_cli.c: zlapply end to end, as a user runs it.
+ *
+ * Every test runs the real binary (ZLAPPLY_BIN) against the mock backend in
+ * a state root of its own under /tmp, and checks what a user would see (exit
+ * code, the action lines on stdout, messages on stderr, `status`) and what
+ * the run left in <root>/state.db, read directly with SQLite.
+ */
+#include "cli-helpers.h"
+
+#include "backends/backend.h"
+
+/* ---- per-test setup ---- */
+
+static int setup(void **state)
+{
+	struct cli_tmp *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	cli_tmp_make(t);
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct cli_tmp *t = *state;
+	cli_tmp_remove(t);
+	free(t);
+	return 0;
+}
+
+/* Applies a web spec (deployment, replicas, greeting) written to t->dir/file
+ * and asserts exit 0. Returns the path in out. */
+static char *apply_web(const struct cli_tmp *t, const char *file, const char *deployment,
+		       int replicas, const char *greeting, char out_path[PATH_MAX])
+{
+	cli_path(t, file, out_path);
+	cli_write_web_spec(out_path, deployment, replicas, greeting);
+	char *out = NULL, *err = NULL;
+	int code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", out_path);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	return out_path;
+}
+
+static void assert_line(const char *text, const char *line)
+{
+	if (cli_line_index(text, line) < 0)
+		fail_msg("no line \"%s\" in:\n%s", line, text);
+}
+
+static void assert_contains(const char *text, const char *needle)
+{
+	if (!strstr(text, needle))
+		fail_msg("\"%s\" not found in:\n%s", needle, text);
+}
+
+static void assert_same_text(const char *before, const char *after, const char *what)
+{
+	if (strcmp(before, after) != 0)
+		fail_msg("%s changed.\n--- before:\n%s\n--- after:\n%s", what, before, after);
+}
+
+/* ---- apply and status ---- */
+
+static void check_replica_json(cJSON *r, int index)
+{
+	static const char *const keys[] = {
+		"deployment", "service", "replica", "state", "pid", "ip", "netns", "exit_code",
+		"exit_reason", "restarts", "health", "spec_hash", "image_digest", "started_at",
+		"finished_at",
+	};
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		if (!cJSON_GetObjectItemCaseSensitive(r, keys[k]))
+			fail_msg("replica %d: key \"%s\" missing in %s", index, keys[k],
+				 cJSON_PrintUnformatted(r));
+	assert_string_equal(cli_json_str(r, "deployment"), "demo");
+	assert_string_equal(cli_json_str(r, "service"), "web");
+	assert_int_equal(cJSON_GetObjectItemCaseSensitive(r, "replica")->valueint, index);
+	assert_string_equal(cli_json_str(r, "state"), "running");
+	cJSON *pid = cJSON_GetObjectItemCaseSensitive(r, "pid");
+	assert_true(cJSON_IsNumber(pid));
+	assert_true(pid->valuedouble > 0);
+	cJSON *restarts = cJSON_GetObjectItemCaseSensitive(r, "restarts");
+	assert_true(cJSON_IsNumber(restarts));
+	assert_int_equal(restarts->valueint, 0);
+	/* The mock knows no network, exit, health or image digest: null, not "" or 0. */
+	static const char *const nulls[] = { "ip", "netns", "exit_code", "exit_reason", "health",
+					     "image_digest", "finished_at" };
+	for (size_t k = 0; k < sizeof(nulls) / sizeof(nulls[0]); k++)
+		if (!cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, nulls[k])))
+			fail_msg("replica %d: \"%s\" should be null in %s", index, nulls[k],
+				 cJSON_PrintUnformatted(r));
+	const char *hash = cli_json_str(r, "spec_hash");
+	assert_non_null(hash);
+	assert_true(strlen(hash) >= 16);
+	assert_non_null(cli_json_str(r, "started_at"));
+}
+
+static void test_apply_three_replicas(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	cli_path(t, "demo.yaml", spec);
+	cli_write_web_spec(spec, "demo", 3, NULL);
+
+	int code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_line(out, "+ create web-rep-1");
+	assert_line(out, "+ create web-rep-2");
+	assert_line(out, "+ create web-rep-3");
+	assert_int_equal(cli_count_lines(out), 3);
+	assert_true(cli_line_index(out, "+ create web-rep-1") <
+		    cli_line_index(out, "+ create web-rep-3"));
+	free(out);
+	free(err);
+
+	/* What the database recorded. */
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM replicas WHERE deployment = ?1",
+				    "demo"),
+			 3);
+	assert_int_equal(cli_db_int(t->root,
+				    "SELECT COUNT(*) FROM replicas WHERE state = 'running' AND "
+				    "backend = 'mock' AND backend_id = 'zl-demo-web-' || idx",
+				    NULL),
+			 3);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM deployments WHERE name = ?1",
+				    "demo"),
+			 1);
+	assert_int_equal(cli_db_int(t->root,
+				    "SELECT desired_replicas FROM services WHERE deployment = 'demo' "
+				    "AND name = 'web'",
+				    NULL),
+			 3);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM journal WHERE status = 'pending'",
+				    NULL),
+			 0);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 3);
+
+	cJSON *doc = cli_status_json(t->root, NULL);
+	assert_int_equal(cJSON_GetArraySize(cli_json_replicas(doc)), 3);
+	for (int i = 1; i <= 3; i++) {
+		cJSON *r = cli_json_replica(doc, "demo", "web", i);
+		if (!r)
+			fail_msg("no web-rep-%d in status", i);
+		check_replica_json(r, i);
+	}
+	/* Same spec, same hash; pids differ. */
+	cJSON *r1 = cli_json_replica(doc, "demo", "web", 1), *r2 = cli_json_replica(doc, "demo", "web", 2);
+	assert_string_equal(cli_json_str(r1, "spec_hash"), cli_json_str(r2, "spec_hash"));
+	assert_true(cJSON_GetObjectItemCaseSensitive(r1, "pid")->valuedouble !=
+		    cJSON_GetObjectItemCaseSensitive(r2, "pid")->valuedouble);
+	cJSON_Delete(doc);
+
+	/* -d filters; an unknown deployment is an empty list. */
+	doc = cli_status_json(t->root, "demo");
+	assert_int_equal(cli_json_count(doc, NULL), 3);
+	cJSON_Delete(doc);
+	doc = cli_status_json(t->root, "nothing-here");
+	assert_int_equal(cli_json_count(doc, NULL), 0);
+	cJSON_Delete(doc);
+
+	/* The text table and its alias ps. */
+	char *st_out = NULL, *ps_out = NULL;
+	code = run_zlapply(t->root, NULL, &st_out, &err, "status");
+	assert_exit(code, 0, st_out, err);
+	free(err);
+	code = run_zlapply(t->root, NULL, &ps_out, &err, "ps");
+	assert_exit(code, 0, ps_out, err);
+	free(err);
+	for (const char *text = st_out; text; text = text == st_out ? ps_out : NULL) {
+		assert_true(cli_has_line_with(text, "DEPLOYMENT", "REPLICA", "STATE"));
+		assert_true(cli_has_line_with(text, "demo", "web-rep-1", "running"));
+		assert_true(cli_has_line_with(text, "demo", "web-rep-2", "running"));
+		assert_true(cli_has_line_with(text, "demo", "web-rep-3", "running"));
+		assert_int_equal(cli_count_lines(text), 4);
+	}
+	free(st_out);
+	free(ps_out);
+}
+
+static void test_status_empty_root(void **state)
+{
+	struct cli_tmp *t = *state;
+	char *out = NULL, *err = NULL;
+	/* Nothing applied yet: status works and shows nothing. */
+	int code = run_zlapply(t->root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_contains(out, "no replicas");
+	free(out);
+	free(err);
+	cJSON *doc = cli_status_json(t->root, NULL);
+	assert_int_equal(cli_json_count(doc, NULL), 0);
+	cJSON_Delete(doc);
+}
+
+static void test_reapply_changes_nothing(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	apply_web(t, "demo.yaml", "demo", 3, "hello", spec);
+
+	char *before = cli_snapshot(t->root);
+	for (int round = 0; round < 2; round++) {
+		int code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+		assert_exit(code, 0, out, err);
+		if (out[0] != '\0')
+			fail_msg("a converged apply printed actions:\n%s", out);
+		free(out);
+		free(err);
+	}
+	/* -q: nothing at all on either stream. */
+	int code = run_zlapply(t->root, NULL, &out, &err, "apply", "-q", "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+
+	char *after = cli_snapshot(t->root);
+	assert_same_text(before, after, "the state of a converged deployment");
+	free(before);
+	free(after);
+}
+
+static void test_scale_up_and_down(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	apply_web(t, "demo.yaml", "demo", 3, NULL, spec);
+	char *hash_before = cli_db_text(t->root,
+					"SELECT spec_hash FROM replicas WHERE idx = 1", NULL);
+
+	cli_write_web_spec(spec, "demo", 5, NULL);
+	int code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_line(out, "+ create web-rep-4");
+	assert_line(out, "+ create web-rep-5");
+	assert_int_equal(cli_count_lines(out), 2);
+	free(out);
+	free(err);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM replicas WHERE state = 'running'",
+				    NULL),
+			 5);
+	/* Scaling is not a spec change of the replicas that stay. */
+	char *hash_after = cli_db_text(t->root, "SELECT spec_hash FROM replicas WHERE idx = 1", NULL);
+	assert_string_equal(hash_before, hash_after);
+	free(hash_after);
+
+	cli_write_web_spec(spec, "demo", 2, NULL);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	long i5 = cli_action_index(out, "- remove web-rep-5");
+	long i4 = cli_action_index(out, "- remove web-rep-4");
+	long i3 = cli_action_index(out, "- remove web-rep-3");
+	if (i5 != 0 || i4 != 1 || i3 != 2)
+		fail_msg("expected removals of web-rep-5, 4, 3 in that order:\n%s", out);
+	assert_int_equal(cli_count_lines(out), 3);
+	free(out);
+	free(err);
+
+	cJSON *doc = cli_status_json(t->root, "demo");
+	assert_int_equal(cli_json_count(doc, "demo"), 2);
+	assert_non_null(cli_json_replica(doc, "demo", "web", 1));
+	assert_non_null(cli_json_replica(doc, "demo", "web", 2));
+	cJSON_Delete(doc);
+	char **names;
+	assert_int_equal(cli_mock_names(t->root, true, &names), 2);
+	assert_string_equal(names[0], "zl-demo-web-1");
+	assert_string_equal(names[1], "zl-demo-web-2");
+	cli_names_free(names);
+	hash_after = cli_db_text(t->root, "SELECT spec_hash FROM replicas WHERE idx = 1", NULL);
+	assert_string_equal(hash_before, hash_after);
+	free(hash_after);
+	free(hash_before);
+
+	/* Down to zero is allowed and leaves the deployment recorded. */
+	cli_write_web_spec(spec, "demo", 0, NULL);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 2);
+	free(out);
+	free(err);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM replicas", NULL), 0);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM deployments", NULL), 1);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 0);
+}
+
+static void test_env_change_diff_dry_run_apply(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	apply_web(t, "demo.yaml", "demo", 3, "hello", spec);
+	char *old_hash = cli_db_text(t->root, "SELECT spec_hash FROM replicas WHERE idx = 1", NULL);
+	assert_non_null(old_hash);
+
+	cli_write_web_spec(spec, "demo", 3, "goodbye");
+	char *before = cli_snapshot(t->root);
+
+	/* diff and --dry-run print the rollout and change nothing. */
+	for (int variant = 0; variant < 3; variant++) {
+		int code = variant == 0 ? run_zlapply(t->root, NULL, &out, &err, "diff", "-f", spec)
+			 : variant == 1 ? run_zlapply(t->root, NULL, &out, &err, "--dry-run", "-f", spec)
+					: run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec,
+						      "--dry-run");
+		assert_exit(code, 0, out, err);
+		assert_line(out, "~ recreate web-rep-1 (env changed)");
+		assert_line(out, "~ recreate web-rep-2 (env changed)");
+		assert_line(out, "~ recreate web-rep-3 (env changed)");
+		assert_int_equal(cli_count_lines(out), 3);
+		free(out);
+		free(err);
+		char *after = cli_snapshot(t->root);
+		assert_same_text(before, after, variant == 0 ? "state after diff" : "state after --dry-run");
+		free(after);
+	}
+	free(before);
+
+	int code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_line_index(out, "~ recreate web-rep-1 (env changed)"), 0);
+	assert_int_equal(cli_line_index(out, "~ recreate web-rep-2 (env changed)"), 1);
+	assert_int_equal(cli_line_index(out, "~ recreate web-rep-3 (env changed)"), 2);
+	assert_int_equal(cli_count_lines(out), 3);
+	free(out);
+	free(err);
+
+	cJSON *doc = cli_status_json(t->root, "demo");
+	assert_int_equal(cli_json_count(doc, "demo"), 3);
+	const char *first_hash = NULL;
+	for (int i = 1; i <= 3; i++) {
+		cJSON *r = cli_json_replica(doc, "demo", "web", i);
+		assert_non_null(r);
+		assert_string_equal(cli_json_str(r, "state"), "running");
+		const char *h = cli_json_str(r, "spec_hash");
+		assert_non_null(h);
+		assert_string_not_equal(h, old_hash);
+		if (first_hash)
+			assert_string_equal(h, first_hash);
+		first_hash = h;
+	}
+	/* The service row carries the new hash too. */
+	char *svc_hash = cli_db_text(t->root,
+				     "SELECT spec_hash FROM services WHERE deployment = 'demo'", NULL);
+	assert_non_null(svc_hash);
+	assert_string_equal(svc_hash, first_hash);
+	free(svc_hash);
+	cJSON_Delete(doc);
+	free(old_hash);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 3);
+
+	/* And now it is converged. */
+	code = run_zlapply(t->root, NULL, &out, &err, "diff", "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+}
+
+static void test_dry_run_on_empty_root(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	cli_path(t, "demo.yaml", spec);
+	cli_write_web_spec(spec, "demo", 2, NULL);
+	int code = run_zlapply(t->root, NULL, &out, &err, "diff", "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_line(out, "+ create web-rep-1");
+	assert_line(out, "+ create web-rep-2");
+	free(out);
+	free(err);
+	/* A plan on a fresh root creates no database and no containers. */
+	char db[PATH_MAX];
+	assert_int_not_equal(access(cli_db_path(t->root, db), F_OK), 0);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 0);
+}
+
+static void test_dropped_service_and_other_deployment(void **state)
+{
+	struct cli_tmp *t = *state;
+	char demo[PATH_MAX], other[PATH_MAX], *out = NULL, *err = NULL;
+	cli_path(t, "demo.yaml", demo);
+	cli_write_file(demo, "version: v1\n"
+			     "deployment: demo\n"
+			     "services:\n"
+			     "  web:\n"
+			     "    image: {name: \"nginx:1.25\"}\n"
+			     "    scale: {mode: fixed, replicas: 2}\n"
+			     "  api:\n"
+			     "    image: {name: \"nginx:1.25\"}\n"
+			     "    scale: {mode: fixed, replicas: 2}\n");
+	int code = run_zlapply(t->root, NULL, &out, &err, "-f", demo);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 4);
+	free(out);
+	free(err);
+	/* A second deployment with a service of the same name. */
+	apply_web(t, "other.yaml", "other", 2, NULL, other);
+	char *other_before = cli_db_dump(t->root, "other");
+
+	cli_write_web_spec(demo, "demo", 2, NULL); /* api is gone */
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", demo);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_action_index(out, "- remove api-rep-2"), 0);
+	assert_int_equal(cli_action_index(out, "- remove api-rep-1"), 1);
+	assert_int_equal(cli_count_lines(out), 2);
+	free(out);
+	free(err);
+
+	cJSON *doc = cli_status_json(t->root, NULL);
+	assert_int_equal(cli_json_count(doc, "demo"), 2);
+	assert_int_equal(cli_json_count(doc, "other"), 2);
+	assert_null(cli_json_replica(doc, "demo", "api", 1));
+	assert_null(cli_json_replica(doc, "demo", "api", 2));
+	assert_non_null(cli_json_replica(doc, "other", "web", 1));
+	cJSON_Delete(doc);
+	assert_int_equal(cli_db_int(t->root,
+				    "SELECT COUNT(*) FROM services WHERE deployment = 'demo' AND "
+				    "name = 'api'",
+				    NULL),
+			 0);
+	char **names;
+	assert_int_equal(cli_mock_names(t->root, true, &names), 4);
+	for (size_t i = 0; names[i]; i++)
+		assert_null(strstr(names[i], "api"));
+	cli_names_free(names);
+
+	char *other_after = cli_db_dump(t->root, "other");
+	assert_same_text(other_before, other_after, "deployment \"other\"");
+	free(other_before);
+	free(other_after);
+}
+
+static void test_delete(void **state)
+{
+	struct cli_tmp *t = *state;
+	char demo[PATH_MAX], other[PATH_MAX], *out = NULL, *err = NULL;
+	apply_web(t, "demo.yaml", "demo", 3, NULL, demo);
+	apply_web(t, "other.yaml", "other", 2, NULL, other);
+	char *other_before = cli_db_dump(t->root, "other");
+
+	/* --dry-run deletes nothing. */
+	char *before = cli_snapshot(t->root);
+	int code = run_zlapply(t->root, NULL, &out, &err, "delete", "--dry-run", "-f", demo);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 3);
+	free(out);
+	free(err);
+	char *after = cli_snapshot(t->root);
+	assert_same_text(before, after, "state after delete --dry-run");
+	free(before);
+	free(after);
+
+	code = run_zlapply(t->root, NULL, &out, &err, "delete", "-f", demo);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_action_index(out, "- remove web-rep-3"), 0);
+	assert_int_equal(cli_action_index(out, "- remove web-rep-2"), 1);
+	assert_int_equal(cli_action_index(out, "- remove web-rep-1"), 2);
+	assert_int_equal(cli_count_lines(out), 3);
+	free(out);
+	free(err);
+
+	cJSON *doc = cli_status_json(t->root, "demo");
+	assert_int_equal(cli_json_count(doc, NULL), 0);
+	cJSON_Delete(doc);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM replicas WHERE deployment = ?1",
+				    "demo"),
+			 0);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM services WHERE deployment = ?1",
+				    "demo"),
+			 0);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM deployments WHERE name = ?1",
+				    "demo"),
+			 0);
+	char *other_after = cli_db_dump(t->root, "other");
+	assert_same_text(other_before, other_after, "deployment \"other\" after deleting demo");
+	free(other_before);
+	free(other_after);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 2);
+
+	code = run_zlapply(t->root, NULL, &out, &err, "delete", "-d", "other");
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 2);
+	free(out);
+	free(err);
+	doc = cli_status_json(t->root, NULL);
+	assert_int_equal(cli_json_count(doc, NULL), 0);
+	cJSON_Delete(doc);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM replicas", NULL), 0);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM services", NULL), 0);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM deployments", NULL), 0);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 0);
+
+	code = run_zlapply(t->root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_null(strstr(out, "web-rep"));
+	free(out);
+	free(err);
+}
+
+static void test_stdin(void **state)
+{
+	struct cli_tmp *t = *state;
+	char *out = NULL, *err = NULL;
+	const char *spec = "version: v1\n"
+			   "deployment: from-stdin\n"
+			   "services:\n"
+			   "  web:\n"
+			   "    image: {name: \"nginx:1.25\"}\n"
+			   "    scale: {mode: fixed, replicas: 3}\n";
+	int code = run_zlapply(t->root, spec, &out, &err, "-f", "-");
+	assert_exit(code, 0, out, err);
+	assert_line(out, "+ create web-rep-1");
+	assert_line(out, "+ create web-rep-3");
+	assert_int_equal(cli_count_lines(out), 3);
+	free(out);
+	free(err);
+	cJSON *doc = cli_status_json(t->root, "from-stdin");
+	assert_int_equal(cli_json_count(doc, "from-stdin"), 3);
+	cJSON_Delete(doc);
+
+	code = run_zlapply(t->root, spec, &out, &err, "diff", "-f", "-");
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+	code = run_zlapply(NULL, spec, &out, &err, "validate", "-f", "-");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	/* Bad input on stdin is reported as "-:LINE:COL". */
+	code = run_zlapply(t->root, "version: v1\ndeployment: x\n", &out, &err, "-f", "-");
+	assert_exit(code, 2, out, err);
+	assert_true(cli_has_location(err, "-", 0));
+	free(out);
+	free(err);
+}
+
+static void test_directory_and_multi_document(void **state)
+{
+	struct cli_tmp *t = *state;
+	char dir[PATH_MAX], multi[PATH_MAX], *out = NULL, *err = NULL;
+	cli_fixture(dir, "dir");
+	cli_fixture(multi, "multi-doc.yaml");
+
+	int code = run_zlapply(t->root, NULL, &out, &err, "-f", dir);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 3); /* 2 web + 1 api; notes.txt is not read */
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", multi);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 5);
+	free(out);
+	free(err);
+
+	cJSON *doc = cli_status_json(t->root, NULL);
+	assert_int_equal(cli_json_count(doc, "dir-alpha"), 2);
+	assert_int_equal(cli_json_count(doc, "dir-beta"), 1);
+	assert_int_equal(cli_json_count(doc, "multi-one"), 2);
+	assert_int_equal(cli_json_count(doc, "multi-two"), 3);
+	assert_non_null(cli_json_replica(doc, "multi-two", "worker", 2));
+	assert_non_null(cli_json_replica(doc, "dir-beta", "api", 1));
+	assert_int_equal(cli_json_count(doc, NULL), 8);
+	cJSON_Delete(doc);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM deployments", NULL), 4);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 8);
+
+	/* Several -f at once, converged: nothing to do. */
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", dir, "-f", multi);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+	code = run_zlapply(NULL, NULL, &out, &err, "validate", "-f", dir, "-f", multi);
+	assert_exit(code, 0, out, err);
+	assert_contains(out, "4 deployments");
+	free(out);
+	free(err);
+}
+
+/* ---- validate ---- */
+
+static bool has_yaml_suffix(const char *name)
+{
+	size_t l = strlen(name);
+	return (l > 5 && strcmp(name + l - 5, ".yaml") == 0) ||
+	       (l > 4 && strcmp(name + l - 4, ".yml") == 0);
+}
+
+static void test_validate_fixture(void **state)
+{
+	(void)state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	cli_fixture(spec, "valid.yaml");
+	int code = run_zlapply(NULL, NULL, &out, &err, "validate", "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_contains(out, "valid");
+	assert_contains(out, "1 deployment");
+	free(out);
+	free(err);
+}
+
+static void test_validate_examples(void **state)
+{
+	(void)state;
+	const char *sets[] = { "valid", "invalid" };
+	for (int s = 0; s < 2; s++) {
+		char dir[PATH_MAX];
+		cli_pathf(dir, "%s/%s", cli_examples_dir(), sets[s]);
+		DIR *d = opendir(dir);
+		if (!d)
+			fail_msg("examples: %s: %s", dir, strerror(errno));
+		int checked = 0;
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (!has_yaml_suffix(de->d_name))
+				continue;
+			/* ZLayer rejects this one, zlapply accepts it on purpose:
+			 * `command:` as a list is shorthand for args (Decision 4). */
+			bool accepted = s == 1 && strcmp(de->d_name, "examples__python__hello.zlayer.yaml") == 0;
+			char path[PATH_MAX], *out = NULL, *err = NULL;
+			cli_pathf(path, "%s/%s", dir, de->d_name);
+			int code = run_zlapply(NULL, NULL, &out, &err, "validate", "-f", path);
+			if ((s == 0 || accepted) && code != 0)
+				fail_msg("%s: exit %d, expected 0\n%s", path, code, err);
+			if (s == 1 && !accepted) {
+				if (code != 2)
+					fail_msg("%s: exit %d, expected 2\n%s%s", path, code, out, err);
+				if (!cli_has_location(err, path, 0))
+					fail_msg("%s: no \"%s:LINE:COL:\" message on stderr:\n%s", path,
+						 path, err);
+			}
+			free(out);
+			free(err);
+			checked++;
+		}
+		closedir(d);
+		assert_true(checked >= (s == 0 ? 5 : 3));
+	}
+}
+
+/* ---- bad input ---- */
+
+/* Runs apply, diff and validate on path; each must exit 2 with a message
+ * located in path (line want_line when > 0) whose line holds every needle.
+ * The state must be the same afterwards. Returns stderr of apply. */
+static char *check_bad_spec(const struct cli_tmp *t, const char *path, int want_line,
+			    const char *const *needles)
+{
+	char *before = cli_snapshot(t->root), *apply_err = NULL;
+	for (int verb = 0; verb < 3; verb++) {
+		char *out = NULL, *err = NULL;
+		int code = verb == 0 ? run_zlapply(t->root, NULL, &out, &err, "-f", path)
+			 : verb == 1 ? run_zlapply(t->root, NULL, &out, &err, "diff", "-f", path)
+				     : run_zlapply(NULL, NULL, &out, &err, "validate", "-f", path);
+		assert_exit(code, 2, out, err);
+		if (out[0] != '\0')
+			fail_msg("%s: stdout should be empty on bad input:\n%s", path, out);
+		if (!cli_has_location(err, path, want_line))
+			fail_msg("%s: no \"%s:%d:COL:\" message:\n%s", path, path, want_line, err);
+		if (needles && needles[0]) {
+			char *line = cli_find_line(err, needles);
+			if (!line)
+				fail_msg("%s: no message line with \"%s\"%s%s in:\n%s", path, needles[0],
+					 needles[1] ? " and \"" : "", needles[1] ? needles[1] : "", err);
+			free(line);
+		}
+		free(out);
+		if (verb == 0)
+			apply_err = err;
+		else
+			free(err);
+	}
+	char *after = cli_snapshot(t->root);
+	assert_same_text(before, after, "state after bad input");
+	free(before);
+	free(after);
+	return apply_err;
+}
+
+static void test_bad_input(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], path[PATH_MAX];
+	apply_web(t, "demo.yaml", "demo", 3, NULL, spec);
+
+	cli_fixture(path, "bad-yaml.yaml");
+	free(check_bad_spec(t, path, 0, NULL));
+
+	cli_fixture(path, "unknown-key.yaml");
+	char *err = check_bad_spec(t, path, 6, (const char *const[]){ "imgae", NULL });
+	/* The message on the typo's line suggests the key that was meant. */
+	char *line = cli_find_line(err, (const char *const[]){ "imgae", NULL });
+	char *rest = line;
+	for (char *p; (p = strstr(rest, "imgae"));)
+		rest = p + 5;
+	if (!strstr(rest, "image") && !strstr(line, "\"image\"") && !strstr(line, "'image'") &&
+	    !strstr(line, "`image`"))
+		fail_msg("the unknown key message does not suggest \"image\": %s", line);
+	free(line);
+	free(err);
+
+	cli_fixture(path, "bad-memory.yaml");
+	free(check_bad_spec(t, path, 8,
+			    (const char *const[]){ "services.web.resources.memory", "512M", NULL }));
+
+	cli_fixture(path, "unknown-dependency.yaml");
+	free(check_bad_spec(t, path, 0, (const char *const[]){ "database", NULL }));
+
+	cli_fixture(path, "dependency-cycle.yaml");
+	err = check_bad_spec(t, path, 0, (const char *const[]){ "cycle", NULL });
+	line = cli_find_line(err, (const char *const[]){ "cycle", "alpha", "beta", "gamma", NULL });
+	if (!line)
+		fail_msg("the cycle message does not print the cycle alpha, beta, gamma:\n%s", err);
+	free(line);
+	free(err);
+
+	cli_fixture(path, "duplicate-key.yaml");
+	err = check_bad_spec(t, path, 8, (const char *const[]){ "scale", NULL });
+	line = cli_find_line(err, (const char *const[]){ "scale", NULL });
+	if (!strcasestr(line, "duplicate"))
+		fail_msg("the duplicate key message does not say so: %s", line);
+	free(line);
+	free(err);
+
+	/* Every problem is reported, not only the first. */
+	cli_fixture(path, "many-errors.yaml");
+	err = check_bad_spec(t, path, 0, (const char *const[]){ "services.web.resources.memory", NULL });
+	assert_true(cli_has_location(err, path, 8));
+	assert_true(cli_has_location(err, path, 11));
+	assert_true(cli_has_line_with(err, "scael"));
+	free(err);
+
+	/* A deployment name breaking the name rule. */
+	cli_path(t, "short-name.yaml", path);
+	cli_write_web_spec(path, "ab", 1, NULL);
+	free(check_bad_spec(t, path, 2, (const char *const[]){ "deployment", NULL }));
+
+	/* One bad file among good ones: nothing is applied. */
+	char good[PATH_MAX], bad[PATH_MAX];
+	cli_path(t, "new.yaml", good);
+	cli_write_web_spec(good, "brand-new", 2, NULL);
+	cli_fixture(bad, "bad-memory.yaml");
+	char *before = cli_snapshot(t->root), *out = NULL;
+	int code = run_zlapply(t->root, NULL, &out, &err, "-f", good, "-f", bad);
+	assert_exit(code, 2, out, err);
+	free(out);
+	free(err);
+	char *after = cli_snapshot(t->root);
+	assert_same_text(before, after, "state after a good and a bad file");
+	free(after);
+
+	/* Unreadable files. */
+	cli_path(t, "does-not-exist.yaml", path);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", path);
+	assert_exit(code, 2, out, err);
+	assert_contains(err, "does-not-exist.yaml");
+	free(out);
+	free(err);
+
+	cli_path(t, "locked.yaml", path);
+	cli_write_web_spec(path, "demo", 3, NULL);
+	assert_int_equal(chmod(path, 0), 0);
+	struct cli_proc p;
+	/* root reads any file: run as nobody then (no state root: the file is
+	 * read before the state is touched). */
+	cli_spawn_as(NULL, NULL, NULL, (const char *const[]){ "validate", "-f", path, NULL },
+		     geteuid() == 0 ? 65534 : -1, &p);
+	code = cli_wait(&p, &out, &err);
+	assert_exit(code, 2, out, err);
+	assert_contains(err, "locked.yaml");
+	free(out);
+	free(err);
+
+	/* Usage errors. */
+	code = run_zlapply(t->root, NULL, &out, &err, "--frobnicate", "-f", spec);
+	assert_exit(code, 2, out, err);
+	assert_contains(err, "frobnicate");
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "frobnicate", "-f", spec);
+	assert_exit(code, 2, out, err);
+	assert_contains(err, "frobnicate");
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "apply");
+	assert_exit(code, 2, out, err); /* no -f */
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec, "--lock-timeout", "soon");
+	assert_exit(code, 2, out, err);
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "status", "-o", "yaml");
+	assert_exit(code, 2, out, err);
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec, "extra-argument");
+	assert_exit(code, 2, out, err);
+	free(out);
+	free(err);
+	code = run_zlapply(NULL, NULL, &out, &err, "help", "frobnicate");
+	assert_exit(code, 2, out, err);
+	free(out);
+	free(err);
+	/* An unknown backend is bad input too. */
+	code = run_zlapply_env(CLI_ENV("ZLAPPLY_BACKEND=warp"), NULL, NULL, &out,
+			       &err, "-f", spec, "--root", t->root);
+	assert_exit(code, 2, out, err);
+	assert_contains(err, "warp");
+	free(out);
+	free(err);
+
+	/* $E:VAR of a variable that is not set: bad input naming service and key. */
+	cli_path(t, "env.yaml", path);
+	cli_write_file(path, "version: v1\n"
+			     "deployment: demo\n"
+			     "services:\n"
+			     "  web:\n"
+			     "    image: {name: \"nginx:1.25\"}\n"
+			     "    env: {TOKEN: \"$E:ZLAPPLY_TEST_UNSET_VARIABLE\"}\n"
+			     "    scale: {mode: fixed, replicas: 3}\n");
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", path);
+	assert_exit(code, 2, out, err);
+	assert_true(cli_has_line_with(err, "web", "TOKEN", "ZLAPPLY_TEST_UNSET_VARIABLE"));
+	free(out);
+	free(err);
+
+	after = cli_snapshot(t->root);
+	assert_same_text(before, after, "state after usage errors");
+	free(before);
+	free(after);
+
+	/* With the variable set the same file applies: env changed. */
+	code = run_zlapply_env(CLI_ENV("ZLAPPLY_TEST_UNSET_VARIABLE=s3cret"), t->root, NULL, &out,
+			       &err, "-f", path);
+	assert_exit(code, 0, out, err);
+	assert_line(out, "~ recreate web-rep-1 (env changed)");
+	assert_null(strstr(out, "s3cret"));
+	assert_null(strstr(err, "s3cret"));
+	free(out);
+	free(err);
+}
+
+static void test_root_and_backend_from_environment(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL, env_root[PATH_MAX + 16];
+	cli_path(t, "demo.yaml", spec);
+	cli_write_web_spec(spec, "demo", 2, NULL);
+	snprintf(env_root, sizeof(env_root), "ZLAPPLY_ROOT=%s", t->root);
+	const char *const *env = CLI_ENV(env_root, "ZLAPPLY_BACKEND=mock");
+	int code = run_zlapply_env(env, NULL, NULL, &out, &err, "-v", "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 2);
+	free(out);
+	free(err);
+	/* Visible through --root, and the other way round. */
+	cJSON *doc = cli_status_json(t->root, "demo");
+	assert_int_equal(cli_json_count(doc, "demo"), 2);
+	cJSON_Delete(doc);
+	code = run_zlapply_env(env, NULL, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_true(cli_has_line_with(out, "demo", "web-rep-2", "running"));
+	free(out);
+	free(err);
+	/* -v talks more on stderr, never on stdout. */
+	code = run_zlapply(t->root, NULL, &out, &err, "-v", "-v", "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+}
+
+/* ---- faults ---- */
+
+static void test_failing_replica(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	cli_path(t, "demo.yaml", spec);
+	cli_write_web_spec(spec, "demo", 3, NULL);
+
+	int code = run_zlapply_env(CLI_ENV("ZLAPPLY_MOCK_FAIL=start:zl-demo-web-2"),
+				   t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 1, out, err);
+	assert_contains(err, "web-rep-2");
+	assert_contains(err, "injected");
+	free(out);
+	free(err);
+
+	cJSON *doc = cli_status_json(t->root, "demo");
+	assert_int_equal(cli_json_count(doc, "demo"), 3);
+	assert_string_equal(cli_json_str(cli_json_replica(doc, "demo", "web", 1), "state"), "running");
+	assert_string_equal(cli_json_str(cli_json_replica(doc, "demo", "web", 2), "state"), "failed");
+	assert_string_equal(cli_json_str(cli_json_replica(doc, "demo", "web", 3), "state"), "running");
+	cJSON_Delete(doc);
+	code = run_zlapply(t->root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_true(cli_has_line_with(out, "web-rep-2", "failed"));
+	assert_true(cli_has_line_with(out, "error:", "injected"));
+	free(out);
+	free(err);
+	/* Nothing is left behind in the backend for the failed replica. */
+	char **names;
+	assert_int_equal(cli_mock_names(t->root, true, &names), 2);
+	assert_string_equal(names[0], "zl-demo-web-1");
+	assert_string_equal(names[1], "zl-demo-web-3");
+	cli_names_free(names);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM journal WHERE status = 'pending'",
+				    NULL),
+			 0);
+
+	/* Without the fault the next run converges. */
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_action_index(out, "~ recreate web-rep-2"), 0);
+	assert_int_equal(cli_count_lines(out), 1);
+	free(out);
+	free(err);
+	doc = cli_status_json(t->root, "demo");
+	for (int i = 1; i <= 3; i++)
+		assert_string_equal(cli_json_str(cli_json_replica(doc, "demo", "web", i), "state"),
+				    "running");
+	cJSON_Delete(doc);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 3);
+	char *before = cli_snapshot(t->root);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+	char *after = cli_snapshot(t->root);
+	assert_same_text(before, after, "state after converging again");
+	free(before);
+	free(after);
+
+	/* Every create failing: exit 1, nothing left in the backend. */
+	cli_write_web_spec(spec, "demo", 5, NULL);
+	code = run_zlapply_env(CLI_ENV("ZLAPPLY_MOCK_FAIL=create:*"), t->root, NULL, &out, &err,
+			       "-f", spec);
+	assert_exit(code, 1, out, err);
+	assert_contains(err, "web-rep-4");
+	assert_contains(err, "web-rep-5");
+	free(out);
+	free(err);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 3);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM replicas WHERE state = 'failed'",
+				    NULL),
+			 2);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 2);
+	free(out);
+	free(err);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 5);
+}
+
+static void test_exited_replica_restarts(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	apply_web(t, "demo.yaml", "demo", 3, NULL, spec);
+
+	struct zl_err zerr = ZL_ERR_INIT;
+	if (backend_mock_set_exit(t->root, "zl-demo-web-1", 7, 0, &zerr) < 0)
+		fail_msg("backend_mock_set_exit: %s", zerr.msg);
+
+	if (backend_mock_set_exit(t->root, "zl-demo-web-3", 0, SIGKILL, &zerr) < 0)
+		fail_msg("backend_mock_set_exit: %s", zerr.msg);
+	char *before = cli_snapshot(t->root);
+
+	cJSON *doc = cli_status_json(t->root, "demo");
+	cJSON *r = cli_json_replica(doc, "demo", "web", 1);
+	assert_non_null(r);
+	assert_string_equal(cli_json_str(r, "state"), "exited");
+	cJSON *ec = cJSON_GetObjectItemCaseSensitive(r, "exit_code");
+	assert_true(cJSON_IsNumber(ec));
+	assert_int_equal(ec->valueint, 7);
+	assert_string_equal(cli_json_str(r, "exit_reason"), "exited");
+	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "pid")));
+	assert_non_null(cli_json_str(r, "finished_at"));
+	assert_string_equal(cli_json_str(cli_json_replica(doc, "demo", "web", 2), "state"), "running");
+	r = cli_json_replica(doc, "demo", "web", 3);
+	assert_string_equal(cli_json_str(r, "state"), "exited");
+	assert_string_equal(cli_json_str(r, "exit_reason"), "signal");
+	assert_string_equal(cli_json_str(r, "exit_signal"), "SIGKILL");
+	cJSON_Delete(doc);
+	int code = run_zlapply(t->root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_true(cli_has_line_with(out, "web-rep-1", "exited", " 7 "));
+	assert_true(cli_has_line_with(out, "web-rep-3", "exited", "SIGKILL"));
+	free(out);
+	free(err);
+
+	/* diff shows the restarts. */
+	code = run_zlapply(t->root, NULL, &out, &err, "diff", "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_line(out, "> restart web-rep-1 (exited 7)");
+	assert_line(out, "> restart web-rep-3 (killed by SIGKILL)");
+	assert_int_equal(cli_count_lines(out), 2);
+	free(out);
+	free(err);
+	/* status and diff only look. */
+	char *after = cli_snapshot(t->root);
+	assert_same_text(before, after, "state after status and diff");
+	free(before);
+	free(after);
+
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_line_index(out, "> restart web-rep-1 (exited 7)"), 0);
+	assert_int_equal(cli_line_index(out, "> restart web-rep-3 (killed by SIGKILL)"), 1);
+	assert_int_equal(cli_count_lines(out), 2);
+	free(out);
+	free(err);
+
+	doc = cli_status_json(t->root, "demo");
+	r = cli_json_replica(doc, "demo", "web", 1);
+	assert_string_equal(cli_json_str(r, "state"), "running");
+	assert_int_equal(cJSON_GetObjectItemCaseSensitive(r, "restarts")->valueint, 1);
+	assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, "pid")));
+	assert_int_equal(cJSON_GetObjectItemCaseSensitive(cli_json_replica(doc, "demo", "web", 2),
+							  "restarts")->valueint,
+			 0);
+	cJSON_Delete(doc);
+	assert_int_equal(cli_db_int(t->root,
+				    "SELECT restarts FROM replicas WHERE deployment = 'demo' AND idx = 1",
+				    NULL),
+			 1);
+	/* The exit is on record as an event. */
+	assert_true(cli_db_int(t->root,
+			       "SELECT COUNT(*) FROM events WHERE deployment = 'demo' AND idx = 1 "
+			       "AND kind = 'exited'",
+			       NULL) >= 1);
+
+	before = cli_snapshot(t->root);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+	after = cli_snapshot(t->root);
+	assert_same_text(before, after, "state after the apply following a restart");
+	free(before);
+	free(after);
+}
+
+/* ---- version and help ---- */
+
+static void test_version_and_help(void **state)
+{
+	(void)state;
+	char *out = NULL, *err = NULL;
+	int code = run_zlapply(NULL, NULL, &out, &err, "version");
+	assert_exit(code, 0, out, err);
+	assert_true(strncmp(out, "zlapply ", 8) == 0);
+	free(out);
+	free(err);
+
+	static const char *const verbs[] = { "apply", "diff", "validate", "status", "ps",
+					     "delete", "version", "help" };
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		code = run_zlapply(NULL, NULL, &out, &err, verbs[i], "--help");
+		assert_exit(code, 0, out, err);
+		assert_contains(out, "Usage");
+		free(out);
+		free(err);
+		code = run_zlapply(NULL, NULL, &out, &err, "help", verbs[i]);
+		assert_exit(code, 0, out, err);
+		assert_contains(out, "Usage");
+		free(out);
+		free(err);
+	}
+	/* The overview lists every verb. */
+	code = run_zlapply(NULL, NULL, &out, &err, "help");
+	assert_exit(code, 0, out, err);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verbs[i], "ps") != 0)
+			assert_true(cli_has_line_with(out, verbs[i]));
+	assert_contains(out, "Exit codes");
+	free(out);
+	free(err);
+	/* Without a verb, --help is the overview: every verb is listed. */
+	code = run_zlapply(NULL, NULL, &out, &err, "--help");
+	assert_exit(code, 0, out, err);
+	assert_contains(out, "Usage");
+	assert_contains(out, "diff");
+	assert_contains(out, "Exit codes");
+	free(out);
+	free(err);
+	code = run_zlapply(NULL, NULL, &out, &err, "-h");
+	assert_exit(code, 0, out, err);
+	assert_contains(out, "Usage");
+	free(out);
+	free(err);
+	/* Flags are per verb: -o is status's. */
+	code = run_zlapply(NULL, NULL, &out, &err, "validate", "-o", "json", "-f", "x.yaml");
+	assert_exit(code, 2, out, err);
+	free(out);
+	free(err);
+
+	code = run_zlapply(NULL, NULL, &out, &err, "");
+	assert_exit(code, 2, out, err);
+	free(out);
+	free(err);
+	struct cli_proc p;
+	cli_spawn(NULL, NULL, NULL, (const char *const[]){ NULL }, &p);
+	code = cli_wait(&p, &out, &err);
+	assert_exit(code, 2, out, err);
+	assert_contains(err, "Usage");
+	free(out);
+	free(err);
+}
+
+/* ---- two applies at once ---- */
+
+/* Waits until <root>/lock names pid (the apply holds the lock). */
+static void wait_lock_holder(const char *root, pid_t pid)
+{
+	char path[PATH_MAX];
+	cli_pathf(path, "%s/lock", root);
+	int64_t deadline = cli_mono_ms() + 10000;
+	while (cli_mono_ms() < deadline) {
+		char *text = cli_read_file(path);
+		bool held = text && atol(text) == (long)pid;
+		free(text);
+		if (held)
+			return;
+		cli_sleep_ms(10);
+	}
+	fail_msg("pid %d never took %s", (int)pid, path);
+}
+
+static void test_concurrent_applies(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	cli_path(t, "demo.yaml", spec);
+	cli_write_web_spec(spec, "demo", 5, NULL);
+
+	struct cli_proc slow;
+	cli_spawn(t->root, NULL, (const char *const[]){ "ZLAPPLY_MOCK_DELAY_MS=300", NULL },
+		  (const char *const[]){ "-f", spec, NULL }, &slow);
+	wait_lock_holder(t->root, slow.pid);
+
+	/* A short wait gives up and names who holds the lock. */
+	int64_t t0 = cli_mono_ms();
+	int code = run_zlapply(t->root, NULL, &out, &err, "-f", spec, "--lock-timeout", "200ms");
+	int64_t waited = cli_mono_ms() - t0;
+	assert_exit(code, 1, out, err);
+	assert_contains(err, "lock");
+	char pid_text[32];
+	snprintf(pid_text, sizeof(pid_text), "pid %d", (int)slow.pid);
+	assert_contains(err, pid_text);
+	assert_string_equal(out, "");
+	assert_true(waited >= 150 && waited < 2500);
+	free(out);
+	free(err);
+	assert_int_equal(waitpid(slow.pid, NULL, WNOHANG), 0); /* still applying */
+
+	/* A long wait gets the lock once the first is done, and finds nothing to do. */
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec, "--lock-timeout", "60s");
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+
+	code = cli_wait(&slow, &out, &err);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 5);
+	free(out);
+	free(err);
+
+	cJSON *doc = cli_status_json(t->root, NULL);
+	assert_int_equal(cli_json_count(doc, "demo"), 5);
+	cJSON_Delete(doc);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM replicas WHERE state = 'running'",
+				    NULL),
+			 5);
+	assert_int_equal(cli_mock_names(t->root, true, NULL), 5);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM journal WHERE action = 'create'",
+				    NULL),
+			 5);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_apply_three_replicas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_empty_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reapply_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scale_up_and_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_change_diff_dry_run_apply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_on_empty_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dropped_service_and_other_deployment, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_directory_and_multi_document, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_fixture, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_examples, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_and_backend_from_environment, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failing_replica, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exited_replica_restarts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_and_help, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_applies, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
