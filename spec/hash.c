@@ -12,7 +12,9 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 /* zl_sha256_hex looks SHA-256 up in OpenSSL's provider table on every call
  * (about 1.5 us); 13 digests per service times 1000 services made that a
@@ -46,6 +48,34 @@ static cJSON *strv_json(const struct spec_strv *v)
 	cJSON *arr = cJSON_CreateArray();
 	for (size_t i = 0; i < v->count; i++)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(v->items[i]));
+	return arr;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A set of capability names: order, case and a CAP_ prefix carry no
+ * meaning, so the canonical form is the sorted, deduplicated upper-case
+ * names without the prefix. */
+static cJSON *name_set_json(const struct spec_strv *v)
+{
+	char **names = zl_xcalloc(v->count + 1, sizeof(char *));
+	for (size_t i = 0; i < v->count; i++) {
+		const char *n = strncasecmp(v->items[i], "CAP_", 4) == 0 ? v->items[i] + 4 : v->items[i];
+		names[i] = zl_xstrdup(n);
+		for (char *p = names[i]; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+	}
+	qsort(names, v->count, sizeof(char *), cmp_str);
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < v->count; i++)
+		if (i == 0 || strcmp(names[i], names[i - 1]) != 0)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
+	for (size_t i = 0; i < v->count; i++)
+		free(names[i]);
+	free(names);
 	return arr;
 }
 
@@ -168,8 +198,8 @@ static cJSON *security_json(const struct spec_service *svc)
 	cJSON_AddItemToObject(o, "user", str_or_null(svc->user));
 	cJSON_AddItemToObject(o, "privileged", cJSON_CreateBool(svc->privileged));
 	cJSON_AddItemToObject(o, "read_only_root_fs", cJSON_CreateBool(svc->read_only_root_fs));
-	cJSON_AddItemToObject(o, "cap_add", strv_json(&svc->cap_add));
-	cJSON_AddItemToObject(o, "cap_drop", strv_json(&svc->cap_drop));
+	cJSON_AddItemToObject(o, "cap_add", name_set_json(&svc->cap_add));
+	cJSON_AddItemToObject(o, "cap_drop", name_set_json(&svc->cap_drop));
 	cJSON *devs = cJSON_CreateArray();
 	for (size_t i = 0; i < svc->device_count; i++) {
 		const struct spec_device *d = &svc->devices[i];

@@ -4,6 +4,7 @@
 #include "spec-internal.h"
 
 #include <string.h>
+#include <time.h>
 
 #define SVC(obj) ((struct spec_service *)(obj))
 
@@ -23,6 +24,8 @@ static void f_schedule(struct pctx *c, yaml_node_t *n, void *obj)
 	struct zl_err err = ZL_ERR_INIT;
 	if (spec_parse_cron(svc->schedule, &svc->cron, &err) < 0)
 		perr(c, n, "%s", err.msg);
+	else if (spec_cron_next(&svc->cron, (int64_t)time(NULL)) < 0)
+		perr(c, n, "schedule \"%s\" never fires (no such date in the next years)", svc->schedule);
 }
 
 static void image_name(struct pctx *c, yaml_node_t *n, struct spec_service *svc)

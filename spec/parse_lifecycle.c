@@ -331,7 +331,8 @@ void f_ulimits(struct pctx *c, yaml_node_t *n, void *obj)
 				u.soft = u.hard;
 			else if (u.hard == -2)
 				u.hard = u.soft;
-			if (u.soft != -1 && (u.hard == -1 ? false : u.soft > u.hard))
+			/* -1 is unlimited: above any finite hard limit. */
+			if (u.hard != -1 && (u.soft == -1 || u.soft > u.hard))
 				perr(c, v, "soft limit %lld is above hard limit %lld", (long long)u.soft, (long long)u.hard);
 		}
 		if (known && u.soft != -2 && u.hard != -2)

@@ -114,6 +114,26 @@ static void test_same_replica_same_hash(void **state)
 	}
 }
 
+/* Capabilities are a set: the order of the keys or of the items, their case
+ * and a CAP_ prefix do not change the hash. */
+static void test_capabilities_are_a_set(void **state)
+{
+	(void)state;
+	char a[65], b[65], c[65];
+	char *sa = NULL, *sb = NULL, *sc = NULL;
+	hash_of(HEAD "  web:\n    image: { name: nginx }\n"
+		"    capabilities: [NET_ADMIN]\n    cap_add: [SYS_TIME]\n", a, &sa);
+	hash_of(HEAD "  web:\n    image: { name: nginx }\n"
+		"    cap_add: [cap_sys_time]\n    capabilities: [NET_ADMIN]\n", b, &sb);
+	hash_of(HEAD "  web:\n    image: { name: nginx }\n"
+		"    cap_add: [NET_ADMIN, SYS_TIME, NET_ADMIN]\n", c, &sc);
+	assert_string_equal(a, b);
+	assert_string_equal(a, c);
+	free(sa);
+	free(sb);
+	free(sc);
+}
+
 static void test_changes_name_their_section(void **state)
 {
 	static const struct { const char *from, *to, *section; } cases[] = {
@@ -282,6 +302,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_replica_same_hash),
+		cmocka_unit_test(test_capabilities_are_a_set),
 		cmocka_unit_test(test_changes_name_their_section),
 		cmocka_unit_test(test_sections_diff),
 		cmocka_unit_test(test_sections_json_shape),

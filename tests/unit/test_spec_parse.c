@@ -256,6 +256,17 @@ static void test_wrong_types(void **state)
 	expect_error("hello\n", "", "expected a deployment");
 }
 
+static void test_limits_and_schedules(void **state)
+{
+	(void)state;
+	/* An unlimited soft limit is above any finite hard one. */
+	expect_error(HEAD "  api:\n    image: { name: nginx }\n    ulimits: { nofile: { soft: -1, hard: 1024 } }\n",
+		     "services.api.ulimits.nofile", "above hard limit");
+	/* 30 February never comes. */
+	expect_error(HEAD "  api:\n    rtype: cron\n    schedule: \"0 0 0 30 2 *\"\n    image: { name: nginx }\n",
+		     "services.api.schedule", "never fires");
+}
+
 static void test_duplicate_keys(void **state)
 {
 	struct loaded l;
@@ -722,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_keys_suggest),
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_limits_and_schedules),
 		cmocka_unit_test(test_yaml_syntax_error),
 		cmocka_unit_test(test_unreadable_file),
 		cmocka_unit_test(test_validation_table),
