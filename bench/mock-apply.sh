@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Benchmark: a spec of 1,000 services x 2 replicas on the mock backend.
+# Measures the cold apply (2,000 creates), the no-op apply (median of runs)
+# and the peak RSS of each. Usage: bench/mock-apply.sh [BUILD_DIR] [RUNS]
+# Targets (docs/benchmarks.md): no-op apply <= 100 ms, peak RSS <= 30 MB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+runs=${2:-15}
+zl=$build/cli/zlapply
+[ -x "$zl" ] || { echo "bench: build first (scripts/build $build)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time missing (scripts/setup)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/zlapply-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+spec=$work/big.yaml
+{
+  echo "version: v1"
+  echo "deployment: bench"
+  echo "services:"
+  for i in $(seq 1 1000); do
+    cat <<YAML
+  svc-$i:
+    image: { name: "registry.example/bench/app:1.$i" }
+    env: { INDEX: "$i", MODE: bench }
+    resources: { cpu: 0.5, memory: 64Mi }
+    scale: { mode: fixed, replicas: 2 }
+YAML
+  done
+} >"$spec"
+
+# run LABEL ARGS...: prints "<ms> <peak RSS KiB>" for one run.
+run() {
+  local t0 t1
+  t0=$(date +%s%N)
+  /usr/bin/time -f '%M' -o "$work/rss" "$zl" --root "$work/root" --backend mock -q "$@" >/dev/null
+  t1=$(date +%s%N)
+  echo "$(( (t1 - t0) / 1000000 )) $(cat "$work/rss")"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+read -r cold_ms cold_rss < <(run -f "$spec")
+: >"$work/noop"
+for _ in $(seq 1 "$runs"); do run -f "$spec" >>"$work/noop"; done
+noop_ms=$(cut -d' ' -f1 "$work/noop" | median)
+noop_rss=$(cut -d' ' -f2 "$work/noop" | sort -n | tail -1)
+replicas=$("$zl" --root "$work/root" --backend mock status -o json | grep -c '"state":' || true)
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+echo "spec: 1000 services x 2 replicas ($replicas replicas recorded)"
+echo "cold apply:  ${cold_ms} ms, peak RSS $((cold_rss / 1024)) MiB"
+echo "no-op apply: median ${noop_ms} ms over ${runs} runs, peak RSS $((noop_rss / 1024)) MiB"
