@@ -279,42 +279,6 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 }
 
 /* ---- observe ---- */
-/* Start time (field 22 of /proc/<pid>/stat) or -1 when the process is gone. */
-int64_t oci_proc_start_time(int64_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* The command name may hold spaces and parens: fields start after the last ')'. */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	p++;
-	char state = 0;
-	long long value = -1;
-	/* After ')' come field 3 (state) ... field 22 (starttime). */
-	int field = 2;
-	for (char *tok = strtok(p, " "); tok; tok = strtok(NULL, " ")) {
-		field++;
-		if (field == 3)
-			state = tok[0];
-		if (field == 22) {
-			value = strtoll(tok, NULL, 10);
-			break;
-		}
-	}
-	if (state == 'Z' || state == 'X')
-		return -1; /* a zombie has exited */
-	return value;
-}
-
 static int read_started(const char *dir, int64_t *pid, int64_t *start_time, int64_t *started_ms)
 {
 	char path[4096], buf[128];
@@ -371,7 +335,7 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 		st->status = BACKEND_STATUS_CREATED;
 		return 0;
 	}
-	if (oci_proc_start_time(pid) == start_time) {
+	if (monitor_proc_start_time(pid) == start_time) {
 		st->status = BACKEND_STATUS_RUNNING;
 		return 0;
 	}

@@ -1,0 +1,80 @@
+/* oci-internal.h: what the files of the OCI backend (backends/oci/) share.
+ * Nothing here is visible outside the folder; the public face of the
+ * backend is backend_oci_ops in backends/backend.h. */
+#ifndef ZL_OCI_INTERNAL_H
+#define ZL_OCI_INTERNAL_H
+
+#include "backends/backend.h"
+#include "common/common.h"
+#include "spec/spec.h"
+
+/* ==== bundle.c: the runtime config (config.json) of one replica ==== */
+
+struct oci_bundle_input {
+	const struct backend_replica_spec *rs; /* service spec, resolved env, image config, index */
+	const char *rootfs;       /* absolute path of the mounted rootfs */
+	const char *hostname;     /* NULL: svc->hostname, else "<service>-rep-<index>" */
+	const char *netns_path;   /* NULL: a new network namespace (none with network_mode host) */
+	const char *volumes_dir;  /* <root>/volumes/<deployment>: named volumes live below */
+	const char *anon_dir;     /* <root>/containers/<id>/anon: anonymous volumes live below */
+	const char *cgroups_path; /* e.g. "/zlapply/<id>"; NULL leaves it to the runtime */
+	const char *resolv_conf;  /* bound on /etc/resolv.conf when not NULL */
+	const char *hosts_file;   /* bound on /etc/hosts when not NULL */
+};
+
+/* Builds the config.json text (OCI runtime spec 1.0.2) of in->rs. Creates
+ * the directories of named and anonymous volumes. Fails (kind INPUT for spec
+ * problems) with a message naming the service and the key, e.g. an unknown
+ * user in the image's /etc/passwd, a bind source that does not exist, an
+ * impossible resource value. *json is owned by the caller (free()). */
+int oci_bundle_config(const struct oci_bundle_input *in, char **json, struct zl_err *err);
+
+/* The process argv (SPEC-REFERENCE decision 4, Docker/Kubernetes semantics):
+ * entrypoint = command.entrypoint when given, else the image's Entrypoint;
+ * cmd = command.args when given, else the image's Cmd unless a non-empty
+ * entrypoint was given (overriding the entrypoint drops the image's Cmd, as
+ * Docker's --entrypoint and Kubernetes' command do); argv = entrypoint + cmd.
+ * image_config_json may be NULL. *argv is NULL-terminated, *argc excludes the
+ * NULL; free with oci_strv_free(). */
+int oci_build_argv(const struct spec_service *svc, const char *image_config_json, char ***argv,
+		   size_t *argc, struct zl_err *err);
+
+/* The process environment as "NAME=value": the image's Env first, then
+ * HOSTNAME=hostname (when hostname is not NULL), then env (resolved values),
+ * a later entry replacing an earlier one of the same name in place; PATH gets
+ * Docker's default when nobody set it. -1 only when image_config_json is not
+ * a valid image config. *out is NULL-terminated; free with oci_strv_free(). */
+int oci_build_env(const struct spec_kv *env, size_t n, const char *image_config_json,
+		  const char *hostname, char ***out, size_t *count);
+
+/* Resolves "uid[:gid]" or "name[:group]" (names and numbers may be mixed)
+ * against rootfs/etc/passwd and rootfs/etc/group, read inside the rootfs
+ * (symlinks cannot leave it), never the host's files. NULL or "" means root.
+ * Without an explicit group the gid is the user's from /etc/passwd (0 for a
+ * numeric uid it lacks) and *extra_gids the groups listing the user in
+ * /etc/group, as runc and Docker do. *extra_gids is owned by the caller
+ * (free(); NULL when *n_extra is 0). */
+int oci_resolve_user(const char *user_spec, const char *rootfs, uint32_t *uid, uint32_t *gid,
+		     uint32_t **extra_gids, size_t *n_extra, struct zl_err *err);
+
+/* Frees n strings and the array (NULL allowed). */
+void oci_strv_free(char **v, size_t n);
+
+/* ==== end of bundle.c ==== */
+
+/* ---- runtime.c ---- */
+/* Full path of name in $PATH (or name itself when it has a '/'); NULL if none. Caller frees. */
+char *oci_which(const char *name);
+/* True on a pure cgroup v2 host (where crun works). */
+bool oci_cgroup2_unified(void);
+/* The runtime to use: requested (path or name) if given, else the choice
+ * remembered in <root>/runtime, else probed (crun on cgroup v2, runc
+ * otherwise) and remembered. Caller frees *runtime. */
+int oci_runtime_choose(const char *root, const char *requested, char **runtime, struct zl_err *err);
+/* Runs argv (argv[0] a path), collecting stdout+stderr into out (may be
+ * NULL); *status is the wait status. -1 only when it could not run at all. */
+int oci_run(const char *const argv[], struct zl_buf *out, int *status, struct zl_err *err);
+/* oci_run, failing unless exit 0; the error names the command and quotes its output. */
+int oci_run_checked(const char *const argv[], struct zl_err *err);
+
+#endif
