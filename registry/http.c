@@ -374,8 +374,9 @@ int http_request(struct registry_client *c, const struct http_request *req,
 			} else if (cred) {
 				auth_mark_basic(&c->auth, ref->endpoint);
 			} else {
-				zl_fail(err, "%s: %s requires a username and password (Basic auth) and none is configured for it",
-					req->what, ref->domain);
+				/* No "what:" here: it is prefixed below, as for token errors. */
+				zl_fail(err, "%s requires a username and password (Basic auth) and none is configured for it",
+					ref->domain);
 				r = -1;
 			}
 			auth_challenge_clear(&ch);

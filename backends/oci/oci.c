@@ -61,10 +61,10 @@ static char *find_zlmon(void)
 		if (slash) {
 			*slash = '\0';
 			/* Installed side by side, or the build tree (cli/ next to backends/). */
-			const char *candidates[] = { "%s/zlmon", "%s/../backends/monitor/zlmon",
-						     "%s/../libexec/zlapply/zlmon" };
+			const char *candidates[] = { "zlmon", "../backends/monitor/zlmon",
+						     "../libexec/zlapply/zlmon" };
 			for (size_t i = 0; i < 3; i++) {
-				char *p = zl_xasprintf(candidates[i], self);
+				char *p = zl_xasprintf("%s/%s", self, candidates[i]);
 				if (access(p, X_OK) == 0)
 					return p;
 				free(p);

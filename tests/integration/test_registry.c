@@ -464,6 +464,7 @@ static void test_tls_unknown_ca_refused(void **state)
 	struct registry_image img;
 	int64_t t0 = rf_mono_ms();
 	assert_int_equal(pull_with(&o, ref, &img, &err), -1);
+	fprintf(stderr, "  expected error: %s\n", err.msg);
 	/* A certificate error, not a plain-http fallback (which would end in
 	 * "HTTP 400: client sent an HTTP request to an HTTPS server"). */
 	if (!strcasestr(err.msg, "certificate") || strstr(err.msg, "HTTP 400") || strstr(err.msg, "http://"))
