@@ -121,27 +121,15 @@ static void unmount_rootfs(const char *dir)
 
 static int oci_remove(struct backend *b, const char *id, struct zl_err *err);
 
-static int oci_create(struct backend *b, const struct backend_replica_spec *rs, struct zl_err *err)
+/* Writes <dir>/config.json for the replica. */
+static int write_config(struct backend *b, const char *dir, const struct backend_replica_spec *rs,
+			struct zl_err *err)
 {
-	const char *id = rs->backend_id;
-	if (check_id(id, err) < 0)
-		return -1;
-	_cleanup_free_ char *dir = container_dir(b, id);
-	if (access(dir, F_OK) == 0)
-		return zl_fail(err, "container %s already exists", id);
-	const char *subdirs[] = { "upper", "work", "rootfs", "anon" };
-	for (size_t i = 0; i < 4; i++) {
-		_cleanup_free_ char *p = zl_xasprintf("%s/%s", dir, subdirs[i]);
-		if (zl_mkdir_p(p, 0700, err) < 0)
-			goto fail;
-	}
-	if (mount_rootfs(dir, rs, err) < 0)
-		goto fail;
-
 	_cleanup_free_ char *rootfs = zl_xasprintf("%s/rootfs", dir);
 	_cleanup_free_ char *anon = zl_xasprintf("%s/anon", dir);
 	_cleanup_free_ char *volumes = zl_xasprintf("%s/volumes/%s", b->root, rs->deployment);
-	_cleanup_free_ char *cgroup = zl_xasprintf("/zlapply/%s", id);
+	_cleanup_free_ char *cgroup = zl_xasprintf("/zlapply/%s", rs->backend_id);
+	_cleanup_free_ char *config_path = zl_xasprintf("%s/config.json", dir);
 	struct oci_bundle_input in = {
 		.rs = rs,
 		.rootfs = rootfs,
@@ -151,18 +139,43 @@ static int oci_create(struct backend *b, const struct backend_replica_spec *rs, 
 	};
 	char *config = NULL;
 	if (oci_bundle_config(&in, &config, err) < 0)
-		goto fail;
-	_cleanup_free_ char *config_path = zl_xasprintf("%s/config.json", dir);
+		return -1;
 	int r = zl_write_file_atomic(config_path, config, strlen(config), 0600, err);
 	free(config);
-	if (r < 0)
-		goto fail;
-	return 0;
-fail:;
-	/* Nothing half-made stays behind: no mount, no directory. */
-	struct zl_err ignored = ZL_ERR_INIT;
-	oci_remove(b, id, &ignored);
-	return -1;
+	return r;
+}
+
+static int oci_create(struct backend *b, const struct backend_replica_spec *rs, struct zl_err *err)
+{
+	const char *id = rs->backend_id;
+	if (check_id(id, err) < 0)
+		return -1;
+	char *dir = container_dir(b, id);
+	int ret = -1;
+	if (access(dir, F_OK) == 0) {
+		zl_fail(err, "container %s already exists", id);
+		free(dir);
+		return -1;
+	}
+	const char *subdirs[] = { "upper", "work", "rootfs", "anon" };
+	for (size_t i = 0; i < 4; i++) {
+		char *p = zl_xasprintf("%s/%s", dir, subdirs[i]);
+		int r = zl_mkdir_p(p, 0700, err);
+		free(p);
+		if (r < 0)
+			goto out;
+	}
+	if (mount_rootfs(dir, rs, err) < 0 || write_config(b, dir, rs, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (ret < 0) {
+		/* Nothing half-made stays behind: no mount, no directory. */
+		struct zl_err ignored = ZL_ERR_INIT;
+		oci_remove(b, id, &ignored);
+	}
+	free(dir);
+	return ret;
 }
 
 /* ---- start: zlmon, detached ---- */
