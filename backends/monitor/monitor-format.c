@@ -1,0 +1,258 @@
+/* monitor-format.c: what zlmon writes and zlapply reads, defined once:
+ * the ctr.log line and exit.json formats, RFC 3339 times with milliseconds,
+ * UTF-8 repair, signal names and /proc start times. zlmon links this file
+ * too, so nothing here may pull in more than libc, libcjson and common's
+ * error/alloc helpers (zlmon stays small). */
+#include "backends/monitor/monitor.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t monitor_now_ms(void) { return clock_ms(CLOCK_REALTIME); }
+int64_t monitor_monotonic_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+
+void monitor_format_time(int64_t ms, char out[32])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	char date[24];
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 32, "%s.%03dZ", date, (int)(ms % 1000));
+}
+
+int64_t monitor_proc_start_time(int64_t pid)
+{
+	if (pid <= 0)
+		return -1;
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parens: fields go on after the
+	 * last ')'. Field 3 is the state, field 22 the start time. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	char state = 0;
+	long long value = -1;
+	int field = 2;
+	char *save = NULL;
+	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		field++;
+		if (field == 3)
+			state = tok[0];
+		if (field == 22) {
+			value = strtoll(tok, NULL, 10);
+			break;
+		}
+	}
+	if (state == 'Z' || state == 'X')
+		return -1; /* it has exited; only the parent's wait is missing */
+	return value;
+}
+
+void monitor_signal_name(int sig, char out[16])
+{
+	const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+	if (abbrev)
+		snprintf(out, 16, "SIG%s", abbrev);
+	else
+		snprintf(out, 16, "SIG%d", sig);
+}
+
+int monitor_signal_number(const char *name)
+{
+	if (!name)
+		return 0;
+	if (strncmp(name, "SIG", 3) == 0)
+		name += 3;
+	for (int sig = 1; sig < NSIG; sig++) {
+		const char *abbrev = sigabbrev_np(sig);
+		if (abbrev && strcmp(abbrev, name) == 0)
+			return sig;
+	}
+	char *end;
+	long n = strtol(name, &end, 10);
+	return *name && !*end && n > 0 && n < NSIG ? (int)n : 0;
+}
+
+/* ---- UTF-8 ---- */
+static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+size_t monitor_utf8_sanitize(const char *text, size_t len, bool at_end, struct zl_buf *out)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0, run = 0; /* run: start of valid bytes not yet copied */
+	while (i < len) {
+		unsigned char c = s[i];
+		if (c >= 0x01 && c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t need = 0;
+		unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the 2nd byte */
+		if (c >= 0xC2 && c <= 0xDF) {
+			need = 1;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			need = 2;
+			if (c == 0xE0)
+				lo = 0xA0; /* no overlong forms */
+			if (c == 0xED)
+				hi = 0x9F; /* no surrogates */
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			need = 3;
+			if (c == 0xF0)
+				lo = 0x90;
+			if (c == 0xF4)
+				hi = 0x8F; /* nothing above U+10FFFF */
+		}
+		size_t j = 1; /* bytes of this sequence that are valid so far */
+		if (need > 0) {
+			while (j <= need && i + j < len) {
+				unsigned char b = s[i + j];
+				bool ok = j == 1 ? b >= lo && b <= hi : b >= 0x80 && b <= 0xBF;
+				if (!ok)
+					break;
+				j++;
+			}
+			if (j == need + 1) {
+				i += j;
+				continue;
+			}
+			if (i + j == len && !at_end) {
+				/* Cut by the end of the chunk: maybe complete in the next. */
+				zl_buf_append(out, text + run, i - run);
+				return len - i;
+			}
+		}
+		/* NUL, a stray byte or a broken sequence: one U+FFFD for its valid prefix. */
+		zl_buf_append(out, text + run, i - run);
+		zl_buf_append(out, replacement, 3);
+		i += j;
+		run = i;
+	}
+	zl_buf_append(out, text + run, len - run);
+	return 0;
+}
+
+/* ---- log lines ---- */
+const char *monitor_stream_name(enum monitor_stream s)
+{
+	return s == MONITOR_STDERR ? "stderr" : "stdout";
+}
+
+/* cJSON output plus a newline; takes ownership of obj. */
+static char *print_line(cJSON *obj)
+{
+	char *json = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	if (!json) {
+		fprintf(stderr, "zlmon: out of memory\n");
+		abort();
+	}
+	char *line = zl_xasprintf("%s\n", json);
+	cJSON_free(json);
+	return line;
+}
+
+static cJSON *new_object(void)
+{
+	cJSON *obj = cJSON_CreateObject();
+	if (!obj) {
+		fprintf(stderr, "zlmon: out of memory\n");
+		abort();
+	}
+	return obj;
+}
+
+char *monitor_log_encode(int64_t time_ms, enum monitor_stream stream, const char *text,
+			 size_t len)
+{
+	struct zl_buf clean = { 0 };
+	monitor_utf8_sanitize(text, len, true, &clean);
+	char when[32];
+	monitor_format_time(time_ms, when);
+	cJSON *obj = new_object();
+	cJSON_AddStringToObject(obj, "time", when);
+	cJSON_AddStringToObject(obj, "stream", monitor_stream_name(stream));
+	cJSON_AddStringToObject(obj, "text", clean.data ? clean.data : "");
+	zl_buf_free(&clean);
+	return print_line(obj);
+}
+
+int monitor_log_parse(const char *line, size_t len, struct monitor_log_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	cJSON *obj = cJSON_ParseWithLength(line, len);
+	if (!obj)
+		return -1;
+	const cJSON *when = cJSON_GetObjectItemCaseSensitive(obj, "time");
+	const cJSON *stream = cJSON_GetObjectItemCaseSensitive(obj, "stream");
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(obj, "text");
+	int ret = -1;
+	if (cJSON_IsString(when) && cJSON_IsString(stream) && cJSON_IsString(text)) {
+		snprintf(rec->time, sizeof(rec->time), "%s", when->valuestring);
+		rec->stream = strcmp(stream->valuestring, "stderr") == 0 ? MONITOR_STDERR
+									 : MONITOR_STDOUT;
+		rec->text = zl_xstrdup(text->valuestring);
+		rec->text_len = strlen(rec->text);
+		ret = 0;
+	}
+	cJSON_Delete(obj);
+	return ret;
+}
+
+void monitor_log_record_clear(struct monitor_log_record *rec)
+{
+	if (!rec)
+		return;
+	free(rec->text);
+	rec->text = NULL;
+	rec->text_len = 0;
+}
+
+/* ---- exit record ---- */
+char *monitor_exit_encode(const struct monitor_exit *ex)
+{
+	char when[32], ms[24], pid[24];
+	monitor_format_time(ex->finished_at_ms, when);
+	/* Raw numbers: a double would print 13-digit milliseconds in e-notation. */
+	snprintf(ms, sizeof(ms), "%lld", (long long)ex->finished_at_ms);
+	snprintf(pid, sizeof(pid), "%lld", (long long)ex->pid);
+	cJSON *obj = new_object();
+	cJSON_AddNumberToObject(obj, "exit_code", ex->exit_code);
+	if (ex->signal > 0) {
+		char name[16];
+		monitor_signal_name(ex->signal, name);
+		cJSON_AddStringToObject(obj, "signal", name);
+	} else {
+		cJSON_AddNullToObject(obj, "signal");
+	}
+	cJSON_AddStringToObject(obj, "reason", ex->reason);
+	cJSON_AddBoolToObject(obj, "oom_killed", ex->oom_killed);
+	cJSON_AddStringToObject(obj, "finished_at", when);
+	cJSON_AddRawToObject(obj, "finished_at_ms", ms);
+	cJSON_AddRawToObject(obj, "pid", pid);
+	return print_line(obj);
+}
