@@ -1,7 +1,19 @@
-/* net.h: per-replica networking (bridge, netns, veth, IP leases, published
- * ports) arrives with the networking issue. What exists now: the derivation
- * of interface names, which must fit IFNAMSIZ (15 characters) whatever the
- * deployment and service names are. */
+/* net.h: per-replica networking on one Linux host, spoken to the kernel
+ * directly over rtnetlink (no libnl, no `ip`).
+ *
+ * - subnets and IP address management (pure: the lease table lives in the
+ *   state database; net_ipam_pick only chooses from what the caller says is
+ *   used),
+ * - named network namespaces under /run/netns (what `ip netns add` makes,
+ *   so runc can join them by path),
+ * - the bridge (default "zl0" with 10.213.0.0/16, gateway = first host),
+ * - per replica: netns + veth pair (host end on the bridge, container end
+ *   "eth0"), address, lo up, default route via the gateway, and the
+ *   resolv.conf and hosts files the container gets bind-mounted.
+ *
+ * IPv4 addresses are uint32_t in host byte order (10.213.0.1 == 0x0ad50001).
+ * NAT and published ports (iptables) are not here.
+ */
 #ifndef ZL_NET_H
 #define ZL_NET_H
 
@@ -12,5 +24,104 @@
  * prefix is at most 4 characters (e.g. "zlh" host end, "zlc" container end). */
 void net_ifname(const char *prefix, const char *deployment, const char *service, int index,
 		char out[NET_IFNAME_MAX + 1]);
+
+/* ---- subnets and addresses (subnet.c) ---- */
+
+#define NET_DEFAULT_SUBNET "10.213.0.0/16" /* clear of podman 10.88/16, docker 172.17/16 */
+#define NET_DEFAULT_BRIDGE "zl0"
+#define NET_IPV4_STRLEN 16 /* "255.255.255.255" + NUL */
+#define NET_CIDR_STRLEN 19 /* "255.255.255.255/32" + NUL */
+
+struct net_subnet {
+	uint32_t network; /* aligned to prefix */
+	int prefix;       /* 8..30 */
+};
+
+/* Parses "a.b.c.d/len" (len 8..30). The address must be the network address
+ * ("10.1.2.3/24" is an error suggesting 10.1.2.0/24); subnets overlapping
+ * 0.0.0.0/8, 127.0.0.0/8, multicast 224.0.0.0/4 or reserved/broadcast
+ * 240.0.0.0/4 are rejected. Errors are ZL_ERR_INPUT. */
+int net_subnet_parse(const char *cidr, struct net_subnet *out, struct zl_err *err);
+uint32_t net_subnet_mask(const struct net_subnet *s);
+uint32_t net_subnet_broadcast(const struct net_subnet *s);
+/* The first host address; it lives on the bridge. */
+uint32_t net_subnet_gateway(const struct net_subnet *s);
+bool net_subnet_contains(const struct net_subnet *s, uint32_t ip);
+/* True for an address a replica may get: inside, and not the network,
+ * gateway or broadcast address. */
+bool net_subnet_is_host(const struct net_subnet *s, uint32_t ip);
+void net_subnet_format(const struct net_subnet *s, char out[NET_CIDR_STRLEN]);
+
+/* Strict dotted quad (no leading zeros, no missing parts). ZL_ERR_INPUT. */
+int net_ipv4_parse(const char *text, uint32_t *out, struct zl_err *err);
+void net_ipv4_format(uint32_t ip, char out[NET_IPV4_STRLEN]);
+
+/* The lowest host address of s not in used[] (any order; addresses outside
+ * s are ignored). Fails with "subnet X is full" when there is none. */
+int net_ipam_pick(const struct net_subnet *s, const uint32_t *used, size_t n_used,
+		  uint32_t *out, struct zl_err *err);
+
+/* ---- network namespaces (netns.c) ---- */
+
+#define NET_NETNS_DIR "/run/netns"
+
+/* "zl-<deployment>-<service>-<index>"; caller frees. */
+char *net_netns_name(const char *deployment, const char *service, int index);
+/* Like `ip netns add NAME`: /run/netns made a shared mount, NAME bind-mounted
+ * to a new network namespace. Existing NAME that is already a namespace is
+ * success. *path (may be NULL) gets "/run/netns/NAME"; caller frees. */
+int net_netns_create(const char *name, char **path, struct zl_err *err);
+/* Unmounts (lazily) and unlinks /run/netns/NAME; missing is success. */
+int net_netns_delete(const char *name, struct zl_err *err);
+bool net_netns_exists(const char *name);
+/* Names under /run/netns, sorted; missing directory gives none. Caller
+ * frees with net_names_free(). */
+int net_netns_list(char ***names, size_t *n, struct zl_err *err);
+void net_names_free(char **names, size_t n);
+
+/* ---- the bridge (bridge.c) ---- */
+
+/* Idempotent: creates the bridge if missing (an existing link of another
+ * kind is an error), puts the gateway address gateway/prefix on it if
+ * missing, sets it up, and turns on /proc/sys/net/ipv4/ip_forward. */
+int net_bridge_ensure(const char *bridge, const struct net_subnet *s, struct zl_err *err);
+/* Same as net_subnet_gateway(): the address the bridge carries. */
+uint32_t net_bridge_gateway(const struct net_subnet *s);
+/* Deletes the bridge; missing is success. Ports stay (detached). */
+int net_bridge_delete(const char *bridge, struct zl_err *err);
+bool net_link_exists(const char *ifname);
+
+/* ---- per replica (replica.c) ---- */
+
+struct net_replica {
+	const char *deployment;
+	const char *service;
+	int index;
+	const char *bridge;              /* must exist (net_bridge_ensure) */
+	struct net_subnet subnet;        /* the bridge's subnet */
+	uint32_t ip;                     /* a host address of subnet */
+	const char *const *dns;          /* nameservers; none: the host's */
+	size_t n_dns;
+	const char *const *extra_hosts;  /* "name:ip"; ip "host-gateway" = gateway */
+	size_t n_extra_hosts;
+	const char *hostname;            /* written to hosts with ip */
+	const char *run_dir;             /* gets resolv.conf and hosts (created) */
+	const char *host_resolv_conf;    /* NULL: /etc/resolv.conf */
+};
+
+/* Creates netns net_netns_name(...), a veth pair with host end
+ * net_ifname("zlh", ...) on the bridge and the peer made directly inside the
+ * netns as "eth0", ip/prefix on eth0, lo and eth0 up, a default route via
+ * the gateway, and run_dir/resolv.conf and run_dir/hosts. Nameservers come
+ * from dns[], else from the host's resolv.conf minus loopback ones (a
+ * loopback resolver is unreachable from the netns).
+ * On failure everything this call created is removed again and the error
+ * names the step. *netns_path (may be NULL) gets the namespace's path;
+ * caller frees. */
+int net_replica_setup(const struct net_replica *r, char **netns_path, struct zl_err *err);
+/* Idempotent: deletes the host veth (the peer dies with it) and the netns;
+ * missing pieces are success. */
+int net_replica_teardown(const char *deployment, const char *service, int index,
+			 struct zl_err *err);
 
 #endif
