@@ -16,7 +16,8 @@ struct registry_ref {
 	char *domain;   /* "docker.io", "127.0.0.1:5000", ...; NULL for oci: */
 	char *endpoint; /* host to connect to: "registry-1.docker.io" for docker.io */
 	char *path;     /* "library/busybox"; for oci: the directory */
-	char *tag;      /* "latest" unless a digest alone was given; may be NULL */
+	char *tag;      /* "latest" unless a digest alone was given; may be NULL;
+			 * for oci: NULL when DIR had no ":TAG" (the layout's only image) */
 	char *digest;   /* "sha256:<hex>" or NULL */
 };
 /* Parses text; errors (kind INPUT) name the reference and the problem. */
