@@ -64,6 +64,7 @@ struct stream {
 	EVP_MD_CTX *sha;
 	char *buf;
 	int64_t total;
+	bool failed; /* decompression failed: its message is the one to show */
 };
 
 /* Pulls the next uncompressed bytes into s->buf and hashes them.
@@ -93,6 +94,7 @@ static la_ssize_t stream_read(struct archive *tar, void *ud, const void **out)
 	struct stream *s = ud;
 	ssize_t n = stream_pull(s);
 	if (n < 0) {
+		s->failed = true;
 		archive_set_error(tar, archive_errno(s->raw) > 0 ? archive_errno(s->raw) : EIO,
 				  "%s", stream_error(s));
 		return -1;
@@ -197,11 +199,9 @@ static int walk_beneath(int root_fd, const char *rel, bool create, struct zl_err
 			    fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 				close(cur);
 				if (S_ISLNK(st.st_mode))
-					return zl_err_set(err, ZL_ERR_FAIL, ELOOP,
-							  "path goes through the symlink \"%.*s\"",
-							  (int)upto, rel);
-				return zl_err_set(err, ZL_ERR_FAIL, ENOTDIR,
-						  "\"%.*s\" is not a directory", (int)upto, rel);
+					return zl_fail(err, "path goes through the symlink \"%.*s\"",
+						       (int)upto, rel);
+				return zl_fail(err, "\"%.*s\" is not a directory", (int)upto, rel);
 			}
 			close(cur);
 			return zl_err_set(err, ZL_ERR_FAIL, e, "cannot open \"%.*s\"", (int)upto,
@@ -214,8 +214,8 @@ static int walk_beneath(int root_fd, const char *rel, bool create, struct zl_err
 }
 
 /* Opens the directory rel ("" = the root) beneath root_fd without
- * following symlinks. Returns an fd, or -1 with err (sys_errno ELOOP for a
- * symlink on the way, ENOTDIR, ENOENT when !create and it is missing). */
+ * following symlinks, creating missing directories when create. Returns an
+ * fd, or -1 with err naming the component at fault. */
 static int open_dir_beneath(int root_fd, const char *rel, bool create, struct zl_err *err)
 {
 	if (*rel && !atomic_load(&force_walk) && !atomic_load(&openat2_missing)) {
@@ -341,12 +341,19 @@ static int set_xattrs(struct unpacker *u, struct archive_entry *e, int fd, int d
 	const char *name;
 	const void *value;
 	size_t size;
+	/* pax headers may carry an xattr twice (SCHILY.xattr and
+	 * LIBARCHIVE.xattr): warn once. */
+	struct zl_buf dropped = { 0 };
 	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
 		if (!name || !*name)
 			continue;
 		if (xattr_is_overlay(name)) {
-			zl_log(ZL_LOG_WARN, "entry \"%s\": dropping xattr %s: overlay xattrs may "
-			       "not come from a layer", archive_entry_pathname(e), name);
+			_cleanup_free_ char *key = zl_xasprintf("\n%s\n", name);
+			if (!dropped.data || !strstr(dropped.data, key))
+				zl_log(ZL_LOG_WARN, "entry \"%s\": dropping xattr %s: overlay "
+				       "xattrs may not come from a layer",
+				       archive_entry_pathname(e), name);
+			zl_buf_puts(&dropped, key);
 			continue;
 		}
 		int r = fd >= 0 ? fsetxattr(fd, name, value, size, 0)
@@ -360,8 +367,10 @@ static int set_xattrs(struct unpacker *u, struct archive_entry *e, int fd, int d
 			       archive_entry_pathname(e), name, strerror(errno));
 			continue;
 		}
+		zl_buf_free(&dropped);
 		return zl_fail_errno(err, "cannot set xattr %s", name);
 	}
+	zl_buf_free(&dropped);
 	return 0;
 }
 
@@ -538,8 +547,11 @@ static int extract_hardlink(struct unpacker *u, const char *path, const char *ta
 	if (target_dir < 0)
 		return zl_err_prefix(err, "hardlink target \"%s\"", target_raw);
 	struct stat st;
-	if (fstatat(target_dir, target_leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return zl_fail_errno(err, "hardlink target \"%s\" is not in the layer", target_raw);
+	if (fstatat(target_dir, target_leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return zl_fail(err, "hardlink target \"%s\" is not in the layer", target_raw);
+		return zl_fail_errno(err, "hardlink target \"%s\"", target_raw);
+	}
 	if (S_ISDIR(st.st_mode))
 		return zl_fail(err, "hardlink target \"%s\" is a directory", target_raw);
 	if (clear_leaf(dir_fd, leaf, err) < 0)
@@ -658,6 +670,16 @@ static int check_empty_dir(int fd, const char *dest_dir, struct zl_err *err)
 	return 0;
 }
 
+/* A failure of the tar reader: a decompression error it passed on, or
+ * content that is not tar. */
+static int tar_error(const struct stream *s, struct archive *tar, const char *blob_path,
+		     struct zl_err *err)
+{
+	if (s->failed)
+		return zl_fail(err, "cannot decompress %s: %s", blob_path, stream_error(s));
+	return zl_fail(err, "not a valid tar stream: %s", archive_error_string(tar));
+}
+
 static int unpack_stream(struct unpacker *u, struct stream *s, const char *blob_path,
 			 struct zl_err *err)
 {
@@ -666,27 +688,32 @@ static int unpack_stream(struct unpacker *u, struct stream *s, const char *blob_
 	archive_read_support_filter_zstd(raw);
 	archive_read_support_filter_none(raw);
 	archive_read_support_format_raw(raw);
-	if (archive_read_open_filename(raw, blob_path, STREAM_CHUNK) != ARCHIVE_OK)
-		return zl_fail(err, "cannot open %s: %s", blob_path, archive_error_string(raw));
+	_cleanup_close_ int blob_fd = open(blob_path, O_RDONLY | O_CLOEXEC);
+	if (blob_fd < 0)
+		return zl_fail_errno(err, "cannot open %s", blob_path);
+	/* Opening already reads: the filters are chosen by content. */
+	if (archive_read_open_fd(raw, blob_fd, STREAM_CHUNK) != ARCHIVE_OK)
+		return zl_fail(err, "cannot decompress %s: %s", blob_path, stream_error(s));
 	struct archive_entry *raw_entry;
 	int r = archive_read_next_header(raw, &raw_entry);
 	if (r == ARCHIVE_EOF)
 		return zl_fail(err, "%s is empty", blob_path);
 	if (r < ARCHIVE_WARN)
-		return zl_fail(err, "%s: %s", blob_path, archive_error_string(raw));
+		return zl_fail(err, "cannot decompress %s: %s", blob_path, stream_error(s));
 
 	struct archive *tar = u->tar;
 	archive_read_support_filter_none(tar);
 	archive_read_support_format_tar(tar); /* ustar, pax and GNU tar */
-	if (archive_read_open(tar, s, NULL, stream_read, NULL) != ARCHIVE_OK)
-		return zl_fail(err, "%s", archive_error_string(tar));
+	/* archive_read_open already reads, to detect the format. */
+	if (archive_read_open(tar, s, NULL, stream_read, NULL) < ARCHIVE_WARN)
+		return tar_error(s, tar, blob_path, err);
 	for (;;) {
 		struct archive_entry *e;
 		r = archive_read_next_header(tar, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN)
-			return zl_fail(err, "not a valid tar stream: %s", archive_error_string(tar));
+			return tar_error(s, tar, blob_path, err);
 		if (extract_entry(u, e, err) < 0)
 			return zl_err_prefix(err, "entry \"%s\"", archive_entry_pathname(e)
 							     ? archive_entry_pathname(e) : "");
