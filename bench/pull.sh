@@ -30,8 +30,9 @@ cleanup() {
 trap cleanup EXIT
 
 echo "bench: building a ${mb} MB, ${layers}-layer image (umoci, offline)..." >&2
-# The image is kept between runs of the benchmark (random data is slow to make).
-cache=${BENCH_CACHE:-/tmp/zlapply-bench-images}
+# BENCH_CACHE keeps the generated image between runs; by default it goes
+# with the rest of the work directory.
+cache=${BENCH_CACHE:-$work/images}
 tests/infra/build-images.sh --big "$cache" "$layers" "$mb"
 port=$(tests/infra/registry.sh start plain "$work/reg")
 tests/infra/registry.sh push "$work/reg" "oci:$cache/big:1.0" test/big:1.0

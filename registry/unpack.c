@@ -63,7 +63,6 @@ struct stream {
 	struct archive *raw;   /* blob -> uncompressed bytes */
 	EVP_MD_CTX *sha;
 	char *buf;
-	int64_t total;
 	bool failed; /* decompression failed: its message is the one to show */
 };
 
@@ -72,12 +71,10 @@ struct stream {
 static ssize_t stream_pull(struct stream *s)
 {
 	la_ssize_t n = archive_read_data(s->raw, s->buf, STREAM_CHUNK);
-	if (n > 0) {
-		if (EVP_DigestUpdate(s->sha, s->buf, (size_t)n) != 1) {
-			fprintf(stderr, "zlapply: sha256 failed\n");
-			abort();
-		}
-		s->total += n;
+	/* EVP_DigestUpdate fails only on allocation failure inside OpenSSL. */
+	if (n > 0 && EVP_DigestUpdate(s->sha, s->buf, (size_t)n) != 1) {
+		fprintf(stderr, "zlapply: sha256 failed\n");
+		abort();
 	}
 	return n < 0 ? -1 : n;
 }
@@ -189,6 +186,10 @@ static int walk_beneath(int root_fd, const char *rel, bool create, struct zl_err
 				return -1;
 			}
 			next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			/* Implicit parents are 0755 whatever the umask; ignoring a
+			 * failure only leaves the umask's mode. */
+			if (next >= 0)
+				(void)fchmod(next, 0755);
 		}
 		if (next < 0) {
 			int e = errno;
@@ -677,7 +678,8 @@ static int tar_error(const struct stream *s, struct archive *tar, const char *bl
 {
 	if (s->failed)
 		return zl_fail(err, "cannot decompress %s: %s", blob_path, stream_error(s));
-	return zl_fail(err, "not a valid tar stream: %s", archive_error_string(tar));
+	return zl_fail(err, "not a valid tar stream (gzip, zstd or plain tar expected): %s",
+		       archive_error_string(tar));
 }
 
 static int unpack_stream(struct unpacker *u, struct stream *s, const char *blob_path,
