@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Benchmark: real containers (oci backend, runc here).
+#  1. cold apply of 50 replicas vs 50 x (runc create + runc start) of the
+#     same kind of bundle, measured in the same run (target ratio <= 1.3);
+#  2. no-op apply with 200 running replicas: median time (target <= 100 ms)
+#     and the number of processes it spawns (target 0);
+#  3. zlmon memory per replica (VmRSS target <= 1 MB; Pss reported too).
+# Usage: bench/oci-apply.sh [BUILD_DIR] [RUNS]   (as root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+runs=${2:-9}
+zl=$(realpath "$build/cli/zlapply")
+export ZLMON_BIN=$(realpath "$build/backends/monitor/zlmon")
+command -v strace >/dev/null || { echo "bench: strace missing (apt-get install strace)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/zlapply-oci-bench.XXXXXX)
+root=$work/root
+cleanup() {
+  "$zl" --root "$root" -q delete -d bench50 >/dev/null 2>&1 || true
+  "$zl" --root "$root" -q delete -d bench200 >/dev/null 2>&1 || true
+  for i in $(seq 1 50); do runc delete -f "zlb-base-$i" >/dev/null 2>&1 || true; done
+  umount "$work/base/rootfs" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+scripts/build-example-image "$work/image" >/dev/null
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+spec() { # NAME REPLICAS
+  cat <<YAML
+version: v1
+deployment: $1
+services:
+  app:
+    image: { name: "oci:$work/image:1.0", pull_policy: if_not_present }
+    command: { args: ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"] }
+    stop_grace_period: 2s
+    scale: { mode: fixed, replicas: $2 }
+YAML
+}
+spec bench50 50 >"$work/b50.yaml"
+spec bench200 200 >"$work/b200.yaml"
+
+# Pull once so the cold apply measures containers, not the image copy.
+"$zl" --root "$root" -q pull "oci:$work/image:1.0" >/dev/null
+
+# 1a. zlapply: 50 replicas from nothing.
+t=$(date +%s%N)
+"$zl" --root "$root" --backend oci -q -f "$work/b50.yaml"
+zl_cold=$(ms "$t")
+
+# 1b. the same work by hand: a bundle like a replica's (overlay rootfs +
+# its config.json), then runc create + start 50 times.
+mkdir -p "$work/base"/{upper,work,rootfs}
+cp "$root/containers/zl-bench50-app-1/config.json" "$work/base/config.json"
+lower=$(grep -o 'lowerdir=[^,]*' /proc/mounts | grep "$root" | head -1 | cut -d= -f2)
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/base/upper,workdir=$work/base/work" "$work/base/rootfs"
+sed -i "s|\"path\":\"[^\"]*/rootfs\"|\"path\":\"$work/base/rootfs\"|; s|\"cgroupsPath\":\"[^\"]*\"|\"cgroupsPath\":\"/zlbench/base\"|" "$work/base/config.json"
+t=$(date +%s%N)
+for i in $(seq 1 50); do
+  runc create --bundle "$work/base" --pid-file "$work/base/pid-$i" "zlb-base-$i" </dev/null >/dev/null 2>&1
+  runc start "zlb-base-$i"
+done
+runc_cold=$(ms "$t")
+for i in $(seq 1 50); do runc delete -f "zlb-base-$i" >/dev/null 2>&1 || true; done
+"$zl" --root "$root" -q delete -d bench50 >/dev/null
+
+# 2. no-op apply with 200 running replicas.
+"$zl" --root "$root" --backend oci -q -f "$work/b200.yaml"
+: >"$work/noop"
+for _ in $(seq 1 "$runs"); do
+  t=$(date +%s%N)
+  "$zl" --root "$root" --backend oci -q -f "$work/b200.yaml"
+  ms "$t" >>"$work/noop"
+done
+noop=$(median <"$work/noop")
+strace -f -qq -e trace=execve,clone,clone3,fork,vfork -o "$work/strace" \
+  "$zl" --root "$root" --backend oci -q -f "$work/b200.yaml"
+spawned=$(grep -cE 'clone|fork' "$work/strace" || true)
+
+# 3. zlmon memory.
+rss_kb=0; pss_kb=0; n=0
+for pid in $(pgrep -f "zlmon --id zl-bench200-"); do
+  rss_kb=$((rss_kb + $(awk '/^VmRSS/ {print $2}' /proc/$pid/status)))
+  pss_kb=$((pss_kb + $(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup)))
+  n=$((n + 1))
+done
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(runc --version | head -1)"
+echo "cold apply, 50 replicas: zlapply ${zl_cold} ms; runc create+start x50 ${runc_cold} ms; ratio $(awk "BEGIN {printf \"%.2f\", $zl_cold/$runc_cold}")"
+echo "no-op apply, 200 running replicas: median ${noop} ms over ${runs} runs; processes spawned: ${spawned}"
+echo "zlmon per replica ($n monitors): VmRSS $((rss_kb / n)) kB, Pss $((pss_kb / n)) kB"
