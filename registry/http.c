@@ -270,6 +270,7 @@ int http_request(struct registry_client *c, const struct http_request *req,
 	_cleanup_free_ char *scope = zl_xasprintf("repository:%s:pull", ref->path);
 	bool may_plain = host_is_loopback(ref->endpoint) || host_is_insecure(c, ref->endpoint);
 	int attempts = 0, auth_rounds = 0;
+	char errbuf[CURL_ERROR_SIZE] = "";
 	int64_t backoff = c->opts.retry_base_ms;
 	int ret = -1;
 	CURL *curl = curl_easy_init();
@@ -289,6 +290,8 @@ int http_request(struct registry_client *c, const struct http_request *req,
 							ref->endpoint, req->path);
 		curl_easy_reset(curl);
 		base_options(c, curl);
+		errbuf[0] = '\0';
+		curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 		curl_easy_setopt(curl, CURLOPT_URL, url);
 		curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 		curl_easy_setopt(curl, CURLOPT_HEADERDATA, &at);
@@ -343,7 +346,15 @@ int http_request(struct registry_client *c, const struct http_request *req,
 				backoff *= 2;
 				continue;
 			}
-			zl_fail(err, "%s: %s %s: %s", req->what, req->method, url, curl_easy_strerror(rc));
+			/* curl's error buffer says why (e.g. "unable to get local issuer
+			 * certificate"); the hint says what to do about it. */
+			const char *hint = "";
+			if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+				hint = " (a private registry? pass its CA with --ca-file)";
+			else if (rc == CURLE_OPERATION_TIMEDOUT)
+				hint = " (slower than 1 KiB/s for the timeout, or no answer)";
+			zl_fail(err, "%s: %s %s: %s%s%s%s", req->what, req->method, url, curl_easy_strerror(rc),
+				errbuf[0] ? ": " : "", errbuf, hint);
 			goto out;
 		}
 		if (plain == -1)
