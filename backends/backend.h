@@ -45,6 +45,11 @@ struct backend_replica_spec {
 	const char *image_config;  /* image config JSON; NULL likewise */
 	const char *const *layer_dirs; /* unpacked layers, base first */
 	size_t layer_count;
+	/* Network: ip leased for the replica on bridge/subnet; NULL ip = no
+	 * bridge networking (network_mode host or none, or a backend without). */
+	const char *ip;
+	const char *bridge;
+	const char *subnet; /* CIDR */
 };
 
 struct backend_stats {
@@ -64,6 +69,9 @@ struct backend_ops {
 	const char *name;
 	/* Optional: sets up b->ctx when the backend is opened. */
 	int (*init)(struct backend *b, struct zl_err *err);
+	/* Does this backend give replicas bridge networking (so apply leases
+	 * addresses for them)? NULL = no. */
+	bool (*wants_network)(struct backend *b);
 	/* Does this backend run images (so apply must pull them first)? */
 	bool (*needs_images)(struct backend *b);
 	/* Is the backend usable here? On failure err says why not. */

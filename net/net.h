@@ -124,4 +124,14 @@ int net_replica_setup(const struct net_replica *r, char **netns_path, struct zl_
 int net_replica_teardown(const char *deployment, const char *service, int index,
 			 struct zl_err *err);
 
+/* ---- iptables (nat.c) ---- */
+/* Masquerading for the subnet's traffic leaving through other interfaces,
+ * so replicas reach what the host reaches. Idempotent. */
+int net_masquerade_ensure(const char *bridge, const struct net_subnet *s, struct zl_err *err);
+/* Appends rule to table/chain unless an identical rule exists. */
+int net_rule_ensure(const char *table, const char *chain, const char *const *rule,
+		    struct zl_err *err);
+/* Runs iptables -w ARGS...; *status is its exit code, out (may be NULL) its output. */
+int net_iptables(const char *const *args, int *status, struct zl_buf *out, struct zl_err *err);
+
 #endif

@@ -220,6 +220,10 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	const char *name = desired->deployment;
 	if (run->db && !o->dry_run && recover_pending(run->db, run->b, name, t, err) < 0)
 		goto out;
+	/* Leases whose replica is gone (a crash between steps) go back to the pool. */
+	size_t reclaimed = 0;
+	if (run->db && !o->dry_run && state_leases_reclaim(run->db, &reclaimed, err) < 0)
+		goto out;
 	resolve_images(run, desired);
 	if (run->db && state_replicas_load(run->db, name, &rows, err) < 0)
 		goto out;
@@ -250,8 +254,9 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		if (!o->quiet)
 			print_line(o, a);
 		struct zl_err aerr = ZL_ERR_INIT;
-		if (execute_action(run->db, run->b, a, row_for(&rows, a), run->secrets_dir,
-				   o->clock_ms, &aerr) < 0) {
+		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
+					   .bridge = o->bridge, .subnet = o->subnet };
+		if (execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0) {
 			run->res->actions_failed++;
 			zl_log(ZL_LOG_ERROR, "%s: %s", name, aerr.msg);
 			if (a->kind == PLAN_RECREATE)

@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <string.h>
 
+#include "net/net.h"
+
 #define DEFAULT_STOP_GRACE_MS 10000
 
 struct exec_ctx {
@@ -17,6 +19,7 @@ struct exec_ctx {
 	const struct plan_action *a;
 	const char *secrets_dir;
 	int64_t (*clock_ms)(void);
+	const char *bridge, *subnet; /* for backends that want networking */
 	char *backend_id; /* owned */
 };
 
@@ -37,6 +40,9 @@ static int record_result(const struct exec_ctx *x, int64_t journal_id,
 		return -1;
 	int r = row ? state_replica_upsert(x->db, row, err)
 		    : state_replica_delete(x->db, a->deployment, a->service, a->index, err);
+	/* A removed replica's address goes back to the pool with its row. */
+	if (r == 0 && !row)
+		r = state_lease_delete(x->db, a->deployment, a->service, a->index, err);
 	if (r == 0)
 		r = state_journal_finish(x->db, journal_id, status, message, t, err);
 	if (r == 0)
@@ -49,9 +55,11 @@ static int record_result(const struct exec_ctx *x, int64_t journal_id,
 	return r;
 }
 
-/* Journals action `name` and writes row (the in-flight state) atomically. */
+/* Journals action `name` and writes row (the in-flight state) atomically,
+ * with the replica's address lease when row->ip is a new lease. */
 static int journal_start(const struct exec_ctx *x, const char *name, const char *spec_hash,
-			 const struct state_replica *row, int64_t *journal_id, struct zl_err *err)
+			 const struct state_replica *row, bool lease, int64_t *journal_id,
+			 struct zl_err *err)
 {
 	const struct plan_action *a = x->a;
 	if (state_begin(x->db, err) < 0)
@@ -60,6 +68,8 @@ static int journal_start(const struct exec_ctx *x, const char *name, const char 
 				    now(x), journal_id, err);
 	if (r == 0 && row)
 		r = state_replica_upsert(x->db, row, err);
+	if (r == 0 && lease)
+		r = state_lease_put(x->db, row->ip, a->deployment, a->service, a->index, now(x), err);
 	if (r == 0)
 		r = state_commit(x->db, err);
 	if (r < 0)
@@ -97,6 +107,46 @@ static void take_backend_state(const struct exec_ctx *x, struct state_replica *r
 	}
 }
 
+/* Bridge networking: the backend gives it and the service wants it. */
+static bool wants_bridge(const struct exec_ctx *x, const struct spec_service *svc)
+{
+	if (!x->b->ops->wants_network || !x->b->ops->wants_network(x->b))
+		return false;
+	const char *mode = svc->network_mode;
+	return !mode || strcmp(mode, "default") == 0 || strcmp(mode, "bridge") == 0 ||
+	       strncmp(mode, "bridge:", 7) == 0;
+}
+
+/* The lowest free address of the subnet (the apply lock makes this safe). */
+static int pick_address(const struct exec_ctx *x, char **ip, struct zl_err *err)
+{
+	struct net_subnet subnet;
+	if (net_subnet_parse(x->subnet ? x->subnet : NET_DEFAULT_SUBNET, &subnet, err) < 0)
+		return -1;
+	char **leased = NULL;
+	size_t n = 0;
+	if (state_leases_ips(x->db, &leased, &n, err) < 0)
+		return -1;
+	uint32_t *used = zl_xcalloc(n + 1, sizeof(*used));
+	size_t n_used = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct zl_err ignored = ZL_ERR_INIT;
+		if (net_ipv4_parse(leased[i], &used[n_used], &ignored) == 0)
+			n_used++;
+	}
+	state_names_free(leased, n);
+	uint32_t pick = 0;
+	int r = net_ipam_pick(&subnet, used, n_used, &pick, err);
+	free(used);
+	if (r < 0)
+		return -1;
+	char text[NET_IPV4_STRLEN];
+	net_ipv4_format(pick, text);
+	free(*ip);
+	*ip = zl_xstrdup(text);
+	return 0;
+}
+
 static int do_create(const struct exec_ctx *x, struct zl_err *err)
 {
 	const struct plan_action *a = x->a;
@@ -122,7 +172,13 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		.created_at = now(x),
 		.updated_at = now(x),
 	};
-	if (journal_start(x, "create", ds->spec_hash, &row, &journal_id, err) < 0)
+	bool lease = false;
+	if (wants_bridge(x, ds->svc)) {
+		if (pick_address(x, &row.ip, err) < 0)
+			goto out;
+		lease = true;
+	}
+	if (journal_start(x, "create", ds->spec_hash, &row, lease, &journal_id, err) < 0)
 		goto out;
 
 	struct zl_err act = ZL_ERR_INIT;
@@ -142,6 +198,9 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 			.image_config = ds->image.config,
 			.layer_dirs = (const char *const *)ds->image.layer_dirs,
 			.layer_count = ds->image.layer_count,
+			.ip = row.ip,
+			.bridge = x->bridge ? x->bridge : NET_DEFAULT_BRIDGE,
+			.subnet = x->subnet ? x->subnet : NET_DEFAULT_SUBNET,
 		};
 		r = x->b->ops->create(x->b, &rs, &act);
 		if (r == 0 && (r = x->b->ops->start(x->b, x->backend_id, &act)) < 0)
@@ -188,7 +247,7 @@ static int do_remove(const struct exec_ctx *x, const struct state_replica *curre
 	state_replica_copy(&row, current);
 	row.state = STATE_REPLICA_REMOVING;
 	row.updated_at = now(x);
-	int ret = journal_start(x, "remove", current->spec_hash, &row, &journal_id, err);
+	int ret = journal_start(x, "remove", current->spec_hash, &row, false, &journal_id, err);
 	state_replica_clear(&row);
 	if (ret < 0)
 		return -1;
@@ -230,7 +289,7 @@ static int do_restart(const struct exec_ctx *x, const struct state_replica *curr
 		      struct zl_err *err)
 {
 	int64_t journal_id = 0;
-	if (journal_start(x, "restart", current->spec_hash, NULL, &journal_id, err) < 0)
+	if (journal_start(x, "restart", current->spec_hash, NULL, false, &journal_id, err) < 0)
 		return -1;
 	struct state_replica row;
 	state_replica_copy(&row, current);
@@ -264,15 +323,17 @@ static int do_restart(const struct exec_ctx *x, const struct state_replica *curr
 }
 
 int execute_action(struct state_db *db, struct backend *b, const struct plan_action *a,
-		   const struct state_replica *current, const char *secrets_dir,
-		   int64_t (*clock_ms)(void), struct zl_err *err)
+		   const struct state_replica *current, const struct execute_env *env,
+		   struct zl_err *err)
 {
 	struct exec_ctx x = {
 		.db = db,
 		.b = b,
 		.a = a,
-		.secrets_dir = secrets_dir,
-		.clock_ms = clock_ms,
+		.secrets_dir = env ? env->secrets_dir : NULL,
+		.clock_ms = env ? env->clock_ms : NULL,
+		.bridge = env ? env->bridge : NULL,
+		.subnet = env ? env->subnet : NULL,
 		.backend_id = current && current->backend_id
 				      ? zl_xstrdup(current->backend_id)
 				      : backend_replica_id(a->deployment, a->service, a->index),

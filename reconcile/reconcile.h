@@ -90,6 +90,8 @@ struct images_opts {
 struct reconcile_opts {
 	const char *root;         /* state root */
 	struct images_opts images;
+	const char *bridge;       /* NULL = NET_DEFAULT_BRIDGE */
+	const char *subnet;       /* NULL = NET_DEFAULT_SUBNET */
 	const char *backend_name; /* "mock", "oci", ... */
 	int64_t lock_timeout_ms;
 	bool dry_run;             /* plan and print only */
@@ -157,8 +159,14 @@ int recover_pending(struct state_db *db, struct backend *b, const char *deployme
 /* Carries out one action, journaled before it acts and marked after, so a
  * crash in between is settled by recover_pending(). current is the replica's
  * row (NULL for create). Updates rows and events in db. */
+struct execute_env {
+	const char *secrets_dir;
+	int64_t (*clock_ms)(void);
+	const char *bridge; /* bridge networking for backends that want it */
+	const char *subnet;
+};
 int execute_action(struct state_db *db, struct backend *b, const struct plan_action *a,
-		   const struct state_replica *current, const char *secrets_dir,
-		   int64_t (*clock_ms)(void), struct zl_err *err);
+		   const struct state_replica *current, const struct execute_env *env,
+		   struct zl_err *err);
 
 #endif

@@ -97,6 +97,16 @@ static const char *const migrations[] = {
 	"  pulled_at INTEGER NOT NULL,\n"
 	"  last_used INTEGER NOT NULL\n"
 	");\n",
+	/* 2 -> 3: IP address leases (the networking issue). One address per
+	 * replica; the primary key makes two replicas on one address impossible. */
+	"CREATE TABLE leases (\n"
+	"  ip TEXT PRIMARY KEY NOT NULL,\n"
+	"  deployment TEXT NOT NULL,\n"
+	"  service TEXT NOT NULL,\n"
+	"  idx INTEGER NOT NULL,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  UNIQUE (deployment, service, idx)\n"
+	");\n",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,

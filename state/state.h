@@ -40,7 +40,7 @@ void state_lock_release(struct state_lock *lock);
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
 int state_schema_version(struct state_db *db);
-#define STATE_SCHEMA_VERSION 2
+#define STATE_SCHEMA_VERSION 3
 
 /* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */
 int state_begin(struct state_db *db, struct zl_err *err);
@@ -232,5 +232,21 @@ int state_image_touch(struct state_db *db, const char *reference, int64_t now_ms
 int state_image_delete(struct state_db *db, const char *reference, struct zl_err *err);
 /* Ordered by reference. */
 int state_images_load(struct state_db *db, struct state_images *out, struct zl_err *err);
+
+/* ---- IP leases ---- */
+/* The address leased to a replica ("10.213.0.5"), or *ip NULL when none.
+ * Caller frees *ip. */
+int state_lease_get(struct state_db *db, const char *deployment, const char *service, int index,
+		    char **ip, struct zl_err *err);
+/* Every leased address (caller frees each and the array). */
+int state_leases_ips(struct state_db *db, char ***ips, size_t *count, struct zl_err *err);
+/* Records ip for the replica; fails when the address or the replica already has one. */
+int state_lease_put(struct state_db *db, const char *ip, const char *deployment,
+		    const char *service, int index, int64_t now_ms, struct zl_err *err);
+/* Releases the replica's lease; none is fine. */
+int state_lease_delete(struct state_db *db, const char *deployment, const char *service,
+		       int index, struct zl_err *err);
+/* Releases leases whose replica row no longer exists; *reclaimed counts them. */
+int state_leases_reclaim(struct state_db *db, size_t *reclaimed, struct zl_err *err);
 
 #endif

@@ -20,10 +20,12 @@
 #include <time.h>
 
 #include "backends/monitor/monitor.h"
+#include "net/net.h"
 
 #define READY_TIMEOUT_MS 60000
 
 struct oci_ctx {
+	bool bridge_ready;  /* net_bridge_ensure done in this run */
 	char *runtime;      /* chosen at probe */
 	char *zlmon;        /* path of the monitor binary */
 	char *containers;   /* <root>/containers */
@@ -88,6 +90,12 @@ static int oci_probe(struct backend *b, struct zl_err *err)
 	return zl_mkdir_p(c->containers, 0700, err);
 }
 
+static bool oci_wants_network(struct backend *b)
+{
+	(void)b;
+	return true;
+}
+
 static bool oci_needs_images(struct backend *b)
 {
 	(void)b;
@@ -121,10 +129,89 @@ static void unmount_rootfs(const char *dir)
 
 static int oci_remove(struct backend *b, const char *id, struct zl_err *err);
 
+/* Bridge networking for a replica with a leased address: netns, veth,
+ * address, routes, resolv.conf and hosts (net/). What was set up is written
+ * to <dir>/network ("IP NETNS DEPLOYMENT SERVICE INDEX") so state and
+ * remove know it without the database. */
+static int setup_network(struct backend *b, const char *dir, const struct backend_replica_spec *rs,
+			 char **netns_path, struct zl_err *err)
+{
+	struct oci_ctx *c = ctx_of(b);
+	const struct spec_service *svc = rs->service;
+	struct net_subnet subnet;
+	uint32_t ip;
+	if (net_subnet_parse(rs->subnet, &subnet, err) < 0 || net_ipv4_parse(rs->ip, &ip, err) < 0)
+		return zl_err_prefix(err, "network");
+	if (!c->bridge_ready) {
+		if (net_bridge_ensure(rs->bridge, &subnet, err) < 0 ||
+		    net_masquerade_ensure(rs->bridge, &subnet, err) < 0)
+			return zl_err_prefix(err, "network: bridge %s", rs->bridge);
+		c->bridge_ready = true;
+	}
+	_cleanup_free_ char *hostname = svc->hostname ? zl_xstrdup(svc->hostname)
+					: zl_xasprintf("%s-rep-%d", svc->name, rs->index);
+	struct net_replica nr = {
+		.deployment = rs->deployment,
+		.service = svc->name,
+		.index = rs->index,
+		.bridge = rs->bridge,
+		.subnet = subnet,
+		.ip = ip,
+		.dns = (const char *const *)svc->dns.items,
+		.n_dns = svc->dns.count,
+		.extra_hosts = (const char *const *)svc->extra_hosts.items,
+		.n_extra_hosts = svc->extra_hosts.count,
+		.hostname = hostname,
+		.run_dir = dir,
+	};
+	if (net_replica_setup(&nr, netns_path, err) < 0)
+		return zl_err_prefix(err, "network");
+	_cleanup_free_ char *record = zl_xasprintf("%s %s %s %s %d\n", rs->ip, *netns_path,
+						   rs->deployment, svc->name, rs->index);
+	_cleanup_free_ char *path = zl_xasprintf("%s/network", dir);
+	return zl_write_file_atomic(path, record, strlen(record), 0600, err);
+}
+
+/* Reads <dir>/network; -1 when the replica has no bridge networking. */
+static int read_network(const char *dir, char ip[64], char netns[256], char dep[128],
+			char svc[128], int *index)
+{
+	char path[4096], buf[1024];
+	snprintf(path, sizeof(path), "%s/network", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return sscanf(buf, "%63s %255s %127s %127s %d", ip, netns, dep, svc, index) == 5 ? 0 : -1;
+}
+
+static void teardown_network(const char *dir)
+{
+	char ip[64], netns[256], dep[128], svc[128];
+	int index = 0;
+	if (read_network(dir, ip, netns, dep, svc, &index) < 0)
+		return;
+	struct zl_err err = ZL_ERR_INIT;
+	if (net_replica_teardown(dep, svc, index, &err) < 0)
+		zl_log(ZL_LOG_WARN, "network teardown of %s-rep-%d: %s", svc, index, err.msg);
+}
+
 /* Writes <dir>/config.json for the replica. */
 static int write_config(struct backend *b, const char *dir, const struct backend_replica_spec *rs,
 			struct zl_err *err)
 {
+	_cleanup_free_ char *netns = NULL;
+	_cleanup_free_ char *resolv = NULL, *hosts = NULL;
+	if (rs->ip) {
+		if (setup_network(b, dir, rs, &netns, err) < 0)
+			return -1;
+		resolv = zl_xasprintf("%s/resolv.conf", dir);
+		hosts = zl_xasprintf("%s/hosts", dir);
+	}
 	_cleanup_free_ char *rootfs = zl_xasprintf("%s/rootfs", dir);
 	_cleanup_free_ char *anon = zl_xasprintf("%s/anon", dir);
 	_cleanup_free_ char *volumes = zl_xasprintf("%s/volumes/%s", b->root, rs->deployment);
@@ -136,6 +223,9 @@ static int write_config(struct backend *b, const char *dir, const struct backend
 		.volumes_dir = volumes,
 		.anon_dir = anon,
 		.cgroups_path = cgroup,
+		.netns_path = netns,
+		.resolv_conf = resolv,
+		.hosts_file = hosts,
 	};
 	char *config = NULL;
 	if (oci_bundle_config(&in, &config, err) < 0)
@@ -326,6 +416,10 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 		st->status = BACKEND_STATUS_MISSING;
 		return 0;
 	}
+	char dep[128], svc[128];
+	int index;
+	if (read_network(dir, st->ip, st->netns, dep, svc, &index) < 0)
+		st->ip[0] = st->netns[0] = '\0';
 	int64_t pid = -1, start_time = -1, started_ms = 0;
 	bool started = read_started(dir, &pid, &start_time, &started_ms) == 0;
 	if (started) {
@@ -444,6 +538,7 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 		zl_buf_free(&out);
 	}
 	unmount_rootfs(dir);
+	teardown_network(dir);
 	if (zl_rm_rf(dir, err) < 0)
 		return zl_err_prefix(err, "remove container %s", id);
 	return 0;
@@ -563,6 +658,7 @@ const struct backend_ops backend_oci_ops = {
 	.name = "oci",
 	.init = oci_init,
 	.needs_images = oci_needs_images,
+	.wants_network = oci_wants_network,
 	.probe = oci_probe,
 	.create = oci_create,
 	.start = oci_start,

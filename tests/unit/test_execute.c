@@ -1061,7 +1061,7 @@ static void test_execute_action_create_failure_message(void **state)
 	crash_open(f, &c);
 
 	setenv("ZLAPPLY_MOCK_FAIL", "create:*", 1);
-	assert_int_equal(execute_action(c.db, c.b, &a, NULL, secrets, NULL, &err), -1);
+	assert_int_equal(execute_action(c.db, c.b, &a, NULL, &(struct execute_env){ .secrets_dir = secrets }, &err), -1);
 	unsetenv("ZLAPPLY_MOCK_FAIL");
 	assert_string_equal(err.msg,
 			    "create web-rep-1: create: mock: injected failure of create for zl-demo-web-1");
@@ -1074,7 +1074,7 @@ static void test_execute_action_create_failure_message(void **state)
 	load_rows(f, DEP, &rows);
 	a.kind = PLAN_RECREATE;
 	err = (struct zl_err)ZL_ERR_INIT;
-	assert_ok(execute_action(c.db, c.b, &a, &rows.items[0], secrets, NULL, &err), err);
+	assert_ok(execute_action(c.db, c.b, &a, &rows.items[0], &(struct execute_env){ .secrets_dir = secrets }, &err), err);
 	state_replicas_free(&rows);
 	char want[128];
 	snprintf(want, sizeof(want), "running|NULL|%s\n", ds.spec_hash);

@@ -889,6 +889,42 @@ static void test_images_crud(void **state)
 	assert_false(found);
 }
 
+static void test_leases(void **state)
+{
+	struct fixture *f = *state;
+	struct zl_err err = ZL_ERR_INIT;
+	assert_ok(state_lease_put(f->db, "10.213.0.2", "shop", "web", 1, 1, &err), err);
+	/* One address, one replica: both directions are refused. */
+	assert_int_equal(state_lease_put(f->db, "10.213.0.2", "shop", "web", 2, 1, &err), -1);
+	assert_int_equal(state_lease_put(f->db, "10.213.0.3", "shop", "web", 1, 1, &err), -1);
+	char *ip = NULL;
+	assert_ok(state_lease_get(f->db, "shop", "web", 1, &ip, &err), err);
+	assert_string_equal(ip, "10.213.0.2");
+	free(ip);
+
+	/* A lease whose replica row does not exist is reclaimed. */
+	struct state_replica r;
+	state_replica_init(&r);
+	r.deployment = zl_xstrdup("shop");
+	r.service = zl_xstrdup("web");
+	r.index = 2;
+	r.state = STATE_REPLICA_RUNNING;
+	assert_ok(state_replica_upsert(f->db, &r, &err), err);
+	state_replica_clear(&r);
+	assert_ok(state_lease_put(f->db, "10.213.0.3", "shop", "web", 2, 1, &err), err);
+	size_t reclaimed = 0;
+	assert_ok(state_leases_reclaim(f->db, &reclaimed, &err), err);
+	assert_int_equal(reclaimed, 1);
+	char **ips = NULL;
+	size_t n = 0;
+	assert_ok(state_leases_ips(f->db, &ips, &n, &err), err);
+	assert_int_equal(n, 1);
+	assert_string_equal(ips[0], "10.213.0.3");
+	state_names_free(ips, n);
+	assert_ok(state_lease_delete(f->db, "shop", "web", 2, &err), err);
+	assert_ok(state_lease_delete(f->db, "shop", "web", 2, &err), err); /* none is fine */
+}
+
 /* A database written by a version-1 zlapply (no images table) is migrated
  * forward on open, keeping its rows. */
 static void test_migrates_v1_forward(void **state)
@@ -903,7 +939,7 @@ static void test_migrates_v1_forward(void **state)
 	snprintf(path, sizeof(path), "%s/state.db", f->root);
 	sqlite3 *c = NULL;
 	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; PRAGMA user_version = 1", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; DROP TABLE leases; PRAGMA user_version = 1", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(c);
 
@@ -987,6 +1023,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_many_rows_noop_upsert, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_images_crud, setup_db, teardown),
+		cmocka_unit_test_setup_teardown(test_leases, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_v1_forward, setup_db, teardown),
 	};
 	return cmocka_run_group_tests_name("state", tests, NULL, NULL);

@@ -1,0 +1,116 @@
+/* nat.c: the iptables rules zlapply needs: masquerading for the bridge's
+ * subnet so replicas reach what the host reaches. Rules are checked before
+ * they are added (-C), so this is idempotent, and every rule carries the
+ * comment "zlapply" so `doctor` can find them. iptables is run as a command:
+ * it is only touched when a bridge is first set up in a run, never on the
+ * no-op path. */
+#include "net-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+static const char *iptables_path(void)
+{
+	static const char *const candidates[] = { "/usr/sbin/iptables", "/sbin/iptables",
+						  "/usr/bin/iptables" };
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+		if (access(candidates[i], X_OK) == 0)
+			return candidates[i];
+	return NULL;
+}
+
+/* Runs iptables with argv (argv[0] ignored); *status gets the exit code. */
+int net_iptables(const char *const *args, int *status, struct zl_buf *out, struct zl_err *err)
+{
+	const char *bin = iptables_path();
+	if (!bin)
+		return zl_fail(err, "iptables is not installed (scripts/setup installs it)");
+	size_t n = 0;
+	while (args[n])
+		n++;
+	const char **argv = zl_xcalloc(n + 3, sizeof(char *));
+	argv[0] = bin;
+	argv[1] = "-w"; /* wait for the xtables lock instead of failing */
+	for (size_t i = 0; i < n; i++)
+		argv[2 + i] = args[i];
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		free(argv);
+		return zl_fail_errno(err, "pipe");
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		free(argv);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return zl_fail_errno(err, "fork");
+	}
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	free(argv);
+	close(pipefd[1]);
+	char buf[1024];
+	ssize_t r;
+	while ((r = read(pipefd[0], buf, sizeof(buf))) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break;
+		if (out && out->len < 16384)
+			zl_buf_append(out, buf, (size_t)r);
+	}
+	close(pipefd[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return 0;
+}
+
+/* Adds the rule args (after -t TABLE and -A/-C CHAIN) unless it exists. */
+int net_rule_ensure(const char *table, const char *chain, const char *const *rule,
+		    struct zl_err *err)
+{
+	const char *argv[32];
+	size_t n = 0;
+	argv[n++] = "-t";
+	argv[n++] = table;
+	argv[n++] = "-C";
+	argv[n++] = chain;
+	for (size_t i = 0; rule[i] && n < 30; i++)
+		argv[n++] = rule[i];
+	argv[n] = NULL;
+	int status = 0;
+	struct zl_buf out = { 0 };
+	if (net_iptables(argv, &status, NULL, err) < 0)
+		return -1;
+	if (status == 0)
+		return 0; /* already there */
+	argv[2] = "-A";
+	if (net_iptables(argv, &status, &out, err) < 0) {
+		zl_buf_free(&out);
+		return -1;
+	}
+	int ret = 0;
+	if (status != 0)
+		ret = zl_fail(err, "iptables -t %s -A %s: exit %d: %s", table, chain, status,
+			      out.data ? out.data : "");
+	zl_buf_free(&out);
+	return ret;
+}
+
+int net_masquerade_ensure(const char *bridge, const struct net_subnet *s, struct zl_err *err)
+{
+	char cidr[NET_CIDR_STRLEN];
+	net_subnet_format(s, cidr);
+	const char *rule[] = { "-s", cidr, "!", "-o", bridge, "-m", "comment", "--comment",
+			       "zlapply", "-j", "MASQUERADE", NULL };
+	return net_rule_ensure("nat", "POSTROUTING", rule, err);
+}
