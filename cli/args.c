@@ -20,7 +20,7 @@
 
 enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE, OPT_INSECURE,
        OPT_AUTH_FILE, OPT_PLATFORM, OPT_SIGNAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_FOLLOW,
-       OPT_RUNTIME };
+       OPT_RUNTIME, OPT_BRIDGE, OPT_SUBNET };
 
 struct flag {
 	struct option opt;
@@ -54,6 +54,10 @@ static const struct flag flags[] = {
 	  "NAME", "container backend: oci (default) or mock (env ZLAPPLY_BACKEND)" },
 	{ { "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT }, LOCKING,
 	  "DURATION", "how long to wait for another zlapply's lock (default 60s)" },
+	{ { "bridge", required_argument, NULL, OPT_BRIDGE }, V(CLI_APPLY) | V(CLI_DELETE),
+	  "NAME", "bridge replicas attach to (env ZLAPPLY_BRIDGE; default zl0)" },
+	{ { "subnet", required_argument, NULL, OPT_SUBNET }, V(CLI_APPLY) | V(CLI_DELETE),
+	  "CIDR", "the bridge's IPv4 subnet (env ZLAPPLY_SUBNET; default 10.213.0.0/16)" },
 	{ { "ca-file", required_argument, NULL, OPT_CA_FILE }, PULLING,
 	  "FILE", "also trust the CA certificates in FILE for registry TLS" },
 	{ { "insecure-registry", required_argument, NULL, OPT_INSECURE }, PULLING,
@@ -189,6 +193,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	o->root = getenv("ZLAPPLY_ROOT");
 	if (!o->root || !*o->root)
 		o->root = "/var/lib/zlapply";
+	o->bridge = getenv("ZLAPPLY_BRIDGE");
+	o->subnet = getenv("ZLAPPLY_SUBNET");
 	o->backend = getenv("ZLAPPLY_BACKEND");
 	if (!o->backend || !*o->backend)
 		o->backend = "oci";
@@ -280,6 +286,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_FOLLOW: o->follow = true; break;
 		case OPT_TIMESTAMPS: o->timestamps = true; break;
 		case OPT_RUNTIME: o->runtime = optarg; break;
+		case OPT_BRIDGE: o->bridge = optarg; break;
+		case OPT_SUBNET: o->subnet = optarg; break;
 		case OPT_TAIL: {
 			char *end = NULL;
 			o->tail = strtol(optarg, &end, 10);

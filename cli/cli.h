@@ -44,6 +44,7 @@ struct cli_opts {
 	bool follow, timestamps;
 	long tail;               /* -1 = all */
 	const char *runtime;     /* --runtime PATH */
+	const char *bridge, *subnet; /* --bridge, --subnet */
 };
 
 /* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).

@@ -3,6 +3,7 @@
  * state is touched. */
 #include "cli.h"
 
+#include "net/net.h"
 #include "reconcile/reconcile.h"
 
 /* Loads o->files; prints diagnostics. Returns 0 or an exit code. */
@@ -44,6 +45,15 @@ int cmd_apply(const struct cli_opts *o)
 		goto out;
 	}
 
+	/* A bad --subnet is bad input: refuse it before anything is touched. */
+	struct net_subnet subnet;
+	struct zl_err serr = ZL_ERR_INIT;
+	if (o->subnet && *o->subnet && net_subnet_parse(o->subnet, &subnet, &serr) < 0) {
+		zl_err_prefix(&serr, "--subnet");
+		code = cli_fail(&serr);
+		goto out;
+	}
+
 	bool plan_only = o->verb == CLI_DIFF || o->dry_run;
 	struct reconcile_opts ropts = {
 		.root = o->root,
@@ -52,6 +62,8 @@ int cmd_apply(const struct cli_opts *o)
 		.dry_run = plan_only,
 		.quiet = o->quiet,
 		.plan_out = stdout,
+		.bridge = o->bridge && *o->bridge ? o->bridge : NULL,
+		.subnet = o->subnet && *o->subnet ? o->subnet : NULL,
 	};
 	cli_images_opts(o, &ropts.images);
 	struct reconcile_result res;

@@ -32,6 +32,8 @@ int cmd_delete(const struct cli_opts *o)
 		.dry_run = o->dry_run,
 		.quiet = o->quiet,
 		.plan_out = stdout,
+		.bridge = o->bridge && *o->bridge ? o->bridge : NULL,
+		.subnet = o->subnet && *o->subnet ? o->subnet : NULL,
 	};
 	struct reconcile_result res;
 	struct zl_err err = ZL_ERR_INIT;
