@@ -18,6 +18,7 @@
 #include <linux/veth.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -297,6 +298,18 @@ int nl_bridge_create(struct nl_sock *s, const char *name, struct zl_err *err)
 	struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	msg_put_str(&m, IFLA_IFNAME, name);
+	/* A fixed MAC: a bridge otherwise takes the lowest MAC of its ports and
+	 * changes it when that port leaves, which strands every replica's ARP
+	 * entry for the gateway. Locally administered, derived from the name. */
+	char hex[65];
+	zl_sha256_hex(name, strlen(name), hex);
+	unsigned char mac[6] = { 0x02, 0x5a, 0x4c, 0, 0, 0 };
+	for (int i = 0; i < 3; i++) {
+		unsigned int byte = 0;
+		sscanf(hex + 2 * i, "%2x", &byte);
+		mac[3 + i] = (unsigned char)byte;
+	}
+	msg_put(&m, IFLA_ADDRESS, mac, sizeof(mac));
 	struct rtattr *info = nest_begin(&m, IFLA_LINKINFO);
 	msg_put_str(&m, IFLA_INFO_KIND, "bridge");
 	struct rtattr *data = nest_begin(&m, IFLA_INFO_DATA);
