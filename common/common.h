@@ -84,6 +84,11 @@ enum zl_log_level { ZL_LOG_ERROR = 0, ZL_LOG_WARN, ZL_LOG_INFO, ZL_LOG_DEBUG };
 void zl_log_set_level(enum zl_log_level level);
 enum zl_log_level zl_log_get_level(void);
 void zl_log(enum zl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Where zl_log() lines go instead of "zlapply: ..." on stderr (NULL: back to
+ * stderr). zlapply watch sets one so every line it writes is logfmt. The
+ * sink sees only lines at or below the level; msg is the formatted text. */
+typedef void (*zl_log_sink_fn)(enum zl_log_level level, const char *msg);
+void zl_log_set_sink(zl_log_sink_fn sink);
 
 /* Clocks. */
 int64_t zl_now_ms(void);       /* wall clock, ms since the epoch */

@@ -10,6 +10,9 @@ static enum zl_log_level log_level = ZL_LOG_INFO;
 void zl_log_set_level(enum zl_log_level level) { log_level = level; }
 enum zl_log_level zl_log_get_level(void) { return log_level; }
 
+static zl_log_sink_fn log_sink;
+void zl_log_set_sink(zl_log_sink_fn sink) { log_sink = sink; }
+
 void zl_log(enum zl_log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
@@ -17,6 +20,15 @@ void zl_log(enum zl_log_level level, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
+	if (log_sink) {
+		_cleanup_free_ char *msg = NULL;
+		if (vasprintf(&msg, fmt, ap) < 0)
+			msg = NULL; /* out of memory: the line is lost, not the run */
+		va_end(ap);
+		if (msg)
+			log_sink(level, msg);
+		return;
+	}
 	fprintf(stderr, "zlapply: ");
 	if (level != ZL_LOG_INFO)
 		fprintf(stderr, "%s: ", names[level]);

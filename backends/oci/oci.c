@@ -439,6 +439,22 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 		return 0;
 	}
 	if (!started) {
+		/* zlapply may have died between zlmon's start and recording it:
+		 * the runtime's pid file tells whether the container runs. */
+		_cleanup_free_ char *pid_path = zl_xasprintf("%s/%s", dir, MONITOR_PID_FILE);
+		char buf[32];
+		int fd = open(pid_path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		int64_t ctr = n > 0 ? (buf[n] = '\0', strtoll(buf, NULL, 10)) : -1;
+		int64_t t = ctr > 0 ? monitor_proc_start_time(ctr) : -1;
+		if (t >= 0 && monitor_alive(dir)) {
+			st->status = BACKEND_STATUS_RUNNING;
+			st->pid = ctr;
+			st->pid_start_time = t;
+			return 0;
+		}
 		st->status = BACKEND_STATUS_CREATED;
 		return 0;
 	}
