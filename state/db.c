@@ -107,6 +107,41 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL,\n"
 	"  UNIQUE (deployment, service, idx)\n"
 	");\n",
+	/* 3 -> 4: runs of jobs and cron services, and cron schedules (the
+	 * restarts/jobs/cron issue). A run row is written when a run starts and
+	 * completed when its exit is observed; the last few per service are
+	 * kept. A schedule row remembers the last scheduled time a cron service
+	 * was run for (or the time it was first applied), so missed runs
+	 * collapse into one and a later run continues where this one stopped.
+	 * Both go with their service. */
+	"CREATE TABLE runs (\n"
+	"  deployment TEXT NOT NULL,\n"
+	"  service TEXT NOT NULL,\n"
+	"  run_no INTEGER NOT NULL,\n"
+	"  idx INTEGER NOT NULL,\n"
+	"  spec_hash TEXT,\n"
+	"  cause TEXT,\n"
+	"  scheduled_s INTEGER NOT NULL,\n"
+	"  started_at INTEGER NOT NULL,\n"
+	"  finished_at INTEGER NOT NULL,\n"
+	"  exit_code INTEGER NOT NULL,\n"
+	"  exit_signal INTEGER NOT NULL,\n"
+	"  reason TEXT,\n"
+	"  log_path TEXT,\n"
+	"  PRIMARY KEY (deployment, service, run_no)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE schedules (\n"
+	"  deployment TEXT NOT NULL,\n"
+	"  service TEXT NOT NULL,\n"
+	"  last_scheduled_s INTEGER NOT NULL,\n"
+	"  next_s INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (deployment, service)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TRIGGER services_delete_runs AFTER DELETE ON services\n"
+	"BEGIN\n"
+	"  DELETE FROM runs WHERE deployment = old.deployment AND service = old.name;\n"
+	"  DELETE FROM schedules WHERE deployment = old.deployment AND service = old.name;\n"
+	"END;\n",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
@@ -187,30 +222,28 @@ static int migrate(struct state_db *db, struct zl_err *err)
 		db->schema_version = current;
 		return 0;
 	}
-	for (;;) {
-		if (exec_sql(db, "BEGIN IMMEDIATE", "migrate: begin", err) < 0)
-			return -1;
-		int version;
-		if (read_user_version(db, &version, err) < 0 || check_not_newer(db, version, err) < 0)
-			goto fail;
-		if (version == STATE_SCHEMA_VERSION) {
-			if (exec_sql(db, "COMMIT", "migrate: commit", err) < 0)
-				goto fail;
-			db->schema_version = version;
-			return 0;
-		}
+	/* Every pending migration in one transaction: a reader (status) never
+	 * sees a half-migrated database, and a crash leaves the old version. */
+	if (exec_sql(db, "BEGIN IMMEDIATE", "migrate: begin", err) < 0)
+		return -1;
+	int version;
+	if (read_user_version(db, &version, err) < 0 || check_not_newer(db, version, err) < 0)
+		goto fail;
+	for (; version < STATE_SCHEMA_VERSION; version++) {
 		char what[64];
 		snprintf(what, sizeof(what), "migrate to schema version %d", version + 1);
 		if (exec_sql(db, migrations[version], what, err) < 0)
 			goto fail;
-		/* PRAGMA takes no parameters; the value is our own constant. */
-		char bump[64];
-		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", version + 1);
-		if (exec_sql(db, bump, what, err) < 0 || exec_sql(db, "COMMIT", what, err) < 0)
-			goto fail;
-		zl_log(ZL_LOG_DEBUG, "state: migrated %s to schema version %d", db->path,
+		zl_log(ZL_LOG_DEBUG, "state: migrating %s to schema version %d", db->path,
 		       version + 1);
 	}
+	/* PRAGMA takes no parameters; the value is our own constant. */
+	char bump[64];
+	snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", STATE_SCHEMA_VERSION);
+	if (exec_sql(db, bump, "migrate", err) < 0 || exec_sql(db, "COMMIT", "migrate: commit", err) < 0)
+		goto fail;
+	db->schema_version = STATE_SCHEMA_VERSION;
+	return 0;
 fail:
 	/* Nothing of a failed migration may stay; a rollback error adds nothing. */
 	sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
