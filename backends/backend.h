@@ -79,7 +79,9 @@ struct backend_ops {
 	int (*create)(struct backend *b, const struct backend_replica_spec *spec,
 		      struct zl_err *err);
 	int (*start)(struct backend *b, const char *id, struct zl_err *err);
-	/* Sends signo, waits up to timeout_ms for the exit, then SIGKILL. */
+	/* Sends signo, waits up to timeout_ms for the exit, then SIGKILL.
+	 * signo 0 / timeout_ms < 0: the replica's own stop_signal and
+	 * stop_grace_period as recorded at create (SIGTERM / 10 s if none). */
 	int (*stop)(struct backend *b, const char *id, int signo, int64_t timeout_ms,
 		    struct zl_err *err);
 	int (*kill)(struct backend *b, const char *id, int signo, struct zl_err *err);
@@ -98,6 +100,11 @@ struct backend_ops {
 		     struct zl_err *err);
 	/* Waits up to timeout_ms for id to exit; 0 when it exited. */
 	int (*wait)(struct backend *b, const char *id, int64_t timeout_ms, struct zl_err *err);
+	/* Optional: moves the output of id's finished run to dest_path (whose
+	 * directory exists), so its next start begins a fresh log. No log is
+	 * not an error (dest_path is then not created). NULL = nothing to keep. */
+	int (*archive_logs)(struct backend *b, const char *id, const char *dest_path,
+			    struct zl_err *err);
 	void (*destroy)(struct backend *b);
 };
 

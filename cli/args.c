@@ -11,16 +11,21 @@
 #define V(v) (1u << (v))
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | \
-		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
+		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN))
 #define REPLICA_VERBS (V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
 #define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE) | V(CLI_PULL) | \
-		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS)
-#define PULLING (V(CLI_APPLY) | V(CLI_PULL))
-#define LOCKING (V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_PULL) | V(CLI_PRUNE))
+		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_DOCTOR) | \
+		  V(CLI_RUN))
+#define PULLING (V(CLI_APPLY) | V(CLI_PULL) | V(CLI_WATCH) | V(CLI_RUN))
+#define LOCKING (V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_PULL) | V(CLI_PRUNE) | V(CLI_DOCTOR) | \
+		 V(CLI_RUN))
 
 enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE, OPT_INSECURE,
        OPT_AUTH_FILE, OPT_PLATFORM, OPT_SIGNAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_FOLLOW,
-       OPT_RUNTIME, OPT_BRIDGE, OPT_SUBNET };
+       OPT_RUNTIME, OPT_BRIDGE, OPT_SUBNET, OPT_INTERVAL, OPT_METRICS,
+       OPT_FIX,
+       OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
+       OPT_DETACH /* jobs/cron: run --detach */ };
 
 struct flag {
 	struct option opt;
@@ -30,9 +35,9 @@ struct flag {
 };
 
 static const struct flag flags[] = {
-	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE),
+	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN),
 	  "FILE|DIR|-", "deployment spec: a file, a directory of *.yaml/*.yml, or - for stdin (repeatable)" },
-	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS,
+	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_RUN),
 	  "NAME", "a deployment by name (delete: repeatable)" },
 	{ { "signal", required_argument, NULL, OPT_SIGNAL }, V(CLI_KILL),
 	  "SIGNAL", "KILL (default), TERM, INT, HUP, USR1 or USR2; with or without SIG, any case" },
@@ -42,7 +47,7 @@ static const struct flag flags[] = {
 	  "N", "only the last N lines" },
 	{ { "timestamps", no_argument, NULL, OPT_TIMESTAMPS }, V(CLI_LOGS),
 	  NULL, "prefix each line with its time (also -t)" },
-	{ { "runtime", required_argument, NULL, OPT_RUNTIME }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS,
+	{ { "runtime", required_argument, NULL, OPT_RUNTIME }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN),
 	  "PATH", "OCI runtime for the oci backend (crun, runc, youki; env ZLAPPLY_RUNTIME)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
@@ -54,9 +59,9 @@ static const struct flag flags[] = {
 	  "NAME", "container backend: oci (default) or mock (env ZLAPPLY_BACKEND)" },
 	{ { "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT }, LOCKING,
 	  "DURATION", "how long to wait for another zlapply's lock (default 60s)" },
-	{ { "bridge", required_argument, NULL, OPT_BRIDGE }, V(CLI_APPLY) | V(CLI_DELETE),
+	{ { "bridge", required_argument, NULL, OPT_BRIDGE }, V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN),
 	  "NAME", "bridge replicas attach to (env ZLAPPLY_BRIDGE; default zl0)" },
-	{ { "subnet", required_argument, NULL, OPT_SUBNET }, V(CLI_APPLY) | V(CLI_DELETE),
+	{ { "subnet", required_argument, NULL, OPT_SUBNET }, V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN),
 	  "CIDR", "the bridge's IPv4 subnet (env ZLAPPLY_SUBNET; default 10.213.0.0/16)" },
 	{ { "ca-file", required_argument, NULL, OPT_CA_FILE }, PULLING,
 	  "FILE", "also trust the CA certificates in FILE for registry TLS" },
@@ -66,6 +71,20 @@ static const struct flag flags[] = {
 	  "FILE", "registry credentials (default $REGISTRY_AUTH_FILE, ~/.docker/config.json)" },
 	{ { "platform", required_argument, NULL, OPT_PLATFORM }, PULLING,
 	  "OS/ARCH[/VARIANT]", "pick this platform from multi-platform images (default: this host)" },
+	{ { "interval", required_argument, NULL, OPT_INTERVAL }, V(CLI_WATCH),
+	  "DURATION", "read the files and apply this often even without a change (default 30s)" },
+	{ { "metrics", required_argument, NULL, OPT_METRICS }, V(CLI_WATCH),
+	  "HOST:PORT", "serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)" },
+	/* health: --wait [--timeout D] */
+	{ { "wait", no_argument, NULL, OPT_WAIT }, V(CLI_APPLY),
+	  NULL, "after the apply, wait until every replica is ready (exit 3 on timeout)" },
+	{ { "timeout", required_argument, NULL, OPT_WAIT_TIMEOUT }, V(CLI_APPLY) | V(CLI_RUN),
+	  "DURATION", "how long --wait waits (default 5m); run: stop the run after this long" },
+	/* jobs/cron: run --detach */
+	{ { "detach", no_argument, NULL, OPT_DETACH }, V(CLI_RUN),
+	  NULL, "start the run and return without waiting for it to end" },
+	{ { "fix", no_argument, NULL, OPT_FIX }, V(CLI_DOCTOR),
+	  NULL, "remove what no replica owns (default: only list it)" },
 	{ { "quiet", no_argument, NULL, 'q' }, ALL_VERBS, NULL, "no progress output" },
 	{ { "verbose", no_argument, NULL, 'v' }, ALL_VERBS, NULL, "more log output (repeatable)" },
 	{ { "help", no_argument, NULL, 'h' }, ALL_VERBS, NULL, "show help" },
@@ -101,6 +120,12 @@ static const struct {
 	  "print a replica's output" },
 	{ "exec", CLI_EXEC, "zlapply exec SVC[-rep-N] [-d NAME] -- CMD [ARG...]",
 	  "run a command inside a replica; exits with the command's exit code" },
+	{ "watch", CLI_WATCH, "zlapply watch -f FILE|DIR [--interval D] [--metrics HOST:PORT] [flags]",
+	  "keep applying: when the files change, every --interval and when a replica exits" },
+	{ "doctor", CLI_DOCTOR, "zlapply doctor [--fix] [flags]",
+	  "list (--fix: remove) netns, veths, leases, mounts, dirs, monitors and port rules no replica owns" },
+	{ "run", CLI_RUN, "zlapply run JOB [-f FILE] [-d NAME] [--timeout D | --detach] [flags]",
+	  "run a job (or cron service) now, wait for it to end, exit with its result" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };
@@ -288,6 +313,22 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_RUNTIME: o->runtime = optarg; break;
 		case OPT_BRIDGE: o->bridge = optarg; break;
 		case OPT_SUBNET: o->subnet = optarg; break;
+		case OPT_WAIT: o->wait = true; break; /* health: --wait */
+		case OPT_DETACH: o->detach = true; break; /* jobs/cron: run --detach */
+		case OPT_WAIT_TIMEOUT:
+			if (spec_parse_duration(optarg, &o->wait_timeout_ms, err) < 0)
+				return zl_err_prefix(err, "--timeout");
+			if (o->wait_timeout_ms <= 0)
+				return zl_invalid(err, "--timeout: expected a duration > 0, got \"%s\"", optarg);
+			break;
+		case OPT_METRICS: o->metrics = optarg; break;
+		case OPT_FIX: o->fix = true; break;
+		case OPT_INTERVAL:
+			if (spec_parse_duration(optarg, &o->interval_ms, err) < 0)
+				return zl_err_prefix(err, "--interval");
+			if (o->interval_ms < 1000)
+				return zl_invalid(err, "--interval: expected at least 1s, got \"%s\"", optarg);
+			break;
 		case OPT_TAIL: {
 			char *end = NULL;
 			o->tail = strtol(optarg, &end, 10);
@@ -301,7 +342,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 			break;
 		}
 	}
-	if (optind < nargs && (o->verb == CLI_PULL || (V(o->verb) & REPLICA_VERBS))) {
+	if (optind < nargs && (o->verb == CLI_PULL || o->verb == CLI_RUN ||
+			       (V(o->verb) & REPLICA_VERBS))) {
 		for (int i = optind; i < nargs; i++)
 			push(&o->args, &o->arg_count, args[i]);
 		optind = nargs;
@@ -316,10 +358,27 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	}
 	if (o->help || o->verb == CLI_HELP || o->verb == CLI_VERSION)
 		return 0;
-	if ((o->verb == CLI_APPLY || o->verb == CLI_DIFF || o->verb == CLI_VALIDATE) &&
-	    o->file_count == 0)
+	if ((o->verb == CLI_APPLY || o->verb == CLI_DIFF || o->verb == CLI_VALIDATE ||
+	     o->verb == CLI_WATCH) && o->file_count == 0)
 		return zl_invalid(err, "%s needs -f FILE|DIR|- (run 'zlapply %s --help')",
 				  cli_verb_name(o->verb), cli_verb_name(o->verb));
+	for (size_t i = 0; o->verb == CLI_WATCH && i < o->file_count; i++)
+		if (strcmp(o->files[i], "-") == 0)
+			return zl_invalid(err, "watch cannot watch stdin (-f -): give a file or a directory");
+	/* health: --timeout belongs to --wait, which needs a real apply */
+	if (o->wait_timeout_ms > 0 && !o->wait && o->verb != CLI_RUN)
+		return zl_invalid(err, "--timeout goes with --wait");
+	if (o->wait && o->dry_run)
+		return zl_invalid(err, "--wait and --dry-run exclude each other");
+	/* jobs/cron: run JOB */
+	if (o->verb == CLI_RUN && o->arg_count != 1)
+		return zl_invalid(err, o->arg_count ? "run takes one JOB, got \"%s\" too"
+						    : "run needs a JOB: the name of a job or cron service%s",
+				  o->arg_count ? o->args[1] : "");
+	if (o->verb == CLI_RUN && o->detach && o->wait_timeout_ms > 0)
+		return zl_invalid(err, "--timeout and --detach exclude each other");
+	if (o->verb == CLI_RUN && o->name_count > 1)
+		return zl_invalid(err, "run takes at most one -d NAME");
 	if (o->verb == CLI_DELETE && o->file_count == 0 && o->name_count == 0)
 		return zl_invalid(err, "delete needs -f FILE or -d NAME");
 	if ((V(o->verb) & REPLICA_VERBS) && o->arg_count == 0)

@@ -10,6 +10,9 @@
 enum cli_verb {
 	CLI_APPLY = 0, CLI_DIFF, CLI_VALIDATE, CLI_STATUS, CLI_DELETE, CLI_VERSION, CLI_HELP,
 	CLI_PULL, CLI_IMAGES, CLI_PRUNE, CLI_KILL, CLI_LOGS, CLI_EXEC,
+	CLI_WATCH,
+	CLI_DOCTOR, /* networking: zlapply doctor */
+	CLI_RUN,    /* jobs/cron: zlapply run JOB */
 };
 
 enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
@@ -45,6 +48,14 @@ struct cli_opts {
 	long tail;               /* -1 = all */
 	const char *runtime;     /* --runtime PATH */
 	const char *bridge, *subnet; /* --bridge, --subnet */
+	bool fix;                /* doctor --fix */
+	/* health: apply --wait [--timeout D] */
+	bool wait;
+	int64_t wait_timeout_ms; /* 0 = the default (5m) */
+	/* watch */
+	int64_t interval_ms;     /* --interval; 0 = the default */
+	const char *metrics;     /* --metrics HOST:PORT */
+	bool detach;             /* jobs/cron: run --detach (--timeout: wait_timeout_ms) */
 };
 
 /* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).
@@ -64,6 +75,14 @@ int cmd_replica(const struct cli_opts *o);  /* kill, logs, exec */
 struct images_opts;
 void cli_images_opts(const struct cli_opts *o, struct images_opts *out);
 int cmd_delete(const struct cli_opts *o);
+int cmd_watch(const struct cli_opts *o);
+int cmd_doctor(const struct cli_opts *o); /* networking: doctor [--fix] */
+int cmd_run(const struct cli_opts *o);    /* jobs/cron: run JOB [--timeout D] [--detach] */
+/* The reconcile options the flags describe (apply and watch share them).
+ * A bad --subnet is bad input: -1 with err (kind INPUT). dry_run and
+ * plan_out are left to the caller. */
+struct reconcile_opts;
+int cli_reconcile_opts(const struct cli_opts *o, struct reconcile_opts *out, struct zl_err *err);
 
 /* Exit code for an error kind. */
 int cli_exit_code(const struct zl_err *err);
@@ -73,8 +92,17 @@ int cli_fail(const struct zl_err *err);
 /* output.c */
 struct state_replicas;
 struct backend_stats;
-void output_status_table(FILE *out, const struct state_replicas *rows, int64_t now_ms);
+struct state_runs;
+struct state_schedules;
+/* jobs/cron: what status shows besides replicas (either may be NULL). */
+struct output_runs {
+	const struct state_runs *runs;           /* kept runs of jobs and cron services */
+	const struct state_schedules *schedules; /* cron: next run times */
+};
+void output_status_table(FILE *out, const struct state_replicas *rows,
+			 const struct output_runs *runs, int64_t now_ms);
 /* stats: one per row (cgroup usage; -1 unknown) or NULL. Caller frees the text. */
-char *output_status_json(const struct state_replicas *rows, const struct backend_stats *stats);
+char *output_status_json(const struct state_replicas *rows, const struct backend_stats *stats,
+			 const struct output_runs *runs, int64_t now_ms);
 
 #endif

@@ -34,6 +34,24 @@ static int cmd_validate(const struct cli_opts *o, const struct spec_set *set)
 	return 0;
 }
 
+int cli_reconcile_opts(const struct cli_opts *o, struct reconcile_opts *out, struct zl_err *err)
+{
+	/* A bad --subnet is bad input: refuse it before anything is touched. */
+	struct net_subnet subnet;
+	if (o->subnet && *o->subnet && net_subnet_parse(o->subnet, &subnet, err) < 0)
+		return zl_err_prefix(err, "--subnet");
+	*out = (struct reconcile_opts){
+		.root = o->root,
+		.backend_name = o->backend,
+		.lock_timeout_ms = o->lock_timeout_ms,
+		.quiet = o->quiet,
+		.bridge = o->bridge && *o->bridge ? o->bridge : NULL,
+		.subnet = o->subnet && *o->subnet ? o->subnet : NULL,
+	};
+	cli_images_opts(o, &out->images);
+	return 0;
+}
+
 int cmd_apply(const struct cli_opts *o)
 {
 	struct spec_set set = { 0 };
@@ -45,35 +63,24 @@ int cmd_apply(const struct cli_opts *o)
 		goto out;
 	}
 
-	/* A bad --subnet is bad input: refuse it before anything is touched. */
-	struct net_subnet subnet;
-	struct zl_err serr = ZL_ERR_INIT;
-	if (o->subnet && *o->subnet && net_subnet_parse(o->subnet, &subnet, &serr) < 0) {
-		zl_err_prefix(&serr, "--subnet");
-		code = cli_fail(&serr);
+	struct reconcile_opts ropts;
+	struct zl_err err = ZL_ERR_INIT;
+	if (cli_reconcile_opts(o, &ropts, &err) < 0) {
+		code = cli_fail(&err);
 		goto out;
 	}
-
 	bool plan_only = o->verb == CLI_DIFF || o->dry_run;
-	struct reconcile_opts ropts = {
-		.root = o->root,
-		.backend_name = o->backend,
-		.lock_timeout_ms = o->lock_timeout_ms,
-		.dry_run = plan_only,
-		.quiet = o->quiet,
-		.plan_out = stdout,
-		.bridge = o->bridge && *o->bridge ? o->bridge : NULL,
-		.subnet = o->subnet && *o->subnet ? o->subnet : NULL,
-	};
-	cli_images_opts(o, &ropts.images);
+	ropts.dry_run = plan_only;
+	ropts.plan_out = stdout;
 	struct reconcile_result res;
-	struct zl_err err = ZL_ERR_INIT;
 	if (reconcile_apply(&ropts, &set, &res, &err) < 0) {
 		/* Each failed action was reported as it failed; add the count. */
 		if (res.actions_failed > 0) {
 			fprintf(stderr, "zlapply: %zu of %zu action%s failed\n", res.actions_failed,
 				res.actions_planned, res.actions_planned == 1 ? "" : "s");
-			code = cli_exit_code(&err) ? cli_exit_code(&err) : 1;
+			/* Some actions ran: that is a failure (1), not bad input (2),
+			 * unless a --wait ran out of time (3). */
+			code = cli_exit_code(&err) == 3 ? 3 : 1;
 		} else {
 			code = cli_fail(&err);
 		}
@@ -88,6 +95,13 @@ int cmd_apply(const struct cli_opts *o)
 	}
 	if (plan_only && res.actions_planned == 0 && !o->quiet)
 		fprintf(stderr, "zlapply: up to date, nothing to do\n");
+	/* health: --wait until every replica is ready (reconcile/wait.c); exit 3 on timeout */
+	if (o->wait && !plan_only &&
+	    reconcile_wait(&ropts, &set, o->wait_timeout_ms > 0 ? o->wait_timeout_ms : 300000, stderr,
+			   &err) < 0) {
+		code = cli_fail(&err);
+		goto out;
+	}
 	code = 0;
 out:
 	spec_set_free(&set);

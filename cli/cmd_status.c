@@ -39,15 +39,26 @@ int cmd_status(const struct cli_opts *o)
 	const char *deployment = o->name_count ? o->names[0] : NULL;
 	if (reconcile_status(o->root, deployment, &rows, &err) < 0)
 		return cli_fail(&err);
+	/* jobs/cron: kept runs and cron schedules */
+	struct state_runs runs = { 0 };
+	struct state_schedules schedules = { 0 };
+	if (reconcile_status_runs(o->root, deployment, &runs, &schedules, &err) < 0) {
+		state_replicas_free(&rows);
+		return cli_fail(&err);
+	}
+	struct output_runs extra = { .runs = &runs, .schedules = &schedules };
+	int64_t now = zl_now_ms();
 	if (o->output == CLI_OUTPUT_JSON) {
 		struct backend_stats *stats = collect_stats(o, &rows);
-		char *json = output_status_json(&rows, stats);
+		char *json = output_status_json(&rows, stats, &extra, now);
 		free(stats);
 		printf("%s\n", json);
 		free(json);
 	} else {
-		output_status_table(stdout, &rows, zl_now_ms());
+		output_status_table(stdout, &rows, &extra, now);
 	}
+	state_runs_free(&runs);
+	state_schedules_free(&schedules);
 	state_replicas_free(&rows);
 	return 0;
 }

@@ -75,6 +75,15 @@ int main(int argc, char **argv)
 	case CLI_EXEC:
 		code = cmd_replica(&o);
 		break;
+	case CLI_WATCH:
+		code = cmd_watch(&o);
+		break;
+	case CLI_DOCTOR:
+		code = cmd_doctor(&o);
+		break;
+	case CLI_RUN: /* jobs/cron */
+		code = cmd_run(&o);
+		break;
 	default:
 		code = cmd_apply(&o);
 		break;

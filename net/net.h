@@ -12,7 +12,7 @@
  *   resolv.conf and hosts files the container gets bind-mounted.
  *
  * IPv4 addresses are uint32_t in host byte order (10.213.0.1 == 0x0ad50001).
- * NAT and published ports (iptables) are not here.
+ * NAT and published ports use iptables (nat.c, ports.c).
  */
 #ifndef ZL_NET_H
 #define ZL_NET_H
@@ -133,5 +133,59 @@ int net_rule_ensure(const char *table, const char *chain, const char *const *rul
 		    struct zl_err *err);
 /* Runs iptables -w ARGS...; *status is its exit code, out (may be NULL) its output. */
 int net_iptables(const char *const *args, int *status, struct zl_buf *out, struct zl_err *err);
+
+/* ---- published ports (ports.c) ---- */
+/* One published port: host_ip:host_port -> target_port on each replica. */
+struct net_port {
+	uint32_t host_ip; /* 0 = every local address (0.0.0.0) */
+	int host_port;    /* 1..65535 */
+	int target_port;  /* in the replica */
+	bool udp;         /* else tcp */
+};
+const char *net_port_proto(const struct net_port *p); /* "tcp" / "udp" */
+
+#define NET_CHAIN_MAX 29 /* iptables chain names: 28 characters */
+/* "ZLP-<16 hex of sha256(scope, deployment/service)>": the service's own
+ * nat chain. scope (the state root) keeps two roots on one host apart. */
+void net_ports_chain(const char *scope, const char *deployment, const char *service,
+		     char out[NET_CHAIN_MAX]);
+/* The iptables-restore text net_ports_sync() loads: the service's chain
+ * with a DNAT rule per port and replica (round robin with statistic nth),
+ * each tagged "zlapply:<deployment>/<service>". "" when n or n_ips is 0.
+ * Caller frees. Pure: used to tell whether the kernel needs touching. */
+char *net_ports_render(const char *scope, const char *deployment, const char *service,
+		       const struct net_port *ports, size_t n, const char *const *replica_ips,
+		       size_t n_ips);
+/* Makes the service's published ports exactly ports[] -> replica_ips[]:
+ * ensures zlapply's chains (ZLAPPLY-DNAT from PREROUTING and OUTPUT for
+ * local destinations, ZLAPPLY-POSTROUTING with a MASQUERADE of 127.0.0.0/8
+ * out of bridge, route_localnet on bridge, FORWARD accepts), replaces the
+ * service's chain in one iptables-restore transaction and jumps to it.
+ * n or n_ips 0 removes them (net_ports_remove). */
+int net_ports_sync(const char *scope, const char *deployment, const char *service,
+		   const struct net_port *ports, size_t n, const char *const *replica_ips,
+		   size_t n_ips, const char *bridge, struct zl_err *err);
+/* Idempotent: the service's jump, chain and rules go; missing is success. */
+int net_ports_remove(const char *scope, const char *deployment, const char *service,
+		     struct zl_err *err);
+/* Services that have tagged rules in the nat table, one entry per chain. */
+struct net_ports_owner {
+	char *deployment, *service;
+	char *chain; /* compare with net_ports_chain() to know the scope */
+};
+int net_ports_list(struct net_ports_owner **owners, size_t *n, struct zl_err *err);
+void net_ports_owners_free(struct net_ports_owner *owners, size_t n);
+/* 0 when host_ip:port/proto can be bound; otherwise "port 8080/tcp on
+ * 0.0.0.0 is already in use (by pid N, COMM)" (the owner from /proc/net
+ * and /proc/<pid>/fd, when it can be told). */
+int net_port_check_free(uint32_t host_ip, int port, bool udp, struct zl_err *err);
+/* A port the kernel calls free right now (bind to port 0). */
+int net_port_pick_ephemeral(uint32_t host_ip, bool udp, int *port, struct zl_err *err);
+
+/* ---- host interfaces by name (links.c) ---- */
+/* Interfaces whose name starts with prefix, sorted; free with net_names_free. */
+int net_links_list(const char *prefix, char ***names, size_t *n, struct zl_err *err);
+/* Deletes the link; missing is success. */
+int net_link_delete(const char *ifname, struct zl_err *err);
 
 #endif

@@ -5,6 +5,7 @@
  * 2. lock, open the store, settle what a crashed run left pending;
  * 3. per deployment: observe, plan, execute, record. */
 #include "reconcile.h"
+#include "publish-internal.h" /* networking: published ports */
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -34,8 +35,8 @@ static int desired_build(const struct spec_deployment *dep, const char *secrets_
 		const struct spec_service *svc = &dep->services[i];
 		struct plan_desired_service *ds = &out->services[out->count++];
 		ds->svc = svc;
-		/* Cron runs are scheduled work (the lifecycle issue); they keep no
-		 * standing replicas. */
+		/* Cron runs are scheduled work: they keep no standing replicas;
+		 * plan.c starts each run when its time has come. */
 		ds->replicas = svc->rtype == SPEC_RTYPE_CRON ? 0 : spec_service_desired_replicas(svc);
 		if (spec_service_hash(dep, svc, secrets_dir, ds->spec_hash, &ds->sections, err) < 0) {
 			err->kind = ZL_ERR_INPUT;
@@ -180,9 +181,11 @@ static int record_spec(struct state_db *db, const struct spec_deployment *dep,
 	struct state_services old = { 0 };
 	if (state_services_load(db, dep->name, &old, err) < 0)
 		return -1;
+	/* An absolute source lets `zlapply run JOB` find the spec from anywhere. */
+	_cleanup_free_ char *source = strcmp(dep->file, "-") ? realpath(dep->file, NULL) : NULL;
 	int r = state_begin(db, err);
 	if (r == 0)
-		r = state_deployment_upsert(db, dep->name, dep->file, now_ms, err);
+		r = state_deployment_upsert(db, dep->name, source ? source : dep->file, now_ms, err);
 	for (size_t i = 0; r == 0 && i < desired->count; i++) {
 		const struct plan_desired_service *ds = &desired->services[i];
 		static const char *const rtypes[] = { "service", "job", "cron" };
@@ -214,6 +217,8 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	const struct reconcile_opts *o = run->opts;
 	struct state_replicas rows = { 0 }, before = { 0 };
 	struct plan plan = { 0 };
+	struct publish *pub = NULL; /* networking: published ports */
+	struct health_gate *gate = NULL; /* health/depends/init (health.c) */
 	int ret = -1;
 	int64_t t = run_now(o);
 
@@ -225,19 +230,34 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	if (run->db && !o->dry_run && state_leases_reclaim(run->db, &reclaimed, err) < 0)
 		goto out;
 	resolve_images(run, desired);
+	/* restarts/jobs/cron: cron schedules and `zlapply run` into desired */
+	if (execute_prepare_desired(run->db, o, desired, err) < 0)
+		goto out;
 	if (run->db && state_replicas_load(run->db, name, &rows, err) < 0)
 		goto out;
 	if (run->b) {
 		copy_rows(&before, &rows);
-		if (observe_refresh(run->b, &rows, t) > 0 && !o->dry_run &&
-		    record_observed(run->db, &before, &rows, t, err) < 0)
+		size_t changed = observe_refresh(run->b, &rows, t);
+		/* restarts/jobs/cron: back-off of new exits; runs completed */
+		if (changed > 0)
+			plan_note_exits(desired, &before, &rows, t);
+		if (changed > 0 && !o->dry_run &&
+		    (record_observed(run->db, &before, &rows, t, err) < 0 ||
+		     execute_record_exits(run->db, &before, &rows, err) < 0))
 			goto out;
 	}
 
 	plan_compute(desired, &rows, t, &plan);
 	run->res->actions_planned += plan.count;
+	/* networking: new published ports must be free before anything is made */
+	pub = publish_begin(run->b, o, desired);
 	ret = 0;
 	const char *halted = NULL; /* service whose rolling recreate failed */
+	/* health/depends/init: gates around the actions (reconcile/health.c) */
+	struct execute_env genv = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
+				    .bridge = o->bridge, .subnet = o->subnet };
+	if (!o->dry_run)
+		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct plan_action *a = &plan.items[i];
 		if (o->dry_run) {
@@ -251,12 +271,25 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 			       name, a->service, a->service, a->index);
 			continue;
 		}
-		if (!o->quiet)
-			print_line(o, a);
 		struct zl_err aerr = ZL_ERR_INIT;
+		if (publish_refuse(pub, a, &aerr) < 0) { /* networking: a taken port */
+			run->res->actions_failed++;
+			if (ret == 0)
+				*err = aerr;
+			ret = -1;
+			continue;
+		}
+		/* health/depends/init: 1 = skip (init back-off); -1, or a new
+		 * replica that never gets ready, fails the action */
+		int gated = health_gate_before(gate, a, row_for(&rows, a), &aerr);
+		if (gated > 0)
+			continue;
+		if (!o->quiet && gated == 0)
+			print_line(o, a);
 		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
 					   .bridge = o->bridge, .subnet = o->subnet };
-		if (execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0) {
+		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
+		    health_gate_after(gate, a, &aerr) < 0) {
 			run->res->actions_failed++;
 			zl_log(ZL_LOG_ERROR, "%s: %s", name, aerr.msg);
 			if (a->kind == PLAN_RECREATE)
@@ -268,6 +301,27 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		}
 		run->res->actions_done++;
 	}
+	/* health: probe running replicas once, restart the unhealthy (health.c) */
+	struct zl_err herr = ZL_ERR_INIT;
+	if (health_gate_finish(gate, run->res, &herr) < 0 && ret == 0) {
+		*err = herr;
+		ret = -1;
+	}
+	/* networking: published ports follow the running replicas */
+	struct zl_err perr = ZL_ERR_INIT;
+	if (publish_finish(pub, run->db, &perr) < 0 && ret == 0) {
+		*err = perr;
+		ret = -1;
+	}
+	if (!o->dry_run) {
+		/* restarts/jobs/cron: schedule bookkeeping, logs of dropped services */
+		struct zl_err serr = ZL_ERR_INIT;
+		if (execute_finish_plan(run->db, o->root, desired, &plan, run_now(o), &serr) < 0 &&
+		    ret == 0) {
+			*err = serr;
+			ret = -1;
+		}
+	}
 	if (!o->dry_run && dep) {
 		/* Recorded even after a failed action: the spec was accepted. */
 		struct zl_err rerr = ZL_ERR_INIT;
@@ -277,6 +331,8 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		}
 	}
 out:
+	health_gate_free(gate);
+	publish_free(pub);
 	plan_free(&plan);
 	state_replicas_free(&rows);
 	state_replicas_free(&before);

@@ -3,11 +3,19 @@
  * Every action is journaled (state_journal_begin) in the same transaction
  * that marks the replica row as in flight, before the backend is touched,
  * and finished in the same transaction that records the result. A crash in
- * between leaves a pending entry that recover.c settles at the next run. */
+ * between leaves a pending entry that recover.c settles at the next run.
+ *
+ * Jobs and cron services (rtype job/cron) also keep their runs: each start
+ * records a run (with its cron schedule, in the same transaction), and
+ * before a finished run's container is started again or removed its output
+ * is archived to <root>/runs/<deployment>/<service>/<run_no>.log. */
 #include "reconcile.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net/net.h"
 
@@ -28,18 +36,60 @@ static int64_t now(const struct exec_ctx *x)
 	return x->clock_ms ? x->clock_ms() : zl_now_ms();
 }
 
+/* Does the action's service keep runs (a job or a cron service)? */
+static bool keeps_runs(const struct plan_action *a)
+{
+	return a->desired && a->desired->svc->rtype != SPEC_RTYPE_SERVICE;
+}
+
+char *execute_run_log_path(const char *root, const char *deployment, const char *service,
+			   int64_t run_no)
+{
+	return zl_xasprintf("%s/runs/%s/%s/%lld.log", root, deployment, service, (long long)run_no);
+}
+
+/* A new run of the action's job/cron replica started (row): recorded with
+ * the row. Log files of runs that fall out of the kept ones go to *pruned. */
+static int record_run_start(const struct exec_ctx *x, const struct state_replica *row,
+			    char ***pruned, size_t *pruned_count, struct zl_err *err)
+{
+	const struct plan_action *a = x->a;
+	struct state_run run = {
+		.deployment = a->deployment,
+		.service = a->service,
+		.index = a->index,
+		.spec_hash = row->spec_hash,
+		.cause = a->reason ? a->reason : (char *)"created",
+		.scheduled_s = a->scheduled_s,
+		.started_at = row->started_at,
+		.exit_code = -1,
+	};
+	return state_run_start(x->db, &run, pruned, pruned_count, err);
+}
+
 /* Records row, finishes the journal entry and adds an event, atomically.
- * row NULL deletes the replica's row instead. */
+ * row NULL deletes the replica's row instead. started: the action started
+ * the replica's container (a job/cron replica then begins a run). A cron
+ * run's schedule is recorded with it, started or not: a failed attempt
+ * waits for the next scheduled time like a run would. */
 static int record_result(const struct exec_ctx *x, int64_t journal_id,
 			 enum state_journal_status status, const struct state_replica *row,
-			 const char *event_kind, const char *message, struct zl_err *err)
+			 bool started, const char *event_kind, const char *message,
+			 struct zl_err *err)
 {
 	const struct plan_action *a = x->a;
 	int64_t t = now(x);
+	char **pruned = NULL;
+	size_t pruned_count = 0;
 	if (state_begin(x->db, err) < 0)
 		return -1;
 	int r = row ? state_replica_upsert(x->db, row, err)
 		    : state_replica_delete(x->db, a->deployment, a->service, a->index, err);
+	if (r == 0 && started && row && keeps_runs(a))
+		r = record_run_start(x, row, &pruned, &pruned_count, err);
+	if (r == 0 && a->scheduled_s > 0)
+		r = state_schedule_put(x->db, a->deployment, a->service, a->scheduled_s, a->next_s,
+				       err);
 	/* A removed replica's address goes back to the pool with its row. */
 	if (r == 0 && !row)
 		r = state_lease_delete(x->db, a->deployment, a->service, a->index, err);
@@ -52,7 +102,57 @@ static int record_result(const struct exec_ctx *x, int64_t journal_id,
 		r = state_commit(x->db, err);
 	if (r < 0)
 		state_rollback(x->db);
+	/* Dropped runs take their logs with them; a leftover file is harmless. */
+	for (size_t i = 0; r == 0 && i < pruned_count; i++)
+		if (pruned[i] && unlink(pruned[i]) < 0 && errno != ENOENT)
+			zl_log(ZL_LOG_WARN, "remove old run log %s: %s", pruned[i], strerror(errno));
+	state_names_free(pruned, pruned_count);
 	return r;
+}
+
+/* Moves the output of run run_no to its archive and records where. */
+static int archive_run_log(const struct exec_ctx *x, int64_t run_no, struct zl_err *e)
+{
+	const struct plan_action *a = x->a;
+	if (!x->b->ops->archive_logs)
+		return 0;
+	_cleanup_free_ char *path =
+		execute_run_log_path(x->b->root, a->deployment, a->service, run_no);
+	_cleanup_free_ char *dir =
+		zl_xasprintf("%s/runs/%s/%s", x->b->root, a->deployment, a->service);
+	if (zl_mkdir_p(dir, 0700, e) < 0 || x->b->ops->archive_logs(x->b, x->backend_id, path, e) < 0)
+		return -1;
+	if (access(path, F_OK) < 0)
+		return 0; /* the run wrote nothing */
+	return state_run_set_log(x->db, a->deployment, a->service, run_no, path, e);
+}
+
+/* Before a job/cron replica's container starts again or goes: its last run
+ * gets its exit when observe has not recorded it yet (st: the backend's
+ * view now; NULL = unknown), and its output is archived. Failures here are
+ * logged, never fail the action: the run's record matters less than the
+ * run itself. */
+static void close_run(const struct exec_ctx *x, const struct backend_state *st)
+{
+	const struct plan_action *a = x->a;
+	struct state_run run;
+	bool found = false;
+	struct zl_err e = ZL_ERR_INIT;
+	int r = state_run_latest(x->db, a->deployment, a->service, a->index, &run, &found, &e);
+	if (r == 0 && found && run.finished_at == 0) {
+		bool exited = st && st->status == BACKEND_STATUS_EXITED;
+		const char *reason = exited ? (st->exit_reason[0] ? st->exit_reason : "exited")
+					    : "lost";
+		r = state_run_finish(x->db, a->deployment, a->service, a->index,
+				     exited && st->finished_at ? st->finished_at : now(x),
+				     exited ? st->exit_code : -1, exited ? st->exit_signal : 0, reason,
+				     &e);
+	}
+	if (r == 0 && found && !run.log_path)
+		r = archive_run_log(x, run.run_no, &e);
+	if (r < 0)
+		zl_log(ZL_LOG_WARN, "%s-rep-%d: keep the finished run: %s", a->service, a->index, e.msg);
+	state_run_clear(&run);
 }
 
 /* Journals action `name` and writes row (the in-flight state) atomically,
@@ -182,6 +282,7 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		goto out;
 
 	struct zl_err act = ZL_ERR_INIT;
+	bool init_fail = false; /* init steps failed (reconcile/init.c) */
 	int r = ds->image_error ? zl_fail(&act, "image: %s", ds->image_error) : 0;
 	if (r == 0)
 		r = spec_service_resolve_env(ds->svc, x->secrets_dir, &env, &env_count, &act);
@@ -203,10 +304,13 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 			.subnet = x->subnet ? x->subnet : NET_DEFAULT_SUBNET,
 		};
 		r = x->b->ops->create(x->b, &rs, &act);
+		if (r < 0)
+			zl_err_prefix(&act, "create");
+		/* init steps run after create, before start (reconcile/init.c) */
+		if (r == 0 && (r = init_run_steps(x->b, a, x->backend_id, env, env_count, &act)) < 0)
+			init_fail = true;
 		if (r == 0 && (r = x->b->ops->start(x->b, x->backend_id, &act)) < 0)
 			zl_err_prefix(&act, "start");
-		else if (r < 0)
-			zl_err_prefix(&act, "create");
 	}
 	if (r < 0) {
 		/* Leave nothing behind in the backend; the row records the failure. */
@@ -216,7 +320,10 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		row.state = STATE_REPLICA_FAILED;
 		row.error = zl_xstrdup(act.msg);
 		row.updated_at = now(x);
-		record_result(x, journal_id, STATE_JOURNAL_FAILED, &row, "failed", act.msg, err);
+		if (init_fail) /* errors.on_init_failure: backoff (reconcile/init.c) */
+			row.backoff_until = init_backoff_until(x->db, a, now(x));
+		record_result(x, journal_id, STATE_JOURNAL_FAILED, &row, false, "failed", act.msg,
+			      err);
 		*err = act;
 		goto out;
 	}
@@ -225,8 +332,8 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 	row.started_at = now(x);
 	take_backend_state(x, &row);
 	row.updated_at = now(x);
-	ret = record_result(x, journal_id, STATE_JOURNAL_DONE, &row, "started", "created and started",
-			    err);
+	ret = record_result(x, journal_id, STATE_JOURNAL_DONE, &row, true, "started",
+			    "created and started", err);
 	/* Last use feeds `zlapply images`; losing it is harmless. */
 	struct zl_err ignored = ZL_ERR_INIT;
 	if (ret == 0 && ds->image.reference &&
@@ -252,14 +359,21 @@ static int do_remove(const struct exec_ctx *x, const struct state_replica *curre
 	if (ret < 0)
 		return -1;
 
-	int signo = a->desired ? a->desired->svc->stop_signal : SIGTERM;
-	int64_t grace = a->desired ? a->desired->svc->stop_grace_ms : DEFAULT_STOP_GRACE_MS;
+	/* A service gone from the spec: 0 / -1 ask the backend for the stop
+	 * settings recorded when the replica was created. */
+	int signo = a->desired ? a->desired->svc->stop_signal : 0;
+	int64_t grace = a->desired ? a->desired->svc->stop_grace_ms : -1;
 	struct backend_state st;
 	struct zl_err act = ZL_ERR_INIT;
 	int r = x->b->ops->state(x->b, x->backend_id, &st, &act);
 	if (r == 0 && st.status == BACKEND_STATUS_RUNNING &&
-	    (r = x->b->ops->stop(x->b, x->backend_id, signo ? signo : SIGTERM, grace, &act)) < 0)
+	    (r = x->b->ops->stop(x->b, x->backend_id, signo, grace, &act)) < 0)
 		zl_err_prefix(&act, "stop");
+	if (r == 0 && keeps_runs(a)) {
+		struct zl_err ignored = ZL_ERR_INIT;
+		bool known = x->b->ops->state(x->b, x->backend_id, &st, &ignored) == 0;
+		close_run(x, known ? &st : NULL);
+	}
 	if (r == 0 && (r = x->b->ops->remove(x->b, x->backend_id, &act)) < 0)
 		zl_err_prefix(&act, "remove");
 	if (r < 0) {
@@ -276,12 +390,13 @@ static int do_remove(const struct exec_ctx *x, const struct state_replica *curre
 		free(row.error);
 		row.error = zl_xstrdup(act.msg);
 		row.updated_at = now(x);
-		record_result(x, journal_id, STATE_JOURNAL_FAILED, &row, "failed", act.msg, err);
+		record_result(x, journal_id, STATE_JOURNAL_FAILED, &row, false, "failed", act.msg,
+			      err);
 		state_replica_clear(&row);
 		*err = act;
 		return -1;
 	}
-	return record_result(x, journal_id, STATE_JOURNAL_DONE, NULL, "removed",
+	return record_result(x, journal_id, STATE_JOURNAL_DONE, NULL, false, "removed",
 			     a->reason ? a->reason : "removed", err);
 }
 
@@ -291,6 +406,12 @@ static int do_restart(const struct exec_ctx *x, const struct state_replica *curr
 	int64_t journal_id = 0;
 	if (journal_start(x, "restart", current->spec_hash, NULL, false, &journal_id, err) < 0)
 		return -1;
+	if (keeps_runs(x->a)) {
+		struct backend_state st;
+		struct zl_err ignored = ZL_ERR_INIT;
+		bool known = x->b->ops->state(x->b, x->backend_id, &st, &ignored) == 0;
+		close_run(x, known ? &st : NULL);
+	}
 	struct state_replica row;
 	state_replica_copy(&row, current);
 	struct zl_err act = ZL_ERR_INIT;
@@ -301,7 +422,8 @@ static int do_restart(const struct exec_ctx *x, const struct state_replica *curr
 		free(row.error);
 		row.error = zl_xstrdup(act.msg);
 		row.updated_at = now(x);
-		record_result(x, journal_id, STATE_JOURNAL_FAILED, &row, "failed", act.msg, err);
+		record_result(x, journal_id, STATE_JOURNAL_FAILED, &row, false, "failed", act.msg,
+			      err);
 		*err = act;
 		ret = -1;
 	} else {
@@ -312,10 +434,12 @@ static int do_restart(const struct exec_ctx *x, const struct state_replica *curr
 		free(row.exit_reason);
 		row.exit_reason = NULL;
 		row.finished_at = 0;
+		free(row.health); /* health.c: a restarted replica's probes start afresh */
+		row.health = NULL;
 		row.started_at = now(x);
 		take_backend_state(x, &row);
 		row.updated_at = now(x);
-		ret = record_result(x, journal_id, STATE_JOURNAL_DONE, &row, "restarted",
+		ret = record_result(x, journal_id, STATE_JOURNAL_DONE, &row, true, "restarted",
 				    x->a->reason ? x->a->reason : "restarted", err);
 	}
 	state_replica_clear(&row);
@@ -361,5 +485,199 @@ int execute_action(struct state_db *db, struct backend *b, const struct plan_act
 	free(x.backend_id);
 	if (r < 0)
 		zl_err_prefix(err, "%s %s-rep-%d", plan_action_name(a->kind), a->service, a->index);
+	return r;
+}
+
+/* ---- restarts, jobs and cron: the steps around the planner ---- */
+
+int execute_prepare_desired(struct state_db *db, const struct reconcile_opts *opts,
+			    struct plan_desired *desired, struct zl_err *err)
+{
+	if (opts && opts->run_service) {
+		desired->only_service = opts->run_service;
+		bool here = !opts->run_deployment ||
+			    strcmp(opts->run_deployment, desired->deployment) == 0;
+		for (size_t i = 0; here && i < desired->count; i++)
+			if (strcmp(desired->services[i].svc->name, opts->run_service) == 0)
+				desired->services[i].force_run = true;
+	}
+	if (!db)
+		return 0;
+	struct state_schedules sched = { 0 };
+	if (state_schedules_load(db, desired->deployment, &sched, err) < 0)
+		return -1;
+	for (size_t i = 0; i < sched.count; i++)
+		for (size_t k = 0; k < desired->count; k++) {
+			struct plan_desired_service *ds = &desired->services[k];
+			if (strcmp(ds->svc->name, sched.items[i].service) != 0)
+				continue;
+			ds->has_schedule = true;
+			ds->cron_last_s = sched.items[i].last_scheduled_s;
+			ds->cron_next_s = sched.items[i].next_s;
+		}
+	state_schedules_free(&sched);
+	return 0;
+}
+
+int execute_record_exits(struct state_db *db, const struct state_replicas *before,
+			 const struct state_replicas *rows, struct zl_err *err)
+{
+	bool open = false;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < rows->count && i < before->count; i++) {
+		const struct state_replica *n = &rows->items[i], *o = &before->items[i];
+		if (n->state != STATE_REPLICA_EXITED ||
+		    (o->state == STATE_REPLICA_EXITED && o->finished_at == n->finished_at))
+			continue;
+		if (!open && (r = state_begin(db, err)) == 0)
+			open = true;
+		if (r == 0)
+			r = state_run_finish(db, n->deployment, n->service, n->index, n->finished_at,
+					     n->exit_code, n->exit_signal, n->exit_reason, err);
+	}
+	if (!open)
+		return r;
+	if (r == 0)
+		r = state_commit(db, err);
+	if (r < 0)
+		state_rollback(db);
+	return r;
+}
+
+/* Archived run logs of services no longer in the spec go with them. */
+static void prune_run_dirs(const char *root, const struct plan_desired *desired)
+{
+	_cleanup_free_ char *dir = zl_xasprintf("%s/runs/%s", root, desired->deployment);
+	DIR *d = opendir(dir);
+	if (!d)
+		return; /* no runs kept for this deployment */
+	struct dirent *de;
+	size_t left = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		bool keep = false;
+		for (size_t i = 0; !keep && i < desired->count; i++)
+			keep = desired->services[i].svc->rtype != SPEC_RTYPE_SERVICE &&
+			       strcmp(desired->services[i].svc->name, de->d_name) == 0;
+		if (keep) {
+			left++;
+			continue;
+		}
+		_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, de->d_name);
+		struct zl_err e = ZL_ERR_INIT;
+		if (zl_rm_rf(path, &e) < 0)
+			zl_log(ZL_LOG_WARN, "remove old run logs: %s", e.msg);
+	}
+	closedir(d);
+	if (left == 0 && rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY)
+		zl_log(ZL_LOG_DEBUG, "remove %s: %s", dir, strerror(errno));
+}
+
+int execute_finish_plan(struct state_db *db, const char *root, const struct plan_desired *desired,
+			const struct plan *p, int64_t now_ms, struct zl_err *err)
+{
+	if (root)
+		prune_run_dirs(root, desired);
+	if (!db || p->schedule_count == 0)
+		return 0;
+	int r = state_begin(db, err);
+	for (size_t i = 0; r == 0 && i < p->schedule_count; i++) {
+		const struct plan_schedule *s = &p->schedules[i];
+		const char *service = s->desired->svc->name;
+		r = s->remove ? state_schedule_delete(db, desired->deployment, service, err)
+			      : state_schedule_put(db, desired->deployment, service,
+						   s->last_scheduled_s, s->next_s, err);
+		if (r == 0 && s->note)
+			r = state_event_add(db, now_ms, desired->deployment, service, 0, "skipped",
+					    s->note, err);
+		if (r == 0 && s->note)
+			zl_log(ZL_LOG_INFO, "%s: %s: %s", desired->deployment, service, s->note);
+	}
+	if (r == 0)
+		r = state_commit(db, err);
+	if (r < 0) {
+		state_rollback(db);
+		zl_err_prefix(err, "record schedules");
+	}
+	return r;
+}
+
+int reconcile_status_runs(const char *root, const char *deployment, struct state_runs *runs,
+			  struct state_schedules *schedules, struct zl_err *err)
+{
+	memset(runs, 0, sizeof(*runs));
+	memset(schedules, 0, sizeof(*schedules));
+	struct state_db *db = NULL;
+	struct zl_err oerr = ZL_ERR_INIT;
+	if (state_open(root, true, &db, &oerr) < 0) {
+		if (oerr.sys_errno == ENOENT)
+			return 0; /* nothing recorded yet */
+		*err = oerr;
+		return -1;
+	}
+	int r = state_runs_load(db, deployment, runs, err);
+	if (r == 0)
+		r = state_schedules_load(db, deployment, schedules, err);
+	state_close(db);
+	if (r < 0) {
+		state_runs_free(runs);
+		state_schedules_free(schedules);
+	}
+	return r;
+}
+
+int reconcile_run_stopped(const struct reconcile_opts *opts, const char *deployment,
+			  const char *service, struct zl_err *err)
+{
+	struct state_lock lock = { .fd = -1 };
+	struct state_db *db = NULL;
+	struct backend *b = NULL;
+	struct state_replicas rows = { 0 };
+	int64_t t = opts->clock_ms ? opts->clock_ms() : zl_now_ms();
+	int r = state_lock_acquire(opts->root, opts->lock_timeout_ms, &lock, err);
+	if (r == 0)
+		r = state_open(opts->root, false, &db, err);
+	if (r == 0)
+		r = backend_open(opts->backend_name, opts->root, &b, err);
+	if (r == 0)
+		r = state_replicas_load(db, deployment, &rows, err);
+	if (r == 0)
+		r = state_begin(db, err);
+	for (size_t i = 0; r == 0 && i < rows.count; i++) {
+		struct state_replica *row = &rows.items[i];
+		struct backend_state st;
+		struct zl_err ignored = ZL_ERR_INIT;
+		if (strcmp(row->service, service) != 0 || !row->backend_id ||
+		    b->ops->state(b, row->backend_id, &st, &ignored) < 0 ||
+		    st.status != BACKEND_STATUS_EXITED)
+			continue;
+		row->state = STATE_REPLICA_STOPPED;
+		row->exit_code = st.exit_code;
+		row->exit_signal = st.exit_signal;
+		free(row->exit_reason);
+		row->exit_reason = zl_xstrdup(st.exit_reason[0] ? st.exit_reason : "exited");
+		row->finished_at = st.finished_at ? st.finished_at : t;
+		row->pid = row->pid_start_time = -1;
+		row->backoff_until = 0;
+		row->updated_at = t;
+		r = state_replica_upsert(db, row, err);
+		if (r == 0)
+			r = state_run_finish(db, deployment, service, row->index, row->finished_at,
+					     st.exit_code, st.exit_signal, "timeout", err);
+		if (r == 0)
+			r = state_event_add(db, t, deployment, service, row->index, "stopped",
+					    "run --timeout ran out", err);
+	}
+	if (r == 0)
+		r = state_commit(db, err);
+	else if (db)
+		state_rollback(db);
+	state_replicas_free(&rows);
+	backend_close(b);
+	state_close(db);
+	state_lock_release(&lock);
+	if (r < 0)
+		zl_err_prefix(err, "record the stopped run of %s", service);
 	return r;
 }

@@ -5,8 +5,10 @@
  * picture: no orphan containers, no duplicate replicas. */
 #include "reconcile.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct state_replica *find_row(const struct state_replicas *rows, const char *service,
 					    int index)
@@ -17,11 +19,25 @@ static const struct state_replica *find_row(const struct state_replicas *rows, c
 	return NULL;
 }
 
-/* Settles one entry inside the caller's transaction. Returns the status. */
+/* Is service (as the last apply recorded it) a job or a cron service? */
+static bool keeps_runs(const struct state_services *services, const char *service)
+{
+	for (size_t i = 0; i < services->count; i++)
+		if (strcmp(services->items[i].name, service) == 0)
+			return services->items[i].rtype &&
+			       strcmp(services->items[i].rtype, "service") != 0;
+	return false;
+}
+
+/* Settles one entry inside the caller's transaction. Returns the status.
+ * An adopted job/cron replica gets the run its interrupted create did not
+ * record; log files of runs that fall out of the kept ones go to *pruned. */
 static enum state_journal_status settle(struct state_db *db, struct backend *b,
 					const struct state_journal_entry *e,
-					const struct state_replica *row, int64_t now_ms,
-					const char **note, struct zl_err *err)
+					const struct state_replica *row,
+					const struct state_services *services, int64_t now_ms,
+					const char **note, char ***pruned, size_t *pruned_count,
+					struct zl_err *err)
 {
 	_cleanup_free_ char *id = row && row->backend_id
 					  ? zl_xstrdup(row->backend_id)
@@ -59,6 +75,18 @@ static enum state_journal_status settle(struct state_db *db, struct backend *b,
 			done.started_at = st.started_at ? st.started_at : now_ms;
 			done.updated_at = now_ms;
 			int r = state_replica_upsert(db, &done, err);
+			if (r == 0 && keeps_runs(services, e->service)) {
+				struct state_run run = {
+					.deployment = e->deployment,
+					.service = e->service,
+					.index = e->index,
+					.spec_hash = done.spec_hash,
+					.cause = "adopted at recovery",
+					.started_at = done.started_at,
+					.exit_code = -1,
+				};
+				r = state_run_start(db, &run, pruned, pruned_count, err);
+			}
 			state_replica_clear(&done);
 			*note = "create interrupted; replica was running, adopted";
 			return r < 0 ? STATE_JOURNAL_FAILED : STATE_JOURNAL_DONE;
@@ -86,6 +114,7 @@ int recover_pending(struct state_db *db, struct backend *b, const char *deployme
 {
 	struct state_journal pending = { 0 };
 	struct state_replicas rows = { 0 };
+	struct state_services services = { 0 };
 	int ret = -1;
 	if (state_journal_pending(db, deployment, &pending, err) < 0)
 		goto out;
@@ -93,22 +122,32 @@ int recover_pending(struct state_db *db, struct backend *b, const char *deployme
 		ret = 0;
 		goto out;
 	}
-	if (state_replicas_load(db, deployment, &rows, err) < 0)
+	if (state_replicas_load(db, deployment, &rows, err) < 0 ||
+	    state_services_load(db, deployment, &services, err) < 0)
 		goto out;
 	for (size_t i = 0; i < pending.count; i++) {
 		const struct state_journal_entry *e = &pending.items[i];
 		const struct state_replica *row = find_row(&rows, e->service, e->index);
 		const char *note = "";
+		char **pruned = NULL;
+		size_t pruned_count = 0;
 		if (state_begin(db, err) < 0)
 			goto out;
-		enum state_journal_status status = settle(db, b, e, row, now_ms, &note, err);
+		enum state_journal_status status =
+			settle(db, b, e, row, &services, now_ms, &note, &pruned, &pruned_count, err);
 		if (state_journal_finish(db, e->id, status, note, now_ms, err) < 0 ||
 		    state_event_add(db, now_ms, e->deployment, e->service, e->index, "recovered",
 				    note, err) < 0 ||
 		    state_commit(db, err) < 0) {
 			state_rollback(db);
+			state_names_free(pruned, pruned_count);
 			goto out;
 		}
+		for (size_t k = 0; k < pruned_count; k++)
+			if (pruned[k] && unlink(pruned[k]) < 0 && errno != ENOENT)
+				zl_log(ZL_LOG_WARN, "remove old run log %s: %s", pruned[k],
+				       strerror(errno));
+		state_names_free(pruned, pruned_count);
 		zl_log(ZL_LOG_INFO, "recovered %s %s-rep-%d: %s", e->action, e->service, e->index,
 		       note);
 	}
@@ -116,6 +155,7 @@ int recover_pending(struct state_db *db, struct backend *b, const char *deployme
 out:
 	state_journal_free(&pending);
 	state_replicas_free(&rows);
+	state_services_free(&services);
 	if (ret < 0)
 		zl_err_prefix(err, "recover interrupted actions");
 	return ret;

@@ -83,6 +83,24 @@ int state_deployment_delete(struct state_db *db, const char *name, struct zl_err
 	return 0;
 }
 
+int state_deployment_source(struct state_db *db, const char *name, char **source,
+			    struct zl_err *err)
+{
+	*source = NULL;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->sql, "SELECT source FROM deployments WHERE name = ?1", -1, &st,
+			       NULL) != SQLITE_OK)
+		return state_sql_fail(db, err, "load deployment %s", name);
+	state_bind_text(st, 1, name);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*source = state_column_strdup(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return state_sql_fail(db, err, "load deployment %s", name);
+	return 0;
+}
+
 int state_deployments_list(struct state_db *db, char ***names, size_t *count, struct zl_err *err)
 {
 	*names = NULL;

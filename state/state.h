@@ -3,7 +3,8 @@
  * The database (<root>/state.db, WAL, busy_timeout) is the truth for what
  * zlapply created. Schema has a version (PRAGMA user_version) and forward
  * migrations run at open. Tables: deployments, services, replicas, journal
- * (the action journal that makes a crash mid-apply recoverable), events.
+ * (the action journal that makes a crash mid-apply recoverable), events,
+ * images, leases, runs (of jobs and cron services) and schedules (cron).
  *
  * One writer at a time: state_lock_acquire() takes flock(<root>/lock) and is
  * held for the whole apply. Readers (status) never need the lock.
@@ -40,7 +41,7 @@ void state_lock_release(struct state_lock *lock);
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
 int state_schema_version(struct state_db *db);
-#define STATE_SCHEMA_VERSION 3
+#define STATE_SCHEMA_VERSION 4
 
 /* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */
 int state_begin(struct state_db *db, struct zl_err *err);
@@ -135,6 +136,10 @@ int state_deployment_upsert(struct state_db *db, const char *name, const char *s
 /* Deletes the deployment and its services (not its replicas: those are
  * real containers the reconciler removes and deletes one by one). */
 int state_deployment_delete(struct state_db *db, const char *name, struct zl_err *err);
+/* The source a deployment was last applied from (a file, or "-" for stdin);
+ * *source NULL when the deployment is not recorded. Caller frees. */
+int state_deployment_source(struct state_db *db, const char *name, char **source,
+			    struct zl_err *err);
 /* Names of recorded deployments, sorted. Caller frees with zl's free of each + array. */
 int state_deployments_list(struct state_db *db, char ***names, size_t *count, struct zl_err *err);
 void state_names_free(char **names, size_t count);
@@ -248,5 +253,74 @@ int state_lease_delete(struct state_db *db, const char *deployment, const char *
 		       int index, struct zl_err *err);
 /* Releases leases whose replica row no longer exists; *reclaimed counts them. */
 int state_leases_reclaim(struct state_db *db, size_t *reclaimed, struct zl_err *err);
+
+/* ---- runs of jobs and cron services ---- */
+/* One run of a job or cron replica: written when it starts, completed when
+ * its exit is observed (or when it is replaced). Times in ms; finished_at 0
+ * = not finished (or not observed yet). */
+struct state_run {
+	char *deployment, *service;
+	int64_t run_no;        /* 1, 2, ... per service */
+	int index;             /* replica */
+	char *spec_hash;
+	char *cause;           /* why it ran: "created", "spec changed", "scheduled ...", "run requested", "exited 1" */
+	int64_t scheduled_s;   /* cron: the scheduled time it ran for (unix s); 0 otherwise */
+	int64_t started_at, finished_at;
+	int exit_code;         /* -1 unknown */
+	int exit_signal;       /* 0 none */
+	char *reason;          /* exited | signal | oom_killed | timeout | replaced | ... */
+	char *log_path;        /* the archived output; NULL while the replica still holds it */
+};
+void state_run_clear(struct state_run *r);
+struct state_runs {
+	struct state_run *items;
+	size_t count, cap;
+};
+void state_runs_free(struct state_runs *list);
+
+/* How many finished runs of a service are kept (rows and log files). */
+#define STATE_RUNS_KEPT 5
+
+/* Records a new run (run->run_no is assigned: one more than the service's
+ * highest), then drops the service's runs beyond the last STATE_RUNS_KEPT.
+ * *pruned_logs (may be NULL) gets the log paths of dropped runs (the caller
+ * unlinks them after committing; free with state_names_free). Call inside
+ * a transaction. */
+int state_run_start(struct state_db *db, struct state_run *run, char ***pruned_logs,
+		    size_t *pruned_count, struct zl_err *err);
+/* Completes the open run (finished_at 0) of replica index: finished_at,
+ * exit code, signal and reason. No open run is fine (nothing written). */
+int state_run_finish(struct state_db *db, const char *deployment, const char *service, int index,
+		     int64_t finished_at, int exit_code, int exit_signal, const char *reason,
+		     struct zl_err *err);
+/* Sets the archived log of a run. */
+int state_run_set_log(struct state_db *db, const char *deployment, const char *service,
+		      int64_t run_no, const char *log_path, struct zl_err *err);
+/* The newest run of replica index; *found false when none. */
+int state_run_latest(struct state_db *db, const char *deployment, const char *service, int index,
+		     struct state_run *out, bool *found, struct zl_err *err);
+/* Runs ordered by deployment, service, run_no. deployment NULL = all. */
+int state_runs_load(struct state_db *db, const char *deployment, struct state_runs *out,
+		    struct zl_err *err);
+
+/* ---- cron schedules ---- */
+struct state_schedule {
+	char *deployment, *service;
+	int64_t last_scheduled_s; /* the last scheduled time run (or the time first applied) */
+	int64_t next_s;           /* the next scheduled time; -1 never */
+};
+struct state_schedules {
+	struct state_schedule *items;
+	size_t count, cap;
+};
+void state_schedules_free(struct state_schedules *list);
+/* Ordered by deployment, service. deployment NULL = all. */
+int state_schedules_load(struct state_db *db, const char *deployment, struct state_schedules *out,
+			 struct zl_err *err);
+/* Insert or replace; no write when identical. */
+int state_schedule_put(struct state_db *db, const char *deployment, const char *service,
+		       int64_t last_scheduled_s, int64_t next_s, struct zl_err *err);
+int state_schedule_delete(struct state_db *db, const char *deployment, const char *service,
+			  struct zl_err *err);
 
 #endif

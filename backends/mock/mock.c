@@ -624,6 +624,20 @@ static int mock_wait(struct backend *b, const char *id, int64_t timeout_ms, stru
 	}
 }
 
+/* The fake run's log moves to dest_path; the next start writes a new one. */
+static int mock_archive_logs(struct backend *b, const char *id, const char *dest_path,
+			     struct zl_err *err)
+{
+	if (mock_check_id(id, err) < 0)
+		return -1;
+	char path[PATH_MAX];
+	if (mock_path(path, b->root, "", id, ".log", err) < 0)
+		return -1;
+	if (rename(path, dest_path) < 0 && errno != ENOENT)
+		return zl_fail_errno(err, "mock: move %s to %s", path, dest_path);
+	return 0;
+}
+
 static void mock_destroy(struct backend *b)
 {
 	(void)b; /* the mock keeps no context: everything is on disk */
@@ -650,6 +664,7 @@ const struct backend_ops backend_mock_ops = {
 	.exec = mock_exec,
 	.stats = mock_stats,
 	.wait = mock_wait,
+	.archive_logs = mock_archive_logs,
 	.destroy = mock_destroy,
 };
 

@@ -164,12 +164,17 @@ static int setup_network(struct backend *b, const char *dir, const struct backen
 		.hostname = hostname,
 		.run_dir = dir,
 	};
-	if (net_replica_setup(&nr, netns_path, err) < 0)
-		return zl_err_prefix(err, "network");
-	_cleanup_free_ char *record = zl_xasprintf("%s %s %s %s %d\n", rs->ip, *netns_path,
+	/* networking: the record goes first, so a crash (SIGKILL) in the middle
+	 * of the setup still leaves remove/recovery the names to tear down. */
+	_cleanup_free_ char *ns = net_netns_name(rs->deployment, svc->name, rs->index);
+	_cleanup_free_ char *record = zl_xasprintf("%s %s/%s %s %s %d\n", rs->ip, NET_NETNS_DIR, ns,
 						   rs->deployment, svc->name, rs->index);
 	_cleanup_free_ char *path = zl_xasprintf("%s/network", dir);
-	return zl_write_file_atomic(path, record, strlen(record), 0600, err);
+	if (zl_write_file_atomic(path, record, strlen(record), 0600, err) < 0)
+		return zl_err_prefix(err, "network");
+	if (net_replica_setup(&nr, netns_path, err) < 0)
+		return zl_err_prefix(err, "network");
+	return 0;
 }
 
 /* Reads <dir>/network; -1 when the replica has no bridge networking. */
@@ -257,6 +262,16 @@ static int oci_create(struct backend *b, const struct backend_replica_spec *rs, 
 	}
 	if (mount_rootfs(dir, rs, err) < 0 || write_config(b, dir, rs, err) < 0)
 		goto out;
+	{
+		/* Remembered so a replica whose service left the spec still stops
+		 * the way its spec asked. */
+		const struct spec_service *svc = rs->service;
+		_cleanup_free_ char *stop = zl_xasprintf("%d %lld\n", svc->stop_signal ? svc->stop_signal : SIGTERM,
+							 (long long)(svc->stop_grace_ms >= 0 ? svc->stop_grace_ms : 10000));
+		_cleanup_free_ char *path = zl_xasprintf("%s/stop", dir);
+		if (zl_write_file_atomic(path, stop, strlen(stop), 0600, err) < 0)
+			goto out;
+	}
 	ret = 0;
 out:
 	if (ret < 0) {
@@ -504,9 +519,32 @@ static int oci_kill(struct backend *b, const char *id, int signo, struct zl_err 
 	return signal_container(b, id, signo, err);
 }
 
+/* The stop settings written at create: "SIGNO GRACE_MS". */
+static void read_stop_settings(struct backend *b, const char *id, int *signo, int64_t *grace_ms)
+{
+	_cleanup_free_ char *dir = container_dir(b, id);
+	_cleanup_free_ char *path = zl_xasprintf("%s/stop", dir);
+	char *text = NULL;
+	size_t len = 0;
+	struct zl_err ignored = ZL_ERR_INIT;
+	int s = SIGTERM;
+	long long g = 10000;
+	if (zl_read_file(path, &text, &len, &ignored) == 0) {
+		if (sscanf(text, "%d %lld", &s, &g) != 2)
+			s = SIGTERM, g = 10000;
+		free(text);
+	}
+	if (*signo == 0)
+		*signo = s;
+	if (*grace_ms < 0)
+		*grace_ms = g;
+}
+
 static int oci_stop(struct backend *b, const char *id, int signo, int64_t timeout_ms,
 		    struct zl_err *err)
 {
+	if (signo == 0 || timeout_ms < 0)
+		read_stop_settings(b, id, &signo, &timeout_ms);
 	struct backend_state st;
 	if (oci_state(b, id, &st, err) < 0)
 		return -1;
@@ -649,6 +687,51 @@ static int oci_stats(struct backend *b, const char *id, struct backend_stats *st
 	return 0;
 }
 
+/* A finished run's output (ctr.log and its rotated parts ctr.log.N, oldest
+ * first) becomes one file at dest_path; the next start begins a new ctr.log. */
+static int oci_archive_logs(struct backend *b, const char *id, const char *dest_path,
+			    struct zl_err *err)
+{
+	if (check_id(id, err) < 0)
+		return -1;
+	_cleanup_free_ char *dir = container_dir(b, id);
+	_cleanup_free_ char *log = zl_xasprintf("%s/" MONITOR_LOG_FILE, dir);
+	_cleanup_free_ char *rotated1 = zl_xasprintf("%s.1", log);
+	if (access(rotated1, F_OK) < 0) {
+		if (rename(log, dest_path) < 0 && errno != ENOENT)
+			return zl_fail_errno(err, "move %s to %s", log, dest_path);
+		return 0;
+	}
+	struct zl_buf all = { 0 };
+	int ret = 0;
+	for (int k = 16; k >= 0 && ret == 0; k--) {
+		_cleanup_free_ char *part = k ? zl_xasprintf("%s.%d", log, k) : zl_xstrdup(log);
+		char *data = NULL;
+		size_t len = 0;
+		struct zl_err rerr = ZL_ERR_INIT;
+		if (access(part, F_OK) < 0)
+			continue;
+		if (zl_read_file(part, &data, &len, &rerr) < 0) {
+			*err = rerr;
+			ret = -1;
+			break;
+		}
+		zl_buf_append(&all, data, len);
+		free(data);
+	}
+	if (ret == 0 && zl_write_file_atomic(dest_path, all.data ? all.data : "", all.len, 0600,
+					     err) < 0)
+		ret = -1;
+	zl_buf_free(&all);
+	if (ret < 0)
+		return zl_err_prefix(err, "archive the log of %s", id);
+	for (int k = 0; k <= 16; k++) {
+		_cleanup_free_ char *part = k ? zl_xasprintf("%s.%d", log, k) : zl_xstrdup(log);
+		unlink(part); /* gone already is fine: the archive holds it */
+	}
+	return 0;
+}
+
 static void oci_destroy(struct backend *b)
 {
 	struct oci_ctx *c = ctx_of(b);
@@ -686,5 +769,6 @@ const struct backend_ops backend_oci_ops = {
 	.exec = oci_exec,
 	.stats = oci_stats,
 	.wait = oci_wait,
+	.archive_logs = oci_archive_logs,
 	.destroy = oci_destroy,
 };

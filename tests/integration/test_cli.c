@@ -1048,6 +1048,209 @@ static void test_exited_replica_restarts(void **state)
 	free(after);
 }
 
+/* ---- restarts with back-off, jobs and cron ---- */
+
+static const char jobs_spec[] = "version: v1\n"
+				"deployment: demo\n"
+				"services:\n"
+				"  migrate:\n"
+				"    rtype: job\n"
+				"    image: {name: \"busybox:1.36\"}\n"
+				"  backup:\n"
+				"    rtype: cron\n"
+				"    schedule: \"0 0 3 * * *\"\n"
+				"    image: {name: \"busybox:1.36\"}\n"
+				"  web:\n"
+				"    image: {name: \"nginx:1.25\"}\n";
+
+static void set_exit(const struct cli_tmp *t, const char *id, int code, int signo)
+{
+	struct zl_err zerr = ZL_ERR_INIT;
+	if (backend_mock_set_exit(t->root, id, code, signo, &zerr) < 0)
+		fail_msg("backend_mock_set_exit: %s", zerr.msg);
+}
+
+/* A crash loop: the first restart is immediate, the next crash backs off,
+ * and status shows it as "backoff Ns" with the exit code. */
+static void test_crash_loop_backoff_in_status(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	apply_web(t, "demo.yaml", "demo", 1, NULL, spec);
+	set_exit(t, "zl-demo-web-1", 7, 0);
+	int code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_line(out, "> restart web-rep-1 (exited 7)");
+	free(out);
+	free(err);
+
+	set_exit(t, "zl-demo-web-1", 7, 0);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, ""); /* backing off: 10 s */
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	char *line = cli_find_line(out, (const char *const[]){ "web-rep-1", "backoff ", NULL });
+	if (!line)
+		fail_msg("no back-off in status:\n%s", out);
+	int left = 0;
+	if (sscanf(strstr(line, "backoff ") + 8, "%ds", &left) != 1 || left < 1 || left > 10)
+		fail_msg("back-off left should be 1..10s: %s", line);
+	assert_true(cli_has_line_with(out, "web-rep-1", " 7 ", " 1 "));
+	free(line);
+	free(out);
+	free(err);
+
+	cJSON *doc = cli_status_json(t->root, "demo");
+	cJSON *r = cli_json_replica(doc, "demo", "web", 1);
+	assert_string_equal(cli_json_str(r, "state"), "exited");
+	assert_non_null(cli_json_str(r, "backoff_until"));
+	cJSON *secs = cJSON_GetObjectItemCaseSensitive(r, "backoff_seconds");
+	assert_true(cJSON_IsNumber(secs) && secs->valueint >= 1 && secs->valueint <= 10);
+	assert_int_equal(cJSON_GetObjectItemCaseSensitive(r, "exit_code")->valueint, 7);
+	cJSON_Delete(doc);
+	assert_true(cli_db_int(t->root, "SELECT backoff_until - finished_at FROM replicas", NULL) ==
+		    10000);
+}
+
+static void test_jobs_cron_and_run(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	cli_path(t, "jobs.yaml", spec);
+	cli_write_file(spec, jobs_spec);
+	int code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	/* the cron service waits for 03:00; the job and the service start */
+	assert_string_equal(out, "+ create migrate-rep-1\n+ create web-rep-1\n");
+	free(out);
+	free(err);
+
+	/* the job fails: retried once at once, then backing off */
+	set_exit(t, "zl-demo-migrate-1", 5, 0);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "> restart migrate-rep-1 (exited 5)\n");
+	free(out);
+	free(err);
+	set_exit(t, "zl-demo-migrate-1", 0, 0);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, ""); /* done */
+	free(out);
+	free(err);
+
+	/* status: the runs with their exit codes, the cron's next run */
+	code = run_zlapply(t->root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_true(cli_has_line_with(out, "migrate #1", " 5 ", "created"));
+	assert_true(cli_has_line_with(out, "migrate #2", " 0 ", "exited 5"));
+	assert_true(cli_has_line_with(out, "backup", "T03:00:00Z (in "));
+	free(out);
+	free(err);
+	cJSON *doc = cli_status_json(t->root, "demo");
+	cJSON *runs = cJSON_GetObjectItemCaseSensitive(doc, "runs");
+	assert_int_equal(cJSON_GetArraySize(runs), 2);
+	assert_int_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(runs, 0), "exit_code")
+				 ->valueint,
+			 5);
+	assert_non_null(cli_json_str(cJSON_GetArrayItem(runs, 0), "log"));
+	cJSON *sched = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "schedules"), 0);
+	assert_string_equal(cli_json_str(sched, "service"), "backup");
+	const char *next = cli_json_str(sched, "next_run");
+	assert_non_null(next);
+	assert_non_null(strstr(next, "T03:00:00Z"));
+	cJSON_Delete(doc);
+
+	/* zlapply run JOB waits for the run and exits with its result */
+	struct cli_proc p;
+	cli_spawn(t->root, NULL, NULL, (const char *const[]){ "run", "migrate", NULL }, &p);
+	int64_t until = cli_mono_ms() + 10000;
+	while (cli_db_int(t->root, "SELECT count(*) FROM runs WHERE cause = 'run requested'",
+			  NULL) == 0) {
+		if (cli_mono_ms() > until)
+			fail_msg("zlapply run did not start the job");
+		cli_sleep_ms(20);
+	}
+	set_exit(t, "zl-demo-migrate-1", 0, 0);
+	code = cli_wait(&p, &out, &err);
+	assert_exit(code, 0, out, err);
+	assert_line(out, "~ recreate migrate-rep-1 (run requested)");
+	assert_contains(out, "migrate-rep-1 exited 0");
+	free(out);
+	free(err);
+
+	/* a failing run: exit 1 */
+	cli_spawn(t->root, NULL, NULL, (const char *const[]){ "run", "migrate", NULL }, &p);
+	until = cli_mono_ms() + 10000;
+	while (cli_db_int(t->root, "SELECT count(*) FROM runs WHERE cause = 'run requested'",
+			  NULL) < 2) {
+		if (cli_mono_ms() > until)
+			fail_msg("zlapply run did not start the job");
+		cli_sleep_ms(20);
+	}
+	set_exit(t, "zl-demo-migrate-1", 4, 0);
+	code = cli_wait(&p, &out, &err);
+	assert_exit(code, 1, out, err);
+	assert_contains(out, "migrate-rep-1 exited 4");
+	free(out);
+	free(err);
+
+	/* --timeout: a run that does not end is stopped, exit 3, and not retried */
+	code = run_zlapply(t->root, NULL, &out, &err, "run", "migrate", "--timeout", "1s");
+	assert_exit(code, 3, out, err);
+	assert_contains(err, "did not end within --timeout");
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_true(cli_has_line_with(out, "migrate-rep-1", "stopped", "SIGTERM"));
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+	assert_int_equal(cli_db_int(t->root, "SELECT count(*) FROM runs", NULL), 5);
+	assert_int_equal(cli_db_int(t->root, "SELECT reason = 'timeout' FROM runs WHERE run_no = 5",
+				    NULL),
+			 1);
+
+	/* a cron service runs on demand too, --detach returns at once */
+	code = run_zlapply(t->root, NULL, &out, &err, "run", "backup", "--detach");
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "+ create backup-rep-1 (run requested)\n");
+	free(out);
+	free(err);
+	assert_int_equal(cli_db_int(t->root, "SELECT count(*) FROM replicas WHERE service = 'backup' "
+					     "AND state = 'running'",
+				    NULL),
+			 1);
+
+	/* bad requests: exit 2, nothing run */
+	code = run_zlapply(t->root, NULL, &out, &err, "run", "web");
+	assert_exit(code, 2, out, err);
+	assert_contains(err, "only jobs");
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "run", "nope");
+	assert_exit(code, 2, out, err);
+	assert_contains(err, "no service nope");
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "run");
+	assert_exit(code, 2, out, err);
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "run", "migrate", "--detach", "--timeout", "1s");
+	assert_exit(code, 2, out, err);
+	free(out);
+	free(err);
+}
+
 /* ---- version and help ---- */
 
 static void test_version_and_help(void **state)
@@ -1207,6 +1410,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_failing_replica, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exited_replica_restarts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_loop_backoff_in_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jobs_cron_and_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_and_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_applies, setup, teardown),
 	};

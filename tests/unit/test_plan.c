@@ -33,6 +33,11 @@ struct dsvc {
 	enum spec_restart_kind restart;
 	enum spec_panic_action panic;
 	int max_attempts;
+	/* cron (rtype SPEC_RTYPE_CRON): the schedule and what is recorded */
+	const char *schedule;
+	bool has_schedule;
+	int64_t last_s, next_s;
+	bool force; /* `zlapply run` */
 };
 
 struct arow {
@@ -55,6 +60,9 @@ struct plan_case {
 	struct arow rows[MAX_ROWS]; /* sorted by deployment, service, index */
 	int64_t now;
 	const char *expect[MAX_LINES];
+	const char *only; /* desired.only_service */
+	/* schedule bookkeeping: "@ svc last=TIME next=TIME (note)", "@ svc remove" */
+	const char *expect_schedules[MAX_LINES];
 };
 
 #define RUN STATE_REPLICA_RUNNING
@@ -338,6 +346,273 @@ static const struct plan_case cases[] = {
 	},
 };
 
+/* ---- restarts, jobs and cron ---- */
+
+/* 2026-01-01T00:00:00Z in seconds and ms; MIN(m) = m minutes later in ms. */
+#define T0 1767225600LL
+#define AT_S(s) ((T0 + (s)) * 1000)
+#define MIN(m) AT_S((m) * 60)
+#define ROW(s, i, st, code) { .svc = (s), .index = (i), .state = (st), .exit_code = (code) }
+
+static const struct plan_case job_cases[] = {
+	{
+		.name = "job: a failure is retried by default (on_failure, 3 attempts)",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB } },
+		.rows = { EXIT("migrate", 1, 2) },
+		.expect = { "> restart migrate-rep-1 (exited 2)" },
+	},
+	{
+		.name = "job: the default 3 attempts used up: stays failed",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB } },
+		.rows = { { .svc = "migrate", .index = 1, .state = EXITED, .exit_code = 2,
+			    .restarts = 3 } },
+		.expect = { NULL },
+	},
+	{
+		.name = "job: a signal is a failure too",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB } },
+		.rows = { { .svc = "migrate", .index = 1, .state = EXITED, .exit_code = 137,
+			    .exit_signal = 9, .restarts = 2 } },
+		.expect = { "> restart migrate-rep-1 (killed by SIGKILL)" },
+	},
+	{
+		.name = "job: restart_policy no: a failure stays",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB, .restart = SPEC_RESTART_NO } },
+		.rows = { EXIT("migrate", 1, 1) },
+		.expect = { NULL },
+	},
+	{
+		.name = "job: on_panic shutdown without restart_policy: no retry",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB, .panic = SPEC_PANIC_SHUTDOWN } },
+		.rows = { EXIT("migrate", 1, 1) },
+		.expect = { NULL },
+	},
+	{
+		.name = "job: on_failure max_attempts 5: the 5th retry runs, the 6th does not",
+		.desired = { { "migrate", 2, .rtype = SPEC_RTYPE_JOB,
+			       .restart = SPEC_RESTART_ON_FAILURE, .max_attempts = 5 } },
+		.rows = { { .svc = "migrate", .index = 1, .state = EXITED, .exit_code = 1,
+			    .restarts = 4 },
+			  { .svc = "migrate", .index = 2, .state = EXITED, .exit_code = 1,
+			    .restarts = 5 } },
+		.expect = { "> restart migrate-rep-1 (exited 1)" },
+	},
+	{
+		.name = "job: on_failure without max_attempts retries without end",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB,
+			       .restart = SPEC_RESTART_ON_FAILURE } },
+		.rows = { { .svc = "migrate", .index = 1, .state = EXITED, .exit_code = 1,
+			    .restarts = 500 } },
+		.expect = { "> restart migrate-rep-1 (exited 1)" },
+	},
+	{
+		.name = "job: exit 0 is done even with restart_policy always",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB, .restart = SPEC_RESTART_ALWAYS } },
+		.rows = { EXIT("migrate", 1, 0) },
+		.expect = { NULL },
+	},
+	{
+		.name = "job: backing off: not yet (1 ms before the deadline)",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB } },
+		.rows = { { .svc = "migrate", .index = 1, .state = EXITED, .exit_code = 1,
+			    .restarts = 1, .backoff_until = 50000 } },
+		.now = 49999,
+		.expect = { NULL },
+	},
+	{
+		.name = "job: back-off over: retried at the deadline",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB } },
+		.rows = { { .svc = "migrate", .index = 1, .state = EXITED, .exit_code = 1,
+			    .restarts = 1, .backoff_until = 50000 } },
+		.now = 50000,
+		.expect = { "> restart migrate-rep-1 (exited 1)" },
+	},
+	{
+		.name = "job: a running job is left alone",
+		.desired = { { "migrate", 1, .rtype = SPEC_RTYPE_JOB } },
+		.rows = { UP("migrate", 1) },
+		.expect = { NULL },
+	},
+	{
+		.name = "job: a changed spec runs it again",
+		.desired = { { "migrate", 1, "h2", SEC_ENV, .rtype = SPEC_RTYPE_JOB } },
+		.rows = { EXIT("migrate", 1, 0) },
+		.expect = { "~ recreate migrate-rep-1 (env changed)" },
+	},
+	{
+		.name = "job: zlapply run: a done job runs again, a missing replica is created",
+		.desired = { { "migrate", 2, .rtype = SPEC_RTYPE_JOB, .force = true } },
+		.rows = { EXIT("migrate", 1, 0) },
+		.only = "migrate",
+		.expect = { "~ recreate migrate-rep-1 (run requested)",
+			    "+ create migrate-rep-2 (run requested)" },
+	},
+	{
+		.name = "zlapply run touches no other service, not even one that left the spec",
+		.desired = { { "web", 2 }, { "migrate", 1, .rtype = SPEC_RTYPE_JOB, .force = true } },
+		.rows = { UP("migrate", 1), UP("old", 1), EXIT("web", 1, 1) },
+		.only = "migrate",
+		.expect = { "~ recreate migrate-rep-1 (run requested)" },
+	},
+	{
+		.name = "service: back-off 1 ms before the deadline: not yet",
+		.desired = { { "web", 1 } },
+		.rows = { { .svc = "web", .index = 1, .state = EXITED, .exit_code = 1, .restarts = 3,
+			    .backoff_until = 40000 } },
+		.now = 39999,
+		.expect = { NULL },
+	},
+	{
+		.name = "service: a former cron service's schedule is dropped",
+		.desired = { { "web", 1, .has_schedule = true, .last_s = T0 } },
+		.rows = { UP("web", 1) },
+		.expect_schedules = { "@ web remove" },
+	},
+
+	/* ---- cron: 5-field (minute first) ---- */
+	{
+		.name = "cron: the first apply starts the schedule, runs nothing",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *" } },
+		.now = MIN(7),
+		.expect = { NULL },
+		.expect_schedules = { "@ backup last=2026-01-01T00:07:00Z next=2026-01-01T00:15:00Z" },
+	},
+	{
+		.name = "cron 5 fields: 1 s before the time: nothing",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900 } },
+		.now = AT_S(899),
+		.expect = { NULL },
+	},
+	{
+		.name = "cron 5 fields: at the time: the first run is created",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900 } },
+		.now = AT_S(900),
+		.expect = { "+ create backup-rep-1 (scheduled 2026-01-01T00:15:00Z)" },
+	},
+	{
+		.name = "cron: the next run replaces the finished one",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0 + 900, .next_s = T0 + 1800 } },
+		.rows = { EXIT("backup", 1, 0) },
+		.now = MIN(31),
+		.expect = { "~ recreate backup-rep-1 (scheduled 2026-01-01T00:30:00Z)" },
+	},
+	{
+		.name = "cron: missed runs collapse into one, for the latest time",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900 } },
+		.rows = { EXIT("backup", 1, 1) },
+		.now = MIN(3 * 60 + 5),
+		.expect = { "~ recreate backup-rep-1 (scheduled 2026-01-01T03:00:00Z)" },
+	},
+	{
+		.name = "cron: a run still active: no overlap, the time is skipped",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900 } },
+		.rows = { UP("backup", 1) },
+		.now = MIN(16),
+		.expect = { NULL },
+		.expect_schedules = { "@ backup last=2026-01-01T00:15:00Z next=2026-01-01T00:30:00Z "
+				      "(skipped the run scheduled for 2026-01-01T00:15:00Z)" },
+	},
+	{
+		.name = "cron: not due, a finished run stays recorded",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900 } },
+		.rows = { EXIT("backup", 1, 3) },
+		.now = MIN(10),
+		.expect = { NULL },
+	},
+	{
+		.name = "cron: between times a failed run is retried only by an explicit policy",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900,
+			       .restart = SPEC_RESTART_ON_FAILURE, .max_attempts = 2 },
+			     { "report", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900 } },
+		.rows = { EXIT("backup", 1, 3), EXIT("report", 1, 3) },
+		.now = MIN(10),
+		.expect = { "> restart backup-rep-1 (exited 3)" },
+	},
+	{
+		.name = "cron: a changed schedule records its next time",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "0 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900 } },
+		.now = MIN(10),
+		.expect = { NULL },
+		.expect_schedules = { "@ backup last=2026-01-01T00:00:00Z next=2026-01-01T01:00:00Z" },
+	},
+	{
+		.name = "cron: zlapply run replaces even an active run",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900,
+			       .force = true } },
+		.rows = { UP("backup", 1) },
+		.only = "backup",
+		.now = MIN(1),
+		.expect = { "~ recreate backup-rep-1 (run requested)" },
+	},
+	{
+		.name = "cron: extra replicas (a former service) go",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900 } },
+		.rows = { EXIT("backup", 1, 0), EXIT("backup", 2, 0) },
+		.now = MIN(1),
+		.expect = { "- remove backup-rep-2 (a cron service runs one replica)" },
+	},
+
+	/* ---- cron: 6 fields (seconds first, ZLayer's form) ---- */
+	{
+		.name = "cron 6 fields: 1 s before 03:00:30: nothing",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "30 0 3 * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 3 * 3600 + 30 } },
+		.now = AT_S(3 * 3600 + 29),
+		.expect = { NULL },
+	},
+	{
+		.name = "cron 6 fields: at 03:00:30: runs",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "30 0 3 * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 3 * 3600 + 30 } },
+		.now = AT_S(3 * 3600 + 30),
+		.expect = { "+ create backup-rep-1 (scheduled 2026-01-01T03:00:30Z)" },
+	},
+	{
+		.name = "cron 6 fields: every 10 s, a day missed: one run for the latest time",
+		.desired = { { "tick", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/10 * * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 10 } },
+		.now = AT_S(86400 + 15),
+		.expect = { "+ create tick-rep-1 (scheduled 2026-01-02T00:00:10Z)" },
+	},
+	{
+		.name = "cron 6 fields with names: MON-FRI at 09:00 skips the weekend",
+		/* 2026-01-02 is a Friday: after its run the next is Monday the 5th. */
+		.desired = { { "report", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "0 0 9 * * MON-FRI",
+			       .has_schedule = true, .last_s = T0 + 86400 + 9 * 3600,
+			       .next_s = T0 + 86400 + 9 * 3600 } },
+		.now = AT_S(3 * 86400 + 12 * 3600), /* Sunday noon */
+		.expect = { NULL },
+		.expect_schedules = { "@ report last=2026-01-02T09:00:00Z next=2026-01-05T09:00:00Z" },
+	},
+
+	/* ---- cron: 7 fields (with a year) ---- */
+	{
+		.name = "cron 7 fields: 1 s before noon on 2027-01-01: nothing",
+		.desired = { { "once", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "0 0 12 1 1 * 2027",
+			       .has_schedule = true, .last_s = T0, .next_s = 1798804800 } },
+		.now = 1798804799LL * 1000,
+		.expect = { NULL },
+	},
+	{
+		.name = "cron 7 fields: noon on 2027-01-01: runs; it never fires again",
+		.desired = { { "once", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "0 0 12 1 1 * 2027",
+			       .has_schedule = true, .last_s = T0, .next_s = 1798804800 } },
+		.now = 1798804800LL * 1000,
+		.expect = { "+ create once-rep-1 (scheduled 2027-01-01T12:00:00Z)" },
+	},
+};
+
 /* ---- building inputs ---- */
 
 struct built {
@@ -360,12 +635,23 @@ static void build(const struct plan_case *c, struct built *b)
 		svc->on_panic = d->panic;
 		svc->restart_max_attempts = d->max_attempts;
 		svc->stop_signal = SIGTERM;
+		if (d->schedule) {
+			struct zl_err err = ZL_ERR_INIT;
+			svc->schedule = (char *)d->schedule;
+			if (spec_parse_cron(d->schedule, &svc->cron, &err) < 0)
+				fail_msg("case \"%s\": %s", c->name, err.msg);
+		}
 		struct plan_desired_service *ds = &b->desired.services[b->desired.count++];
 		ds->svc = svc;
 		ds->replicas = d->replicas;
+		ds->has_schedule = d->has_schedule;
+		ds->cron_last_s = d->last_s;
+		ds->cron_next_s = d->next_s;
+		ds->force_run = d->force;
 		snprintf(ds->spec_hash, sizeof(ds->spec_hash), "%s", d->hash ? d->hash : "h1");
 		ds->sections = zl_xstrdup(d->sections ? d->sections : SEC_A);
 	}
+	b->desired.only_service = c->only;
 	b->rows.items = zl_xcalloc(MAX_ROWS, sizeof(*b->rows.items));
 	b->rows.cap = MAX_ROWS;
 	for (size_t i = 0; i < MAX_ROWS && c->rows[i].svc; i++) {
@@ -416,12 +702,30 @@ static char *format_plan(const struct plan *p)
 	return zl_buf_steal(&all);
 }
 
-static void test_plan_table(void **state)
+/* The schedule bookkeeping as lines ("@ backup last=... next=... (note)"). */
+static void format_schedules(const struct plan *p, struct zl_buf *out)
 {
-	(void)state;
+	for (size_t i = 0; i < p->schedule_count; i++) {
+		const struct plan_schedule *s = &p->schedules[i];
+		if (s->remove) {
+			zl_buf_printf(out, "@ %s remove\n", s->desired->svc->name);
+			continue;
+		}
+		char last[32], next[32];
+		zl_format_time(s->last_scheduled_s * 1000, last);
+		zl_format_time(s->next_s * 1000, next);
+		zl_buf_printf(out, "@ %s last=%s next=%s", s->desired->svc->name, last, next);
+		if (s->note)
+			zl_buf_printf(out, " (%s)", s->note);
+		zl_buf_puts(out, "\n");
+	}
+}
+
+static size_t run_table(const struct plan_case *table, size_t n)
+{
 	size_t failures = 0;
-	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		const struct plan_case *c = &cases[k];
+	for (size_t k = 0; k < n; k++) {
+		const struct plan_case *c = &table[k];
 		struct built b;
 		build(c, &b);
 		struct plan p;
@@ -430,8 +734,15 @@ static void test_plan_table(void **state)
 		struct zl_buf want = { 0 };
 		for (size_t i = 0; i < MAX_LINES && c->expect[i]; i++)
 			zl_buf_printf(&want, "%s\n", c->expect[i]);
+		for (size_t i = 0; i < MAX_LINES && c->expect_schedules[i]; i++)
+			zl_buf_printf(&want, "%s\n", c->expect_schedules[i]);
 		char *want_text = zl_buf_steal(&want);
-		char *got_text = format_plan(&p);
+		struct zl_buf got = { 0 };
+		char *actions = format_plan(&p);
+		zl_buf_puts(&got, actions);
+		free(actions);
+		format_schedules(&p, &got);
+		char *got_text = zl_buf_steal(&got);
 		if (strcmp(want_text, got_text) != 0) {
 			print_error("case \"%s\":\n--- expected\n%s--- got\n%s", c->name, want_text,
 				    got_text);
@@ -465,8 +776,161 @@ static void test_plan_table(void **state)
 		plan_free(&p);
 		built_free(&b);
 	}
+	return failures;
+}
+
+static void test_plan_table(void **state)
+{
+	(void)state;
+	size_t failures = run_table(cases, sizeof(cases) / sizeof(cases[0]));
 	if (failures)
 		fail_msg("%zu planner case(s) failed", failures);
+}
+
+static void test_plan_jobs_and_cron(void **state)
+{
+	(void)state;
+	size_t failures = run_table(job_cases, sizeof(job_cases) / sizeof(job_cases[0]));
+	if (failures)
+		fail_msg("%zu job/cron planner case(s) failed", failures);
+}
+
+/* A cron run carries the scheduled time and the next one for execute to record. */
+static void test_plan_cron_run_carries_its_times(void **state)
+{
+	(void)state;
+	struct plan_case c = {
+		.name = "carry",
+		.desired = { { "backup", 0, .rtype = SPEC_RTYPE_CRON, .schedule = "*/15 * * * *",
+			       .has_schedule = true, .last_s = T0, .next_s = T0 + 900 } },
+		.now = MIN(47),
+	};
+	struct built b;
+	build(&c, &b);
+	struct plan p;
+	plan_compute(&b.desired, &b.rows, c.now, &p);
+	assert_int_equal(p.count, 1);
+	assert_int_equal(p.items[0].scheduled_s, T0 + 45 * 60);
+	assert_int_equal(p.items[0].next_s, T0 + 60 * 60);
+	assert_int_equal(p.schedule_count, 0);
+	plan_free(&p);
+	built_free(&b);
+}
+
+/* Back-off: immediate first restart, then 10s, 20s, 40s ... capped at 5 min;
+ * restart_policy.delay replaces the base. */
+static void test_backoff_delays(void **state)
+{
+	(void)state;
+	struct spec_service svc = { .name = "web" };
+	static const int64_t want[] = { 0, 10000, 20000, 40000, 80000, 160000, 300000, 300000 };
+	for (int k = 0; k < 8; k++)
+		assert_int_equal(plan_backoff_delay_ms(&svc, k), want[k]);
+	assert_int_equal(plan_backoff_delay_ms(&svc, 1000000), 300000);
+	svc.restart_delay_ms = 2000;
+	static const int64_t want2[] = { 0, 2000, 4000, 8000, 16000 };
+	for (int k = 0; k < 5; k++)
+		assert_int_equal(plan_backoff_delay_ms(&svc, k), want2[k]);
+	assert_int_equal(plan_backoff_delay_ms(&svc, 40), 300000);
+	svc.restart_delay_ms = 600000; /* a base above the cap is the cap */
+	assert_int_equal(plan_backoff_delay_ms(&svc, 1), 600000);
+	assert_int_equal(plan_backoff_delay_ms(&svc, 5), 600000);
+}
+
+/* plan_note_exits: a newly seen exit gets its deadline from the exit time;
+ * 10 minutes of running resets the count; no policy restart, no deadline. */
+static void test_note_exits(void **state)
+{
+	(void)state;
+	struct plan_case c = {
+		.name = "exits",
+		.desired = { { "job", 1, .rtype = SPEC_RTYPE_JOB },
+			     { "no", 1, .restart = SPEC_RESTART_NO },
+			     { "web", 4 } },
+		.rows = { ROW("job", 1, RUN, -1), ROW("no", 1, RUN, -1), ROW("web", 1, RUN, -1),
+			  ROW("web", 2, RUN, -1), ROW("web", 3, EXITED, 1), ROW("web", 4, RUN, -1) },
+	};
+	struct built b;
+	build(&c, &b);
+	struct state_replicas before = { 0 };
+	before.items = zl_xcalloc(b.rows.count, sizeof(*before.items));
+	for (size_t i = 0; i < b.rows.count; i++)
+		state_replica_copy(&before.items[i], &b.rows.items[i]);
+	before.count = before.cap = b.rows.count;
+
+	int64_t now = 10000000;
+	struct state_replica *r = b.rows.items;
+	/* job: 2nd failure -> 10s after its exit */
+	r[0].state = EXITED, r[0].exit_code = 1, r[0].restarts = 1, r[0].finished_at = now - 3000;
+	r[0].started_at = now - 4000;
+	/* restart_policy no: no deadline */
+	r[1].state = EXITED, r[1].exit_code = 1, r[1].finished_at = now - 1000;
+	r[1].backoff_until = 123;
+	/* web-1: 4 restarts, crashed after 30 s: 80 s; exit time unknown: from now */
+	r[2].state = EXITED, r[2].exit_code = 1, r[2].restarts = 4, r[2].started_at = now - 30000;
+	/* web-2: 4 restarts but ran 10 minutes: count reset, immediate */
+	r[3].state = EXITED, r[3].exit_code = 1, r[3].restarts = 4, r[3].finished_at = now - 1000,
+	r[3].started_at = now - 1000 - 600000;
+	/* web-3: an exit already noted keeps its deadline */
+	r[4].backoff_until = 777;
+	/* web-4: an exit stamped after "now" (clock skew) counts from now */
+	r[5].state = EXITED, r[5].exit_code = 1, r[5].restarts = 1, r[5].finished_at = now + 5000;
+
+	plan_note_exits(&b.desired, &before, &b.rows, now);
+	assert_int_equal(r[0].backoff_until, now - 3000 + 10000);
+	assert_int_equal(r[0].restarts, 1);
+	assert_int_equal(r[1].backoff_until, 0);
+	assert_int_equal(r[2].backoff_until, now + 80000);
+	assert_int_equal(r[2].restarts, 4);
+	assert_int_equal(r[3].restarts, 0);
+	assert_int_equal(r[3].backoff_until, now - 1000);
+	assert_int_equal(r[4].backoff_until, 777);
+	assert_int_equal(r[5].backoff_until, now + 10000);
+
+	/* A job's count never resets: attempts belong to its spec. */
+	before.items[0].state = RUN;
+	r[0].restarts = 2, r[0].started_at = now - 3000 - 700000;
+	plan_note_exits(&b.desired, &before, &b.rows, now);
+	assert_int_equal(r[0].restarts, 2);
+	assert_int_equal(r[0].backoff_until, now - 3000 + 20000);
+
+	state_replicas_free(&before);
+	built_free(&b);
+}
+
+/* The latest time a cron fires in (after, now]: a table over 5-, 6- and
+ * 7-field forms. */
+static void test_cron_latest_due(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *expr;
+		int64_t after, now, want; /* seconds relative to T0; want -1 = none */
+	} rows[] = {
+		{ "*/15 * * * *", 0, 899, -1 },
+		{ "*/15 * * * *", 0, 900, 900 },
+		{ "*/15 * * * *", 0, 3 * 3600 + 1, 3 * 3600 },
+		{ "*/15 * * * *", 900, 900, -1 }, /* strictly after the last */
+		{ "0 3 * * *", 0, 40 * 86400, 39 * 86400 + 3 * 3600 },
+		{ "30 0 3 * * *", 0, 3 * 3600 + 30, 3 * 3600 + 30 },
+		{ "* * * * * *", 0, 200 * 86400 + 7, 200 * 86400 + 7 }, /* every second, 200 days */
+		{ "0 0 12 1 1 * 2027", 0, 2 * 366 * 86400, 1798804800 - T0 },
+		{ "0 0 12 1 1 * 2027", 1798804800 - T0, 3 * 366 * 86400, -1 },
+		{ "0 0 0 29 2 *", 0, 3 * 366 * 86400, 1835395200 - T0 }, /* 2028-02-29 */
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct spec_cron cron;
+		struct zl_err err = ZL_ERR_INIT;
+		if (spec_parse_cron(rows[i].expr, &cron, &err) < 0)
+			fail_msg("%s: %s", rows[i].expr, err.msg);
+		int64_t got = plan_cron_latest_due(&cron, T0 + rows[i].after, T0 + rows[i].now);
+		int64_t want = rows[i].want < 0 ? -1 : T0 + rows[i].want;
+		if (got != want)
+			fail_msg("%s after +%lld now +%lld: got %lld, want %lld", rows[i].expr,
+				 (long long)rows[i].after, (long long)rows[i].now,
+				 (long long)(got < 0 ? got : got - T0),
+				 (long long)(want < 0 ? want : want - T0));
+	}
 }
 
 /* ---- scale: the planner stays linear-ish and exact with many replicas ---- */
@@ -588,6 +1052,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan_table),
+		cmocka_unit_test(test_plan_jobs_and_cron),
+		cmocka_unit_test(test_plan_cron_run_carries_its_times),
+		cmocka_unit_test(test_backoff_delays),
+		cmocka_unit_test(test_note_exits),
+		cmocka_unit_test(test_cron_latest_due),
 		cmocka_unit_test(test_plan_many_replicas),
 		cmocka_unit_test(test_plan_kind_and_index),
 		cmocka_unit_test(test_action_format),

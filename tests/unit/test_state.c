@@ -939,14 +939,114 @@ static void test_migrates_v1_forward(void **state)
 	snprintf(path, sizeof(path), "%s/state.db", f->root);
 	sqlite3 *c = NULL;
 	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; DROP TABLE leases; PRAGMA user_version = 1", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; DROP TABLE leases; DROP TRIGGER services_delete_runs; "
+					 "DROP TABLE runs; DROP TABLE schedules; PRAGMA user_version = 1", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(c);
 
 	assert_ok(state_open(f->root, false, &f->db, &err), err);
 	assert_int_equal(state_schema_version(f->db), STATE_SCHEMA_VERSION);
 	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name = 'images'"), 1);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name IN "
+					    "('runs', 'schedules', 'services_delete_runs')"),
+			 3);
 	assert_int_equal(query_int(f->root, "SELECT count(*) FROM deployments WHERE name = 'web'"), 1);
+}
+
+/* ---- runs and schedules (jobs and cron) ---- */
+
+static void test_runs_and_schedules(void **state)
+{
+	struct fixture *f = *state;
+	struct zl_err err = ZL_ERR_INIT;
+	/* runs are numbered per service; beyond STATE_RUNS_KEPT the oldest go,
+	 * and their log paths come back for the caller to unlink */
+	for (int i = 1; i <= STATE_RUNS_KEPT + 2; i++) {
+		char **pruned = NULL;
+		size_t n = 0;
+		struct state_run run = { .deployment = "shop", .service = "migrate", .index = 1,
+					 .cause = "created", .started_at = 1000 * i, .exit_code = -1 };
+		assert_ok(state_begin(f->db, &err), err);
+		assert_ok(state_run_start(f->db, &run, &pruned, &n, &err), err);
+		assert_ok(state_commit(f->db, &err), err);
+		assert_int_equal(run.run_no, i);
+		assert_int_equal(n, i > STATE_RUNS_KEPT ? 1 : 0);
+		if (n)
+			assert_string_equal(pruned[0], i == STATE_RUNS_KEPT + 1 ? "/logs/1" : "/logs/2");
+		state_names_free(pruned, n);
+		/* the run ends; its output is archived */
+		assert_ok(state_run_finish(f->db, "shop", "migrate", 1, 1000 * i + 500, i % 3, 0,
+					   "exited", &err),
+			  err);
+		char log[32];
+		snprintf(log, sizeof(log), "/logs/%d", i);
+		assert_ok(state_run_set_log(f->db, "shop", "migrate", run.run_no, log, &err), err);
+	}
+	/* another service numbers its own runs */
+	struct state_run other = { .deployment = "shop", .service = "backup", .index = 1,
+				   .scheduled_s = 1767225600, .exit_code = -1, .started_at = 5 };
+	assert_ok(state_run_start(f->db, &other, NULL, NULL, &err), err);
+	assert_int_equal(other.run_no, 1);
+	/* finishing with no open run writes nothing */
+	int64_t changes = state_total_changes(f->db);
+	assert_ok(state_run_finish(f->db, "shop", "migrate", 1, 9, 0, 0, "exited", &err), err);
+	assert_int_equal(state_total_changes(f->db), changes);
+
+	struct state_runs runs = { 0 };
+	assert_ok(state_runs_load(f->db, "shop", &runs, &err), err);
+	assert_int_equal(runs.count, STATE_RUNS_KEPT + 1);
+	assert_string_equal(runs.items[0].service, "backup");
+	assert_int_equal(runs.items[0].scheduled_s, 1767225600);
+	assert_int_equal(runs.items[0].finished_at, 0);
+	assert_null(runs.items[0].log_path);
+	const struct state_run *r = &runs.items[1];
+	assert_int_equal(r->run_no, 3);
+	assert_string_equal(r->cause, "created");
+	assert_int_equal(r->started_at, 3000);
+	assert_int_equal(r->finished_at, 3500);
+	assert_int_equal(r->exit_code, 0);
+	assert_string_equal(r->reason, "exited");
+	assert_string_equal(r->log_path, "/logs/3");
+	state_runs_free(&runs);
+	struct state_run latest;
+	bool found = false;
+	assert_ok(state_run_latest(f->db, "shop", "migrate", 1, &latest, &found, &err), err);
+	assert_true(found);
+	assert_int_equal(latest.run_no, STATE_RUNS_KEPT + 2);
+	state_run_clear(&latest);
+	assert_ok(state_run_latest(f->db, "shop", "migrate", 2, &latest, &found, &err), err);
+	assert_false(found);
+
+	/* schedules: an identical put writes nothing */
+	assert_ok(state_schedule_put(f->db, "shop", "backup", 100, 200, &err), err);
+	changes = state_total_changes(f->db);
+	assert_ok(state_schedule_put(f->db, "shop", "backup", 100, 200, &err), err);
+	assert_int_equal(state_total_changes(f->db), changes);
+	assert_ok(state_schedule_put(f->db, "shop", "backup", 200, -1, &err), err);
+	struct state_schedules sched = { 0 };
+	assert_ok(state_schedules_load(f->db, NULL, &sched, &err), err);
+	assert_int_equal(sched.count, 1);
+	assert_int_equal(sched.items[0].last_scheduled_s, 200);
+	assert_int_equal(sched.items[0].next_s, -1);
+	state_schedules_free(&sched);
+
+	/* a service that goes takes its runs and schedule with it */
+	struct state_service svc = { .deployment = "shop", .name = "backup", .rtype = "cron" };
+	assert_ok(state_service_upsert(f->db, &svc, 1, &err), err);
+	assert_ok(state_service_delete(f->db, "shop", "backup", &err), err);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM runs WHERE service = 'backup'"), 0);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM schedules"), 0);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM runs"), STATE_RUNS_KEPT);
+	assert_ok(state_schedule_delete(f->db, "shop", "backup", &err), err); /* none is fine */
+
+	/* the deployment's source, for `zlapply run` */
+	char *source = NULL;
+	assert_ok(state_deployment_source(f->db, "shop", &source, &err), err);
+	assert_null(source);
+	assert_ok(state_deployment_upsert(f->db, "shop", "/etc/zlapply/shop.yaml", 1, &err), err);
+	assert_ok(state_deployment_source(f->db, "shop", &source, &err), err);
+	assert_string_equal(source, "/etc/zlapply/shop.yaml");
+	free(source);
 }
 
 /* ---- many rows ---- */
@@ -1025,6 +1125,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_images_crud, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_leases, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_v1_forward, setup_db, teardown),
+		cmocka_unit_test_setup_teardown(test_runs_and_schedules, setup_db, teardown),
 	};
 	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
 }

@@ -1,0 +1,730 @@
+/* watch.c: zlapply watch, the one long-running mode (DESIGN.md "Processes").
+ *
+ * One process, one poll() loop over
+ *   - an inotify fd: each directory PATH itself, and for a file PATH its
+ *     parent directory filtered by the file's name (editors save by writing
+ *     a temporary file and renaming it over the old one, which a watch on
+ *     the file's inode would miss);
+ *   - a self-pipe written by the SIGTERM/SIGINT/SIGHUP handlers;
+ *   - the metrics socket and its clients (watch_metrics.c);
+ * and three deadlines: a debounced reload after file events, the resync
+ * interval, and a short tick that notices exited replicas.
+ *
+ * Why a self-pipe and not a signalfd: a signalfd needs the signals blocked,
+ * and a blocked mask is inherited by every program an apply runs (OCI
+ * runtimes, iptables), which would start with SIGTERM blocked. Handlers
+ * are reset by exec; a mask is not.
+ *
+ * Invariants: only a spec set that loaded without an error is ever applied
+ * (the last good one stays in force while the files are broken); the
+ * watcher never stops or removes anything because it exits. */
+#include "watch-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#define TICK_MS 500          /* how soon an exited replica is noticed */
+#define DEBOUNCE_MS 300      /* quiet time after the last file event */
+#define DEBOUNCE_MAX_MS 2000 /* a file written without pause is still read */
+#define APPLY_LOCK_WAIT_MS 2000
+#define DIR_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | \
+		    IN_MOVE_SELF | IN_ONLYDIR)
+
+/* One watched PATH. */
+struct watch_target {
+	const char *path; /* as given */
+	bool is_dir;
+	char *dir;  /* the directory watched: path itself, or a file's parent */
+	char *name; /* a file's name within dir; NULL for a directory */
+	int wd;     /* -1 when not armed (the directory went away) */
+	int file_wd; /* the file itself (follows a symlink); -1 when not armed */
+};
+
+struct watch {
+	const struct watch_opts *o;
+	struct reconcile_opts ropts;
+	int64_t interval_ms;
+	struct watch_target *targets;
+	size_t target_count;
+	int inotify_fd;
+	struct watch_metrics *metrics;
+
+	struct spec_set set;  /* the last good set */
+	bool have_set;
+	bool spec_valid;
+	char *last_report;    /* diagnostics last reported, so repeats stay short */
+
+	struct state_replicas rows; /* the latest observation */
+	char *fingerprint;    /* of our replicas' states, as last seen */
+	int64_t backoff_next; /* wall clock: the earliest back-off end of an exited replica */
+
+	const char *pending;  /* an apply is due; why ("replica changed", ...) */
+	bool lock_busy;       /* the last attempt found another zlapply's lock */
+	int64_t reload_at;    /* monotonic; 0 = no reload due */
+	int64_t first_event;  /* monotonic time of the first event of this burst */
+	const char *reload_why;
+
+	int64_t last_apply_ms;
+	uint64_t applies_ok, applies_failed;
+};
+
+/* ---- logfmt lines on stderr ---- */
+
+struct logline {
+	struct zl_buf b;
+	bool on;
+};
+
+static void lf_quoted(struct zl_buf *b, const char *s)
+{
+	zl_buf_puts(b, "\"");
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			zl_buf_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			zl_buf_puts(b, "\\n");
+		else if (*p == '\t')
+			zl_buf_puts(b, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			zl_buf_printf(b, "\\u%04x", *p);
+		else
+			zl_buf_append(b, p, 1);
+	}
+	zl_buf_puts(b, "\"");
+}
+
+static bool lbegin(struct logline *l, enum zl_log_level level, const char *msg)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	memset(l, 0, sizeof(*l));
+	l->on = level <= zl_log_get_level();
+	if (!l->on)
+		return false;
+	char now[32];
+	zl_format_time(zl_now_ms(), now);
+	zl_buf_printf(&l->b, "time=%s level=%s msg=", now, names[level]);
+	lf_quoted(&l->b, msg);
+	return true;
+}
+
+static void lstr(struct logline *l, const char *key, const char *value)
+{
+	if (!l->on || !value)
+		return;
+	zl_buf_printf(&l->b, " %s=", key);
+	bool plain = *value != '\0';
+	for (const char *p = value; *p && plain; p++)
+		plain = *p > ' ' && *p != '"' && *p != '=' && *p != '\\' && *p != 0x7f;
+	if (plain)
+		zl_buf_puts(&l->b, value);
+	else
+		lf_quoted(&l->b, value);
+}
+
+static void lint(struct logline *l, const char *key, int64_t value)
+{
+	if (l->on)
+		zl_buf_printf(&l->b, " %s=%lld", key, (long long)value);
+}
+
+static void lend(struct logline *l)
+{
+	if (!l->on)
+		return;
+	zl_buf_puts(&l->b, "\n");
+	/* One write per line, so lines never interleave with a child's output. */
+	fwrite(l->b.data, 1, l->b.len, stderr);
+	fflush(stderr);
+	zl_buf_free(&l->b);
+}
+
+/* A plain message, and what zl_log() says from inside an apply. */
+static void log_msg(enum zl_log_level level, const char *msg)
+{
+	struct logline l;
+	lbegin(&l, level, msg);
+	lend(&l);
+}
+
+/* ---- signals ---- */
+
+static int signal_pipe_w = -1;
+
+static void on_signal(int signo)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)signo;
+	/* A full pipe already holds a wake-up; losing this byte loses nothing. */
+	if (write(signal_pipe_w, &b, 1) < 0)
+		errno = saved;
+	errno = saved;
+}
+
+static const int watched_signals[] = { SIGTERM, SIGINT, SIGHUP };
+#define SIGNAL_COUNT (sizeof(watched_signals) / sizeof(watched_signals[0]))
+
+struct signal_state {
+	int pipe[2];
+	struct sigaction old[SIGNAL_COUNT], old_pipe;
+};
+
+static int signals_install(struct signal_state *s, struct zl_err *err)
+{
+	if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return zl_fail_errno(err, "watch: pipe");
+	signal_pipe_w = s->pipe[1];
+	/* SA_RESTART: an apply in progress carries on; the loop sees the byte. */
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < SIGNAL_COUNT; i++)
+		if (sigaction(watched_signals[i], &sa, &s->old[i]) < 0)
+			return zl_fail_errno(err, "watch: sigaction");
+	/* A metrics client that hangs up must not kill the watcher. */
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(SIGPIPE, &ign, &s->old_pipe) < 0)
+		return zl_fail_errno(err, "watch: sigaction");
+	return 0;
+}
+
+static void signals_restore(struct signal_state *s)
+{
+	if (signal_pipe_w < 0)
+		return;
+	for (size_t i = 0; i < SIGNAL_COUNT; i++)
+		(void)sigaction(watched_signals[i], &s->old[i], NULL); /* only fails on bad args */
+	(void)sigaction(SIGPIPE, &s->old_pipe, NULL);
+	signal_pipe_w = -1;
+	close(s->pipe[0]);
+	close(s->pipe[1]);
+}
+
+/* ---- the files ---- */
+
+static bool spec_file_name(const char *name)
+{
+	/* What spec_load_paths() reads from a directory. */
+	return name[0] != '.' &&
+	       (zl_str_has_suffix(name, ".yaml") || zl_str_has_suffix(name, ".yml"));
+}
+
+static int targets_init(struct watch *w, struct zl_err *err)
+{
+	w->targets = zl_xcalloc(w->o->path_count + 1, sizeof(*w->targets));
+	for (size_t i = 0; i < w->o->path_count; i++) {
+		const char *path = w->o->paths[i];
+		struct watch_target *t = &w->targets[w->target_count++];
+		t->path = path;
+		t->wd = t->file_wd = -1;
+		if (strcmp(path, "-") == 0)
+			return zl_invalid(err, "watch: cannot watch stdin (-f -); give a file or a directory");
+		struct stat st;
+		if (stat(path, &st) < 0)
+			return zl_err_set(err, ZL_ERR_INPUT, errno, "watch: %s", path);
+		t->is_dir = S_ISDIR(st.st_mode);
+		if (t->is_dir) {
+			t->dir = zl_xstrdup(path);
+			continue;
+		}
+		const char *slash = strrchr(path, '/');
+		t->dir = slash ? (slash == path ? zl_xstrdup("/") : zl_xstrndup(path, (size_t)(slash - path)))
+			       : zl_xstrdup(".");
+		t->name = zl_xstrdup(slash ? slash + 1 : path);
+	}
+	return 0;
+}
+
+static void targets_free(struct watch *w)
+{
+	for (size_t i = 0; i < w->target_count; i++) {
+		free(w->targets[i].dir);
+		free(w->targets[i].name);
+	}
+	free(w->targets);
+}
+
+/* (Re)adds every watch. Adding a watch that exists returns the same
+ * descriptor, so this runs before every load: a directory that was
+ * removed and created again, or a file replaced by rename, is followed. */
+static int targets_arm(struct watch *w, struct zl_err *err)
+{
+	for (size_t i = 0; i < w->target_count; i++) {
+		struct watch_target *t = &w->targets[i];
+		t->wd = inotify_add_watch(w->inotify_fd, t->dir, DIR_EVENTS);
+		if (t->wd < 0) {
+			if (err && errno != ENOENT && errno != ENOTDIR)
+				return zl_fail_errno(err, "watch: inotify %s", t->dir);
+			zl_log(ZL_LOG_DEBUG, "watch: inotify %s: %s", t->dir, strerror(errno));
+		}
+		if (!t->is_dir)
+			t->file_wd = inotify_add_watch(w->inotify_fd, t->path, IN_CLOSE_WRITE);
+	}
+	return 0;
+}
+
+/* Does this event touch a file the specs are read from? */
+static bool event_relevant(struct watch *w, const struct inotify_event *ev)
+{
+	if (ev->mask & IN_Q_OVERFLOW)
+		return true; /* events were lost: read everything again */
+	bool hit = false;
+	for (size_t i = 0; i < w->target_count; i++) {
+		struct watch_target *t = &w->targets[i];
+		if (ev->wd == t->file_wd) {
+			if (ev->mask & IN_IGNORED)
+				t->file_wd = -1;
+			hit = hit || (ev->mask & IN_CLOSE_WRITE);
+		}
+		if (ev->wd != t->wd)
+			continue;
+		if (ev->mask & IN_IGNORED) {
+			t->wd = -1; /* re-armed at the next load */
+			continue;
+		}
+		if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))
+			hit = true;
+		else if (ev->len > 0)
+			hit = hit || (t->is_dir ? spec_file_name(ev->name) : strcmp(ev->name, t->name) == 0);
+	}
+	return hit;
+}
+
+static void read_events(struct watch *w, int64_t now)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	for (;;) {
+		ssize_t n = read(w->inotify_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* EAGAIN: drained */
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			if (event_relevant(w, ev)) {
+				if (!w->reload_at) {
+					w->first_event = now;
+					w->reload_why = "file changed";
+				}
+				int64_t at = now + DEBOUNCE_MS;
+				int64_t cap = w->first_event + DEBOUNCE_MAX_MS;
+				w->reload_at = at < cap ? at : cap;
+				struct logline l;
+				if (lbegin(&l, ZL_LOG_DEBUG, "file event")) {
+					lstr(&l, "name", ev->len ? ev->name : "");
+					lint(&l, "mask", ev->mask);
+				}
+				lend(&l);
+			}
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+/* The diagnostics as text, one per line ("" when none). Caller frees. */
+static char *diags_text(const struct spec_diags *d)
+{
+	struct zl_buf b = { 0 };
+	for (size_t i = 0; i < d->count; i++) {
+		const struct spec_diag *x = &d->items[i];
+		zl_buf_printf(&b, "%s:%d:%d: %s%s: %s\n", x->file, x->line, x->col,
+			      x->is_note ? "note: " : "", x->path ? x->path : "", x->msg);
+	}
+	return zl_buf_steal(&b);
+}
+
+static void report_diags(const struct spec_diags *d, bool errors)
+{
+	for (size_t i = 0; i < d->count; i++) {
+		const struct spec_diag *x = &d->items[i];
+		if (errors == x->is_note)
+			continue;
+		struct logline l;
+		lbegin(&l, errors ? ZL_LOG_ERROR : ZL_LOG_INFO, errors ? "invalid spec" : "spec note");
+		lstr(&l, "file", x->file);
+		lint(&l, "line", x->line);
+		lint(&l, "col", x->col);
+		lstr(&l, "key", x->path && *x->path ? x->path : NULL);
+		lstr(&l, "problem", x->msg);
+		lend(&l);
+	}
+}
+
+/* Reads the files again. A set with an error is reported and dropped: the
+ * last good set stays. Returns 0 when the files loaded. */
+static int reload(struct watch *w, const char *why)
+{
+	(void)targets_arm(w, NULL); /* a missing path shows up as a load error */
+	struct spec_set set = { 0 };
+	struct spec_diags diags = { 0 };
+	int r = spec_load_paths(w->o->paths, w->o->path_count, &set, &diags);
+	bool ok = r == 0 && diags.errors == 0;
+	_cleanup_free_ char *text = diags_text(&diags);
+	bool repeat = w->last_report && strcmp(w->last_report, text) == 0;
+	if (!ok) {
+		if (!repeat)
+			report_diags(&diags, true);
+		struct logline l;
+		lbegin(&l, repeat ? ZL_LOG_DEBUG : ZL_LOG_WARN,
+		       w->have_set ? "spec invalid; the last good state stays in force"
+				   : "spec invalid; nothing applied until it loads");
+		lint(&l, "errors", (int64_t)diags.errors);
+		lstr(&l, "trigger", why);
+		lend(&l);
+		spec_set_free(&set);
+	} else {
+		if (!repeat)
+			report_diags(&diags, false);
+		if (!w->spec_valid && w->have_set)
+			log_msg(ZL_LOG_INFO, "spec valid again");
+		spec_set_free(&w->set);
+		w->set = set;
+		w->have_set = true;
+		struct logline l;
+		lbegin(&l, strcmp(why, "resync") == 0 ? ZL_LOG_DEBUG : ZL_LOG_INFO, "spec loaded");
+		lint(&l, "deployments", (int64_t)w->set.count);
+		lstr(&l, "trigger", why);
+		lend(&l);
+	}
+	free(w->last_report);
+	w->last_report = zl_xstrdup(text);
+	w->spec_valid = ok;
+	spec_diags_free(&diags);
+	return ok ? 0 : -1;
+}
+
+/* ---- observing ---- */
+
+static bool in_set(const struct spec_set *set, const char *deployment)
+{
+	for (size_t i = 0; i < set->count; i++)
+		if (strcmp(set->deployments[i].name, deployment) == 0)
+			return true;
+	return false;
+}
+
+static const struct state_replica *row_find(const struct state_replicas *rows,
+					    const struct state_replica *like)
+{
+	for (size_t i = 0; i < rows->count; i++) {
+		const struct state_replica *r = &rows->items[i];
+		if (r->index == like->index && strcmp(r->service, like->service) == 0 &&
+		    strcmp(r->deployment, like->deployment) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* Looks at our replicas (no subprocess, nothing written). Returns true
+ * when one of them changed state since the last look (log says which).
+ * Updates rows, fingerprint and the next back-off end. */
+static bool observe(struct watch *w, bool log_changes)
+{
+	struct state_replicas rows = { 0 };
+	struct zl_err err = ZL_ERR_INIT;
+	if (reconcile_status(w->ropts.root, NULL, &rows, &err) < 0) {
+		zl_log(ZL_LOG_DEBUG, "watch: status: %s", err.msg);
+		return false; /* the database is busy or broken: the next tick looks again */
+	}
+	struct zl_buf fp = { 0 };
+	int64_t now = zl_now_ms(), backoff_next = 0;
+	for (size_t i = 0; i < rows.count; i++) {
+		const struct state_replica *r = &rows.items[i];
+		if (!w->have_set || !in_set(&w->set, r->deployment))
+			continue;
+		zl_buf_printf(&fp, "%s/%s/%d %s %lld\n", r->deployment, r->service, r->index,
+			      state_replica_state_name(r->state), (long long)r->pid);
+		if ((r->state == STATE_REPLICA_EXITED || r->state == STATE_REPLICA_STOPPED) &&
+		    r->backoff_until > now && (!backoff_next || r->backoff_until < backoff_next))
+			backoff_next = r->backoff_until;
+		if (!log_changes)
+			continue;
+		const struct state_replica *old = row_find(&w->rows, r);
+		if (old && old->state == r->state && old->pid == r->pid)
+			continue;
+		struct logline l;
+		lbegin(&l, ZL_LOG_INFO, "replica changed");
+		lstr(&l, "deployment", r->deployment);
+		char name[256];
+		snprintf(name, sizeof(name), "%s-rep-%d", r->service, r->index);
+		lstr(&l, "replica", name);
+		lstr(&l, "state", state_replica_state_name(r->state));
+		if (r->state == STATE_REPLICA_EXITED) {
+			const char *sig = r->exit_signal ? spec_signal_name(r->exit_signal) : NULL;
+			if (sig)
+				lstr(&l, "signal", sig);
+			else if (r->exit_signal)
+				lint(&l, "signal", r->exit_signal);
+			else
+				lint(&l, "exit_code", r->exit_code);
+		}
+		lend(&l);
+	}
+	_cleanup_free_ char *text = zl_buf_steal(&fp);
+	bool changed = !w->fingerprint || strcmp(w->fingerprint, text) != 0;
+	free(w->fingerprint);
+	w->fingerprint = zl_xstrdup(text);
+	w->backoff_next = backoff_next;
+	state_replicas_free(&w->rows);
+	w->rows = rows;
+	return changed;
+}
+
+/* ---- applying ---- */
+
+static void log_actions(const char *lines)
+{
+	for (const char *p = lines; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		_cleanup_free_ char *action = zl_xstrndup(p, len);
+		struct logline l;
+		lbegin(&l, ZL_LOG_INFO, "action");
+		lstr(&l, "action", action);
+		lend(&l);
+		p = nl ? nl + 1 : p + len;
+	}
+}
+
+/* Applies the last good set, unless another zlapply holds the lock: then
+ * the apply stays pending and the next tick tries again, so the watcher
+ * never sits in a lock wait while signals and exits pile up. */
+static void apply_now(struct watch *w, const char *why)
+{
+	if (!w->have_set) {
+		w->pending = NULL;
+		return;
+	}
+	struct state_lock probe = { .fd = -1 };
+	struct zl_err err = ZL_ERR_INIT;
+	if (state_lock_acquire(w->ropts.root, 0, &probe, &err) < 0) {
+		if (!w->lock_busy) {
+			struct logline l;
+			lbegin(&l, ZL_LOG_INFO, "lock busy; will retry");
+			lstr(&l, "trigger", why);
+			lstr(&l, "error", err.msg);
+			lend(&l);
+		}
+		w->lock_busy = true;
+		w->pending = why;
+		return;
+	}
+	state_lock_release(&probe);
+	w->lock_busy = false;
+	w->pending = NULL;
+
+	char *out = NULL;
+	size_t out_len = 0;
+	FILE *plan_out = open_memstream(&out, &out_len);
+	if (!plan_out) {
+		fprintf(stderr, "zlapply: out of memory\n");
+		abort();
+	}
+	w->ropts.plan_out = plan_out;
+	struct reconcile_result res = { 0 };
+	int64_t t0 = zl_monotonic_ms();
+	int r = reconcile_apply(&w->ropts, &w->set, &res, &err);
+	w->last_apply_ms = zl_monotonic_ms() - t0;
+	fclose(plan_out);
+	w->ropts.plan_out = NULL;
+	log_actions(out);
+	free(out);
+
+	struct logline l;
+	if (r < 0) {
+		w->applies_failed++;
+		lbegin(&l, ZL_LOG_ERROR, "apply failed");
+	} else {
+		w->applies_ok++;
+		lbegin(&l, res.actions_planned > 0 ? ZL_LOG_INFO : ZL_LOG_DEBUG,
+		       res.actions_planned > 0 ? "applied" : "up to date");
+	}
+	lstr(&l, "trigger", why);
+	lint(&l, "actions", (int64_t)res.actions_done);
+	if (r < 0) {
+		lint(&l, "failed", (int64_t)res.actions_failed);
+		lstr(&l, "error", err.msg);
+	}
+	lint(&l, "duration_ms", w->last_apply_ms);
+	lend(&l);
+	/* What the apply left is the new baseline for the exit check. */
+	observe(w, false);
+}
+
+/* ---- the loop ---- */
+
+static int64_t earliest(int64_t a, int64_t b)
+{
+	return a && (!b || a < b) ? a : b;
+}
+
+static struct watch_snapshot snapshot(const struct watch *w)
+{
+	return (struct watch_snapshot){
+		.set = w->have_set ? &w->set : NULL,
+		.rows = &w->rows,
+		.last_apply_ms = w->last_apply_ms,
+		.applies_ok = w->applies_ok,
+		.applies_failed = w->applies_failed,
+		.spec_valid = w->spec_valid,
+	};
+}
+
+/* Drains the signal pipe. Returns the stop signal, or 0. */
+static int read_signals(struct watch *w, int fd, int64_t now)
+{
+	unsigned char sig[16];
+	int stop = 0;
+	ssize_t n;
+	while ((n = read(fd, sig, sizeof(sig))) > 0)
+		for (ssize_t i = 0; i < n; i++) {
+			if (sig[i] == SIGHUP) {
+				w->reload_at = now;
+				w->reload_why = "SIGHUP";
+			} else {
+				stop = sig[i];
+			}
+		}
+	return stop;
+}
+
+/* Runs until a stop signal (returns 0) or until poll() itself fails. */
+static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
+{
+	enum { MAX_FDS = 2 + 1 + 16 };
+	int64_t now = zl_monotonic_ms();
+	int64_t next_resync = now + w->interval_ms, next_tick = now + TICK_MS;
+	for (;;) {
+		struct pollfd fds[MAX_FDS] = {
+			{ .fd = signal_fd, .events = POLLIN },
+			{ .fd = w->inotify_fd, .events = POLLIN },
+		};
+		int64_t deadline = earliest(earliest(next_resync, next_tick), w->reload_at);
+		size_t nm = watch_metrics_pollfds(w->metrics, fds + 2, MAX_FDS - 2, &deadline);
+		now = zl_monotonic_ms();
+		int timeout = deadline <= now ? 0 : (int)(deadline - now);
+		if (poll(fds, 2 + nm, timeout) < 0 && errno != EINTR)
+			return zl_fail_errno(err, "watch: poll");
+		now = zl_monotonic_ms();
+		if (fds[0].revents) {
+			int stop = read_signals(w, signal_fd, now);
+			if (stop) {
+				struct logline l;
+				lbegin(&l, ZL_LOG_INFO, "stopping; containers keep running");
+				lstr(&l, "signal", stop == SIGTERM ? "SIGTERM" : stop == SIGINT ? "SIGINT" : "?");
+				lend(&l);
+				return 0;
+			}
+		}
+		if (fds[1].revents)
+			read_events(w, now);
+		struct watch_snapshot s = snapshot(w);
+		watch_metrics_handle(w->metrics, fds + 2, nm, now, &s);
+
+		if (w->reload_at && now >= w->reload_at) {
+			const char *why = w->reload_why;
+			w->reload_at = 0;
+			if (reload(w, why) == 0)
+				apply_now(w, why);
+			now = zl_monotonic_ms();
+		}
+		if (now >= next_resync) {
+			/* Read the files too: an event inotify missed (a file behind a
+			 * symlink, a network filesystem) is caught here. A broken file
+			 * does not stop the last good state from being enforced. */
+			reload(w, "resync");
+			apply_now(w, "resync");
+			now = zl_monotonic_ms();
+			next_resync = now + w->interval_ms;
+		}
+		if (now >= next_tick) {
+			if (w->have_set) {
+				if (observe(w, true))
+					w->pending = "replica changed";
+				else if (w->backoff_next && zl_now_ms() >= w->backoff_next)
+					w->pending = "back-off over";
+				if (w->pending)
+					apply_now(w, w->pending);
+			}
+			now = zl_monotonic_ms();
+			next_tick = now + TICK_MS;
+		}
+	}
+}
+
+static void watch_log_sink(enum zl_log_level level, const char *msg)
+{
+	log_msg(level, msg);
+}
+
+int reconcile_watch(const struct watch_opts *opts, struct zl_err *err)
+{
+	struct watch w = {
+		.o = opts,
+		.ropts = opts->apply,
+		.interval_ms = opts->interval_ms > 0 ? opts->interval_ms : WATCH_DEFAULT_INTERVAL_MS,
+		.inotify_fd = -1,
+		.last_apply_ms = -1,
+	};
+	struct signal_state sigs = { .pipe = { -1, -1 } };
+	int ret = -1;
+	/* Action lines go to the log; bars and per-layer progress do not. */
+	w.ropts.dry_run = false;
+	w.ropts.quiet = false;
+	w.ropts.images.quiet = true;
+	w.ropts.lock_timeout_ms = APPLY_LOCK_WAIT_MS;
+
+	if (opts->path_count == 0) {
+		zl_invalid(err, "watch needs -f FILE|DIR");
+		goto out;
+	}
+	if (targets_init(&w, err) < 0)
+		goto out;
+	char bound[80] = "";
+	if (opts->metrics_addr && watch_metrics_open(opts->metrics_addr, &w.metrics, bound,
+						     sizeof(bound), err) < 0)
+		goto out;
+	w.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w.inotify_fd < 0) {
+		zl_fail_errno(err, "watch: inotify");
+		goto out;
+	}
+	if (targets_arm(&w, err) < 0 || signals_install(&sigs, err) < 0)
+		goto out;
+
+	zl_log_set_sink(watch_log_sink);
+	struct logline l;
+	lbegin(&l, ZL_LOG_INFO, "watching");
+	struct zl_buf paths = { 0 };
+	for (size_t i = 0; i < opts->path_count; i++)
+		zl_buf_printf(&paths, "%s%s", i ? "," : "", opts->paths[i]);
+	lstr(&l, "paths", paths.data);
+	zl_buf_free(&paths);
+	lint(&l, "interval_ms", w.interval_ms);
+	lstr(&l, "backend", w.ropts.backend_name);
+	lstr(&l, "root", w.ropts.root);
+	lstr(&l, "metrics", w.metrics ? bound : NULL);
+	lend(&l);
+
+	if (reload(&w, "start") == 0)
+		apply_now(&w, "start");
+	ret = run_loop(&w, sigs.pipe[0], err);
+	if (ret == 0)
+		log_msg(ZL_LOG_INFO, "stopped");
+out:
+	zl_log_set_sink(NULL);
+	signals_restore(&sigs);
+	if (w.inotify_fd >= 0)
+		close(w.inotify_fd);
+	watch_metrics_close(w.metrics);
+	targets_free(&w);
+	if (w.have_set)
+		spec_set_free(&w.set);
+	state_replicas_free(&w.rows);
+	free(w.fingerprint);
+	free(w.last_report);
+	return ret;
+}
