@@ -109,6 +109,14 @@ int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigne
 /* Removes path and everything under it; a missing path is not an error. */
 int zl_rm_rf(const char *path, struct zl_err *err);
 
+/* Processes. */
+/* Runs argv (argv[0] a path) with stdin from stdin_fd (-1: /dev/null),
+ * collecting stdout and stderr into out (may be NULL; at most 64 KiB kept).
+ * *exit_code is the exit status, or 128 + signal. -1 only when it could not
+ * be run at all. */
+int zl_run(const char *const argv[], int stdin_fd, struct zl_buf *out, int *exit_code,
+	   struct zl_err *err);
+
 /* Strings. */
 bool zl_str_has_suffix(const char *s, const char *suffix);
 /* Levenshtein distance, used to suggest the nearest known key. */

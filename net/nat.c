@@ -36,42 +36,9 @@ int net_iptables(const char *const *args, int *status, struct zl_buf *out, struc
 	argv[1] = "-w"; /* wait for the xtables lock instead of failing */
 	for (size_t i = 0; i < n; i++)
 		argv[2 + i] = args[i];
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		free(argv);
-		return zl_fail_errno(err, "pipe");
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		free(argv);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return zl_fail_errno(err, "fork");
-	}
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
+	int r = zl_run(argv, -1, out, status, err);
 	free(argv);
-	close(pipefd[1]);
-	char buf[1024];
-	ssize_t r;
-	while ((r = read(pipefd[0], buf, sizeof(buf))) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		if (out && out->len < 16384)
-			zl_buf_append(out, buf, (size_t)r);
-	}
-	close(pipefd[0]);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	return 0;
+	return r;
 }
 
 /* Adds the rule args (after -t TABLE and -A/-C CHAIN) unless it exists. */

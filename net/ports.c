@@ -113,50 +113,15 @@ static int run_restore(const char *text, struct zl_err *err)
 		close(in);
 		return zl_fail_errno(err, "write rules for iptables-restore");
 	}
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		close(in);
-		return zl_fail_errno(err, "pipe");
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(in);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return zl_fail_errno(err, "fork");
-	}
-	if (pid == 0) {
-		dup2(in, 0);
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		const char *argv[] = { bin, "-w", "--noflush", NULL };
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(in);
-	close(pipefd[1]);
+	const char *argv[] = { bin, "-w", "--noflush", NULL };
 	struct zl_buf out = { 0 };
-	char buf[1024];
-	ssize_t r;
-	while ((r = read(pipefd[0], buf, sizeof(buf))) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		if (out.len < 8192)
-			zl_buf_append(&out, buf, (size_t)r);
-	}
-	close(pipefd[0]);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	int ret = 0;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	int status = 0;
+	int ret = zl_run(argv, in, &out, &status, err);
+	close(in);
+	if (ret == 0 && status != 0) {
 		if (out.data)
 			out.data[strcspn(out.data, "\n")] = '\0';
-		ret = zl_fail(err, "iptables-restore: exit %d: %s",
-			      WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-			      out.data ? out.data : "");
+		ret = zl_fail(err, "iptables-restore: exit %d: %s", status, out.data ? out.data : "");
 	}
 	zl_buf_free(&out);
 	return ret;

@@ -71,10 +71,7 @@ bool oci_cgroup2_unified(void);
  * remembered in <root>/runtime, else probed (crun on cgroup v2, runc
  * otherwise) and remembered. Caller frees *runtime. */
 int oci_runtime_choose(const char *root, const char *requested, char **runtime, struct zl_err *err);
-/* Runs argv (argv[0] a path), collecting stdout+stderr into out (may be
- * NULL); *status is the wait status. -1 only when it could not run at all. */
-int oci_run(const char *const argv[], struct zl_buf *out, int *status, struct zl_err *err);
-/* oci_run, failing unless exit 0; the error names the command and quotes its output. */
+/* zl_run, failing unless exit 0; the error names the command and quotes its output. */
 int oci_run_checked(const char *const argv[], struct zl_err *err);
 
 #endif

@@ -588,7 +588,7 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 		const char *argv[] = { c->runtime, "delete", "--force", id, NULL };
 		struct zl_buf out = { 0 };
 		int status;
-		oci_run(argv, &out, &status, &ignored);
+		zl_run(argv, -1, &out, &status, &ignored);
 		zl_buf_free(&out);
 	}
 	unmount_rootfs(dir);

@@ -81,64 +81,22 @@ int oci_runtime_choose(const char *root, const char *requested, char **runtime, 
 	return 0;
 }
 
-int oci_run(const char *const argv[], struct zl_buf *out, int *status, struct zl_err *err)
-{
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return zl_fail_errno(err, "pipe");
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return zl_fail_errno(err, "fork");
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-		dup2(devnull, STDIN_FILENO);
-		dup2(pipefd[1], STDOUT_FILENO);
-		dup2(pipefd[1], STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		dprintf(pipefd[1], "exec %s: %s", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(pipefd[1]);
-	char buf[4096];
-	ssize_t n;
-	while ((n = read(pipefd[0], buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		/* Keep at most 64 KiB of output for messages. */
-		if (out && out->len < 65536)
-			zl_buf_append(out, buf, (size_t)n);
-	}
-	close(pipefd[0]);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	*status = st;
-	return 0;
-}
-
 int oci_run_checked(const char *const argv[], struct zl_err *err)
 {
 	struct zl_buf out = { 0 };
 	int status = 0;
-	if (oci_run(argv, &out, &status, err) < 0) {
+	if (zl_run(argv, -1, &out, &status, err) < 0) {
 		zl_buf_free(&out);
 		return -1;
 	}
 	int ret = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (status != 0) {
 		struct zl_buf cmd = { 0 };
 		for (size_t i = 0; argv[i]; i++)
 			zl_buf_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
 		while (out.len > 0 && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == ' '))
 			out.data[--out.len] = '\0';
-		ret = zl_fail(err, "%s: exit %d: %s", cmd.data,
-			      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-			      out.len ? out.data : "(no output)");
+		ret = zl_fail(err, "%s: exit %d: %s", cmd.data, status, out.len ? out.data : "(no output)");
 		zl_buf_free(&cmd);
 	}
 	zl_buf_free(&out);

@@ -44,7 +44,7 @@ struct tcase {
 /* ---- running zlapply with the oci backend on the test bridge ---- */
 
 /* zlapply ARGS... --root ROOT --backend oci [--bridge B --subnet S] */
-static int zl_run(const char *root, bool net_flags, char **out, char **err,
+static int run_zl(const char *root, bool net_flags, char **out, char **err,
 		  const char *const *args)
 {
 	const char *argv[48];
@@ -65,8 +65,8 @@ static int zl_run(const char *root, bool net_flags, char **out, char **err,
 	argv[n] = NULL;
 	return cli_run(NULL, NULL, NULL, argv, out, err);
 }
-#define ZL(root, out, err, ...) zl_run((root), true, (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
-#define ZLQ(root, out, err, ...) zl_run((root), false, (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
+#define ZL(root, out, err, ...) run_zl((root), true, (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
+#define ZLQ(root, out, err, ...) run_zl((root), false, (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
 
 static void apply_ok(struct tcase *c, const char *spec)
 {

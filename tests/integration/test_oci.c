@@ -65,7 +65,7 @@ static void zl_args(const struct oci_t *t, const char *const *args, const char *
 	full[n] = NULL;
 }
 
-static int zl_run(const struct oci_t *t, const char *const *env, const char *const *args,
+static int run_zl(const struct oci_t *t, const char *const *env, const char *const *args,
 		  char **out, char **err)
 {
 	const char *full[64];
@@ -73,9 +73,9 @@ static int zl_run(const struct oci_t *t, const char *const *env, const char *con
 	return cli_run(NULL, NULL, env, full, out, err);
 }
 
-#define ZL(t, out, err, ...) zl_run((t), NULL, (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
+#define ZL(t, out, err, ...) run_zl((t), NULL, (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
 #define ZL_ENV(t, env, out, err, ...) \
-	zl_run((t), (env), (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
+	run_zl((t), (env), (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
 
 static void zl_spawn(const struct oci_t *t, struct cli_proc *p, const char *const *args)
 {
