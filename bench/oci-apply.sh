@@ -37,11 +37,13 @@ services:
     image: { name: "oci:$work/image:1.0", pull_policy: if_not_present }
     command: { args: ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"] }
     stop_grace_period: 2s
+    # Containers only: bench/net.sh measures the per-replica network set-up.
+    network_mode: $3
     scale: { mode: fixed, replicas: $2 }
 YAML
 }
-spec bench50 50 >"$work/b50.yaml"
-spec bench200 200 >"$work/b200.yaml"
+spec bench50 50 none >"$work/b50.yaml"
+spec bench200 200 default >"$work/b200.yaml"
 
 # Pull once so the cold apply measures containers, not the image copy.
 "$zl" --root "$root" -q pull "oci:$work/image:1.0" >/dev/null
