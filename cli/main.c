@@ -2,6 +2,7 @@
  * place that turns errors into exit codes. */
 #include "cli.h"
 
+#include <signal.h>
 #include <string.h>
 
 int cli_exit_code(const struct zl_err *err)
@@ -26,6 +27,9 @@ int main(int argc, char **argv)
 	struct cli_opts o;
 	struct zl_err err = ZL_ERR_INIT;
 	int code;
+	/* Started with SIGCHLD ignored (it survives exec), every helper's exit
+	 * status would be lost: runtimes, iptables, probes. */
+	signal(SIGCHLD, SIG_DFL);
 	if (argc < 2) {
 		cli_usage(stderr, CLI_HELP);
 		return 2;

@@ -48,8 +48,11 @@ int zl_run(const char *const argv[], int stdin_fd, struct zl_buf *out, int *exit
 	}
 	close(pipefd[0]);
 	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	pid_t w;
+	while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
 		;
+	if (w < 0) /* e.g. SIGCHLD ignored: the exit status is lost, not 0 */
+		return zl_fail_errno(err, "wait for %s", argv[0]);
 	*exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	return 0;
 }

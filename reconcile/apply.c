@@ -137,6 +137,10 @@ static int record_observed(struct state_db *db, const struct state_replicas *bef
 				goto fail;
 		}
 	}
+	/* Runs end in the same transaction as the exits that end them: recorded
+	 * apart, a crash between the two would leave a run open for good. */
+	if (execute_record_exits(db, before, rows, err) < 0)
+		goto fail;
 	return state_commit(db, err);
 fail:
 	state_rollback(db);
@@ -242,8 +246,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		if (changed > 0)
 			plan_note_exits(desired, &before, &rows, t);
 		if (changed > 0 && !o->dry_run &&
-		    (record_observed(run->db, &before, &rows, t, err) < 0 ||
-		     execute_record_exits(run->db, &before, &rows, err) < 0))
+		    record_observed(run->db, &before, &rows, t, err) < 0)
 			goto out;
 	}
 

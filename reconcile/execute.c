@@ -272,6 +272,18 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		.created_at = now(x),
 		.updated_at = now(x),
 	};
+	/* Another replica with this id would be this one's container, netns and
+	 * veth: creating (and cleaning up after a failed create) would destroy it. */
+	_cleanup_free_ char *owner = NULL;
+	if (state_replica_id_owner(x->db, x->backend_id, a->deployment, a->service, a->index,
+				   &owner, err) < 0)
+		goto out;
+	if (owner) {
+		zl_fail(err, "%s/%s-rep-%d: its id %s is already %s's; rename the deployment or "
+				"the service",
+			   a->deployment, a->service, a->index, x->backend_id, owner);
+		goto out;
+	}
 	bool lease = false;
 	if (wants_bridge(x, ds->svc)) {
 		if (pick_address(x, &row.ip, err) < 0)
@@ -400,25 +412,54 @@ static int do_remove(const struct exec_ctx *x, const struct state_replica *curre
 			     a->reason ? a->reason : "removed", err);
 }
 
+void execute_mark_restarted(struct state_replica *row, int64_t now_ms)
+{
+	row->state = STATE_REPLICA_RUNNING;
+	row->restarts++;
+	row->exit_code = -1;
+	row->exit_signal = 0;
+	free(row->exit_reason);
+	row->exit_reason = NULL;
+	row->finished_at = 0;
+	free(row->health); /* health.c: a restarted replica's probes start afresh */
+	row->health = NULL;
+	row->started_at = now_ms;
+}
+
+/* Restarts an exited replica, or a running one (a liveness restart): the
+ * journal entry comes first, so a run killed during the stop grace leaves a
+ * pending restart that recovery completes (reconcile/recover.c). */
 static int do_restart(const struct exec_ctx *x, const struct state_replica *current,
 		      struct zl_err *err)
 {
 	int64_t journal_id = 0;
 	if (journal_start(x, "restart", current->spec_hash, NULL, false, &journal_id, err) < 0)
 		return -1;
-	if (keeps_runs(x->a)) {
-		struct backend_state st;
-		struct zl_err ignored = ZL_ERR_INIT;
-		bool known = x->b->ops->state(x->b, x->backend_id, &st, &ignored) == 0;
-		close_run(x, known ? &st : NULL);
-	}
 	struct state_replica row;
 	state_replica_copy(&row, current);
 	struct zl_err act = ZL_ERR_INIT;
-	int ret;
-	if (x->b->ops->start(x->b, x->backend_id, &act) < 0) {
+	struct backend_state st;
+	struct zl_err ignored = ZL_ERR_INIT;
+	bool known = x->b->ops->state(x->b, x->backend_id, &st, &ignored) == 0;
+	int r = 0;
+	if (known && st.status == BACKEND_STATUS_RUNNING) {
+		const struct spec_service *svc = x->a->desired ? x->a->desired->svc : NULL;
+		r = x->b->ops->stop(x->b, x->backend_id, svc ? svc->stop_signal : 0,
+				    svc ? svc->stop_grace_ms : -1, &act);
+		if (r < 0)
+			zl_err_prefix(&act, "stop");
+		else
+			known = x->b->ops->state(x->b, x->backend_id, &st, &ignored) == 0;
+	}
+	if (r == 0 && keeps_runs(x->a))
+		close_run(x, known ? &st : NULL);
+	if (r == 0 && (r = x->b->ops->start(x->b, x->backend_id, &act)) < 0) {
 		zl_err_prefix(&act, "start");
 		row.state = STATE_REPLICA_FAILED;
+		row.pid = row.pid_start_time = -1;
+	}
+	int ret;
+	if (r < 0) {
 		free(row.error);
 		row.error = zl_xstrdup(act.msg);
 		row.updated_at = now(x);
@@ -427,16 +468,7 @@ static int do_restart(const struct exec_ctx *x, const struct state_replica *curr
 		*err = act;
 		ret = -1;
 	} else {
-		row.state = STATE_REPLICA_RUNNING;
-		row.restarts++;
-		row.exit_code = -1;
-		row.exit_signal = 0;
-		free(row.exit_reason);
-		row.exit_reason = NULL;
-		row.finished_at = 0;
-		free(row.health); /* health.c: a restarted replica's probes start afresh */
-		row.health = NULL;
-		row.started_at = now(x);
+		execute_mark_restarted(&row, now(x));
 		take_backend_state(x, &row);
 		row.updated_at = now(x);
 		ret = record_result(x, journal_id, STATE_JOURNAL_DONE, &row, true, "restarted",
@@ -522,26 +554,16 @@ int execute_prepare_desired(struct state_db *db, const struct reconcile_opts *op
 int execute_record_exits(struct state_db *db, const struct state_replicas *before,
 			 const struct state_replicas *rows, struct zl_err *err)
 {
-	bool open = false;
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < rows->count && i < before->count; i++) {
+	for (size_t i = 0; i < rows->count && i < before->count; i++) {
 		const struct state_replica *n = &rows->items[i], *o = &before->items[i];
 		if (n->state != STATE_REPLICA_EXITED ||
 		    (o->state == STATE_REPLICA_EXITED && o->finished_at == n->finished_at))
 			continue;
-		if (!open && (r = state_begin(db, err)) == 0)
-			open = true;
-		if (r == 0)
-			r = state_run_finish(db, n->deployment, n->service, n->index, n->finished_at,
-					     n->exit_code, n->exit_signal, n->exit_reason, err);
+		if (state_run_finish(db, n->deployment, n->service, n->index, n->finished_at,
+				     n->exit_code, n->exit_signal, n->exit_reason, err) < 0)
+			return -1;
 	}
-	if (!open)
-		return r;
-	if (r == 0)
-		r = state_commit(db, err);
-	if (r < 0)
-		state_rollback(db);
-	return r;
+	return 0;
 }
 
 /* Archived run logs of services no longer in the spec go with them. */

@@ -311,15 +311,10 @@ int health_restart(struct state_db *db, struct backend *b, const struct spec_ser
 	if (state_event_add(db, t, r->deployment, r->service, r->index, "unhealthy", msg, err) < 0)
 		return -1;
 
-	int signo = svc->stop_signal ? svc->stop_signal : SIGTERM;
-	if (b->ops->stop(b, r->backend_id, signo, svc->stop_grace_ms, err) < 0)
-		return zl_err_prefix(err, "restart unhealthy %s-rep-%d: stop", r->service, r->index);
-
-	/* The restart itself is an ordinary journaled restart of the stopped replica. */
+	/* An ordinary journaled restart; execute stops the running replica
+	 * after journaling, so a crash mid-stop is completed by recovery. */
 	struct state_replica current;
 	state_replica_copy(&current, r);
-	current.state = STATE_REPLICA_EXITED;
-	current.pid = current.pid_start_time = -1;
 	struct plan_desired_service ds = { .svc = svc, .replicas = r->index };
 	snprintf(ds.spec_hash, sizeof(ds.spec_hash), "%s", r->spec_hash ? r->spec_hash : "");
 	ds.sections = r->spec_sections;

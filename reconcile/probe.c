@@ -18,9 +18,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RETRY_PAUSE_MS 500
 #define GRACE_MS 1000      /* for a child to report its own timeout */
@@ -199,11 +201,18 @@ static void child_shell(const struct probe_task *t)
 	child_fail("exec %s: %s", t->argv[0], strerror(errno));
 }
 
-static void child_main(const struct probe_task *t, int out_fd)
+static void child_main(const struct probe_task *t, int out_fd, pid_t parent)
 {
 	setpgid(0, 0);
+	/* A probe must not outlive zlapply: in its own process group Ctrl-C
+	 * misses it, and an inherited descriptor of <root>/lock would keep the
+	 * apply lock held by a process nobody waits for. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
 	dup2(out_fd, 1);
 	dup2(out_fd, 2);
+	close_range(3, ~0U, 0);
 	signal(SIGPIPE, SIG_DFL);
 	if ((t->kind == PROBE_TCP || t->kind == PROBE_HTTP) && t->no_netns)
 		child_fail("%s", t->no_netns);
@@ -330,6 +339,7 @@ static void start(struct probe_task *t)
 	}
 	fflush(stdout);
 	fflush(stderr);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(p[0]);
@@ -340,7 +350,7 @@ static void start(struct probe_task *t)
 	}
 	if (pid == 0) {
 		close(p[0]);
-		child_main(t, p[1]);
+		child_main(t, p[1], parent);
 	}
 	/* Also from here: whichever of parent and child runs first, the group
 	 * exists before anyone signals it. */

@@ -227,8 +227,12 @@ int execute_action(struct state_db *db, struct backend *b, const struct plan_act
  * run request of opts (run_deployment/run_service) into desired. */
 int execute_prepare_desired(struct state_db *db, const struct reconcile_opts *opts,
 			    struct plan_desired *desired, struct zl_err *err);
-/* After observe: completes the open run of every job/cron row that exited
- * since before (same indexes). */
+/* The row of a replica started again: running, restarts + 1, the last exit
+ * and health forgotten, started now. */
+void execute_mark_restarted(struct state_replica *row, int64_t now_ms);
+/* After observe, inside the caller's transaction (the one recording the
+ * exits): completes the open run of every job/cron row that exited since
+ * before (same indexes). */
 int execute_record_exits(struct state_db *db, const struct state_replicas *before,
 			 const struct state_replicas *rows, struct zl_err *err);
 /* After the actions: writes the plan's schedule bookkeeping and removes the

@@ -103,8 +103,32 @@ static enum state_journal_status settle(struct state_db *db, struct backend *b,
 		return STATE_JOURNAL_UNDONE;
 	}
 
-	/* restart and anything else: the row was never changed before the
-	 * backend acted, so the next observe records whatever really happened. */
+	if (strcmp(e->action, "restart") == 0 && row && !keeps_runs(services, e->service) &&
+	    (st.status == BACKEND_STATUS_EXITED || st.status == BACKEND_STATUS_CREATED)) {
+		/* Stopped (a liveness restart stops first) but never started again:
+		 * finish it, or the stop would count as an exit of the replica's own.
+		 * Job and cron runs are left to the planner, which records runs. */
+		if (b->ops->start(b, id, &berr) < 0) {
+			zl_log(ZL_LOG_WARN, "recover %s: start: %s", id, berr.msg);
+			*note = "restart interrupted; start failed, state re-observed";
+			return STATE_JOURNAL_FAILED;
+		}
+		struct state_replica done;
+		state_replica_copy(&done, row);
+		execute_mark_restarted(&done, now_ms);
+		if (b->ops->state(b, id, &st, &berr) == 0 && st.status == BACKEND_STATUS_RUNNING) {
+			done.pid = st.pid;
+			done.pid_start_time = st.pid_start_time;
+		}
+		done.updated_at = now_ms;
+		int r = state_replica_upsert(db, &done, err);
+		state_replica_clear(&done);
+		*note = "restart interrupted; completed at recovery";
+		return r < 0 ? STATE_JOURNAL_FAILED : STATE_JOURNAL_DONE;
+	}
+
+	/* anything else: the row was never changed before the backend acted,
+	 * so the next observe records whatever really happened. */
 	*note = "interrupted; state re-observed";
 	return STATE_JOURNAL_UNDONE;
 }

@@ -200,8 +200,21 @@ int reconcile_wait(const struct reconcile_opts *opts, const struct spec_set *set
 		int64_t lock_wait = left > 0 ? left : 0;
 		if (opts->lock_timeout_ms < lock_wait)
 			lock_wait = opts->lock_timeout_ms;
-		if (state_lock_acquire(opts->root, lock_wait, &lock, err) < 0)
+		struct zl_err lock_err = ZL_ERR_INIT;
+		if (state_lock_acquire(opts->root, lock_wait, &lock, &lock_err) < 0) {
+			/* Another zlapply (a cron apply) is busy: not ready yet, not a
+			 * failure; the report at the deadline is what was last seen. */
+			left = deadline - zl_monotonic_ms();
+			if (left > 0) {
+				health_sleep_ms(left < POLL_MS ? left : POLL_MS);
+				continue;
+			}
+			if (nr.count > 0)
+				print_report(report, b, &nr, zl_monotonic_ms() - start);
+			zl_err_set(err, ZL_ERR_TIMEOUT, 0, "--wait: not ready after %.0fs: %s",
+				   timeout_ms / 1000.0, lock_err.msg);
 			goto out;
+		}
 		list_clear(&nr);
 		int r = 0;
 		for (size_t i = 0; r == 0 && i < set->count; i++)

@@ -285,12 +285,18 @@ size_t watch_metrics_pollfds(struct watch_metrics *m, struct pollfd *fds, size_t
 static void send_all(int fd, const char *data, size_t len)
 {
 	int flags = fcntl(fd, F_GETFL);
-	struct timeval tv = { .tv_sec = 1 };
-	/* Failing either only makes a slow client lose its answer sooner. */
+	/* Failing this only makes a slow client lose its answer sooner. */
 	if (flags >= 0)
 		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* One second for the whole answer, not per send(): a reader taking a
+	 * few bytes at a time must not hold the single-threaded watcher. */
+	int64_t deadline = zl_monotonic_ms() + 1000;
 	while (len > 0) {
+		int64_t left = deadline - zl_monotonic_ms();
+		if (left <= 0)
+			return;
+		struct timeval tv = { .tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000 };
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;

@@ -271,3 +271,28 @@ int state_replica_delete(struct state_db *db, const char *deployment, const char
 				      index);
 	return 0;
 }
+
+int state_replica_id_owner(struct state_db *db, const char *backend_id, const char *deployment,
+			   const char *service, int index, char **owner, struct zl_err *err)
+{
+	*owner = NULL;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->sql,
+			       "SELECT deployment, service, idx FROM replicas WHERE backend_id = ?1 "
+			       "AND NOT (deployment = ?2 AND service = ?3 AND idx = ?4) LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return state_sql_fail(db, err, "look up replica id %s", backend_id);
+	state_bind_text(st, 1, backend_id);
+	state_bind_text(st, 2, deployment);
+	state_bind_text(st, 3, service);
+	sqlite3_bind_int(st, 4, index);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*owner = zl_xasprintf("%s/%s-rep-%d", (const char *)sqlite3_column_text(st, 0),
+				      (const char *)sqlite3_column_text(st, 1),
+				      sqlite3_column_int(st, 2));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return state_sql_fail(db, err, "look up replica id %s", backend_id);
+	return 0;
+}

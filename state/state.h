@@ -114,6 +114,11 @@ int state_replicas_load(struct state_db *db, const char *deployment, struct stat
 int state_replica_upsert(struct state_db *db, const struct state_replica *r, struct zl_err *err);
 int state_replica_delete(struct state_db *db, const char *deployment, const char *service,
 			 int index, struct zl_err *err);
+/* *owner = "DEPLOYMENT/SERVICE-rep-N" of a replica other than (deployment,
+ * service, index) whose backend id is backend_id, else NULL. Ids join names
+ * that may themselves hold '-', so two replicas can map to one id. */
+int state_replica_id_owner(struct state_db *db, const char *backend_id, const char *deployment,
+			   const char *service, int index, char **owner, struct zl_err *err);
 
 /* ---- deployments and services ---- */
 struct state_service {

@@ -94,6 +94,16 @@ static bool read_available(int fd, struct zl_buf *text)
 	}
 }
 
+/* Kills the runtime command and reaps it (its status kept for the log). */
+static void kill_cmd(struct zlmon *m, pid_t pid)
+{
+	kill(pid, SIGKILL);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	m->cmd_status = st;
+}
+
 /* Waits for the command pid, reading fds (non-blocking; may be -1) into
  * text meanwhile. Returns 0 with its wait status, or -1 after timeout_ms
  * (it is killed and reaped then). */
@@ -109,11 +119,7 @@ int zlmon_wait_cmd(struct zlmon *m, pid_t pid, const int fds_in[2], struct zl_bu
 	while (!m->cmd_done) {
 		int64_t left = deadline - monitor_monotonic_ms();
 		if (left <= 0) {
-			kill(pid, SIGKILL);
-			int st = 0;
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
-			m->cmd_status = st;
+			kill_cmd(m, pid);
 			ret = -1;
 			break;
 		}
@@ -126,7 +132,10 @@ int zlmon_wait_cmd(struct zlmon *m, pid_t pid, const int fds_in[2], struct zl_bu
 			if (errno == EINTR)
 				continue;
 			zlmon_log(m, "poll: %s", strerror(errno));
-			return -1;
+			/* As on timeout: the command must not finish behind our back. */
+			kill_cmd(m, pid);
+			ret = -1;
+			break;
 		}
 		if (p[0].revents)
 			zlmon_reap(m);

@@ -269,6 +269,9 @@ static int setup_signals(struct zlmon *m)
 {
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	/* An ignored SIGCHLD survives exec and would reap the container
+	 * before zlmon could learn how it exited. */
+	signal(SIGCHLD, SIG_DFL);
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

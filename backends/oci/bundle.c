@@ -1318,9 +1318,12 @@ static int build_config(const struct oci_bundle_input *in, cJSON *root, struct z
 	cJSON_AddStringToObject(r, "path", in->rootfs);
 	cJSON_AddBoolToObject(r, "readonly", svc->read_only_root_fs);
 	cJSON_AddStringToObject(root, "hostname", hostname);
-	if (mounts_json(in, cJSON_AddArrayToObject(root, "mounts"), err) < 0)
-		return -1;
+	/* mounts_json creates named volume directories, so everything that can
+	 * still refuse the replica (resources, devices, sysctls) goes first. */
+	cJSON *mounts = cJSON_AddArrayToObject(root, "mounts");
 	if (linux_json(in, &sec, cJSON_AddObjectToObject(root, "linux"), err) < 0)
+		return -1;
+	if (mounts_json(in, mounts, err) < 0)
 		return -1;
 	if (svc->label_count) {
 		cJSON *ann = cJSON_AddObjectToObject(root, "annotations");

@@ -194,15 +194,16 @@ static int read_network(const char *dir, char ip[64], char netns[256], char dep[
 	return sscanf(buf, "%63s %255s %127s %127s %d", ip, netns, dep, svc, index) == 5 ? 0 : -1;
 }
 
-static void teardown_network(const char *dir)
+/* Removes the replica's netns, veth and address; no record, nothing to do. */
+static int teardown_network(const char *dir, struct zl_err *err)
 {
 	char ip[64], netns[256], dep[128], svc[128];
 	int index = 0;
 	if (read_network(dir, ip, netns, dep, svc, &index) < 0)
-		return;
-	struct zl_err err = ZL_ERR_INIT;
-	if (net_replica_teardown(dep, svc, index, &err) < 0)
-		zl_log(ZL_LOG_WARN, "network teardown of %s-rep-%d: %s", svc, index, err.msg);
+		return 0;
+	if (net_replica_teardown(dep, svc, index, err) < 0)
+		return zl_err_prefix(err, "network teardown of %s-rep-%d", svc, index);
+	return 0;
 }
 
 /* Writes <dir>/config.json for the replica. */
@@ -339,8 +340,8 @@ static int read_ready(int fd, int64_t *pid, int64_t *start_time, struct zl_err *
 		}
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		int r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
+		if (r == 0 || (r < 0 && errno == EINTR))
+			continue; /* the deadline is checked above */
 		char buf[4096];
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -397,6 +398,22 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 }
 
 /* ---- observe ---- */
+/* Fills st from zlmon's exit record; false when there is none (yet). */
+static bool take_exit(const char *dir, struct backend_state *st)
+{
+	struct monitor_exit ex;
+	if (monitor_exit_read(dir, &ex) < 0)
+		return false;
+	st->status = BACKEND_STATUS_EXITED;
+	st->exit_code = ex.exit_code;
+	st->exit_signal = ex.signal;
+	snprintf(st->exit_reason, sizeof(st->exit_reason), "%s", ex.reason);
+	st->finished_at = ex.finished_at_ms;
+	st->pid = -1;
+	st->pid_start_time = -1;
+	return true;
+}
+
 static int read_started(const char *dir, int64_t *pid, int64_t *start_time, int64_t *started_ms)
 {
 	char path[4096], buf[128];
@@ -442,17 +459,8 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 		st->pid = pid;
 		st->pid_start_time = start_time;
 	}
-	struct monitor_exit ex;
-	if (monitor_exit_read(dir, &ex) == 0) {
-		st->status = BACKEND_STATUS_EXITED;
-		st->exit_code = ex.exit_code;
-		st->exit_signal = ex.signal;
-		snprintf(st->exit_reason, sizeof(st->exit_reason), "%s", ex.reason);
-		st->finished_at = ex.finished_at_ms;
-		st->pid = -1;
-		st->pid_start_time = -1;
+	if (take_exit(dir, st))
 		return 0;
-	}
 	if (!started) {
 		/* zlapply may have died between zlmon's start and recording it:
 		 * the runtime's pid file tells whether the container runs. */
@@ -470,6 +478,8 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 			st->pid_start_time = t;
 			return 0;
 		}
+		if (take_exit(dir, st)) /* zlmon finished since the first look */
+			return 0;
 		st->status = BACKEND_STATUS_CREATED;
 		return 0;
 	}
@@ -479,9 +489,16 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 	}
 	/* The process is gone and no exit record: either zlmon is writing it
 	 * right now, or zlmon died (reboot, OOM, kill). */
-	st->status = monitor_alive(dir) ? BACKEND_STATUS_RUNNING : BACKEND_STATUS_UNKNOWN;
-	if (st->status == BACKEND_STATUS_UNKNOWN)
-		snprintf(st->exit_reason, sizeof(st->exit_reason), "monitor_gone");
+	if (monitor_alive(dir)) {
+		st->status = BACKEND_STATUS_RUNNING;
+		return 0;
+	}
+	/* zlmon renames exit.json into place before it exits: a second look
+	 * after seeing it gone is decisive. */
+	if (take_exit(dir, st))
+		return 0;
+	st->status = BACKEND_STATUS_UNKNOWN;
+	snprintf(st->exit_reason, sizeof(st->exit_reason), "monitor_gone");
 	return 0;
 }
 
@@ -509,6 +526,10 @@ static int signal_container(struct backend *b, const char *id, int signo, struct
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING || st.pid <= 0)
 		return zl_fail(err, "container %s is not running", id);
+	/* Exited, its monitor still finishing up: the pid may already be
+	 * another process's. */
+	if (monitor_proc_start_time(st.pid) != st.pid_start_time)
+		return 0;
 	if (kill((pid_t)st.pid, signo) < 0 && errno != ESRCH)
 		return zl_fail_errno(err, "kill %s (pid %lld)", id, (long long)st.pid);
 	return 0;
@@ -592,7 +613,10 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 		zl_buf_free(&out);
 	}
 	unmount_rootfs(dir);
-	teardown_network(dir);
+	/* Keep the directory (and its network record) when the network is
+	 * still there: without the record nothing could tell whose it is. */
+	if (teardown_network(dir, err) < 0)
+		return zl_err_prefix(err, "remove container %s", id);
 	if (zl_rm_rf(dir, err) < 0)
 		return zl_err_prefix(err, "remove container %s", id);
 	return 0;

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1021,6 +1022,57 @@ static void test_recover_leaves_other_deployments(void **state)
 	crash_close(&c);
 }
 
+static void test_recover_completes_a_pending_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct crash_env c;
+	crash_open(f, &c);
+	/* A liveness restart journaled, stopped the replica, and died. */
+	int64_t j = crash_mid_action(c.db, DEP, 1, "restart", STATE_REPLICA_RUNNING, "h1", "{}");
+	mock_make(c.b, DEP, 1, "h1", true);
+	struct zl_err err = ZL_ERR_INIT;
+	assert_ok(c.b->ops->stop(c.b, "zl-demo-web-1", SIGTERM, 1000, &err), err);
+	assert_int_equal(mock_status(f, "zl-demo-web-1"), BACKEND_STATUS_EXITED);
+
+	recover(&c, DEP);
+	assert_journal(f, j, "done");
+	assert_int_equal(mock_status(f, "zl-demo-web-1"), BACKEND_STATUS_RUNNING);
+	char want[96];
+	snprintf(want, sizeof(want), "running|%lld|1\n",
+		 (long long)mock_state(f, "zl-demo-web-1").pid);
+	assert_sql(f, "SELECT state, pid, restarts FROM replicas", want);
+	assert_sql(f, "SELECT message FROM events", "restart interrupted; completed at recovery\n");
+	crash_close(&c);
+}
+
+/* Ids join names that may hold '-': demo-x's web-db and demo's x-web-db
+ * are both zl-demo-x-web-db-1. The second must not touch the first. */
+static void test_colliding_replica_id_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	static const char first[] = "version: v1\ndeployment: demo-x\nservices:\n"
+				    "  web-db:\n    image: { name: nginx:1.25 }\n";
+	static const char second[] = "version: v1\ndeployment: demo\nservices:\n"
+				     "  x-web-db:\n    image: { name: nginx:1.25 }\n";
+	apply_ok(f, first);
+	int64_t pid = mock_state(f, "zl-demo-x-web-db-1").pid;
+	free(take_lines(f));
+
+	struct reconcile_result res;
+	struct zl_err err = ZL_ERR_INIT;
+	assert_int_equal(apply_text(f, second, &res, &err), -1);
+	assert_int_equal(res.actions_failed, 1);
+	assert_string_equal(err.msg, "create x-web-db-rep-1: demo/x-web-db-rep-1: its id "
+				     "zl-demo-x-web-db-1 is already demo-x/web-db-rep-1's; rename "
+				     "the deployment or the service");
+	/* the first deployment's replica is untouched */
+	struct backend_state st = mock_state(f, "zl-demo-x-web-db-1");
+	assert_int_equal(st.status, BACKEND_STATUS_RUNNING);
+	assert_int_equal(st.pid, pid);
+	assert_sql(f, "SELECT deployment, service, state FROM replicas",
+		   "demo-x|web-db|running\n");
+}
+
 /* The spec hash and sections apply would record for demo's web. */
 static void desired_hash(struct fixture *f, const char *yaml, char hash[65], char **sections)
 {
@@ -1550,6 +1602,8 @@ int main(void)
 		T(test_recover_undoes_a_create_that_never_ran),
 		T(test_recover_completes_a_pending_remove),
 		T(test_recover_leaves_other_deployments),
+		T(test_recover_completes_a_pending_restart),
+		T(test_colliding_replica_id_is_refused),
 		T(test_apply_after_crash_adopts_and_never_duplicates),
 		T(test_execute_action_create_failure_message),
 		T(test_delete_removes_everything_of_the_deployment),
