@@ -26,7 +26,7 @@ struct backend_state {
 	int64_t pid_start_time; /* -1 unknown */
 	int exit_code;          /* -1 unknown */
 	int exit_signal;        /* 0 none */
-	char exit_reason[32];   /* exited | signal | oom_killed | runtime_error | "" */
+	char exit_reason[32];   /* exited | signal | oom_killed | runtime_error | host_rebooted | monitor_gone | "" */
 	int64_t started_at, finished_at; /* ms since epoch, 0 unknown */
 	char ip[64];            /* "" unknown */
 	char netns[256];        /* "" none */

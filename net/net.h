@@ -107,6 +107,8 @@ struct net_replica {
 	const char *hostname;            /* written to hosts with ip */
 	const char *run_dir;             /* gets resolv.conf and hosts (created) */
 	const char *host_resolv_conf;    /* NULL: /etc/resolv.conf */
+	bool keep_files;                 /* run_dir's resolv.conf and hosts exist: leave them
+					  * (the namespace is made again after a reboot) */
 };
 
 /* Creates netns net_netns_name(...), a veth pair with host end

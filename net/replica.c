@@ -222,14 +222,16 @@ int net_replica_setup(const struct net_replica *r, char **netns_path, struct zl_
 	    nl_link_set_up(&ns_nl, "eth0", true, &e) < 0 ||
 	    nl_route_add_default(&ns_nl, "eth0", gateway, &e) < 0)
 		goto fail;
-	if (zl_mkdir_p(r->run_dir, 0755, &e) < 0)
-		goto fail;
-	if (zl_write_file_atomic(resolv_path, resolv, strlen(resolv), 0644, &e) < 0)
-		goto fail;
-	u.files[0] = resolv_path;
-	if (zl_write_file_atomic(hosts_path, hosts, strlen(hosts), 0644, &e) < 0)
-		goto fail;
-	u.files[1] = hosts_path;
+	if (!r->keep_files) {
+		if (zl_mkdir_p(r->run_dir, 0755, &e) < 0)
+			goto fail;
+		if (zl_write_file_atomic(resolv_path, resolv, strlen(resolv), 0644, &e) < 0)
+			goto fail;
+		u.files[0] = resolv_path;
+		if (zl_write_file_atomic(hosts_path, hosts, strlen(hosts), 0644, &e) < 0)
+			goto fail;
+		u.files[1] = hosts_path;
+	}
 	if (netns_path)
 		*netns_path = zl_xasprintf("%s/%s", NET_NETNS_DIR, ns);
 	return 0;

@@ -29,7 +29,24 @@ struct oci_ctx {
 	char *runtime;      /* chosen at probe */
 	char *zlmon;        /* path of the monitor binary */
 	char *containers;   /* <root>/containers */
+	char boot_id[40];   /* this boot's id, read once ("" until then) */
 };
+
+/* The kernel's id of this boot: a container started under another one was
+ * ended by the reboot, whatever its records say. "" when unreadable. */
+static const char *boot_id(struct oci_ctx *c)
+{
+	if (c->boot_id[0])
+		return c->boot_id;
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return "";
+	ssize_t n = read(fd, c->boot_id, sizeof(c->boot_id) - 1);
+	close(fd);
+	c->boot_id[n > 0 ? n : 0] = '\0';
+	c->boot_id[strcspn(c->boot_id, "\n")] = '\0';
+	return c->boot_id;
+}
 
 static struct oci_ctx *ctx_of(struct backend *b)
 {
@@ -103,6 +120,8 @@ static bool oci_needs_images(struct backend *b)
 }
 
 /* ---- create: rootfs + config.json ---- */
+#define ROOTFS_MOUNT_FILE "rootfs.mount" /* the overlay's mount options */
+
 static int mount_rootfs(const char *dir, const struct backend_replica_spec *rs, struct zl_err *err)
 {
 	if (rs->layer_count == 0)
@@ -117,7 +136,10 @@ static int mount_rootfs(const char *dir, const struct backend_replica_spec *rs, 
 	_cleanup_free_ char *rootfs = zl_xasprintf("%s/rootfs", dir);
 	if (mount("overlay", rootfs, "overlay", 0, opts) < 0)
 		return zl_fail_errno(err, "mount overlay on %s", rootfs);
-	return 0;
+	/* Kept so a start after a reboot (mounts are gone, the directories
+	 * stay) can mount the same rootfs again. */
+	_cleanup_free_ char *saved = zl_xasprintf("%s/%s", dir, ROOTFS_MOUNT_FILE);
+	return zl_write_file_atomic(saved, opts, strlen(opts), 0600, err);
 }
 
 static void unmount_rootfs(const char *dir)
@@ -167,8 +189,9 @@ static int setup_network(struct backend *b, const char *dir, const struct backen
 	/* networking: the record goes first, so a crash (SIGKILL) in the middle
 	 * of the setup still leaves remove/recovery the names to tear down. */
 	_cleanup_free_ char *ns = net_netns_name(rs->deployment, svc->name, rs->index);
-	_cleanup_free_ char *record = zl_xasprintf("%s %s/%s %s %s %d\n", rs->ip, NET_NETNS_DIR, ns,
-						   rs->deployment, svc->name, rs->index);
+	_cleanup_free_ char *record = zl_xasprintf("%s %s/%s %s %s %d %s %s\n", rs->ip, NET_NETNS_DIR,
+						   ns, rs->deployment, svc->name, rs->index,
+						   rs->bridge, rs->subnet);
 	_cleanup_free_ char *path = zl_xasprintf("%s/network", dir);
 	if (zl_write_file_atomic(path, record, strlen(record), 0600, err) < 0)
 		return zl_err_prefix(err, "network");
@@ -177,7 +200,9 @@ static int setup_network(struct backend *b, const char *dir, const struct backen
 	return 0;
 }
 
-/* Reads <dir>/network; -1 when the replica has no bridge networking. */
+/* Reads <dir>/network ("IP NETNS DEPLOYMENT SERVICE INDEX BRIDGE SUBNET";
+ * older records lack the last two); -1 when the replica has no bridge
+ * networking. */
 static int read_network(const char *dir, char ip[64], char netns[256], char dep[128],
 			char svc[128], int *index)
 {
@@ -284,6 +309,75 @@ out:
 	return ret;
 }
 
+/* ---- start after a reboot ---- */
+/* A reboot keeps the container's directory but not its overlay mount or its
+ * network namespace (/run is a tmpfs). Both are made again from what create
+ * recorded, so an exited replica can start where a docker restart would,
+ * with its writable layer and its address. */
+static int restore_rootfs(const char *dir, struct zl_err *err)
+{
+	_cleanup_free_ char *rootfs = zl_xasprintf("%s/rootfs", dir);
+	struct stat root_st, dir_st;
+	if (stat(rootfs, &root_st) < 0 || stat(dir, &dir_st) < 0)
+		return zl_fail_errno(err, "rootfs %s", rootfs);
+	if (root_st.st_dev != dir_st.st_dev)
+		return 0; /* mounted */
+	_cleanup_free_ char *saved = zl_xasprintf("%s/%s", dir, ROOTFS_MOUNT_FILE);
+	char *opts = NULL;
+	size_t len = 0;
+	if (zl_read_file(saved, &opts, &len, err) < 0)
+		return zl_err_prefix(err, "rootfs %s is not mounted", rootfs);
+	int r = 0;
+	if (mount("overlay", rootfs, "overlay", 0, opts) < 0)
+		r = zl_fail_errno(err, "mount overlay on %s again", rootfs);
+	free(opts);
+	return r;
+}
+
+static int restore_network(struct backend *b, const char *dir, struct zl_err *err)
+{
+	struct oci_ctx *c = ctx_of(b);
+	char path[4096], buf[1024];
+	snprintf(path, sizeof(path), "%s/network", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* no bridge networking */
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	char ip[64], netns[256], dep[128], svc[128], bridge[64], subnet_text[64];
+	int index = 0;
+	if (sscanf(buf, "%63s %255s %127s %127s %d %63s %63s", ip, netns, dep, svc, &index, bridge,
+		   subnet_text) != 7)
+		return 0; /* an older record: recreate instead (the start fails) */
+	if (access(netns, F_OK) == 0)
+		return 0;
+	struct net_subnet subnet;
+	uint32_t addr;
+	if (net_subnet_parse(subnet_text, &subnet, err) < 0 || net_ipv4_parse(ip, &addr, err) < 0)
+		return zl_err_prefix(err, "network record %s", path);
+	if (!c->bridge_ready) {
+		if (net_bridge_ensure(bridge, &subnet, err) < 0 ||
+		    net_masquerade_ensure(bridge, &subnet, err) < 0)
+			return zl_err_prefix(err, "network: bridge %s", bridge);
+		c->bridge_ready = true;
+	}
+	struct net_replica nr = {
+		.deployment = dep,
+		.service = svc,
+		.index = index,
+		.bridge = bridge,
+		.subnet = subnet,
+		.ip = addr,
+		.run_dir = dir,
+		.keep_files = true,
+	};
+	/* A veth left from before (no reboot, only the netns gone) is in the way. */
+	if (net_replica_teardown(dep, svc, index, err) < 0 || net_replica_setup(&nr, NULL, err) < 0)
+		return zl_err_prefix(err, "network");
+	return 0;
+}
+
 /* ---- start: zlmon, detached ---- */
 static int spawn_monitor(struct backend *b, const char *id, const char *dir, int *ready_fd,
 			 struct zl_err *err)
@@ -383,6 +477,8 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 		_cleanup_free_ char *p = zl_xasprintf("%s/%s", dir, stale[i]);
 		unlink(p);
 	}
+	if (restore_rootfs(dir, err) < 0 || restore_network(b, dir, err) < 0)
+		return zl_err_prefix(err, "container %s", id);
 	int fd = -1;
 	if (spawn_monitor(b, id, dir, &fd, err) < 0)
 		return -1;
@@ -392,8 +488,9 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 	if (r < 0)
 		return -1;
 	_cleanup_free_ char *started = zl_xasprintf("%s/started", dir);
-	_cleanup_free_ char *text = zl_xasprintf("%lld %lld %lld\n", (long long)pid,
-						 (long long)start_time, (long long)zl_now_ms());
+	_cleanup_free_ char *text = zl_xasprintf("%lld %lld %lld %s\n", (long long)pid,
+						 (long long)start_time, (long long)zl_now_ms(),
+						 boot_id(ctx_of(b)));
 	return zl_write_file_atomic(started, text, strlen(text), 0600, err);
 }
 
@@ -414,7 +511,9 @@ static bool take_exit(const char *dir, struct backend_state *st)
 	return true;
 }
 
-static int read_started(const char *dir, int64_t *pid, int64_t *start_time, int64_t *started_ms)
+/* <dir>/started: "PID STARTTIME STARTED_MS [BOOT_ID]"; boot "" if absent. */
+static int read_started(const char *dir, int64_t *pid, int64_t *start_time, int64_t *started_ms,
+			char boot[40])
 {
 	char path[4096], buf[128];
 	snprintf(path, sizeof(path), "%s/started", dir);
@@ -427,7 +526,8 @@ static int read_started(const char *dir, int64_t *pid, int64_t *start_time, int6
 		return -1;
 	buf[n] = '\0';
 	long long a, t, s;
-	if (sscanf(buf, "%lld %lld %lld", &a, &t, &s) != 3)
+	boot[0] = '\0';
+	if (sscanf(buf, "%lld %lld %lld %39s", &a, &t, &s, boot) < 3)
 		return -1;
 	*pid = a;
 	*start_time = t;
@@ -453,7 +553,8 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 	if (read_network(dir, st->ip, st->netns, dep, svc, &index) < 0)
 		st->ip[0] = st->netns[0] = '\0';
 	int64_t pid = -1, start_time = -1, started_ms = 0;
-	bool started = read_started(dir, &pid, &start_time, &started_ms) == 0;
+	char boot[40];
+	bool started = read_started(dir, &pid, &start_time, &started_ms, boot) == 0;
 	if (started) {
 		st->started_at = started_ms;
 		st->pid = pid;
@@ -497,6 +598,21 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 	 * after seeing it gone is decisive. */
 	if (take_exit(dir, st))
 		return 0;
+	const char *now_boot = boot_id(ctx_of(b));
+	if (boot[0] && now_boot[0] && strcmp(boot, now_boot) != 0) {
+		/* The reboot killed it: an exit like any other, so the restart
+		 * policy decides, and a restart keeps its files and address. */
+		struct timespec up;
+		clock_gettime(CLOCK_BOOTTIME, &up);
+		st->status = BACKEND_STATUS_EXITED;
+		st->exit_signal = SIGKILL;
+		st->exit_code = 128 + SIGKILL;
+		snprintf(st->exit_reason, sizeof(st->exit_reason), "host_rebooted");
+		st->finished_at = zl_now_ms() - ((int64_t)up.tv_sec * 1000 + up.tv_nsec / 1000000);
+		st->pid = -1;
+		st->pid_start_time = -1;
+		return 0;
+	}
 	st->status = BACKEND_STATUS_UNKNOWN;
 	snprintf(st->exit_reason, sizeof(st->exit_reason), "monitor_gone");
 	return 0;

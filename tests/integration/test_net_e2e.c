@@ -4,7 +4,8 @@
  * and through a published port on 127.0.0.1 (shared by two replicas), a
  * taken host port refused before anything is made, 100 replicas with 100
  * addresses, SIGKILL of zlapply in the middle of a 100-replica apply and
- * the re-apply after it (doctor finds nothing), network_mode host and none.
+ * the re-apply after it (doctor finds nothing), an exited replica started
+ * again after a (simulated) reboot, network_mode host and none.
  *
  * Safety: every replica sits on this run's bridge "zlt<pid%1000>" with the
  * subnet 10.213.<200 + pid%50>.0/24; traffic goes only to 127.0.0.1 and to
@@ -20,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 
 #include "net/net.h"
@@ -623,6 +625,120 @@ static void test_sigkill_mid_apply_then_reapply(void **state)
 	assert_doctor_clean(c);
 }
 
+/* What a reboot takes from a replica: its processes (the monitor and the
+ * container), the runtime's record and the overlay mount (tmpfs /run and
+ * mounts are gone), the netns; the directory and the database stay. A
+ * running replica's started record gets another boot id. */
+static void simulate_reboot(struct tcase *c, const char *id, bool was_running)
+{
+	char dir[PATH_MAX + 128], path[PATH_MAX + 256];
+	snprintf(dir, sizeof(dir), "%s/containers/%s", c->t.root, id);
+	if (was_running) {
+		long long mon = 0, pid = 0, start = 0, ms = 0;
+		snprintf(path, sizeof(path), "%s/monitor", dir);
+		char *text = cli_read_file(path);
+		assert_int_equal(sscanf(text, "%lld", &mon), 1);
+		free(text);
+		snprintf(path, sizeof(path), "%s/started", dir);
+		text = cli_read_file(path);
+		assert_int_equal(sscanf(text, "%lld %lld %lld", &pid, &start, &ms), 3);
+		free(text);
+		char other[160];
+		snprintf(other, sizeof(other), "%lld %lld %lld 00000000-0000-0000-0000-000000000000\n",
+			 pid, start, ms);
+		cli_write_file(path, other);
+		kill((pid_t)mon, SIGKILL);
+		kill((pid_t)pid, SIGKILL);
+		int64_t end = cli_mono_ms() + 5000;
+		while (kill((pid_t)pid, 0) == 0 || kill((pid_t)mon, 0) == 0) {
+			if (cli_mono_ms() > end)
+				fail_msg("pid %lld or monitor %lld still there", pid, mon);
+			cli_sleep_ms(20);
+		}
+		sh_quiet("runc delete --force %s; crun delete --force %s", id, id);
+	} else {
+		snprintf(path, sizeof(path), "%s/exit.json", dir);
+		int64_t end = cli_mono_ms() + 10000;
+		while (access(path, F_OK) != 0) {
+			if (cli_mono_ms() > end)
+				fail_msg("no exit record at %s", path);
+			cli_sleep_ms(50);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/rootfs", dir);
+	assert_int_equal(umount2(path, MNT_DETACH), 0);
+	struct zl_err zerr = ZL_ERR_INIT;
+	if (net_netns_delete(id, &zerr) < 0)
+		fail_msg("delete netns %s: %s", id, zerr.msg);
+	assert_int_equal(count_netns(c->deployment), 0);
+}
+
+/* After the reboot the apply restarts the replica (it does not recreate
+ * it): the same address, its files, restarts + 1, and it serves again. */
+static void assert_restarted_in_place(struct tcase *c, const char *spec, const char *ip)
+{
+	char *out = NULL, *err = NULL;
+	int code = ZLQ(c->t.root, &out, &err, "diff", "-f", spec);
+	assert_exit(code, 0, out, err);
+	if (!strstr(out, "> restart app-rep-1"))
+		fail_msg("after the reboot the plan is not a restart:\n%s", out);
+	free(out);
+	free(err);
+	apply_ok(c, spec);
+	cJSON *doc = status_of(c);
+	cJSON *r = cli_json_replica(doc, c->deployment, "app", 1);
+	assert_non_null(r);
+	assert_string_equal(cli_json_str(r, "state"), "running");
+	assert_string_equal(cli_json_str(r, "ip"), ip);
+	assert_int_equal(cJSON_GetObjectItem(r, "restarts")->valueint, 1);
+	cJSON_Delete(doc);
+	char *body = http_get_retry(ip, 8080, 5000);
+	if (!body || !strstr(body, "app-rep-1"))
+		fail_msg("GET http://%s:8080/ after the restart: %s", ip, body ? body : "(nothing)");
+	free(body);
+	assert_doctor_clean(c);
+}
+
+/* A reboot (simulated) with one replica running and, in a second round,
+ * one that had exited before it: both start again where they were. */
+static void test_restart_after_reboot(void **state)
+{
+	struct tcase *c = *state;
+	char *svc = httpd_service("app", 1, NULL);
+	write_spec(c, "spec.yaml", svc);
+	free(svc);
+	char spec[PATH_MAX];
+	apply_ok(c, cli_path(&c->t, "spec.yaml", spec));
+	char ip[NET_IPV4_STRLEN], id[128];
+	replica_ip(c, "app", 1, ip);
+	assert_allowed(ip);
+	snprintf(id, sizeof(id), "zl-%s-app-1", c->deployment);
+
+	simulate_reboot(c, id, true);
+	cJSON *doc = status_of(c);
+	cJSON *r = cli_json_replica(doc, c->deployment, "app", 1);
+	assert_string_equal(cli_json_str(r, "state"), "exited");
+	assert_string_equal(cli_json_str(r, "exit_reason"), "host_rebooted");
+	cJSON_Delete(doc);
+	assert_restarted_in_place(c, spec, ip);
+
+	/* Round two: exited before the "reboot" (restarts count from 0 again
+	 * only after 10 minutes, so reset the expectation by recreating). */
+	char *out = NULL, *err = NULL;
+	int code = ZL(c->t.root, &out, &err, "delete", "-q", "-d", c->deployment);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	apply_ok(c, spec);
+	replica_ip(c, "app", 1, ip);
+	code = ZLQ(c->t.root, &out, &err, "kill", "app-rep-1", "-d", c->deployment);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	simulate_reboot(c, id, false);
+	assert_restarted_in_place(c, spec, ip);
+}
+
 /* A replica whose row is lost leaves everything behind; doctor lists each
  * kind, --fix removes them, and the replica that is still recorded keeps
  * running untouched. */
@@ -778,6 +894,7 @@ int main(void)
 						case_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_mid_apply_then_reapply, case_setup,
 						case_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_after_reboot, case_setup, case_teardown),
 		cmocka_unit_test_setup_teardown(test_doctor_lists_and_fixes_orphans, case_setup,
 						case_teardown),
 		cmocka_unit_test_setup_teardown(test_network_modes_host_and_none, case_setup,
