@@ -85,6 +85,11 @@ struct backend_ops {
 	int (*stop)(struct backend *b, const char *id, int signo, int64_t timeout_ms,
 		    struct zl_err *err);
 	int (*kill)(struct backend *b, const char *id, int signo, struct zl_err *err);
+	/* Optional: sends the stop signal now (signo 0: as recorded at create)
+	 * without waiting; a stop() of id soon after does not send it again
+	 * and waits only what is left of the grace period. Lets an apply stop
+	 * many replicas in one grace period instead of one after another. */
+	int (*stop_begin)(struct backend *b, const char *id, int signo, struct zl_err *err);
 	/* Removes everything the backend holds for id; missing is not an error. */
 	int (*remove)(struct backend *b, const char *id, struct zl_err *err);
 	/* Cheap: no subprocess. Fills *st; an unknown id is status MISSING. */

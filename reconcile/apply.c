@@ -177,6 +177,33 @@ static const struct state_replica *row_for(const struct state_replicas *rows,
 	return NULL;
 }
 
+/* Replicas on their way out (scale-down, a dropped service, delete) get
+ * their stop signal together, so removing N of them takes one grace period,
+ * not N; each remove then waits only for what is left (backend stop_begin).
+ * Nothing is recorded here: a run that dies now leaves replicas that exit,
+ * and the next run sees exits. */
+static void begin_stops(struct backend *b, const struct plan *plan,
+			const struct state_replicas *rows)
+{
+	if (!b || !b->ops->stop_begin)
+		return;
+	size_t removing = 0;
+	for (size_t i = 0; i < plan->count; i++)
+		removing += plan->items[i].kind == PLAN_REMOVE;
+	if (removing < 2)
+		return;
+	for (size_t i = 0; i < plan->count; i++) {
+		const struct plan_action *a = &plan->items[i];
+		const struct state_replica *r = a->kind == PLAN_REMOVE ? row_for(rows, a) : NULL;
+		if (!r || r->state != STATE_REPLICA_RUNNING || !r->backend_id)
+			continue;
+		struct zl_err err = ZL_ERR_INIT;
+		if (b->ops->stop_begin(b, r->backend_id, a->desired ? a->desired->svc->stop_signal : 0,
+				       &err) < 0)
+			zl_log(ZL_LOG_DEBUG, "stop %s: %s", r->backend_id, err.msg);
+	}
+}
+
 /* Records the deployment and its services; drops service rows that left the
  * spec. Writes nothing when nothing changed (a no-op apply changes no row). */
 static int record_spec(struct state_db *db, const struct spec_deployment *dep,
@@ -261,6 +288,8 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 				    .bridge = o->bridge, .subnet = o->subnet };
 	if (!o->dry_run)
 		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
+	if (!o->dry_run)
+		begin_stops(run->b, &plan, &rows);
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct plan_action *a = &plan.items[i];
 		if (o->dry_run) {

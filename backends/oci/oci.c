@@ -121,6 +121,7 @@ static bool oci_needs_images(struct backend *b)
 
 /* ---- create: rootfs + config.json ---- */
 #define ROOTFS_MOUNT_FILE "rootfs.mount" /* the overlay's mount options */
+#define STOPPING_FILE "stopping"         /* stop_begin: "SENT_MS PID_START_TIME" */
 
 static int mount_rootfs(const char *dir, const struct backend_replica_spec *rs, struct zl_err *err)
 {
@@ -472,8 +473,8 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 	if (access(dir, F_OK) < 0)
 		return zl_fail(err, "no such container %s", id);
 	/* A restart: the previous run's records go first. */
-	const char *stale[] = { "exit.json", "started", "pid" };
-	for (size_t i = 0; i < 3; i++) {
+	const char *stale[] = { "exit.json", "started", "pid", STOPPING_FILE };
+	for (size_t i = 0; i < 4; i++) {
 		_cleanup_free_ char *p = zl_xasprintf("%s/%s", dir, stale[i]);
 		unlink(p);
 	}
@@ -677,6 +678,49 @@ static void read_stop_settings(struct backend *b, const char *id, int *signo, in
 		*grace_ms = g;
 }
 
+static int oci_stop_begin(struct backend *b, const char *id, int signo, struct zl_err *err)
+{
+	int64_t grace = -1;
+	if (signo == 0)
+		read_stop_settings(b, id, &signo, &grace);
+	struct backend_state st;
+	if (oci_state(b, id, &st, err) < 0)
+		return -1;
+	if (st.status != BACKEND_STATUS_RUNNING)
+		return 0;
+	_cleanup_free_ char *dir = container_dir(b, id);
+	_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, STOPPING_FILE);
+	_cleanup_free_ char *text = zl_xasprintf("%lld %lld\n", (long long)zl_monotonic_ms(),
+						 (long long)st.pid_start_time);
+	if (zl_write_file_atomic(path, text, strlen(text), 0600, err) < 0)
+		return -1;
+	return signal_container(b, id, signo ? signo : SIGTERM, err);
+}
+
+/* How long ago stop_begin signalled this run of id (by its pid start time),
+ * or -1 when it did not (or too long ago to count). */
+#define STOPPING_FRESH_MS (5 * 60 * 1000)
+static int64_t stop_begun_ago(struct backend *b, const char *id, int64_t pid_start_time,
+			      int64_t timeout_ms)
+{
+	_cleanup_free_ char *dir = container_dir(b, id);
+	_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, STOPPING_FILE);
+	char *text = NULL;
+	size_t len = 0;
+	struct zl_err ignored = ZL_ERR_INIT;
+	if (zl_read_file(path, &text, &len, &ignored) < 0)
+		return -1;
+	long long sent = 0, start = 0;
+	int n = sscanf(text, "%lld %lld", &sent, &start);
+	free(text);
+	int64_t ago = zl_monotonic_ms() - sent;
+	/* Stale after a while: a replica whose removal failed long ago gets
+	 * its stop signal again before anything harder. */
+	if (n != 2 || start != pid_start_time || ago < 0 || ago > timeout_ms + STOPPING_FRESH_MS)
+		return -1;
+	return ago;
+}
+
 static int oci_stop(struct backend *b, const char *id, int signo, int64_t timeout_ms,
 		    struct zl_err *err)
 {
@@ -688,7 +732,11 @@ static int oci_stop(struct backend *b, const char *id, int signo, int64_t timeou
 	if (st.status != BACKEND_STATUS_RUNNING)
 		return 0;
 	struct zl_err ignored = ZL_ERR_INIT;
-	signal_container(b, id, signo ? signo : SIGTERM, &ignored);
+	int64_t ago = stop_begun_ago(b, id, st.pid_start_time, timeout_ms);
+	if (ago >= 0) /* signalled already, with its siblings */
+		timeout_ms = ago < timeout_ms ? timeout_ms - ago : 0;
+	else
+		signal_container(b, id, signo ? signo : SIGTERM, &ignored);
 	if (wait_exit(b, id, timeout_ms) == 0)
 		return 0;
 	/* The grace period is over. */
@@ -903,6 +951,7 @@ const struct backend_ops backend_oci_ops = {
 	.start = oci_start,
 	.stop = oci_stop,
 	.kill = oci_kill,
+	.stop_begin = oci_stop_begin,
 	.remove = oci_remove,
 	.state = oci_state,
 	.logs = oci_logs,

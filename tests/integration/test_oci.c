@@ -901,6 +901,39 @@ static void test_delete_honours_stop_settings(void **state)
 			 (long long)took);
 }
 
+/* Replicas on their way out get their stop signal together: deleting four
+ * replicas that ignore SIGTERM takes one 2 s grace period, not four (8 s),
+ * and each still gets its full grace before SIGKILL. */
+static void test_delete_stops_replicas_together(void **state)
+{
+	struct oci_t *t = *state;
+	char spec[8192];
+	snprintf(spec, sizeof(spec),
+		 "  stubborn:\n" IMAGE
+		 "    command: {args: [\"/bin/sh\", \"-c\", \"trap '' TERM; while true; do sleep 0.1; done\"]}\n"
+		 "    stop_grace_period: 2s\n"
+		 "    scale: {mode: fixed, replicas: 4}\n");
+	free(apply_ok(t, "together.yaml", spec));
+	int64_t pids[4];
+	for (int i = 0; i < 4; i++)
+		pids[i] = running(t, "stubborn", i + 1).pid;
+
+	char *out = NULL, *err = NULL;
+	int64_t start = cli_mono_ms();
+	int code = ZL(t, &out, &err, "delete", "-d", t->dep);
+	int64_t took = cli_mono_ms() - start;
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	for (int i = 0; i < 4; i++)
+		assert_false(pid_alive(pids[i]));
+	if (took < 1900 || took >= 6000)
+		fail_msg("delete of 4 replicas took %lld ms; expected one 2 s grace period, "
+			 "not 4 x 2 s one after another",
+			 (long long)took);
+	assert_int_equal(rep_count(t), 0);
+}
+
 /* ---- 6. logs ---- */
 
 static bool parse_rfc3339(const char *s, time_t *when)
@@ -1320,6 +1353,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigkill_recorded_then_restarted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oom_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_period, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_stops_replicas_together, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_honours_stop_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logs_tail_timestamps_follow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
