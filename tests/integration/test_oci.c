@@ -857,6 +857,19 @@ static void test_stop_grace_period(void **state)
 	assert_int_equal(rep_count(t), 0);
 }
 
+/* zlapply delete -d DEPLOYMENT, which must succeed; how long it took. */
+static int64_t timed_delete(const struct oci_t *t)
+{
+	char *out = NULL, *err = NULL;
+	int64_t start = cli_mono_ms();
+	int code = ZL(t, &out, &err, "delete", "-d", t->dep);
+	int64_t took = cli_mono_ms() - start;
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	return took;
+}
+
 /* delete has no spec: it must still stop each replica the way its spec
  * said (the signal and grace recorded with the replica). */
 static void test_delete_honours_stop_settings(void **state)
@@ -881,13 +894,7 @@ static void test_delete_honours_stop_settings(void **state)
 	free(apply_ok(t, "stop.yaml", spec));
 	struct rep usr1 = running(t, "usr1", 1), stubborn = running(t, "stubborn", 1);
 
-	char *out = NULL, *err = NULL;
-	int64_t start = cli_mono_ms();
-	int code = ZL(t, &out, &err, "delete", "-d", t->dep);
-	int64_t took = cli_mono_ms() - start;
-	assert_exit(code, 0, out, err);
-	free(out);
-	free(err);
+	int64_t took = timed_delete(t);
 	assert_false(pid_alive(usr1.pid));
 	assert_false(pid_alive(stubborn.pid));
 	char *text = cli_read_file(cli_pathf(path, "%s/usr1-rep-1", out_dir));
@@ -918,13 +925,7 @@ static void test_delete_stops_replicas_together(void **state)
 	for (int i = 0; i < 4; i++)
 		pids[i] = running(t, "stubborn", i + 1).pid;
 
-	char *out = NULL, *err = NULL;
-	int64_t start = cli_mono_ms();
-	int code = ZL(t, &out, &err, "delete", "-d", t->dep);
-	int64_t took = cli_mono_ms() - start;
-	assert_exit(code, 0, out, err);
-	free(out);
-	free(err);
+	int64_t took = timed_delete(t);
 	for (int i = 0; i < 4; i++)
 		assert_false(pid_alive(pids[i]));
 	if (took < 1900 || took >= 6000)
