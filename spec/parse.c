@@ -210,7 +210,6 @@ static void f_host_network(struct pctx *c, yaml_node_t *n, void *obj)
 
 STR_FIELD(f_hostname, hostname)
 STR_FIELD(f_user, user)
-STR_FIELD(f_cgroup_parent, cgroup_parent)
 STR_FIELD(f_pid_mode, pid_mode)
 STR_FIELD(f_ipc_mode, ipc_mode)
 STR_FIELD(f_userns_mode, userns_mode)
@@ -238,6 +237,33 @@ static void f_extra_hosts(struct pctx *c, yaml_node_t *n, void *obj)
 			path_pop(c, old);
 		}
 	}
+}
+
+/* A cgroupfs path the replica's cgroup goes under (Docker's
+ * --cgroup-parent with the cgroupfs driver): "/parent/child" or
+ * "parent/child", each part [A-Za-z0-9_.-] and not "." or "..". */
+static void f_cgroup_parent(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	struct spec_service *svc = obj;
+	if (!get_str(c, n, &svc->cgroup_parent))
+		return;
+	const char *p = svc->cgroup_parent;
+	bool ok = *p != '\0';
+	while (ok && *p) {
+		while (*p == '/')
+			p++;
+		size_t len = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+		if (p[len] != '/' && p[len] != '\0')
+			ok = false;
+		else if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			ok = false;
+		p += len;
+	}
+	if (ok && strstr(svc->cgroup_parent, ".slice"))
+		ok = false; /* a systemd slice: only the cgroupfs form is supported */
+	if (!ok)
+		perr(c, n, "expected a cgroup path like \"/apps/shop\" (parts of [A-Za-z0-9_.-], "
+			   "no \"..\", no systemd .slice), got \"%s\"", svc->cgroup_parent);
 }
 
 /* capabilities and cap_add are aliases: both lists are kept. */

@@ -20,6 +20,7 @@
  * Needs root, runc, umoci and /bin/busybox (exit 77, "skipped", otherwise). */
 #include "cli-helpers.h"
 
+#include <dirent.h>
 #include <glob.h>
 #include <regex.h>
 #include <sys/mount.h>
@@ -729,6 +730,64 @@ static void test_exit_code_recorded(void **state)
 	assert_int_equal(r.restarts, 0);
 }
 
+/* cgroup_parent puts the replica's cgroup under that path (cgroupfs
+ * form); status still reads its memory and cpu from there. */
+static void test_cgroup_parent(void **state)
+{
+	struct oci_t *t = *state;
+	char parent[64], spec[1024];
+	snprintf(parent, sizeof(parent), "/zlapply-test-%d", (int)getpid());
+	snprintf(spec, sizeof(spec),
+		 "  web:\n" IMAGE
+		 "    command: {args: [\"/bin/sh\", \"-c\", \"while true; do sleep 0.1; done\"]}\n"
+		 "    cgroup_parent: \"%s/apps\"\n"
+		 "    stop_grace_period: 1s\n"
+		 "    scale: {mode: fixed, replicas: 1}\n",
+		 parent);
+	free(apply_ok(t, "cg.yaml", spec));
+	struct rep r = running(t, "web", 1);
+	char path[64], want[256];
+	snprintf(path, sizeof(path), "/proc/%lld/cgroup", r.pid);
+	char *text = cli_read_file(path);
+	assert_non_null(text);
+	snprintf(want, sizeof(want), ":%s/apps/zl-%s-web-1\n", parent, t->dep);
+	if (!strstr(text, want))
+		fail_msg("replica's cgroups do not end in %s:\n%s", want, text);
+	free(text);
+	char *out = NULL, *err = NULL;
+	int code = ZL(t, &out, &err, "status", "-o", "json");
+	assert_exit(code, 0, out, err);
+	cJSON *doc = cJSON_Parse(out);
+	cJSON *rj = doc ? cli_json_replica(doc, t->dep, "web", 1) : NULL;
+	if (!rj || !cJSON_IsNumber(cJSON_GetObjectItem(rj, "memory_bytes")))
+		fail_msg("status has no memory usage from the replica's cgroup: %s", out);
+	cJSON_Delete(doc);
+	free(out);
+	free(err);
+	code = ZL(t, &out, &err, "delete", "-d", t->dep);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	/* The (now empty) parents are the test's to remove: under each v1
+	 * controller, or the v2 root. */
+	DIR *d = opendir("/sys/fs/cgroup");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s%s/apps", de->d_name, parent);
+		rmdir(dir);
+		*strrchr(dir, '/') = '\0';
+		rmdir(dir);
+	}
+	if (d)
+		closedir(d);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s/apps", parent);
+	rmdir(dir);
+	*strrchr(dir, '/') = '\0';
+	rmdir(dir);
+}
+
 /* ---- 3. SIGKILL, then a restart ---- */
 
 static void test_sigkill_recorded_then_restarted(void **state)
@@ -1353,6 +1412,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exit_code_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_recorded_then_restarted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oom_killed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cgroup_parent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_period, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_stops_replicas_together, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_honours_stop_settings, setup, teardown),
