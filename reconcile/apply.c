@@ -180,10 +180,10 @@ static const struct state_replica *row_for(const struct state_replicas *rows,
 /* Replicas on their way out (scale-down, a dropped service, delete) get
  * their stop signal together, so removing N of them takes one grace period,
  * not N; each remove then waits only for what is left (backend stop_begin).
- * Nothing is recorded here: a run that dies now leaves replicas that exit,
- * and the next run sees exits. */
-static void begin_stops(struct backend *b, const struct plan *plan,
-			const struct state_replicas *rows)
+ * Each remove is journaled before its signal: a run that dies now leaves
+ * pending removes, which the next run's recovery completes. */
+static void begin_stops(struct state_db *db, struct backend *b, struct plan *plan,
+			const struct state_replicas *rows, const struct execute_env *env)
 {
 	if (!b || !b->ops->stop_begin)
 		return;
@@ -193,11 +193,16 @@ static void begin_stops(struct backend *b, const struct plan *plan,
 	if (removing < 2)
 		return;
 	for (size_t i = 0; i < plan->count; i++) {
-		const struct plan_action *a = &plan->items[i];
+		struct plan_action *a = &plan->items[i];
 		const struct state_replica *r = a->kind == PLAN_REMOVE ? row_for(rows, a) : NULL;
 		if (!r || r->state != STATE_REPLICA_RUNNING || !r->backend_id)
 			continue;
 		struct zl_err err = ZL_ERR_INIT;
+		if (execute_journal_remove(db, a, r, env, &a->journal_id, &err) < 0) {
+			zl_log(ZL_LOG_DEBUG, "journal remove of %s: %s", r->backend_id, err.msg);
+			a->journal_id = 0; /* the remove journals itself, and stops alone */
+			continue;
+		}
 		if (b->ops->stop_begin(b, r->backend_id, a->desired ? a->desired->svc->stop_signal : 0,
 				       &err) < 0)
 			zl_log(ZL_LOG_DEBUG, "stop %s: %s", r->backend_id, err.msg);
@@ -289,7 +294,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	if (!o->dry_run)
 		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
 	if (!o->dry_run)
-		begin_stops(run->b, &plan, &rows);
+		begin_stops(run->db, run->b, &plan, &rows, &genv);
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct plan_action *a = &plan.items[i];
 		if (o->dry_run) {

@@ -357,18 +357,33 @@ out:
 	return ret;
 }
 
-static int do_remove(const struct exec_ctx *x, const struct state_replica *current,
-		     struct zl_err *err)
+static int journal_remove(const struct exec_ctx *x, const struct state_replica *current,
+			  int64_t *journal_id, struct zl_err *err)
 {
-	const struct plan_action *a = x->a;
-	int64_t journal_id = 0;
 	struct state_replica row;
 	state_replica_copy(&row, current);
 	row.state = STATE_REPLICA_REMOVING;
 	row.updated_at = now(x);
-	int ret = journal_start(x, "remove", current->spec_hash, &row, false, &journal_id, err);
+	int ret = journal_start(x, "remove", current->spec_hash, &row, false, journal_id, err);
 	state_replica_clear(&row);
-	if (ret < 0)
+	return ret;
+}
+
+int execute_journal_remove(struct state_db *db, const struct plan_action *a,
+			   const struct state_replica *current, const struct execute_env *env,
+			   int64_t *journal_id, struct zl_err *err)
+{
+	struct exec_ctx x = { .db = db, .a = a, .clock_ms = env ? env->clock_ms : NULL };
+	return journal_remove(&x, current, journal_id, err);
+}
+
+static int do_remove(const struct exec_ctx *x, const struct state_replica *current,
+		     struct zl_err *err)
+{
+	const struct plan_action *a = x->a;
+	int64_t journal_id = a->journal_id;
+	struct state_replica row;
+	if (journal_id == 0 && journal_remove(x, current, &journal_id, err) < 0)
 		return -1;
 
 	/* A service gone from the spec: 0 / -1 ask the backend for the stop

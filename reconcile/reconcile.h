@@ -65,6 +65,8 @@ struct plan_action {
 	/* A cron run: the scheduled time it runs for and the one after (unix s;
 	 * execute records both with the run). 0 otherwise. */
 	int64_t scheduled_s, next_s;
+	/* A remove journaled ahead of time (execute_journal_remove); 0 otherwise. */
+	int64_t journal_id;
 };
 
 /* Bookkeeping of a cron schedule that comes with no action: the first
@@ -221,6 +223,12 @@ struct execute_env {
 int execute_action(struct state_db *db, struct backend *b, const struct plan_action *a,
 		   const struct state_replica *current, const struct execute_env *env,
 		   struct zl_err *err);
+/* Journals the remove a (row marked removing) before execute_action runs
+ * it, so replicas on their way out can be signalled together and a run that
+ * dies meanwhile leaves removes that recovery completes. */
+int execute_journal_remove(struct state_db *db, const struct plan_action *a,
+			   const struct state_replica *current, const struct execute_env *env,
+			   int64_t *journal_id, struct zl_err *err);
 
 /* ---- restarts, jobs and cron: the apply steps around the planner (execute.c) ---- */
 /* Before planning: cron schedules from db (NULL = none recorded) and the

@@ -103,28 +103,43 @@ static enum state_journal_status settle(struct state_db *db, struct backend *b,
 		return STATE_JOURNAL_UNDONE;
 	}
 
-	if (strcmp(e->action, "restart") == 0 && row && !keeps_runs(services, e->service) &&
-	    (st.status == BACKEND_STATUS_EXITED || st.status == BACKEND_STATUS_CREATED)) {
-		/* Stopped (a liveness restart stops first) but never started again:
-		 * finish it, or the stop would count as an exit of the replica's own.
-		 * Job and cron runs are left to the planner, which records runs. */
-		if (b->ops->start(b, id, &berr) < 0) {
-			zl_log(ZL_LOG_WARN, "recover %s: start: %s", id, berr.msg);
-			*note = "restart interrupted; start failed, state re-observed";
-			return STATE_JOURNAL_FAILED;
+	if (strcmp(e->action, "restart") == 0 && row && !keeps_runs(services, e->service)) {
+		/* Which run of the container is this? One that began before the
+		 * restart was journaled is the old one: still in its stop grace,
+		 * or stopped and never started again. Finish the restart, or the
+		 * stop would count as an exit of the replica's own. A run that
+		 * began after it is the restarted one: the next observe records
+		 * it (and its own exit). Job and cron runs are left to the
+		 * planner, which records runs. */
+		bool old_run = st.started_at <= e->created_at;
+		bool stopping = st.status == BACKEND_STATUS_RUNNING && st.started_at > 0 && old_run;
+		bool stopped = (st.status == BACKEND_STATUS_EXITED && old_run) ||
+			       st.status == BACKEND_STATUS_CREATED;
+		if (stopping || stopped) {
+			if (stopping && b->ops->stop(b, id, 0, -1, &berr) < 0) {
+				zl_log(ZL_LOG_WARN, "recover %s: stop: %s", id, berr.msg);
+				*note = "restart interrupted; stop failed, state re-observed";
+				return STATE_JOURNAL_FAILED;
+			}
+			if (b->ops->start(b, id, &berr) < 0) {
+				zl_log(ZL_LOG_WARN, "recover %s: start: %s", id, berr.msg);
+				*note = "restart interrupted; start failed, state re-observed";
+				return STATE_JOURNAL_FAILED;
+			}
+			struct state_replica done;
+			state_replica_copy(&done, row);
+			execute_mark_restarted(&done, now_ms);
+			if (b->ops->state(b, id, &st, &berr) == 0 &&
+			    st.status == BACKEND_STATUS_RUNNING) {
+				done.pid = st.pid;
+				done.pid_start_time = st.pid_start_time;
+			}
+			done.updated_at = now_ms;
+			int r = state_replica_upsert(db, &done, err);
+			state_replica_clear(&done);
+			*note = "restart interrupted; completed at recovery";
+			return r < 0 ? STATE_JOURNAL_FAILED : STATE_JOURNAL_DONE;
 		}
-		struct state_replica done;
-		state_replica_copy(&done, row);
-		execute_mark_restarted(&done, now_ms);
-		if (b->ops->state(b, id, &st, &berr) == 0 && st.status == BACKEND_STATUS_RUNNING) {
-			done.pid = st.pid;
-			done.pid_start_time = st.pid_start_time;
-		}
-		done.updated_at = now_ms;
-		int r = state_replica_upsert(db, &done, err);
-		state_replica_clear(&done);
-		*note = "restart interrupted; completed at recovery";
-		return r < 0 ? STATE_JOURNAL_FAILED : STATE_JOURNAL_DONE;
 	}
 
 	/* anything else: the row was never changed before the backend acted,

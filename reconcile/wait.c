@@ -8,6 +8,7 @@
  * last log lines. */
 #include "health-internal.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define POLL_MS 250
@@ -202,6 +203,10 @@ int reconcile_wait(const struct reconcile_opts *opts, const struct spec_set *set
 			lock_wait = opts->lock_timeout_ms;
 		struct zl_err lock_err = ZL_ERR_INIT;
 		if (state_lock_acquire(opts->root, lock_wait, &lock, &lock_err) < 0) {
+			if (lock_err.sys_errno != EWOULDBLOCK) {
+				*err = lock_err;
+				goto out;
+			}
 			/* Another zlapply (a cron apply) is busy: not ready yet, not a
 			 * failure; the report at the deadline is what was last seen. */
 			left = deadline - zl_monotonic_ms();

@@ -142,6 +142,10 @@ static const char *const migrations[] = {
 	"  DELETE FROM runs WHERE deployment = old.deployment AND service = old.name;\n"
 	"  DELETE FROM schedules WHERE deployment = old.deployment AND service = old.name;\n"
 	"END;\n",
+	/* 4 -> 5: every create asks whether another replica holds its backend
+	 * id (ids join names that may contain '-'); without an index that is a
+	 * scan per create. */
+	"CREATE INDEX replicas_backend_id ON replicas (backend_id);\n",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,

@@ -57,13 +57,15 @@ static int fail_busy(int fd, const char *path, int64_t timeout_ms, struct zl_err
 	char waited[32];
 	format_duration(timeout_ms, waited, sizeof(waited));
 	long pid = read_holder_pid(fd);
+	/* EWOULDBLOCK tells callers that retry (--wait) busy from broken. */
 	if (pid > 0)
-		return zl_fail(err,
-			       "another zlapply (pid %ld) holds %s; gave up after %s "
-			       "(raise --lock-timeout)",
-			       pid, path, waited);
-	return zl_fail(err, "another zlapply holds %s; gave up after %s (raise --lock-timeout)",
-		       path, waited);
+		return zl_err_set(err, ZL_ERR_FAIL, EWOULDBLOCK,
+				  "another zlapply (pid %ld) holds %s; gave up after %s "
+				  "(raise --lock-timeout)",
+				  pid, path, waited);
+	return zl_err_set(err, ZL_ERR_FAIL, EWOULDBLOCK,
+			  "another zlapply holds %s; gave up after %s (raise --lock-timeout)", path,
+			  waited);
 }
 
 static void sleep_ms(int64_t ms)

@@ -22,7 +22,8 @@ struct state_lock {
 };
 /* Waits up to timeout_ms (0 = don't wait) for the exclusive lock on
  * <root>/lock (creating root, mode 0700, if needed); on timeout fails with
- * kind ZL_ERR_FAIL and a message naming the pid that holds it when known:
+ * kind ZL_ERR_FAIL, sys_errno EWOULDBLOCK and a message naming the pid that
+ * holds it when known:
  * "another zlapply (pid N) holds <root>/lock; gave up after 60s (raise
  * --lock-timeout)". lock->fd is -1 on failure. Logs once (info) when the
  * wait passes a second. */
@@ -41,7 +42,7 @@ void state_lock_release(struct state_lock *lock);
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
 int state_schema_version(struct state_db *db);
-#define STATE_SCHEMA_VERSION 4
+#define STATE_SCHEMA_VERSION 5
 
 /* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */
 int state_begin(struct state_db *db, struct zl_err *err);

@@ -382,8 +382,9 @@ static int restore_network(struct backend *b, const char *dir, struct zl_err *er
 	if (sscanf(buf, "%63s %255s %127s %127s %d %63s %63s", ip, netns, dep, svc, &index, bridge,
 		   subnet_text) != 7)
 		return 0; /* an older record: recreate instead (the start fails) */
-	if (access(netns, F_OK) == 0)
-		return 0;
+	const char *ns_name = strrchr(netns, '/') ? strrchr(netns, '/') + 1 : netns;
+	if (net_netns_exists(ns_name))
+		return 0; /* a namespace mount, not just a leftover file */
 	struct net_subnet subnet;
 	uint32_t addr;
 	if (net_subnet_parse(subnet_text, &subnet, err) < 0 || net_ipv4_parse(ip, &addr, err) < 0)
@@ -633,14 +634,31 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 	const char *now_boot = boot_id(ctx_of(b));
 	if (boot[0] && now_boot[0] && strcmp(boot, now_boot) != 0) {
 		/* The reboot killed it: an exit like any other, so the restart
-		 * policy decides, and a restart keeps its files and address. */
+		 * policy decides, and a restart keeps its files and address. The
+		 * record zlmon could not write is written now, so every later look
+		 * sees the same exit (finished when this boot began). */
 		struct timespec up;
 		clock_gettime(CLOCK_BOOTTIME, &up);
+		struct monitor_exit ex = {
+			.exit_code = 128 + SIGKILL,
+			.signal = SIGKILL,
+			.reason = "host_rebooted",
+			.finished_at_ms = zl_now_ms() - ((int64_t)up.tv_sec * 1000 + up.tv_nsec / 1000000),
+			.pid = pid,
+		};
+		char *text = monitor_exit_encode(&ex);
+		_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, MONITOR_EXIT_FILE);
+		struct zl_err werr = ZL_ERR_INIT;
+		if (zl_write_file_atomic(path, text, strlen(text), 0644, &werr) < 0)
+			zl_log(ZL_LOG_DEBUG, "%s", werr.msg); /* the next look computes it again */
+		free(text);
+		if (take_exit(dir, st))
+			return 0;
 		st->status = BACKEND_STATUS_EXITED;
-		st->exit_signal = SIGKILL;
-		st->exit_code = 128 + SIGKILL;
-		snprintf(st->exit_reason, sizeof(st->exit_reason), "host_rebooted");
-		st->finished_at = zl_now_ms() - ((int64_t)up.tv_sec * 1000 + up.tv_nsec / 1000000);
+		st->exit_signal = ex.signal;
+		st->exit_code = ex.exit_code;
+		snprintf(st->exit_reason, sizeof(st->exit_reason), "%s", ex.reason);
+		st->finished_at = ex.finished_at_ms;
 		st->pid = -1;
 		st->pid_start_time = -1;
 		return 0;
@@ -725,7 +743,11 @@ static int oci_stop_begin(struct backend *b, const char *id, int signo, struct z
 						 (long long)st.pid_start_time);
 	if (zl_write_file_atomic(path, text, strlen(text), 0600, err) < 0)
 		return -1;
-	return signal_container(b, id, signo ? signo : SIGTERM, err);
+	if (signal_container(b, id, signo ? signo : SIGTERM, err) < 0) {
+		unlink(path); /* not signalled: stop() must send it itself */
+		return -1;
+	}
+	return 0;
 }
 
 /* How long ago stop_begin signalled this run of id (by its pid start time),

@@ -858,15 +858,15 @@ static void test_observe_refresh(void **state)
 
 /* What a run killed mid-create leaves: a pending journal entry and a
  * CREATING row (and, depending on when it died, a container). */
-static int64_t crash_mid_action(struct state_db *db, const char *dep, int index,
-				const char *action, enum state_replica_state row_state,
-				const char *hash, const char *sections)
+static int64_t crash_mid_action_at(struct state_db *db, const char *dep, int index,
+				   const char *action, enum state_replica_state row_state,
+				   const char *hash, const char *sections, int64_t when)
 {
 	struct zl_err err = ZL_ERR_INIT;
 	int64_t id = 0;
 	char *bid = backend_replica_id(dep, "web", index);
 	assert_ok(state_begin(db, &err), err);
-	assert_ok(state_journal_begin(db, dep, "web", index, action, hash, 1000, &id, &err), err);
+	assert_ok(state_journal_begin(db, dep, "web", index, action, hash, when, &id, &err), err);
 	struct state_replica r;
 	state_replica_init(&r);
 	r.deployment = zl_xstrdup(dep);
@@ -882,6 +882,13 @@ static int64_t crash_mid_action(struct state_db *db, const char *dep, int index,
 	assert_ok(state_commit(db, &err), err);
 	state_replica_clear(&r);
 	return id;
+}
+
+static int64_t crash_mid_action(struct state_db *db, const char *dep, int index,
+				const char *action, enum state_replica_state row_state,
+				const char *hash, const char *sections)
+{
+	return crash_mid_action_at(db, dep, index, action, row_state, hash, sections, 1000);
 }
 
 static void mock_make(struct backend *b, const char *dep, int index, const char *hash,
@@ -1027,21 +1034,41 @@ static void test_recover_completes_a_pending_restart(void **state)
 	struct fixture *f = *state;
 	struct crash_env c;
 	crash_open(f, &c);
-	/* A liveness restart journaled, stopped the replica, and died. */
-	int64_t j = crash_mid_action(c.db, DEP, 1, "restart", STATE_REPLICA_RUNNING, "h1", "{}");
-	mock_make(c.b, DEP, 1, "h1", true);
 	struct zl_err err = ZL_ERR_INIT;
+	/* 1: a liveness restart journaled, stopped the replica, and died. */
+	mock_make(c.b, DEP, 1, "h1", true);
 	assert_ok(c.b->ops->stop(c.b, "zl-demo-web-1", SIGTERM, 1000, &err), err);
-	assert_int_equal(mock_status(f, "zl-demo-web-1"), BACKEND_STATUS_EXITED);
+	/* 2: ... died during the stop grace: the old run still runs. */
+	mock_make(c.b, DEP, 2, "h1", true);
+	int64_t old2 = mock_state(f, "zl-demo-web-2").pid;
+	/* 3: ... died after the start: the restarted run exited on its own. */
+	int64_t t = zl_now_ms() + 1;
+	int64_t j1 = crash_mid_action_at(c.db, DEP, 1, "restart", STATE_REPLICA_RUNNING, "h1", "{}", t);
+	int64_t j2 = crash_mid_action_at(c.db, DEP, 2, "restart", STATE_REPLICA_RUNNING, "h1", "{}", t);
+	int64_t j3 = crash_mid_action_at(c.db, DEP, 3, "restart", STATE_REPLICA_RUNNING, "h1", "{}", t);
+	struct timespec pause = { 0, 5 * 1000000 };
+	nanosleep(&pause, NULL);
+	mock_make(c.b, DEP, 3, "h1", true);
+	assert_ok(c.b->ops->stop(c.b, "zl-demo-web-3", SIGTERM, 1000, &err), err);
 
 	recover(&c, DEP);
-	assert_journal(f, j, "done");
+	assert_journal(f, j1, "done");
+	assert_journal(f, j2, "done");
+	assert_journal(f, j3, "undone");
 	assert_int_equal(mock_status(f, "zl-demo-web-1"), BACKEND_STATUS_RUNNING);
-	char want[96];
-	snprintf(want, sizeof(want), "running|%lld|1\n",
-		 (long long)mock_state(f, "zl-demo-web-1").pid);
-	assert_sql(f, "SELECT state, pid, restarts FROM replicas", want);
-	assert_sql(f, "SELECT message FROM events", "restart interrupted; completed at recovery\n");
+	assert_int_equal(mock_status(f, "zl-demo-web-2"), BACKEND_STATUS_RUNNING);
+	assert_true(mock_state(f, "zl-demo-web-2").pid != old2);
+	/* the restarted run's own exit is left for observe and the policy */
+	assert_int_equal(mock_status(f, "zl-demo-web-3"), BACKEND_STATUS_EXITED);
+	char want[160];
+	snprintf(want, sizeof(want), "1|running|%lld|1\n2|running|%lld|1\n3|running|-1|0\n",
+		 (long long)mock_state(f, "zl-demo-web-1").pid,
+		 (long long)mock_state(f, "zl-demo-web-2").pid);
+	assert_sql(f, "SELECT idx, state, pid, restarts FROM replicas ORDER BY idx", want);
+	assert_sql(f, "SELECT idx, message FROM events ORDER BY idx",
+		   "1|restart interrupted; completed at recovery\n"
+		   "2|restart interrupted; completed at recovery\n"
+		   "3|interrupted; state re-observed\n");
 	crash_close(&c);
 }
 

@@ -940,7 +940,8 @@ static void test_migrates_v1_forward(void **state)
 	sqlite3 *c = NULL;
 	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; DROP TABLE leases; DROP TRIGGER services_delete_runs; "
-					 "DROP TABLE runs; DROP TABLE schedules; PRAGMA user_version = 1", NULL, NULL, NULL),
+					 "DROP TABLE runs; DROP TABLE schedules; DROP INDEX replicas_backend_id; "
+					 "PRAGMA user_version = 1", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(c);
 
@@ -948,8 +949,8 @@ static void test_migrates_v1_forward(void **state)
 	assert_int_equal(state_schema_version(f->db), STATE_SCHEMA_VERSION);
 	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name = 'images'"), 1);
 	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name IN "
-					    "('runs', 'schedules', 'services_delete_runs')"),
-			 3);
+					    "('runs', 'schedules', 'services_delete_runs', 'replicas_backend_id')"),
+			 4);
 	assert_int_equal(query_int(f->root, "SELECT count(*) FROM deployments WHERE name = 'web'"), 1);
 }
 
