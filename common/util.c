@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -55,17 +56,47 @@ void zl_format_time(int64_t ms, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static EVP_MD *sha256_md;
+
+static void fetch_sha256(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_evp(void)
+{
+	/* OpenSSL 3 looks the algorithm up in its providers on every
+	 * EVP_sha256() use; the spec hash of a big deployment digests thousands
+	 * of small texts, so it is fetched once (kept for the process). */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, fetch_sha256);
+	if (!sha256_md) {
+		fprintf(stderr, "zlapply: OpenSSL has no SHA256\n");
+		abort();
+	}
+	return sha256_md;
+}
+
+const void *zl_sha256_evp(void)
+{
+	return sha256_evp();
+}
+
 void zl_sha256_hex(const void *data, size_t len, char out[65])
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
 	unsigned int md_len = 0;
 	/* EVP_Digest only fails on allocation failure inside OpenSSL. */
-	if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) {
+	if (EVP_Digest(data, len, md, &md_len, sha256_evp(), NULL) != 1 || md_len != 32) {
 		fprintf(stderr, "zlapply: sha256 failed\n");
 		abort();
 	}
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
 }
 
 bool zl_str_has_suffix(const char *s, const char *suffix)

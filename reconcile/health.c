@@ -529,6 +529,13 @@ int health_gate_finish(struct health_gate *g, struct reconcile_result *res, stru
 {
 	if (!g)
 		return 0;
+	/* Nothing to probe: skip reading every replica again (the no-op apply
+	 * of a large spec without health checks). */
+	bool any = false;
+	for (size_t i = 0; !any && i < g->dep->service_count; i++)
+		any = g->dep->services[i].health.present;
+	if (!any)
+		return 0;
 	struct state_replicas rows = { 0 };
 	if (health_load_rows(g->db, g->b, g->dep->name, &rows, gate_now(g), err) < 0)
 		return -1;

@@ -290,7 +290,7 @@ static int layout_copy_blob(const struct source *s, const char *digest, struct z
 	if (out < 0)
 		return zl_fail_errno(err, "create %s", tmp);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(md, zl_sha256_evp(), NULL);
 	char buf[1 << 16];
 	ssize_t n;
 	int ret = -1;

@@ -119,7 +119,7 @@ static void progress_event(struct blob_job *j, const char *what)
 static int rehash_partial(struct blob_job *j, struct zl_err *err)
 {
 	EVP_MD_CTX_reset(j->md);
-	EVP_DigestInit_ex(j->md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(j->md, zl_sha256_evp(), NULL);
 	j->have = 0;
 	if (lseek(j->fd, 0, SEEK_SET) < 0)
 		return zl_fail_errno(err, "seek %s", j->partial);
@@ -165,7 +165,7 @@ static bool first_write_of_attempt(struct blob_job *j, long status)
 		if (ftruncate(j->fd, 0) < 0 || lseek(j->fd, 0, SEEK_SET) < 0)
 			return false;
 		EVP_MD_CTX_reset(j->md);
-		EVP_DigestInit_ex(j->md, EVP_sha256(), NULL);
+		EVP_DigestInit_ex(j->md, zl_sha256_evp(), NULL);
 		j->have = 0;
 		j->start_have = -1; /* marks "restarted" */
 	}

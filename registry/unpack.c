@@ -751,7 +751,7 @@ static int unpack_into(int root_fd, const char *blob_path, const char *diff_id,
 		.sha = EVP_MD_CTX_new(),
 		.buf = zl_xmalloc(STREAM_CHUNK),
 	};
-	if (!u.tar || !s.raw || !s.sha || EVP_DigestInit_ex(s.sha, EVP_sha256(), NULL) != 1) {
+	if (!u.tar || !s.raw || !s.sha || EVP_DigestInit_ex(s.sha, zl_sha256_evp(), NULL) != 1) {
 		fprintf(stderr, "zlapply: out of memory\n");
 		abort();
 	}
