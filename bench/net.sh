@@ -99,7 +99,7 @@ done
 
 lib=""
 if [ -x "$build/tests/test_net" ]; then
-  lib=$("$build/tests/test_net" 2>&1 | grep -o '[0-9]* replicas: setup avg.*' | head -1 || true)
+  lib=$("$build/tests/test_net" 2>&1 | grep -o '[0-9]* replicas: setup avg.*' | sed -n 1p || true)
 fi
 
 mab=$(printf '%s\n' "${ab[@]}" | median) man=$(printf '%s\n' "${an[@]}" | median)
