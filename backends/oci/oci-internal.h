@@ -74,4 +74,29 @@ int oci_runtime_choose(const char *root, const char *requested, char **runtime, 
 /* zl_run, failing unless exit 0; the error names the command and quotes its output. */
 int oci_run_checked(const char *const argv[], struct zl_err *err);
 
+/* ==== host.c: the rootfs and network namespace around a container ==== */
+
+/* Mounts <dir>/rootfs: overlayfs over rs's layers (lower) with <dir>/upper
+ * and <dir>/work, and records the options for oci_rootfs_restore(). */
+int oci_rootfs_mount(const char *dir, const struct backend_replica_spec *rs, struct zl_err *err);
+/* Lazily unmounts <dir>/rootfs; not mounted is fine. */
+void oci_rootfs_unmount(const char *dir);
+/* Mounts <dir>/rootfs again from the recorded options when it is not
+ * mounted (after a reboot); mounted already is success. */
+int oci_rootfs_restore(const char *dir, struct zl_err *err);
+/* Bridge networking for rs (which has a leased address): netns, veth,
+ * address, routes, <dir>/resolv.conf and hosts, recorded first in
+ * <dir>/network. The bridge is ensured once per *bridge_ready. */
+int oci_net_setup(bool *bridge_ready, const char *dir, const struct backend_replica_spec *rs,
+		  char **netns_path, struct zl_err *err);
+/* Reads <dir>/network ("IP NETNS DEPLOYMENT SERVICE INDEX [BRIDGE SUBNET]");
+ * -1 when the replica has no bridge networking. */
+int oci_net_read(const char *dir, char ip[64], char netns[256], char dep[128], char svc[128],
+		 int *index);
+/* Removes the recorded netns, veth and address; no record, nothing to do. */
+int oci_net_teardown(const char *dir, struct zl_err *err);
+/* Makes the recorded network namespace again when it is gone (after a
+ * reboot), keeping resolv.conf and hosts; present already is success. */
+int oci_net_restore(bool *bridge_ready, const char *dir, struct zl_err *err);
+
 #endif
