@@ -98,9 +98,9 @@ void zl_format_time(int64_t ms, char out[32]);
 
 /* sha256 of data as 64 lowercase hex digits + NUL. */
 void zl_sha256_hex(const void *data, size_t len, char out[65]);
-/* OpenSSL's SHA-256, fetched once: for EVP_DigestInit_ex (a const EVP_MD *,
- * declared as void here so common.h needs no OpenSSL header). */
-const void *zl_sha256_evp(void);
+/* OpenSSL's SHA-256 (an EVP_MD), fetched once, for EVP_DigestInit_ex. */
+struct evp_md_st;
+const struct evp_md_st *zl_sha256_evp(void);
 
 /* Filesystem. */
 int zl_mkdir_p(const char *path, unsigned mode, struct zl_err *err);

@@ -77,7 +77,7 @@ static const EVP_MD *sha256_evp(void)
 	return sha256_md;
 }
 
-const void *zl_sha256_evp(void)
+const struct evp_md_st *zl_sha256_evp(void)
 {
 	return sha256_evp();
 }

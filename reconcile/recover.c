@@ -29,6 +29,52 @@ static bool keeps_runs(const struct state_services *services, const char *servic
 	return false;
 }
 
+static const char restart_done[] = "restart interrupted; completed at recovery";
+
+/* A pending restart of a service replica (st: what the backend shows).
+ * Which run of the container is this? One that began before the restart
+ * was journaled is the old one: still in its stop grace, or stopped and
+ * never started again. Finish the restart (true; *note says how it went),
+ * or the stop would count as an exit of the replica's own. A run that began
+ * after it is the restarted one (false): the next observe records it, and
+ * its own exit. Job and cron runs are left to the planner, which records
+ * runs. */
+static bool finish_restart(struct state_db *db, struct backend *b,
+			   const struct state_journal_entry *e, const struct state_replica *row,
+			   const char *id, struct backend_state *st, int64_t now_ms,
+			   const char **note, struct zl_err *err)
+{
+	bool old_run = st->started_at <= e->created_at;
+	bool stopping = st->status == BACKEND_STATUS_RUNNING && st->started_at > 0 && old_run;
+	bool stopped = (st->status == BACKEND_STATUS_EXITED && old_run) ||
+		       st->status == BACKEND_STATUS_CREATED;
+	if (!stopping && !stopped)
+		return false;
+	struct zl_err berr = ZL_ERR_INIT;
+	if (stopping && b->ops->stop(b, id, 0, -1, &berr) < 0) {
+		zl_log(ZL_LOG_WARN, "recover %s: stop: %s", id, berr.msg);
+		*note = "restart interrupted; stop failed, state re-observed";
+		return true;
+	}
+	if (b->ops->start(b, id, &berr) < 0) {
+		zl_log(ZL_LOG_WARN, "recover %s: start: %s", id, berr.msg);
+		*note = "restart interrupted; start failed, state re-observed";
+		return true;
+	}
+	struct state_replica done;
+	state_replica_copy(&done, row);
+	execute_mark_restarted(&done, now_ms);
+	if (b->ops->state(b, id, st, &berr) == 0 && st->status == BACKEND_STATUS_RUNNING) {
+		done.pid = st->pid;
+		done.pid_start_time = st->pid_start_time;
+	}
+	done.updated_at = now_ms;
+	int r = state_replica_upsert(db, &done, err);
+	state_replica_clear(&done);
+	*note = r < 0 ? "restart interrupted; started, not recorded" : restart_done;
+	return true;
+}
+
 /* Settles one entry inside the caller's transaction. Returns the status.
  * An adopted job/cron replica gets the run its interrupted create did not
  * record; log files of runs that fall out of the kept ones go to *pruned. */
@@ -103,44 +149,9 @@ static enum state_journal_status settle(struct state_db *db, struct backend *b,
 		return STATE_JOURNAL_UNDONE;
 	}
 
-	if (strcmp(e->action, "restart") == 0 && row && !keeps_runs(services, e->service)) {
-		/* Which run of the container is this? One that began before the
-		 * restart was journaled is the old one: still in its stop grace,
-		 * or stopped and never started again. Finish the restart, or the
-		 * stop would count as an exit of the replica's own. A run that
-		 * began after it is the restarted one: the next observe records
-		 * it (and its own exit). Job and cron runs are left to the
-		 * planner, which records runs. */
-		bool old_run = st.started_at <= e->created_at;
-		bool stopping = st.status == BACKEND_STATUS_RUNNING && st.started_at > 0 && old_run;
-		bool stopped = (st.status == BACKEND_STATUS_EXITED && old_run) ||
-			       st.status == BACKEND_STATUS_CREATED;
-		if (stopping || stopped) {
-			if (stopping && b->ops->stop(b, id, 0, -1, &berr) < 0) {
-				zl_log(ZL_LOG_WARN, "recover %s: stop: %s", id, berr.msg);
-				*note = "restart interrupted; stop failed, state re-observed";
-				return STATE_JOURNAL_FAILED;
-			}
-			if (b->ops->start(b, id, &berr) < 0) {
-				zl_log(ZL_LOG_WARN, "recover %s: start: %s", id, berr.msg);
-				*note = "restart interrupted; start failed, state re-observed";
-				return STATE_JOURNAL_FAILED;
-			}
-			struct state_replica done;
-			state_replica_copy(&done, row);
-			execute_mark_restarted(&done, now_ms);
-			if (b->ops->state(b, id, &st, &berr) == 0 &&
-			    st.status == BACKEND_STATUS_RUNNING) {
-				done.pid = st.pid;
-				done.pid_start_time = st.pid_start_time;
-			}
-			done.updated_at = now_ms;
-			int r = state_replica_upsert(db, &done, err);
-			state_replica_clear(&done);
-			*note = "restart interrupted; completed at recovery";
-			return r < 0 ? STATE_JOURNAL_FAILED : STATE_JOURNAL_DONE;
-		}
-	}
+	if (strcmp(e->action, "restart") == 0 && row && !keeps_runs(services, e->service) &&
+	    finish_restart(db, b, e, row, id, &st, now_ms, note, err))
+		return *note == restart_done ? STATE_JOURNAL_DONE : STATE_JOURNAL_FAILED;
 
 	/* anything else: the row was never changed before the backend acted,
 	 * so the next observe records whatever really happened. */

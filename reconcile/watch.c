@@ -502,8 +502,12 @@ static void apply_now(struct watch *w, const char *why)
 	struct zl_err err = ZL_ERR_INIT;
 	if (state_lock_acquire(w->ropts.root, 0, &probe, &err) < 0) {
 		if (!w->lock_busy) {
+			/* Busy is another zlapply at work; anything else (a root
+			 * zlapply cannot write) needs a human, though it is retried. */
+			bool busy = err.sys_errno == EWOULDBLOCK;
 			struct logline l;
-			lbegin(&l, ZL_LOG_INFO, "lock busy; will retry");
+			lbegin(&l, busy ? ZL_LOG_INFO : ZL_LOG_ERROR,
+			       busy ? "lock busy; will retry" : "cannot take the lock; will retry");
 			lstr(&l, "trigger", why);
 			lstr(&l, "error", err.msg);
 			lend(&l);

@@ -7,7 +7,6 @@
 #include "oci-internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -44,10 +43,23 @@ void oci_rootfs_unmount(const char *dir)
 		zl_log(ZL_LOG_WARN, "umount %s: %s", rootfs, strerror(errno));
 }
 
+/* The bridge and its masquerading, once per backend run (*ready). */
+static int ensure_bridge(bool *ready, const char *bridge, const struct net_subnet *subnet,
+			 struct zl_err *err)
+{
+	if (*ready)
+		return 0;
+	if (net_bridge_ensure(bridge, subnet, err) < 0 ||
+	    net_masquerade_ensure(bridge, subnet, err) < 0)
+		return zl_err_prefix(err, "network: bridge %s", bridge);
+	*ready = true;
+	return 0;
+}
+
 /* Bridge networking for a replica with a leased address: netns, veth,
  * address, routes, resolv.conf and hosts (net/). What was set up is written
- * to <dir>/network ("IP NETNS DEPLOYMENT SERVICE INDEX") so state and
- * remove know it without the database. */
+ * to <dir>/network (see oci_net_read()) so state and remove know it
+ * without the database. */
 int oci_net_setup(bool *bridge_ready, const char *dir, const struct backend_replica_spec *rs,
 		  char **netns_path, struct zl_err *err)
 {
@@ -56,12 +68,8 @@ int oci_net_setup(bool *bridge_ready, const char *dir, const struct backend_repl
 	uint32_t ip;
 	if (net_subnet_parse(rs->subnet, &subnet, err) < 0 || net_ipv4_parse(rs->ip, &ip, err) < 0)
 		return zl_err_prefix(err, "network");
-	if (!*bridge_ready) {
-		if (net_bridge_ensure(rs->bridge, &subnet, err) < 0 ||
-		    net_masquerade_ensure(rs->bridge, &subnet, err) < 0)
-			return zl_err_prefix(err, "network: bridge %s", rs->bridge);
-		*bridge_ready = true;
-	}
+	if (ensure_bridge(bridge_ready, rs->bridge, &subnet, err) < 0)
+		return -1;
 	_cleanup_free_ char *hostname = svc->hostname ? zl_xstrdup(svc->hostname)
 					: zl_xasprintf("%s-rep-%d", svc->name, rs->index);
 	struct net_replica nr = {
@@ -92,34 +100,31 @@ int oci_net_setup(bool *bridge_ready, const char *dir, const struct backend_repl
 	return 0;
 }
 
-/* Reads <dir>/network ("IP NETNS DEPLOYMENT SERVICE INDEX BRIDGE SUBNET";
- * older records lack the last two); -1 when the replica has no bridge
- * networking. */
-int oci_net_read(const char *dir, char ip[64], char netns[256], char dep[128], char svc[128],
-		 int *index)
+int oci_net_read(const char *dir, struct oci_net_record *rec)
 {
-	char path[4096], buf[1024];
-	snprintf(path, sizeof(path), "%s/network", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	memset(rec, 0, sizeof(*rec));
+	_cleanup_free_ char *path = zl_xasprintf("%s/network", dir);
+	char *text = NULL;
+	size_t len = 0;
+	struct zl_err ignored = ZL_ERR_INIT;
+	if (zl_read_file(path, &text, &len, &ignored) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return sscanf(buf, "%63s %255s %127s %127s %d", ip, netns, dep, svc, index) == 5 ? 0 : -1;
+	int n = sscanf(text, "%63s %255s %127s %127s %d %63s %63s", rec->ip, rec->netns,
+		       rec->deployment, rec->service, &rec->index, rec->bridge, rec->subnet);
+	free(text);
+	if (n == 5)
+		rec->bridge[0] = rec->subnet[0] = '\0';
+	return n == 5 || n == 7 ? 0 : -1;
 }
 
 /* Removes the replica's netns, veth and address; no record, nothing to do. */
 int oci_net_teardown(const char *dir, struct zl_err *err)
 {
-	char ip[64], netns[256], dep[128], svc[128];
-	int index = 0;
-	if (oci_net_read(dir, ip, netns, dep, svc, &index) < 0)
+	struct oci_net_record rec;
+	if (oci_net_read(dir, &rec) < 0)
 		return 0;
-	if (net_replica_teardown(dep, svc, index, err) < 0)
-		return zl_err_prefix(err, "network teardown of %s-rep-%d", svc, index);
+	if (net_replica_teardown(rec.deployment, rec.service, rec.index, err) < 0)
+		return zl_err_prefix(err, "network teardown of %s-rep-%d", rec.service, rec.index);
 	return 0;
 }
 
@@ -150,44 +155,33 @@ int oci_rootfs_restore(const char *dir, struct zl_err *err)
 
 int oci_net_restore(bool *bridge_ready, const char *dir, struct zl_err *err)
 {
-	char path[4096], buf[1024];
-	snprintf(path, sizeof(path), "%s/network", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	struct oci_net_record rec;
+	if (oci_net_read(dir, &rec) < 0)
 		return 0; /* no bridge networking */
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	char ip[64], netns[256], dep[128], svc[128], bridge[64], subnet_text[64];
-	int index = 0;
-	if (sscanf(buf, "%63s %255s %127s %127s %d %63s %63s", ip, netns, dep, svc, &index, bridge,
-		   subnet_text) != 7)
+	if (!rec.bridge[0])
 		return 0; /* an older record: recreate instead (the start fails) */
-	const char *ns_name = strrchr(netns, '/') ? strrchr(netns, '/') + 1 : netns;
+	const char *ns_name = strrchr(rec.netns, '/') ? strrchr(rec.netns, '/') + 1 : rec.netns;
 	if (net_netns_exists(ns_name))
 		return 0; /* a namespace mount, not just a leftover file */
 	struct net_subnet subnet;
 	uint32_t addr;
-	if (net_subnet_parse(subnet_text, &subnet, err) < 0 || net_ipv4_parse(ip, &addr, err) < 0)
-		return zl_err_prefix(err, "network record %s", path);
-	if (!*bridge_ready) {
-		if (net_bridge_ensure(bridge, &subnet, err) < 0 ||
-		    net_masquerade_ensure(bridge, &subnet, err) < 0)
-			return zl_err_prefix(err, "network: bridge %s", bridge);
-		*bridge_ready = true;
-	}
+	if (net_subnet_parse(rec.subnet, &subnet, err) < 0 || net_ipv4_parse(rec.ip, &addr, err) < 0)
+		return zl_err_prefix(err, "network record of %s", dir);
+	if (ensure_bridge(bridge_ready, rec.bridge, &subnet, err) < 0)
+		return -1;
 	struct net_replica nr = {
-		.deployment = dep,
-		.service = svc,
-		.index = index,
-		.bridge = bridge,
+		.deployment = rec.deployment,
+		.service = rec.service,
+		.index = rec.index,
+		.bridge = rec.bridge,
 		.subnet = subnet,
 		.ip = addr,
 		.run_dir = dir,
 		.keep_files = true,
 	};
 	/* A veth left from before (no reboot, only the netns gone) is in the way. */
-	if (net_replica_teardown(dep, svc, index, err) < 0 || net_replica_setup(&nr, NULL, err) < 0)
+	if (net_replica_teardown(rec.deployment, rec.service, rec.index, err) < 0 ||
+	    net_replica_setup(&nr, NULL, err) < 0)
 		return zl_err_prefix(err, "network");
 	return 0;
 }

@@ -89,10 +89,14 @@ int oci_rootfs_restore(const char *dir, struct zl_err *err);
  * <dir>/network. The bridge is ensured once per *bridge_ready. */
 int oci_net_setup(bool *bridge_ready, const char *dir, const struct backend_replica_spec *rs,
 		  char **netns_path, struct zl_err *err);
-/* Reads <dir>/network ("IP NETNS DEPLOYMENT SERVICE INDEX [BRIDGE SUBNET]");
- * -1 when the replica has no bridge networking. */
-int oci_net_read(const char *dir, char ip[64], char netns[256], char dep[128], char svc[128],
-		 int *index);
+/* <dir>/network: "IP NETNS DEPLOYMENT SERVICE INDEX BRIDGE SUBNET" (records
+ * of older versions lack the last two: bridge and subnet are then ""). */
+struct oci_net_record {
+	char ip[64], netns[256], deployment[128], service[128], bridge[64], subnet[64];
+	int index;
+};
+/* -1 when there is no record: the replica has no bridge networking. */
+int oci_net_read(const char *dir, struct oci_net_record *rec);
 /* Removes the recorded netns, veth and address; no record, nothing to do. */
 int oci_net_teardown(const char *dir, struct zl_err *err);
 /* Makes the recorded network namespace again when it is gone (after a

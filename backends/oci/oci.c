@@ -327,8 +327,8 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 	if (access(dir, F_OK) < 0)
 		return zl_fail(err, "no such container %s", id);
 	/* A restart: the previous run's records go first. */
-	const char *stale[] = { "exit.json", "started", "pid", STOPPING_FILE };
-	for (size_t i = 0; i < 4; i++) {
+	const char *stale[] = { MONITOR_EXIT_FILE, "started", MONITOR_PID_FILE, STOPPING_FILE };
+	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
 		_cleanup_free_ char *p = zl_xasprintf("%s/%s", dir, stale[i]);
 		unlink(p);
 	}
@@ -351,19 +351,24 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 }
 
 /* ---- observe ---- */
+static void fill_exit(struct backend_state *st, const struct monitor_exit *ex)
+{
+	st->status = BACKEND_STATUS_EXITED;
+	st->exit_code = ex->exit_code;
+	st->exit_signal = ex->signal;
+	snprintf(st->exit_reason, sizeof(st->exit_reason), "%s", ex->reason);
+	st->finished_at = ex->finished_at_ms;
+	st->pid = -1;
+	st->pid_start_time = -1;
+}
+
 /* Fills st from zlmon's exit record; false when there is none (yet). */
 static bool take_exit(const char *dir, struct backend_state *st)
 {
 	struct monitor_exit ex;
 	if (monitor_exit_read(dir, &ex) < 0)
 		return false;
-	st->status = BACKEND_STATUS_EXITED;
-	st->exit_code = ex.exit_code;
-	st->exit_signal = ex.signal;
-	snprintf(st->exit_reason, sizeof(st->exit_reason), "%s", ex.reason);
-	st->finished_at = ex.finished_at_ms;
-	st->pid = -1;
-	st->pid_start_time = -1;
+	fill_exit(st, &ex);
 	return true;
 }
 
@@ -371,19 +376,17 @@ static bool take_exit(const char *dir, struct backend_state *st)
 static int read_started(const char *dir, int64_t *pid, int64_t *start_time, int64_t *started_ms,
 			char boot[40])
 {
-	char path[4096], buf[128];
-	snprintf(path, sizeof(path), "%s/started", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	_cleanup_free_ char *path = zl_xasprintf("%s/started", dir);
+	char *text = NULL;
+	size_t len = 0;
+	struct zl_err ignored = ZL_ERR_INIT;
+	if (zl_read_file(path, &text, &len, &ignored) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	long long a, t, s;
 	boot[0] = '\0';
-	if (sscanf(buf, "%lld %lld %lld %39s", &a, &t, &s, boot) < 3)
+	int n = sscanf(text, "%lld %lld %lld %39s", &a, &t, &s, boot);
+	free(text);
+	if (n < 3)
 		return -1;
 	*pid = a;
 	*start_time = t;
@@ -404,10 +407,13 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 		st->status = BACKEND_STATUS_MISSING;
 		return 0;
 	}
-	char dep[128], svc[128];
-	int index;
-	if (oci_net_read(dir, st->ip, st->netns, dep, svc, &index) < 0)
+	struct oci_net_record net;
+	if (oci_net_read(dir, &net) == 0) {
+		snprintf(st->ip, sizeof(st->ip), "%s", net.ip);
+		snprintf(st->netns, sizeof(st->netns), "%s", net.netns);
+	} else {
 		st->ip[0] = st->netns[0] = '\0';
+	}
 	int64_t pid = -1, start_time = -1, started_ms = 0;
 	char boot[40];
 	bool started = read_started(dir, &pid, &start_time, &started_ms, boot) == 0;
@@ -475,15 +481,7 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 		if (zl_write_file_atomic(path, text, strlen(text), 0644, &werr) < 0)
 			zl_log(ZL_LOG_DEBUG, "%s", werr.msg); /* the next look computes it again */
 		free(text);
-		if (take_exit(dir, st))
-			return 0;
-		st->status = BACKEND_STATUS_EXITED;
-		st->exit_signal = ex.signal;
-		st->exit_code = ex.exit_code;
-		snprintf(st->exit_reason, sizeof(st->exit_reason), "%s", ex.reason);
-		st->finished_at = ex.finished_at_ms;
-		st->pid = -1;
-		st->pid_start_time = -1;
+		fill_exit(st, &ex);
 		return 0;
 	}
 	st->status = BACKEND_STATUS_UNKNOWN;
