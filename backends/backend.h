@@ -98,7 +98,9 @@ struct backend_ops {
 	/* Writes the replica's output to out (see struct backend_log_opts). */
 	int (*logs)(struct backend *b, const char *id, const struct backend_log_opts *o, FILE *out,
 		    struct zl_err *err);
-	/* Runs argv inside the replica; *exit_code gets its exit code. */
+	/* Runs argv inside the replica; *exit_code gets its exit code. A
+	 * command that cannot start fails with *exit_code 127 (not found) or
+	 * 126 (not runnable) and err in Docker's words. */
 	int (*exec)(struct backend *b, const char *id, char *const argv[], int *exit_code,
 		    struct zl_err *err);
 	int (*stats)(struct backend *b, const char *id, struct backend_stats *st,

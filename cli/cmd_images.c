@@ -20,18 +20,6 @@ void cli_images_opts(const struct cli_opts *o, struct images_opts *out)
 	};
 }
 
-static void human_size(int64_t bytes, char *out, size_t size)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)bytes;
-	size_t u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 static int list_images(const struct cli_opts *o)
 {
 	struct state_db *db = NULL;
@@ -72,7 +60,7 @@ static int list_images(const struct cli_opts *o)
 		for (size_t i = 0; i < images.count; i++) {
 			const struct state_image *im = &images.items[i];
 			char size[32], used[32];
-			human_size(im->size, size, sizeof(size));
+			zl_format_size(im->size, size);
 			zl_format_time(im->last_used, used);
 			printf("%-50s  %.19s  %-10s  %s\n", im->reference, im->manifest_digest, size, used);
 		}
@@ -107,7 +95,7 @@ int cmd_images(const struct cli_opts *o)
 			goto out;
 		}
 		char size[32];
-		human_size(freed, size, sizeof(size));
+		zl_format_size(freed, size);
 		printf("removed %zu image%s, freed %s (%lld bytes)\n", removed, removed == 1 ? "" : "s",
 		       size, (long long)freed);
 		goto out;

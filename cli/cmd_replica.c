@@ -164,10 +164,12 @@ int cmd_replica(const struct cli_opts *o)
 			code = cli_fail(&err);
 			break;
 		}
-		int exit_code = 0;
+		int exit_code = -1;
 		if (b->ops->exec(b, r->backend_id, (char *const *)(o->args + 1), &exit_code, &err) < 0) {
 			zl_err_prefix(&err, "exec in %s-rep-%d", r->service, r->index);
 			code = cli_fail(&err);
+			if (exit_code == 126 || exit_code == 127) /* as docker exec: the shell's codes */
+				code = exit_code;
 			break;
 		}
 		code = exit_code;

@@ -115,7 +115,7 @@ static int report(const struct cli_opts *o, struct backend *b, const struct stat
 			continue;
 		}
 		if (stop && st.status == BACKEND_STATUS_RUNNING) {
-			if (b->ops->stop(b, r->backend_id, svc->stop_signal ? svc->stop_signal : SIGTERM,
+			if (b->ops->stop(b, r->backend_id, spec_stop_signal(svc),
 					 svc->stop_grace_ms, &e) < 0)
 				fprintf(stderr, "zlapply: %s-rep-%d: stop: %s\n", r->service, r->index,
 					e.msg);

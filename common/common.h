@@ -95,6 +95,9 @@ int64_t zl_now_ms(void);       /* wall clock, ms since the epoch */
 int64_t zl_monotonic_ms(void); /* monotonic clock */
 /* Formats ms since the epoch as RFC 3339 UTC ("2026-11-22T10:00:00Z"). */
 void zl_format_time(int64_t ms, char out[32]);
+/* Formats a byte count for people: "512 B", "1.5 KiB", "200.0 MiB"; a
+ * negative (unknown) size is "unknown size". */
+void zl_format_size(int64_t bytes, char out[32]);
 
 /* sha256 of data as 64 lowercase hex digits + NUL. */
 void zl_sha256_hex(const void *data, size_t len, char out[65]);

@@ -48,6 +48,22 @@ static int64_t clock_ms(clockid_t id)
 int64_t zl_now_ms(void) { return clock_ms(CLOCK_REALTIME); }
 int64_t zl_monotonic_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 
+void zl_format_size(int64_t bytes, char out[32])
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	if (bytes < 0) {
+		snprintf(out, 32, "unknown size");
+		return;
+	}
+	double v = (double)bytes;
+	size_t u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
 void zl_format_time(int64_t ms, char out[32])
 {
 	time_t secs = (time_t)(ms / 1000);

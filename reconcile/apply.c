@@ -203,7 +203,7 @@ static void begin_stops(struct state_db *db, struct backend *b, struct plan *pla
 			a->journal_id = 0; /* the remove journals itself, and stops alone */
 			continue;
 		}
-		if (b->ops->stop_begin(b, r->backend_id, a->desired ? a->desired->svc->stop_signal : 0,
+		if (b->ops->stop_begin(b, r->backend_id, a->desired ? spec_stop_signal(a->desired->svc) : 0,
 				       &err) < 0)
 			zl_log(ZL_LOG_DEBUG, "stop %s: %s", r->backend_id, err.msg);
 	}

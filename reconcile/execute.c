@@ -388,7 +388,7 @@ static int do_remove(const struct exec_ctx *x, const struct state_replica *curre
 
 	/* A service gone from the spec: 0 / -1 ask the backend for the stop
 	 * settings recorded when the replica was created. */
-	int signo = a->desired ? a->desired->svc->stop_signal : 0;
+	int signo = a->desired ? spec_stop_signal(a->desired->svc) : 0;
 	int64_t grace = a->desired ? a->desired->svc->stop_grace_ms : -1;
 	struct backend_state st;
 	struct zl_err act = ZL_ERR_INIT;
@@ -459,7 +459,7 @@ static int do_restart(const struct exec_ctx *x, const struct state_replica *curr
 	int r = 0;
 	if (known && st.status == BACKEND_STATUS_RUNNING) {
 		const struct spec_service *svc = x->a->desired ? x->a->desired->svc : NULL;
-		r = x->b->ops->stop(x->b, x->backend_id, svc ? svc->stop_signal : 0,
+		r = x->b->ops->stop(x->b, x->backend_id, spec_stop_signal(svc),
 				    svc ? svc->stop_grace_ms : -1, &act);
 		if (r < 0)
 			zl_err_prefix(&act, "stop");

@@ -94,9 +94,10 @@ static enum state_journal_status settle(struct state_db *db, struct backend *b,
 		st.status = BACKEND_STATUS_UNKNOWN;
 
 	if (strcmp(e->action, "remove") == 0) {
-		/* Finish the removal: the replica was on its way out. */
+		/* Finish the removal: the replica was on its way out, stopped
+		 * the way its create recorded (its stop signal and grace). */
 		if (st.status == BACKEND_STATUS_RUNNING &&
-		    b->ops->stop(b, id, SIGTERM, 10000, &berr) < 0)
+		    b->ops->stop(b, id, 0, -1, &berr) < 0)
 			zl_log(ZL_LOG_WARN, "recover %s: stop: %s", id, berr.msg);
 		if (b->ops->remove(b, id, &berr) < 0) {
 			zl_log(ZL_LOG_WARN, "recover %s: remove: %s", id, berr.msg);

@@ -3,9 +3,13 @@
  * healthy when its service has a health block; a job that exited 0 counts),
  * probing at each service's interval and restarting replicas that fail
  * `retries` probes in a row, as an apply does. Each poll holds the apply lock
- * only briefly, so a cron apply is never shut out for the whole wait. On
- * timeout the report names every replica that is not ready, why, and its
- * last log lines. */
+ * only briefly, so a cron apply is never shut out for the whole wait.
+ * A replica that exits meanwhile gets its restart policy as in any apply:
+ * once its back-off is over, the wait runs an apply, which restarts it. One
+ * that exited for good (its policy does not restart it, or a job failed)
+ * ends the wait at once: waiting longer cannot make it ready. On timeout or
+ * such an exit the report names every replica that is not ready, why, and
+ * its last log lines. */
 #include "health-internal.h"
 
 #include <errno.h>
@@ -23,6 +27,8 @@ struct not_ready {
 struct not_ready_list {
 	struct not_ready *items;
 	size_t count, cap;
+	size_t exited_for_good; /* of count: exited, and nothing will restart them */
+	bool restart_due;       /* an exited replica's back-off is over: apply */
 };
 
 static void list_clear(struct not_ready_list *l)
@@ -34,6 +40,8 @@ static void list_clear(struct not_ready_list *l)
 		free(l->items[i].why);
 	}
 	l->count = 0;
+	l->exited_for_good = 0;
+	l->restart_due = false;
 }
 
 static void list_add(struct not_ready_list *l, const char *deployment, const char *service,
@@ -136,8 +144,17 @@ static int poll_deployment(struct state_db *db, struct backend *b, const struct 
 			if (r && health_replica_ready(svc, r))
 				continue;
 			_cleanup_free_ char *id = backend_replica_id(dep->name, svc->name, n);
-			list_add(out, dep->name, svc->name, n, r && r->backend_id ? r->backend_id : id,
-				 why_not_ready(svc, r, mem, now));
+			char *why = why_not_ready(svc, r, mem, now);
+			bool ended = r && (r->state == STATE_REPLICA_EXITED || r->state == STATE_REPLICA_STOPPED ||
+					   r->state == STATE_REPLICA_FAILED);
+			if (ended && plan_restart_wanted(svc, r)) {
+				out->restart_due |= r->backoff_until <= now;
+			} else if (ended && r->state != STATE_REPLICA_FAILED) {
+				out->exited_for_good++;
+				_cleanup_free_ char *old = why;
+				why = zl_xasprintf("%s; its restart policy does not restart it", old);
+			}
+			list_add(out, dep->name, svc->name, n, r && r->backend_id ? r->backend_id : id, why);
 		}
 	}
 	state_replicas_free(&rows);
@@ -171,6 +188,28 @@ static void print_report(FILE *f, struct backend *b, const struct not_ready_list
 		free(text);
 	}
 	fflush(f);
+}
+
+/* The restart policy of exited replicas, as an apply carries it out (with
+ * the same back-off, events and journal): an apply of the set. A busy lock
+ * is not an error: the poll after the next sees what the other run did. */
+static int restart_exited(const struct reconcile_opts *opts, const struct spec_set *set,
+			  struct zl_err *err)
+{
+	struct reconcile_opts o = *opts;
+	o.lock_timeout_ms = 0;
+	struct reconcile_result res;
+	struct zl_err aerr = ZL_ERR_INIT;
+	if (reconcile_apply(&o, set, &res, &aerr) == 0)
+		return 0;
+	if (aerr.sys_errno == EWOULDBLOCK)
+		return 0;
+	if (res.actions_failed > 0) { /* a failed restart: the replica stays not ready */
+		zl_log(ZL_LOG_WARN, "--wait: restart: %s", aerr.msg);
+		return 0;
+	}
+	*err = aerr;
+	return -1;
 }
 
 int reconcile_wait(const struct reconcile_opts *opts, const struct spec_set *set,
@@ -234,12 +273,21 @@ int reconcile_wait(const struct reconcile_opts *opts, const struct spec_set *set
 			ret = 0;
 			goto out;
 		}
+		if (nr.exited_for_good > 0) {
+			print_report(report, b, &nr, zl_monotonic_ms() - start);
+			zl_err_set(err, ZL_ERR_TIMEOUT, 0,
+				   "--wait: %zu replica%s exited and will not be restarted (%zu not ready in all)",
+				   nr.exited_for_good, nr.exited_for_good == 1 ? "" : "s", nr.count);
+			goto out;
+		}
 		if (zl_monotonic_ms() >= deadline) {
 			print_report(report, b, &nr, zl_monotonic_ms() - start);
 			zl_err_set(err, ZL_ERR_TIMEOUT, 0, "--wait: %zu replica%s not ready after %.0fs",
 				   nr.count, nr.count == 1 ? "" : "s", timeout_ms / 1000.0);
 			goto out;
 		}
+		if (nr.restart_due && restart_exited(opts, set, err) < 0)
+			goto out;
 		left = deadline - zl_monotonic_ms();
 		health_sleep_ms(left < POLL_MS ? left : POLL_MS);
 	}

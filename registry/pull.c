@@ -420,13 +420,22 @@ static int unpack_layers(struct registry_client *c, const struct registry_image 
 		_cleanup_free_ char *blob = registry_blob_path(c->root, l->digest);
 		struct zl_err ignored = ZL_ERR_INIT;
 		zl_rm_rf(tmp, &ignored); /* a leftover of a crashed run */
-		if (mkdir(tmp, 0755) < 0)
+		/* 0755 whatever the umask: the layer root is the container's "/"
+		 * unless the layer itself says otherwise ("./"). */
+		if (mkdir(tmp, 0755) < 0 || chmod(tmp, 0755) < 0)
 			return zl_fail_errno(err, "mkdir %s", tmp);
-		struct registry_unpack_opts uo = { .allow_devices = false, .image_ref = img->reference };
+		struct registry_unpack_report report = { 0 };
+		struct registry_unpack_opts uo = { .allow_devices = false, .image_ref = img->reference,
+						   .report = &report };
 		if (registry_unpack_layer(blob, tmp, l->diff_id, &uo, err) < 0) {
 			zl_rm_rf(tmp, &ignored);
 			return zl_err_prefix(err, "unpack layer %zu (%s)", i + 1, l->digest);
 		}
+		if (report.devices_skipped)
+			zl_log(ZL_LOG_WARN,
+			       "image %s: layer %zu: skipped %zu device node%s (first: /%s); a container's /dev comes from the runtime",
+			       img->reference, i + 1, report.devices_skipped,
+			       report.devices_skipped == 1 ? "" : "s", report.first_device);
 		if (rename(tmp, dir) < 0 && errno != ENOTEMPTY && errno != EEXIST) {
 			zl_fail_errno(err, "rename %s", dir);
 			zl_rm_rf(tmp, &ignored);

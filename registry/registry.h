@@ -33,12 +33,20 @@ void registry_ref_clear(struct registry_ref *ref);
  * OCI whiteouts become overlayfs whiteouts: ".wh.NAME" -> a 0:0 character
  * device NAME; ".wh..wh..opq" -> xattr trusted.overlay.opaque=y on the dir.
  * Refused with a clear error (naming the entry): absolute paths, "..",
- * paths through symlinks, hardlinks to outside the layer, device nodes when
- * !allow_devices. Modes, ownership, xattrs, hardlinks and times are kept.
+ * paths through symlinks, hardlinks to outside the layer. Character and
+ * block device nodes are skipped (and counted in *report) unless
+ * allow_devices: a container's /dev comes from the runtime, and a device
+ * node from an image would give its processes the host's device. Modes,
+ * ownership, xattrs, hardlinks and times are kept.
  * On error dest_dir may hold a partial tree: the caller removes it. */
+struct registry_unpack_report {
+	size_t devices_skipped;
+	char first_device[256]; /* the first skipped node's path in the layer */
+};
 struct registry_unpack_opts {
 	bool allow_devices; /* privileged unpack may create device nodes */
 	const char *image_ref; /* for messages */
+	struct registry_unpack_report *report; /* optional: what was skipped */
 };
 int registry_unpack_layer(const char *blob_path, const char *dest_dir, const char *diff_id,
 			  const struct registry_unpack_opts *opts, struct zl_err *err);

@@ -109,9 +109,11 @@ static void progress_event(struct blob_job *j, const char *what)
 	pthread_mutex_lock(&p->lock);
 	if (p->mode == REGISTRY_PROGRESS_BARS)
 		progress_draw(p, what != NULL);
-	else if (what)
-		fprintf(stderr, "zlapply: %s %s (%.1f MiB)\n", what, j->blob->label,
-			(double)j->blob->size / 1048576.0);
+	else if (what) {
+		char size[32];
+		zl_format_size(j->blob->size, size);
+		fprintf(stderr, "zlapply: %s %s (%s)\n", what, j->blob->label, size);
+	}
 	pthread_mutex_unlock(&p->lock);
 }
 

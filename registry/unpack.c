@@ -21,7 +21,7 @@
  * Paths are checked first (no absolute paths, no ".."), leaves are created
  * with O_EXCL/O_NOFOLLOW after removing what was there (later entries win,
  * like tar), hardlink targets go through the same resolution, device nodes
- * need allow_devices. Symlinks are stored, never followed.
+ * are skipped (counted in the report) without allow_devices. Symlinks are stored, never followed.
  *
  * Whiteouts become what overlayfs understands: ".wh.NAME" -> a 0:0
  * character device NAME, ".wh..wh..opq" -> trusted.overlay.opaque=y on the
@@ -287,6 +287,7 @@ struct unpacker {
 	int root_fd;
 	bool allow_devices;
 	bool is_root;
+	struct registry_unpack_report *report; /* NULL: nobody asked */
 	struct archive *tar;
 	struct dir_fixup *dirs;
 	size_t dir_count, dir_cap;
@@ -512,15 +513,19 @@ static int extract_symlink(struct unpacker *u, struct archive_entry *e, int dir_
 	return node_metadata(u, e, dir_fd, leaf, true, err);
 }
 
-static int extract_node(struct unpacker *u, struct archive_entry *e, int dir_fd,
-			const char *leaf, struct zl_err *err)
+static int extract_node(struct unpacker *u, struct archive_entry *e, const char *path,
+			int dir_fd, const char *leaf, struct zl_err *err)
 {
 	mode_t type = archive_entry_filetype(e);
 	dev_t dev = 0;
 	if (type == AE_IFCHR || type == AE_IFBLK) {
-		if (!u->allow_devices)
-			return zl_fail(err, "%s device nodes are not allowed in this layer",
-				       type == AE_IFCHR ? "character" : "block");
+		if (!u->allow_devices) {
+			/* A plain debootstrap tree carries /dev/console and friends;
+			 * the runtime makes /dev, so skipping loses nothing. */
+			if (u->report && u->report->devices_skipped++ == 0)
+				snprintf(u->report->first_device, sizeof(u->report->first_device), "%s", path);
+			return 0;
+		}
 		dev = makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
 	}
 	if (clear_leaf(dir_fd, leaf, err) < 0)
@@ -621,7 +626,7 @@ static int extract_entry(struct unpacker *u, struct archive_entry *e, struct zl_
 	case AE_IFCHR:
 	case AE_IFBLK:
 	case AE_IFIFO:
-		return extract_node(u, e, dir_fd, leaf, err);
+		return extract_node(u, e, path, dir_fd, leaf, err);
 	default:
 		return zl_fail(err, "unsupported entry type 0%o", (unsigned)type);
 	}
@@ -743,6 +748,7 @@ static int unpack_into(int root_fd, const char *blob_path, const char *diff_id,
 	struct unpacker u = {
 		.root_fd = root_fd,
 		.allow_devices = opts->allow_devices,
+		.report = opts->report,
 		.is_root = geteuid() == 0,
 		.tar = archive_read_new(),
 	};

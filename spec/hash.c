@@ -135,6 +135,8 @@ static cJSON *storage_json(const struct spec_service *svc)
 		cJSON_AddItemToObject(o, "target", str_or_null(st->target));
 		cJSON_AddItemToObject(o, "readonly", cJSON_CreateBool(st->readonly));
 		cJSON_AddItemToObject(o, "tier", str_or_null(st->tier));
+		if (st->nocopy) /* only when set: older hashes stay what they were */
+			cJSON_AddItemToObject(o, "nocopy", cJSON_CreateTrue());
 		cJSON_AddItemToObject(o, "size_bytes", num(st->size_bytes));
 		cJSON_AddItemToObject(o, "mode", num(st->mode));
 		cJSON_AddItemToObject(o, "bucket", str_or_null(st->bucket));

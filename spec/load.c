@@ -44,6 +44,11 @@ void spec_kv_sort(struct spec_kv *kv, size_t count)
 
 /* The defaults of SPEC-REFERENCE.md, so an absent key and its explicit
  * default produce the same model (and the same spec hash). */
+int spec_stop_signal(const struct spec_service *svc)
+{
+	return svc && svc->stop_signal_set ? svc->stop_signal : 0;
+}
+
 void spec_service_init(struct spec_service *svc)
 {
 	memset(svc, 0, sizeof(*svc));

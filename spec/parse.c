@@ -154,8 +154,12 @@ static void f_stop_signal(struct pctx *c, yaml_node_t *n, void *obj)
 {
 	const char *s;
 	struct zl_err err = ZL_ERR_INIT;
-	if (get_text(c, n, &s) && spec_parse_signal(s, &SVC(obj)->stop_signal, &err) < 0)
+	if (!get_text(c, n, &s))
+		return;
+	if (spec_parse_signal(s, &SVC(obj)->stop_signal, &err) < 0)
 		perr(c, n, "%s", err.msg);
+	else
+		SVC(obj)->stop_signal_set = true;
 }
 
 static void f_stop_grace(struct pctx *c, yaml_node_t *n, void *obj)

@@ -336,6 +336,7 @@ static void st_name(struct pctx *c, yaml_node_t *n, void *obj)
 }
 static void st_target(struct pctx *c, yaml_node_t *n, void *obj) { abs_path(c, n, &ST(obj)->target); }
 static void st_readonly(struct pctx *c, yaml_node_t *n, void *obj) { get_bool(c, n, &ST(obj)->readonly); }
+static void st_nocopy(struct pctx *c, yaml_node_t *n, void *obj) { get_bool(c, n, &ST(obj)->nocopy); }
 static void st_tier(struct pctx *c, yaml_node_t *n, void *obj) { get_str(c, n, &ST(obj)->tier); }
 static void st_size(struct pctx *c, yaml_node_t *n, void *obj) { get_memory(c, n, &ST(obj)->size_bytes); }
 static void st_bucket(struct pctx *c, yaml_node_t *n, void *obj) { get_str(c, n, &ST(obj)->bucket); }
@@ -365,6 +366,7 @@ void f_storage(struct pctx *c, yaml_node_t *n, void *obj)
 		{ "target", st_target }, { "readonly", st_readonly }, { "tier", st_tier },
 		{ "size", st_size }, { "mode", st_mode }, { "bucket", st_bucket },
 		{ "prefix", st_prefix }, { "endpoint", st_endpoint }, { "credentials", st_credentials },
+		{ "nocopy", st_nocopy },
 	};
 	static const struct key_hint hints[] = {
 		{ "path", "use \"target\"" },
@@ -373,8 +375,8 @@ void f_storage(struct pctx *c, yaml_node_t *n, void *obj)
 	};
 	static const char *const allowed[][8] = {
 		[SPEC_STORAGE_BIND] = { "type", "source", "target", "readonly", NULL },
-		[SPEC_STORAGE_NAMED] = { "type", "name", "target", "readonly", "tier", "size", NULL },
-		[SPEC_STORAGE_ANONYMOUS] = { "type", "target", "tier", NULL },
+		[SPEC_STORAGE_NAMED] = { "type", "name", "target", "readonly", "tier", "size", "nocopy", NULL },
+		[SPEC_STORAGE_ANONYMOUS] = { "type", "target", "tier", "nocopy", NULL },
 		[SPEC_STORAGE_TMPFS] = { "type", "target", "size", "mode", NULL },
 		[SPEC_STORAGE_S3] = { "type", "bucket", "prefix", "target", "readonly", "endpoint", "credentials", NULL },
 	};

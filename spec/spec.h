@@ -54,6 +54,11 @@ int spec_parse_cpu(const char *s, bool quoted, int64_t *millicores, struct zl_er
 /* Signal name ("SIGTERM", "term", "TERM", "15") -> number. */
 int spec_parse_signal(const char *s, int *signo, struct zl_err *err);
 const char *spec_signal_name(int signo); /* "SIGTERM"; NULL if unknown */
+struct spec_service;
+/* The stop signal the spec asks for, or 0 when it names none: then the
+ * image's StopSignal applies, else SIGTERM (Docker's precedence), which
+ * only the backend that read the image knows. */
+int spec_stop_signal(const struct spec_service *svc);
 
 /* Cron: 5 fields (min hour dom mon dow), 6 (sec ...), 7 (... year).
  * Names JAN-DEC and SUN-SAT, ranges, lists, steps, '*', '?'. UTC. */
@@ -127,6 +132,7 @@ struct spec_storage {
 	char *name;    /* named */
 	char *target;
 	bool readonly;
+	bool nocopy;   /* named, anonymous: no copy-up of the image's files */
 	char *tier;
 	int64_t size_bytes; /* 0 = unset */
 	int mode;           /* tmpfs; -1 = unset */
@@ -238,7 +244,8 @@ struct spec_service {
 	int restart_max_attempts; /* 0 = unlimited */
 	int64_t restart_delay_ms; /* 0 = default back-off */
 
-	int stop_signal;          /* default SIGTERM */
+	int stop_signal;          /* default SIGTERM (see spec_stop_signal()) */
+	bool stop_signal_set;     /* given in the spec: it overrides the image's StopSignal */
 	int64_t stop_grace_ms;    /* default 10s */
 	bool delete_on_exit;
 

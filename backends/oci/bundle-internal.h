@@ -71,6 +71,17 @@ int oci_oom_score_adj_json(int adj, cJSON *process, struct zl_err *err);
 /* linux.maskedPaths and linux.readonlyPaths. */
 void oci_confinement_json(cJSON *lx);
 
+/* ---- copyup.c ---- */
+
+/* Makes volume_dir (a named or anonymous volume; volume names it in
+ * messages) ready to be mounted on target: creates it when missing and,
+ * when copy_up and it is empty, copies the image's files at target (seen in
+ * the mounted rootfs) into it with their owners and modes. Content already
+ * there is never touched; a copy that fails (no space) leaves nothing
+ * behind. A target that is not a directory in the image is an INPUT error. */
+int oci_volume_populate(const char *rootfs, const char *target, const char *volume_dir,
+			const char *volume, bool copy_up, struct zl_err *err);
+
 /* ---- mounts.c ---- */
 
 /* The container's mounts: the standard ones, then the spec's storage

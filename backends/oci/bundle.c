@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -111,6 +112,29 @@ static int image_strings(const cJSON *cfg, const char *key, struct strvec *out, 
 		strvec_push_owned(out, zl_xstrdup(it->valuestring));
 	}
 	return 0;
+}
+
+/* ---- the stop signal ---- */
+
+int oci_stop_signal(const struct spec_service *svc, const char *image_config_json)
+{
+	int signo = spec_stop_signal(svc);
+	if (signo)
+		return signo;
+	_cleanup_cjson_ cJSON *image = NULL;
+	const cJSON *cfg = NULL;
+	struct zl_err err = ZL_ERR_INIT;
+	const char *text = image_config_parse(image_config_json, &image, &cfg, &err) == 0
+				   ? image_string(cfg, "StopSignal")
+				   : NULL;
+	if (!text)
+		return SIGTERM;
+	if (spec_parse_signal(text, &signo, &err) < 0) {
+		zl_log(ZL_LOG_WARN, "service %s: the image's StopSignal: %s; using SIGTERM",
+		       svc->name, err.msg);
+		return SIGTERM;
+	}
+	return signo;
 }
 
 /* ---- argv and environment ---- */

@@ -16,10 +16,26 @@
 
 #define ROOTFS_MOUNT_FILE "rootfs.mount" /* the overlay's mount options */
 
+/* overlayfs shows the upper directory's owner and mode as the container's
+ * "/": it must be the image's (its top layer's root), or a process that is
+ * not root cannot even load its libraries. */
+static int upper_like_image_root(const char *dir, const char *top_layer, struct zl_err *err)
+{
+	struct stat st;
+	if (stat(top_layer, &st) < 0)
+		return zl_fail_errno(err, "layer %s", top_layer);
+	_cleanup_free_ char *upper = zl_xasprintf("%s/upper", dir);
+	if (chown(upper, st.st_uid, st.st_gid) < 0 || chmod(upper, st.st_mode & 07777) < 0)
+		return zl_fail_errno(err, "set the owner and mode of %s", upper);
+	return 0;
+}
+
 int oci_rootfs_mount(const char *dir, const struct backend_replica_spec *rs, struct zl_err *err)
 {
 	if (rs->layer_count == 0)
 		return zl_fail(err, "image %s has no layers", rs->image_digest ? rs->image_digest : "?");
+	if (upper_like_image_root(dir, rs->layer_dirs[rs->layer_count - 1], err) < 0)
+		return -1;
 	struct zl_buf lower = { 0 };
 	/* overlayfs wants the top layer first. */
 	for (size_t i = rs->layer_count; i-- > 0;)

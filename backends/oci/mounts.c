@@ -134,8 +134,9 @@ static int storage_mount(cJSON *mounts, const struct oci_bundle_input *in, size_
 		if (!in->volumes_dir)
 			return zl_fail(err, "storage[%zu]: no volumes directory for named volume %s", i, st->name);
 		_cleanup_free_ char *dir = zl_xasprintf("%s/%s", in->volumes_dir, st->name);
-		if (zl_mkdir_p(dir, 0755, err) < 0)
-			return zl_err_prefix(err, "storage[%zu]: named volume %s", i, st->name);
+		_cleanup_free_ char *what = zl_xasprintf("storage[%zu]: named volume %s", i, st->name);
+		if (oci_volume_populate(in->rootfs, st->target, dir, what, !st->nocopy, err) < 0)
+			return -1;
 		add_bind(mounts, st->target, dir, st->readonly);
 		return 0;
 	}
@@ -144,8 +145,9 @@ static int storage_mount(cJSON *mounts, const struct oci_bundle_input *in, size_
 			return zl_fail(err, "storage[%zu]: no directory for anonymous volumes", i);
 		_cleanup_free_ char *name = anon_name(st->target);
 		_cleanup_free_ char *dir = zl_xasprintf("%s/%s", in->anon_dir, name);
-		if (zl_mkdir_p(dir, 0755, err) < 0)
-			return zl_err_prefix(err, "storage[%zu]: anonymous volume %s", i, st->target);
+		_cleanup_free_ char *what = zl_xasprintf("storage[%zu]: anonymous volume %s", i, st->target);
+		if (oci_volume_populate(in->rootfs, st->target, dir, what, !st->nocopy, err) < 0)
+			return -1;
 		add_bind(mounts, st->target, dir, st->readonly);
 		return 0;
 	}

@@ -57,6 +57,12 @@ int oci_build_env(const struct spec_kv *env, size_t n, const char *image_config_
 int oci_resolve_user(const char *user_spec, const char *rootfs, uint32_t *uid, uint32_t *gid,
 		     uint32_t **extra_gids, size_t *n_extra, struct zl_err *err);
 
+/* The signal that stops a replica of svc (Docker's precedence): the spec's
+ * stop_signal, else the image config's StopSignal ("SIGINT", "INT", "2"),
+ * else SIGTERM. An image signal that is not a signal is warned about and
+ * SIGTERM used. */
+int oci_stop_signal(const struct spec_service *svc, const char *image_config_json);
+
 /* Frees n strings and the array (NULL allowed). */
 void oci_strv_free(char **v, size_t n);
 

@@ -11,13 +11,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+
+#include <cjson/cJSON.h>
 
 #include "backends/monitor/monitor.h"
 #include "net/net.h"
@@ -216,7 +220,7 @@ static int oci_create(struct backend *b, const struct backend_replica_spec *rs, 
 		/* Remembered so a replica whose service left the spec still stops
 		 * the way its spec asked. */
 		const struct spec_service *svc = rs->service;
-		_cleanup_free_ char *stop = zl_xasprintf("%d %lld\n", svc->stop_signal ? svc->stop_signal : SIGTERM,
+		_cleanup_free_ char *stop = zl_xasprintf("%d %lld\n", oci_stop_signal(svc, rs->image_config),
 							 (long long)(svc->stop_grace_ms >= 0 ? svc->stop_grace_ms : 10000));
 		_cleanup_free_ char *path = zl_xasprintf("%s/stop", dir);
 		if (zl_write_file_atomic(path, stop, strlen(stop), 0600, err) < 0)
@@ -672,6 +676,79 @@ static int oci_logs(struct backend *b, const char *id, const struct backend_log_
 	return monitor_logs_print(dir, o->tail, o->follow, o->timestamps, out, err);
 }
 
+/* The container's PATH as its process got it (config.json), else Docker's. */
+static char *container_path_env(const char *dir)
+{
+	_cleanup_free_ char *path = zl_xasprintf("%s/config.json", dir);
+	char *text = NULL;
+	size_t len = 0;
+	struct zl_err ignored = ZL_ERR_INIT;
+	char *found = NULL;
+	if (zl_read_file(path, &text, &len, &ignored) == 0) {
+		cJSON *root = cJSON_Parse(text);
+		const cJSON *env = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(root, "process"), "env");
+		const cJSON *it;
+		cJSON_ArrayForEach(it, env)
+			if (cJSON_IsString(it) && !strncmp(it->valuestring, "PATH=", 5) && !found)
+				found = zl_xstrdup(it->valuestring + 5);
+		cJSON_Delete(root);
+	}
+	free(text);
+	return found ? found : zl_xstrdup("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+}
+
+/* What can be run as cmd, seen from the container's root (pid's, with its
+ * mounts): 0 a regular file with an execute bit, else the Docker-style
+ * exit code 127 (not there) or 126 (there, but not runnable). */
+static int runnable_at(int root_fd, const char *path)
+{
+	while (*path == '/')
+		path++;
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 127 : 126;
+	struct stat sb;
+	int r = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0111) ? 0 : 126;
+	close(fd);
+	return r;
+}
+
+/* Docker's answer for a command that cannot start, before the runtime
+ * mixes its own error into the command's stderr: 127 and "executable file
+ * not found in $PATH", or 126 and "permission denied". */
+static int check_command(const char *dir, int64_t pid, const char *cmd, int *exit_code,
+			 struct zl_err *err)
+{
+	char proc_root[64];
+	snprintf(proc_root, sizeof(proc_root), "/proc/%lld/root", (long long)pid);
+	_cleanup_close_ int root_fd = open(proc_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return 0; /* gone meanwhile: the runtime says what happened */
+	int code = 127;
+	if (strchr(cmd, '/')) {
+		code = cmd[0] == '/' ? runnable_at(root_fd, cmd) : 0; /* relative: the runtime's cwd rules */
+	} else {
+		_cleanup_free_ char *path_env = container_path_env(dir);
+		char *save = NULL;
+		/* As runc's lookup: the first runnable one; none is "not found". */
+		for (char *d = strtok_r(path_env, ":", &save); d && code; d = strtok_r(NULL, ":", &save)) {
+			_cleanup_free_ char *candidate = zl_xasprintf("%s/%s", *d ? d : ".", cmd);
+			if (runnable_at(root_fd, candidate) == 0)
+				code = 0;
+		}
+	}
+	if (code == 0)
+		return 0;
+	*exit_code = code;
+	if (code == 127)
+		return zl_fail(err, "exec: \"%s\": %s", cmd,
+			       strchr(cmd, '/') ? "no such file or directory" : "executable file not found in $PATH");
+	return zl_fail(err, "exec: \"%s\": permission denied", cmd);
+}
+
 static int oci_exec(struct backend *b, const char *id, char *const argv[], int *exit_code,
 		    struct zl_err *err)
 {
@@ -681,6 +758,11 @@ static int oci_exec(struct backend *b, const char *id, char *const argv[], int *
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING)
 		return zl_fail(err, "container %s is not running", id);
+	if (!argv[0])
+		return zl_invalid(err, "exec: no command");
+	_cleanup_free_ char *dir = container_dir(b, id);
+	if (check_command(dir, st.pid, argv[0], exit_code, err) < 0)
+		return -1;
 	size_t n = 0;
 	while (argv[n])
 		n++;

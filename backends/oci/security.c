@@ -30,20 +30,32 @@ static const char *const default_caps[] = {
 	"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 };
 
+/* One of zlapply's own capability sets ("CapBnd", "CapEff") from
+ * /proc/self/status; false when it cannot be read. */
+static bool own_caps(const char *set, uint64_t *mask)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0, len = strlen(set);
+	while (f && getline(&line, &cap, f) > 0) {
+		unsigned long long v;
+		if (!strncmp(line, set, len) && line[len] == ':' && sscanf(line + len + 1, "%llx", &v) == 1) {
+			*mask = v;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* The capabilities zlapply can hand out: those of its bounding set (a
  * container never gets more than its creator, and runtimes fail the start
  * when asked to), limited to this kernel's and to the names we know. */
 static uint64_t host_caps(void)
 {
 	uint64_t known = CAP_COUNT >= 64 ? UINT64_MAX : (UINT64_C(1) << CAP_COUNT) - 1;
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	while (f && getline(&line, &cap, f) > 0) {
-		unsigned long long bnd;
-		if (sscanf(line, "CapBnd: %llx", &bnd) == 1)
-			return known & bnd;
-	}
+	uint64_t bnd;
+	if (own_caps("CapBnd", &bnd))
+		return known & bnd;
 	_cleanup_fclose_ FILE *last_f = fopen("/proc/sys/kernel/cap_last_cap", "re");
 	unsigned last;
 	if (last_f && fscanf(last_f, "%u", &last) == 1 && last < 63)
@@ -148,14 +160,9 @@ static const struct {
  * bare EPERM. Knowing it here gives a clear error, and a default that fits. */
 bool oci_have_cap_sys_resource(void)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	while (f && getline(&line, &cap, f) > 0) {
-		unsigned long long eff;
-		if (sscanf(line, "CapEff: %llx", &eff) == 1)
-			return eff & (1ULL << 24 /* CAP_SYS_RESOURCE */);
-	}
+	uint64_t eff;
+	if (own_caps("CapEff", &eff))
+		return eff & (UINT64_C(1) << 24 /* CAP_SYS_RESOURCE */);
 	return true; /* unknown: let the runtime decide */
 }
 

@@ -501,6 +501,16 @@ static int group_setup(void **state)
 		fprintf(stderr, "building the example image failed: %s\n", cmd);
 		return -1;
 	}
+	/* Tag "nonroot": the same image as a user's image that drops root and
+	 * says how it wants to be stopped (USER 65534, StopSignal SIGUSR1). */
+	snprintf(cmd, sizeof(cmd),
+		 "umoci config --image '%s:1.0' --tag nonroot --config.user 65534 "
+		 "--config.stopsignal SIGUSR1 >/dev/null",
+		 g.image);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "tagging the nonroot image failed: %s\n", cmd);
+		return -1;
+	}
 	return 0;
 }
 
@@ -967,6 +977,99 @@ static void test_delete_honours_stop_settings(void **state)
 			 (long long)took);
 }
 
+/* An image that runs as its own user (USER 65534) and names its stop signal
+ * (StopSignal SIGUSR1), as postgres or nginx images do: the process starts
+ * (the container's "/" has the image's mode, not the 0700 of zlapply's
+ * directories), runs as that user, and every stop sends the image's signal
+ * unless the spec names one. */
+static void test_image_user_and_stop_signal(void **state)
+{
+	struct oci_t *t = *state;
+	char spec[16384], out_dir[PATH_MAX], path[PATH_MAX];
+	if (mkdir(cli_path(&t->tmp, "out", out_dir), 0777) < 0 || chmod(out_dir, 0777) < 0)
+		fail_msg("mkdir %s: %s", out_dir, strerror(errno));
+#define NONROOT_SVC(name, extra)                                                                       \
+	"  " name ":\n"                                                                                 \
+	"    image: {name: \"oci:@IMG@:nonroot\", pull_policy: if_not_present}\n"                       \
+	"    network_mode: none\n"                                                                     \
+	"    command: {args: [\"/bin/sh\", \"-c\", \"id -u > /out/$HOSTNAME.uid; ls -ld / > /out/$HOSTNAME.root; " \
+	"trap 'echo got USR1 > /out/$HOSTNAME.sig; exit 0' USR1; "                                     \
+	"trap 'echo got TERM > /out/$HOSTNAME.sig; exit 0' TERM; while true; do sleep 0.1; done\"]}\n" \
+	"    storage: [{type: bind, source: \"%s/out\", target: /out}]\n"                               \
+	"    stop_grace_period: 5s\n" extra
+	snprintf(spec, sizeof(spec), NONROOT_SVC("img", "") NONROOT_SVC("spec", "    stop_signal: SIGTERM\n"),
+		 t->tmp.dir, t->tmp.dir);
+#undef NONROOT_SVC
+	free(apply_ok(t, "nonroot.yaml", spec));
+	struct rep img = running(t, "img", 1), by_spec = running(t, "spec", 1);
+	char *uid = NULL;
+	for (int64_t deadline = cli_mono_ms() + WAIT_MS; !uid && cli_mono_ms() < deadline; cli_sleep_ms(50))
+		uid = cli_read_file(cli_pathf(path, "%s/img-rep-1.uid", out_dir));
+	if (!uid || strcmp(uid, "65534\n") != 0)
+		fail_msg("img-rep-1 runs as %s, expected the image's user 65534", uid ? uid : "(nothing)");
+	free(uid);
+	char *root = cli_read_file(cli_pathf(path, "%s/img-rep-1.root", out_dir));
+	if (!root || strncmp(root, "drwxr-xr-x", 10) != 0)
+		fail_msg("the container's / is \"%s\", expected drwxr-xr-x", root ? root : "(nothing)");
+	free(root);
+
+	timed_delete(t);
+	assert_false(pid_alive(img.pid));
+	assert_false(pid_alive(by_spec.pid));
+	char *sig = cli_read_file(cli_pathf(path, "%s/img-rep-1.sig", out_dir));
+	if (!sig || strcmp(sig, "got USR1\n") != 0)
+		fail_msg("delete did not stop img-rep-1 with the image's StopSignal SIGUSR1 (%s)",
+			 sig ? sig : "no signal handled");
+	free(sig);
+	sig = cli_read_file(cli_pathf(path, "%s/spec-rep-1.sig", out_dir));
+	if (!sig || strcmp(sig, "got TERM\n") != 0)
+		fail_msg("the spec's stop_signal SIGTERM must win over the image's (%s)",
+			 sig ? sig : "no signal handled");
+	free(sig);
+}
+
+/* `apply --wait` applies the restart policy of a replica that exits while it
+ * waits (here: it fails once, then runs), and ends at once, exit 3, when a
+ * replica exited for good (restart_policy no) instead of polling it until
+ * the timeout. */
+static void test_wait_restarts_exited(void **state)
+{
+	struct oci_t *t = *state;
+	char spec[4096], path[PATH_MAX];
+	snprintf(spec, sizeof(spec),
+		 "  flaky:\n" IMAGE
+		 "    command: {args: [\"/bin/sh\", \"-c\", \"if [ -e /data/ran ]; then echo > /data/second; "
+		 "while true; do sleep 0.1; done; fi; echo > /data/ran; sleep 0.5; exit 1\"]}\n"
+		 "    storage: [{type: named, name: flaky, target: /data}]\n"
+		 "    health: {check: {type: command, command: \"test -e /data/second\"}, interval: 1s, start_grace: 0s}\n"
+		 "    scale: {mode: fixed, replicas: 1}\n");
+	write_spec(t, "flaky.yaml", spec, path);
+	char *out = NULL, *err = NULL;
+	int code = ZL(t, &out, &err, "apply", "-f", path, "--wait", "--timeout", "60s");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	running(t, "flaky", 1);
+
+	snprintf(spec, sizeof(spec),
+		 "  once:\n" IMAGE
+		 "    command: {args: [\"/bin/sh\", \"-c\", \"sleep 0.5; exit 4\"]}\n"
+		 "    health: {check: {type: command, command: \"false\"}, interval: 1s, start_grace: 0s}\n"
+		 "    restart_policy: {kind: \"no\"}\n"
+		 "    scale: {mode: fixed, replicas: 1}\n");
+	write_spec(t, "once.yaml", spec, path);
+	int64_t t0 = cli_mono_ms();
+	code = ZL(t, &out, &err, "apply", "-f", path, "--wait", "--timeout", "120s");
+	int64_t took = cli_mono_ms() - t0;
+	assert_exit(code, 3, out, err);
+	assert_contains(err, "once-rep-1: exited with code 4");
+	assert_contains(err, "will not be restarted");
+	if (took > 60000)
+		fail_msg("--wait polled a replica that exited for good for %lld ms", (long long)took);
+	free(out);
+	free(err);
+}
+
 /* Replicas on their way out get their stop signal together: deleting four
  * replicas that ignore SIGTERM takes one 2 s grace period, not four (8 s),
  * and each still gets its full grace before SIGKILL. */
@@ -1100,6 +1203,28 @@ static void test_exec(void **state)
 	code = ZL(t, &out, &err, "exec", "web-rep-2", "--", "sh", "-c", "echo $HOSTNAME; id -u");
 	assert_exit(code, 0, out, err);
 	assert_string_equal(out, "web-rep-2\n0\n");
+	free(out);
+	free(err);
+
+	/* A command that cannot start: docker exec's codes and words, not the
+	 * runtime's 255 and its raw log line. */
+	code = ZL(t, &out, &err, "exec", "web-rep-1", "--", "no-such-command", "x");
+	assert_exit(code, 127, out, err);
+	assert_contains(err, "exec: \"no-such-command\": executable file not found in $PATH");
+	free(out);
+	free(err);
+	code = ZL(t, &out, &err, "exec", "web-rep-1", "--", "/no/such/file");
+	assert_exit(code, 127, out, err);
+	assert_contains(err, "no such file or directory");
+	free(out);
+	free(err);
+	code = ZL(t, &out, &err, "exec", "web-rep-1", "--", "/etc/passwd");
+	assert_exit(code, 126, out, err);
+	assert_contains(err, "exec: \"/etc/passwd\": permission denied");
+	free(out);
+	free(err);
+	code = ZL(t, &out, &err, "exec", "web-rep-1", "--", "/bin");
+	assert_exit(code, 126, out, err);
 	free(out);
 	free(err);
 
@@ -1416,6 +1541,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_grace_period, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_stops_replicas_together, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_honours_stop_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_user_and_stop_signal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_restarts_exited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logs_tail_timestamps_follow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_adoption_and_lost_monitor, setup, teardown),

@@ -441,10 +441,6 @@ static void test_hostile_layers(void **state)
 		  "\"link\"", NULL },
 		{ "hardlink to a missing target", { { "h", 'h', "nothing", 0 } }, 1,
 		  "hardlink target \"nothing\" is not in the layer", NULL },
-		{ "character device", { { "dev/", 'd', NULL, 0 }, { "dev/null", 'c', NULL, 0 } }, 2,
-		  "entry \"dev/null\": character device nodes are not allowed in this layer", NULL },
-		{ "block device", { { "sda", 'b', NULL, 0 } }, 1,
-		  "entry \"sda\": block device nodes are not allowed", NULL },
 		{ "symlink replaced by a file (no write through it)",
 		  { { "x", 'l', keep_target, 0 }, { "x", 'f', "not through the link\n", 0 } }, 2,
 		  NULL, check_link_replaced_by_file },
@@ -716,6 +712,45 @@ static void test_hardlink_inside_shares_inode(void **state)
 	assert_file_text(sh, "multi-call\n");
 }
 
+/* Without allow_devices, device nodes are skipped and reported: a plain
+ * debootstrap tree has /dev/console, and the runtime makes /dev anyway. */
+static void test_devices_skipped(void **state)
+{
+	struct env *env = *state;
+	const struct ent ents[] = {
+		{ "dev/", 'd', NULL, 0755 },
+		{ "dev/console", 'c', NULL, 0600 },
+		{ "dev/null", 'c', NULL, 0666 },
+		{ "sda", 'b', NULL, 0660 },
+		{ "dev/fifo", 'p', NULL, 0644 },
+		{ "etc/hostname", 'f', "h\n", 0644 },
+	};
+	_cleanup_free_ char *blob = build_blob(env, ents, N(ents), GZIP, NULL);
+	struct registry_unpack_report report = { 0 };
+	struct registry_unpack_opts opts = { .image_ref = "test/img", .report = &report };
+	struct zl_err err = ZL_ERR_INIT;
+	int r = registry_unpack_layer(blob, new_layer(env), NULL, &opts, &err);
+	if (r != 0)
+		print_error("%s\n", err.msg);
+	assert_int_equal(r, 0);
+	assert_int_equal(report.devices_skipped, 3);
+	assert_string_equal(report.first_device, "dev/console");
+	const char *skipped[] = { "dev/console", "dev/null", "sda" };
+	for (size_t i = 0; i < N(skipped); i++) {
+		_cleanup_free_ char *p = layer_path(env, skipped[i]);
+		assert_false(exists(p));
+	}
+	_cleanup_free_ char *fifo = layer_path(env, "dev/fifo");
+	assert_true(S_ISFIFO(lstat_ok(fifo).st_mode));
+	_cleanup_free_ char *host = layer_path(env, "etc/hostname");
+	assert_file_text(host, "h\n");
+	/* Without a report, still skipped. */
+	_cleanup_free_ char *blob2 = build_blob(env, ents, N(ents), PLAIN, NULL);
+	unpack_ok(env, blob2, NULL, false);
+	_cleanup_free_ char *console = layer_path(env, "dev/console");
+	assert_false(exists(console));
+}
+
 static void test_devices_when_allowed(void **state)
 {
 	struct env *env = *state;
@@ -979,6 +1014,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_modes_owners_and_times, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_hardlink_inside_shares_inode, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_devices_skipped, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_devices_when_allowed, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_whiteouts, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_whiteout_replaces_earlier_entry, env_setup, env_teardown),
