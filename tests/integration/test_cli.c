@@ -602,13 +602,21 @@ static void test_validate_fixture(void **state)
 	free(err);
 }
 
+/* ZLayer's own examples: an extra, run only when ZLAPPLY_EXAMPLES names
+ * their directory, and reported as skipped otherwise. The repository's own
+ * fixtures (test_spec_fixtures) cover the same ground. */
 static void test_validate_examples(void **state)
 {
 	(void)state;
+	const char *examples = cli_examples_dir();
+	if (!examples) {
+		print_message("ZLayer examples not found (ZLAPPLY_EXAMPLES unset or not a directory): skipped\n");
+		skip();
+	}
 	const char *sets[] = { "valid", "invalid" };
 	for (int s = 0; s < 2; s++) {
 		char dir[PATH_MAX];
-		cli_pathf(dir, "%s/%s", cli_examples_dir(), sets[s]);
+		cli_pathf(dir, "%s/%s", examples, sets[s]);
 		DIR *d = opendir(dir);
 		if (!d)
 			fail_msg("examples: %s: %s", dir, strerror(errno));
@@ -678,6 +686,118 @@ static char *check_bad_spec(const struct cli_tmp *t, const char *path, int want_
 	free(before);
 	free(after);
 	return apply_err;
+}
+
+/* tests/fixtures/spec/SUB into out. */
+static void spec_fixture(char out[PATH_MAX], const char *sub)
+{
+	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
+	cli_pathf(out, "%s/tests/fixtures/spec/%s", src && *src ? src : "/work/main", sub);
+}
+
+/* Removes every "dir/" from text (in place): messages name files by the
+ * path given, the .errors files by their name alone. */
+static void strip_prefix(char *text, const char *dir)
+{
+	size_t dlen = strlen(dir);
+	char *w = text;
+	for (const char *r = text; *r;) {
+		if (!strncmp(r, dir, dlen) && r[dlen] == '/')
+			r += dlen + 1;
+		else
+			*w++ = *r++;
+	}
+	*w = '\0';
+}
+
+/* The repository's spec fixtures through the real binary: every valid file
+ * validates (notes only on stderr); every invalid file makes apply, diff and
+ * validate exit 2 without touching the state, and stderr is exactly its
+ * NAME.errors (with the directory of the path given removed) plus the
+ * summary line. The unit test
+ * (test_spec_parse.c) pins which fixtures exist. */
+static void test_spec_fixtures(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], dir[PATH_MAX];
+	apply_web(t, "demo.yaml", "demo", 2, NULL, spec);
+
+	spec_fixture(dir, "valid");
+	DIR *d = opendir(dir);
+	if (!d)
+		fail_msg("%s: %s", dir, strerror(errno));
+	int checked = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!has_yaml_suffix(de->d_name))
+			continue;
+		char path[PATH_MAX], *out = NULL, *err = NULL;
+		cli_pathf(path, "%s/%s", dir, de->d_name);
+		int code = run_zlapply(NULL, NULL, &out, &err, "validate", "-f", path);
+		assert_exit(code, 0, out, err);
+		if (strncmp(out, "valid: ", 7) != 0)
+			fail_msg("%s: stdout is not \"valid: ...\":\n%s", path, out);
+		/* Notes only: "PATH:LINE:COL: note: ..." lines. */
+		for (char *p = err; *p;) {
+			char *nl = strchr(p, '\n');
+			char *l = nl ? strndup(p, (size_t)(nl - p)) : strdup(p);
+			assert_non_null(l);
+			if (!cli_has_location(l, path, 0) || !strstr(l, ": note: "))
+				fail_msg("%s: stderr holds more than notes:\n%s", path, err);
+			free(l);
+			p = nl ? nl + 1 : p + strlen(p);
+		}
+		free(out);
+		free(err);
+		checked++;
+	}
+	closedir(d);
+	assert_int_equal(checked, 9);
+	/* The directory at once: every document of every file. */
+	char *out = NULL, *err = NULL;
+	int code = run_zlapply(NULL, NULL, &out, &err, "validate", "-f", dir);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "valid: 11 deployments, 30 services\n");
+	free(out);
+	free(err);
+
+	spec_fixture(dir, "invalid");
+	d = opendir(dir);
+	if (!d)
+		fail_msg("%s: %s", dir, strerror(errno));
+	checked = 0;
+	while ((de = readdir(d))) {
+		if (!has_yaml_suffix(de->d_name))
+			continue;
+		char path[PATH_MAX], errors[PATH_MAX];
+		cli_pathf(path, "%s/%s", dir, de->d_name);
+		cli_pathf(errors, "%s/%.*s.errors", dir, (int)(strlen(de->d_name) - 5), de->d_name);
+		FILE *f = fopen(errors, "r");
+		if (!f)
+			fail_msg("%s: %s (each invalid fixture needs its .errors)", errors, strerror(errno));
+		char *want = NULL, *line = NULL;
+		size_t want_len = 0, cap = 0, problems = 0;
+		FILE *w = open_memstream(&want, &want_len);
+		assert_non_null(w);
+		while (getline(&line, &cap, f) > 0) {
+			fputs(line, w);
+			problems++;
+		}
+		fprintf(w, "zlapply: error: %zu problem%s in the spec; nothing was changed\n", problems,
+			problems == 1 ? "" : "s");
+		fclose(w);
+		fclose(f);
+		free(line);
+		char *got = check_bad_spec(t, path, 0, NULL);
+		strip_prefix(got, dir);
+		if (strcmp(got, want) != 0)
+			fail_msg("%s: stderr differs from %s\n--- want:\n%s--- got:\n%s", path, errors, want, got);
+		free(got);
+		free(want);
+		checked++;
+	}
+	closedir(d);
+	assert_int_equal(checked, 17);
 }
 
 static void test_bad_input(void **state)
@@ -1405,6 +1525,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_directory_and_multi_document, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_fixture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_examples, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spec_fixtures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_and_backend_from_environment, setup,
 						teardown),

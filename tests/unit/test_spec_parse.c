@@ -1,8 +1,10 @@
-/* test_spec_parse.c: loading deployment specs: ZLayer's own examples, every
- * validation rule of SPEC-REFERENCE.md with its key path, the decisions
- * where zlapply differs, defaults, depends order, multi-document files,
- * directories, stdin, robustness against garbage and the 1000-service
- * load time. */
+/* test_spec_parse.c: loading deployment specs: the project's own fixtures
+ * (tests/fixtures/spec: valid files covering every key family, invalid files
+ * with their exact diagnostics), every validation rule of SPEC-REFERENCE.md
+ * with its key path, the decisions where zlapply differs, defaults, depends
+ * order, multi-document files, directories, stdin, robustness against
+ * garbage and the 1000-service load time. ZLayer's own examples are an
+ * extra, checked only when ZLAPPLY_EXAMPLES names their directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +12,10 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "spec/spec.h"
 
@@ -77,11 +81,28 @@ static void expect_clean(struct loaded *l, const char *text)
 	assert_int_equal(l->set.count, 1);
 }
 
+/* ZLayer's examples directory (with valid/ and invalid/), or NULL when
+ * ZLAPPLY_EXAMPLES is unset or names no directory: tests/meson.build sets it
+ * only when ../shared/zlayer-examples exists next to the source tree. */
 static const char *examples_dir(void)
 {
 	const char *e = getenv("ZLAPPLY_EXAMPLES");
-	return e && *e ? e : "/work/shared/zlayer-examples";
+	struct stat st;
+	if (!e || !*e || stat(e, &st) < 0 || !S_ISDIR(st.st_mode))
+		return NULL;
+	return e;
 }
+
+/* The tests reading ZLayer's examples are an extra: without the directory
+ * they are reported as skipped, never as passed. */
+#define NEED_EXAMPLES()                                                                    \
+	do {                                                                               \
+		if (!examples_dir()) {                                                     \
+			print_message("ZLayer examples not found (ZLAPPLY_EXAMPLES unset or " \
+				      "not a directory): skipped\n");                      \
+			skip();                                                            \
+		}                                                                          \
+	} while (0)
 
 static const char *source_root(void)
 {
@@ -89,10 +110,668 @@ static const char *source_root(void)
 	return e && *e ? e : "/work/main";
 }
 
-/* ---- ZLayer's examples ---- */
+/* ---- the project's own fixtures: tests/fixtures/spec/{valid,invalid} ---- */
+
+static char *fixture_path(const char *rel)
+{
+	return zl_xasprintf("%s/tests/fixtures/spec/%s", source_root(), rel);
+}
+
+/* Every file in dir (name.yaml, and name.errors where errors is set) must
+ * be named in names, and every name must have its files: a fixture cannot
+ * be added without being checked, nor lost without notice. */
+static void assert_fixture_set(const char *dir, const char *const *names, size_t count, bool errors)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		fail_msg("%s: %s", dir, strerror(errno));
+	size_t seen = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "README.md"))
+			continue;
+		const char *dot = strrchr(de->d_name, '.');
+		bool ok = dot && (!strcmp(dot, ".yaml") || (errors && !strcmp(dot, ".errors")));
+		size_t base = ok ? (size_t)(dot - de->d_name) : 0;
+		bool named = false;
+		for (size_t i = 0; ok && i < count && !named; i++)
+			named = strlen(names[i]) == base && !strncmp(names[i], de->d_name, base);
+		if (!named)
+			fail_msg("%s/%s is not checked by test_spec_parse.c: add it to the table", dir, de->d_name);
+		seen++;
+	}
+	closedir(d);
+	if (seen != count * (errors ? 2 : 1))
+		fail_msg("%s: %zu files, expected %zu (each name%s)", dir, seen, count * (errors ? 2 : 1),
+			 errors ? " with .yaml and .errors" : ".yaml");
+}
+
+static const struct spec_service *must_find(const struct spec_deployment *dep, const char *name)
+{
+	const struct spec_service *s = spec_deployment_find(dep, name);
+	if (!s)
+		fail_msg("no service \"%s\" in deployment %s", name, dep->name);
+	return s;
+}
+
+static const char *kv_get(const struct spec_kv *kv, size_t count, const char *key)
+{
+	for (size_t i = 0; i < count; i++)
+		if (!strcmp(kv[i].key, key))
+			return kv[i].value;
+	fail_msg("no key \"%s\"", key);
+	return NULL;
+}
+
+static void assert_order(const struct spec_deployment *dep, const char *const *names, size_t count)
+{
+	assert_int_equal(dep->service_count, count);
+	for (size_t i = 0; i < count; i++)
+		assert_string_equal(dep->services[i].name, names[i]);
+}
+
+/* 2026-01-01 00:00:00 UTC, a Thursday: the base for the cron checks. */
+#define NEW_YEAR_2026 1767225600
+
+static void check_minimal(const struct spec_set *set)
+{
+	const struct spec_deployment *dep = &set->deployments[0];
+	assert_string_equal(dep->name, "tiny-site");
+	const struct spec_service *page = must_find(dep, "page");
+	assert_string_equal(page->image, "docker.io/library/httpd:2.4-alpine");
+	assert_false(page->has_args || page->has_entrypoint);
+	assert_int_equal(spec_service_desired_replicas(page), 1);
+	/* A list as command is command.args (decision 4). */
+	const struct spec_service *ticker = must_find(dep, "ticker");
+	assert_string_equal(ticker->image, "busybox:1.36");
+	assert_true(ticker->has_args);
+	assert_false(ticker->has_entrypoint);
+	assert_int_equal(ticker->args.count, 3);
+	assert_string_equal(ticker->args.items[2], "while true; do date; sleep 60; done");
+}
+
+static void check_shop(const struct spec_set *set)
+{
+	const struct spec_deployment *dep = &set->deployments[0];
+	/* Dependencies first, ties in file order. */
+	assert_order(dep, (const char *const[]){ "db", "cache", "search", "app", "storefront" }, 5);
+
+	const struct spec_service *front = must_find(dep, "storefront");
+	assert_int_equal(front->pull_policy, SPEC_PULL_ALWAYS);
+	assert_int_equal(front->endpoint_count, 3);
+	assert_string_equal(front->endpoints[0].protocol, "https");
+	assert_int_equal(front->endpoints[0].port, 8443);
+	assert_int_equal(front->endpoints[0].target_port, 443);
+	assert_int_equal(front->endpoints[0].expose, SPEC_EXPOSE_PUBLIC);
+	assert_string_equal(front->endpoints[0].host, "shop.example.org");
+	assert_string_equal(front->endpoints[0].path, "/");
+	assert_string_equal(front->endpoints[2].protocol, "websocket");
+	assert_int_equal(front->endpoints[2].target_port, 8081);
+	assert_int_equal(front->endpoints[2].expose, SPEC_EXPOSE_INTERNAL);
+	assert_int_equal(front->scale.mode, SPEC_SCALE_ADAPTIVE);
+	assert_int_equal(front->scale.min, 2);
+	assert_int_equal(front->scale.max, 6);
+	assert_int_equal(front->scale.cooldown_ms, 45000);
+	assert_int_equal(spec_service_desired_replicas(front), 2);
+	assert_int_equal(front->health.check, SPEC_CHECK_HTTP);
+	assert_string_equal(front->health.url, "https://127.0.0.1:443/ping");
+	assert_int_equal(front->health.expect_status, 204);
+	assert_int_equal(front->health.start_grace_ms, 3000);
+	assert_int_equal(front->health.interval_ms, 15000);
+	assert_int_equal(front->health.timeout_ms, 2000);
+	assert_int_equal(front->health.retries, 4);
+	assert_int_equal(front->depends[0].condition, SPEC_COND_READY);
+	assert_int_equal(front->depends[0].timeout_ms, 90000);
+	assert_int_equal(front->depends[0].on_timeout, SPEC_ON_TIMEOUT_CONTINUE);
+
+	const struct spec_service *app = must_find(dep, "app");
+	assert_int_equal(app->env_count, 8);
+	assert_string_equal(app->env[0].key, "DB_PASSWORD"); /* sorted by key */
+	assert_string_equal(kv_get(app->env, app->env_count, "DB_PASSWORD"), "$S:shop-db-password");
+	assert_string_equal(kv_get(app->env, app->env_count, "PAYMENT_TOKEN"), "$secret://payment-token");
+	assert_string_equal(kv_get(app->env, app->env_count, "LOG_LEVEL"), "$E:SHOP_LOG_LEVEL");
+	/* An embedded "$E:" is literal text, kept as written. */
+	assert_string_equal(kv_get(app->env, app->env_count, "DB_URL"),
+			    "postgres://shop:$E:SHOP_DB_PASSWORD@db:5432/shop");
+	/* Scalars as written: 1.10 stays 1.10. */
+	assert_string_equal(kv_get(app->env, app->env_count, "RATIO"), "1.10");
+	assert_string_equal(kv_get(app->env, app->env_count, "WORKERS"), "8");
+	assert_string_equal(kv_get(app->env, app->env_count, "FEATURE_REVIEWS"), "true");
+	assert_int_equal(app->health.check, SPEC_CHECK_TCP);
+	assert_int_equal(app->health.port, 9000);
+	assert_int_equal(spec_service_desired_replicas(app), 3);
+	assert_string_equal(app->endpoints[1].protocol, "udp");
+	assert_int_equal(app->depend_count, 3);
+	assert_string_equal(app->depends[0].service, "db");
+	assert_int_equal(app->depends[0].condition, SPEC_COND_HEALTHY);
+	assert_int_equal(app->depends[0].timeout_ms, 300000);
+	assert_int_equal(app->depends[1].condition, SPEC_COND_STARTED);
+	assert_int_equal(app->depends[1].on_timeout, SPEC_ON_TIMEOUT_WARN);
+	assert_int_equal(app->depends[2].condition, SPEC_COND_HEALTHY); /* the defaults */
+	assert_int_equal(app->depends[2].timeout_ms, 300000);
+	assert_int_equal(app->depends[2].on_timeout, SPEC_ON_TIMEOUT_FAIL);
+	assert_int_equal(app->init_step_count, 4);
+	const struct spec_init_step *st = app->init_steps;
+	assert_string_equal(st[0].uses, "init.wait_tcp");
+	assert_string_equal(kv_get(st[0].with, st[0].with_count, "port"), "5432");
+	assert_string_equal(kv_get(st[0].with, st[0].with_count, "timeout"), "30s");
+	assert_string_equal(st[1].uses, "init.wait_http");
+	assert_int_equal(st[1].retry, 3);
+	assert_int_equal(st[1].timeout_ms, 120000);
+	assert_string_equal(st[2].uses, "init.run");
+	assert_string_equal(kv_get(st[2].with, st[2].with_count, "command"),
+			    "[\"shop-admin\",\"migrate\",\"--to\",\"latest\"]");
+	assert_int_equal(st[2].on_failure, SPEC_ON_TIMEOUT_WARN);
+	assert_string_equal(kv_get(st[3].with, st[3].with_count, "command"), "shop-admin warm-cache");
+	assert_int_equal(st[3].on_failure, SPEC_ON_TIMEOUT_CONTINUE);
+	assert_int_equal(app->on_init_failure, SPEC_INIT_RESTART);
+	assert_int_equal(app->on_panic, SPEC_PANIC_SHUTDOWN);
+
+	const struct spec_service *db = must_find(dep, "db");
+	assert_int_equal(db->health.check, SPEC_CHECK_COMMAND);
+	assert_int_equal(db->health.command.count, 4);
+	assert_string_equal(db->health.command.items[0], "pg_isready");
+	assert_int_equal(db->scale.mode, SPEC_SCALE_FIXED);
+
+	const struct spec_service *cache = must_find(dep, "cache");
+	assert_true(cache->has_entrypoint && cache->has_args);
+	assert_string_equal(cache->entrypoint.items[0], "redis-server");
+	assert_int_equal(cache->args.count, 4);
+	assert_string_equal(cache->args.items[1], "");
+	assert_string_equal(cache->workdir, "/data");
+	/* A string command check runs through /bin/sh -c. */
+	assert_int_equal(cache->health.command.count, 3);
+	assert_string_equal(cache->health.command.items[1], "-c");
+	assert_string_equal(cache->health.command.items[2], "redis-cli ping | grep -q PONG");
+
+	const struct spec_service *search = must_find(dep, "search");
+	assert_int_equal(search->scale.mode, SPEC_SCALE_MANUAL);
+	assert_int_equal(spec_service_desired_replicas(search), 0);
+}
+
+static void check_storage(const struct spec_set *set)
+{
+	const struct spec_service *s = must_find(&set->deployments[0], "archive");
+	assert_string_equal(s->image, "registry.example.net:5000/photos/archive:2024.11");
+	assert_int_equal(s->storage_count, 9);
+	const struct spec_storage *st = s->storage;
+	assert_int_equal(st[0].type, SPEC_STORAGE_BIND);
+	assert_string_equal(st[0].source, "/srv/photos/incoming");
+	assert_string_equal(st[0].target, "/incoming");
+	assert_true(st[0].readonly);
+	assert_false(st[1].readonly);
+	assert_int_equal(st[2].type, SPEC_STORAGE_NAMED);
+	assert_string_equal(st[2].name, "originals");
+	assert_string_equal(st[2].tier, "local");
+	assert_int_equal(st[2].size_bytes, 200LL << 30);
+	assert_string_equal(st[3].name, "thumbs.v2");
+	assert_false(st[2].nocopy);
+	assert_true(st[3].nocopy);
+	assert_int_equal(st[4].type, SPEC_STORAGE_ANONYMOUS);
+	assert_string_equal(st[4].tier, "cached");
+	assert_int_equal(st[5].type, SPEC_STORAGE_TMPFS);
+	assert_int_equal(st[5].size_bytes, 256LL << 20);
+	/* Modes are octal however they are written. */
+	assert_int_equal(st[5].mode, 01777);
+	assert_int_equal(st[6].mode, 0750);
+	assert_int_equal(st[7].mode, 0700);
+	assert_int_equal(st[8].type, SPEC_STORAGE_S3);
+	assert_string_equal(st[8].bucket, "photo-backups");
+	assert_string_equal(st[8].prefix, "nightly/");
+	assert_string_equal(st[8].endpoint, "https://s3.eu-central-1.example.com");
+	assert_string_equal(st[8].target, "/mnt/backups");
+	assert_true(st[8].readonly);
+}
+
+static void check_jobs(const struct spec_set *set)
+{
+	const struct spec_deployment *dep = &set->deployments[0];
+	const struct spec_service *import = must_find(dep, "import");
+	assert_int_equal(import->rtype, SPEC_RTYPE_JOB);
+	assert_null(import->schedule);
+	assert_int_equal(spec_service_desired_replicas(import), 2);
+	assert_int_equal(import->restart_kind, SPEC_RESTART_ON_FAILURE);
+	assert_int_equal(import->restart_max_attempts, 3);
+	assert_int_equal(import->restart_delay_ms, 30000);
+	assert_false(import->delete_on_exit);
+	assert_true(import->has_args && !import->has_entrypoint);
+	static const struct {
+		const char *name, *schedule;
+		int64_t next; /* first run after NEW_YEAR_2026 */
+	} crons[] = {
+		{ "compact", "0 15 1 * * MON-FRI", NEW_YEAR_2026 + 75 * 60 },            /* 6 fields */
+		{ "rotate", "*/20 * * * *", NEW_YEAR_2026 + 20 * 60 },                   /* 5 fields */
+		{ "new-year", "0 0 6 1 JAN ? 2025-2191", NEW_YEAR_2026 + 6 * 3600 },     /* 7 fields */
+		{ "weekly-report", "@weekly", NEW_YEAR_2026 + 3 * 86400 },               /* Sunday */
+		{ "weekend", "30 0 8 ? * FRI-SUN", NEW_YEAR_2026 + 86400 + 8 * 3600 + 30 }, /* Friday */
+	};
+	for (size_t i = 0; i < sizeof(crons) / sizeof(crons[0]); i++) {
+		const struct spec_service *c = must_find(dep, crons[i].name);
+		assert_int_equal(c->rtype, SPEC_RTYPE_CRON);
+		assert_string_equal(c->schedule, crons[i].schedule);
+		if (spec_cron_next(&c->cron, NEW_YEAR_2026) != crons[i].next)
+			fail_msg("%s: next run %lld, want %lld", crons[i].name,
+				 (long long)spec_cron_next(&c->cron, NEW_YEAR_2026), (long long)crons[i].next);
+	}
+	assert_true(must_find(dep, "weekly-report")->delete_on_exit);
+	assert_int_equal(must_find(dep, "compact")->depends[0].condition, SPEC_COND_STARTED);
+	assert_string_equal(dep->services[0].name, "import");
+}
+
+static void check_security(const struct spec_set *set)
+{
+	const struct spec_deployment *dep = &set->deployments[0];
+	const struct spec_service *s = must_find(dep, "vault-agent");
+	assert_string_equal(s->user, "4100:4100");
+	assert_false(s->privileged);
+	assert_true(s->read_only_root_fs);
+	assert_string_equal(s->cap_drop.items[0], "ALL");
+	/* capabilities and cap_add are aliases: both lists, in file order. */
+	assert_int_equal(s->cap_add.count, 2);
+	assert_string_equal(s->cap_add.items[0], "NET_BIND_SERVICE");
+	assert_string_equal(s->cap_add.items[1], "CAP_CHOWN");
+	assert_int_equal(s->security_opt.count, 2);
+	assert_string_equal(s->security_opt.items[1], "systempaths=unconfined");
+	assert_int_equal(s->sysctl_count, 2);
+	assert_string_equal(kv_get(s->sysctls, s->sysctl_count, "kernel.shmmax"), "68719476736");
+	assert_int_equal(s->ulimit_count, 4);
+	for (size_t i = 0; i < s->ulimit_count; i++) {
+		const struct spec_ulimit *u = &s->ulimits[i];
+		if (!strcmp(u->name, "nofile"))
+			assert_true(u->soft == 65536 && u->hard == 65536); /* a number sets both */
+		else if (!strcmp(u->name, "nproc"))
+			assert_true(u->soft == 256 && u->hard == 256); /* the missing one copies */
+		else if (!strcmp(u->name, "core"))
+			assert_true(u->soft == 0 && u->hard == 0);
+		else if (!strcmp(u->name, "memlock"))
+			assert_true(u->soft == -1 && u->hard == -1);
+		else
+			fail_msg("unexpected ulimit %s", u->name);
+	}
+	assert_int_equal(s->device_count, 2);
+	assert_string_equal(s->devices[0].path, "/dev/fuse");
+	assert_true(s->devices[0].read && s->devices[0].write && s->devices[0].mknod); /* rwm */
+	assert_false(s->devices[1].mknod);
+	assert_int_equal(s->extra_groups.count, 2);
+	assert_string_equal(s->extra_groups.items[1], "44");
+	assert_string_equal(kv_get(s->labels, s->label_count, "org.example.tier"), "1");
+	assert_true(s->tty && s->stdin_open && s->init_container);
+	assert_string_equal(s->cgroup_parent, "/tenants/tools");
+	assert_string_equal(s->pid_mode, "private");
+	assert_string_equal(s->ipc_mode, "shareable");
+	assert_string_equal(s->userns_mode, "host");
+	assert_int_equal(s->stop_signal, SIGQUIT);
+	assert_int_equal(s->stop_grace_ms, 90000);
+	assert_int_equal(s->restart_kind, SPEC_RESTART_UNLESS_STOPPED);
+	const struct spec_resources *r = &s->resources;
+	assert_int_equal(r->cpu_millicores, 125);
+	assert_int_equal(r->memory_bytes, 3LL << 30);
+	assert_int_equal(r->memory_swap, 4LL << 30);
+	assert_int_equal(r->memory_reservation, 1LL << 30);
+	assert_int_equal(r->memory_swappiness, 0);
+	assert_int_equal(r->pids_limit, 2048);
+	assert_string_equal(r->cpuset, "0-3,6");
+	assert_int_equal(r->cpu_shares, 512);
+	assert_int_equal(r->blkio_weight, 300);
+	assert_int_equal(r->oom_score_adj, 500);
+	assert_true(r->oom_kill_disable);
+
+	const struct spec_service *dbg = must_find(dep, "debug-shell");
+	assert_true(dbg->privileged);
+	assert_string_equal(dbg->pid_mode, "host");
+	assert_string_equal(dbg->ipc_mode, "host");
+	assert_int_equal(dbg->stop_signal, SIGKILL);
+	assert_int_equal(dbg->restart_kind, SPEC_RESTART_NO);
+	assert_int_equal(dbg->on_panic, SPEC_PANIC_ISOLATE);
+	const struct spec_service *wd = must_find(dep, "watchdog");
+	assert_int_equal(wd->stop_signal, SIGUSR1);
+	assert_int_equal(wd->restart_kind, SPEC_RESTART_ALWAYS);
+	assert_int_equal(wd->on_init_failure, SPEC_INIT_BACKOFF);
+	assert_int_equal(wd->on_panic, SPEC_PANIC_RESTART);
+}
+
+static void check_network(const struct spec_set *set)
+{
+	const struct spec_deployment *dep = &set->deployments[0];
+	static const struct { const char *svc, *mode; } modes[] = {
+		{ "gateway", "bridge" }, { "sidecar", "bridge:backplane" }, { "probe", "host" },
+		{ "offline", "none" }, { "buddy", "container:gateway-rep-1" }, { "plain", "default" },
+		{ "hostnet", "host" }, /* host_network: true alone */
+	};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		assert_string_equal(must_find(dep, modes[i].svc)->network_mode, modes[i].mode);
+	const struct spec_service *gw = must_find(dep, "gateway");
+	assert_string_equal(gw->hostname, "gw");
+	assert_int_equal(gw->dns.count, 2);
+	assert_string_equal(gw->dns.items[1], "2001:db8::53");
+	assert_int_equal(gw->extra_hosts.count, 2);
+	assert_string_equal(gw->extra_hosts.items[0], "printer.lan:192.168.1.20");
+	assert_int_equal(gw->port_mapping_count, 3);
+	const struct spec_port_mapping *pm = gw->port_mappings;
+	assert_int_equal(pm[0].container_port, 53);
+	assert_int_equal(pm[0].host_port, 5353);
+	assert_string_equal(pm[0].protocol, "udp");
+	assert_string_equal(pm[0].host_ip, "127.0.0.1");
+	assert_string_equal(pm[1].host_ip, "::1");
+	assert_string_equal(pm[1].protocol, "tcp");
+	assert_int_equal(pm[1].host_port, 0);
+	assert_string_equal(pm[2].host_ip, "0.0.0.0");
+	assert_null(must_find(dep, "plain")->hostname);
+}
+
+static void check_cluster(const struct spec_set *set, const struct spec_diags *diags)
+{
+	/* Each ignored top-level block gets a note, and nothing else. */
+	static const char *const notes[] = { "externals", "tunnels", "api" };
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(diags->items[i].is_note);
+		assert_string_equal(diags->items[i].path, notes[i]);
+		assert_int_equal(diags->items[i].line, 8 + 2 * (int)i);
+		assert_int_equal(diags->items[i].col, 3);
+		assert_string_equal(diags->items[i].msg, "ignored: a cluster setting with no meaning on a single host");
+	}
+	const struct spec_deployment *dep = &set->deployments[0];
+	const struct spec_service *r = must_find(dep, "render");
+	assert_int_equal(r->pull_policy, SPEC_PULL_NEVER);
+	assert_string_equal(r->source_policy, "local_only");
+	assert_int_equal(r->resources.cpu_millicores, 2000);
+	assert_int_equal(r->resources.gpu_count, 1);
+	assert_string_equal(r->resources.gpu_vendor, "amd");
+	assert_int_equal(r->endpoint_count, 1);
+	assert_int_equal(r->endpoints[0].port, 7070);
+	assert_int_equal(spec_service_desired_replicas(r), 2);
+	assert_int_equal(r->health.check, SPEC_CHECK_COMMAND);
+	assert_string_equal(r->health.command.items[2], "true");
+	const struct spec_service *ix = must_find(dep, "indexer");
+	assert_string_equal(ix->image, "oci:/srv/images/indexer:v3");
+	assert_string_equal(ix->source_policy, "s3_first");
+}
+
+static void check_documents(const struct spec_set *set)
+{
+	static const struct { const char *name; int line; size_t services; } docs[] = {
+		{ "docs-one", 3, 1 }, { "docs-two", 8, 0 }, { "DocsThree", 15, 0 },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(set->deployments[i].name, docs[i].name);
+		assert_int_equal(set->deployments[i].line, docs[i].line);
+		assert_int_equal(set->deployments[i].service_count, docs[i].services);
+		assert_true(zl_str_has_suffix(set->deployments[i].file, "/valid/documents.yaml"));
+	}
+}
+
+static void check_yaml_forms(const struct spec_set *set)
+{
+	const struct spec_deployment *dep = &set->deployments[0];
+	const struct spec_service *first = must_find(dep, "first");
+	assert_int_equal(first->env_count, 4);
+	assert_string_equal(kv_get(first->env, first->env_count, "VERSION"), "1.10");
+	assert_string_equal(kv_get(first->env, first->env_count, "OCTAL"), "0755");
+	assert_string_equal(kv_get(first->env, first->env_count, "EMPTY"), "");
+	assert_true(first->tty);
+	assert_false(first->stdin_open);
+	assert_int_equal(first->label_count, 0); /* labels: ~ is absent */
+	/* An alias repeats the anchored node. */
+	const struct spec_service *second = must_find(dep, "second");
+	assert_int_equal(second->env_count, 4);
+	assert_string_equal(kv_get(second->env, second->env_count, "TZ"), "UTC");
+	assert_true(second->privileged);
+	assert_false(second->read_only_root_fs);
+	assert_null(second->hostname);    /* an empty value is absent */
+	assert_false(second->health.present); /* so is null */
+	const struct spec_service *third = must_find(dep, "third");
+	assert_string_equal(third->image, "alpine:3.20");
+	assert_int_equal(third->args.count, 2);
+	assert_string_equal(third->args.items[1], "infinity");
+	assert_true(third->tty);
+}
+
+static const struct {
+	const char *name;
+	size_t deployments, services, notes;
+	void (*check)(const struct spec_set *set);
+	void (*check_diags)(const struct spec_set *set, const struct spec_diags *diags);
+} valid_fixtures[] = {
+	{ "minimal", 1, 2, 0, check_minimal, NULL },
+	{ "shop", 1, 5, 0, check_shop, NULL },
+	{ "storage", 1, 1, 0, check_storage, NULL },
+	{ "jobs", 1, 6, 0, check_jobs, NULL },
+	{ "security", 1, 3, 0, check_security, NULL },
+	{ "network", 1, 7, 0, check_network, NULL },
+	{ "cluster", 1, 2, 3, NULL, check_cluster },
+	{ "documents", 3, 1, 0, check_documents, NULL },
+	{ "yaml-forms", 1, 3, 0, check_yaml_forms, NULL },
+};
+#define VALID_FIXTURES (sizeof(valid_fixtures) / sizeof(valid_fixtures[0]))
+
+static void test_valid_fixtures(void **state)
+{
+	(void)state;
+	const char *names[VALID_FIXTURES];
+	for (size_t i = 0; i < VALID_FIXTURES; i++)
+		names[i] = valid_fixtures[i].name;
+	char *dir = fixture_path("valid");
+	assert_fixture_set(dir, names, VALID_FIXTURES, false);
+	for (size_t i = 0; i < VALID_FIXTURES; i++) {
+		char *path = zl_xasprintf("%s/%s.yaml", dir, valid_fixtures[i].name);
+		const char *paths[] = { path };
+		struct spec_set set = { 0 };
+		struct spec_diags diags = { 0 };
+		int rc = spec_load_paths(paths, 1, &set, &diags);
+		if (rc != 0 || diags.errors != 0 || diags.count != valid_fixtures[i].notes) {
+			char *all = diags_text(&diags);
+			fail_msg("%s: want no error and %zu notes, got:\n%s", path, valid_fixtures[i].notes,
+				 all ? all : "");
+		}
+		assert_int_equal(set.count, valid_fixtures[i].deployments);
+		size_t services = 0;
+		for (size_t d = 0; d < set.count; d++)
+			services += set.deployments[d].service_count;
+		assert_int_equal(services, valid_fixtures[i].services);
+		if (valid_fixtures[i].check)
+			valid_fixtures[i].check(&set);
+		if (valid_fixtures[i].check_diags)
+			valid_fixtures[i].check_diags(&set, &diags);
+		spec_set_free(&set);
+		spec_diags_free(&diags);
+		free(path);
+	}
+	/* The whole directory at once: every document of every file. */
+	const char *paths[] = { dir };
+	struct spec_set set = { 0 };
+	struct spec_diags diags = { 0 };
+	assert_int_equal(spec_load_paths(paths, 1, &set, &diags), 0);
+	size_t want = 0;
+	for (size_t i = 0; i < VALID_FIXTURES; i++)
+		want += valid_fixtures[i].deployments;
+	assert_int_equal(set.count, want);
+	spec_set_free(&set);
+	spec_diags_free(&diags);
+	free(dir);
+}
+
+/* Each invalid fixture NAME.yaml has NAME.errors: exactly what loading it
+ * prints (spec_diags_print, "FILE:LINE:COL: key.path: message"), with FILE
+ * relative to the fixture directory. */
+static const char *const invalid_fixtures[] = {
+	"cluster", "depends", "documents", "endpoints", "env", "foreign-keys", "health", "images",
+	"lifecycle", "names", "old-zlayer", "scalars", "scale", "security", "storage", "syntax",
+	"top-level",
+};
+#define INVALID_FIXTURES (sizeof(invalid_fixtures) / sizeof(invalid_fixtures[0]))
+
+/* Removes every "dir/" from text (in place). */
+static void strip_dir(char *text, const char *dir)
+{
+	char *prefix = zl_xasprintf("%s/", dir);
+	size_t plen = strlen(prefix);
+	char *w = text;
+	for (const char *r = text; *r;) {
+		if (!strncmp(r, prefix, plen))
+			r += plen;
+		else
+			*w++ = *r++;
+	}
+	*w = '\0';
+	free(prefix);
+}
+
+static void test_invalid_fixtures(void **state)
+{
+	(void)state;
+	char *dir = fixture_path("invalid");
+	assert_fixture_set(dir, invalid_fixtures, INVALID_FIXTURES, true);
+	for (size_t i = 0; i < INVALID_FIXTURES; i++) {
+		char *path = zl_xasprintf("%s/%s.yaml", dir, invalid_fixtures[i]);
+		char *errors_path = zl_xasprintf("%s/%s.errors", dir, invalid_fixtures[i]);
+		char *want = NULL;
+		size_t want_len = 0;
+		struct zl_err err = ZL_ERR_INIT;
+		if (zl_read_file(errors_path, &want, &want_len, &err) < 0)
+			fail_msg("%s", err.msg);
+		size_t want_lines = 0;
+		for (size_t j = 0; j < want_len; j++)
+			want_lines += want[j] == '\n';
+		const char *paths[] = { path };
+		struct spec_set set = { 0 };
+		struct spec_diags diags = { 0 };
+		int rc = spec_load_paths(paths, 1, &set, &diags);
+		char *got = diags_text(&diags);
+		strip_dir(got, dir);
+		if (strcmp(got, want) != 0)
+			fail_msg("%s: diagnostics differ from %s.errors\n--- want:\n%s--- got:\n%s", path,
+				 invalid_fixtures[i], want, got);
+		/* Every problem is an error with a place. */
+		assert_int_equal(rc, -1);
+		assert_int_equal(diags.errors, want_lines);
+		assert_int_equal(diags.count, want_lines);
+		for (size_t j = 0; j < diags.count; j++) {
+			assert_true(diags.items[j].line > 0);
+			assert_true(diags.items[j].col > 0);
+		}
+		free(got);
+		free(want);
+		spec_set_free(&set);
+		spec_diags_free(&diags);
+		free(errors_path);
+		free(path);
+	}
+	free(dir);
+}
+
+/* A file with errors still yields its model, so every problem is found in
+ * one pass: old-zlayer.yaml (health checks of type exec, init.exec). */
+static void test_invalid_fixture_model(void **state)
+{
+	(void)state;
+	char *path = fixture_path("invalid/old-zlayer.yaml");
+	const char *paths[] = { path };
+	struct spec_set set = { 0 };
+	struct spec_diags diags = { 0 };
+	assert_int_equal(spec_load_paths(paths, 1, &set, &diags), -1);
+	const struct spec_diag *d = find_diag(&diags, "services.store.health.check.type", NULL);
+	assert_non_null(d);
+	assert_string_equal(d->msg, "expected tcp|http|command, got \"exec\"");
+	assert_int_equal(d->line, 36);
+	assert_int_equal(d->col, 15);
+	const struct spec_deployment *dep = &set.deployments[0];
+	/* Dependencies first, ties in file order. */
+	assert_order(dep, (const char *const[]){ "store", "mailer", "tickets", "portal", "digest" }, 5);
+	const struct spec_service *tickets = must_find(dep, "tickets");
+	assert_string_equal(kv_get(tickets->env, tickets->env_count, "DB_DSN"),
+			    "mysql://desk:$E:DESK_DB_PASSWORD@store:3306/desk");
+	assert_string_equal(kv_get(tickets->env, tickets->env_count, "MAIL_PASSWORD"), "$S:desk-mail");
+	/* The classic 5-field schedule: Mondays 07:15. */
+	const struct spec_service *digest = must_find(dep, "digest");
+	assert_string_equal(digest->schedule, "15 7 * * MON");
+	assert_int_equal(spec_cron_next(&digest->cron, NEW_YEAR_2026), NEW_YEAR_2026 + 4 * 86400 + 7 * 3600 + 15 * 60);
+	spec_set_free(&set);
+	spec_diags_free(&diags);
+	free(path);
+}
+
+/* Does text hold "key:" as a YAML key (after indentation, '{' or ',')? */
+static bool has_yaml_key(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+	for (const char *p = strstr(text, key); p; p = strstr(p + 1, key)) {
+		char before = p == text ? '\n' : p[-1];
+		if (strchr("\n {,", before) && p[klen] == ':' && strchr(" \n", p[klen + 1]))
+			return true;
+	}
+	return false;
+}
+
+/* The valid fixtures together use every key of docs/spec-reference.md and
+ * every variant of the blocks that have variants. */
+static void test_fixtures_cover_every_key(void **state)
+{
+	(void)state;
+	static const char *const keys[] = {
+		/* top level */
+		"version", "deployment", "services", "externals", "tunnels", "api",
+		/* service */
+		"rtype", "schedule", "image", "command", "env", "resources", "scale", "endpoints",
+		"port_mappings", "storage", "health", "depends", "init", "errors", "restart_policy",
+		"stop_signal", "stop_grace_period", "lifecycle", "network_mode", "host_network",
+		"hostname", "dns", "extra_hosts", "user", "privileged", "capabilities", "cap_add",
+		"cap_drop", "devices", "read_only_root_fs", "sysctls", "ulimits", "security_opt",
+		"pid_mode", "ipc_mode", "userns_mode", "extra_groups", "labels", "tty", "stdin_open",
+		"init_container", "cgroup_parent", "network", "overlay", "node_mode", "node_selector",
+		"affinity", "platform", "replica_groups", "service_type", "wasm", "logs", "isolation",
+		"localhost_reachability", "expose",
+		/* inside the blocks */
+		"name", "pull_policy", "source_policy", "entrypoint", "args", "workdir", "cpu", "memory",
+		"memory_swap", "memory_reservation", "memory_swappiness", "pids_limit", "cpuset",
+		"cpu_shares", "blkio_weight", "oom_score_adj", "oom_kill_disable", "gpu", "count", "vendor",
+		"mode", "replicas", "min", "max", "cooldown", "targets", "rps", "protocol", "port",
+		"target_port", "path", "host", "stream", "target_role", "tunnel", "container_port",
+		"host_port", "host_ip", "type", "source", "target", "readonly", "nocopy", "tier", "size", "bucket",
+		"prefix", "endpoint", "credentials", "check", "start_grace", "interval", "timeout",
+		"retries", "url", "expect_status", "service", "condition", "on_timeout", "steps", "id",
+		"uses", "with", "retry", "on_failure", "on_init_failure", "on_panic", "action", "kind",
+		"max_attempts", "delay", "delete_on_exit", "read", "write", "mknod", "soft", "hard",
+		/* variants */
+		"rtype: service", "rtype: job", "rtype: cron", "pull_policy: always",
+		"pull_policy: never", "mode: fixed", "mode: adaptive", "mode: manual", "protocol: http",
+		"protocol: https", "protocol: tcp", "protocol: udp", "protocol: websocket",
+		"expose: public", "expose: internal", "type: bind", "type: named", "type: anonymous",
+		"type: tmpfs", "type: s3", "type: tcp", "type: http", "type: command",
+		"condition: healthy", "condition: started", "condition: ready", "on_timeout: fail",
+		"on_timeout: warn", "on_timeout: continue", "uses: init.wait_tcp",
+		"uses: init.wait_http", "uses: init.run", "action: restart", "action: shutdown",
+		"action: isolate", "action: backoff", "kind: no", "kind: always",
+		"kind: unless_stopped", "kind: on_failure", "network_mode: default",
+		"network_mode: bridge", "network_mode: host", "network_mode: none",
+		"\"$E:", "\"$S:", "\"$secret://",
+	};
+	struct zl_buf all = { 0 };
+	for (size_t i = 0; i < VALID_FIXTURES; i++) {
+		char *path = zl_xasprintf("%s/tests/fixtures/spec/valid/%s.yaml", source_root(), valid_fixtures[i].name);
+		char *text = NULL;
+		size_t len = 0;
+		struct zl_err err = ZL_ERR_INIT;
+		if (zl_read_file(path, &text, &len, &err) < 0)
+			fail_msg("%s", err.msg);
+		zl_buf_append(&all, text, len);
+		zl_buf_puts(&all, "\n");
+		free(text);
+		free(path);
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *k = keys[i];
+		bool found = strchr(k, ' ') || k[0] == '"' ? strstr(all.data, k) != NULL : has_yaml_key(all.data, k);
+		if (!found)
+			fail_msg("no valid fixture in tests/fixtures/spec/valid uses \"%s\"", k);
+	}
+	zl_buf_free(&all);
+}
+
+/* ---- ZLayer's examples (an extra; skipped without them) ---- */
 
 static void test_valid_examples_parse_clean(void **state)
 {
+	NEED_EXAMPLES();
 	char *dir = zl_xasprintf("%s/valid", examples_dir());
 	DIR *d = opendir(dir);
 	assert_non_null(d);
@@ -140,6 +819,7 @@ static void test_invalid_examples_name_each_key(void **state)
 		{ "examples__python__hello.zlayer.yaml", { NULL } },
 		{ "examples__wasm__deployment.yaml", { "services.rust-hello.runtime", "services.go-hello.runtime" } },
 	};
+	NEED_EXAMPLES();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *path = zl_xasprintf("%s/invalid/%s", examples_dir(), cases[i].file);
 		const char *paths[] = { path };
@@ -168,6 +848,7 @@ static void test_invalid_examples_name_each_key(void **state)
 
 static void test_invalid_example_messages(void **state)
 {
+	NEED_EXAMPLES();
 	char *path = zl_xasprintf("%s/invalid/examples__containers__multi-service__deployment.yaml", examples_dir());
 	const char *paths[] = { path };
 	struct spec_set set = { 0 };
@@ -729,6 +1410,10 @@ static void test_thousand_services_load_fast(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid_fixtures),
+		cmocka_unit_test(test_invalid_fixtures),
+		cmocka_unit_test(test_invalid_fixture_model),
+		cmocka_unit_test(test_fixtures_cover_every_key),
 		cmocka_unit_test(test_valid_examples_parse_clean),
 		cmocka_unit_test(test_invalid_examples_name_each_key),
 		cmocka_unit_test(test_invalid_example_messages),
