@@ -3,17 +3,14 @@
  */
 #include "backends/backend.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-/* One line per backend. ops == NULL: the name is reserved but not built yet,
- * so asking for it says so instead of "unknown backend". */
-static const struct {
-	const char *name;
-	const struct backend_ops *ops;
-} backend_table[] = {
-	{ "mock", &backend_mock_ops },
-	{ "oci", &backend_oci_ops },
-};
+/* The table of compiled-in backends, one per folder under backends/. */
+#include "backend-table.h"
 
 #define BACKEND_TABLE_LEN (sizeof(backend_table) / sizeof(backend_table[0]))
 
@@ -39,7 +36,8 @@ char *backend_replica_id(const char *deployment, const char *service, int index)
 	return zl_xasprintf("zl-%s-%s-%d", deployment, service, index);
 }
 
-int backend_open(const char *name, const char *root, struct backend **out, struct zl_err *err)
+int backend_open(const char *name, const char *root, const struct backend_options *opts,
+		 struct backend **out, struct zl_err *err)
 {
 	*out = NULL;
 	if (!name || !*name)
@@ -55,9 +53,11 @@ int backend_open(const char *name, const char *root, struct backend **out, struc
 		struct backend *b = zl_xcalloc(1, sizeof(*b));
 		b->ops = backend_table[i].ops;
 		b->root = zl_xstrdup(root);
+		b->runtime = opts && opts->runtime && *opts->runtime ? zl_xstrdup(opts->runtime) : NULL;
 		b->ctx = NULL;
 		if (b->ops->init && b->ops->init(b, err) < 0) {
 			free(b->root);
+			free(b->runtime);
 			free(b);
 			return -1;
 		}
@@ -73,6 +73,56 @@ int backend_open(const char *name, const char *root, struct backend **out, struc
 	return -1;
 }
 
+size_t backend_count(void)
+{
+	return BACKEND_TABLE_LEN;
+}
+
+const char *backend_name_at(size_t i)
+{
+	return i < BACKEND_TABLE_LEN ? backend_table[i].name : NULL;
+}
+
+void backend_leftovers_add(struct backend_leftovers *l, const char *kind, const char *name,
+			   const char *key, const char *fmt, ...)
+{
+	zl_grow(&l->items, sizeof(*l->items), &l->cap, l->count + 1);
+	va_list ap;
+	va_start(ap, fmt);
+	char *detail = NULL;
+	if (vasprintf(&detail, fmt, ap) < 0) {
+		fprintf(stderr, "zlapply: out of memory\n");
+		abort();
+	}
+	va_end(ap);
+	l->items[l->count++] = (struct backend_leftover){
+		.kind = zl_xstrdup(kind), .name = zl_xstrdup(name), .key = zl_xstrdup(key),
+		.detail = detail,
+	};
+}
+
+void backend_leftovers_free(struct backend_leftovers *l)
+{
+	for (size_t i = 0; i < l->count; i++) {
+		free(l->items[i].kind);
+		free(l->items[i].name);
+		free(l->items[i].detail);
+		free(l->items[i].key);
+	}
+	free(l->items);
+	memset(l, 0, sizeof(*l));
+}
+
+int backend_root_check(const char *root, struct zl_err *err)
+{
+	struct stat st;
+	_cleanup_free_ char *db = zl_xasprintf("%s/state.db", root ? root : "");
+	if (!root || root[0] != '/' || stat(db, &st) < 0 || !S_ISREG(st.st_mode))
+		return zl_invalid(err, "%s is not a zlapply state root (no state.db): nothing is looked at or removed there",
+				  root ? root : "(none)");
+	return 0;
+}
+
 void backend_close(struct backend *b)
 {
 	if (!b)
@@ -80,5 +130,6 @@ void backend_close(struct backend *b)
 	if (b->ops && b->ops->destroy)
 		b->ops->destroy(b);
 	free(b->root);
+	free(b->runtime);
 	free(b);
 }

@@ -9,6 +9,7 @@
 #define ZL_BACKEND_H
 
 #include "common/common.h"
+#include "net/net.h"
 #include "spec/spec.h"
 
 enum backend_status {
@@ -49,7 +50,7 @@ struct backend_replica_spec {
 	 * bridge networking (network_mode host or none, or a backend without). */
 	const char *ip;
 	const char *bridge;
-	const char *subnet; /* CIDR */
+	const struct net_subnet *subnet; /* the bridge's */
 };
 
 struct backend_stats {
@@ -62,6 +63,41 @@ struct backend_log_opts {
 	bool follow;     /* keep printing until the replica exits */
 	bool timestamps; /* prefix each line with its time */
 };
+
+/* ---- what a backend left behind (zlapply doctor) ---- */
+
+/* A replica the state root knows: recorded (a row owns it: nothing of it is
+ * a leftover) or only traced (a pending journal entry or an event names it:
+ * what the backend finds of it is this root's to sweep). */
+struct backend_replica_ref {
+	const char *deployment, *service;
+	int index;
+	const char *backend_id;
+	bool recorded;
+};
+
+/* One thing a backend made that no recorded replica owns. */
+struct backend_leftover {
+	char *kind;   /* the backend's word: "dir", "mount", "netns", "veth", ... */
+	char *name;   /* what to show: a path, a name, "pid N" */
+	char *detail; /* why it is a leftover */
+	char *key;    /* what sweep() works on */
+};
+
+struct backend_leftovers {
+	struct backend_leftover *items; /* in the order sweep() should take them */
+	size_t count, cap;
+	/* Host-wide things that look like zlapply's but that this root has no
+	 * trace of (another --root's): counted, never listed, never touched. */
+	size_t foreign;
+};
+/* Appends a leftover (the strings are copied; fmt gives the detail). */
+void backend_leftovers_add(struct backend_leftovers *l, const char *kind, const char *name,
+			   const char *key, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void backend_leftovers_free(struct backend_leftovers *l);
+/* Is root a zlapply state root (it holds state.db)? A backend refuses to
+ * look for, or sweep, leftovers of a directory that is not one. */
+int backend_root_check(const char *root, struct zl_err *err);
 
 struct backend;
 
@@ -112,37 +148,50 @@ struct backend_ops {
 	 * not an error (dest_path is then not created). NULL = nothing to keep. */
 	int (*archive_logs)(struct backend *b, const char *id, const char *dest_path,
 			    struct zl_err *err);
+	/* Optional: what the backend left on the host and under the root that
+	 * no recorded replica of refs owns (its directories, mounts, monitors,
+	 * cgroups, network namespaces...), appended to out in the order to
+	 * sweep them. Needs no probe. Refuses a root backend_root_check()
+	 * does not accept, listing nothing. */
+	int (*leftovers)(struct backend *b, const struct backend_replica_ref *refs, size_t n_refs,
+			 struct backend_leftovers *out, struct zl_err *err);
+	/* Optional with leftovers: removes one leftover it listed; gone
+	 * already is success. */
+	int (*sweep)(struct backend *b, const struct backend_leftover *l, struct zl_err *err);
+	/* Optional with leftovers: is it still there (a sweep of an earlier
+	 * one may have taken it along)? NULL = assume so. */
+	bool (*leftover_present)(struct backend *b, const struct backend_leftover *l);
 	void (*destroy)(struct backend *b);
+};
+
+/* What the caller chooses for a backend (flags and config, never the
+ * environment). Every field may be NULL: the backend's own default. */
+struct backend_options {
+	/* The engine replicas run with: an OCI runtime (path or name) for oci,
+	 * a WASI engine for wasm (the CLI's --runtime). */
+	const char *runtime;
 };
 
 struct backend {
 	const struct backend_ops *ops;
-	char *root; /* zlapply state root */
-	void *ctx;  /* the backend's own */
+	char *root;    /* zlapply state root */
+	char *runtime; /* backend_options.runtime, NULL = the backend's choice */
+	void *ctx;     /* the backend's own */
 };
 
-/* Opens the backend called name ("mock", ...) under the state root. Unknown
- * names fail with kind INPUT and list the known ones. */
-int backend_open(const char *name, const char *root, struct backend **out, struct zl_err *err);
+/* Opens the backend called name ("mock", ...) under the state root with
+ * opts (NULL: defaults). Unknown names fail with kind INPUT and list the
+ * known ones. */
+int backend_open(const char *name, const char *root, const struct backend_options *opts,
+		 struct backend **out, struct zl_err *err);
 void backend_close(struct backend *b);
 
 /* "zl-<deployment>-<service>-<index>"; caller frees. */
 char *backend_replica_id(const char *deployment, const char *service, int index);
 
-/* ---- the mock backend (tests of the reconciler only) ----
- * Fake containers persist as files under <root>/mock/<id> so separate zlapply
- * runs see them. Faults for tests:
- *   - env ZLAPPLY_MOCK_DELAY_MS=N: every create and start sleeps N ms first;
- *   - env ZLAPPLY_MOCK_FAIL="op:id[,op:id...]" (op create|start|stop|remove,
- *     id a backend id or "*"): that operation fails;
- *   - backend_mock_set_exit(): a running fake replica exits with a code;
- *   - env ZLAPPLY_MOCK_PULL=1: the mock asks for images like a real backend,
- *     so apply's pull path can be tested without running containers. */
-int backend_mock_set_exit(const char *root, const char *id, int exit_code, int exit_signal,
-			  struct zl_err *err);
-extern const struct backend_ops backend_mock_ops;
-/* The OCI backend (backends/oci/): real containers via crun/runc under zlmon.
- * env ZLAPPLY_RUNTIME=PATH (the CLI's --runtime) picks the runtime. */
-extern const struct backend_ops backend_oci_ops;
+/* The compiled-in backends (one per folder under backends/), for those that
+ * must ask every one of them (doctor). */
+size_t backend_count(void);
+const char *backend_name_at(size_t i);
 
 #endif

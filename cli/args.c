@@ -6,8 +6,6 @@
 #include <getopt.h>
 #include <string.h>
 
-#include "spec/spec.h"
-
 #define V(v) (1u << (v))
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | \
@@ -223,6 +221,9 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	o->backend = getenv("ZLAPPLY_BACKEND");
 	if (!o->backend || !*o->backend)
 		o->backend = "oci";
+	o->runtime = getenv("ZLAPPLY_RUNTIME"); /* read here, passed on as an argument */
+	if (o->runtime && !*o->runtime)
+		o->runtime = NULL;
 
 	/* The verb is the first argument that is not a flag or a flag's value,
 	 * so `zlapply --root R status` works as well as `zlapply status --root R`. */
@@ -316,7 +317,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_WAIT: o->wait = true; break; /* health: --wait */
 		case OPT_DETACH: o->detach = true; break; /* jobs/cron: run --detach */
 		case OPT_WAIT_TIMEOUT:
-			if (spec_parse_duration(optarg, &o->wait_timeout_ms, err) < 0)
+			if (reconcile_parse_duration(optarg, &o->wait_timeout_ms, err) < 0)
 				return zl_err_prefix(err, "--timeout");
 			if (o->wait_timeout_ms <= 0)
 				return zl_invalid(err, "--timeout: expected a duration > 0, got \"%s\"", optarg);
@@ -324,7 +325,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_FIX: o->fix = true; break;
 		case OPT_INTERVAL:
-			if (spec_parse_duration(optarg, &o->interval_ms, err) < 0)
+			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)
 				return zl_err_prefix(err, "--interval");
 			if (o->interval_ms < 1000)
 				return zl_invalid(err, "--interval: expected at least 1s, got \"%s\"", optarg);
@@ -337,7 +338,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 			break;
 		}
 		case OPT_LOCK_TIMEOUT:
-			if (spec_parse_duration(optarg, &o->lock_timeout_ms, err) < 0)
+			if (reconcile_parse_duration(optarg, &o->lock_timeout_ms, err) < 0)
 				return zl_err_prefix(err, "--lock-timeout");
 			break;
 		}

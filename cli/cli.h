@@ -6,6 +6,7 @@
 #define ZL_CLI_H
 
 #include "common/common.h"
+#include "reconcile/reconcile.h"
 
 enum cli_verb {
 	CLI_APPLY = 0, CLI_DIFF, CLI_VALIDATE, CLI_STATUS, CLI_DELETE, CLI_VERSION, CLI_HELP,
@@ -72,16 +73,18 @@ int cmd_status(const struct cli_opts *o);
 int cmd_images(const struct cli_opts *o);   /* pull, images, prune */
 int cmd_replica(const struct cli_opts *o);  /* kill, logs, exec */
 /* The reconcile image options the flags describe. */
-struct images_opts;
 void cli_images_opts(const struct cli_opts *o, struct images_opts *out);
 int cmd_delete(const struct cli_opts *o);
 int cmd_watch(const struct cli_opts *o);
 int cmd_doctor(const struct cli_opts *o); /* networking: doctor [--fix] */
 int cmd_run(const struct cli_opts *o);    /* jobs/cron: run JOB [--timeout D] [--detach] */
-/* The reconcile options the flags describe (apply and watch share them).
- * A bad --subnet is bad input: -1 with err (kind INPUT). dry_run and
- * plan_out are left to the caller. */
-struct reconcile_opts;
+/* The reconcile options the flags describe, for every verb that opens a
+ * backend or the store (root, backend, --runtime, lock timeout, quiet,
+ * bridge, subnet, images). dry_run, plan_out and the run fields are left to
+ * the caller. */
+void cli_base_opts(const struct cli_opts *o, struct reconcile_opts *out);
+/* cli_base_opts(), checked as apply, diff and watch check them before
+ * anything is touched: a bad --subnet is -1 with err (kind INPUT). */
 int cli_reconcile_opts(const struct cli_opts *o, struct reconcile_opts *out, struct zl_err *err);
 
 /* Exit code for an error kind. */
@@ -90,10 +93,6 @@ int cli_exit_code(const struct zl_err *err);
 int cli_fail(const struct zl_err *err);
 
 /* output.c */
-struct state_replicas;
-struct backend_stats;
-struct state_runs;
-struct state_schedules;
 /* jobs/cron: what status shows besides replicas (either may be NULL). */
 struct output_runs {
 	const struct state_runs *runs;           /* kept runs of jobs and cron services */
@@ -102,7 +101,8 @@ struct output_runs {
 void output_status_table(FILE *out, const struct state_replicas *rows,
 			 const struct output_runs *runs, int64_t now_ms);
 /* stats: one per row (cgroup usage; -1 unknown) or NULL. Caller frees the text. */
-char *output_status_json(const struct state_replicas *rows, const struct backend_stats *stats,
+char *output_status_json(const struct state_replicas *rows,
+			 const struct reconcile_replica_stats *stats,
 			 const struct output_runs *runs, int64_t now_ms);
 
 #endif

@@ -3,19 +3,11 @@
  * state is touched. */
 #include "cli.h"
 
-#include "net/net.h"
-#include "reconcile/reconcile.h"
-
 /* Loads o->files; prints diagnostics. Returns 0 or an exit code. */
 static int load_specs(const struct cli_opts *o, struct spec_set *set, bool print_notes)
 {
-	struct spec_diags diags = { 0 };
-	int r = spec_load_paths(o->files, o->file_count, set, &diags);
-	if (r < 0 || diags.errors > 0 || (print_notes && diags.count > 0))
-		spec_diags_print(&diags, stderr);
-	size_t errors = diags.errors;
-	spec_diags_free(&diags);
-	if (r < 0 || errors > 0) {
+	size_t errors = 0;
+	if (reconcile_spec_load(o->files, o->file_count, print_notes, stderr, set, &errors) < 0) {
 		fprintf(stderr, "zlapply: error: %zu problem%s in the spec; nothing was changed\n",
 			errors, errors == 1 ? "" : "s");
 		return 2;
@@ -34,22 +26,25 @@ static int cmd_validate(const struct cli_opts *o, const struct spec_set *set)
 	return 0;
 }
 
-int cli_reconcile_opts(const struct cli_opts *o, struct reconcile_opts *out, struct zl_err *err)
+void cli_base_opts(const struct cli_opts *o, struct reconcile_opts *out)
 {
-	/* A bad --subnet is bad input: refuse it before anything is touched. */
-	struct net_subnet subnet;
-	if (o->subnet && *o->subnet && net_subnet_parse(o->subnet, &subnet, err) < 0)
-		return zl_err_prefix(err, "--subnet");
 	*out = (struct reconcile_opts){
 		.root = o->root,
 		.backend_name = o->backend,
+		.runtime = o->runtime,
 		.lock_timeout_ms = o->lock_timeout_ms,
 		.quiet = o->quiet,
 		.bridge = o->bridge && *o->bridge ? o->bridge : NULL,
 		.subnet = o->subnet && *o->subnet ? o->subnet : NULL,
 	};
 	cli_images_opts(o, &out->images);
-	return 0;
+}
+
+int cli_reconcile_opts(const struct cli_opts *o, struct reconcile_opts *out, struct zl_err *err)
+{
+	cli_base_opts(o, out);
+	/* A bad --subnet is bad input: refuse it before anything is touched. */
+	return reconcile_opts_check(out, err);
 }
 
 int cmd_apply(const struct cli_opts *o)
@@ -104,6 +99,6 @@ int cmd_apply(const struct cli_opts *o)
 	}
 	code = 0;
 out:
-	spec_set_free(&set);
+	reconcile_spec_free(&set);
 	return code;
 }

@@ -3,18 +3,15 @@
  * deployments the -f specs declare. */
 #include "cli.h"
 
-#include "reconcile/reconcile.h"
-
 int cmd_delete(const struct cli_opts *o)
 {
 	struct spec_set set = { 0 };
-	struct spec_diags diags = { 0 };
 	const char **names = NULL;
 	size_t count = 0;
 	int code = 0;
 
-	if (o->file_count > 0 && spec_load_paths(o->files, o->file_count, &set, &diags) < 0) {
-		spec_diags_print(&diags, stderr);
+	if (o->file_count > 0 &&
+	    reconcile_spec_load(o->files, o->file_count, false, stderr, &set, NULL) < 0) {
 		fprintf(stderr, "zlapply: error: the spec has problems; nothing was deleted\n");
 		code = 2;
 		goto out;
@@ -25,16 +22,10 @@ int cmd_delete(const struct cli_opts *o)
 	for (size_t i = 0; i < set.count; i++)
 		names[count++] = set.deployments[i].name;
 
-	struct reconcile_opts ropts = {
-		.root = o->root,
-		.backend_name = o->backend,
-		.lock_timeout_ms = o->lock_timeout_ms,
-		.dry_run = o->dry_run,
-		.quiet = o->quiet,
-		.plan_out = stdout,
-		.bridge = o->bridge && *o->bridge ? o->bridge : NULL,
-		.subnet = o->subnet && *o->subnet ? o->subnet : NULL,
-	};
+	struct reconcile_opts ropts;
+	cli_base_opts(o, &ropts);
+	ropts.dry_run = o->dry_run;
+	ropts.plan_out = stdout;
 	struct reconcile_result res;
 	struct zl_err err = ZL_ERR_INIT;
 	if (reconcile_delete(&ropts, names, count, &res, &err) < 0) {
@@ -52,7 +43,6 @@ int cmd_delete(const struct cli_opts *o)
 			res.actions_done == 1 ? "" : "s");
 out:
 	free(names);
-	spec_diags_free(&diags);
-	spec_set_free(&set);
+	reconcile_spec_free(&set);
 	return code;
 }

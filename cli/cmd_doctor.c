@@ -4,22 +4,14 @@
  * so scripts and timers notice. */
 #include "cli.h"
 
-#include "reconcile/reconcile.h"
-
 int cmd_doctor(const struct cli_opts *o)
 {
-	struct reconcile_opts ropts = {
-		.root = o->root,
-		.backend_name = o->backend,
-		.lock_timeout_ms = o->lock_timeout_ms,
-		.quiet = o->quiet,
-		.bridge = o->bridge && *o->bridge ? o->bridge : NULL,
-		.subnet = o->subnet && *o->subnet ? o->subnet : NULL,
-	};
+	struct reconcile_opts ropts;
+	cli_base_opts(o, &ropts);
 	struct doctor_report rep;
 	struct zl_err err = ZL_ERR_INIT;
 	if (reconcile_doctor(&ropts, o->fix, &rep, &err) < 0) {
-		doctor_report_free(&rep);
+		reconcile_doctor_report_free(&rep);
 		return cli_fail(&err);
 	}
 	size_t left = 0;
@@ -46,6 +38,6 @@ int cmd_doctor(const struct cli_opts *o)
 		fprintf(stderr, "zlapply: note: %zu zl-* namespace%s or zlh* link%s belong to no "
 				"replica of %s and were never made with it (another --root?); not touched\n",
 			rep.foreign, rep.foreign == 1 ? "" : "s", rep.foreign == 1 ? "" : "s", o->root);
-	doctor_report_free(&rep);
+	reconcile_doctor_report_free(&rep);
 	return left ? 1 : 0;
 }

@@ -1,12 +1,9 @@
 /* cmd_images.c: `zlapply pull IMAGE...`, `zlapply images` and `zlapply prune`.
- * pull and prune change the store, so they hold the apply lock. */
+ * pull and prune change the store, so they hold the apply lock
+ * (reconcile_store_open()). */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <string.h>
-
-#include "reconcile/reconcile.h"
 
 void cli_images_opts(const struct cli_opts *o, struct images_opts *out)
 {
@@ -22,16 +19,10 @@ void cli_images_opts(const struct cli_opts *o, struct images_opts *out)
 
 static int list_images(const struct cli_opts *o)
 {
-	struct state_db *db = NULL;
 	struct state_images images = { 0 };
 	struct zl_err err = ZL_ERR_INIT;
-	if (state_open(o->root, true, &db, &err) < 0 && err.sys_errno != ENOENT)
+	if (reconcile_images_list(o->root, &images, &err) < 0)
 		return cli_fail(&err);
-	if (db && state_images_load(db, &images, &err) < 0) {
-		state_close(db);
-		return cli_fail(&err);
-	}
-	state_close(db);
 	if (o->output == CLI_OUTPUT_JSON) {
 		cJSON *root = cJSON_CreateObject();
 		cJSON *arr = cJSON_AddArrayToObject(root, "images");
@@ -65,7 +56,7 @@ static int list_images(const struct cli_opts *o)
 			printf("%-50s  %.19s  %-10s  %s\n", im->reference, im->manifest_digest, size, used);
 		}
 	}
-	state_images_free(&images);
+	reconcile_images_free(&images);
 	return 0;
 }
 
@@ -74,23 +65,19 @@ int cmd_images(const struct cli_opts *o)
 	if (o->verb == CLI_IMAGES)
 		return list_images(o);
 
-	struct state_lock lock = { .fd = -1 };
-	struct state_db *db = NULL;
-	struct images_ctx *ctx = NULL;
+	struct reconcile_opts ropts;
+	cli_base_opts(o, &ropts);
+	struct reconcile_store *store = NULL;
 	struct zl_err err = ZL_ERR_INIT;
 	int code = 0;
-	if (state_lock_acquire(o->root, o->lock_timeout_ms, &lock, &err) < 0 ||
-	    state_open(o->root, false, &db, &err) < 0) {
+	if (reconcile_store_open(&ropts, &store, &err) < 0) {
 		code = cli_fail(&err);
 		goto out;
 	}
-	struct images_opts io;
-	cli_images_opts(o, &io);
-	ctx = images_ctx_new(o->root, &io, db);
 	if (o->verb == CLI_PRUNE) {
 		int64_t freed = 0;
 		size_t removed = 0;
-		if (images_prune(ctx, &freed, &removed, &err) < 0) {
+		if (reconcile_prune(store, &freed, &removed, &err) < 0) {
 			code = cli_fail(&err);
 			goto out;
 		}
@@ -101,17 +88,16 @@ int cmd_images(const struct cli_opts *o)
 		goto out;
 	}
 	for (size_t i = 0; i < o->arg_count; i++) {
-		struct images_ready ready;
-		if (images_pull(ctx, o->args[i], &ready, &err) < 0) {
+		char *reference = NULL, *digest = NULL;
+		if (reconcile_pull(store, o->args[i], &reference, &digest, &err) < 0) {
 			code = cli_fail(&err);
 			continue; /* pull the others all the same */
 		}
-		printf("%s %s\n", ready.reference, ready.manifest_digest);
-		images_ready_clear(&ready);
+		printf("%s %s\n", reference, digest);
+		free(reference);
+		free(digest);
 	}
 out:
-	images_ctx_free(ctx);
-	state_close(db);
-	state_lock_release(&lock);
+	reconcile_store_close(store);
 	return code;
 }

@@ -4,8 +4,6 @@
  * input found at start, 1 when it cannot start (address in use, ...). */
 #include "cli.h"
 
-#include "reconcile/reconcile.h"
-
 int cmd_watch(const struct cli_opts *o)
 {
 	struct zl_err err = ZL_ERR_INIT;

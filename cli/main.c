@@ -38,9 +38,6 @@ int main(int argc, char **argv)
 		code = cli_fail(&err);
 		goto out;
 	}
-	/* The oci backend reads its runtime choice from the environment. */
-	if (o.runtime)
-		setenv("ZLAPPLY_RUNTIME", o.runtime, 1);
 	if (o.quiet)
 		zl_log_set_level(ZL_LOG_WARN);
 	else if (o.verbose)

@@ -5,9 +5,6 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-#include "backends/backend.h"
-#include "spec/spec.h"
-#include "state/state.h"
 
 static void add_string_or_null(cJSON *obj, const char *key, const char *value)
 {
@@ -107,7 +104,7 @@ static void add_runs_json(cJSON *root, const struct state_replicas *rows,
 		bool done = r->finished_at > 0;
 		add_int_or_null(o, "exit_code", r->exit_code, done && r->exit_code >= 0);
 		if (done && r->exit_signal > 0)
-			add_string_or_null(o, "exit_signal", spec_signal_name(r->exit_signal));
+			add_string_or_null(o, "exit_signal", reconcile_signal_name(r->exit_signal));
 		else
 			cJSON_AddNullToObject(o, "exit_signal");
 		add_string_or_null(o, "reason", r->reason);
@@ -116,8 +113,9 @@ static void add_runs_json(cJSON *root, const struct state_replicas *rows,
 	}
 }
 
-char *output_status_json(const struct state_replicas *rows, const struct backend_stats *stats,
-			 const struct output_runs *runs, int64_t now_ms)
+char *output_status_json(const struct state_replicas *rows,
+			 const struct reconcile_replica_stats *stats, const struct output_runs *runs,
+			 int64_t now_ms)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON *list = cJSON_AddArrayToObject(root, "replicas");
@@ -130,14 +128,14 @@ char *output_status_json(const struct state_replicas *rows, const struct backend
 		char name[160];
 		snprintf(name, sizeof(name), "%s-rep-%d", r->service, r->index);
 		cJSON_AddStringToObject(o, "name", name);
-		cJSON_AddStringToObject(o, "state", state_replica_state_name(r->state));
+		cJSON_AddStringToObject(o, "state", reconcile_replica_state_name(r->state));
 		add_int_or_null(o, "pid", r->pid, r->pid > 0);
 		add_string_or_null(o, "ip", r->ip);
 		add_string_or_null(o, "netns", r->netns);
 		add_int_or_null(o, "exit_code", r->exit_code, r->exit_code >= 0);
 		add_string_or_null(o, "exit_reason", r->exit_reason);
 		if (r->exit_signal > 0)
-			add_string_or_null(o, "exit_signal", spec_signal_name(r->exit_signal));
+			add_string_or_null(o, "exit_signal", reconcile_signal_name(r->exit_signal));
 		else
 			cJSON_AddNullToObject(o, "exit_signal");
 		cJSON_AddNumberToObject(o, "restarts", r->restarts);
@@ -239,8 +237,8 @@ static void output_runs_table(FILE *out, const struct state_replicas *rows,
 			format_age(r->started_at > 0 ? r->started_at : end, end, took, sizeof(took));
 			if (r->finished_at == 0)
 				snprintf(exit_s, sizeof(exit_s), "running");
-			else if (r->exit_signal > 0 && spec_signal_name(r->exit_signal))
-				snprintf(exit_s, sizeof(exit_s), "%s", spec_signal_name(r->exit_signal));
+			else if (r->exit_signal > 0 && reconcile_signal_name(r->exit_signal))
+				snprintf(exit_s, sizeof(exit_s), "%s", reconcile_signal_name(r->exit_signal));
 			else if (r->exit_code >= 0)
 				snprintf(exit_s, sizeof(exit_s), "%d", r->exit_code);
 			else
@@ -280,7 +278,7 @@ void output_status_table(FILE *out, const struct state_replicas *rows,
 		else
 			snprintf(pid, sizeof(pid), "-");
 		if (r->exit_signal > 0) {
-			const char *sig = spec_signal_name(r->exit_signal);
+			const char *sig = reconcile_signal_name(r->exit_signal);
 			snprintf(exit_s, sizeof(exit_s), "%s", sig ? sig : "signal");
 		} else if (r->exit_code >= 0) {
 			snprintf(exit_s, sizeof(exit_s), "%d", r->exit_code);
@@ -298,7 +296,7 @@ void output_status_table(FILE *out, const struct state_replicas *rows,
 			format_left(wait, left, sizeof(left));
 			snprintf(state_s, sizeof(state_s), "backoff %s", left);
 		} else {
-			snprintf(state_s, sizeof(state_s), "%s", state_replica_state_name(r->state));
+			snprintf(state_s, sizeof(state_s), "%s", reconcile_replica_state_name(r->state));
 		}
 		fprintf(out, "%-*s  %-*s  %-12s  %-8s  %-15s  %-10s  %-8d  %-9s  %s\n", w_dep,
 			r->deployment, w_name, name, state_s, pid, r->ip ? r->ip : "-", exit_s,

@@ -123,6 +123,32 @@ int zl_rm_rf(const char *path, struct zl_err *err);
 int zl_run(const char *const argv[], int stdin_fd, struct zl_buf *out, int *exit_code,
 	   struct zl_err *err);
 
+/* Ownership of host objects (owner.c): the identity of a state root, and
+ * claims on host-wide names (runtime ids, network namespaces, veths,
+ * bridges) so that a root never touches another root's objects. */
+#define ZL_OWNER_ID_LEN 32
+#define ZL_CLAIMS_DIR "/run/zlapply/claims"
+struct zl_owner {
+	char id[ZL_OWNER_ID_LEN + 1]; /* hex; <root>/root-id */
+	char root[4096];              /* the root's real path, for messages */
+};
+/* The identity of the state root root (made and kept in <root>/root-id
+ * when create and it has none). */
+int zl_owner_of_root(const char *root, bool create, struct zl_owner *out, struct zl_err *err);
+bool zl_owner_same(const struct zl_owner *a, const struct zl_owner *b);
+/* Claims kind/name ("replica", "zl-web-api-1") for me: 0 when claimed (or
+ * mine already; a stale claim of a root that is gone is taken over), 1
+ * when another live root holds it (*holder, may be NULL, says which), -1
+ * on error. */
+int zl_claim(const char *kind, const char *name, const struct zl_owner *me,
+	     struct zl_owner *holder, struct zl_err *err);
+/* Who holds kind/name: 0 and *holder, or -1 when nobody does. */
+int zl_claim_holder(const char *kind, const char *name, struct zl_owner *holder);
+/* 1 mine, 0 another root's, -1 unclaimed. */
+int zl_claim_is_ours(const char *kind, const char *name, const struct zl_owner *me);
+/* Drops my claim on kind/name; another root's is left alone. */
+int zl_claim_release(const char *kind, const char *name, const struct zl_owner *me);
+
 /* Strings. */
 bool zl_str_has_suffix(const char *s, const char *suffix);
 /* Levenshtein distance, used to suggest the nearest known key. */

@@ -52,9 +52,10 @@ static inline const char *net_link_kind_text(const char *kind)
 int nl_link_get(struct nl_sock *s, const char *name, struct nl_link *out, struct zl_err *err);
 int nl_bridge_create(struct nl_sock *s, const char *name, struct zl_err *err);
 /* Creates host (in s's namespace) and its peer directly inside the
- * namespace peer_netns_fd, so the peer is never visible in the host. */
+ * namespace peer_netns_fd, so the peer is never visible in the host; the
+ * peer gets peer_mac (NULL: one the kernel picks). */
 int nl_veth_create(struct nl_sock *s, const char *host, const char *peer, int peer_netns_fd,
-		   struct zl_err *err);
+		   const unsigned char peer_mac[6], struct zl_err *err);
 int nl_link_set_master(struct nl_sock *s, const char *name, const char *master,
 		       struct zl_err *err);
 int nl_link_set_up(struct nl_sock *s, const char *name, bool up, struct zl_err *err);

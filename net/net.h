@@ -36,6 +36,8 @@ struct net_subnet {
 	uint32_t network; /* aligned to prefix */
 	int prefix;       /* 8..30 */
 };
+/* NET_DEFAULT_SUBNET, already parsed. */
+#define NET_DEFAULT_SUBNET_VALUE ((struct net_subnet){ .network = 0x0ad50000u, .prefix = 16 })
 
 /* Parses "a.b.c.d/len" (len 8..30). The address must be the network address
  * ("10.1.2.3/24" is an error suggesting 10.1.2.0/24); subnets overlapping

@@ -322,7 +322,7 @@ int nl_bridge_create(struct nl_sock *s, const char *name, struct zl_err *err)
 }
 
 int nl_veth_create(struct nl_sock *s, const char *host, const char *peer, int peer_netns_fd,
-		   struct zl_err *err)
+		   const unsigned char peer_mac[6], struct zl_err *err)
 {
 	char op[64];
 	snprintf(op, sizeof(op), "create veth %s", host ? host : "");
@@ -339,6 +339,8 @@ int nl_veth_create(struct nl_sock *s, const char *host, const char *peer, int pe
 	struct ifinfomsg peer_ifi = { .ifi_family = AF_UNSPEC };
 	msg_append(&m, &peer_ifi, sizeof(peer_ifi));
 	msg_put_str(&m, IFLA_IFNAME, peer);
+	if (peer_mac)
+		msg_put(&m, IFLA_ADDRESS, peer_mac, 6);
 	if (peer_netns_fd >= 0)
 		msg_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)peer_netns_fd);
 	nest_end(&m, peer_attr);

@@ -206,8 +206,14 @@ int net_replica_setup(const struct net_replica *r, char **netns_path, struct zl_
 		goto fail;
 	if ((ns_fd = netns_open(ns, &e)) < 0)
 		goto fail;
-	/* The peer is born inside the netns as eth0: it never shows in the host. */
-	if (nl_veth_create(&host_nl, host_if, "eth0", ns_fd, &e) < 0)
+	/* The peer is born inside the netns as eth0: it never shows in the
+	 * host. Its MAC follows from its address (02:42:a.b.c.d, as Docker
+	 * does), so a replica recreated with the same address answers with the
+	 * same MAC and the host's and its peers' ARP caches stay right: no
+	 * connection stalls on a stale neighbour entry after a rolling update. */
+	unsigned char mac[6] = { 0x02, 0x42, (unsigned char)(r->ip >> 24), (unsigned char)(r->ip >> 16),
+				 (unsigned char)(r->ip >> 8), (unsigned char)r->ip };
+	if (nl_veth_create(&host_nl, host_if, "eth0", ns_fd, mac, &e) < 0)
 		goto fail;
 	u.veth = true;
 	if (nl_link_set_master(&host_nl, host_if, r->bridge, &e) < 0 ||

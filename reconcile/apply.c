@@ -4,7 +4,7 @@
  *    anything is touched, so bad input changes nothing;
  * 2. lock, open the store, settle what a crashed run left pending;
  * 3. per deployment: observe, plan, execute, record. */
-#include "reconcile.h"
+#include "reconcile-internal.h"
 #include "publish-internal.h" /* networking: published ports */
 
 #include <cjson/cJSON.h>
@@ -18,6 +18,7 @@ struct apply_run {
 	struct backend *b;
 	struct images_ctx *images;
 	char *secrets_dir;
+	struct net_subnet subnet; /* opts->subnet, parsed once for the run */
 };
 
 static int64_t run_now(const struct reconcile_opts *o)
@@ -177,13 +178,27 @@ static const struct state_replica *row_for(const struct state_replicas *rows,
 	return NULL;
 }
 
+/* Takes a replica about to stop out of its service's published ports, so
+ * new connections go to the others while it finishes its own. */
+static void drain(struct publish *pub, struct state_db *db, const struct plan_action *a,
+		  const struct state_replica *r)
+{
+	if (!r || r->state != STATE_REPLICA_RUNNING || !r->ip || !*r->ip)
+		return;
+	const char *ip = r->ip;
+	struct zl_err err = ZL_ERR_INIT;
+	if (publish_update(pub, db, a->service, &ip, 1, &err) < 0)
+		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
+}
+
 /* Replicas on their way out (scale-down, a dropped service, delete) get
  * their stop signal together, so removing N of them takes one grace period,
  * not N; each remove then waits only for what is left (backend stop_begin).
  * Each remove is journaled before its signal: a run that dies now leaves
  * pending removes, which the next run's recovery completes. */
 static void begin_stops(struct state_db *db, struct backend *b, struct plan *plan,
-			const struct state_replicas *rows, const struct execute_env *env)
+			const struct state_replicas *rows, const struct execute_env *env,
+			struct publish *pub)
 {
 	if (!b || !b->ops->stop_begin)
 		return;
@@ -198,6 +213,7 @@ static void begin_stops(struct state_db *db, struct backend *b, struct plan *pla
 		if (!r || r->state != STATE_REPLICA_RUNNING || !r->backend_id)
 			continue;
 		struct zl_err err = ZL_ERR_INIT;
+		drain(pub, db, a, r);
 		if (execute_journal_remove(db, a, r, env, &a->journal_id, &err) < 0) {
 			zl_log(ZL_LOG_DEBUG, "journal remove of %s: %s", r->backend_id, err.msg);
 			a->journal_id = 0; /* the remove journals itself, and stops alone */
@@ -290,11 +306,11 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	const char *halted = NULL; /* service whose rolling recreate failed */
 	/* health/depends/init: gates around the actions (reconcile/health.c) */
 	struct execute_env genv = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
-				    .bridge = o->bridge, .subnet = o->subnet };
+				    .bridge = o->bridge, .subnet = &run->subnet };
 	if (!o->dry_run)
 		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
 	if (!o->dry_run)
-		begin_stops(run->db, run->b, &plan, &rows, &genv);
+		begin_stops(run->db, run->b, &plan, &rows, &genv, pub);
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct plan_action *a = &plan.items[i];
 		if (o->dry_run) {
@@ -324,7 +340,9 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		if (!o->quiet && gated == 0)
 			print_line(o, a);
 		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
-					   .bridge = o->bridge, .subnet = o->subnet };
+					   .bridge = o->bridge, .subnet = &run->subnet };
+		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE))
+			drain(pub, run->db, a, row_for(&rows, a));
 		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
 		    health_gate_after(gate, a, &aerr) < 0) {
 			run->res->actions_failed++;
@@ -337,6 +355,12 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 			continue;
 		}
 		run->res->actions_done++;
+		/* A replaced replica takes connections again once it is ready
+		 * (new ones join at the end of the apply, all in one update). */
+		struct zl_err uerr = ZL_ERR_INIT;
+		if ((a->kind == PLAN_RECREATE || a->kind == PLAN_RESTART) &&
+		    publish_update(pub, run->db, a->service, NULL, 0, &uerr) < 0)
+			zl_log(ZL_LOG_WARN, "%s: %s", name, uerr.msg);
 	}
 	/* health: probe running replicas once, restart the unhealthy (health.c) */
 	struct zl_err herr = ZL_ERR_INIT;
@@ -376,19 +400,39 @@ out:
 	return ret;
 }
 
+int reconcile_subnet(const struct reconcile_opts *opts, struct net_subnet *out, struct zl_err *err)
+{
+	if (!opts->subnet || !*opts->subnet) {
+		*out = NET_DEFAULT_SUBNET_VALUE;
+		return 0;
+	}
+	if (net_subnet_parse(opts->subnet, out, err) < 0)
+		return zl_err_prefix(err, "--subnet");
+	return 0;
+}
+
+int reconcile_backend_open(const struct reconcile_opts *opts, const char *name,
+			   struct backend **out, struct zl_err *err)
+{
+	struct backend_options bo = { .runtime = opts->runtime };
+	return backend_open(name ? name : opts->backend_name, opts->root, &bo, out, err);
+}
+
 /* Opens store and backend for a run. Dry runs take no lock and tolerate a
  * missing database (nothing recorded yet) or an unusable backend. */
 static int run_open(struct apply_run *run, struct state_lock *lock, struct zl_err *err)
 {
 	const struct reconcile_opts *o = run->opts;
 	run->secrets_dir = zl_xasprintf("%s/secrets", o->root);
+	if (reconcile_subnet(o, &run->subnet, err) < 0)
+		return -1;
 	if (o->dry_run) {
 		struct zl_err quiet = ZL_ERR_INIT;
 		if (state_open(o->root, true, &run->db, &quiet) < 0 && quiet.sys_errno != ENOENT) {
 			*err = quiet;
 			return -1;
 		}
-		if (backend_open(o->backend_name, o->root, &run->b, &quiet) < 0)
+		if (reconcile_backend_open(o, NULL, &run->b, &quiet) < 0)
 			run->b = NULL;
 		return 0;
 	}
@@ -396,7 +440,7 @@ static int run_open(struct apply_run *run, struct state_lock *lock, struct zl_er
 		return -1;
 	if (state_open(o->root, false, &run->db, err) < 0)
 		return -1;
-	if (backend_open(o->backend_name, o->root, &run->b, err) < 0)
+	if (reconcile_backend_open(o, NULL, &run->b, err) < 0)
 		return -1;
 	if (run->b->ops->probe(run->b, err) < 0)
 		return zl_err_prefix(err, "backend %s is not usable here", run->b->ops->name);
@@ -517,7 +561,7 @@ int reconcile_status(const char *root, const char *deployment, struct state_repl
 			continue;
 		struct backend *b = NULL;
 		struct zl_err berr = ZL_ERR_INIT;
-		if (backend_open(name, root, &b, &berr) < 0)
+		if (backend_open(name, root, NULL, &b, &berr) < 0)
 			continue; /* show what is recorded */
 		struct state_replicas same = { .items = out->items + i, .count = 0 };
 		while (i + same.count < out->count && out->items[i + same.count].backend &&

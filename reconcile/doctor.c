@@ -1,19 +1,21 @@
 /* doctor.c: `zlapply doctor [--fix]`: what zlapply made on this host that
- * no replica of this state root owns any more: network namespaces, host
- * veth ends, address leases, rootfs mounts, container directories, zlmon
- * monitors, published-port rules and port records.
+ * no replica of this state root owns any more. Two kinds of owner answer:
+ *   - every compiled-in backend, through its leftovers()/sweep() (its
+ *     directories, mounts, monitors, network namespaces, veths...): doctor
+ *     names no backend and knows none of their files;
+ *   - reconcile/ itself for what it keeps: address leases (state/),
+ *     published-port rules and port records (publish.c).
  *
- * Ownership is decided against the replica rows only; nothing a recorded
- * replica uses is touched. Namespaces and links are host-wide and other
- * state roots (tests, a second installation) make them too, so they count
- * as this root's only when this root has a trace of that replica: its
- * container directory, a pending journal entry or an event. Others are
+ * Ownership is decided against the replica rows; nothing a recorded replica
+ * uses is touched. Replicas this root only has a trace of (a pending
+ * journal entry or an event) are passed to the backends as traced, so they
+ * can tell this root's host-wide objects from another root's; those are
  * counted in report->foreign and left alone. The lock is held throughout,
  * so an apply never runs in the middle. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "reconcile.h"
+#include "reconcile-internal.h"
 #include "publish-internal.h"
 
 #include <stdarg.h>
@@ -26,19 +28,16 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#include "backends/monitor/monitor.h"
 #include "net/net.h"
 
 struct known { /* a replica this root made at some point */
 	char *deployment, *service;
 	int index;
-	char *id;                         /* zl-<d>-<s>-<n> */
-	char ifname[NET_IFNAME_MAX + 1];  /* its host veth */
+	char *id; /* zl-<d>-<s>-<n> */
 };
 
 struct doctor {
 	const char *root;
-	char real_root[PATH_MAX];
 	struct state_replicas rows;
 	struct known *known;
 	size_t n_known, cap_known;
@@ -48,6 +47,7 @@ struct doctor {
 void doctor_report_free(struct doctor_report *r)
 {
 	for (size_t i = 0; i < r->count; i++) {
+		free(r->items[i].backend);
 		free(r->items[i].kind);
 		free(r->items[i].name);
 		free(r->items[i].detail);
@@ -86,216 +86,11 @@ static void known_add(struct doctor *d, const char *dep, const char *svc, int in
 			return;
 		}
 	zl_grow(&d->known, sizeof(*d->known), &d->cap_known, d->n_known + 1);
-	struct known *k = &d->known[d->n_known++];
-	*k = (struct known){ .deployment = zl_xstrdup(dep), .service = zl_xstrdup(svc),
-			     .index = index, .id = id };
-	net_ifname("zlh", dep, svc, index, k->ifname);
-}
-
-static const struct known *known_by_id(const struct doctor *d, const char *id)
-{
-	for (size_t i = 0; i < d->n_known; i++)
-		if (strcmp(d->known[i].id, id) == 0)
-			return &d->known[i];
-	return NULL;
-}
-
-static const struct known *known_by_ifname(const struct doctor *d, const char *ifname)
-{
-	for (size_t i = 0; i < d->n_known; i++)
-		if (strcmp(d->known[i].ifname, ifname) == 0)
-			return &d->known[i];
-	return NULL;
-}
-
-/* Does a replica row own this backend id / netns name? */
-static bool row_owns_id(const struct doctor *d, const char *id)
-{
-	for (size_t i = 0; i < d->rows.count; i++) {
-		const struct state_replica *r = &d->rows.items[i];
-		if (r->backend_id && strcmp(r->backend_id, id) == 0)
-			return true;
-		const char *ns = r->netns ? strrchr(r->netns, '/') : NULL;
-		if (ns && strcmp(ns + 1, id) == 0)
-			return true;
-	}
-	return false;
-}
-
-static bool row_owns_ifname(const struct doctor *d, const char *ifname)
-{
-	for (size_t i = 0; i < d->rows.count; i++) {
-		const struct state_replica *r = &d->rows.items[i];
-		char name[NET_IFNAME_MAX + 1];
-		net_ifname("zlh", r->deployment, r->service, r->index, name);
-		if (strcmp(name, ifname) == 0)
-			return true;
-	}
-	return false;
-}
-
-static bool container_dir_exists(const struct doctor *d, const char *id)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	snprintf(path, sizeof(path), "%s/containers/%s", d->root, id);
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The container id of a path under <root>/containers/, or NULL. */
-static char *id_under_containers(const struct doctor *d, const char *path)
-{
-	const char *roots[] = { d->real_root, d->root };
-	for (size_t i = 0; i < 2; i++) {
-		_cleanup_free_ char *prefix = zl_xasprintf("%s/containers/", roots[i]);
-		size_t len = strlen(prefix);
-		if (strncmp(path, prefix, len) == 0 && path[len])
-			return zl_xstrndup(path + len, strcspn(path + len, "/"));
-	}
-	return NULL;
+	d->known[d->n_known++] = (struct known){ .deployment = zl_xstrdup(dep),
+						 .service = zl_xstrdup(svc), .index = index, .id = id };
 }
 
 /* ---- the scans ---- */
-
-static void scan_dirs(struct doctor *d)
-{
-	_cleanup_free_ char *dir = zl_xasprintf("%s/containers", d->root);
-	DIR *dh = opendir(dir);
-	if (!dh)
-		return;
-	struct dirent *de;
-	while ((de = readdir(dh))) {
-		if (de->d_name[0] == '.' || row_owns_id(d, de->d_name))
-			continue;
-		_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, de->d_name);
-		add_finding(d, "dir", path, de->d_name, "container directory, no replica");
-	}
-	closedir(dh);
-}
-
-static void scan_monitors(struct doctor *d)
-{
-	DIR *proc = opendir("/proc");
-	if (!proc)
-		return;
-	struct dirent *de;
-	while ((de = readdir(proc))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		char *text = NULL;
-		size_t len = 0;
-		if (zl_read_file(path, &text, &len, NULL) < 0)
-			continue;
-		const char *argv0 = text, *base = strrchr(argv0, '/');
-		base = base ? base + 1 : argv0;
-		_cleanup_free_ char *id = NULL;
-		if (strcmp(base, "zlmon") == 0) {
-			for (size_t off = 0; off < len;) {
-				const char *arg = text + off;
-				size_t l = strlen(arg);
-				if (strcmp(arg, "--dir") == 0 && off + l + 1 < len) {
-					id = id_under_containers(d, arg + l + 1);
-					break;
-				}
-				off += l + 1;
-			}
-		}
-		free(text);
-		if (!id || row_owns_id(d, id))
-			continue;
-		char name[96];
-		snprintf(name, sizeof(name), "pid %ld", pid);
-		char key[32];
-		snprintf(key, sizeof(key), "%ld", pid);
-		add_finding(d, "monitor", name, key, "zlmon of %s, no replica", id);
-	}
-	closedir(proc);
-}
-
-/* Undoes the octal escapes of /proc/self/mountinfo (\040 = space). */
-static void unescape(char *s)
-{
-	char *w = s;
-	for (char *r = s; *r;) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] && r[3]) {
-			*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-			r += 4;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-}
-
-static void scan_mounts(struct doctor *d)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return;
-	char line[8192];
-	while (fgets(line, sizeof(line), f)) {
-		char point[4096];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
-			continue;
-		unescape(point);
-		_cleanup_free_ char *id = id_under_containers(d, point);
-		if (!id || row_owns_id(d, id))
-			continue;
-		add_finding(d, "mount", point, point, "mount in the directory of %s, no replica", id);
-	}
-	fclose(f);
-}
-
-static void scan_netns(struct doctor *d)
-{
-	char **names = NULL;
-	size_t n = 0;
-	struct zl_err err = ZL_ERR_INIT;
-	if (net_netns_list(&names, &n, &err) < 0) {
-		zl_log(ZL_LOG_WARN, "doctor: %s", err.msg);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (strncmp(names[i], "zl-", 3) != 0 || row_owns_id(d, names[i]))
-			continue;
-		if (!known_by_id(d, names[i]) && !container_dir_exists(d, names[i])) {
-			d->out->foreign++;
-			continue;
-		}
-		add_finding(d, "netns", names[i], names[i], "network namespace, no replica");
-	}
-	net_names_free(names, n);
-}
-
-static void scan_veths(struct doctor *d)
-{
-	char **names = NULL;
-	size_t n = 0;
-	struct zl_err err = ZL_ERR_INIT;
-	if (net_links_list("zlh", &names, &n, &err) < 0) {
-		zl_log(ZL_LOG_WARN, "doctor: %s", err.msg);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		/* Host veth ends are "zlh" + 10 hex digits; bridges are never ours here. */
-		char bridge_dir[PATH_MAX];
-		struct stat st;
-		snprintf(bridge_dir, sizeof(bridge_dir), "/sys/class/net/%s/bridge", names[i]);
-		if (strlen(names[i]) != 13 || stat(bridge_dir, &st) == 0 || row_owns_ifname(d, names[i]))
-			continue;
-		const struct known *k = known_by_ifname(d, names[i]);
-		if (!k) {
-			d->out->foreign++;
-			continue;
-		}
-		add_finding(d, "veth", names[i], names[i], "host end of %s's veth, no replica", k->id);
-	}
-	net_names_free(names, n);
-}
 
 static void scan_leases(struct doctor *d, struct state_db *db)
 {
@@ -418,78 +213,11 @@ static int load_known(struct doctor *d, struct state_db *db, struct zl_err *err)
 
 /* ---- --fix ---- */
 
-static void kill_cgroup(const char *id)
-{
-	/* cgroup v2 kills every process of the container at once. */
-	_cleanup_free_ char *path = zl_xasprintf("/sys/fs/cgroup/zlapply/%s/cgroup.kill", id);
-	FILE *f = fopen(path, "we");
-	if (f) {
-		fputs("1", f);
-		fclose(f);
-	}
-}
-
-/* A container directory without a row: the backend removes it with what
- * it holds (container, mount, network, files); by hand when it cannot. */
-static int fix_dir(struct doctor *d, struct backend **b, const char *id, const char *path,
+/* The fixes of what reconcile/ keeps itself. */
+static int fix_one(struct doctor *d, struct state_db *db, const struct doctor_finding *f,
 		   struct zl_err *err)
 {
-	if (!*b) {
-		struct zl_err berr = ZL_ERR_INIT;
-		if (backend_open("oci", d->root, b, &berr) < 0 || (*b)->ops->probe(*b, &berr) < 0) {
-			zl_log(ZL_LOG_DEBUG, "doctor: oci backend: %s; removing by hand", berr.msg);
-			backend_close(*b);
-			*b = NULL;
-		}
-	}
-	if (*b)
-		return (*b)->ops->remove(*b, id, err);
-	kill_cgroup(id);
-	_cleanup_free_ char *rootfs = zl_xasprintf("%s/rootfs", path);
-	if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		return zl_fail_errno(err, "umount %s", rootfs);
-	/* The network record: "IP NETNS DEPLOYMENT SERVICE INDEX". */
-	_cleanup_free_ char *record = zl_xasprintf("%s/network", path);
-	char *text = NULL;
-	size_t len = 0;
-	if (zl_read_file(record, &text, &len, NULL) == 0) {
-		char dep[128], svc[128];
-		int index;
-		if (sscanf(text, "%*s %*s %127s %127s %d", dep, svc, &index) == 3 &&
-		    net_replica_teardown(dep, svc, index, err) < 0) {
-			free(text);
-			return -1;
-		}
-		free(text);
-	}
-	return zl_rm_rf(path, err);
-}
-
-static int fix_one(struct doctor *d, struct backend **b, struct state_db *db,
-		   const struct doctor_finding *f, struct zl_err *err)
-{
 	const char *kind = f->kind;
-	if (strcmp(kind, "dir") == 0)
-		return fix_dir(d, b, f->key, f->name, err);
-	if (strcmp(kind, "monitor") == 0) {
-		pid_t pid = (pid_t)strtol(f->key, NULL, 10);
-		if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
-			return zl_fail_errno(err, "kill zlmon pid %d", (int)pid);
-		return 0;
-	}
-	if (strcmp(kind, "mount") == 0) {
-		if (umount2(f->key, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-			return zl_fail_errno(err, "umount %s", f->key);
-		return 0;
-	}
-	if (strcmp(kind, "netns") == 0) {
-		const struct known *k = known_by_id(d, f->key);
-		if (k)
-			return net_replica_teardown(k->deployment, k->service, k->index, err);
-		return net_netns_delete(f->key, err);
-	}
-	if (strcmp(kind, "veth") == 0)
-		return net_link_delete(f->key, err);
 	if (strcmp(kind, "lease") == 0) {
 		size_t n = 0;
 		return state_leases_reclaim(db, &n, err);
@@ -511,25 +239,92 @@ static int fix_one(struct doctor *d, struct backend **b, struct state_db *db,
 	return zl_fail(err, "no fix for %s", kind);
 }
 
-/* Still there after the fixes so far? (a directory's removal takes its
- * monitor and network with it). Kinds not checkable here say yes. */
+/* Still there after the fixes so far? Kinds not checkable here say yes. */
 static bool still_there(const struct doctor_finding *f)
 {
 	struct stat st;
-	if (strcmp(f->kind, "dir") == 0)
-		return stat(f->name, &st) == 0;
 	if (strcmp(f->kind, "ports") == 0)
 		return stat(f->key, &st) == 0;
-	if (strcmp(f->kind, "monitor") == 0) {
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%s", f->key);
-		return stat(path, &st) == 0;
-	}
-	if (strcmp(f->kind, "netns") == 0)
-		return net_netns_exists(f->key);
-	if (strcmp(f->kind, "veth") == 0)
-		return net_link_exists(f->key);
 	return true;
+}
+
+/* ---- the backends' leftovers ---- */
+
+/* Asks every compiled-in backend for what it left; their findings come
+ * first, in each backend's sweep order. A backend that cannot be opened
+ * here has nothing of this root's to report. */
+static int ask_backends(struct doctor *d, struct backend **opened, struct zl_err *err)
+{
+	size_t n_refs = d->rows.count + d->n_known;
+	struct backend_replica_ref *refs = zl_xcalloc(n_refs + 1, sizeof(*refs));
+	size_t n = 0;
+	for (size_t i = 0; i < d->rows.count; i++) {
+		const struct state_replica *r = &d->rows.items[i];
+		refs[n++] = (struct backend_replica_ref){ r->deployment, r->service, r->index,
+							  r->backend_id, true };
+	}
+	for (size_t i = 0; i < d->n_known; i++)
+		refs[n++] = (struct backend_replica_ref){ d->known[i].deployment, d->known[i].service,
+							  d->known[i].index, d->known[i].id, false };
+	int ret = 0;
+	for (size_t i = 0; ret == 0 && i < backend_count(); i++) {
+		struct backend *b = NULL;
+		struct zl_err berr = ZL_ERR_INIT;
+		if (backend_open(backend_name_at(i), d->root, NULL, &b, &berr) < 0) {
+			zl_log(ZL_LOG_DEBUG, "doctor: backend %s: %s", backend_name_at(i), berr.msg);
+			continue;
+		}
+		opened[i] = b;
+		if (!b->ops->leftovers)
+			continue;
+		struct backend_leftovers l = { 0 };
+		if (b->ops->leftovers(b, refs, n, &l, err) < 0) {
+			backend_leftovers_free(&l);
+			ret = -1;
+			break;
+		}
+		d->out->foreign += l.foreign;
+		for (size_t k = 0; k < l.count; k++) {
+			add_finding(d, l.items[k].kind, l.items[k].name, l.items[k].key, "%s",
+				    l.items[k].detail);
+			d->out->items[d->out->count - 1].backend = zl_xstrdup(b->ops->name);
+		}
+		backend_leftovers_free(&l);
+	}
+	free(refs);
+	return ret;
+}
+
+/* The backend that listed f among the opened ones, or NULL. */
+static struct backend *owner_of(struct backend **opened, const struct doctor_finding *f)
+{
+	for (size_t i = 0; f->backend && i < backend_count(); i++)
+		if (opened[i] && strcmp(opened[i]->ops->name, f->backend) == 0)
+			return opened[i];
+	return NULL;
+}
+
+static int fix_finding(struct doctor *d, struct backend **opened, struct state_db *db,
+		       struct doctor_finding *f, struct zl_err *err)
+{
+	struct backend *b = owner_of(opened, f);
+	if (!f->backend)
+		return fix_one(d, db, f, err);
+	if (!b || !b->ops->sweep)
+		return zl_fail(err, "backend %s cannot remove a %s", f->backend, f->kind);
+	struct backend_leftover l = { .kind = f->kind, .name = f->name, .detail = f->detail,
+				      .key = f->key };
+	return b->ops->sweep(b, &l, err);
+}
+
+static bool finding_present(struct backend **opened, const struct doctor_finding *f)
+{
+	if (!f->backend)
+		return still_there(f);
+	struct backend *b = owner_of(opened, f);
+	struct backend_leftover l = { .kind = f->kind, .name = f->name, .detail = f->detail,
+				      .key = f->key };
+	return !b || !b->ops->leftover_present || b->ops->leftover_present(b, &l);
 }
 
 int reconcile_doctor(const struct reconcile_opts *opts, bool fix, struct doctor_report *out,
@@ -537,15 +332,14 @@ int reconcile_doctor(const struct reconcile_opts *opts, bool fix, struct doctor_
 {
 	memset(out, 0, sizeof(*out));
 	struct doctor d = { .root = opts->root, .out = out };
-	if (!realpath(opts->root, d.real_root))
-		snprintf(d.real_root, sizeof(d.real_root), "%s", opts->root);
 	struct state_lock lock = { .fd = -1 };
 	struct state_db *db = NULL;
-	struct backend *b = NULL;
+	struct backend **opened = zl_xcalloc(backend_count() + 1, sizeof(*opened));
 	int ret = -1;
 	struct stat st;
 	if (stat(opts->root, &st) < 0) {
 		/* No state root: zlapply never ran with it; nothing can be its. */
+		free(opened);
 		return 0;
 	}
 	if (state_lock_acquire(opts->root, opts->lock_timeout_ms, &lock, err) < 0)
@@ -555,39 +349,31 @@ int reconcile_doctor(const struct reconcile_opts *opts, bool fix, struct doctor_
 	if (state_replicas_load(db, NULL, &d.rows, err) < 0 || load_known(&d, db, err) < 0)
 		goto out;
 
-	scan_dirs(&d);
-	scan_monitors(&d);
-	scan_mounts(&d);
-	scan_netns(&d);
-	scan_veths(&d);
+	if (ask_backends(&d, opened, err) < 0)
+		goto out;
 	scan_leases(&d, db);
 	scan_rules(&d);
 	scan_port_records(&d, db);
 
-	if (fix) {
-		/* Directories first: their removal takes mounts, monitors'
-		 * containers and the network with it. */
-		static const char *const order[] = { "dir",   "monitor", "mount", "netns",
-						     "veth",  "lease",   "rules", "ports" };
-		for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++)
-			for (size_t i = 0; i < out->count; i++) {
-				struct doctor_finding *f = &out->items[i];
-				if (strcmp(f->kind, order[o]) != 0)
-					continue;
-				if (!still_there(f)) {
-					f->fixed = true;
-					continue;
-				}
-				struct zl_err ferr = ZL_ERR_INIT;
-				if (fix_one(&d, &b, db, f, &ferr) < 0)
-					f->fix_error = zl_xstrdup(ferr.msg);
-				else
-					f->fixed = true;
-			}
+	/* In the order listed: each backend's own order (a directory before
+	 * the mounts and network it takes along), then leases, rules, ports. */
+	for (size_t i = 0; fix && i < out->count; i++) {
+		struct doctor_finding *f = &out->items[i];
+		if (!finding_present(opened, f)) {
+			f->fixed = true;
+			continue;
+		}
+		struct zl_err ferr = ZL_ERR_INIT;
+		if (fix_finding(&d, opened, db, f, &ferr) < 0)
+			f->fix_error = zl_xstrdup(ferr.msg);
+		else
+			f->fixed = true;
 	}
 	ret = 0;
 out:
-	backend_close(b);
+	for (size_t i = 0; i < backend_count(); i++)
+		backend_close(opened[i]);
+	free(opened);
 	for (size_t i = 0; i < d.n_known; i++) {
 		free(d.known[i].deployment);
 		free(d.known[i].service);

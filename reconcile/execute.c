@@ -9,7 +9,7 @@
  * records a run (with its cron schedule, in the same transaction), and
  * before a finished run's container is started again or removed its output
  * is archived to <root>/runs/<deployment>/<service>/<run_no>.log. */
-#include "reconcile.h"
+#include "reconcile-internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,7 +27,8 @@ struct exec_ctx {
 	const struct plan_action *a;
 	const char *secrets_dir;
 	int64_t (*clock_ms)(void);
-	const char *bridge, *subnet; /* for backends that want networking */
+	const char *bridge;             /* for backends that want networking */
+	const struct net_subnet *subnet; /* never NULL */
 	char *backend_id; /* owned */
 };
 
@@ -220,9 +221,6 @@ static bool wants_bridge(const struct exec_ctx *x, const struct spec_service *sv
 /* The lowest free address of the subnet (the apply lock makes this safe). */
 static int pick_address(const struct exec_ctx *x, char **ip, struct zl_err *err)
 {
-	struct net_subnet subnet;
-	if (net_subnet_parse(x->subnet ? x->subnet : NET_DEFAULT_SUBNET, &subnet, err) < 0)
-		return -1;
 	char **leased = NULL;
 	size_t n = 0;
 	if (state_leases_ips(x->db, &leased, &n, err) < 0)
@@ -236,7 +234,7 @@ static int pick_address(const struct exec_ctx *x, char **ip, struct zl_err *err)
 	}
 	state_names_free(leased, n);
 	uint32_t pick = 0;
-	int r = net_ipam_pick(&subnet, used, n_used, &pick, err);
+	int r = net_ipam_pick(x->subnet, used, n_used, &pick, err);
 	free(used);
 	if (r < 0)
 		return -1;
@@ -313,7 +311,7 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 			.layer_count = ds->image.layer_count,
 			.ip = row.ip,
 			.bridge = x->bridge ? x->bridge : NET_DEFAULT_BRIDGE,
-			.subnet = x->subnet ? x->subnet : NET_DEFAULT_SUBNET,
+			.subnet = x->subnet,
 		};
 		r = x->b->ops->create(x->b, &rs, &act);
 		if (r < 0)
@@ -497,6 +495,7 @@ int execute_action(struct state_db *db, struct backend *b, const struct plan_act
 		   const struct state_replica *current, const struct execute_env *env,
 		   struct zl_err *err)
 {
+	static const struct net_subnet default_subnet = NET_DEFAULT_SUBNET_VALUE;
 	struct exec_ctx x = {
 		.db = db,
 		.b = b,
@@ -504,7 +503,7 @@ int execute_action(struct state_db *db, struct backend *b, const struct plan_act
 		.secrets_dir = env ? env->secrets_dir : NULL,
 		.clock_ms = env ? env->clock_ms : NULL,
 		.bridge = env ? env->bridge : NULL,
-		.subnet = env ? env->subnet : NULL,
+		.subnet = env && env->subnet ? env->subnet : &default_subnet,
 		.backend_id = current && current->backend_id
 				      ? zl_xstrdup(current->backend_id)
 				      : backend_replica_id(a->deployment, a->service, a->index),
@@ -676,7 +675,7 @@ int reconcile_run_stopped(const struct reconcile_opts *opts, const char *deploym
 	if (r == 0)
 		r = state_open(opts->root, false, &db, err);
 	if (r == 0)
-		r = backend_open(opts->backend_name, opts->root, &b, err);
+		r = reconcile_backend_open(opts, NULL, &b, err);
 	if (r == 0)
 		r = state_replicas_load(db, deployment, &rows, err);
 	if (r == 0)

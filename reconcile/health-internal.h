@@ -11,7 +11,7 @@
 #ifndef ZL_RECONCILE_HEALTH_INTERNAL_H
 #define ZL_RECONCILE_HEALTH_INTERNAL_H
 
-#include "reconcile.h"
+#include "reconcile-internal.h"
 
 enum probe_kind {
 	PROBE_TCP = 0, /* connect to host:port */

@@ -1,6 +1,6 @@
 /* images.c: images for an apply: pull policies on top of the registry
  * client and the images table, and pruning of what nothing uses. */
-#include "reconcile.h"
+#include "reconcile-internal.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -32,19 +32,6 @@ struct images_ctx *images_ctx_new(const char *root, const struct images_opts *o,
 		ctx->opts = *o;
 	ctx->db = db;
 	return ctx;
-}
-
-void images_ready_clear(struct images_ready *r)
-{
-	if (!r)
-		return;
-	free(r->reference);
-	free(r->manifest_digest);
-	free(r->config);
-	for (size_t i = 0; i < r->layer_count; i++)
-		free(r->layer_dirs[i]);
-	free(r->layer_dirs);
-	memset(r, 0, sizeof(*r));
 }
 
 void images_ctx_free(struct images_ctx *ctx)

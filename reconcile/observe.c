@@ -1,7 +1,7 @@
 /* observe.c: refresh recorded replica rows from what the backend reports.
  * Cheap by contract: backend state() reads /proc and the monitor's exit
  * record (or the mock's file); no subprocess per replica. */
-#include "reconcile.h"
+#include "reconcile-internal.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* plan.c: the pure planner. desired + observed rows + now -> ordered actions.
  * No I/O and no clock reads, so it is tested exhaustively with tables. */
-#include "reconcile.h"
+#include "plan.h"
 
 #include <string.h>
 
@@ -29,6 +29,19 @@ void plan_free(struct plan *p)
 		free(p->schedules[i].note);
 	free(p->schedules);
 	memset(p, 0, sizeof(*p));
+}
+
+void images_ready_clear(struct images_ready *r)
+{
+	if (!r)
+		return;
+	free(r->reference);
+	free(r->manifest_digest);
+	free(r->config);
+	for (size_t i = 0; i < r->layer_count; i++)
+		free(r->layer_dirs[i]);
+	free(r->layer_dirs);
+	memset(r, 0, sizeof(*r));
 }
 
 void plan_desired_free(struct plan_desired *d)

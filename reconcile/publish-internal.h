@@ -14,7 +14,7 @@
 #ifndef ZL_RECONCILE_PUBLISH_INTERNAL_H
 #define ZL_RECONCILE_PUBLISH_INTERNAL_H
 
-#include "reconcile.h"
+#include "reconcile-internal.h"
 
 struct publish;
 
@@ -25,6 +25,14 @@ struct publish *publish_begin(struct backend *b, const struct reconcile_opts *o,
 /* -1 with err when a's service may not get new replicas (a taken port);
  * logs the reason once per service. */
 int publish_refuse(struct publish *p, const struct plan_action *a, struct zl_err *err);
+/* During the actions: points service's rules at its running replicas but
+ * those with an address in skip_ips. Called with the address of a replica
+ * about to stop (new connections go to the others while it drains) and,
+ * with none, after a new replica is ready: a rolling update loses no
+ * request while another replica runs. No-op for a service publishing
+ * nothing. */
+int publish_update(struct publish *p, struct state_db *db, const char *service,
+		   const char *const *skip_ips, size_t n_skip, struct zl_err *err);
 int publish_finish(struct publish *p, struct state_db *db, struct zl_err *err);
 void publish_free(struct publish *p);
 

@@ -470,6 +470,47 @@ static bool has_service(const struct publish *p, const char *name)
 	return false;
 }
 
+/* The addresses of service's running replicas in rows, but those in skip.
+ * The strings are borrowed from rows; the array is the caller's. */
+static const char **running_ips(const struct state_replicas *rows, const char *service,
+				const char *const *skip, size_t n_skip, size_t *n)
+{
+	const char **ips = zl_xcalloc(rows->count + 1, sizeof(*ips));
+	*n = 0;
+	for (size_t k = 0; k < rows->count; k++) {
+		const struct state_replica *r = &rows->items[k];
+		if (strcmp(r->service, service) != 0 || r->state != STATE_REPLICA_RUNNING || !r->ip ||
+		    !*r->ip)
+			continue;
+		bool skipped = false;
+		for (size_t i = 0; i < n_skip && !skipped; i++)
+			skipped = skip[i] && strcmp(skip[i], r->ip) == 0;
+		if (!skipped)
+			ips[(*n)++] = r->ip;
+	}
+	return ips;
+}
+
+int publish_update(struct publish *p, struct state_db *db, const char *service,
+		   const char *const *skip_ips, size_t n_skip, struct zl_err *err)
+{
+	const struct publish_service *s = NULL;
+	for (size_t i = 0; p && i < p->n && !s; i++)
+		if (strcmp(p->svcs[i].svc->name, service) == 0)
+			s = &p->svcs[i];
+	if (!s || s->want.count == 0)
+		return 0; /* publishes nothing */
+	struct state_replicas rows = { 0 };
+	if (state_replicas_load(db, p->deployment, &rows, err) < 0)
+		return zl_err_prefix(err, "published ports of %s", service);
+	size_t n_ips = 0;
+	const char **ips = running_ips(&rows, service, skip_ips, n_skip, &n_ips);
+	int r = sync_service(p, service, &s->want, ips, n_ips, err);
+	free(ips);
+	state_replicas_free(&rows);
+	return r < 0 ? zl_err_prefix(err, "published ports of %s", service) : 0;
+}
+
 int publish_finish(struct publish *p, struct state_db *db, struct zl_err *err)
 {
 	if (!p)
@@ -484,14 +525,8 @@ int publish_finish(struct publish *p, struct state_db *db, struct zl_err *err)
 		return zl_err_prefix(err, "published ports");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct publish_service *s = &p->svcs[i];
-		const char **ips = zl_xcalloc(rows.count + 1, sizeof(*ips));
 		size_t n_ips = 0;
-		for (size_t k = 0; k < rows.count; k++) {
-			const struct state_replica *r = &rows.items[k];
-			if (strcmp(r->service, s->svc->name) == 0 && r->state == STATE_REPLICA_RUNNING &&
-			    r->ip && *r->ip)
-				ips[n_ips++] = r->ip;
-		}
+		const char **ips = running_ips(&rows, s->svc->name, NULL, 0, &n_ips);
 		struct zl_err e = ZL_ERR_INIT;
 		if (sync_service(p, s->svc->name, &s->want, ips, n_ips, &e) < 0) {
 			zl_log(ZL_LOG_ERROR, "%s: service %s: %s", p->deployment, s->svc->name, e.msg);

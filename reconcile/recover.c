@@ -3,7 +3,7 @@
  * Each pending journal entry is finished when the backend shows the action
  * took effect and undone otherwise, so the planner afterwards sees a clean
  * picture: no orphan containers, no duplicate replicas. */
-#include "reconcile.h"
+#include "reconcile-internal.h"
 
 #include <errno.h>
 #include <signal.h>

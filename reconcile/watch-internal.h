@@ -6,7 +6,7 @@
 
 #include <poll.h>
 
-#include "reconcile.h"
+#include "reconcile-internal.h"
 
 /* What /metrics shows: borrowed from the watcher for one render. */
 struct watch_snapshot {

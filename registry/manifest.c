@@ -77,6 +77,8 @@ int manifest_parse_image(const char *json, size_t len, struct registry_image *im
 		goto out;
 	}
 	img->config_digest = zl_xstrdup(cdigest);
+	const cJSON *csize = cJSON_GetObjectItemCaseSensitive(config, "size");
+	img->config_size = cJSON_IsNumber(csize) && csize->valuedouble >= 0 ? (int64_t)csize->valuedouble : -1;
 	size_t n = (size_t)cJSON_GetArraySize(layers);
 	img->layers = zl_xcalloc(n + 1, sizeof(*img->layers));
 	const cJSON *layer;

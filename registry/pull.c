@@ -473,7 +473,7 @@ int registry_pull(struct registry_client *c, const char *text, struct registry_i
 		if (layout_copy_blob(&s, img->config_digest, err) < 0)
 			goto out;
 	} else {
-		struct store_fetch cf = { img->config_digest, -1, "config" };
+		struct store_fetch cf = { img->config_digest, img->config_size, "config" };
 		if (store_fetch_blobs(c, &ref, &cf, 1, err) < 0)
 			goto out;
 	}

@@ -90,6 +90,7 @@ struct registry_image {
 	char *reference;       /* canonical reference */
 	char *manifest_digest; /* of the platform's image manifest */
 	char *config_digest;
+	int64_t config_size;   /* from the manifest's descriptor; -1 unknown */
 	char *config_json;     /* the image config text */
 	struct registry_layer *layers; /* base first */
 	size_t layer_count;

@@ -1,5 +1,5 @@
 /* db.c: opening <root>/state.db, the schema and its forward migrations,
- * transactions and the prepared-statement cache.
+ * transactions. Every statement runs through sql.c.
  *
  * The schema version lives in PRAGMA user_version. migrations[i] takes the
  * database from version i to i + 1; each runs in its own transaction together
@@ -151,55 +151,32 @@ static const char *const migrations[] = {
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
 	       "one migration per schema version");
 
-int state_sql_fail(struct state_db *db, struct zl_err *err, const char *fmt, ...)
-{
-	char what[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	return zl_fail(err, "state: %s: %s", what, sqlite3_errmsg(db->sql));
-}
+#define STATE_STR_(x) #x
+#define STATE_STR(x) STATE_STR_(x)
 
-sqlite3_stmt *state_stmt(struct state_db *db, enum state_stmt_id id, const char *sql,
-			 struct zl_err *err)
-{
-	if (db->stmts[id])
-		return db->stmts[id];
-	if (sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->stmts[id],
-			       NULL) != SQLITE_OK) {
-		zl_fail(err, "state: prepare \"%.60s...\": %s", sql, sqlite3_errmsg(db->sql));
-		db->stmts[id] = NULL;
-		return NULL;
-	}
-	return db->stmts[id];
-}
-
-/* Runs SQL without values (pragmas, schema scripts, transaction control). */
-static int exec_sql(struct state_db *db, const char *sql, const char *what, struct zl_err *err)
-{
-	char *msg = NULL;
-	if (sqlite3_exec(db->sql, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		zl_fail(err, "state: %s: %s", what, msg ? msg : sqlite3_errmsg(db->sql));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
+static const char sql_foreign_keys[] = "PRAGMA foreign_keys = ON";
+static const char sql_journal_mode_wal[] = "PRAGMA journal_mode = WAL";
+static const char sql_synchronous[] = "PRAGMA synchronous = NORMAL";
+static const char sql_user_version[] = "PRAGMA user_version";
+/* PRAGMA takes no parameters; the value is our own constant. */
+static const char sql_set_user_version[] =
+	"PRAGMA user_version = " STATE_STR(STATE_SCHEMA_VERSION);
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
 
 static int read_user_version(struct state_db *db, int *version, struct zl_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->sql, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return state_sql_fail(db, err, "read schema version");
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		state_sql_fail(db, err, "read schema version");
-		sqlite3_finalize(st);
+	_cleanup_stmt_reset_ sqlite3_stmt *st =
+		state_stmt(db, STMT_USER_VERSION, sql_user_version, err);
+	if (!st)
 		return -1;
-	}
+	int rc = state_step_row(db, st, err, "read schema version");
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return state_sql_fail(db, err, "read schema version");
 	*version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
 	return 0;
 }
 
@@ -228,29 +205,26 @@ static int migrate(struct state_db *db, struct zl_err *err)
 	}
 	/* Every pending migration in one transaction: a reader (status) never
 	 * sees a half-migrated database, and a crash leaves the old version. */
-	if (exec_sql(db, "BEGIN IMMEDIATE", "migrate: begin", err) < 0)
+	if (state_sql_run(db, STMT_BEGIN, sql_begin, err, "migrate: begin") < 0)
 		return -1;
 	int version;
 	if (read_user_version(db, &version, err) < 0 || check_not_newer(db, version, err) < 0)
 		goto fail;
 	for (; version < STATE_SCHEMA_VERSION; version++) {
-		char what[64];
-		snprintf(what, sizeof(what), "migrate to schema version %d", version + 1);
-		if (exec_sql(db, migrations[version], what, err) < 0)
+		if (state_sql_script(db, migrations[version], err, "migrate to schema version %d",
+				     version + 1) < 0)
 			goto fail;
 		zl_log(ZL_LOG_DEBUG, "state: migrating %s to schema version %d", db->path,
 		       version + 1);
 	}
-	/* PRAGMA takes no parameters; the value is our own constant. */
-	char bump[64];
-	snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", STATE_SCHEMA_VERSION);
-	if (exec_sql(db, bump, "migrate", err) < 0 || exec_sql(db, "COMMIT", "migrate: commit", err) < 0)
+	if (state_sql_run(db, STMT_SET_USER_VERSION, sql_set_user_version, err, "migrate") < 0 ||
+	    state_sql_run(db, STMT_COMMIT, sql_commit, err, "migrate: commit") < 0)
 		goto fail;
 	db->schema_version = STATE_SCHEMA_VERSION;
 	return 0;
 fail:
 	/* Nothing of a failed migration may stay; a rollback error adds nothing. */
-	sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+	state_rollback(db);
 	return -1;
 }
 
@@ -259,26 +233,28 @@ static int configure(struct state_db *db, struct zl_err *err)
 	/* Readers wait for a writer's checkpoint or migration instead of failing. */
 	if (sqlite3_busy_timeout(db->sql, 10000) != SQLITE_OK)
 		return state_sql_fail(db, err, "set busy timeout");
-	if (exec_sql(db, "PRAGMA foreign_keys = ON", "enable foreign keys", err) < 0)
+	if (state_sql_run(db, STMT_FOREIGN_KEYS, sql_foreign_keys, err, "enable foreign keys") < 0)
 		return -1;
 	if (db->read_only)
 		return 0;
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->sql, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
-		return state_sql_fail(db, err, "enable WAL");
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		state_sql_fail(db, err, "enable WAL");
-		sqlite3_finalize(st);
-		return -1;
+	{
+		_cleanup_stmt_reset_ sqlite3_stmt *st =
+			state_stmt(db, STMT_JOURNAL_MODE_WAL, sql_journal_mode_wal, err);
+		if (!st)
+			return -1;
+		int rc = state_step_row(db, st, err, "enable WAL");
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return state_sql_fail(db, err, "enable WAL");
+		/* Some filesystems (network ones) cannot do WAL; sqlite then keeps
+		 * the old mode. Still correct, only readers may wait for writers. */
+		const char *mode = (const char *)sqlite3_column_text(st, 0);
+		if (!mode || strcmp(mode, "wal") != 0)
+			zl_log(ZL_LOG_WARN, "state: %s: WAL not available, journal mode is %s",
+			       db->path, mode ? mode : "unknown");
 	}
-	/* Some filesystems (network ones) cannot do WAL; sqlite then keeps the
-	 * old mode. Still correct, only readers may wait for writers. */
-	const char *mode = (const char *)sqlite3_column_text(st, 0);
-	if (!mode || strcmp(mode, "wal") != 0)
-		zl_log(ZL_LOG_WARN, "state: %s: WAL not available, journal mode is %s", db->path,
-		       mode ? mode : "unknown");
-	sqlite3_finalize(st);
-	return exec_sql(db, "PRAGMA synchronous = NORMAL", "set synchronous", err);
+	return state_sql_run(db, STMT_SYNCHRONOUS, sql_synchronous, err, "set synchronous");
 }
 
 static int open_read_only_checks(struct state_db *db, struct zl_err *err)
@@ -342,8 +318,7 @@ void state_close(struct state_db *db)
 {
 	if (!db)
 		return;
-	for (size_t i = 0; i < STMT__COUNT; i++)
-		sqlite3_finalize(db->stmts[i]);
+	state_stmts_finalize(db);
 	/* With every statement finalized, close cannot report "busy". */
 	sqlite3_close(db->sql);
 	free(db->path);
@@ -354,30 +329,19 @@ int state_schema_version(struct state_db *db) { return db->schema_version; }
 
 int64_t state_total_changes(struct state_db *db) { return sqlite3_total_changes64(db->sql); }
 
-static int run_control(struct state_db *db, enum state_stmt_id id, const char *sql,
-		       const char *what, struct zl_err *err)
-{
-	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, id, sql, err);
-	if (!st)
-		return -1;
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "%s", what);
-	return 0;
-}
-
 int state_begin(struct state_db *db, struct zl_err *err)
 {
-	return run_control(db, STMT_BEGIN, "BEGIN IMMEDIATE", "begin transaction", err);
+	return state_sql_run(db, STMT_BEGIN, sql_begin, err, "begin transaction");
 }
 
 int state_commit(struct state_db *db, struct zl_err *err)
 {
-	return run_control(db, STMT_COMMIT, "COMMIT", "commit", err);
+	return state_sql_run(db, STMT_COMMIT, sql_commit, err, "commit");
 }
 
 void state_rollback(struct state_db *db)
 {
 	/* Rolling back with no transaction open is harmless; nothing to report. */
 	if (!sqlite3_get_autocommit(db->sql))
-		run_control(db, STMT_ROLLBACK, "ROLLBACK", "rollback", NULL);
+		state_sql_run(db, STMT_ROLLBACK, sql_rollback, NULL, "rollback");
 }

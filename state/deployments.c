@@ -14,6 +14,7 @@ static const char sql_deployment_upsert[] =
 	"updated_at = excluded.updated_at WHERE source IS NOT excluded.source";
 /* The trigger deployments_delete_services removes the services too. */
 static const char sql_deployment_delete[] = "DELETE FROM deployments WHERE name = ?1";
+static const char sql_deployment_source[] = "SELECT source FROM deployments WHERE name = ?1";
 static const char sql_deployments_list[] = "SELECT name FROM deployments ORDER BY name";
 
 #define SERVICE_COLUMNS "deployment, name, rtype, desired_replicas, spec_hash"
@@ -66,9 +67,7 @@ int state_deployment_upsert(struct state_db *db, const char *name, const char *s
 	state_bind_text(st, 1, name);
 	state_bind_text(st, 2, source);
 	sqlite3_bind_int64(st, 3, now_ms);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "save deployment %s", name);
-	return 0;
+	return state_step_done(db, st, err, "save deployment %s", name);
 }
 
 int state_deployment_delete(struct state_db *db, const char *name, struct zl_err *err)
@@ -78,27 +77,22 @@ int state_deployment_delete(struct state_db *db, const char *name, struct zl_err
 	if (!st)
 		return -1;
 	state_bind_text(st, 1, name);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "delete deployment %s", name);
-	return 0;
+	return state_step_done(db, st, err, "delete deployment %s", name);
 }
 
 int state_deployment_source(struct state_db *db, const char *name, char **source,
 			    struct zl_err *err)
 {
 	*source = NULL;
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->sql, "SELECT source FROM deployments WHERE name = ?1", -1, &st,
-			       NULL) != SQLITE_OK)
-		return state_sql_fail(db, err, "load deployment %s", name);
+	_cleanup_stmt_reset_ sqlite3_stmt *st =
+		state_stmt(db, STMT_DEPLOYMENT_SOURCE, sql_deployment_source, err);
+	if (!st)
+		return -1;
 	state_bind_text(st, 1, name);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	int rc = state_step_row(db, st, err, "load deployment %s", name);
+	if (rc > 0)
 		*source = state_column_strdup(st, 0);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return state_sql_fail(db, err, "load deployment %s", name);
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 int state_deployments_list(struct state_db *db, char ***names, size_t *count, struct zl_err *err)
@@ -111,15 +105,15 @@ int state_deployments_list(struct state_db *db, char ***names, size_t *count, st
 		return -1;
 	size_t cap = 0;
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = state_step_row(db, st, err, "list deployments")) > 0) {
 		zl_grow(names, sizeof(**names), &cap, *count + 1);
 		(*names)[(*count)++] = state_column_strdup(st, 0);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc < 0) {
 		state_names_free(*names, *count);
 		*names = NULL;
 		*count = 0;
-		return state_sql_fail(db, err, "list deployments");
+		return -1;
 	}
 	return 0;
 }
@@ -137,7 +131,7 @@ int state_services_load(struct state_db *db, const char *deployment, struct stat
 	if (deployment)
 		state_bind_text(st, 1, deployment);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = state_step_row(db, st, err, "load services")) > 0) {
 		zl_grow(&out->items, sizeof(out->items[0]), &out->cap, out->count + 1);
 		struct state_service *s = &out->items[out->count++];
 		s->deployment = state_column_strdup(st, 0);
@@ -146,9 +140,9 @@ int state_services_load(struct state_db *db, const char *deployment, struct stat
 		s->desired_replicas = sqlite3_column_int(st, 3);
 		s->spec_hash = state_column_strdup(st, 4);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc < 0) {
 		state_services_free(out);
-		return state_sql_fail(db, err, "load services");
+		return -1;
 	}
 	return 0;
 }
@@ -168,10 +162,7 @@ int state_service_upsert(struct state_db *db, const struct state_service *s, int
 	sqlite3_bind_int(st, 4, s->desired_replicas);
 	state_bind_text(st, 5, s->spec_hash);
 	sqlite3_bind_int64(st, 6, now_ms);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "save service %s/%s", s->deployment,
-				      s->name);
-	return 0;
+	return state_step_done(db, st, err, "save service %s/%s", s->deployment, s->name);
 }
 
 int state_service_delete(struct state_db *db, const char *deployment, const char *name,
@@ -183,7 +174,5 @@ int state_service_delete(struct state_db *db, const char *deployment, const char
 		return -1;
 	state_bind_text(st, 1, deployment);
 	state_bind_text(st, 2, name);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "delete service %s/%s", deployment, name);
-	return 0;
+	return state_step_done(db, st, err, "delete service %s/%s", deployment, name);
 }

@@ -49,9 +49,7 @@ int state_event_add(struct state_db *db, int64_t now_ms, const char *deployment,
 	sqlite3_bind_int(st, 4, index);
 	state_bind_text(st, 5, kind);
 	state_bind_text(st, 6, message);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "record event %s", kind);
-	return 0;
+	return state_step_done(db, st, err, "record event %s", kind);
 }
 
 int state_events_load(struct state_db *db, const char *deployment, size_t limit,
@@ -67,7 +65,7 @@ int state_events_load(struct state_db *db, const char *deployment, size_t limit,
 	if (deployment)
 		state_bind_text(st, 2, deployment);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = state_step_row(db, st, err, "load events")) > 0) {
 		zl_grow(&out->items, sizeof(out->items[0]), &out->cap, out->count + 1);
 		struct state_event *e = &out->items[out->count++];
 		e->id = sqlite3_column_int64(st, 0);
@@ -78,8 +76,7 @@ int state_events_load(struct state_db *db, const char *deployment, size_t limit,
 		e->kind = state_column_strdup(st, 5);
 		e->message = state_column_strdup(st, 6);
 	}
-	if (rc != SQLITE_DONE) {
-		state_sql_fail(db, err, "load events");
+	if (rc < 0) {
 		state_events_free(out);
 		return -1;
 	}

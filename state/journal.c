@@ -81,10 +81,9 @@ int state_journal_begin(struct state_db *db, const char *deployment, const char 
 	state_bind_text(st, 4, action);
 	state_bind_text(st, 5, spec_hash);
 	sqlite3_bind_int64(st, 6, now_ms);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "journal %s %s/%s-rep-%d", action,
-				      deployment ? deployment : "-", service ? service : "-",
-				      index);
+	if (state_step_done(db, st, err, "journal %s %s/%s-rep-%d", action,
+			    deployment ? deployment : "-", service ? service : "-", index) < 0)
+		return -1;
 	if (id)
 		*id = sqlite3_last_insert_rowid(db->sql);
 	return 0;
@@ -103,8 +102,8 @@ int state_journal_finish(struct state_db *db, int64_t id, enum state_journal_sta
 	state_bind_text(st, 2, journal_status_names[status]);
 	state_bind_text(st, 3, detail);
 	sqlite3_bind_int64(st, 4, now_ms);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "finish journal entry %lld", (long long)id);
+	if (state_step_done(db, st, err, "finish journal entry %lld", (long long)id) < 0)
+		return -1;
 	if (sqlite3_changes(db->sql) == 0)
 		return zl_fail(err, "state: finish journal entry %lld: no such entry", (long long)id);
 	return 0;
@@ -123,7 +122,7 @@ int state_journal_pending(struct state_db *db, const char *deployment, struct st
 	if (deployment)
 		state_bind_text(st, 1, deployment);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = state_step_row(db, st, err, "load pending journal entries")) > 0) {
 		zl_grow(&out->items, sizeof(out->items[0]), &out->cap, out->count + 1);
 		struct state_journal_entry *e = &out->items[out->count++];
 		memset(e, 0, sizeof(*e));
@@ -144,8 +143,7 @@ int state_journal_pending(struct state_db *db, const char *deployment, struct st
 		e->created_at = sqlite3_column_int64(st, 8);
 		e->finished_at = sqlite3_column_int64(st, 9);
 	}
-	if (rc != SQLITE_DONE) {
-		state_sql_fail(db, err, "load pending journal entries");
+	if (rc < 0) {
 		state_journal_free(out);
 		return -1;
 	}

@@ -147,6 +147,11 @@ static const char sql_upsert[] =
 static const char sql_delete[] =
 	"DELETE FROM replicas WHERE deployment = ?1 AND service = ?2 AND idx = ?3";
 
+/* Another replica (not ?2/?3/?4) that holds backend id ?1. */
+static const char sql_id_owner[] =
+	"SELECT deployment, service, idx FROM replicas WHERE backend_id = ?1 "
+	"AND NOT (deployment = ?2 AND service = ?3 AND idx = ?4) LIMIT 1";
+
 static int read_row(struct state_db *db, sqlite3_stmt *st, struct state_replica *r,
 		    struct zl_err *err)
 {
@@ -198,16 +203,14 @@ int state_replicas_load(struct state_db *db, const char *deployment, struct stat
 	if (deployment)
 		state_bind_text(st, 1, deployment);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = state_step_row(db, st, err, "load replicas")) > 0) {
 		zl_grow(&out->items, sizeof(out->items[0]), &out->cap, out->count + 1);
 		if (read_row(db, st, &out->items[out->count], err) < 0)
 			goto fail;
 		out->count++;
 	}
-	if (rc != SQLITE_DONE) {
-		state_sql_fail(db, err, "load replicas");
+	if (rc < 0)
 		goto fail;
-	}
 	return 0;
 fail:
 	state_replicas_free(out);
@@ -251,10 +254,8 @@ int state_replica_upsert(struct state_db *db, const struct state_replica *r, str
 	sqlite3_bind_int64(st, COL_STARTED_AT + 1, r->started_at);
 	sqlite3_bind_int64(st, COL_FINISHED_AT + 1, r->finished_at);
 	sqlite3_bind_int64(st, COL_UPDATED_AT + 1, r->updated_at);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "save replica %s/%s-rep-%d", r->deployment,
-				      r->service, r->index);
-	return 0;
+	return state_step_done(db, st, err, "save replica %s/%s-rep-%d", r->deployment,
+			       r->service, r->index);
 }
 
 int state_replica_delete(struct state_db *db, const char *deployment, const char *service,
@@ -266,33 +267,25 @@ int state_replica_delete(struct state_db *db, const char *deployment, const char
 	state_bind_text(st, 1, deployment);
 	state_bind_text(st, 2, service);
 	sqlite3_bind_int(st, 3, index);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return state_sql_fail(db, err, "delete replica %s/%s-rep-%d", deployment, service,
-				      index);
-	return 0;
+	return state_step_done(db, st, err, "delete replica %s/%s-rep-%d", deployment, service,
+			       index);
 }
 
 int state_replica_id_owner(struct state_db *db, const char *backend_id, const char *deployment,
 			   const char *service, int index, char **owner, struct zl_err *err)
 {
 	*owner = NULL;
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->sql,
-			       "SELECT deployment, service, idx FROM replicas WHERE backend_id = ?1 "
-			       "AND NOT (deployment = ?2 AND service = ?3 AND idx = ?4) LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
-		return state_sql_fail(db, err, "look up replica id %s", backend_id);
+	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, STMT_REPLICA_ID_OWNER, sql_id_owner, err);
+	if (!st)
+		return -1;
 	state_bind_text(st, 1, backend_id);
 	state_bind_text(st, 2, deployment);
 	state_bind_text(st, 3, service);
 	sqlite3_bind_int(st, 4, index);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	int rc = state_step_row(db, st, err, "look up replica id %s", backend_id);
+	if (rc > 0)
 		*owner = zl_xasprintf("%s/%s-rep-%d", (const char *)sqlite3_column_text(st, 0),
 				      (const char *)sqlite3_column_text(st, 1),
 				      sqlite3_column_int(st, 2));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return state_sql_fail(db, err, "look up replica id %s", backend_id);
-	return 0;
+	return rc < 0 ? -1 : 0;
 }

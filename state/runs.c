@@ -1,10 +1,7 @@
 /* runs.c: the runs table (each run of a job or cron replica: why it ran,
  * when, how it ended, where its output went; the last STATE_RUNS_KEPT per
  * service) and the schedules table (per cron service, the last scheduled
- * time it ran for and the next one).
- *
- * Neither is on the hot path of a no-op apply, so statements are prepared
- * per call rather than cached. */
+ * time it ran for and the next one). */
 #include "state/state-internal.h"
 
 #include <string.h>
@@ -12,6 +9,45 @@
 #define RUN_COLUMNS                                                                            \
 	"deployment, service, run_no, idx, spec_hash, cause, scheduled_s, started_at, "      \
 	"finished_at, exit_code, exit_signal, reason, log_path"
+
+static const char sql_next_run_no[] =
+	"SELECT coalesce(max(run_no), 0) + 1 FROM runs WHERE deployment = ?1 AND service = ?2";
+static const char sql_insert[] =
+	"INSERT INTO runs (" RUN_COLUMNS ") VALUES "
+	"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+/* The runs of a service beyond the newest ?3. */
+#define OLD_RUNS                                                                               \
+	"WHERE deployment = ?1 AND service = ?2 AND run_no <= "                                \
+	"(SELECT coalesce(max(run_no), 0) FROM runs WHERE deployment = ?1 AND service = ?2) - ?3"
+static const char sql_prune_list[] =
+	"SELECT log_path FROM runs " OLD_RUNS " AND log_path IS NOT NULL";
+static const char sql_prune_delete[] = "DELETE FROM runs " OLD_RUNS;
+static const char sql_finish[] =
+	"UPDATE runs SET finished_at = ?4, exit_code = ?5, exit_signal = ?6, reason = ?7 "
+	"WHERE deployment = ?1 AND service = ?2 AND idx = ?3 AND finished_at = 0";
+static const char sql_set_log[] =
+	"UPDATE runs SET log_path = ?4 WHERE deployment = ?1 AND service = ?2 AND run_no = ?3";
+static const char sql_latest[] =
+	"SELECT " RUN_COLUMNS " FROM runs WHERE deployment = ?1 AND service = ?2 AND idx = ?3 "
+	"ORDER BY run_no DESC LIMIT 1";
+static const char sql_load_all[] =
+	"SELECT " RUN_COLUMNS " FROM runs ORDER BY deployment, service, run_no";
+static const char sql_load_deployment[] =
+	"SELECT " RUN_COLUMNS " FROM runs WHERE deployment = ?1 ORDER BY deployment, service, run_no";
+
+#define SCHEDULE_COLUMNS "deployment, service, last_scheduled_s, next_s"
+static const char sql_schedules_load_all[] =
+	"SELECT " SCHEDULE_COLUMNS " FROM schedules ORDER BY deployment, service";
+static const char sql_schedules_load_deployment[] =
+	"SELECT " SCHEDULE_COLUMNS " FROM schedules WHERE deployment = ?1 "
+	"ORDER BY deployment, service";
+static const char sql_schedule_put[] =
+	"INSERT INTO schedules (" SCHEDULE_COLUMNS ") VALUES (?1, ?2, ?3, ?4) "
+	"ON CONFLICT (deployment, service) DO UPDATE SET "
+	"last_scheduled_s = excluded.last_scheduled_s, next_s = excluded.next_s "
+	"WHERE last_scheduled_s IS NOT excluded.last_scheduled_s OR next_s IS NOT excluded.next_s";
+static const char sql_schedule_delete[] =
+	"DELETE FROM schedules WHERE deployment = ?1 AND service = ?2";
 
 void state_run_clear(struct state_run *r)
 {
@@ -53,62 +89,30 @@ static void run_from_row(sqlite3_stmt *st, struct state_run *r)
 	r->log_path = state_column_strdup(st, 12);
 }
 
-static sqlite3_stmt *prepare(struct state_db *db, const char *sql, const char *what,
-			     struct zl_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK) {
-		state_sql_fail(db, err, "%s", what);
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
-
-/* Steps a statement that returns no rows and finalizes it. */
-static int step_done(struct state_db *db, sqlite3_stmt *st, const char *what, struct zl_err *err)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		zl_fail(err, "state: %s: %s", what, sqlite3_errmsg(db->sql));
-		return -1;
-	}
-	return 0;
-}
-
 static int64_t next_run_no(struct state_db *db, const char *deployment, const char *service,
 			   struct zl_err *err)
 {
-	sqlite3_stmt *st = prepare(db,
-				   "SELECT coalesce(max(run_no), 0) + 1 FROM runs "
-				   "WHERE deployment = ?1 AND service = ?2",
-				   "number a run", err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st =
+		state_stmt(db, STMT_RUN_NEXT_NO, sql_next_run_no, err);
 	if (!st)
 		return -1;
 	state_bind_text(st, 1, deployment);
 	state_bind_text(st, 2, service);
-	int64_t n = -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	else
-		state_sql_fail(db, err, "number a run");
-	sqlite3_finalize(st);
-	return n;
+	int rc = state_step_row(db, st, err, "number a run");
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return state_sql_fail(db, err, "number a run");
+	return sqlite3_column_int64(st, 0);
 }
 
 /* Drops the runs of a service beyond the newest STATE_RUNS_KEPT. */
 static int prune_runs(struct state_db *db, const char *deployment, const char *service,
 		      char ***pruned, size_t *pruned_count, struct zl_err *err)
 {
-	static const char where[] =
-		"WHERE deployment = ?1 AND service = ?2 AND run_no <= "
-		"(SELECT coalesce(max(run_no), 0) FROM runs WHERE deployment = ?1 AND service = ?2) - ?3";
-	char sql[512];
 	if (pruned) {
-		snprintf(sql, sizeof(sql), "SELECT log_path FROM runs %s AND log_path IS NOT NULL",
-			 where);
-		sqlite3_stmt *st = prepare(db, sql, "list old runs", err);
+		_cleanup_stmt_reset_ sqlite3_stmt *st =
+			state_stmt(db, STMT_RUNS_PRUNE_LIST, sql_prune_list, err);
 		if (!st)
 			return -1;
 		state_bind_text(st, 1, deployment);
@@ -116,22 +120,21 @@ static int prune_runs(struct state_db *db, const char *deployment, const char *s
 		sqlite3_bind_int(st, 3, STATE_RUNS_KEPT);
 		size_t cap = 0;
 		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		while ((rc = state_step_row(db, st, err, "list old runs")) > 0) {
 			zl_grow(pruned, sizeof(**pruned), &cap, *pruned_count + 1);
 			(*pruned)[(*pruned_count)++] = state_column_strdup(st, 0);
 		}
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return state_sql_fail(db, err, "list old runs");
+		if (rc < 0)
+			return -1;
 	}
-	snprintf(sql, sizeof(sql), "DELETE FROM runs %s", where);
-	sqlite3_stmt *st = prepare(db, sql, "drop old runs", err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st =
+		state_stmt(db, STMT_RUNS_PRUNE_DELETE, sql_prune_delete, err);
 	if (!st)
 		return -1;
 	state_bind_text(st, 1, deployment);
 	state_bind_text(st, 2, service);
 	sqlite3_bind_int(st, 3, STATE_RUNS_KEPT);
-	return step_done(db, st, "drop old runs", err);
+	return state_step_done(db, st, err, "drop old runs");
 }
 
 int state_run_start(struct state_db *db, struct state_run *run, char ***pruned_logs,
@@ -147,27 +150,26 @@ int state_run_start(struct state_db *db, struct state_run *run, char ***pruned_l
 	if (n < 0)
 		return -1;
 	run->run_no = n;
-	sqlite3_stmt *st = prepare(db,
-				   "INSERT INTO runs (" RUN_COLUMNS ") VALUES "
-				   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-				   "record run", err);
-	if (!st)
-		return -1;
-	state_bind_text(st, 1, run->deployment);
-	state_bind_text(st, 2, run->service);
-	sqlite3_bind_int64(st, 3, run->run_no);
-	sqlite3_bind_int(st, 4, run->index);
-	state_bind_text(st, 5, run->spec_hash);
-	state_bind_text(st, 6, run->cause);
-	sqlite3_bind_int64(st, 7, run->scheduled_s);
-	sqlite3_bind_int64(st, 8, run->started_at);
-	sqlite3_bind_int64(st, 9, run->finished_at);
-	sqlite3_bind_int(st, 10, run->exit_code);
-	sqlite3_bind_int(st, 11, run->exit_signal);
-	state_bind_text(st, 12, run->reason);
-	state_bind_text(st, 13, run->log_path);
-	if (step_done(db, st, "record run", err) < 0)
-		return -1;
+	{
+		_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, STMT_RUN_INSERT, sql_insert, err);
+		if (!st)
+			return -1;
+		state_bind_text(st, 1, run->deployment);
+		state_bind_text(st, 2, run->service);
+		sqlite3_bind_int64(st, 3, run->run_no);
+		sqlite3_bind_int(st, 4, run->index);
+		state_bind_text(st, 5, run->spec_hash);
+		state_bind_text(st, 6, run->cause);
+		sqlite3_bind_int64(st, 7, run->scheduled_s);
+		sqlite3_bind_int64(st, 8, run->started_at);
+		sqlite3_bind_int64(st, 9, run->finished_at);
+		sqlite3_bind_int(st, 10, run->exit_code);
+		sqlite3_bind_int(st, 11, run->exit_signal);
+		state_bind_text(st, 12, run->reason);
+		state_bind_text(st, 13, run->log_path);
+		if (state_step_done(db, st, err, "record run") < 0)
+			return -1;
+	}
 	return prune_runs(db, run->deployment, run->service, pruned_logs, pruned_count, err);
 }
 
@@ -175,11 +177,7 @@ int state_run_finish(struct state_db *db, const char *deployment, const char *se
 		     int64_t finished_at, int exit_code, int exit_signal, const char *reason,
 		     struct zl_err *err)
 {
-	sqlite3_stmt *st = prepare(db,
-				   "UPDATE runs SET finished_at = ?4, exit_code = ?5, exit_signal = ?6, "
-				   "reason = ?7 WHERE deployment = ?1 AND service = ?2 AND idx = ?3 "
-				   "AND finished_at = 0",
-				   "finish run", err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, STMT_RUN_FINISH, sql_finish, err);
 	if (!st)
 		return -1;
 	state_bind_text(st, 1, deployment);
@@ -189,23 +187,20 @@ int state_run_finish(struct state_db *db, const char *deployment, const char *se
 	sqlite3_bind_int(st, 5, exit_code);
 	sqlite3_bind_int(st, 6, exit_signal);
 	state_bind_text(st, 7, reason);
-	return step_done(db, st, "finish run", err);
+	return state_step_done(db, st, err, "finish run");
 }
 
 int state_run_set_log(struct state_db *db, const char *deployment, const char *service,
 		      int64_t run_no, const char *log_path, struct zl_err *err)
 {
-	sqlite3_stmt *st = prepare(db,
-				   "UPDATE runs SET log_path = ?4 WHERE deployment = ?1 AND "
-				   "service = ?2 AND run_no = ?3",
-				   "record run log", err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, STMT_RUN_SET_LOG, sql_set_log, err);
 	if (!st)
 		return -1;
 	state_bind_text(st, 1, deployment);
 	state_bind_text(st, 2, service);
 	sqlite3_bind_int64(st, 3, run_no);
 	state_bind_text(st, 4, log_path);
-	return step_done(db, st, "record run log", err);
+	return state_step_done(db, st, err, "record run log");
 }
 
 int state_run_latest(struct state_db *db, const char *deployment, const char *service, int index,
@@ -213,49 +208,39 @@ int state_run_latest(struct state_db *db, const char *deployment, const char *se
 {
 	memset(out, 0, sizeof(*out));
 	*found = false;
-	sqlite3_stmt *st = prepare(db,
-				   "SELECT " RUN_COLUMNS " FROM runs WHERE deployment = ?1 AND "
-				   "service = ?2 AND idx = ?3 ORDER BY run_no DESC LIMIT 1",
-				   "load run", err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, STMT_RUN_LATEST, sql_latest, err);
 	if (!st)
 		return -1;
 	state_bind_text(st, 1, deployment);
 	state_bind_text(st, 2, service);
 	sqlite3_bind_int(st, 3, index);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	int rc = state_step_row(db, st, err, "load run");
+	if (rc > 0) {
 		run_from_row(st, out);
 		*found = true;
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return state_sql_fail(db, err, "load run");
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 int state_runs_load(struct state_db *db, const char *deployment, struct state_runs *out,
 		    struct zl_err *err)
 {
 	memset(out, 0, sizeof(*out));
-	sqlite3_stmt *st =
-		prepare(db,
-			deployment ? "SELECT " RUN_COLUMNS " FROM runs WHERE deployment = ?1 "
-				     "ORDER BY deployment, service, run_no"
-				   : "SELECT " RUN_COLUMNS " FROM runs ORDER BY deployment, service, run_no",
-			"load runs", err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st =
+		deployment ? state_stmt(db, STMT_RUNS_LOAD_DEPLOYMENT, sql_load_deployment, err)
+			   : state_stmt(db, STMT_RUNS_LOAD_ALL, sql_load_all, err);
 	if (!st)
 		return -1;
 	if (deployment)
 		state_bind_text(st, 1, deployment);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = state_step_row(db, st, err, "load runs")) > 0) {
 		zl_grow(&out->items, sizeof(*out->items), &out->cap, out->count + 1);
 		run_from_row(st, &out->items[out->count++]);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	if (rc < 0) {
 		state_runs_free(out);
-		return state_sql_fail(db, err, "load runs");
+		return -1;
 	}
 	return 0;
 }
@@ -278,19 +263,16 @@ int state_schedules_load(struct state_db *db, const char *deployment, struct sta
 			 struct zl_err *err)
 {
 	memset(out, 0, sizeof(*out));
-	sqlite3_stmt *st = prepare(
-		db,
-		deployment ? "SELECT deployment, service, last_scheduled_s, next_s FROM schedules "
-			     "WHERE deployment = ?1 ORDER BY deployment, service"
-			   : "SELECT deployment, service, last_scheduled_s, next_s FROM schedules "
-			     "ORDER BY deployment, service",
-		"load schedules", err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st =
+		deployment ? state_stmt(db, STMT_SCHEDULES_LOAD_DEPLOYMENT,
+					sql_schedules_load_deployment, err)
+			   : state_stmt(db, STMT_SCHEDULES_LOAD_ALL, sql_schedules_load_all, err);
 	if (!st)
 		return -1;
 	if (deployment)
 		state_bind_text(st, 1, deployment);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = state_step_row(db, st, err, "load schedules")) > 0) {
 		zl_grow(&out->items, sizeof(*out->items), &out->cap, out->count + 1);
 		struct state_schedule *s = &out->items[out->count++];
 		s->deployment = state_column_strdup(st, 0);
@@ -298,10 +280,9 @@ int state_schedules_load(struct state_db *db, const char *deployment, struct sta
 		s->last_scheduled_s = sqlite3_column_int64(st, 2);
 		s->next_s = sqlite3_column_int64(st, 3);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	if (rc < 0) {
 		state_schedules_free(out);
-		return state_sql_fail(db, err, "load schedules");
+		return -1;
 	}
 	return 0;
 }
@@ -309,30 +290,25 @@ int state_schedules_load(struct state_db *db, const char *deployment, struct sta
 int state_schedule_put(struct state_db *db, const char *deployment, const char *service,
 		       int64_t last_scheduled_s, int64_t next_s, struct zl_err *err)
 {
-	sqlite3_stmt *st = prepare(db,
-				   "INSERT INTO schedules (deployment, service, last_scheduled_s, "
-				   "next_s) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (deployment, service) "
-				   "DO UPDATE SET last_scheduled_s = excluded.last_scheduled_s, "
-				   "next_s = excluded.next_s WHERE last_scheduled_s IS NOT "
-				   "excluded.last_scheduled_s OR next_s IS NOT excluded.next_s",
-				   "save schedule", err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st =
+		state_stmt(db, STMT_SCHEDULE_PUT, sql_schedule_put, err);
 	if (!st)
 		return -1;
 	state_bind_text(st, 1, deployment);
 	state_bind_text(st, 2, service);
 	sqlite3_bind_int64(st, 3, last_scheduled_s);
 	sqlite3_bind_int64(st, 4, next_s);
-	return step_done(db, st, "save schedule", err);
+	return state_step_done(db, st, err, "save schedule");
 }
 
 int state_schedule_delete(struct state_db *db, const char *deployment, const char *service,
 			  struct zl_err *err)
 {
-	sqlite3_stmt *st = prepare(db, "DELETE FROM schedules WHERE deployment = ?1 AND service = ?2",
-				   "delete schedule", err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st =
+		state_stmt(db, STMT_SCHEDULE_DELETE, sql_schedule_delete, err);
 	if (!st)
 		return -1;
 	state_bind_text(st, 1, deployment);
 	state_bind_text(st, 2, service);
-	return step_done(db, st, "delete schedule", err);
+	return state_step_done(db, st, err, "delete schedule");
 }

@@ -13,8 +13,9 @@
  * Faults are read from the environment on every call (see backend.h), so a
  * test can change them between two operations.
  */
-#include "backends/backend.h"
+#include "mock.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -638,6 +639,44 @@ static int mock_archive_logs(struct backend *b, const char *id, const char *dest
 	return 0;
 }
 
+/* Fake replicas (<root>/mock/<id>) no recorded replica owns: the mock's
+ * leftovers, so doctor's contract is tested without real containers. */
+static int mock_leftovers(struct backend *b, const struct backend_replica_ref *refs, size_t n_refs,
+			  struct backend_leftovers *out, struct zl_err *err)
+{
+	if (backend_root_check(b->root, err) < 0)
+		return zl_err_prefix(err, "mock backend");
+	_cleanup_free_ char *dir = zl_xasprintf("%s/%s", b->root, MOCK_DIR);
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(dh))) {
+		struct zl_err ignored = ZL_ERR_INIT;
+		if (mock_check_id(de->d_name, &ignored) < 0)
+			continue; /* ".next-pid", "<id>.log", temporary files */
+		bool recorded = false;
+		for (size_t i = 0; i < n_refs && !recorded; i++)
+			recorded = refs[i].recorded && refs[i].backend_id &&
+				   strcmp(refs[i].backend_id, de->d_name) == 0;
+		if (recorded)
+			continue;
+		_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, de->d_name);
+		backend_leftovers_add(out, "fake", path, de->d_name, "fake replica, no replica row");
+	}
+	closedir(dh);
+	return 0;
+}
+
+static int mock_sweep(struct backend *b, const struct backend_leftover *l, struct zl_err *err)
+{
+	if (backend_root_check(b->root, err) < 0)
+		return zl_err_prefix(err, "mock backend");
+	if (strcmp(l->kind, "fake") != 0)
+		return zl_fail(err, "mock: no sweep for %s", l->kind);
+	return mock_remove(b, l->key, err);
+}
+
 static void mock_destroy(struct backend *b)
 {
 	(void)b; /* the mock keeps no context: everything is on disk */
@@ -665,6 +704,8 @@ const struct backend_ops backend_mock_ops = {
 	.stats = mock_stats,
 	.wait = mock_wait,
 	.archive_logs = mock_archive_logs,
+	.leftovers = mock_leftovers,
+	.sweep = mock_sweep,
 	.destroy = mock_destroy,
 };
 

@@ -6,6 +6,7 @@
 
 #include "backends/backend.h"
 #include "common/common.h"
+#include "net/net.h"
 #include "spec/spec.h"
 
 /* ==== bundle.c: the runtime config (config.json) of one replica ==== */
@@ -80,11 +81,34 @@ int oci_runtime_choose(const char *root, const char *requested, char **runtime, 
 /* zl_run, failing unless exit 0; the error names the command and quotes its output. */
 int oci_run_checked(const char *const argv[], struct zl_err *err);
 
+/* ==== oci.c ==== */
+
+/* The cgroup path create recorded for id (older containers: the default
+ * "/zlapply/<id>"); caller frees. */
+char *oci_container_cgroup(struct backend *b, const char *id);
+
+/* ==== leftovers.c: what doctor asks of the backend ==== */
+
+int oci_leftovers(struct backend *b, const struct backend_replica_ref *refs, size_t n_refs,
+		  struct backend_leftovers *out, struct zl_err *err);
+int oci_sweep(struct backend *b, const struct backend_leftover *l, struct zl_err *err);
+bool oci_leftover_present(struct backend *b, const struct backend_leftover *l);
+
 /* ==== host.c: the rootfs and network namespace around a container ==== */
 
 /* Mounts <dir>/rootfs: overlayfs over rs's layers (lower) with <dir>/upper
- * and <dir>/work, and records the options for oci_rootfs_restore(). */
+ * and <dir>/work, and records them in <dir>/rootfs.mount for
+ * oci_rootfs_restore(). Any number of layers overlayfs takes (500). */
 int oci_rootfs_mount(const char *dir, const struct backend_replica_spec *rs, struct zl_err *err);
+/* How oci_overlay_mount() mounts: AUTO uses the new mount API, one
+ * "lowerdir+" per layer (Linux >= 6.8), and falls back to SHORT_NAMES where
+ * the kernel lacks it: mount(2) from a child in dir, the layers named by
+ * symlinks <dir>/l/<i>, the options within a page. */
+enum oci_overlay_how { OCI_OVERLAY_AUTO, OCI_OVERLAY_SHORT_NAMES };
+/* Mounts overlayfs on <dir>/rootfs: lower[0] is the base layer, lower[n-1]
+ * the top. Errors name dir, the layer count and the step that failed. */
+int oci_overlay_mount(const char *dir, const char *const *lower, size_t n, const char *upper,
+		      const char *work, enum oci_overlay_how how, struct zl_err *err);
 /* Lazily unmounts <dir>/rootfs; not mounted is fine. */
 void oci_rootfs_unmount(const char *dir);
 /* Mounts <dir>/rootfs again from the recorded options when it is not
@@ -96,12 +120,14 @@ int oci_rootfs_restore(const char *dir, struct zl_err *err);
 int oci_net_setup(bool *bridge_ready, const char *dir, const struct backend_replica_spec *rs,
 		  char **netns_path, struct zl_err *err);
 /* <dir>/network: "IP NETNS DEPLOYMENT SERVICE INDEX BRIDGE SUBNET" (records
- * of older versions lack the last two: bridge and subnet are then ""). */
+ * of older versions lack the last two: bridge is then "" and subnet unset). */
 struct oci_net_record {
-	char ip[64], netns[256], deployment[128], service[128], bridge[64], subnet[64];
+	char ip[64], netns[256], deployment[128], service[128], bridge[64];
+	struct net_subnet subnet; /* parsed here; prefix 0 when the record has none */
 	int index;
 };
-/* -1 when there is no record: the replica has no bridge networking. */
+/* The one reader of the record. -1 when there is none (the replica has no
+ * bridge networking) or it is unreadable. */
 int oci_net_read(const char *dir, struct oci_net_record *rec);
 /* Removes the recorded netns, veth and address; no record, nothing to do. */
 int oci_net_teardown(const char *dir, struct zl_err *err);

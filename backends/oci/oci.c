@@ -34,6 +34,7 @@ struct oci_ctx {
 	char *zlmon;        /* path of the monitor binary */
 	char *containers;   /* <root>/containers */
 	char boot_id[40];   /* this boot's id, read once ("" until then) */
+	struct zl_owner me; /* this state root's identity (me.id "" until known) */
 };
 
 /* The kernel's id of this boot: a container started under another one was
@@ -57,6 +58,66 @@ static struct oci_ctx *ctx_of(struct backend *b)
 	return b->ctx;
 }
 
+/* ---- ownership (common/owner.c) ----
+ * A replica's id names host-wide things: the runtime's container, its
+ * network namespace, its veth (net/ derives both from the same deployment,
+ * service and index) and its cgroup. The id is claimed ("replica" claims)
+ * before any of them is made and released after all of them are gone; a
+ * create that finds the id claimed by another live state root, or the
+ * runtime's container or the namespace there without a claim, fails naming
+ * the holder and touches nothing, and remove leaves alone what another
+ * root holds. */
+#define CLAIM_KIND "replica"
+
+static const struct zl_owner *me_of(struct backend *b, struct zl_err *err)
+{
+	struct oci_ctx *c = ctx_of(b);
+	if (!c->me.id[0] && zl_owner_of_root(b->root, true, &c->me, err) < 0)
+		return NULL;
+	return &c->me;
+}
+
+/* Does anything of the host already answer to id (made by a root that
+ * predates claims, or by hand)? The runtimes keep state under /run. */
+static const char *unclaimed_trace(const char *id)
+{
+	static const char *const runtime_dirs[] = { "/run/runc", "/run/crun" };
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_free_ char *p = zl_xasprintf("%s/%s", runtime_dirs[i], id);
+		if (access(p, F_OK) == 0)
+			return "a runtime container";
+	}
+	return net_netns_exists(id) ? "a network namespace" : NULL;
+}
+
+/* Claims id for this root before create makes anything. */
+static int claim_replica(struct backend *b, const char *id, struct zl_err *err)
+{
+	const struct zl_owner *me = me_of(b, err);
+	if (!me)
+		return -1;
+	struct zl_owner holder;
+	int r = zl_claim(CLAIM_KIND, id, me, &holder, err);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return zl_fail(err, "%s belongs to the state root %s (another zlapply root runs a deployment of this name): nothing was touched; pick another deployment name, or run it from that root",
+			       id, holder.root);
+	return 0;
+}
+
+/* 1 when id is this root's to tear down (its claim, or no claim at all
+ * for a directory this root has: replicas made before claims), 0 when
+ * another root holds it. */
+static int replica_is_ours(struct backend *b, const char *id)
+{
+	struct zl_err ignored = ZL_ERR_INIT;
+	const struct zl_owner *me = me_of(b, &ignored);
+	if (!me)
+		return 0; /* cannot tell: touch nothing host-wide */
+	return zl_claim_is_ours(CLAIM_KIND, id, me) != 0;
+}
+
 static char *container_dir(struct backend *b, const char *id)
 {
 	return zl_xasprintf("%s/%s", ctx_of(b)->containers, id);
@@ -76,8 +137,7 @@ static char *replica_cgroup(const struct spec_service *svc, const char *id)
 	return len ? zl_xasprintf("/%.*s/%s", (int)len, parent, id) : zl_xasprintf("/%s", id);
 }
 
-/* The cgroup path create recorded for id (older containers: the default). */
-static char *container_cgroup(struct backend *b, const char *id)
+char *oci_container_cgroup(struct backend *b, const char *id)
 {
 	_cleanup_free_ char *dir = container_dir(b, id);
 	_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, CGROUP_FILE);
@@ -128,7 +188,7 @@ static char *find_zlmon(void)
 static int oci_probe(struct backend *b, struct zl_err *err)
 {
 	struct oci_ctx *c = ctx_of(b);
-	if (!c->runtime && oci_runtime_choose(b->root, getenv("ZLAPPLY_RUNTIME"), &c->runtime, err) < 0)
+	if (!c->runtime && oci_runtime_choose(b->root, b->runtime, &c->runtime, err) < 0)
 		return -1;
 	if (!c->zlmon)
 		c->zlmon = find_zlmon();
@@ -206,6 +266,19 @@ static int oci_create(struct backend *b, const struct backend_replica_spec *rs, 
 		free(dir);
 		return -1;
 	}
+	/* Before anything is made: the name must be free or this root's. */
+	int unclaimed = zl_claim_holder(CLAIM_KIND, id, &(struct zl_owner){ 0 });
+	const char *trace = unclaimed < 0 ? unclaimed_trace(id) : NULL;
+	if (trace) {
+		zl_fail(err, "%s: %s of that name exists and no state root claims it (made by hand, or by an older zlapply from another root): nothing was touched",
+			id, trace);
+		free(dir);
+		return -1;
+	}
+	if (claim_replica(b, id, err) < 0) {
+		free(dir);
+		return -1;
+	}
 	const char *subdirs[] = { "upper", "work", "rootfs", "anon" };
 	for (size_t i = 0; i < 4; i++) {
 		char *p = zl_xasprintf("%s/%s", dir, subdirs[i]);
@@ -245,7 +318,7 @@ static int spawn_monitor(struct backend *b, const char *id, const char *dir, int
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return zl_fail_errno(err, "pipe");
-	_cleanup_free_ char *cgroup = container_cgroup(b, id);
+	_cleanup_free_ char *cgroup = oci_container_cgroup(b, id);
 	char fdbuf[16];
 	snprintf(fdbuf, sizeof(fdbuf), "%d", p[1]);
 	pid_t child = fork();
@@ -336,6 +409,9 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 		_cleanup_free_ char *p = zl_xasprintf("%s/%s", dir, stale[i]);
 		unlink(p);
 	}
+	/* Claims end with the boot: a start after a reboot claims again. */
+	if (claim_replica(b, id, err) < 0)
+		return -1;
 	if (oci_rootfs_restore(dir, err) < 0 ||
 	    oci_net_restore(&ctx_of(b)->bridge_ready, dir, err) < 0)
 		return zl_err_prefix(err, "container %s", id);
@@ -643,9 +719,17 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 		return 0;
 	struct backend_state st;
 	struct zl_err ignored = ZL_ERR_INIT;
+	/* The process this root started (its pid and start time are in this
+	 * directory's records) is this root's to stop whatever else holds the
+	 * name now; the runtime's container and the network go by the name, so
+	 * they are torn down only while the name is this root's. */
 	if (oci_state(b, id, &st, &ignored) == 0 && st.status == BACKEND_STATUS_RUNNING)
 		oci_stop(b, id, SIGKILL, 0, &ignored);
-	if (c->runtime) {
+	bool ours = replica_is_ours(b, id);
+	if (!ours)
+		zl_log(ZL_LOG_WARN, "remove %s: another state root holds the name now; its container and network are left alone",
+		       id);
+	if (ours && c->runtime) {
 		/* zlmon deletes the runtime's record after the exit; this covers
 		 * a monitor that died first. Failure means there was none. */
 		const char *argv[] = { c->runtime, "delete", "--force", id, NULL };
@@ -657,10 +741,12 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 	oci_rootfs_unmount(dir);
 	/* Keep the directory (and its network record) when the network is
 	 * still there: without the record nothing could tell whose it is. */
-	if (oci_net_teardown(dir, err) < 0)
+	if (ours && oci_net_teardown(dir, err) < 0)
 		return zl_err_prefix(err, "remove container %s", id);
 	if (zl_rm_rf(dir, err) < 0)
 		return zl_err_prefix(err, "remove container %s", id);
+	if (ours && zl_claim_release(CLAIM_KIND, id, &ctx_of(b)->me) < 0)
+		zl_log(ZL_LOG_WARN, "remove %s: release its claim: %s", id, strerror(errno));
 	return 0;
 }
 
@@ -809,7 +895,7 @@ static int oci_stats(struct backend *b, const char *id, struct backend_stats *st
 		return -1;
 	st->cpu_usage_ns = st->memory_bytes = -1;
 	char path[4096];
-	_cleanup_free_ char *cgroup = container_cgroup(b, id);
+	_cleanup_free_ char *cgroup = oci_container_cgroup(b, id);
 	if (oci_cgroup2_unified()) {
 		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.current", cgroup);
 		st->memory_bytes = read_int_file(path);
@@ -916,5 +1002,8 @@ const struct backend_ops backend_oci_ops = {
 	.stats = oci_stats,
 	.wait = oci_wait,
 	.archive_logs = oci_archive_logs,
+	.leftovers = oci_leftovers,
+	.sweep = oci_sweep,
+	.leftover_present = oci_leftover_present,
 	.destroy = oci_destroy,
 };

@@ -17,6 +17,18 @@
 #   build-images.sh --big OUTDIR LAYERS MB
 #       OUTDIR/big        tag 1.0: LAYERS layers of random data, MB in all (gzip),
 #                         and OUTDIR/big.json. For bench/pull.sh.
+#   build-images.sh --layers OUTDIR N
+#       OUTDIR/layersN    tag 1.0: N (>= 4) small layers, written here as gzip
+#                         tars (no umoci: 128 layers take about a second), and
+#                         OUTDIR/layersN.json. Layer 1 is busybox plus
+#                         /layers/first, /wh/base-gone and /wh/opaque/old; layer
+#                         i (2..N) adds /layers/i; every layer writes
+#                         /layers/shadow ("i"); layer N adds /layers/last. Across
+#                         layers: layer N/2 whites out /wh/base-gone and makes
+#                         /wh/opaque opaque (adding /wh/opaque/new), layer N-2
+#                         whites out /wh/mid-gone of layer 3. Seen from the top:
+#                         /layers has N+2 entries, /wh only opaque, which holds
+#                         only new. CMD: a shell that loops until SIGTERM.
 #
 # Idempotent: a finished layout is kept (OUTDIR/.NAME.done) and not rebuilt.
 # Temporary bundles are removed on exit, also on failure.
@@ -28,7 +40,7 @@ BUSYBOX=$(command -v busybox || true)
 [ -n "$BUSYBOX" ] || { echo "build-images: busybox not found (apt-get install busybox-static)" >&2; exit 1; }
 command -v umoci >/dev/null || { echo "build-images: umoci not found (apt-get install umoci)" >&2; exit 1; }
 
-usage() { echo "usage: $0 OUTDIR | $0 --big OUTDIR LAYERS MB" >&2; exit 2; }
+usage() { echo "usage: $0 OUTDIR | $0 --big OUTDIR LAYERS MB | $0 --layers OUTDIR N" >&2; exit 2; }
 
 tmp=""
 cleanup() { [ -z "$tmp" ] || rm -rf "$tmp"; }
@@ -174,6 +186,89 @@ build_big() { # LAYOUT LAYERS MB
   umoci config --image "$layout:1.0" --architecture amd64 --os linux --config.cmd /bin/true
 }
 
+build_layers() { # LAYOUT N
+  "$PY" - "$1" "$2" "$BUSYBOX" <<'PYEOF'
+import gzip, hashlib, io, json, os, platform, sys, tarfile
+layout, n, busybox = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+blobs = f"{layout}/blobs/sha256"
+os.makedirs(blobs)
+
+def blob(data):
+    d = hashlib.sha256(data).hexdigest()
+    with open(f"{blobs}/{d}", "wb") as f:
+        f.write(data)
+    return "sha256:" + d
+
+def layer(entries):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, value in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mtime, ti.mode = 1700000000, 0o755
+            if kind == "dir":
+                ti.type = tarfile.DIRTYPE
+                t.addfile(ti)
+            elif kind == "link":
+                ti.type, ti.linkname = tarfile.SYMTYPE, value
+                t.addfile(ti)
+            else:
+                ti.size = len(value)
+                ti.mode = 0o755 if kind == "exe" else 0o644
+                t.addfile(ti, io.BytesIO(value))
+    tar = raw.getvalue()
+    gz = gzip.compress(tar, compresslevel=1, mtime=0)
+    return ({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blob(gz),
+             "size": len(gz)}, "sha256:" + hashlib.sha256(tar).hexdigest())
+
+with open(busybox, "rb") as f:
+    base = [("bin", "dir", None), ("bin/busybox", "exe", f.read())]
+base += [(f"bin/{c}", "link", "busybox")
+         for c in ("sh", "sleep", "echo", "cat", "ls", "wc", "test", "true", "hostname", "id")]
+base += [("etc", "dir", None), ("etc/passwd", "file", b"root:x:0:0:root:/root:/bin/sh\n"),
+         ("tmp", "dir", None), ("layers", "dir", None),
+         ("layers/first", "file", b"first layer 1\n"), ("layers/shadow", "file", b"1\n"),
+         ("wh", "dir", None), ("wh/base-gone", "file", b"base\n"),
+         ("wh/opaque", "dir", None), ("wh/opaque/old", "file", b"old\n")]
+descs, diff_ids = [], []
+for i in range(1, n + 1):
+    entries = base if i == 1 else [
+        ("layers", "dir", None), (f"layers/{i}", "file", f"layer {i}\n".encode()),
+        ("layers/shadow", "file", f"{i}\n".encode())]
+    if i == 3:
+        entries += [("wh", "dir", None), ("wh/mid-gone", "file", b"mid\n")]
+    if i == n // 2:
+        entries += [("wh", "dir", None), ("wh/.wh.base-gone", "file", b""),
+                    ("wh/opaque", "dir", None), ("wh/opaque/.wh..wh..opq", "file", b""),
+                    ("wh/opaque/new", "file", f"layer {i}\n".encode())]
+    if i == n - 2:
+        entries += [("wh", "dir", None), ("wh/.wh.mid-gone", "file", b"")]
+    if i == n:
+        entries += [("layers/last", "file", f"last layer {n}\n".encode())]
+    desc, diff_id = layer(entries)
+    descs.append(desc)
+    diff_ids.append(diff_id)
+arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+config = json.dumps({
+    "architecture": arch, "os": "linux",
+    "config": {"Env": ["PATH=/bin"],
+               "Cmd": ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]},
+    "rootfs": {"type": "layers", "diff_ids": diff_ids},
+}, separators=(",", ":")).encode()
+manifest = json.dumps({
+    "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config),
+               "size": len(config)},
+    "layers": descs,
+}, separators=(",", ":")).encode()
+with open(f"{layout}/oci-layout", "w") as f:
+    json.dump({"imageLayoutVersion": "1.0.0"}, f)
+with open(f"{layout}/index.json", "w") as f:
+    json.dump({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": blob(manifest),
+        "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]}, f)
+PYEOF
+}
+
 # once NAME OUTDIR BUILDER ARGS...: builds OUTDIR/NAME unless already done.
 once() {
   local name=$1 out=$2
@@ -201,6 +296,15 @@ if [ "${1:-}" = "--big" ]; then
     describe "$out/big" 1.0 "$out/big.json"
     echo "$layers $mb" > "$out/.big.done"
   fi
+  exit 0
+fi
+
+if [ "${1:-}" = "--layers" ]; then
+  [ $# -eq 3 ] && [ "$3" -ge 4 ] 2>/dev/null || usage
+  out=$2; n=$3
+  mkdir -p "$out"
+  out=$(cd "$out" && pwd)
+  once "layers$n" "$out" build_layers "$out/layers$n" "$n"
   exit 0
 fi
 

@@ -8,6 +8,7 @@
 #include "cli-helpers.h"
 
 #include "backends/backend.h"
+#include "backends/mock/mock.h"
 
 /* ---- per-test setup ---- */
 

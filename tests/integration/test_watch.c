@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "backends/backend.h"
+#include "backends/mock/mock.h"
 
 struct wt {
 	struct cli_tmp t;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "backends/backend.h"
+#include "backends/mock/mock.h"
 
 struct fixture {
 	char root[64];
@@ -26,7 +27,7 @@ static int setup(void **state)
 	snprintf(f->root, sizeof(f->root), "/tmp/zl-mock-test-XXXXXX");
 	assert_non_null(mkdtemp(f->root));
 	struct zl_err err = ZL_ERR_INIT;
-	assert_int_equal(backend_open("mock", f->root, &f->b, &err), 0);
+	assert_int_equal(backend_open("mock", f->root, NULL, &f->b, &err), 0);
 	assert_int_equal(f->b->ops->probe(f->b, &err), 0);
 	f->web.name = "web";
 	f->db.name = "db";
@@ -177,7 +178,7 @@ static void test_persists_across_open(void **state)
 
 	backend_close(f->b);
 	f->b = NULL;
-	assert_int_equal(backend_open("mock", f->root, &f->b, &err), 0);
+	assert_int_equal(backend_open("mock", f->root, NULL, &f->b, &err), 0);
 	struct backend_state again = state_of(f, "zl-d-db-2");
 	assert_int_equal(again.status, BACKEND_STATUS_RUNNING);
 	assert_int_equal(again.pid, first.pid);
@@ -387,7 +388,7 @@ static void test_open_unknown_backend(void **state)
 	(void)state;
 	struct zl_err err = ZL_ERR_INIT;
 	struct backend *b = (struct backend *)1;
-	assert_int_not_equal(backend_open("dockerish", "/tmp", &b, &err), 0);
+	assert_int_not_equal(backend_open("dockerish", "/tmp", NULL, &b, &err), 0);
 	assert_null(b);
 	assert_int_equal(err.kind, ZL_ERR_INPUT);
 	assert_non_null(strstr(err.msg, "dockerish"));

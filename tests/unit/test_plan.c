@@ -12,7 +12,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "reconcile/reconcile.h"
+#include "reconcile/plan.h"
 
 #define MAX_DESIRED 4
 #define MAX_ROWS 12
@@ -662,7 +662,7 @@ static void build(const struct plan_case *c, struct built *b)
 		r->service = zl_xstrdup(a->svc);
 		r->index = a->index;
 		r->backend = zl_xstrdup("mock");
-		r->backend_id = backend_replica_id(r->deployment, r->service, r->index);
+		r->backend_id = zl_xasprintf("zl-%s-%s-%d", r->deployment, r->service, r->index);
 		r->state = a->state;
 		r->pid = a->state == RUN ? 100000 + (int64_t)i : -1;
 		const char *hash = a->hash ? a->hash : "h1";

@@ -1,0 +1,144 @@
+/* reconcile-internal.h: what the files of reconcile/ share beyond the
+ * public face (reconcile.h) and the planner (plan.h): the image context,
+ * observe, recovery, journaled execution, jobs and cron around the planner,
+ * health gates and init steps. Unit tests of these pieces include it too. */
+#ifndef ZL_RECONCILE_INTERNAL_H
+#define ZL_RECONCILE_INTERNAL_H
+
+#include "reconcile.h"
+#include "plan.h"
+
+#include "backends/backend.h"
+#include "net/net.h"
+
+/* Opens backend name (NULL: opts->backend_name) with the options of opts
+ * (its runtime) under opts->root. */
+int reconcile_backend_open(const struct reconcile_opts *opts, const char *name,
+			   struct backend **out, struct zl_err *err);
+/* [cli layers] doctor.c's name for reconcile_doctor_report_free() (status.c). */
+void doctor_report_free(struct doctor_report *r);
+
+/* ---- images (images.c) ---- */
+struct images_ctx; /* lazily created registry client + the store's database */
+struct images_ctx *images_ctx_new(const char *root, const struct images_opts *o,
+				  struct state_db *db);
+void images_ctx_free(struct images_ctx *ctx);
+
+
+/* Applies the pull policy to image: if_not_present (pull when absent),
+ * always (pull every time), newer (ask the registry for the digest, pull
+ * and report when it moved), never (local store only; a clear error when
+ * absent). Records the image in the state database. */
+int images_ensure(struct images_ctx *ctx, const char *image, enum spec_pull_policy policy,
+		  struct images_ready *out, struct zl_err *err);
+/* Pulls image unconditionally (zlapply pull). */
+int images_pull(struct images_ctx *ctx, const char *image, struct images_ready *out,
+		struct zl_err *err);
+/* Removes images no replica row uses, then blobs and layers no image uses,
+ * and leftover partial downloads. *freed gets the bytes freed. */
+int images_prune(struct images_ctx *ctx, int64_t *freed, size_t *images_removed,
+		 struct zl_err *err);
+
+
+/* ---- pieces used by apply (exposed for tests) ---- */
+/* Refreshes rows from backend b: running / exited / lost. Pure on rows: the
+ * caller writes changed ones. Returns the number of rows changed. */
+size_t observe_refresh(struct backend *b, struct state_replicas *rows, int64_t now_ms);
+/* Do two versions of a row differ in what observation records? */
+bool observe_row_changed(const struct state_replica *a, const struct state_replica *b);
+
+/* Finishes or undoes journal entries a crashed run left pending. */
+int recover_pending(struct state_db *db, struct backend *b, const char *deployment,
+		    int64_t now_ms, struct zl_err *err);
+
+/* Carries out one action, journaled before it acts and marked after, so a
+ * crash in between is settled by recover_pending(). current is the replica's
+ * row (NULL for create). Updates rows and events in db. */
+struct execute_env {
+	const char *secrets_dir;
+	int64_t (*clock_ms)(void);
+	/* Bridge networking for backends that want it; NULL: the defaults. */
+	const char *bridge;
+	const struct net_subnet *subnet;
+};
+/* The subnet opts ask for (--subnet; NET_DEFAULT_SUBNET when none), parsed
+ * here once where it enters; kind INPUT naming --subnet when malformed. */
+int reconcile_subnet(const struct reconcile_opts *opts, struct net_subnet *out, struct zl_err *err);
+int execute_action(struct state_db *db, struct backend *b, const struct plan_action *a,
+		   const struct state_replica *current, const struct execute_env *env,
+		   struct zl_err *err);
+/* Journals the remove a (row marked removing) before execute_action runs
+ * it, so replicas on their way out can be signalled together and a run that
+ * dies meanwhile leaves removes that recovery completes. */
+int execute_journal_remove(struct state_db *db, const struct plan_action *a,
+			   const struct state_replica *current, const struct execute_env *env,
+			   int64_t *journal_id, struct zl_err *err);
+
+/* ---- restarts, jobs and cron: the apply steps around the planner (execute.c) ---- */
+/* Before planning: cron schedules from db (NULL = none recorded) and the
+ * run request of opts (run_deployment/run_service) into desired. */
+int execute_prepare_desired(struct state_db *db, const struct reconcile_opts *opts,
+			    struct plan_desired *desired, struct zl_err *err);
+/* The row of a replica started again: running, restarts + 1, the last exit
+ * and health forgotten, started now. */
+void execute_mark_restarted(struct state_replica *row, int64_t now_ms);
+/* After observe, inside the caller's transaction (the one recording the
+ * exits): completes the open run of every job/cron row that exited since
+ * before (same indexes). */
+int execute_record_exits(struct state_db *db, const struct state_replicas *before,
+			 const struct state_replicas *rows, struct zl_err *err);
+/* After the actions: writes the plan's schedule bookkeeping and removes the
+ * archived run logs (<root>/runs/<deployment>/<service>/) of services that
+ * left the spec. */
+int execute_finish_plan(struct state_db *db, const char *root, const struct plan_desired *desired,
+			const struct plan *p, int64_t now_ms, struct zl_err *err);
+/* For status: the kept runs of jobs and cron services and the cron
+ * schedules (deployment NULL = all). A missing database yields empty lists. */
+/* <root>/runs/<deployment>/<service>/<run_no>.log; caller frees. */
+char *execute_run_log_path(const char *root, const char *deployment, const char *service,
+			   int64_t run_no);
+
+/* ==== health, depends, init steps and --wait (health.c, depends.c, init.c,
+ * wait.c, probe.c; private helpers in health-internal.h) ==== */
+
+/* The gates one apply of a deployment passes its actions through: created
+ * by apply_deployment() for a real (not dry) run of a deployment that is not
+ * being deleted; NULL otherwise, and every function accepts NULL. */
+struct health_gate;
+struct health_gate *health_gate_new(struct state_db *db, struct backend *b,
+				    const struct spec_deployment *dep,
+				    const struct plan_desired *desired, const struct execute_env *env);
+void health_gate_free(struct health_gate *g);
+/* Before an action: for (re)creates, the init-failure policy of a replica
+ * that failed its init steps, and the service's `depends` (waited for once
+ * per service and apply, each edge bounded by its timeout). Returns 0 to go
+ * on, 1 to skip the action quietly (init back-off), -1 with err when the
+ * action fails (recorded as failed; a running replica is left alone). */
+int health_gate_before(struct health_gate *g, const struct plan_action *a,
+		       const struct state_replica *current, struct zl_err *err);
+/* After a successful recreate of a service with a health block: waits
+ * until the new replica is ready, at most start_grace + retries x interval
+ * + timeout. -1 with err when it is not (the rollout stops). */
+int health_gate_after(struct health_gate *g, const struct plan_action *a, struct zl_err *err);
+/* After all actions: probes every running replica with a health block once
+ * (in parallel, bounded by the timeouts), records health per replica, and
+ * restarts replicas that failed `retries` probes in a row (event
+ * "unhealthy"). A failed restart counts in res->actions_failed. */
+int health_gate_finish(struct health_gate *g, struct reconcile_result *res, struct zl_err *err);
+
+/* init.c: runs the service's init steps for a created, not yet started
+ * replica (execute.c calls it between the backend's create and start).
+ * env: the replica's resolved environment. -1 with err ("init: step ID
+ * (ACTION): why") when a step with on_failure fail fails. */
+int init_run_steps(struct backend *b, const struct plan_action *a, const char *backend_id,
+		   const struct spec_kv *env, size_t env_count, struct zl_err *err);
+/* Does a replica error say its init steps failed? */
+bool init_failed(const char *error);
+/* backoff_until for a replica whose init just failed: 0 unless
+ * errors.on_init_failure is backoff, else now + 1s x 2^n (capped at 60s),
+ * n = its init failures in a row before this one. */
+int64_t init_backoff_until(struct state_db *db, const struct plan_action *a, int64_t now_ms);
+
+/* ==== end health, depends, init steps and --wait ==== */
+
+#endif
