@@ -31,6 +31,10 @@ struct backend_state {
 	int64_t started_at, finished_at; /* ms since epoch, 0 unknown */
 	char ip[64];            /* "" unknown */
 	char netns[256];        /* "" none */
+	/* Running, but something it needs is gone (its network namespace or
+	 * host veth deleted by hand): "network_lost"; "" none. */
+	char fault[32];
+	char fault_detail[320]; /* what exactly, for messages */
 };
 
 /* What a backend needs to create one replica. */

@@ -218,9 +218,32 @@ static bool wants_bridge(const struct exec_ctx *x, const struct spec_service *sv
 	       strncmp(mode, "bridge:", 7) == 0;
 }
 
+/* Leases live per state root, addresses on a bridge are host-wide: two
+ * roots on one bridge would hand out the same address twice. So a root
+ * claims the bridge (common/owner.c) before its first lease there, and one
+ * that another live root holds is refused, naming it. The claim ends with
+ * the boot or when the holding root is gone. */
+static int claim_bridge(const struct exec_ctx *x, struct zl_err *err)
+{
+	const char *bridge = x->bridge ? x->bridge : NET_DEFAULT_BRIDGE;
+	struct zl_owner me, holder;
+	if (zl_owner_of_root(x->b->root, true, &me, err) < 0)
+		return -1;
+	int r = zl_claim("bridge", bridge, &me, &holder, err);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return zl_err_set(err, ZL_ERR_INPUT, 0,
+				  "bridge %s is used by the state root %s: two roots on one bridge would hand out the same addresses; give this root a bridge and subnet of its own (--bridge NAME --subnet CIDR)",
+				  bridge, holder.root);
+	return 0;
+}
+
 /* The lowest free address of the subnet (the apply lock makes this safe). */
 static int pick_address(const struct exec_ctx *x, char **ip, struct zl_err *err)
 {
+	if (claim_bridge(x, err) < 0)
+		return -1;
 	char **leased = NULL;
 	size_t n = 0;
 	if (state_leases_ips(x->db, &leased, &n, err) < 0)

@@ -36,6 +36,15 @@ static bool apply_observation(struct state_replica *r, const struct backend_stat
 
 	switch (st->status) {
 	case BACKEND_STATUS_RUNNING:
+		if (st->fault[0]) {
+			/* Running but cut off (its network deleted by hand): lost,
+			 * so the next apply replaces it; status says why. */
+			r->state = STATE_REPLICA_UNKNOWN;
+			set_str(&r->exit_reason, st->fault);
+			r->pid = st->pid;
+			r->pid_start_time = st->pid_start_time;
+			break;
+		}
 		r->state = STATE_REPLICA_RUNNING;
 		r->pid = st->pid;
 		r->pid_start_time = st->pid_start_time;
@@ -90,6 +99,9 @@ size_t observe_refresh(struct backend *b, struct state_replicas *rows, int64_t n
 			zl_log(ZL_LOG_WARN, "observe %s-rep-%d: %s", r->service, r->index, err.msg);
 			continue;
 		}
+		if (st.fault[0] && r->state == STATE_REPLICA_RUNNING)
+			zl_log(ZL_LOG_WARN, "%s-rep-%d: %s: %s; the next apply replaces it", r->service,
+			       r->index, st.fault, st.fault_detail);
 		if (apply_observation(r, &st, now_ms))
 			changed++;
 	}

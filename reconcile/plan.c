@@ -295,7 +295,10 @@ static void plan_existing(const struct plan_desired_service *ds, const char *dep
 		return;
 	case STATE_REPLICA_UNKNOWN:
 		add_action(out, PLAN_RECREATE, deployment, r->service, r->index,
-			   zl_xstrdup("lost by the backend"), ds);
+			   r->exit_reason && !strcmp(r->exit_reason, "network_lost")
+				   ? zl_xstrdup("its network was lost")
+				   : zl_xstrdup("lost by the backend"),
+			   ds);
 		return;
 	case STATE_REPLICA_CREATING:
 	case STATE_REPLICA_REMOVING:

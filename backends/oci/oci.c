@@ -474,7 +474,44 @@ static int read_started(const char *dir, int64_t *pid, int64_t *start_time, int6
 	return 0;
 }
 
+static int observe_state(struct backend *b, const char *id, struct backend_state *st,
+			 struct zl_err *err);
+
+/* A running replica with bridge networking needs its namespace and the
+ * host end of its veth; either deleted by hand leaves it cut off while it
+ * still shows running. Two stats, no subprocess (a no-op apply looks at
+ * every replica). */
+static void check_network(const char *dir, struct backend_state *st)
+{
+	struct oci_net_record rec;
+	if (oci_net_read(dir, &rec) < 0)
+		return; /* no bridge networking */
+	const char *ns = strrchr(rec.netns, '/') ? strrchr(rec.netns, '/') + 1 : rec.netns;
+	char veth[NET_IFNAME_MAX + 1];
+	net_ifname("zlh", rec.deployment, rec.service, rec.index, veth);
+	_cleanup_free_ char *sys = zl_xasprintf("/sys/class/net/%s", veth);
+	if (!net_netns_exists(ns))
+		snprintf(st->fault_detail, sizeof(st->fault_detail), "its network namespace %s is gone", ns);
+	else if (access(sys, F_OK) < 0)
+		snprintf(st->fault_detail, sizeof(st->fault_detail), "the host end %s of its veth is gone", veth);
+	else
+		return;
+	snprintf(st->fault, sizeof(st->fault), "network_lost");
+}
+
 static int oci_state(struct backend *b, const char *id, struct backend_state *st, struct zl_err *err)
+{
+	if (observe_state(b, id, st, err) < 0)
+		return -1;
+	if (st->status == BACKEND_STATUS_RUNNING) {
+		_cleanup_free_ char *dir = container_dir(b, id);
+		check_network(dir, st);
+	}
+	return 0;
+}
+
+static int observe_state(struct backend *b, const char *id, struct backend_state *st,
+			 struct zl_err *err)
 {
 	memset(st, 0, sizeof(*st));
 	st->pid = st->pid_start_time = -1;
@@ -577,7 +614,7 @@ static int wait_exit(struct backend *b, const char *id, int64_t timeout_ms)
 	for (;;) {
 		struct backend_state st;
 		struct zl_err ignored = ZL_ERR_INIT;
-		if (oci_state(b, id, &st, &ignored) == 0 && st.status != BACKEND_STATUS_RUNNING)
+		if (observe_state(b, id, &st, &ignored) == 0 && st.status != BACKEND_STATUS_RUNNING)
 			return 0;
 		if (zl_monotonic_ms() >= deadline)
 			return -1;
@@ -589,7 +626,7 @@ static int wait_exit(struct backend *b, const char *id, int64_t timeout_ms)
 static int signal_container(struct backend *b, const char *id, int signo, struct zl_err *err)
 {
 	struct backend_state st;
-	if (oci_state(b, id, &st, err) < 0)
+	if (observe_state(b, id, &st, err) < 0)
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING || st.pid <= 0)
 		return zl_fail(err, "container %s is not running", id);
@@ -634,7 +671,7 @@ static int oci_stop_begin(struct backend *b, const char *id, int signo, struct z
 	if (signo == 0)
 		read_stop_settings(b, id, &signo, &grace);
 	struct backend_state st;
-	if (oci_state(b, id, &st, err) < 0)
+	if (observe_state(b, id, &st, err) < 0)
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING)
 		return 0;
@@ -681,7 +718,7 @@ static int oci_stop(struct backend *b, const char *id, int signo, int64_t timeou
 	if (signo == 0 || timeout_ms < 0)
 		read_stop_settings(b, id, &signo, &timeout_ms);
 	struct backend_state st;
-	if (oci_state(b, id, &st, err) < 0)
+	if (observe_state(b, id, &st, err) < 0)
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING)
 		return 0;
@@ -723,7 +760,7 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 	 * directory's records) is this root's to stop whatever else holds the
 	 * name now; the runtime's container and the network go by the name, so
 	 * they are torn down only while the name is this root's. */
-	if (oci_state(b, id, &st, &ignored) == 0 && st.status == BACKEND_STATUS_RUNNING)
+	if (observe_state(b, id, &st, &ignored) == 0 && st.status == BACKEND_STATUS_RUNNING)
 		oci_stop(b, id, SIGKILL, 0, &ignored);
 	bool ours = replica_is_ours(b, id);
 	if (!ours)
@@ -840,7 +877,7 @@ static int oci_exec(struct backend *b, const char *id, char *const argv[], int *
 {
 	struct oci_ctx *c = ctx_of(b);
 	struct backend_state st;
-	if (oci_state(b, id, &st, err) < 0)
+	if (observe_state(b, id, &st, err) < 0)
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING)
 		return zl_fail(err, "container %s is not running", id);

@@ -810,6 +810,126 @@ static void test_doctor_lists_and_fixes_orphans(void **state)
 	free(body);
 }
 
+/* The pid of service-rep-index from status, or -1. */
+static long long replica_pid(struct tcase *c, const char *service, int index)
+{
+	cJSON *doc = status_of(c);
+	cJSON *r = cli_json_replica(doc, c->deployment, service, index);
+	const cJSON *pid = r ? cJSON_GetObjectItemCaseSensitive(r, "pid") : NULL;
+	long long v = cJSON_IsNumber(pid) ? (long long)pid->valuedouble : -1;
+	cJSON_Delete(doc);
+	return v;
+}
+
+static bool pid_alive(long long pid)
+{
+	return pid > 0 && kill((pid_t)pid, 0) == 0;
+}
+
+/* Two state roots on one host (issue: a second root killed the first's
+ * containers): the second may neither take the first's replica names nor
+ * lease addresses on its bridge, and its doctor --fix touches nothing of
+ * the first. Everything it refuses, it refuses before making anything. */
+static void test_two_roots_never_touch_each_other(void **state)
+{
+	struct tcase *c = *state;
+	char *svc = sleeper_service("app", 1, NULL);
+	write_spec(c, "spec.yaml", svc);
+	free(svc);
+	char spec[PATH_MAX];
+	apply_ok(c, cli_path(&c->t, "spec.yaml", spec));
+	long long pid = replica_pid(c, "app", 1);
+	assert_true(pid_alive(pid));
+	char ns[256];
+	snprintf(ns, sizeof(ns), "zl-%s-app-1", c->deployment);
+	assert_true(net_netns_exists(ns));
+
+	struct tcase other = { 0 };
+	cli_tmp_make(&other.t);
+	snprintf(other.deployment, sizeof(other.deployment), "%s", c->deployment);
+	/* The same deployment name, without networking: the name is taken. */
+	svc = sleeper_service("app", 1, "    network_mode: none\n");
+	write_spec(&other, "same.yaml", svc);
+	free(svc);
+	char *out = NULL, *err = NULL;
+	int code = ZL(other.t.root, &out, &err, "apply", "-f", cli_path(&other.t, "same.yaml", spec));
+	if (code == 0 || !strstr(err, "belongs to the state root") || !strstr(err, c->t.root))
+		fail_msg("a second root took the first's replica name (exit %d):\n%s%s", code, out, err);
+	free(out);
+	free(err);
+	assert_true(pid_alive(pid));
+	assert_true(net_netns_exists(ns));
+
+	/* Another name on the first root's bridge: addresses would clash. */
+	snprintf(other.deployment, sizeof(other.deployment), "%.60sb", c->deployment);
+	svc = sleeper_service("app", 1, NULL);
+	write_spec(&other, "other.yaml", svc);
+	free(svc);
+	code = ZL(other.t.root, &out, &err, "apply", "-f", cli_path(&other.t, "other.yaml", spec));
+	char needle[128];
+	snprintf(needle, sizeof(needle), "bridge %s is used by the state root", g.bridge);
+	if (code == 0 || !strstr(err, needle))
+		fail_msg("a second root leased on the first's bridge (exit %d):\n%s%s", code, out, err);
+	free(out);
+	free(err);
+
+	/* The second root's doctor --fix leaves the first's objects alone. */
+	code = ZL(other.t.root, &out, &err, "doctor", "--fix");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	assert_true(pid_alive(pid));
+	assert_true(net_netns_exists(ns));
+	assert_doctor_clean(c);
+	code = ZL(other.t.root, &out, &err, "delete", "-q", "-d", other.deployment);
+	free(out);
+	free(err);
+	code = ZL(other.t.root, &out, &err, "delete", "-q", "-d", c->deployment);
+	free(out);
+	free(err);
+	assert_true(pid_alive(pid)); /* delete in the second root: still not its */
+	cli_tmp_remove(&other.t);
+}
+
+/* A replica whose host veth was deleted by hand shows running forever no
+ * more: status says its network was lost, the next apply replaces it. */
+static void test_lost_network_is_replaced(void **state)
+{
+	struct tcase *c = *state;
+	char *svc = sleeper_service("app", 1, NULL);
+	write_spec(c, "spec.yaml", svc);
+	free(svc);
+	char spec[PATH_MAX];
+	apply_ok(c, cli_path(&c->t, "spec.yaml", spec));
+	long long pid = replica_pid(c, "app", 1);
+	char veth[NET_IFNAME_MAX + 1];
+	net_ifname("zlh", c->deployment, "app", 1, veth);
+	assert_true(net_link_exists(veth));
+	assert_int_equal(sh_quiet("ip link del %s", veth), 0);
+
+	cJSON *doc = status_of(c);
+	cJSON *r = cli_json_replica(doc, c->deployment, "app", 1);
+	const char *st = r ? cli_json_str(r, "state") : NULL;
+	const char *why = r ? cli_json_str(r, "exit_reason") : NULL;
+	if (!st || strcmp(st, "unknown") || !why || strcmp(why, "network_lost"))
+		fail_msg("status does not say the network was lost: state %s, reason %s", st ? st : "-",
+			 why ? why : "-");
+	cJSON_Delete(doc);
+
+	char *out = NULL, *err = NULL;
+	int code = ZL(c->t.root, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 0, out, err);
+	assert_non_null(strstr(out, "its network was lost"));
+	free(out);
+	free(err);
+	long long now = replica_pid(c, "app", 1);
+	assert_true(pid_alive(now));
+	assert_true(now != pid);
+	assert_false(pid_alive(pid));
+	assert_true(net_link_exists(veth));
+	assert_doctor_clean(c);
+}
+
 static void test_network_modes_host_and_none(void **state)
 {
 	struct tcase *c = *state;
@@ -897,6 +1017,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_after_reboot, case_setup, case_teardown),
 		cmocka_unit_test_setup_teardown(test_doctor_lists_and_fixes_orphans, case_setup,
 						case_teardown),
+		cmocka_unit_test_setup_teardown(test_two_roots_never_touch_each_other, case_setup,
+						case_teardown),
+		cmocka_unit_test_setup_teardown(test_lost_network_is_replaced, case_setup, case_teardown),
 		cmocka_unit_test_setup_teardown(test_network_modes_host_and_none, case_setup,
 						case_teardown),
 	};
