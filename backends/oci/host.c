@@ -59,8 +59,9 @@ static int upper_like_image_root(const char *dir, const char *top_layer, struct 
 #define SHORT_NAMES_DIR "l" /* in <dir>: the layers' short names */
 
 /* Appends the fs_context's messages ("e overlay: too many lower
- * directories, limit is 500") to msg as " (...; ...)". */
-static void append_fs_log(int fs, char *msg, size_t size)
+ * directories, limit is 500") to msg as " (...; ...)"; false when there
+ * were none. */
+static bool append_fs_log(int fs, char *msg, size_t size)
 {
 	struct zl_buf b = { 0 };
 	char line[512];
@@ -73,16 +74,23 @@ static void append_fs_log(int fs, char *msg, size_t size)
 		const char *text = n > 2 && line[1] == ' ' ? line + 2 : line;
 		zl_buf_printf(&b, "%s%s", b.len ? "; " : "", text);
 	}
-	if (b.len) {
+	bool logged = b.len > 0;
+	if (logged) {
 		size_t used = strlen(msg);
 		snprintf(msg + used, size - used, " (%s)", b.data);
 	}
 	zl_buf_free(&b);
+	return logged;
 }
 
-/* The new mount API. *fallback is set when the kernel lacks what it needs
- * ("lowerdir+", or fsopen), i.e. mount(2) with short names may work where
- * this did not. Nothing is mounted on failure. */
+/* The new mount API. *fallback is set when the kernel lacks what it needs,
+ * so mount(2) with short names may work where this did not: no fsopen
+ * (ENOSYS, or EPERM from a seccomp filter); EINVAL for the first
+ * "lowerdir+" (Linux 6.5-6.7 reject the key); EINVAL that overlayfs did not
+ * explain in the fs_context's log (before 6.5 the key goes through the
+ * legacy interface, which collects a page of options and fails at create
+ * or when the page is full; a value of 256 bytes or more is refused
+ * without a word). Nothing is mounted on failure. */
 static int mount_new_api(const char *rootfs, const char *const *lower, size_t n,
 			 const char *upper, const char *work, bool *fallback, struct zl_err *err)
 {
@@ -93,27 +101,28 @@ static int mount_new_api(const char *rootfs, const char *const *lower, size_t n,
 		return zl_fail_errno(err, "fsopen overlay");
 	}
 	/* A failing step: errno, then the kernel's own words. */
-#define FS_FAIL(...)                                                  \
-	do {                                                          \
-		int e_ = errno;                                       \
-		zl_err_set(err, ZL_ERR_FAIL, e_, __VA_ARGS__);        \
-		append_fs_log(fs, err->msg, sizeof(err->msg));        \
-		*fallback = e_ == EINVAL;                             \
-		return -1;                                            \
+#define FS_FAIL(first_layer, ...)                                                     \
+	do {                                                                          \
+		int e_ = errno;                                                       \
+		zl_err_set(err, ZL_ERR_FAIL, e_, __VA_ARGS__);                        \
+		bool logged_ = append_fs_log(fs, err->msg, sizeof(err->msg));         \
+		*fallback = e_ == EINVAL &&                                           \
+			    ((first_layer) || !logged_ || strstr(err->msg, "VFS: Legacy")); \
+		return -1;                                                            \
 	} while (0)
 	/* mountinfo's source, as mount(2)'s "overlay" gave it */
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0)
-		FS_FAIL("fsconfig source");
+		FS_FAIL(false, "fsconfig source");
 	for (size_t i = n; i-- > 0;) /* the top layer first */
 		if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", lower[i], 0) < 0)
-			FS_FAIL("fsconfig lowerdir+ %s (layer %zu of %zu, from the base)", lower[i],
-				i + 1, n);
+			FS_FAIL(i == n - 1, "fsconfig lowerdir+ %s (layer %zu of %zu, from the base)",
+				lower[i], i + 1, n);
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0)
-		FS_FAIL("fsconfig upperdir %s", upper);
+		FS_FAIL(false, "fsconfig upperdir %s", upper);
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0)
-		FS_FAIL("fsconfig workdir %s", work);
+		FS_FAIL(false, "fsconfig workdir %s", work);
 	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-		FS_FAIL("create the overlay");
+		FS_FAIL(false, "create the overlay");
 #undef FS_FAIL
 	_cleanup_close_ int mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0);
 	if (mnt < 0)
@@ -161,11 +170,13 @@ static int mount_short_names(const char *dir, const char *rootfs, const char *co
 			if (strlen(o) < (size_t)page)
 				break;
 		}
+		/* overlayfs stacks at most 500 lower layers (OVL_MAX_STACK) */
 		return zl_fail(err,
 			       "the image has %zu layers, and mount(2)'s overlay options (one page, "
-			       "%ld bytes) hold at most %zu of them; more need overlayfs's "
-			       "\"lowerdir+\" (Linux 6.8 or later)",
-			       n, page, fit);
+			       "%ld bytes) hold at most %zu of them%s",
+			       n, page, fit,
+			       fit < 500 ? "; overlayfs's \"lowerdir+\" (Linux 6.8 or later) takes 500"
+					 : " (and overlayfs itself stacks at most 500)");
 	}
 	_cleanup_free_ char *names = zl_xasprintf("%s/%s", dir, SHORT_NAMES_DIR);
 	if (zl_rm_rf(names, err) < 0) /* a previous mount's, maybe of other layers */
@@ -221,7 +232,8 @@ int oci_overlay_mount(const char *dir, const char *const *lower, size_t n, const
 	struct zl_err second = ZL_ERR_INIT;
 	if (mount_short_names(dir, rootfs, lower, n, upper, work, &second) == 0) {
 		if (how == OCI_OVERLAY_AUTO)
-			zl_log(ZL_LOG_DEBUG, "%s: mounted with short layer names (%s)", rootfs, first.msg);
+			zl_log(ZL_LOG_DEBUG, "%s: mounted by mount(2) with short layer names; the new "
+			       "mount API said: %s", rootfs, first.msg);
 		return 0;
 	}
 	if (how == OCI_OVERLAY_AUTO)

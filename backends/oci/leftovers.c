@@ -179,8 +179,10 @@ static void each_mount(struct scan *s, void (*fn)(struct scan *s, const char *po
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return;
-	char line[8192];
-	while (fgets(line, sizeof(line), f)) {
+	/* getline: an overlay of many layers makes lines of tens of KiB. */
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0) {
 		char point[4096];
 		if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
 			continue;

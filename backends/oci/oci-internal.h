@@ -111,8 +111,9 @@ int oci_overlay_mount(const char *dir, const char *const *lower, size_t n, const
 		      const char *work, enum oci_overlay_how how, struct zl_err *err);
 /* Lazily unmounts <dir>/rootfs; not mounted is fine. */
 void oci_rootfs_unmount(const char *dir);
-/* Mounts <dir>/rootfs again from the recorded options when it is not
- * mounted (after a reboot); mounted already is success. */
+/* Mounts <dir>/rootfs again from <dir>/rootfs.mount when it is not mounted
+ * (after a reboot): the recorded layers, or an older version's mount(2)
+ * options; mounted already is success. */
 int oci_rootfs_restore(const char *dir, struct zl_err *err);
 /* Bridge networking for rs (which has a leased address): netns, veth,
  * address, routes, <dir>/resolv.conf and hosts, recorded first in
