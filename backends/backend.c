@@ -101,6 +101,18 @@ void backend_leftovers_add(struct backend_leftovers *l, const char *kind, const 
 	};
 }
 
+void backend_held_free(struct backend_held *h, size_t n)
+{
+	for (size_t i = 0; h && i < n; i++) {
+		free(h[i].backend_id);
+		free(h[i].deployment);
+		free(h[i].service);
+		free(h[i].spec_hash);
+		free(h[i].image_digest);
+	}
+	free(h);
+}
+
 void backend_leftovers_free(struct backend_leftovers *l)
 {
 	for (size_t i = 0; i < l->count; i++) {

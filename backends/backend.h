@@ -103,6 +103,19 @@ void backend_leftovers_free(struct backend_leftovers *l);
  * look for, or sweep, leftovers of a directory that is not one. */
 int backend_root_check(const char *root, struct zl_err *err);
 
+/* ---- what a backend holds (adoption after a lost database) ---- */
+
+/* What the backend recorded at create of a replica it holds. */
+struct backend_held {
+	char *backend_id, *deployment, *service;
+	int index;
+	char *spec_hash;    /* NULL unknown */
+	char *image_digest; /* NULL unknown */
+};
+void backend_held_free(struct backend_held *h, size_t n);
+/* Asked by held() for each id: true when the caller knows it already. */
+typedef bool (*backend_known_fn)(void *ctx, const char *backend_id);
+
 struct backend;
 
 struct backend_ops {
@@ -165,6 +178,13 @@ struct backend_ops {
 	/* Optional with leftovers: is it still there (a sweep of an earlier
 	 * one may have taken it along)? NULL = assume so. */
 	bool (*leftover_present)(struct backend *b, const struct backend_leftover *l);
+	/* Optional: the replicas the backend holds under this root that known()
+	 * does not know, with what it recorded of each at create, so that a
+	 * lost or reset database can adopt them instead of colliding with
+	 * them. Cheap for known ids (a no-op apply calls it): no record is read
+	 * for them. *out is the caller's (backend_held_free). */
+	int (*held)(struct backend *b, backend_known_fn known, void *ctx, struct backend_held **out,
+		    size_t *n, struct zl_err *err);
 	void (*destroy)(struct backend *b);
 };
 

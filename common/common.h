@@ -24,6 +24,7 @@ enum zl_err_kind {
 	ZL_ERR_FAIL = 1,    /* an operation failed */
 	ZL_ERR_INPUT = 2,   /* invalid input or usage */
 	ZL_ERR_TIMEOUT = 3, /* not done before a deadline */
+	ZL_ERR_BUSY = 4,    /* another zlapply held the lock past --lock-timeout */
 };
 
 struct zl_err {
@@ -136,6 +137,9 @@ struct zl_owner {
  * when create and it has none). */
 int zl_owner_of_root(const char *root, bool create, struct zl_owner *out, struct zl_err *err);
 bool zl_owner_same(const struct zl_owner *a, const struct zl_owner *b);
+/* Writes id (ZL_OWNER_ID_LEN hex) as root's identity when it has none (a
+ * lost root-id file, restored from the database); *out gets the result. */
+int zl_owner_set_id(const char *root, const char *id, struct zl_owner *out, struct zl_err *err);
 /* Claims kind/name ("replica", "zl-web-api-1") for me: 0 when claimed (or
  * mine already; a stale claim of a root that is gone is taken over), 1
  * when another live root holds it (*holder, may be NULL, says which), -1

@@ -51,25 +51,11 @@ static int read_root_id(const char *root, char id[ZL_OWNER_ID_LEN + 1])
 	return r;
 }
 
-int zl_owner_of_root(const char *root, bool create, struct zl_owner *out, struct zl_err *err)
+/* Makes <real>/root-id hold id unless it exists already (then its id wins). */
+static int write_root_id(const char *real, const char *id, struct zl_owner *out, struct zl_err *err)
 {
-	memset(out, 0, sizeof(*out));
-	char real[PATH_MAX];
-	if (!realpath(root, real))
-		return zl_fail_errno(err, "state root %s", root);
-	snprintf(out->root, sizeof(out->root), "%s", real);
-	if (read_root_id(real, out->id) == 0)
-		return 0;
-	if (!create)
-		return zl_fail(err, "state root %s has no identity (%s/" ROOT_ID_FILE ")", real, real);
-	unsigned char raw[ZL_OWNER_ID_LEN / 2];
-	_cleanup_close_ int rnd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (rnd < 0 || read(rnd, raw, sizeof(raw)) != (ssize_t)sizeof(raw))
-		return zl_fail_errno(err, "read /dev/urandom");
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(out->id + 2 * i, 3, "%02x", raw[i]);
 	_cleanup_free_ char *path = zl_xasprintf("%s/" ROOT_ID_FILE, real);
-	_cleanup_free_ char *text = zl_xasprintf("%s\n", out->id);
+	_cleanup_free_ char *text = zl_xasprintf("%s\n", id);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 && errno == EEXIST) /* made meanwhile by another run: take that */
 		return read_root_id(real, out->id) == 0
@@ -86,7 +72,43 @@ int zl_owner_of_root(const char *root, bool create, struct zl_owner *out, struct
 		return zl_fail_errno(err, "write %s", path);
 	}
 	close(fd);
+	snprintf(out->id, sizeof(out->id), "%s", id);
 	return 0;
+}
+
+int zl_owner_of_root(const char *root, bool create, struct zl_owner *out, struct zl_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	char real[PATH_MAX];
+	if (!realpath(root, real))
+		return zl_fail_errno(err, "state root %s", root);
+	snprintf(out->root, sizeof(out->root), "%s", real);
+	if (read_root_id(real, out->id) == 0)
+		return 0;
+	if (!create)
+		return zl_fail(err, "state root %s has no identity (%s/" ROOT_ID_FILE ")", real, real);
+	unsigned char raw[ZL_OWNER_ID_LEN / 2];
+	_cleanup_close_ int rnd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (rnd < 0 || read(rnd, raw, sizeof(raw)) != (ssize_t)sizeof(raw))
+		return zl_fail_errno(err, "read /dev/urandom");
+	char id[ZL_OWNER_ID_LEN + 1];
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(id + 2 * i, 3, "%02x", raw[i]);
+	return write_root_id(real, id, out, err);
+}
+
+int zl_owner_set_id(const char *root, const char *id, struct zl_owner *out, struct zl_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	char real[PATH_MAX];
+	if (!realpath(root, real))
+		return zl_fail_errno(err, "state root %s", root);
+	snprintf(out->root, sizeof(out->root), "%s", real);
+	if (!hex_id(id))
+		return zl_invalid(err, "state root %s: \"%s\" is not an identity", real, id);
+	if (read_root_id(real, out->id) == 0)
+		return 0;
+	return write_root_id(real, id, out, err);
 }
 
 bool zl_owner_same(const struct zl_owner *a, const struct zl_owner *b)

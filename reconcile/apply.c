@@ -18,7 +18,9 @@ struct apply_run {
 	struct backend *b;
 	struct images_ctx *images;
 	char *secrets_dir;
-	struct net_subnet subnet; /* opts->subnet, parsed once for the run */
+	struct root_network net;      /* the bridge and subnet, settled once for the run */
+	struct reconcile_opts settled; /* the caller's opts with that network */
+	bool repair_corrupt;           /* delete: a corrupt state.db is moved aside */
 };
 
 static int64_t run_now(const struct reconcile_opts *o)
@@ -306,7 +308,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	const char *halted = NULL; /* service whose rolling recreate failed */
 	/* health/depends/init: gates around the actions (reconcile/health.c) */
 	struct execute_env genv = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
-				    .bridge = o->bridge, .subnet = &run->subnet };
+				    .bridge = run->net.bridge, .subnet = &run->net.subnet };
 	if (!o->dry_run)
 		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
 	if (!o->dry_run)
@@ -340,7 +342,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		if (!o->quiet && gated == 0)
 			print_line(o, a);
 		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
-					   .bridge = o->bridge, .subnet = &run->subnet };
+					   .bridge = run->net.bridge, .subnet = &run->net.subnet };
 		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE))
 			drain(pub, run->db, a, row_for(&rows, a));
 		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
@@ -424,8 +426,6 @@ static int run_open(struct apply_run *run, struct state_lock *lock, struct zl_er
 {
 	const struct reconcile_opts *o = run->opts;
 	run->secrets_dir = zl_xasprintf("%s/secrets", o->root);
-	if (reconcile_subnet(o, &run->subnet, err) < 0)
-		return -1;
 	if (o->dry_run) {
 		struct zl_err quiet = ZL_ERR_INIT;
 		if (state_open(o->root, true, &run->db, &quiet) < 0 && quiet.sys_errno != ENOENT) {
@@ -434,16 +434,27 @@ static int run_open(struct apply_run *run, struct state_lock *lock, struct zl_er
 		}
 		if (reconcile_backend_open(o, NULL, &run->b, &quiet) < 0)
 			run->b = NULL;
-		return 0;
+	} else {
+		if (state_lock_acquire(o->root, o->lock_timeout_ms, lock, err) < 0)
+			return -1;
+		if (root_open_state(o->root, run->repair_corrupt, &run->db, err) < 0)
+			return -1;
+		if (reconcile_backend_open(o, NULL, &run->b, err) < 0)
+			return -1;
+		if (run->b->ops->probe(run->b, err) < 0)
+			return zl_err_prefix(err, "backend %s is not usable here", run->b->ops->name);
 	}
-	if (state_lock_acquire(o->root, o->lock_timeout_ms, lock, err) < 0)
+	if (root_settle(run->db, o, !o->dry_run, &run->net, err) < 0)
 		return -1;
-	if (state_open(o->root, false, &run->db, err) < 0)
-		return -1;
-	if (reconcile_backend_open(o, NULL, &run->b, err) < 0)
-		return -1;
-	if (run->b->ops->probe(run->b, err) < 0)
-		return zl_err_prefix(err, "backend %s is not usable here", run->b->ops->name);
+	/* A lost or reset database: rows again for the replicas the backend
+	 * still holds, before anything is planned against them. */
+	size_t adopted = 0;
+	if (!o->dry_run && adopt_held(run->db, run->b, run_now(o), &adopted, err) < 0)
+		return zl_err_prefix(err, "adopt the backend's replicas");
+	/* From here the run uses the settled network (flags, or the root's). */
+	run->settled = *o;
+	run->settled.bridge = run->net.bridge;
+	run->opts = &run->settled;
 	return 0;
 }
 
@@ -509,15 +520,55 @@ static int forget_deployment(struct state_db *db, const char *name, struct zl_er
 	return r;
 }
 
+/* Does db know deployment name: a deployment row, a replica row or a
+ * pending journal entry (a create that a crash interrupted)? */
+static int deployment_known(struct state_db *db, const char *name, bool *known, struct zl_err *err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	*known = false;
+	if (state_deployments_list(db, &names, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n && !*known; i++)
+		*known = strcmp(names[i], name) == 0;
+	state_names_free(names, n);
+	if (*known)
+		return 0;
+	struct state_replicas rows = { 0 };
+	if (state_replicas_load(db, name, &rows, err) < 0)
+		return -1;
+	*known = rows.count > 0;
+	state_replicas_free(&rows);
+	if (*known)
+		return 0;
+	struct state_journal pending = { 0 };
+	if (state_journal_pending(db, name, &pending, err) < 0)
+		return -1;
+	*known = pending.count > 0;
+	state_journal_free(&pending);
+	return 0;
+}
+
 int reconcile_delete(const struct reconcile_opts *opts, const char *const *deployments,
 		     size_t count, struct reconcile_result *res, struct zl_err *err)
 {
-	struct apply_run run = { .opts = opts, .res = res };
+	struct apply_run run = { .opts = opts, .res = res, .repair_corrupt = true };
 	struct state_lock lock = { .fd = -1 };
 	int ret = -1;
 	memset(res, 0, sizeof(*res));
 	if (run_open(&run, &lock, err) < 0)
 		goto out;
+	/* A name this root knows nothing of is said so (a typo must not read
+	 * as "deleted"); deleting stays idempotent for scripts: nothing to do
+	 * is not a failure. */
+	for (size_t i = 0; i < count; i++) {
+		bool known = false;
+		if (run.db && deployment_known(run.db, deployments[i], &known, err) < 0)
+			goto out;
+		if (!known)
+			zl_log(ZL_LOG_WARN, "no deployment %s is recorded under %s: nothing to delete (see 'zlapply status')",
+			       deployments[i], opts->root);
+	}
 	ret = 0;
 	for (size_t i = 0; i < count; i++) {
 		/* An empty desired state: the planner removes every replica. */

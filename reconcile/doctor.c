@@ -344,8 +344,19 @@ int reconcile_doctor(const struct reconcile_opts *opts, bool fix, struct doctor_
 	}
 	if (state_lock_acquire(opts->root, opts->lock_timeout_ms, &lock, err) < 0)
 		goto out;
-	if (state_open(opts->root, false, &db, err) < 0)
+	if (root_open_state(opts->root, true, &db, err) < 0)
 		goto out;
+	/* A lost or reset database: rows for what every backend holds, so
+	 * that doctor never calls a live replica a leftover. */
+	for (size_t i = 0; i < backend_count(); i++) {
+		struct backend *ab = NULL;
+		size_t adopted = 0;
+		struct zl_err aerr = ZL_ERR_INIT;
+		if (reconcile_backend_open(opts, backend_name_at(i), &ab, &aerr) == 0 &&
+		    adopt_held(db, ab, zl_now_ms(), &adopted, &aerr) < 0)
+			zl_log(ZL_LOG_WARN, "doctor: %s", aerr.msg);
+		backend_close(ab);
+	}
 	if (state_replicas_load(db, NULL, &d.rows, err) < 0 || load_known(&d, db, err) < 0)
 		goto out;
 

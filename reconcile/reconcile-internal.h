@@ -61,6 +61,30 @@ struct execute_env {
 	const char *bridge;
 	const struct net_subnet *subnet;
 };
+/* adopt.c: rows for the replicas the backend holds that neither a row nor a
+ * pending journal entry knows (a lost or reset state.db); *adopted counts
+ * them. Writes rows, leases and events. */
+int adopt_held(struct state_db *db, struct backend *b, int64_t now_ms, size_t *adopted,
+	       struct zl_err *err);
+
+/* root.c: the network a root's replicas use, as a run settles it. */
+struct root_network {
+	char bridge[NET_IFNAME_MAX + 1];
+	struct net_subnet subnet;
+};
+/* Opens root's state.db for writing. A corrupt one fails with the
+ * documented way out, or with repair (delete, doctor: they must work on) is
+ * moved aside (state.db.corrupt-<ms>) and a new one opened, for adopt_held()
+ * to fill. */
+int root_open_state(const char *root, bool repair, struct state_db **db, struct zl_err *err);
+/* Checks the root's identity against db (a database copied from another
+ * root is refused, kind INPUT) and settles its network: --bridge/--subnet
+ * when given, else what the root stored, else the defaults; a change while
+ * addresses are leased is refused (kind INPUT) with the reason. With write,
+ * stores what it settled. db NULL (no database yet): flags or defaults. */
+int root_settle(struct state_db *db, const struct reconcile_opts *opts, bool write,
+		struct root_network *net, struct zl_err *err);
+
 /* The subnet opts ask for (--subnet; NET_DEFAULT_SUBNET when none), parsed
  * here once where it enters; kind INPUT naming --subnet when malformed. */
 int reconcile_subnet(const struct reconcile_opts *opts, struct net_subnet *out, struct zl_err *err);

@@ -220,12 +220,12 @@ int reconcile_wait(const struct reconcile_opts *opts, const struct spec_set *set
 	struct health_memory *mem = health_memory_new();
 	struct not_ready_list nr = { 0 };
 	_cleanup_free_ char *secrets_dir = zl_xasprintf("%s/secrets", opts->root);
-	struct net_subnet subnet;
+	struct root_network net;
 	struct execute_env env = { .secrets_dir = secrets_dir, .clock_ms = opts->clock_ms,
-				   .bridge = opts->bridge, .subnet = &subnet };
+				   .bridge = net.bridge, .subnet = &net.subnet };
 	int64_t start = zl_monotonic_ms(), deadline = start + timeout_ms;
 	int ret = -1;
-	if (reconcile_subnet(opts, &subnet, err) < 0 || state_open(opts->root, false, &db, err) < 0 ||
+	if (state_open(opts->root, false, &db, err) < 0 || root_settle(db, opts, false, &net, err) < 0 ||
 	    reconcile_backend_open(opts, NULL, &b, err) < 0)
 		goto out;
 	if (b->ops->probe(b, err) < 0) {

@@ -146,6 +146,13 @@ static const char *const migrations[] = {
 	 * id (ids join names that may contain '-'); without an index that is a
 	 * scan per create. */
 	"CREATE INDEX replicas_backend_id ON replicas (backend_id);\n",
+	/* 5 -> 6: facts about the root itself: its identity (root-id, to tell
+	 * a database copied from another root) and the bridge and subnet its
+	 * replicas use (so a changed --bridge/--subnet is noticed). */
+	"CREATE TABLE meta (\n"
+	"  key TEXT PRIMARY KEY,\n"
+	"  value TEXT NOT NULL\n"
+	");\n",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
@@ -310,6 +317,14 @@ int state_open(const char *root, bool read_only, struct state_db **out, struct z
 	*out = db;
 	return 0;
 fail:
+	if (db->sql) {
+		int code = sqlite3_extended_errcode(db->sql) & 0xff;
+		if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
+			/* Said apart from other failures: callers offer the way out. */
+			err->sys_errno = EBADMSG;
+			zl_err_prefix(err, "%s is corrupt", db->path);
+		}
+	}
 	state_close(db);
 	return -1;
 }

@@ -71,6 +71,9 @@
 	X(LEASE_PUT, "lease address")                                                          \
 	X(LEASE_DELETE, "release lease")                                                       \
 	X(LEASES_RECLAIM, "reclaim leases")                                                    \
+	/* meta.c */                                                                           \
+	X(META_GET, "load a root fact")                                                        \
+	X(META_PUT, "save a root fact")                                                        \
 	/* runs.c */                                                                           \
 	X(RUN_NEXT_NO, "number a run")                                                         \
 	X(RUN_INSERT, "record run")                                                            \

@@ -12,6 +12,8 @@
 #ifndef ZL_STATE_H
 #define ZL_STATE_H
 
+#include <errno.h>
+
 #include "common/common.h"
 
 struct state_db; /* opaque */
@@ -22,7 +24,7 @@ struct state_lock {
 };
 /* Waits up to timeout_ms (0 = don't wait) for the exclusive lock on
  * <root>/lock (creating root, mode 0700, if needed); on timeout fails with
- * kind ZL_ERR_FAIL, sys_errno EWOULDBLOCK and a message naming the pid that
+ * kind ZL_ERR_BUSY (exit 4), sys_errno EWOULDBLOCK and a message naming the pid that
  * holds it when known:
  * "another zlapply (pid N) holds <root>/lock; gave up after 60s (raise
  * --lock-timeout)". lock->fd is -1 on failure. Logs once (info) when the
@@ -42,7 +44,10 @@ void state_lock_release(struct state_lock *lock);
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
 int state_schema_version(struct state_db *db);
-#define STATE_SCHEMA_VERSION 5
+#define STATE_SCHEMA_VERSION 6
+/* state_open() of a database SQLite finds corrupt (or not a database at
+ * all) fails with err->sys_errno == STATE_CORRUPT_ERRNO. */
+#define STATE_CORRUPT_ERRNO EBADMSG
 
 /* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */
 int state_begin(struct state_db *db, struct zl_err *err);
@@ -243,6 +248,13 @@ int state_image_touch(struct state_db *db, const char *reference, int64_t now_ms
 int state_image_delete(struct state_db *db, const char *reference, struct zl_err *err);
 /* Ordered by reference. */
 int state_images_load(struct state_db *db, struct state_images *out, struct zl_err *err);
+
+/* ---- facts about the root (meta.c) ----
+ * Keys: "root_id" (the root's identity, common/owner.c), "bridge" and
+ * "subnet" (what its replicas' addresses are leased on). */
+/* *value is NULL when key is not set; caller frees. */
+int state_meta_get(struct state_db *db, const char *key, char **value, struct zl_err *err);
+int state_meta_put(struct state_db *db, const char *key, const char *value, struct zl_err *err);
 
 /* ---- IP leases ---- */
 /* The address leased to a replica ("10.213.0.5"), or *ip NULL when none.

@@ -668,6 +668,37 @@ static int mock_leftovers(struct backend *b, const struct backend_replica_ref *r
 	return 0;
 }
 
+static int mock_held(struct backend *b, backend_known_fn known, void *ctx, struct backend_held **out,
+		     size_t *n, struct zl_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	_cleanup_free_ char *dir = zl_xasprintf("%s/%s", b->root, MOCK_DIR);
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return 0;
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(dh))) {
+		struct zl_err ignored = ZL_ERR_INIT;
+		struct mock_record r;
+		if (mock_check_id(de->d_name, &ignored) < 0 || known(ctx, de->d_name) ||
+		    mock_load(b->root, de->d_name, &r, &ignored) < 0 || !r.deployment[0] || !r.service[0])
+			continue;
+		zl_grow(out, sizeof(**out), &cap, *n + 1);
+		(*out)[(*n)++] = (struct backend_held){
+			.backend_id = zl_xstrdup(de->d_name),
+			.deployment = zl_xstrdup(r.deployment),
+			.service = zl_xstrdup(r.service),
+			.index = r.index,
+			.spec_hash = r.spec_hash[0] ? zl_xstrdup(r.spec_hash) : NULL,
+		};
+	}
+	closedir(dh);
+	(void)err;
+	return 0;
+}
+
 static int mock_sweep(struct backend *b, const struct backend_leftover *l, struct zl_err *err)
 {
 	if (backend_root_check(b->root, err) < 0)
@@ -704,6 +735,7 @@ const struct backend_ops backend_mock_ops = {
 	.stats = mock_stats,
 	.wait = mock_wait,
 	.archive_logs = mock_archive_logs,
+	.held = mock_held,
 	.leftovers = mock_leftovers,
 	.sweep = mock_sweep,
 	.destroy = mock_destroy,

@@ -44,7 +44,7 @@ static int teardown(void **state)
 static void assert_contains(const char *text, const char *needle)
 {
 	if (!strstr(text, needle))
-		fail_msg("\"%s\" not found in:\n%s", needle, text);
+		fail_msg("\"%s\" not found in:\n%s", needle, text ? text : "(null)");
 }
 
 static char *write_spec(const struct cli_tmp *t, const char *name, const char *text,

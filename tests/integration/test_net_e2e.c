@@ -930,6 +930,55 @@ static void test_lost_network_is_replaced(void **state)
 	assert_doctor_clean(c);
 }
 
+/* state.db lost while replicas run: the next apply adopts them (same pids,
+ * nothing created); a corrupt one is refused with the way out, and delete
+ * still works (it moves the corrupt file aside and adopts first). */
+static void test_lost_and_corrupt_state(void **state)
+{
+	struct tcase *c = *state;
+	char *svc = sleeper_service("app", 2, NULL);
+	write_spec(c, "spec.yaml", svc);
+	free(svc);
+	char spec[PATH_MAX], db[PATH_MAX + 64];
+	apply_ok(c, cli_path(&c->t, "spec.yaml", spec));
+	long long pid1 = replica_pid(c, "app", 1), pid2 = replica_pid(c, "app", 2);
+	const char *files[] = { "state.db", "state.db-wal", "state.db-shm" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(db, sizeof(db), "%s/%s", c->t.root, files[i]);
+		unlink(db);
+	}
+
+	char *out = NULL, *err = NULL;
+	int code = ZL(c->t.root, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 0, out, err);
+	if (strstr(out, "create") || !strstr(err, "adopted 2 replicas"))
+		fail_msg("apply after a lost state.db did not adopt the replicas:\n%s%s", out, err);
+	free(out);
+	free(err);
+	assert_int_equal(replica_pid(c, "app", 1), pid1);
+	assert_int_equal(replica_pid(c, "app", 2), pid2);
+	assert_doctor_clean(c);
+
+	snprintf(db, sizeof(db), "%s/state.db", c->t.root);
+	cli_write_file(db, "this is not a database, it was overwritten by accident\n");
+	code = ZL(c->t.root, &out, &err, "apply", "-f", spec);
+	if (code == 0 || !strstr(err, "is corrupt") || !strstr(err, "docs/operations.md"))
+		fail_msg("a corrupt state.db was not refused with the way out (exit %d):\n%s%s", code,
+			 out, err);
+	free(out);
+	free(err);
+	assert_true(pid_alive(pid1) && pid_alive(pid2));
+
+	code = ZL(c->t.root, &out, &err, "delete", "-d", c->deployment);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	assert_false(pid_alive(pid1));
+	assert_false(pid_alive(pid2));
+	assert_int_equal(count_netns(c->deployment), 0);
+	assert_doctor_clean(c);
+}
+
 static void test_network_modes_host_and_none(void **state)
 {
 	struct tcase *c = *state;
@@ -1020,6 +1069,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_roots_never_touch_each_other, case_setup,
 						case_teardown),
 		cmocka_unit_test_setup_teardown(test_lost_network_is_replaced, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_lost_and_corrupt_state, case_setup, case_teardown),
 		cmocka_unit_test_setup_teardown(test_network_modes_host_and_none, case_setup,
 						case_teardown),
 	};

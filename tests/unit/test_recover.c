@@ -107,6 +107,42 @@ static void test_recover_adopts_a_running_replica(void **state)
 	crash_close(&c);
 }
 
+/* state.db lost while replicas run: the next apply adopts them from the
+ * backend's records (same pids, nothing planned) instead of creating
+ * replicas that collide with them; a changed spec then replaces them. */
+static void test_lost_database_adopts_instead_of_colliding(void **state)
+{
+	struct fixture *f = *state;
+	apply_web(f, 2, "fixed");
+	free(take_lines(f));
+	int64_t pid1 = mock_state(f, "zl-demo-web-1").pid, pid2 = mock_state(f, "zl-demo-web-2").pid;
+	char path[4096];
+	const char *files[] = { "state.db", "state.db-wal", "state.db-shm" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->root, files[i]);
+		unlink(path);
+	}
+
+	struct reconcile_result res = apply_web(f, 2, "fixed");
+	assert_int_equal(res.actions_planned, 0);
+	assert_lines(f, "");
+	char want[128];
+	snprintf(want, sizeof(want), "1|running|%lld\n2|running|%lld\n", (long long)pid1, (long long)pid2);
+	assert_sql(f, "SELECT idx, state, pid FROM replicas ORDER BY idx", want);
+	assert_sql(f, "SELECT count(*) FROM events WHERE kind = 'adopted'", "2\n");
+	assert_int_equal(mock_state(f, "zl-demo-web-1").pid, pid1);
+
+	/* Adopted rows are rows like any other: a third replica is created,
+	 * and a delete removes all three. */
+	apply_web(f, 3, "fixed");
+	assert_lines(f, "+ create web-rep-3\n");
+	const char *names[] = { DEP };
+	struct zl_err err = ZL_ERR_INIT;
+	assert_ok(reconcile_delete(&f->opts, names, 1, &res, &err), err);
+	assert_int_equal(mock_status(f, "zl-demo-web-1"), BACKEND_STATUS_MISSING);
+	assert_int_equal(mock_status(f, "zl-demo-web-3"), BACKEND_STATUS_MISSING);
+}
+
 static void test_recover_undoes_a_create_that_never_ran(void **state)
 {
 	struct fixture *f = *state;
@@ -269,6 +305,7 @@ int main(void)
 	zl_log_set_level(ZL_LOG_ERROR); /* recovery notes and injected failures are expected */
 	const struct CMUnitTest tests[] = {
 		T(test_recover_adopts_a_running_replica),
+		T(test_lost_database_adopts_instead_of_colliding),
 		T(test_recover_undoes_a_create_that_never_ran),
 		T(test_recover_completes_a_pending_remove),
 		T(test_recover_leaves_other_deployments),

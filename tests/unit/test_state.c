@@ -775,7 +775,8 @@ static void test_lock_in_process(void **state)
 	int64_t waited = zl_monotonic_ms() - t0;
 	assert_true(waited >= 100 && waited < 2000);
 	assert_int_equal(b.fd, -1);
-	assert_int_equal(err.kind, ZL_ERR_FAIL);
+	assert_int_equal(err.kind, ZL_ERR_BUSY);
+	assert_int_equal(err.sys_errno, EWOULDBLOCK);
 	char want[64];
 	snprintf(want, sizeof(want), "another zlapply (pid %ld) holds ", (long)getpid());
 	assert_non_null(strstr(err.msg, want));
@@ -940,7 +941,7 @@ static void test_migrates_v1_forward(void **state)
 	sqlite3 *c = NULL;
 	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; DROP TABLE leases; DROP TRIGGER services_delete_runs; "
-					 "DROP TABLE runs; DROP TABLE schedules; DROP INDEX replicas_backend_id; "
+					 "DROP TABLE runs; DROP TABLE schedules; DROP INDEX replicas_backend_id; DROP TABLE meta; "
 					 "PRAGMA user_version = 1", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(c);

@@ -1,0 +1,142 @@
+/* adopt.c: state lost, replicas kept. When state.db is missing, reset or
+ * restored from an older copy while replicas run, the backend still holds
+ * them, with the records it wrote at create (deployment, service, index,
+ * spec hash, image). A run rebuilds the rows it can prove from those
+ * records and adopts the replicas, instead of planning creates that would
+ * collide with them (and whose clean-up once killed them). The planner
+ * then treats them like any replica: a matching spec hash is left alone, a
+ * different one is replaced with the rolling rules. Replicas no record
+ * names are left for `zlapply doctor`; a pending journal entry for the
+ * replica is recovery's to settle, not adoption's.
+ *
+ * Cheap on the no-op path: the backend skips every id a row already names
+ * without reading anything of it. */
+#include "reconcile-internal.h"
+
+#include <string.h>
+
+struct known_ids {
+	const struct state_replicas *rows;
+	const struct state_journal *pending;
+};
+
+static bool id_known(void *ctx, const char *backend_id)
+{
+	const struct known_ids *k = ctx;
+	for (size_t i = 0; i < k->rows->count; i++)
+		if (k->rows->items[i].backend_id && strcmp(k->rows->items[i].backend_id, backend_id) == 0)
+			return true;
+	for (size_t i = 0; i < k->pending->count; i++) {
+		const struct state_journal_entry *e = &k->pending->items[i];
+		_cleanup_free_ char *id = backend_replica_id(e->deployment, e->service, e->index);
+		if (strcmp(id, backend_id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One held replica as a row, refreshed from the backend; -1 when the
+ * backend cannot say what state it is in (left for doctor). */
+static int row_of(struct backend *b, const struct backend_held *h, int64_t now_ms,
+		  struct state_replica *r)
+{
+	struct backend_state st;
+	struct zl_err ignored = ZL_ERR_INIT;
+	if (b->ops->state(b, h->backend_id, &st, &ignored) < 0 || st.status == BACKEND_STATUS_MISSING)
+		return -1;
+	state_replica_init(r);
+	r->deployment = zl_xstrdup(h->deployment);
+	r->service = zl_xstrdup(h->service);
+	r->index = h->index;
+	r->backend = zl_xstrdup(b->ops->name);
+	r->backend_id = zl_xstrdup(h->backend_id);
+	r->spec_hash = h->spec_hash ? zl_xstrdup(h->spec_hash) : NULL;
+	r->image_digest = h->image_digest ? zl_xstrdup(h->image_digest) : NULL;
+	r->ip = st.ip[0] ? zl_xstrdup(st.ip) : NULL;
+	r->netns = st.netns[0] ? zl_xstrdup(st.netns) : NULL;
+	r->created_at = r->updated_at = now_ms;
+	r->started_at = st.started_at;
+	switch (st.status) {
+	case BACKEND_STATUS_RUNNING:
+		r->state = st.fault[0] ? STATE_REPLICA_UNKNOWN : STATE_REPLICA_RUNNING;
+		r->pid = st.pid;
+		r->pid_start_time = st.pid_start_time;
+		if (st.fault[0])
+			r->exit_reason = zl_xstrdup(st.fault);
+		break;
+	case BACKEND_STATUS_CREATED:
+		r->state = STATE_REPLICA_CREATED;
+		break;
+	case BACKEND_STATUS_EXITED:
+		r->state = STATE_REPLICA_EXITED;
+		r->exit_code = st.exit_code;
+		r->exit_signal = st.exit_signal;
+		r->exit_reason = st.exit_reason[0] ? zl_xstrdup(st.exit_reason) : NULL;
+		r->finished_at = st.finished_at;
+		break;
+	default:
+		r->state = STATE_REPLICA_UNKNOWN;
+		break;
+	}
+	return 0;
+}
+
+/* Records r with its lease and an event, in one transaction. A row another
+ * replica's lease or id collides with is not adopted (logged). */
+static int record(struct state_db *db, const struct state_replica *r, int64_t now_ms,
+		  struct zl_err *err)
+{
+	if (state_begin(db, err) < 0)
+		return -1;
+	int rc = state_replica_upsert(db, r, err);
+	if (rc == 0 && r->ip)
+		rc = state_lease_put(db, r->ip, r->deployment, r->service, r->index, now_ms, err);
+	if (rc == 0)
+		rc = state_event_add(db, now_ms, r->deployment, r->service, r->index, "adopted",
+				     "the state database did not know it; adopted from the backend's records",
+				     err);
+	if (rc == 0)
+		return state_commit(db, err);
+	state_rollback(db);
+	return -1;
+}
+
+int adopt_held(struct state_db *db, struct backend *b, int64_t now_ms, size_t *adopted,
+	       struct zl_err *err)
+{
+	*adopted = 0;
+	if (!b || !b->ops->held)
+		return 0;
+	struct state_replicas rows = { 0 };
+	struct state_journal pending = { 0 };
+	struct backend_held *held = NULL;
+	size_t n = 0;
+	int ret = -1;
+	if (state_replicas_load(db, NULL, &rows, err) < 0 ||
+	    state_journal_pending(db, NULL, &pending, err) < 0)
+		goto out;
+	struct known_ids k = { &rows, &pending };
+	if (b->ops->held(b, id_known, &k, &held, &n, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct state_replica r;
+		if (row_of(b, &held[i], now_ms, &r) < 0)
+			continue;
+		struct zl_err rerr = ZL_ERR_INIT;
+		if (record(db, &r, now_ms, &rerr) < 0)
+			zl_log(ZL_LOG_WARN, "adopt %s-rep-%d of %s: %s", r.service, r.index, r.deployment,
+			       rerr.msg);
+		else
+			++*adopted;
+		state_replica_clear(&r);
+	}
+	if (*adopted)
+		zl_log(ZL_LOG_WARN, "adopted %zu replica%s the state database did not know (from the %s backend's records)",
+		       *adopted, *adopted == 1 ? "" : "s", b->ops->name);
+	ret = 0;
+out:
+	backend_held_free(held, n);
+	state_journal_free(&pending);
+	state_replicas_free(&rows);
+	return ret;
+}
