@@ -11,6 +11,7 @@ int cli_exit_code(const struct zl_err *err)
 	case ZL_ERR_NONE: return 0;
 	case ZL_ERR_INPUT: return 2;
 	case ZL_ERR_TIMEOUT: return 3;
+	case ZL_ERR_BUSY: return 4;
 	case ZL_ERR_FAIL: return 1;
 	}
 	return 1;
