@@ -6,6 +6,7 @@
  * no-op path. */
 #include "net-internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -80,4 +81,64 @@ int net_masquerade_ensure(const char *bridge, const struct net_subnet *s, struct
 	const char *rule[] = { "-s", cidr, "!", "-o", bridge, "-m", "comment", "--comment",
 			       "zlapply", "-j", "MASQUERADE", NULL };
 	return net_rule_ensure("nat", "POSTROUTING", rule, err);
+}
+
+/* Deletes every copy of a rule (after -t TABLE and -D CHAIN); none is fine. */
+static int rule_delete_all(const char *table, const char *chain, const char *const *rule,
+			   struct zl_err *err)
+{
+	const char *argv[32];
+	size_t n = 0;
+	argv[n++] = "-t";
+	argv[n++] = table;
+	argv[n++] = "-D";
+	argv[n++] = chain;
+	for (size_t i = 0; rule[i] && n < 30; i++)
+		argv[n++] = rule[i];
+	argv[n] = NULL;
+	for (int guard = 0; guard < 64; guard++) {
+		int status = 0;
+		if (net_iptables(argv, &status, NULL, err) < 0)
+			return -1;
+		if (status != 0)
+			return 0; /* no (more) such rule */
+	}
+	return 0;
+}
+
+bool net_bridge_has_ports(const char *bridge)
+{
+	_cleanup_free_ char *path = zl_xasprintf("/sys/class/net/%s/brif", bridge);
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool any = false;
+	struct dirent *e;
+	while (!any && (e = readdir(d)))
+		any = e->d_name[0] != '.';
+	closedir(d);
+	return any;
+}
+
+int net_bridge_teardown(const char *bridge, const struct net_subnet *s, struct zl_err *err)
+{
+	char cidr[NET_CIDR_STRLEN];
+	net_subnet_format(s, cidr);
+	const char *masq[] = { "-s", cidr, "!", "-o", bridge, "-m", "comment", "--comment",
+			       "zlapply", "-j", "MASQUERADE", NULL };
+	const char *local_masq[] = { "-s", "127.0.0.0/8", "-o", bridge, "-m", "comment", "--comment",
+				     "zlapply", "-j", "MASQUERADE", NULL };
+	const char *fwd_in[] = { "-o", bridge, "-m", "conntrack", "--ctstate", "DNAT", "-m",
+				 "comment", "--comment", "zlapply", "-j", "ACCEPT", NULL };
+	const char *fwd_out[] = { "-i", bridge, "-m", "conntrack", "--ctstate",
+				  "RELATED,ESTABLISHED", "-m", "comment", "--comment", "zlapply",
+				  "-j", "ACCEPT", NULL };
+	if (rule_delete_all("nat", "POSTROUTING", masq, err) < 0 ||
+	    rule_delete_all("nat", "ZLAPPLY-POSTROUTING", local_masq, err) < 0 ||
+	    rule_delete_all("filter", "FORWARD", fwd_in, err) < 0 ||
+	    rule_delete_all("filter", "FORWARD", fwd_out, err) < 0)
+		return zl_err_prefix(err, "rules of bridge %s", bridge);
+	if (net_link_exists(bridge) && net_bridge_delete(bridge, err) < 0)
+		return -1;
+	return 0;
 }

@@ -132,6 +132,11 @@ int net_replica_teardown(const char *deployment, const char *service, int index,
 /* Masquerading for the subnet's traffic leaving through other interfaces,
  * so replicas reach what the host reaches. Idempotent. */
 int net_masquerade_ensure(const char *bridge, const struct net_subnet *s, struct zl_err *err);
+/* Does anything hang on the bridge (a replica's veth)? */
+bool net_bridge_has_ports(const char *bridge);
+/* Removes what a bridge brought: the masquerading of its subnet, the
+ * loopback masquerading and forward rules naming it, and the bridge. */
+int net_bridge_teardown(const char *bridge, const struct net_subnet *s, struct zl_err *err);
 /* Appends rule to table/chain unless an identical rule exists. */
 int net_rule_ensure(const char *table, const char *chain, const char *const *rule,
 		    struct zl_err *err);

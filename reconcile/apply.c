@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 struct apply_run {
 	const struct reconcile_opts *opts;
@@ -21,7 +22,26 @@ struct apply_run {
 	struct root_network net;      /* the bridge and subnet, settled once for the run */
 	struct reconcile_opts settled; /* the caller's opts with that network */
 	bool repair_corrupt;           /* delete: a corrupt state.db is moved aside */
+	bool apply_in_progress;        /* a dry run while another run holds the lock */
 };
+
+/* A dry run (diff) while another zlapply works: its replicas in flight are
+ * not "interrupted", they are that run's, under way. */
+static void mark_in_progress(struct plan *plan, const struct state_replicas *rows)
+{
+	for (size_t i = 0; i < plan->count; i++) {
+		struct plan_action *a = &plan->items[i];
+		for (size_t k = 0; k < rows->count; k++) {
+			const struct state_replica *r = &rows->items[k];
+			if (r->index != a->index || strcmp(r->service, a->service) ||
+			    strcmp(r->deployment, a->deployment) ||
+			    (r->state != STATE_REPLICA_CREATING && r->state != STATE_REPLICA_REMOVING))
+				continue;
+			free(a->reason);
+			a->reason = zl_xstrdup("an apply is in progress");
+		}
+	}
+}
 
 static int64_t run_now(const struct reconcile_opts *o)
 {
@@ -302,6 +322,8 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 
 	plan_compute(desired, &rows, t, &plan);
 	run->res->actions_planned += plan.count;
+	if (run->apply_in_progress)
+		mark_in_progress(&plan, &rows);
 	/* networking: new published ports must be free before anything is made */
 	pub = publish_begin(run->b, o, desired);
 	ret = 0;
@@ -428,6 +450,20 @@ static int run_open(struct apply_run *run, struct state_lock *lock, struct zl_er
 	run->secrets_dir = zl_xasprintf("%s/secrets", o->root);
 	if (o->dry_run) {
 		struct zl_err quiet = ZL_ERR_INIT;
+		/* Dry runs take no lock, but say when another run holds it (and
+		 * make nothing: a root without a lock file has no run in it). */
+		struct state_lock probe = { .fd = -1 };
+		_cleanup_free_ char *lock_path = zl_xasprintf("%s/lock", o->root);
+		if (access(lock_path, F_OK) < 0)
+			; /* nobody ever applied here */
+		else if (state_lock_acquire(o->root, 0, &probe, &quiet) == 0)
+			state_lock_release(&probe);
+		else if (quiet.sys_errno == EWOULDBLOCK || quiet.kind == ZL_ERR_BUSY) {
+			run->apply_in_progress = true;
+			zl_log(ZL_LOG_WARN, "another zlapply is applying to %s right now: this plan shows how far it has got",
+			       o->root);
+		}
+		zl_err_clear(&quiet);
 		if (state_open(o->root, true, &run->db, &quiet) < 0 && quiet.sys_errno != ENOENT) {
 			*err = quiet;
 			return -1;
@@ -520,6 +556,20 @@ static int forget_deployment(struct state_db *db, const char *name, struct zl_er
 	return r;
 }
 
+/* The last replica on the root's bridge is gone: the bridge and its rules
+ * go too, unless another root or a veth still uses it (as compose's down
+ * removes its network). A failure is only a warning: doctor finds it. */
+static void release_bridge(struct state_db *db, const char *root)
+{
+	struct root_network net;
+	struct zl_err err = ZL_ERR_INIT;
+	int unused = root_bridge_unused(db, root, &net, &err);
+	if (unused > 0 && root_bridge_teardown(root, &net, &err) == 0)
+		return;
+	if (unused != 0)
+		zl_log(ZL_LOG_WARN, "bridge %s: %s", net.bridge, err.msg);
+}
+
 /* Does db know deployment name: a deployment row, a replica row or a
  * pending journal entry (a create that a crash interrupted)? */
 static int deployment_known(struct state_db *db, const char *name, bool *known, struct zl_err *err)
@@ -577,6 +627,8 @@ int reconcile_delete(const struct reconcile_opts *opts, const char *const *deplo
 		int r = run.db ? apply_deployment(&run, NULL, &none, &derr) : 0;
 		if (r == 0 && run.db && !opts->dry_run)
 			r = forget_deployment(run.db, deployments[i], &derr);
+		if (r == 0 && run.db && !opts->dry_run)
+			release_bridge(run.db, opts->root);
 		if (r < 0) {
 			if (ret == 0)
 				*err = derr;

@@ -187,6 +187,24 @@ static void scan_port_records(struct doctor *d, struct state_db *db)
 	closedir(dh);
 }
 
+/* The bridge this root stored, with its masquerading and forward rules,
+ * when no replica of any root uses it any more (root_bridge_unused). A
+ * delete of the last deployment removes it itself; this finds one a crash
+ * or an older version left. */
+static void scan_bridge(struct doctor *d, struct state_db *db)
+{
+	struct root_network net;
+	struct zl_err err = ZL_ERR_INIT;
+	if (root_bridge_unused(db, d->root, &net, &err) <= 0)
+		return;
+	char cidr[NET_CIDR_STRLEN];
+	net_subnet_format(&net.subnet, cidr);
+	_cleanup_free_ char *key = zl_xasprintf("%s %s", net.bridge, cidr);
+	add_finding(d, "bridge", net.bridge, key,
+		    "bridge %s (%s) with its masquerading and forward rules, no replica of any root uses it",
+		    net.bridge, cidr);
+}
+
 /* Everything this root has a trace of: rows, pending journal entries, events. */
 static int load_known(struct doctor *d, struct state_db *db, struct zl_err *err)
 {
@@ -218,6 +236,14 @@ static int fix_one(struct doctor *d, struct state_db *db, const struct doctor_fi
 		   struct zl_err *err)
 {
 	const char *kind = f->kind;
+	if (strcmp(kind, "bridge") == 0) {
+		struct root_network net;
+		char cidr[NET_CIDR_STRLEN + 1];
+		if (sscanf(f->key, "%15s %19s", net.bridge, cidr) != 2 ||
+		    net_subnet_parse(cidr, &net.subnet, err) < 0)
+			return zl_fail(err, "bridge finding \"%s\" is malformed", f->key);
+		return root_bridge_teardown(d->root, &net, err);
+	}
 	if (strcmp(kind, "lease") == 0) {
 		size_t n = 0;
 		return state_leases_reclaim(db, &n, err);
@@ -245,6 +271,8 @@ static bool still_there(const struct doctor_finding *f)
 	struct stat st;
 	if (strcmp(f->kind, "ports") == 0)
 		return stat(f->key, &st) == 0;
+	if (strcmp(f->kind, "bridge") == 0)
+		return net_link_exists(f->name);
 	return true;
 }
 
@@ -365,6 +393,7 @@ int reconcile_doctor(const struct reconcile_opts *opts, bool fix, struct doctor_
 	scan_leases(&d, db);
 	scan_rules(&d);
 	scan_port_records(&d, db);
+	scan_bridge(&d, db); /* last: after the leases and rules that use it */
 
 	/* In the order listed: each backend's own order (a directory before
 	 * the mounts and network it takes along), then leases, rules, ports. */

@@ -85,6 +85,15 @@ int root_open_state(const char *root, bool repair, struct state_db **db, struct 
 int root_settle(struct state_db *db, const struct reconcile_opts *opts, bool write,
 		struct root_network *net, struct zl_err *err);
 
+/* 1 when the bridge the root stored is unused (*net says which): it leases
+ * no address, no other live root holds the bridge, no veth hangs on it;
+ * 0 when in use or there is none; -1 on error. */
+int root_bridge_unused(struct state_db *db, const char *root, struct root_network *net,
+		       struct zl_err *err);
+/* Removes that bridge with its masquerading and forward rules, and drops
+ * this root's claim on it. */
+int root_bridge_teardown(const char *root, const struct root_network *net, struct zl_err *err);
+
 /* The subnet opts ask for (--subnet; NET_DEFAULT_SUBNET when none), parsed
  * here once where it enters; kind INPUT naming --subnet when malformed. */
 int reconcile_subnet(const struct reconcile_opts *opts, struct net_subnet *out, struct zl_err *err);

@@ -66,9 +66,12 @@ int root_open_state(const char *root, bool repair, struct state_db **db, struct 
 		return 0;
 	if (err->sys_errno != STATE_CORRUPT_ERRNO)
 		return -1;
-	if (!repair)
-		return zl_err_prefix(err, "the way out (docs/operations.md, \"Lost or corrupt state\"): move it aside, e.g. mv %s/state.db %s/state.db.corrupt, then apply again: the replicas still running are adopted from the backends' records; `zlapply delete` and `zlapply doctor` do that by themselves",
-				     root, root);
+	if (!repair) {
+		struct zl_err why = *err;
+		return zl_err_set(err, ZL_ERR_FAIL, 0,
+				  "%s; the way out: move it aside (mv %s/state.db %s/state.db.corrupt) and apply again: the replicas still running are adopted from the backends' records (zlapply delete and zlapply doctor do that by themselves)",
+				  why.msg, root, root);
+	}
 	/* delete and doctor must work on: keep the corrupt copy for a look,
 	 * start a new database and adopt what the backends hold. */
 	char stamp[32];
@@ -138,4 +141,50 @@ int root_settle(struct state_db *db, const struct reconcile_opts *opts, bool wri
 	if ((!ss || strcmp(ss, cidr) != 0) && state_meta_put(db, "subnet", cidr, err) < 0)
 		return -1;
 	return 0;
+}
+
+/* ---- the root's bridge, once nothing uses it ---- */
+
+int root_bridge_unused(struct state_db *db, const char *root, struct root_network *net,
+		       struct zl_err *err)
+{
+	char *bridge = NULL, *cidr = NULL;
+	int ret = 0;
+	memset(net, 0, sizeof(*net));
+	if (state_meta_get(db, "bridge", &bridge, err) < 0 || state_meta_get(db, "subnet", &cidr, err) < 0) {
+		ret = -1;
+		goto out;
+	}
+	struct zl_err bad = ZL_ERR_INIT;
+	if (!bridge || !cidr || net_subnet_parse(cidr, &net->subnet, &bad) < 0)
+		goto out; /* never had one */
+	snprintf(net->bridge, sizeof(net->bridge), "%s", bridge);
+	if (!net_link_exists(bridge) || net_bridge_has_ports(bridge))
+		goto out; /* gone already, or a veth hangs on it */
+	bool any = false;
+	if (leased_any(db, &any, err) < 0) {
+		ret = -1;
+		goto out;
+	}
+	struct zl_owner me;
+	struct zl_err none = ZL_ERR_INIT;
+	if (any || zl_owner_of_root(root, false, &me, &none) < 0 ||
+	    zl_claim_is_ours("bridge", bridge, &me) == 0)
+		goto out; /* this root still leases, or another live root holds it */
+	ret = 1;
+out:
+	free(bridge);
+	free(cidr);
+	return ret;
+}
+
+int root_bridge_teardown(const char *root, const struct root_network *net, struct zl_err *err)
+{
+	if (net_bridge_has_ports(net->bridge))
+		return zl_fail(err, "bridge %s has ports again: left alone", net->bridge);
+	struct zl_owner me;
+	struct zl_err none = ZL_ERR_INIT;
+	if (zl_owner_of_root(root, false, &me, &none) == 0)
+		(void)zl_claim_release("bridge", net->bridge, &me); /* none is fine */
+	return net_bridge_teardown(net->bridge, &net->subnet, err);
 }

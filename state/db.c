@@ -322,7 +322,8 @@ fail:
 		if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
 			/* Said apart from other failures: callers offer the way out. */
 			err->sys_errno = EBADMSG;
-			zl_err_prefix(err, "%s is corrupt", db->path);
+			zl_err_prefix(err, "%s is corrupt (docs/operations.md, \"Lost or corrupt state\")",
+				      db->path);
 		}
 	}
 	state_close(db);

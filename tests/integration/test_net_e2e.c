@@ -8,7 +8,8 @@
  * again after a (simulated) reboot, network_mode host and none.
  *
  * Safety: every replica sits on this run's bridge "zlt<pid%1000>" with the
- * subnet 10.213.<200 + pid%50>.0/24; traffic goes only to 127.0.0.1 and to
+ * subnet 10.216.<150 + pid%50>.0/24 (outside the default 10.213.0.0/16, so a
+ * live zl0 keeps its routes); traffic goes only to 127.0.0.1 and to
  * addresses of that subnet (checked before each connect). Each test has its
  * own state root and deletes its deployments in its teardown, also when it
  * failed; the group teardown removes the bridge and the iptables rules that
@@ -277,7 +278,7 @@ static int group_setup(void **state)
 	}
 	int pid = (int)getpid();
 	snprintf(g.bridge, sizeof(g.bridge), "zlt%d", pid % 1000);
-	snprintf(g.subnet, sizeof(g.subnet), "10.213.%d.0/24", 200 + pid % 50);
+	snprintf(g.subnet, sizeof(g.subnet), "10.216.%d.0/24", 150 + pid % 50);
 	if (net_subnet_parse(g.subnet, &g.net, NULL) < 0)
 		return -1;
 	g.port = 18000 + pid % 1000;
@@ -977,6 +978,26 @@ static void test_lost_and_corrupt_state(void **state)
 	assert_false(pid_alive(pid2));
 	assert_int_equal(count_netns(c->deployment), 0);
 	assert_doctor_clean(c);
+	/* The last replica on the bridge went: so did the bridge and its NAT. */
+	assert_false(net_link_exists(g.bridge));
+
+	/* One left behind (a crash, an older zlapply): doctor lists it and
+	 * --fix removes it with its masquerading. */
+	struct zl_err e = ZL_ERR_INIT;
+	if (net_bridge_ensure(g.bridge, &g.net, &e) < 0 || net_masquerade_ensure(g.bridge, &g.net, &e) < 0)
+		fail_msg("%s", e.msg);
+	code = ZL(c->t.root, &out, &err, "doctor");
+	if (code != 1 || !strstr(out, "bridge "))
+		fail_msg("doctor does not list the unused bridge (exit %d):\n%s%s", code, out, err);
+	free(out);
+	free(err);
+	code = ZL(c->t.root, &out, &err, "doctor", "--fix");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	assert_false(net_link_exists(g.bridge));
+	assert_int_not_equal(sh_quiet("iptables -w -t nat -C POSTROUTING -s %s ! -o %s -m comment --comment zlapply -j MASQUERADE",
+				      g.subnet, g.bridge), 0);
 }
 
 static void test_network_modes_host_and_none(void **state)

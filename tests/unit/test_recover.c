@@ -143,6 +143,38 @@ static void test_lost_database_adopts_instead_of_colliding(void **state)
 	assert_int_equal(mock_status(f, "zl-demo-web-3"), BACKEND_STATUS_MISSING);
 }
 
+/* A diff while another run holds the lock: a replica that run is creating
+ * is under way, not "interrupted"; without the lock held nobody works on
+ * it, and the plan says why it must be replaced. */
+static void test_diff_during_an_apply_says_so(void **state)
+{
+	struct fixture *f = *state;
+	apply_web(f, 1, "fixed");
+	free(take_lines(f));
+	struct crash_env c;
+	crash_open(f, &c);
+	crash_mid_action(c.db, DEP, 2, "create", STATE_REPLICA_CREATING, "h1", "{}");
+	crash_close(&c);
+	struct state_lock lock = { .fd = -1 };
+	struct zl_err err = ZL_ERR_INIT;
+	assert_ok(state_lock_acquire(f->root, 0, &lock, &err), err);
+	f->opts.dry_run = true;
+	struct reconcile_result res;
+	char *yaml = demo_yaml(DEP, 2, "fixed", 0, NULL);
+	assert_ok(apply_text(f, yaml, &res, &err), err);
+	char *lines = take_lines(f);
+	assert_contains(lines, "web-rep-2 (an apply is in progress)");
+	free(lines);
+	state_lock_release(&lock);
+	assert_ok(apply_text(f, yaml, &res, &err), err);
+	lines = take_lines(f);
+	assert_contains(lines, "web-rep-2");
+	assert_null(strstr(lines, "in progress"));
+	free(lines);
+	free(yaml);
+	f->opts.dry_run = false;
+}
+
 static void test_recover_undoes_a_create_that_never_ran(void **state)
 {
 	struct fixture *f = *state;
@@ -306,6 +338,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_recover_adopts_a_running_replica),
 		T(test_lost_database_adopts_instead_of_colliding),
+		T(test_diff_during_an_apply_says_so),
 		T(test_recover_undoes_a_create_that_never_ran),
 		T(test_recover_completes_a_pending_remove),
 		T(test_recover_leaves_other_deployments),
