@@ -126,18 +126,13 @@ int net_bridge_teardown(const char *bridge, const struct net_subnet *s, struct z
 	net_subnet_format(s, cidr);
 	const char *masq[] = { "-s", cidr, "!", "-o", bridge, "-m", "comment", "--comment",
 			       "zlapply", "-j", "MASQUERADE", NULL };
-	const char *local_masq[] = { "-s", "127.0.0.0/8", "-o", bridge, "-m", "comment", "--comment",
-				     "zlapply", "-j", "MASQUERADE", NULL };
-	const char *fwd_in[] = { "-o", bridge, "-m", "conntrack", "--ctstate", "DNAT", "-m",
-				 "comment", "--comment", "zlapply", "-j", "ACCEPT", NULL };
-	const char *fwd_out[] = { "-i", bridge, "-m", "conntrack", "--ctstate",
-				  "RELATED,ESTABLISHED", "-m", "comment", "--comment", "zlapply",
-				  "-j", "ACCEPT", NULL };
-	if (rule_delete_all("nat", "POSTROUTING", masq, err) < 0 ||
-	    rule_delete_all("nat", "ZLAPPLY-POSTROUTING", local_masq, err) < 0 ||
-	    rule_delete_all("filter", "FORWARD", fwd_in, err) < 0 ||
-	    rule_delete_all("filter", "FORWARD", fwd_out, err) < 0)
+	if (rule_delete_all("nat", "POSTROUTING", masq, err) < 0)
 		return zl_err_prefix(err, "rules of bridge %s", bridge);
+	struct net_bridge_rule rules[NET_BRIDGE_RULES];
+	net_bridge_rules(bridge, rules);
+	for (size_t i = 0; i < NET_BRIDGE_RULES; i++)
+		if (rule_delete_all(rules[i].table, rules[i].chain, rules[i].args, err) < 0)
+			return zl_err_prefix(err, "rules of bridge %s", bridge);
 	if (net_link_exists(bridge) && net_bridge_delete(bridge, err) < 0)
 		return -1;
 	return 0;

@@ -48,6 +48,16 @@ static inline const char *net_link_kind_text(const char *kind)
 	return kind[0] ? kind : "none: a physical or loopback device";
 }
 
+/* The rules published ports add that name a bridge (ports.c adds them,
+ * net_bridge_teardown() in nat.c removes them): table, chain, and the rule
+ * after -A/-D CHAIN (NULL-terminated). */
+struct net_bridge_rule {
+	const char *table, *chain;
+	const char *args[16];
+};
+#define NET_BRIDGE_RULES 3
+void net_bridge_rules(const char *bridge, struct net_bridge_rule out[NET_BRIDGE_RULES]);
+
 /* Missing link: -1 with err->sys_errno == ENODEV. */
 int nl_link_get(struct nl_sock *s, const char *name, struct nl_link *out, struct zl_err *err);
 int nl_bridge_create(struct nl_sock *s, const char *name, struct zl_err *err);

@@ -182,6 +182,22 @@ static int write_sysctl(const char *path, const char *value, struct zl_err *err)
 /* The chains and jumps every service's rules hang off, and what loopback
  * access through bridge needs. Done once per bridge per process: a run that
  * changes no port never gets here. */
+void net_bridge_rules(const char *bridge, struct net_bridge_rule out[NET_BRIDGE_RULES])
+{
+	/* 127.0.0.1 -> replica needs a source the replica can answer. */
+	out[0] = (struct net_bridge_rule){ "nat", POST_CHAIN,
+		{ "-s", "127.0.0.0/8", "-o", bridge, "-m", "comment", "--comment", "zlapply", "-j",
+		  "MASQUERADE", NULL } };
+	/* Published ports must reach the replicas also where FORWARD drops by
+	 * default (hosts with docker): DNATed connections and their replies. */
+	out[1] = (struct net_bridge_rule){ "filter", "FORWARD",
+		{ "-o", bridge, "-m", "conntrack", "--ctstate", "DNAT", "-m", "comment", "--comment",
+		  "zlapply", "-j", "ACCEPT", NULL } };
+	out[2] = (struct net_bridge_rule){ "filter", "FORWARD",
+		{ "-i", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-m", "comment",
+		  "--comment", "zlapply", "-j", "ACCEPT", NULL } };
+}
+
 static int base_ensure(const char *bridge, struct zl_err *err)
 {
 	static char done_for[NET_IFNAME_MAX + 1];
@@ -192,23 +208,16 @@ static int base_ensure(const char *bridge, struct zl_err *err)
 					     NULL };
 	static const char *const post[] = { "-m", "comment", "--comment", "zlapply", "-j",
 					    POST_CHAIN, NULL };
-	const char *masq[] = { "-s", "127.0.0.0/8", "-o", bridge, "-m", "comment", "--comment",
-			       "zlapply", "-j", "MASQUERADE", NULL };
-	/* Published ports must reach the replicas also where FORWARD drops by
-	 * default (hosts with docker): DNATed connections and their replies. */
-	const char *fwd_in[] = { "-o", bridge, "-m", "conntrack", "--ctstate", "DNAT", "-m",
-				 "comment", "--comment", "zlapply", "-j", "ACCEPT", NULL };
-	const char *fwd_out[] = { "-i", bridge, "-m", "conntrack", "--ctstate",
-				  "RELATED,ESTABLISHED", "-m", "comment", "--comment", "zlapply",
-				  "-j", "ACCEPT", NULL };
+	struct net_bridge_rule rules[NET_BRIDGE_RULES];
+	net_bridge_rules(bridge, rules);
 	if (chain_ensure("nat", DNAT_CHAIN, err) < 0 || chain_ensure("nat", POST_CHAIN, err) < 0 ||
 	    net_rule_ensure("nat", "PREROUTING", local, err) < 0 ||
 	    net_rule_ensure("nat", "OUTPUT", local, err) < 0 ||
-	    net_rule_ensure("nat", "POSTROUTING", post, err) < 0 ||
-	    net_rule_ensure("nat", POST_CHAIN, masq, err) < 0 ||
-	    net_rule_ensure("filter", "FORWARD", fwd_in, err) < 0 ||
-	    net_rule_ensure("filter", "FORWARD", fwd_out, err) < 0)
+	    net_rule_ensure("nat", "POSTROUTING", post, err) < 0)
 		return zl_err_prefix(err, "published ports: base rules");
+	for (size_t i = 0; i < NET_BRIDGE_RULES; i++)
+		if (net_rule_ensure(rules[i].table, rules[i].chain, rules[i].args, err) < 0)
+			return zl_err_prefix(err, "published ports: base rules");
 	/* 127.0.0.1 -> replica: the kernel drops loopback sources on other
 	 * interfaces unless route_localnet is on for the outgoing one. */
 	_cleanup_free_ char *sysctl =

@@ -13,26 +13,47 @@
  * without reading anything of it. */
 #include "reconcile-internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+/* The ids rows and pending journal entries know, sorted for bsearch: the
+ * no-op path asks once per replica the backend holds. */
 struct known_ids {
-	const struct state_replicas *rows;
-	const struct state_journal *pending;
+	char **ids;
+	size_t count;
 };
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void known_ids_build(struct known_ids *k, const struct state_replicas *rows,
+			    const struct state_journal *pending)
+{
+	k->ids = zl_xcalloc(rows->count + pending->count + 1, sizeof(*k->ids));
+	k->count = 0;
+	for (size_t i = 0; i < rows->count; i++)
+		if (rows->items[i].backend_id)
+			k->ids[k->count++] = zl_xstrdup(rows->items[i].backend_id);
+	for (size_t i = 0; i < pending->count; i++) {
+		const struct state_journal_entry *e = &pending->items[i];
+		k->ids[k->count++] = backend_replica_id(e->deployment, e->service, e->index);
+	}
+	qsort(k->ids, k->count, sizeof(*k->ids), cmp_id);
+}
+
+static void known_ids_free(struct known_ids *k)
+{
+	for (size_t i = 0; i < k->count; i++)
+		free(k->ids[i]);
+	free(k->ids);
+}
 
 static bool id_known(void *ctx, const char *backend_id)
 {
 	const struct known_ids *k = ctx;
-	for (size_t i = 0; i < k->rows->count; i++)
-		if (k->rows->items[i].backend_id && strcmp(k->rows->items[i].backend_id, backend_id) == 0)
-			return true;
-	for (size_t i = 0; i < k->pending->count; i++) {
-		const struct state_journal_entry *e = &k->pending->items[i];
-		_cleanup_free_ char *id = backend_replica_id(e->deployment, e->service, e->index);
-		if (strcmp(id, backend_id) == 0)
-			return true;
-	}
-	return false;
+	return bsearch(&backend_id, k->ids, k->count, sizeof(*k->ids), cmp_id) != NULL;
 }
 
 /* One held replica as a row, refreshed from the backend; -1 when the
@@ -115,8 +136,11 @@ int adopt_held(struct state_db *db, struct backend *b, int64_t now_ms, size_t *a
 	if (state_replicas_load(db, NULL, &rows, err) < 0 ||
 	    state_journal_pending(db, NULL, &pending, err) < 0)
 		goto out;
-	struct known_ids k = { &rows, &pending };
-	if (b->ops->held(b, id_known, &k, &held, &n, err) < 0)
+	struct known_ids k;
+	known_ids_build(&k, &rows, &pending);
+	int hr = b->ops->held(b, id_known, &k, &held, &n, err);
+	known_ids_free(&k);
+	if (hr < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct state_replica r;
