@@ -104,6 +104,13 @@ static bool ready_from_row(const char *root, const struct state_image *row,
 	bool ok = true;
 	cJSON_ArrayForEach(l, arr) {
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "diff_id");
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(l, "digest");
+		if (!id && cJSON_IsString(d) && registry_digest_valid(d->valuestring)) {
+			/* A WASM module: not unpacked, its blob is the content. */
+			_cleanup_free_ char *blob = registry_blob_path(root, d->valuestring);
+			ok = ok && access(blob, F_OK) == 0;
+			continue;
+		}
 		if (!cJSON_IsString(id)) {
 			ok = false;
 			break;

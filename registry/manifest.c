@@ -41,9 +41,103 @@ static bool layer_type_supported(const char *mt)
 	return false;
 }
 
-int manifest_parse_image(const char *json, size_t len, struct registry_image *img,
-			 struct zl_err *err)
+/* The media types of a manifest's layers, for a message: "a", "b". */
+static void layer_types(const cJSON *layers, struct zl_buf *out)
 {
+	const cJSON *layer;
+	size_t n = 0;
+	cJSON_ArrayForEach(layer, layers) {
+		const char *lmt = json_string(layer, "mediaType");
+		if (n++ == 4) {
+			zl_buf_puts(out, ", ...");
+			break;
+		}
+		zl_buf_printf(out, "%s\"%s\"", n > 1 ? ", " : "", lmt ? lmt : "");
+	}
+	if (n == 0)
+		zl_buf_puts(out, "none");
+}
+
+/* A descriptor's size; -1 when missing or negative. */
+static int64_t descriptor_size(const cJSON *desc)
+{
+	const cJSON *size = cJSON_GetObjectItemCaseSensitive(desc, "size");
+	return cJSON_IsNumber(size) && size->valuedouble >= 0 ? (int64_t)size->valuedouble : -1;
+}
+
+/* Is the manifest a WASM artifact? Fills info (signal, declared kind). */
+static bool detect_wasm(const cJSON *j, const char *cmt, const cJSON *layers,
+			struct manifest_info *info)
+{
+	const char *at = json_string(j, "artifactType");
+	enum registry_image_kind declared = wasm_artifact_type_kind(at);
+	if (declared != REGISTRY_IMAGE_CONTAINER) {
+		info->declared = declared;
+		snprintf(info->signal, sizeof(info->signal), "artifactType %s", at);
+		return true;
+	}
+	if (wasm_config_type(cmt)) {
+		snprintf(info->signal, sizeof(info->signal), "config media type %s", cmt);
+		return true;
+	}
+	const cJSON *layer;
+	cJSON_ArrayForEach(layer, layers) {
+		const char *lmt = json_string(layer, "mediaType");
+		if (wasm_layer_type(lmt)) {
+			snprintf(info->signal, sizeof(info->signal), "layer media type %s", lmt);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The module of a WASM artifact: the first layer of a WASM media type, else
+ * the only layer. */
+static int wasm_layer(const cJSON *layers, struct registry_image *img,
+		      const struct manifest_info *info, struct zl_err *err)
+{
+	const cJSON *layer, *pick = NULL;
+	cJSON_ArrayForEach(layer, layers) {
+		if (wasm_layer_type(json_string(layer, "mediaType"))) {
+			pick = layer;
+			break;
+		}
+	}
+	int n = cJSON_GetArraySize(layers);
+	if (!pick && n == 1)
+		pick = cJSON_GetArrayItem(layers, 0);
+	if (!pick) {
+		struct zl_buf types = { 0 };
+		layer_types(layers, &types);
+		zl_fail(err, "WASM artifact (%s) with %d layers, none of media type %s (layers: %s): "
+			"which one is the module?", info->signal, n, MT_WASM_LAYER, types.data);
+		zl_buf_free(&types);
+		return -1;
+	}
+	const char *d = json_string(pick, "digest");
+	const char *lmt = json_string(pick, "mediaType");
+	int64_t size = descriptor_size(pick);
+	if (!registry_digest_valid(d))
+		return zl_fail(err, "WASM module layer: digest missing or not sha256:<64 hex>");
+	if (size < 0)
+		return zl_fail(err, "WASM module layer (%s): size missing", d);
+	img->layers = zl_xcalloc(2, sizeof(*img->layers));
+	img->layers[0].digest = zl_xstrdup(d);
+	img->layers[0].media_type = zl_xstrdup(lmt ? lmt : MT_WASM_LAYER);
+	img->layers[0].size = size;
+	img->layer_count = 1;
+	img->kind = info->declared != REGISTRY_IMAGE_CONTAINER ? info->declared
+							       : REGISTRY_IMAGE_WASM_MODULE;
+	return 0;
+}
+
+int manifest_parse_image(const char *json, size_t len, struct registry_image *img,
+			 struct manifest_info *info, struct zl_err *err)
+{
+	struct manifest_info local;
+	if (!info)
+		info = &local;
+	memset(info, 0, sizeof(*info));
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	int ret = -1;
 	if (!cJSON_IsObject(j)) {
@@ -67,25 +161,39 @@ int manifest_parse_image(const char *json, size_t len, struct registry_image *im
 		zl_fail(err, "manifest config digest missing or not sha256:<64 hex>");
 		goto out;
 	}
-	if (cmt && strcmp(cmt, MT_OCI_CONFIG) != 0 && strcmp(cmt, MT_DOCKER_CONFIG) != 0) {
-		zl_fail(err, "unsupported config media type \"%s\" (not a container image?)", cmt);
-		goto out;
-	}
 	const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
 	if (!cJSON_IsArray(layers)) {
 		zl_fail(err, "manifest has no layers array");
 		goto out;
 	}
+	img->kind = REGISTRY_IMAGE_CONTAINER;
+	if (detect_wasm(j, cmt, layers, info)) {
+		if (wasm_layer(layers, img, info, err) < 0)
+			goto out;
+		img->config_digest = zl_xstrdup(cdigest);
+		img->config_size = descriptor_size(config);
+		ret = 0;
+		goto out;
+	}
+	if (cmt && strcmp(cmt, MT_OCI_CONFIG) != 0 && strcmp(cmt, MT_DOCKER_CONFIG) != 0) {
+		struct zl_buf types = { 0 };
+		layer_types(layers, &types);
+		zl_fail(err, "neither a container image nor a WASM artifact: config media type \"%s\", "
+			"layer media types %s%s%s", cmt, types.data,
+			json_string(j, "artifactType") ? ", artifactType " : "",
+			json_string(j, "artifactType") ? json_string(j, "artifactType") : "");
+		zl_buf_free(&types);
+		goto out;
+	}
 	img->config_digest = zl_xstrdup(cdigest);
-	const cJSON *csize = cJSON_GetObjectItemCaseSensitive(config, "size");
-	img->config_size = cJSON_IsNumber(csize) && csize->valuedouble >= 0 ? (int64_t)csize->valuedouble : -1;
+	img->config_size = descriptor_size(config);
 	size_t n = (size_t)cJSON_GetArraySize(layers);
 	img->layers = zl_xcalloc(n + 1, sizeof(*img->layers));
 	const cJSON *layer;
 	cJSON_ArrayForEach(layer, layers) {
 		const char *d = json_string(layer, "digest");
 		const char *lmt = json_string(layer, "mediaType");
-		const cJSON *size = cJSON_GetObjectItemCaseSensitive(layer, "size");
+		int64_t size = descriptor_size(layer);
 		size_t i = img->layer_count;
 		if (!registry_digest_valid(d)) {
 			zl_fail(err, "layer %zu: digest missing or not sha256:<64 hex>", i);
@@ -95,13 +203,13 @@ int manifest_parse_image(const char *json, size_t len, struct registry_image *im
 			zl_fail(err, "layer %zu (%s): unsupported media type \"%s\"", i, d, lmt ? lmt : "");
 			goto out;
 		}
-		if (!cJSON_IsNumber(size) || size->valuedouble < 0) {
+		if (size < 0) {
 			zl_fail(err, "layer %zu (%s): size missing", i, d);
 			goto out;
 		}
 		img->layers[i].digest = zl_xstrdup(d);
 		img->layers[i].media_type = zl_xstrdup(lmt);
-		img->layers[i].size = (int64_t)size->valuedouble;
+		img->layers[i].size = size;
 		img->layer_count++;
 	}
 	ret = 0;
@@ -121,7 +229,7 @@ int manifest_select_platform(const char *json, size_t len, const char *os, const
 		zl_fail(err, "image index has no manifests array");
 		goto out;
 	}
-	const cJSON *m, *best = NULL;
+	const cJSON *m, *best = NULL, *wasm = NULL;
 	struct zl_buf seen = { 0 };
 	cJSON_ArrayForEach(m, list) {
 		const cJSON *p = cJSON_GetObjectItemCaseSensitive(m, "platform");
@@ -131,6 +239,8 @@ int manifest_select_platform(const char *json, size_t len, const char *os, const
 			continue; /* attestations and other non-image entries */
 		zl_buf_printf(&seen, "%s%s/%s%s%s", seen.len ? ", " : "", mos, march, mvar ? "/" : "",
 			      mvar ? mvar : "");
+		if (!wasm && strcmp(march, "wasm") == 0)
+			wasm = m; /* wasip1/wasm, wasip2/wasm, wasi/wasm: runs anywhere */
 		if (strcmp(mos, os) != 0 || strcmp(march, arch) != 0)
 			continue;
 		/* An exact variant wins; a missing variant on either side is a match. */
@@ -139,6 +249,8 @@ int manifest_select_platform(const char *json, size_t len, const char *os, const
 		if (!best || (variant && mvar))
 			best = m;
 	}
+	if (!best)
+		best = wasm;
 	if (!best) {
 		zl_fail(err, "no image for platform %s/%s%s%s in the index (it has: %s)", os, arch,
 			variant ? "/" : "", variant ? variant : "", seen.len ? seen.data : "none");

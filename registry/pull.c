@@ -1,7 +1,8 @@
 /* pull.c: the client object and a whole pull: manifest negotiation and
  * platform selection, config, layers into the verified store, unpacking
- * each layer once. Sources: a registry (the distribution API) or an OCI
- * image layout on disk (oci:DIR[:TAG]). */
+ * each layer once. Sources: a registry (the distribution API), an OCI
+ * image layout on disk (oci:DIR[:TAG]) or a WebAssembly file (file:PATH).
+ * A WASM artifact's module blob is stored and checked, never unpacked. */
 #include "registry-internal.h"
 
 #include <cjson/cJSON.h>
@@ -158,6 +159,8 @@ void registry_image_clear(struct registry_image *img)
 		free(img->layers[i].media_type);
 	}
 	free(img->layers);
+	free(img->wasm_digest);
+	free(img->wasm_path);
 	memset(img, 0, sizeof(*img));
 }
 
@@ -271,6 +274,41 @@ static int layout_lookup(const struct registry_ref *ref, char **digest, struct z
 	return ret;
 }
 
+/* Copies in to out (when out >= 0) and hashes: *digest "sha256:<hex>",
+ * *size the bytes read. src and dst name the files in messages. */
+static int copy_hashing(int in, int out, const char *src, const char *dst, char digest[72],
+			int64_t *size, struct zl_err *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(md, zl_sha256_evp(), NULL);
+	char buf[1 << 16];
+	ssize_t n;
+	int ret = -1;
+	*size = 0;
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		*size += n;
+		if (out >= 0 && write(out, buf, (size_t)n) != n) {
+			zl_fail_errno(err, "write %s", dst);
+			goto out;
+		}
+	}
+	if (n < 0) {
+		zl_fail_errno(err, "read %s", src);
+		goto out;
+	}
+	unsigned char mdv[32];
+	unsigned int mdlen = 0;
+	EVP_DigestFinal_ex(md, mdv, &mdlen);
+	memcpy(digest, "sha256:", 8);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(digest + 7 + 2 * i, 3, "%02x", mdv[i]);
+	ret = 0;
+out:
+	EVP_MD_CTX_free(md);
+	return ret;
+}
+
 /* Copies a blob from an OCI layout into the store, hashing as it goes. */
 static int layout_copy_blob(const struct source *s, const char *digest, struct zl_err *err)
 {
@@ -289,28 +327,11 @@ static int layout_copy_blob(const struct source *s, const char *digest, struct z
 	_cleanup_close_ int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (out < 0)
 		return zl_fail_errno(err, "create %s", tmp);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, zl_sha256_evp(), NULL);
-	char buf[1 << 16];
-	ssize_t n;
+	char got[72];
+	int64_t size;
 	int ret = -1;
-	while ((n = read(in, buf, sizeof(buf))) > 0) {
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		if (write(out, buf, (size_t)n) != n) {
-			zl_fail_errno(err, "write %s", tmp);
-			goto out;
-		}
-	}
-	if (n < 0) {
-		zl_fail_errno(err, "read %s", src);
+	if (copy_hashing(in, out, src, tmp, got, &size, err) < 0)
 		goto out;
-	}
-	unsigned char mdv[32];
-	unsigned int mdlen = 0;
-	EVP_DigestFinal_ex(md, mdv, &mdlen);
-	char got[72] = "sha256:";
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(got + 7 + 2 * i, 3, "%02x", mdv[i]);
 	if (strcmp(got, digest) != 0) {
 		zl_fail(err, "oci layout blob %s: content has digest %s (tampered or corrupt)", digest, got);
 		goto out;
@@ -323,8 +344,86 @@ static int layout_copy_blob(const struct source *s, const char *digest, struct z
 out:
 	if (ret < 0)
 		unlink(tmp);
-	EVP_MD_CTX_free(md);
 	return ret;
+}
+
+/* ---- file:PATH ---- */
+
+/* The manifest a file: reference stands for: a function of the blob's
+ * digest, size and kind only, so the same bytes give the same digest. */
+static char *file_manifest(const char *wasm_digest, int64_t size, enum registry_image_kind kind)
+{
+	return zl_xasprintf("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"artifactType\":\"%s\","
+			    "\"config\":{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":2},"
+			    "\"layers\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld}]}",
+			    MT_OCI_MANIFEST,
+			    kind == REGISTRY_IMAGE_WASM_COMPONENT ? MT_WASM_ARTIFACT_COMPONENT
+								  : MT_WASM_ARTIFACT_MODULE,
+			    MT_OCI_EMPTY, DIGEST_OCI_EMPTY, MT_WASM_LAYER, wasm_digest, (long long)size);
+}
+
+/* Reads the file of a file: reference, checks it is WebAssembly and, with
+ * store, copies it into the store under its digest (written to a temporary
+ * file while hashing, checked there, then renamed: what is checked is what
+ * is stored). Gives the synthesized manifest and its digest; with store the
+ * manifest and the empty config are stored too. */
+static int file_import(struct registry_client *c, const struct registry_ref *ref, bool store,
+		       char **manifest, size_t *manifest_len, char **manifest_digest,
+		       struct zl_err *err)
+{
+	const char *path = ref->path;
+	_cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return errno == ENOENT ? zl_invalid(err, "%s: no such file", path)
+				       : zl_fail_errno(err, "open %s", path);
+	struct stat st;
+	if (fstat(in, &st) < 0)
+		return zl_fail_errno(err, "stat %s", path);
+	if (!S_ISREG(st.st_mode))
+		return zl_invalid(err, "%s is not a regular file", path);
+	enum registry_image_kind kind = REGISTRY_IMAGE_CONTAINER;
+	char digest[72];
+	int64_t size = 0;
+	if (!store) {
+		if (wasm_check_fd(in, path, &kind, err) < 0 ||
+		    copy_hashing(in, -1, path, NULL, digest, &size, err) < 0)
+			return -1;
+	} else {
+		_cleanup_free_ char *dir = registry_blob_dir(c->root);
+		if (zl_mkdir_p(dir, 0700, err) < 0)
+			return -1;
+		_cleanup_free_ char *tmp = zl_xasprintf("%s/.import-XXXXXX", dir);
+		_cleanup_close_ int out = mkostemp(tmp, O_CLOEXEC);
+		if (out < 0)
+			return zl_fail_errno(err, "create %s", tmp);
+		int r = copy_hashing(in, out, path, tmp, digest, &size, err);
+		if (r == 0 && lseek(out, 0, SEEK_SET) < 0)
+			r = zl_fail_errno(err, "seek %s", tmp);
+		if (r == 0)
+			r = wasm_check_fd(out, path, &kind, err);
+		if (r == 0 && !store_has_blob(c->root, digest)) {
+			_cleanup_free_ char *dst = registry_blob_path(c->root, digest);
+			if (fchmod(out, 0644) < 0 || fsync(out) < 0 || rename(tmp, dst) < 0)
+				r = zl_fail_errno(err, "store %s", dst);
+		}
+		unlink(tmp); /* gone after the rename; else not wanted */
+		if (r < 0)
+			return -1;
+	}
+	char *text = file_manifest(digest, size, kind);
+	char hex[65];
+	zl_sha256_hex(text, strlen(text), hex);
+	char *mdigest = zl_xasprintf("sha256:%s", hex);
+	if (store && (store_put_blob(c->root, mdigest, text, strlen(text), err) < 0 ||
+		      store_put_blob(c->root, DIGEST_OCI_EMPTY, "{}", 2, err) < 0)) {
+		free(text);
+		free(mdigest);
+		return -1;
+	}
+	*manifest_len = strlen(text);
+	*manifest = text;
+	*manifest_digest = mdigest;
+	return 0;
 }
 
 /* Resolves the reference to the platform's image manifest: its digest and
@@ -395,7 +494,8 @@ int registry_resolve(struct registry_client *c, const char *text, char **digest,
 	struct source s = { c, &ref, text };
 	char *json = NULL;
 	size_t len = 0;
-	int r = resolve_manifest(&s, digest, &json, &len, err);
+	int r = ref.is_file ? file_import(c, &ref, false, &json, &len, digest, err)
+			    : resolve_manifest(&s, digest, &json, &len, err);
 	free(json);
 	registry_ref_clear(&ref);
 	if (r < 0)
@@ -446,6 +546,69 @@ static int unpack_layers(struct registry_client *c, const struct registry_image 
 	return 0;
 }
 
+/* Puts an image's config blob into the store. The empty descriptor's "{}"
+ * (OCI artifacts) needs no download. */
+static int fetch_config(struct registry_client *c, const struct source *s,
+			const struct registry_image *img, struct zl_err *err)
+{
+	if (strcmp(img->config_digest, DIGEST_OCI_EMPTY) == 0)
+		return store_has_blob(c->root, DIGEST_OCI_EMPTY)
+			       ? 0
+			       : store_put_blob(c->root, DIGEST_OCI_EMPTY, "{}", 2, err);
+	if (s->ref->is_oci_layout)
+		return layout_copy_blob(s, img->config_digest, err);
+	struct store_fetch cf = { img->config_digest, img->config_size, "config" };
+	return store_fetch_blobs(c, s->ref, &cf, 1, err);
+}
+
+/* The rest of a WASM artifact's pull: the module blob into the store (a
+ * file: import put it there already), its binary checked, nothing
+ * unpacked. */
+static int pull_wasm(struct registry_client *c, const struct source *s, struct registry_image *img,
+		     const struct manifest_info *info, struct zl_err *err)
+{
+	struct registry_layer *l = &img->layers[0];
+	if (s->ref->is_oci_layout) {
+		if (layout_copy_blob(s, l->digest, err) < 0)
+			return -1;
+	} else if (!s->ref->is_file) {
+		struct store_fetch f = { l->digest, l->size, "module" };
+		if (store_fetch_blobs(c, s->ref, &f, 1, err) < 0)
+			return -1;
+	}
+	char *path = registry_blob_path(c->root, l->digest);
+	enum registry_image_kind kind = REGISTRY_IMAGE_CONTAINER;
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		zl_fail_errno(err, "blob %s", l->digest);
+		free(path);
+		return -1;
+	}
+	if (registry_wasm_check_file(path, &kind, err) < 0) {
+		free(path);
+		return zl_err_prefix(err, "blob %s (%s)", l->digest, info->signal);
+	}
+	if (info->declared != REGISTRY_IMAGE_CONTAINER && info->declared != kind)
+		zl_log(ZL_LOG_WARN, "image %s: the %s says %s, but the binary is a %s: taken as a %s",
+		       img->reference, info->signal, registry_image_kind_name(info->declared),
+		       registry_image_kind_name(kind), registry_image_kind_name(kind));
+	img->kind = kind;
+	img->wasm_digest = zl_xstrdup(l->digest);
+	img->wasm_path = path;
+	img->size = (int64_t)st.st_size;
+	return 0;
+}
+
+/* A WASM artifact's config, as the image config: JSON objects as they are
+ * (an image config's Env and Cmd stay usable), anything else "{}". */
+static char *wasm_config_json(const char *text, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(text, len);
+	bool object = cJSON_IsObject(j);
+	cJSON_Delete(j);
+	return object ? zl_xstrndup(text, len) : zl_xstrdup("{}");
+}
+
 int registry_pull(struct registry_client *c, const char *text, struct registry_image *img,
 		  struct zl_err *err)
 {
@@ -458,28 +621,38 @@ int registry_pull(struct registry_client *c, const char *text, struct registry_i
 	size_t manifest_len = 0, config_len = 0;
 	struct store_fetch *fetch = NULL;
 	char *config_path = NULL;
+	struct manifest_info info;
 	int ret = -1;
 	const char *step = "manifest";
 
 	img->reference = registry_ref_format(&ref);
-	if (resolve_manifest(&s, &img->manifest_digest, &manifest, &manifest_len, err) < 0)
+	if (ref.is_file) {
+		step = NULL; /* the file's problem is the message */
+		if (file_import(c, &ref, true, &manifest, &manifest_len, &img->manifest_digest, err) < 0)
+			goto out;
+		step = "manifest";
+	} else if (resolve_manifest(&s, &img->manifest_digest, &manifest, &manifest_len, err) < 0) {
 		goto out;
+	}
 	if (store_put_blob(c->root, img->manifest_digest, manifest, manifest_len, err) < 0 ||
-	    manifest_parse_image(manifest, manifest_len, img, err) < 0)
+	    manifest_parse_image(manifest, manifest_len, img, &info, err) < 0)
 		goto out;
 
 	step = "config";
-	if (ref.is_oci_layout) {
-		if (layout_copy_blob(&s, img->config_digest, err) < 0)
-			goto out;
-	} else {
-		struct store_fetch cf = { img->config_digest, img->config_size, "config" };
-		if (store_fetch_blobs(c, &ref, &cf, 1, err) < 0)
-			goto out;
-	}
+	if (fetch_config(c, &s, img, err) < 0)
+		goto out;
 	config_path = registry_blob_path(c->root, img->config_digest);
-	if (zl_read_file(config_path, &config, &config_len, err) < 0 ||
-	    manifest_config_diff_ids(config, config_len, img, err) < 0)
+	if (zl_read_file(config_path, &config, &config_len, err) < 0)
+		goto out;
+	if (registry_kind_is_wasm(img->kind)) {
+		img->config_json = wasm_config_json(config, config_len);
+		step = "WASM module";
+		if (pull_wasm(c, &s, img, &info, err) < 0)
+			goto out;
+		ret = 0;
+		goto out;
+	}
+	if (manifest_config_diff_ids(config, config_len, img, err) < 0)
 		goto out;
 	img->config_json = config;
 	config = NULL;
@@ -506,7 +679,10 @@ int registry_pull(struct registry_client *c, const char *text, struct registry_i
 	ret = 0;
 out:
 	if (ret < 0) {
-		zl_err_prefix(err, "pull %s: %s", text, step);
+		if (step)
+			zl_err_prefix(err, "pull %s: %s", text, step);
+		else
+			zl_err_prefix(err, "pull %s", text);
 		registry_image_clear(img);
 	}
 	free(manifest);

@@ -1,6 +1,7 @@
 /* reference.c: image references. Docker's grammar and defaults
  * ("busybox" = docker.io/library/busybox:latest, served at
- * registry-1.docker.io) and "oci:DIR[:TAG]" for an OCI layout on disk.
+ * registry-1.docker.io), "oci:DIR[:TAG]" for an OCI layout on disk and
+ * "file:PATH" for a WebAssembly binary on disk.
  *
  * Parsing goes right to left like Docker's reference package: the digest
  * after the last '@', then a tag after the last ':' that has no '/' after
@@ -9,6 +10,8 @@
 #include "registry.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #define NAME_MAX_LEN 255 /* domain + "/" + path, as written (Docker's limit) */
@@ -157,6 +160,55 @@ static int parse_oci(const char *text, struct registry_ref *ref, struct zl_err *
 	return 0;
 }
 
+/* file:PATH. A relative path is joined to the current directory; then "."
+ * and empty components go and ".." removes the one before, lexically (Go's
+ * filepath.Abs), so one file has one canonical reference. */
+static int parse_file(const char *text, struct registry_ref *ref, struct zl_err *err)
+{
+	const char *path = text + 5;
+	if (!*path)
+		return zl_invalid(err, "invalid image reference \"%s\": file: needs a path "
+				  "(file:PATH)", text);
+	struct zl_buf full = { 0 };
+	if (path[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd)))
+			return zl_err_set(err, ZL_ERR_FAIL, errno, "image reference \"%s\": the "
+					  "current directory", text);
+		zl_buf_puts(&full, cwd);
+		zl_buf_puts(&full, "/");
+	}
+	zl_buf_puts(&full, path);
+	/* Clean in place: out never passes in. */
+	char *p = full.data, *out = full.data;
+	bool ends_dir = false;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		ends_dir = len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.');
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (out > full.data && *--out != '/')
+				;
+		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
+			*out++ = '/';
+			memmove(out, p, len);
+			out += len;
+		}
+		p = end;
+	}
+	*out = '\0';
+	if (ends_dir || out == full.data) {
+		zl_buf_free(&full);
+		return zl_invalid(err, "invalid image reference \"%s\": file: needs the path of a "
+				  "file, not a directory", text);
+	}
+	ref->is_file = true;
+	ref->path = zl_buf_steal(&full);
+	return 0;
+}
+
 static int parse_docker(const char *text, struct registry_ref *ref, struct zl_err *err)
 {
 	_cleanup_free_ char *copy = zl_xstrdup(text);
@@ -245,8 +297,13 @@ int registry_ref_parse(const char *text, struct registry_ref *ref, struct zl_err
 		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
 			return zl_invalid(err, "invalid image reference \"%s\": contains whitespace "
 					  "or control characters", text);
-	int r = strncmp(text, "oci:", 4) == 0 ? parse_oci(text, ref, err)
-					      : parse_docker(text, ref, err);
+	int r;
+	if (strncmp(text, "oci:", 4) == 0)
+		r = parse_oci(text, ref, err);
+	else if (strncmp(text, "file:", 5) == 0)
+		r = parse_file(text, ref, err);
+	else
+		r = parse_docker(text, ref, err);
 	if (r < 0)
 		registry_ref_clear(ref);
 	return r;
@@ -257,6 +314,8 @@ char *registry_ref_format(const struct registry_ref *ref)
 	struct zl_buf b = { 0 };
 	if (ref->is_oci_layout) {
 		zl_buf_printf(&b, "oci:%s", ref->path);
+	} else if (ref->is_file) {
+		zl_buf_printf(&b, "file:%s", ref->path);
 	} else {
 		zl_buf_printf(&b, "%s/%s", ref->domain, ref->path);
 	}

@@ -112,11 +112,36 @@ struct registry_client {
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
 #define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define MT_OCI_EMPTY "application/vnd.oci.empty.v1+json"
+/* The empty descriptor's blob: "{}". */
+#define DIGEST_OCI_EMPTY "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 
-/* Parses an image manifest (OCI or Docker v2) into img->layers and
- * img->config_digest. */
+/* WebAssembly artifacts (wasm.c): ZLayer's three signals. */
+#define MT_WASM_ARTIFACT_COMPONENT "application/vnd.wasm.component.v1+wasm" /* WASI p2 */
+#define MT_WASM_ARTIFACT_MODULE "application/vnd.wasm.content.layer.v1+wasm" /* WASI p1 */
+#define MT_WASM_ARTIFACT_MODULE_ALT "application/vnd.wasm.module.v1+wasm"   /* ZLayer's export */
+#define MT_WASM_CONFIG "application/vnd.wasm.config.v0+json"
+#define MT_WASM_CONFIG_PREFIX "application/vnd.wasm.config."
+#define MT_WASM_LAYER "application/wasm"
+#define MT_WASM_CONTENT_LAYER_PREFIX "application/vnd.wasm.content.layer."
+
+/* What manifest_parse_image saw. */
+struct manifest_info {
+	/* The kind the artifactType declares; CONTAINER when it declares none
+	 * (a container image, or WASM by config or layer media type). */
+	enum registry_image_kind declared;
+	char signal[256]; /* why it is WASM, for messages: "artifactType ..." */
+};
+
+/* Parses an image manifest (OCI or Docker v2) into img->layers,
+ * img->config_digest and img->kind. A WASM artifact (wasm_* below, in
+ * ZLayer's order: artifactType, config media type, a layer's media type)
+ * gets img->kind WASM (module until the binary says otherwise) and one
+ * layer, the module: the first layer of a WASM media type, else the only
+ * layer. A manifest that is neither a container image nor WASM is refused
+ * naming its media types. info may be NULL. */
 int manifest_parse_image(const char *json, size_t len, struct registry_image *img,
-			 struct zl_err *err);
+			 struct manifest_info *info, struct zl_err *err);
 /* From an index / manifest list, the digest of the manifest for os/arch/variant. */
 int manifest_select_platform(const char *json, size_t len, const char *os, const char *arch,
 			     const char *variant, char **digest, char **media_type,
@@ -126,6 +151,14 @@ int manifest_config_diff_ids(const char *config_json, size_t len, struct registr
 			     struct zl_err *err);
 /* True when media_type (or the JSON's own mediaType / manifests key) is an index. */
 bool manifest_is_index(const char *media_type, const char *json, size_t len);
+
+/* ---- wasm.c ---- */
+/* The kind an artifactType declares; CONTAINER when it is not a WASM one. */
+enum registry_image_kind wasm_artifact_type_kind(const char *artifact_type);
+bool wasm_config_type(const char *media_type);
+bool wasm_layer_type(const char *media_type);
+/* registry_wasm_check on an open file (path for messages). */
+int wasm_check_fd(int fd, const char *path, enum registry_image_kind *kind, struct zl_err *err);
 
 /* ---- store.c ---- */
 /* Has the store a verified blob for digest? */

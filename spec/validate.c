@@ -81,6 +81,9 @@ const char *image_ref_problem(const char *ref)
 	/* oci:DIR[:TAG] names an OCI image layout on disk (registry/ reads it). */
 	if (strncmp(ref, "oci:", 4) == 0)
 		return ref[4] ? NULL : "oci: needs a directory (oci:DIR[:TAG])";
+	/* file:PATH names a WebAssembly module on disk (registry/ checks it). */
+	if (strncmp(ref, "file:", 5) == 0)
+		return ref[5] ? NULL : "file: needs a path (file:PATH.wasm)";
 	if (strlen(ref) > 1024)
 		return "longer than 1024 characters";
 	const char *at = strchr(ref, '@');

@@ -3,6 +3,10 @@
  * TLS variants, an image index, whiteouts, and faults injected by tampering
  * with the registry's storage or by tests/infra/fault-proxy.py (truncated
  * bodies, 429/500, a server slower than the low-speed limit).
+ * WebAssembly artifacts (tests/infra/build-wasm.py, pushed with skopeo): one
+ * per media-type signal, an index for platform wasip1/wasm, oci: layouts,
+ * file: paths, bad modules and a manifest that is neither image nor WASM;
+ * then the images table, pull policies and prune on top (reconcile/).
  *
  * Registries and images are set up once for the program (the first test
  * does it); each test pulls into its own state root. A registry that cannot
@@ -18,7 +22,9 @@
 #include <sys/utsname.h>
 #include <sys/xattr.h>
 
+#include "reconcile/reconcile-internal.h"
 #include "registry/registry.h"
+#include "state/state.h"
 
 /* ---- the environment shared by all tests ---- */
 
@@ -31,7 +37,15 @@ static struct {
 	char images[PATH_MAX]; /* base/images: OCI layouts + NAME.json */
 	struct rf_registry reg[REG_COUNT];
 	cJSON *busybox, *multi, *multiarch;
+	char wasm[PATH_MAX];   /* base/wasm: build-wasm.py's layouts and files/ */
+	cJSON *wasm_info;      /* its wasm.json */
 } env;
+
+/* The WASM layouts build-wasm.py writes, pushed as test/NAME:1.0. */
+static const char *const wasm_layouts[] = {
+	"wasm-type-component", "wasm-type-module", "wasm-config", "wasm-layer",
+	"wasm-index", "wasm-truncated", "wasm-not-wasm", "not-an-image",
+};
 
 static int env_setup(void)
 {
@@ -47,6 +61,11 @@ static int env_setup(void)
 	env.multi = rf_image_info(env.images, "multi");
 	env.multiarch = rf_image_info(env.images, "multiarch");
 	if (!env.busybox || !env.multi || !env.multiarch)
+		return -1;
+	char script[PATH_MAX];
+	rf_fmt(env.wasm, sizeof(env.wasm), "%s/wasm", env.base);
+	if (rf_sh("python3 %s %s >&2", rf_infra("build-wasm.py", script), env.wasm) != 0 ||
+	    !(env.wasm_info = rf_image_info(env.wasm, "wasm")))
 		return -1;
 	for (int i = 0; i < REG_COUNT; i++) {
 		char dir[PATH_MAX];
@@ -67,6 +86,12 @@ static int env_setup(void)
 	    rf_push(&env.reg[REG_TOKEN], env.images, "busybox", "test/public:1.0") < 0 ||
 	    rf_push(&env.reg[REG_TLS], env.images, "busybox", "test/busybox:1.0") < 0)
 		return -1;
+	for (size_t i = 0; i < sizeof(wasm_layouts) / sizeof(wasm_layouts[0]); i++) {
+		char repo[128];
+		rf_fmt(repo, sizeof(repo), "test/%s:1.0", wasm_layouts[i]);
+		if (rf_push(plain, env.wasm, wasm_layouts[i], repo) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -91,6 +116,7 @@ static int group_teardown(void **state)
 	cJSON_Delete(env.busybox);
 	cJSON_Delete(env.multi);
 	cJSON_Delete(env.multiarch);
+	cJSON_Delete(env.wasm_info);
 	if (env.base[0] && !getenv("ZL_KEEP_TMP"))
 		rf_rm_rf(env.base);
 	return 0;
@@ -909,6 +935,416 @@ static void test_second_pull_downloads_nothing(void **state)
 	assert_int_equal(before.st_ino, after.st_ino);
 }
 
+/* ---- WebAssembly artifacts ---- */
+
+static const cJSON *wasm_info(const char *name)
+{
+	const cJSON *i = cJSON_GetObjectItemCaseSensitive(env.wasm_info, name);
+	if (!i)
+		fail_msg("wasm.json has no \"%s\"", name);
+	return i;
+}
+
+static int64_t info_int(const cJSON *info, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(info, key);
+	assert_true(cJSON_IsNumber(v));
+	return (int64_t)v->valuedouble;
+}
+
+/* env.wasm/files/NAME into out. */
+static char *wasm_file(const char *name, char out[PATH_MAX])
+{
+	rf_fmt(out, PATH_MAX, "%s/files/%s", env.wasm, name);
+	return out;
+}
+
+static size_t layer_dir_count(const char *root)
+{
+	char dir[PATH_MAX];
+	rf_fmt(dir, sizeof(dir), "%s/layers", root);
+	return rf_count_entries(dir, NULL);
+}
+
+/* img is the WASM artifact of wasm.json's name: its kind, its manifest,
+ * config and module blobs in the store, the module as the image's one
+ * layer (no diff_id: never unpacked), its path and size. */
+static void assert_wasm_image(const char *root, const struct registry_image *img, const char *name)
+{
+	const cJSON *info = wasm_info(name);
+	assert_string_equal(registry_image_kind_name(img->kind), rf_info_str(info, "kind"));
+	assert_true(registry_kind_is_wasm(img->kind));
+	assert_string_equal(img->manifest_digest, rf_info_str(info, "manifest"));
+	assert_string_equal(img->config_digest, rf_info_str(info, "config"));
+	assert_non_null(img->wasm_digest);
+	assert_string_equal(img->wasm_digest, rf_info_str(info, "wasm"));
+	int64_t size = info_int(info, "wasm_size");
+	assert_int_equal(img->size, size);
+	assert_int_equal(img->layer_count, 1);
+	assert_string_equal(img->layers[0].digest, img->wasm_digest);
+	assert_null(img->layers[0].diff_id);
+	char path[PATH_MAX];
+	rf_blob_path(root, img->wasm_digest, path);
+	assert_non_null(img->wasm_path);
+	assert_string_equal(img->wasm_path, path);
+	struct stat st;
+	if (stat(path, &st) < 0)
+		fail_msg("module blob %s: %s", path, strerror(errno));
+	assert_int_equal(st.st_size, size);
+	assert_blob(root, img->manifest_digest);
+	assert_blob(root, img->config_digest);
+	cJSON *cfg = cJSON_Parse(img->config_json);
+	assert_true(cJSON_IsObject(cfg));
+	cJSON_Delete(cfg);
+	assert_int_equal(layer_dir_count(root), 0);
+}
+
+/* Each media-type signal alone makes a WASM artifact: pulled, the right
+ * kind, stored once (a second pull downloads nothing and adds no blob). */
+static void test_wasm_signals(void **state)
+{
+	need_env();
+	struct t *t = *state;
+	start_proxy(t, "pass");
+	struct registry_opts o = opts_for(t);
+	static const char *const names[] = { "wasm-type-component", "wasm-type-module", "wasm-config",
+					     "wasm-layer" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char repo[128], ref[256];
+		rf_fmt(repo, sizeof(repo), "test/%s:1.0", names[i]);
+		rf_ref(ref, t->proxy.port, repo);
+		struct registry_image img;
+		rf_proxy_log_clear(&t->proxy);
+		must_pull(&o, ref, &img);
+		assert_wasm_image(t->root, &img, names[i]);
+		assert_string_equal(img.reference, ref);
+		char *log = rf_proxy_log(&t->proxy);
+		if (rf_count_lines_with(log, rf_info_str(wasm_info(names[i]), "wasm")) != 1)
+			fail_msg("%s: expected one download of the module:\n%s", names[i], log);
+		free(log);
+		registry_image_clear(&img);
+
+		/* Again, with a new client: one blob, nothing downloaded. */
+		size_t blobs = store_blob_count(t->root);
+		char path[PATH_MAX];
+		rf_blob_path(t->root, rf_info_str(wasm_info(names[i]), "wasm"), path);
+		struct stat before, after;
+		assert_int_equal(stat(path, &before), 0);
+		rf_proxy_log_clear(&t->proxy);
+		must_pull(&o, ref, &img);
+		assert_wasm_image(t->root, &img, names[i]);
+		registry_image_clear(&img);
+		log = rf_proxy_log(&t->proxy);
+		if (rf_count_lines_with(log, "/blobs/") != 0)
+			fail_msg("%s: the second pull downloaded blobs:\n%s", names[i], log);
+		free(log);
+		assert_int_equal(store_blob_count(t->root), blobs);
+		assert_int_equal(stat(path, &after), 0);
+		assert_int_equal(before.st_ino, after.st_ino);
+
+		/* resolve agrees with the pull. */
+		struct registry_client *c = NULL;
+		struct zl_err err = ZL_ERR_INIT;
+		char *digest = NULL;
+		assert_int_equal(registry_client_new(&o, &c, &err), 0);
+		if (registry_resolve(c, ref, &digest, &err) < 0)
+			fail_msg("resolve %s: %s", ref, err.msg);
+		assert_string_equal(digest, rf_info_str(wasm_info(names[i]), "manifest"));
+		free(digest);
+		registry_client_free(c);
+	}
+	/* What each config carries: the image config of the layer-signal
+	 * artifact keeps its Env; the empty config is "{}". */
+	struct registry_image img;
+	char ref[256];
+	must_pull(&o, rf_ref(ref, t->proxy.port, "test/wasm-layer:1.0"), &img);
+	assert_non_null(strstr(img.config_json, "GREETING=hello"));
+	registry_image_clear(&img);
+	must_pull(&o, rf_ref(ref, t->proxy.port, "test/wasm-type-component:1.0"), &img);
+	assert_string_equal(img.config_json, "{}");
+	registry_image_clear(&img);
+	must_pull(&o, rf_ref(ref, t->proxy.port, "test/wasm-config:1.0"), &img);
+	assert_non_null(strstr(img.config_json, "layerDigests"));
+	registry_image_clear(&img);
+	/* Three WASM kinds side by side with a container image: busybox still
+	 * unpacks. */
+	must_pull(&o, rf_ref(ref, t->proxy.port, "test/busybox:1.0"), &img);
+	assert_int_equal(img.kind, REGISTRY_IMAGE_CONTAINER);
+	assert_null(img.wasm_path);
+	assert_busybox_stored(t->root, &img);
+	registry_image_clear(&img);
+}
+
+/* An index whose only entry is for platform wasip1/wasm: taken on any host. */
+static void test_wasm_index(void **state)
+{
+	need_env();
+	struct t *t = *state;
+	struct registry_opts o = opts_for(t);
+	char ref[256];
+	struct registry_image img;
+	must_pull(&o, rf_ref(ref, env.reg[REG_PLAIN].port, "test/wasm-index:1.0"), &img);
+	assert_wasm_image(t->root, &img, "wasm-index");
+	assert_blob(t->root, rf_info_str(wasm_info("wasm-index"), "index"));
+	registry_image_clear(&img);
+}
+
+/* oci: layouts holding WASM artifacts work as registries do. */
+static void test_wasm_oci_layout(void **state)
+{
+	need_env();
+	struct t *t = *state;
+	struct registry_opts o = opts_for(t);
+	static const char *const names[] = { "wasm-type-component", "wasm-config", "wasm-layer" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char ref[PATH_MAX + 16];
+		rf_fmt(ref, sizeof(ref), "oci:%s/%s:1.0", env.wasm, names[i]);
+		struct registry_image img;
+		must_pull(&o, ref, &img);
+		assert_wasm_image(t->root, &img, names[i]);
+		size_t blobs = store_blob_count(t->root);
+		registry_image_clear(&img);
+		must_pull(&o, ref, &img);
+		assert_int_equal(store_blob_count(t->root), blobs);
+		registry_image_clear(&img);
+	}
+	char ref[PATH_MAX + 16];
+	rf_fmt(ref, sizeof(ref), "oci:%s/wasm-truncated:1.0", env.wasm);
+	must_fail_pull(&o, ref, "truncated WebAssembly binary", ref);
+}
+
+/* file:PATH: copied into the store under its digest, checked, described by
+ * a manifest that depends on the bytes only. */
+static void test_wasm_file(void **state)
+{
+	need_env();
+	struct t *t = *state;
+	struct registry_opts o = opts_for(t);
+	const cJSON *files = cJSON_GetObjectItemCaseSensitive(env.wasm_info, "files");
+	const cJSON *hello = cJSON_GetObjectItemCaseSensitive(files, "hello.wasm");
+	const cJSON *comp = cJSON_GetObjectItemCaseSensitive(files, "component.wasm");
+	char src[PATH_MAX], app[PATH_MAX], ref[PATH_MAX + 16];
+	rf_fmt(app, sizeof(app), "%s/app.wasm", t->dir);
+	if (rf_sh("cp %s %s", wasm_file("hello.wasm", src), app) != 0)
+		fail_msg("cannot copy the module");
+	rf_fmt(ref, sizeof(ref), "file:%s", app);
+
+	struct registry_image img;
+	must_pull(&o, ref, &img);
+	assert_string_equal(img.reference, ref);
+	assert_int_equal(img.kind, REGISTRY_IMAGE_WASM_MODULE);
+	assert_string_equal(img.wasm_digest, rf_info_str(hello, "digest"));
+	assert_int_equal(img.size, info_int(hello, "size"));
+	assert_int_equal(img.layer_count, 1);
+	assert_null(img.layers[0].diff_id);
+	assert_string_equal(img.config_json, "{}");
+	assert_blob(t->root, img.manifest_digest);
+	assert_blob(t->root, img.config_digest);
+	assert_blob(t->root, img.wasm_digest);
+	assert_int_equal(store_blob_count(t->root), 3); /* manifest, "{}", module */
+	assert_int_equal(layer_dir_count(t->root), 0);
+	char *stored = rf_read_file(img.wasm_path), *orig = rf_read_file(app);
+	assert_non_null(stored);
+	assert_int_equal(memcmp(stored, orig, (size_t)img.size), 0);
+	free(stored);
+	free(orig);
+	char *manifest_digest = strdup(img.manifest_digest);
+	registry_image_clear(&img);
+
+	/* resolve computes the same manifest digest and stores nothing. */
+	struct registry_client *c = NULL;
+	struct zl_err err = ZL_ERR_INIT;
+	char *digest = NULL;
+	assert_int_equal(registry_client_new(&o, &c, &err), 0);
+	if (registry_resolve(c, ref, &digest, &err) < 0)
+		fail_msg("resolve %s: %s", ref, err.msg);
+	assert_string_equal(digest, manifest_digest);
+	free(digest);
+
+	/* Pulled twice: one blob. The same bytes elsewhere: the same manifest. */
+	must_pull(&o, ref, &img);
+	assert_string_equal(img.manifest_digest, manifest_digest);
+	registry_image_clear(&img);
+	rf_fmt(ref, sizeof(ref), "file:%s", src);
+	must_pull(&o, ref, &img);
+	assert_string_equal(img.manifest_digest, manifest_digest);
+	registry_image_clear(&img);
+	assert_int_equal(store_blob_count(t->root), 3);
+	char dir[PATH_MAX];
+	rf_fmt(dir, sizeof(dir), "%s/blobs/sha256", t->root);
+	assert_int_equal(rf_count_entries(dir, ".partial"), 0);
+
+	/* A changed file is a new digest (here a component); the old blob stays
+	 * and needs no file. */
+	rf_fmt(ref, sizeof(ref), "file:%s", app);
+	if (rf_sh("cp %s %s", wasm_file("component.wasm", src), app) != 0)
+		fail_msg("cannot copy the component");
+	if (registry_resolve(c, ref, &digest, &err) < 0)
+		fail_msg("resolve %s: %s", ref, err.msg);
+	assert_string_not_equal(digest, manifest_digest);
+	must_pull(&o, ref, &img);
+	assert_string_equal(img.manifest_digest, digest);
+	assert_int_equal(img.kind, REGISTRY_IMAGE_WASM_COMPONENT);
+	assert_string_equal(img.wasm_digest, rf_info_str(comp, "digest"));
+	registry_image_clear(&img);
+	free(digest);
+	registry_client_free(c);
+	assert_int_equal(unlink(app), 0);
+	assert_blob(t->root, rf_info_str(hello, "digest"));
+	assert_blob(t->root, manifest_digest);
+	free(manifest_digest);
+
+	/* A relative path is resolved against the current directory. */
+	char old[PATH_MAX], files_dir[PATH_MAX], want[PATH_MAX + 16];
+	assert_non_null(getcwd(old, sizeof(old)));
+	rf_fmt(files_dir, sizeof(files_dir), "%s/files", env.wasm);
+	assert_int_equal(chdir(files_dir), 0);
+	must_pull(&o, "file:./hello.wasm", &img);
+	assert_int_equal(chdir(old), 0);
+	rf_fmt(want, sizeof(want), "file:%s/hello.wasm", files_dir);
+	assert_string_equal(img.reference, want);
+	assert_string_equal(img.wasm_digest, rf_info_str(hello, "digest"));
+	registry_image_clear(&img);
+}
+
+/* Bad input: clear errors that name the reference; nothing stored from a
+ * file that is refused. */
+static void test_wasm_bad_input(void **state)
+{
+	need_env();
+	struct t *t = *state;
+	struct registry_opts o = opts_for(t);
+	char ref[256];
+	int port = env.reg[REG_PLAIN].port;
+	must_fail_pull(&o, rf_ref(ref, port, "test/wasm-truncated:1.0"), ref,
+		       "truncated WebAssembly binary", "declares",
+		       rf_info_str(wasm_info("wasm-truncated"), "wasm"));
+	must_fail_pull(&o, rf_ref(ref, port, "test/wasm-not-wasm:1.0"), ref,
+		       "not a WebAssembly binary", "(a script)", "layer media type application/wasm");
+	must_fail_pull(&o, rf_ref(ref, port, "test/not-an-image:1.0"), ref,
+		       "neither a container image nor a WASM artifact",
+		       "application/vnd.example.config.v1+json", "application/vnd.example.data.v1");
+
+	char root2[PATH_MAX];
+	rf_fmt(root2, sizeof(root2), "%s/root2", t->dir);
+	o.root = root2;
+	static const struct {
+		const char *file, *error;
+	} bad[] = {
+		{ "truncated.wasm", "truncated WebAssembly binary: section 6 (id 10)" },
+		{ "short.wasm", "less than its 8-byte header" },
+		{ "not-wasm.txt", "not a WebAssembly binary" },
+		{ "future.wasm", "unsupported WebAssembly binary version 2" },
+		{ "missing.wasm", "no such file" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char path[PATH_MAX], fref[PATH_MAX + 16];
+		rf_fmt(fref, sizeof(fref), "file:%s", wasm_file(bad[i].file, path));
+		struct zl_err err = ZL_ERR_INIT;
+		struct registry_image img;
+		assert_int_equal(pull_with(&o, fref, &img, &err), -1);
+		fprintf(stderr, "  expected error: %s\n", err.msg);
+		assert_int_equal(err.kind, ZL_ERR_INPUT);
+		char want[PATH_MAX + 32];
+		rf_fmt(want, sizeof(want), "pull %s: ", fref);
+		if (strncmp(err.msg, want, strlen(want)) != 0 || !strstr(err.msg, bad[i].error))
+			fail_msg("pull %s: expected \"%s...%s\", got:\n%s", fref, want, bad[i].error, err.msg);
+	}
+	char fref[PATH_MAX + 16];
+	rf_fmt(fref, sizeof(fref), "file:%s/files", env.wasm);
+	must_fail_pull(&o, fref, fref, "is not a regular file");
+	/* Nothing stored, no temporary file left. */
+	char dir[PATH_MAX];
+	rf_fmt(dir, sizeof(dir), "%s/blobs/sha256", root2);
+	assert_int_equal(rf_count_entries(dir, NULL), 0);
+}
+
+/* On top: the images table records a WASM image (size = the module's),
+ * pull policies find it in the store without the file, prune removes it. */
+static void test_wasm_images_policies_prune(void **state)
+{
+	need_env();
+	struct t *t = *state;
+	char app[PATH_MAX], src[PATH_MAX], ref[PATH_MAX + 16];
+	rf_fmt(app, sizeof(app), "%s/app.wasm", t->dir);
+	if (rf_sh("cp %s %s", wasm_file("hello.wasm", src), app) != 0)
+		fail_msg("cannot copy the module");
+	rf_fmt(ref, sizeof(ref), "file:%s", app);
+	const cJSON *hello =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(env.wasm_info, "files"),
+						 "hello.wasm");
+	struct zl_err err = ZL_ERR_INIT;
+	if (zl_mkdir_p(t->root, 0700, &err) < 0)
+		fail_msg("%s", err.msg);
+	struct state_db *db = NULL;
+	if (state_open(t->root, false, &db, &err) < 0)
+		fail_msg("state_open: %s", err.msg);
+	struct images_opts io = { .auth_file = t->no_auth, .quiet = true };
+	struct images_ctx *ctx = images_ctx_new(t->root, &io, db);
+	struct images_ready ready;
+
+	/* never: not there yet. */
+	assert_int_equal(images_ensure(ctx, ref, SPEC_PULL_NEVER, &ready, &err), -1);
+	assert_non_null(strstr(err.msg, "not in the local store"));
+	/* if_not_present pulls; the WASM image has no layer directories. */
+	if (images_ensure(ctx, ref, SPEC_PULL_IF_NOT_PRESENT, &ready, &err) < 0)
+		fail_msg("if_not_present: %s", err.msg);
+	assert_string_equal(ready.reference, ref);
+	assert_int_equal(ready.layer_count, 0);
+	char *digest = strdup(ready.manifest_digest);
+	images_ready_clear(&ready);
+	images_ctx_free(ctx);
+
+	/* The row: size = the module's, its layer the module without diff_id. */
+	struct state_image row;
+	bool found = false;
+	assert_int_equal(state_image_get(db, ref, &row, &found, &err), 0);
+	assert_true(found);
+	assert_int_equal(row.size, info_int(hello, "size"));
+	assert_non_null(strstr(row.layers, rf_info_str(hello, "digest")));
+	assert_null(strstr(row.layers, "diff_id"));
+	state_image_clear(&row);
+
+	/* The file is gone: never and if_not_present use the stored copy. */
+	assert_int_equal(unlink(app), 0);
+	ctx = images_ctx_new(t->root, &io, db);
+	if (images_ensure(ctx, ref, SPEC_PULL_NEVER, &ready, &err) < 0)
+		fail_msg("never after a pull: %s", err.msg);
+	assert_string_equal(ready.manifest_digest, digest);
+	images_ready_clear(&ready);
+	images_ctx_free(ctx);
+	ctx = images_ctx_new(t->root, &io, db);
+	if (images_ensure(ctx, ref, SPEC_PULL_IF_NOT_PRESENT, &ready, &err) < 0)
+		fail_msg("if_not_present after a pull: %s", err.msg);
+	images_ready_clear(&ready);
+	images_ctx_free(ctx);
+
+	/* The module blob lost: never says so, if_not_present would pull. */
+	char blob[PATH_MAX];
+	rf_blob_path(t->root, rf_info_str(hello, "digest"), blob);
+	char saved[PATH_MAX + 8];
+	rf_fmt(saved, sizeof(saved), "%s.keep", t->dir);
+	assert_int_equal(rename(blob, saved), 0);
+	ctx = images_ctx_new(t->root, &io, db);
+	assert_int_equal(images_ensure(ctx, ref, SPEC_PULL_NEVER, &ready, &err), -1);
+	images_ctx_free(ctx);
+	assert_int_equal(rename(saved, blob), 0);
+
+	/* prune: no replica uses it; image, manifest, config and module go. */
+	ctx = images_ctx_new(t->root, &io, db);
+	int64_t freed = 0;
+	size_t removed = 0;
+	if (images_prune(ctx, &freed, &removed, &err) < 0)
+		fail_msg("prune: %s", err.msg);
+	images_ctx_free(ctx);
+	assert_int_equal(removed, 1);
+	assert_true(freed > 0);
+	assert_false(rf_exists(blob));
+	assert_int_equal(store_blob_count(t->root), 0);
+	free(digest);
+	state_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -936,6 +1372,12 @@ int main(void)
 		T(test_500_until_attempts_run_out),
 		T(test_slow_server_times_out),
 		T(test_second_pull_downloads_nothing),
+		T(test_wasm_signals),
+		T(test_wasm_index),
+		T(test_wasm_oci_layout),
+		T(test_wasm_file),
+		T(test_wasm_bad_input),
+		T(test_wasm_images_policies_prune),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);

@@ -1,13 +1,18 @@
 /* test_registry_ref.c: image reference parsing and canonical formatting,
  * table-driven: Docker's defaults, registries with ports, digests, oci:
- * layouts, and the malformed references users actually type. */
+ * layouts, file: paths (absolute, cleaned; relative ones against the
+ * current directory), and the malformed references users actually type. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "registry/registry.h"
 
@@ -82,6 +87,26 @@ static const struct valid_case valid_cases[] = {
 	{ "oci:/a:b:c", "oci:/a:b:c", NULL, NULL, "/a:b", "c", NULL },
 	{ "oci:/dir:", "oci:/dir:", NULL, NULL, "/dir:", NULL, NULL },
 	{ "oci:/dir:bad+tag", "oci:/dir:bad+tag", NULL, NULL, "/dir:bad+tag", NULL, NULL },
+	/* file:PATH: a WebAssembly binary on disk. No tags or digests: ':' and
+	 * '@' are part of the path; the path is cleaned lexically. */
+	{ "file:/srv/app.wasm", "file:/srv/app.wasm", NULL, NULL, "/srv/app.wasm", NULL, NULL },
+	{ "file:/srv//mods/./app.wasm", "file:/srv/mods/app.wasm", NULL, NULL,
+	  "/srv/mods/app.wasm", NULL, NULL },
+	{ "file:/srv/mods/../app.wasm", "file:/srv/app.wasm", NULL, NULL, "/srv/app.wasm", NULL,
+	  NULL },
+	{ "file:/../../app.wasm", "file:/app.wasm", NULL, NULL, "/app.wasm", NULL, NULL },
+	{ "file:///srv/app.wasm", "file:/srv/app.wasm", NULL, NULL, "/srv/app.wasm", NULL, NULL },
+	{ "file:/srv/app.wasm:1.0", "file:/srv/app.wasm:1.0", NULL, NULL, "/srv/app.wasm:1.0",
+	  NULL, NULL },
+	{ "file:/srv/app@sha256:" HEX64, "file:/srv/app@sha256:" HEX64, NULL, NULL,
+	  "/srv/app@sha256:" HEX64, NULL, NULL },
+	{ "file:/srv/.hidden.wasm", "file:/srv/.hidden.wasm", NULL, NULL, "/srv/.hidden.wasm",
+	  NULL, NULL },
+	/* Docker Hub's "file" repository is still reachable. */
+	{ "file", "docker.io/library/file:latest", "docker.io", "registry-1.docker.io",
+	  "library/file", "latest", NULL },
+	{ "docker.io/library/file:1", "docker.io/library/file:1", "docker.io",
+	  "registry-1.docker.io", "library/file", "1", NULL },
 };
 
 static void check_opt_string(const char *expected, const char *actual, const char *text)
@@ -108,6 +133,7 @@ static void test_valid_references(void **state)
 			print_error("\"%s\": %s\n", c->text, err.msg);
 		assert_int_equal(r, 0);
 		assert_int_equal(ref.is_oci_layout, strncmp(c->text, "oci:", 4) == 0);
+		assert_int_equal(ref.is_file, strncmp(c->text, "file:", 5) == 0);
 		check_opt_string(c->domain, ref.domain, c->text);
 		check_opt_string(c->endpoint, ref.endpoint, c->text);
 		check_opt_string(c->path, ref.path, c->text);
@@ -195,6 +221,14 @@ static const struct invalid_case invalid_cases[] = {
 	{ "a$b", "invalid image reference \"a$b\": invalid character or separator in repository path" },
 	{ "oci:", "invalid image reference \"oci:\": oci: needs a directory (oci:DIR[:TAG])" },
 	{ "oci::v1", "invalid image reference \"oci::v1\": oci: needs a directory (oci:DIR[:TAG])" },
+	{ "file:", "invalid image reference \"file:\": file: needs a path (file:PATH)" },
+	{ "file:/", "invalid image reference \"file:/\": file: needs the path of a file, not a directory" },
+	{ "file:/srv/", "invalid image reference \"file:/srv/\": file: needs the path of a file, not a directory" },
+	{ "file:/srv/.", "invalid image reference \"file:/srv/.\": file: needs the path of a file, not a directory" },
+	{ "file:/srv/mods/..", "invalid image reference \"file:/srv/mods/..\": file: needs the path of a file, not a directory" },
+	{ "file:.", "invalid image reference \"file:.\": file: needs the path of a file, not a directory" },
+	{ "file:/srv/my app.wasm",
+	  "invalid image reference \"file:/srv/my app.wasm\": contains whitespace or control characters" },
 };
 
 static void test_invalid_references(void **state)
@@ -264,6 +298,55 @@ static void test_name_length_limit(void **state)
 	assert_non_null(strstr(err.msg, "more than 255"));
 }
 
+/* Relative file: paths are made absolute against the current directory. */
+static void test_file_relative_paths(void **state)
+{
+	(void)state;
+	char old[PATH_MAX], dir[] = "/tmp/zl-ref-XXXXXX", cwd[PATH_MAX];
+	assert_non_null(getcwd(old, sizeof(old)));
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chdir(dir), 0);
+	assert_non_null(getcwd(cwd, sizeof(cwd))); /* as the kernel names it */
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", cwd);
+	*strrchr(parent, '/') = '\0';
+	struct {
+		const char *text;
+		char want[PATH_MAX + 32];
+	} cases[4];
+	cases[0].text = "file:app.wasm";
+	snprintf(cases[0].want, sizeof(cases[0].want), "file:%s/app.wasm", cwd);
+	cases[1].text = "file:./mods/../app.wasm";
+	snprintf(cases[1].want, sizeof(cases[1].want), "file:%s/app.wasm", cwd);
+	cases[2].text = "file:mods//x/app.wasm";
+	snprintf(cases[2].want, sizeof(cases[2].want), "file:%s/mods/x/app.wasm", cwd);
+	cases[3].text = "file:../app.wasm";
+	snprintf(cases[3].want, sizeof(cases[3].want), "file:%s/app.wasm", parent);
+	for (size_t i = 0; i < 4; i++) {
+		struct zl_err err = ZL_ERR_INIT;
+		struct registry_ref ref;
+		if (registry_ref_parse(cases[i].text, &ref, &err) != 0)
+			fail_msg("\"%s\": %s", cases[i].text, err.msg);
+		assert_true(ref.is_file);
+		assert_null(ref.domain);
+		assert_null(ref.tag);
+		char *canon = registry_ref_format(&ref);
+		assert_string_equal(canon, cases[i].want);
+		registry_ref_clear(&ref);
+		/* The canonical form no longer depends on the current directory. */
+		assert_int_equal(chdir("/"), 0);
+		assert_int_equal(registry_ref_parse(canon, &ref, &err), 0);
+		char *again = registry_ref_format(&ref);
+		assert_string_equal(again, canon);
+		free(again);
+		free(canon);
+		registry_ref_clear(&ref);
+		assert_int_equal(chdir(dir), 0);
+	}
+	assert_int_equal(chdir(old), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_clear_accepts_cleared_and_null(void **state)
 {
 	(void)state;
@@ -283,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_references),
 		cmocka_unit_test(test_tag_length_limit),
 		cmocka_unit_test(test_name_length_limit),
+		cmocka_unit_test(test_file_relative_paths),
 		cmocka_unit_test(test_clear_accepts_cleared_and_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,11 @@
  * directory that sits next to a canary directory; hostile layers must fail
  * or be neutralised without changing anything outside the layer directory,
  * with the openat2 resolver and with the component-by-component fallback.
- * Runs as root where it can (chown, mknod, trusted.* xattrs). */
+ * Runs as root where it can (chown, mknod, trusted.* xattrs).
+ * Also what is never unpacked: WebAssembly blobs (the binary check on bytes
+ * and files, module and component, every kind of bad input) and the media
+ * types that make a manifest a WASM artifact (ZLayer's three signals), with
+ * the index fallback to a wasm platform. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +24,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include "registry/registry-internal.h"
 #include "registry/registry.h"
 #include "registry/unpack-internal.h"
 
@@ -1003,6 +1008,273 @@ static void test_destination_must_be_empty(void **state)
 	assert_contains(err.msg, "is not empty");
 }
 
+/* ---- WebAssembly: never unpacked, checked ---- */
+
+/* (module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+ *  (memory 1) (export "memory" (memory 0))
+ *  (func (export "_start") i32.const 7 call 0)), as tests/infra/build-wasm.py
+ * writes it; node:wasi runs it and exits 7. */
+static const unsigned char wasm_module[] = {
+	0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+	0x01, 0x08, 0x02, 0x60, 0x01, 0x7f, 0x00, 0x60, 0x00, 0x00,
+	0x02, 0x24, 0x01, 0x16, 'w', 'a', 's', 'i', '_', 's', 'n', 'a', 'p', 's', 'h', 'o', 't',
+	'_', 'p', 'r', 'e', 'v', 'i', 'e', 'w', '1', 0x09, 'p', 'r', 'o', 'c', '_', 'e', 'x', 'i',
+	't', 0x00, 0x00,
+	0x03, 0x02, 0x01, 0x01,
+	0x05, 0x03, 0x01, 0x00, 0x01,
+	0x07, 0x13, 0x02, 0x06, 'm', 'e', 'm', 'o', 'r', 'y', 0x02, 0x00, 0x06, '_', 's', 't', 'a',
+	'r', 't', 0x00, 0x01,
+	0x0a, 0x08, 0x01, 0x06, 0x00, 0x41, 0x07, 0x10, 0x00, 0x0b,
+};
+
+/* A component: the preamble (version 0x0d, layer 1) and a custom section. */
+static const unsigned char wasm_component[] = {
+	0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00,
+	0x00, 0x06, 0x04, 't', 'e', 's', 't', '!',
+};
+
+static void test_wasm_binary_kinds(void **state)
+{
+	(void)state;
+	struct {
+		const void *data;
+		size_t len;
+		enum registry_image_kind kind;
+	} ok[] = {
+		{ wasm_module, sizeof(wasm_module), REGISTRY_IMAGE_WASM_MODULE },
+		{ "\0asm\1\0\0\0", 8, REGISTRY_IMAGE_WASM_MODULE },      /* no sections: valid */
+		{ wasm_component, sizeof(wasm_component), REGISTRY_IMAGE_WASM_COMPONENT },
+		{ "\0asm\x0d\0\1\0", 8, REGISTRY_IMAGE_WASM_COMPONENT },
+		/* A section size in a padded LEB128 (5 bytes) is valid. */
+		{ "\0asm\1\0\0\0\0\x82\x80\x80\x80\x00\1x", 16, REGISTRY_IMAGE_WASM_MODULE },
+	};
+	for (size_t i = 0; i < N(ok); i++) {
+		struct zl_err err = ZL_ERR_INIT;
+		enum registry_image_kind kind = REGISTRY_IMAGE_CONTAINER;
+		if (registry_wasm_check(ok[i].data, ok[i].len, &kind, &err) != 0)
+			fail_msg("case %zu: %s", i, err.msg);
+		assert_int_equal(kind, ok[i].kind);
+	}
+	assert_string_equal(registry_image_kind_name(REGISTRY_IMAGE_WASM_MODULE), "wasm_module");
+	assert_string_equal(registry_image_kind_name(REGISTRY_IMAGE_WASM_COMPONENT), "wasm_component");
+	assert_string_equal(registry_image_kind_name(REGISTRY_IMAGE_CONTAINER), "container");
+	assert_true(registry_kind_is_wasm(REGISTRY_IMAGE_WASM_COMPONENT));
+	assert_false(registry_kind_is_wasm(REGISTRY_IMAGE_CONTAINER));
+}
+
+static void test_wasm_bad_binaries(void **state)
+{
+	(void)state;
+	/* The module cut 4 bytes short: inside the code section (section 6, id
+	 * 10, at byte 86, 8 bytes declared). */
+	struct {
+		const void *data;
+		size_t len;
+		const char *error;
+	} bad[] = {
+		{ "", 0, "empty: not a WebAssembly binary" },
+		{ "\0as", 3, "truncated WebAssembly binary: 3 bytes, less than its 8-byte header" },
+		{ "\0asm\1\0\0", 7, "truncated WebAssembly binary: 7 bytes, less than its 8-byte header" },
+		{ wasm_module, sizeof(wasm_module) - 4,
+		  "truncated WebAssembly binary: section 6 (id 10) at byte 86 declares 8 bytes, only 4 "
+		  "remain (file is 92 bytes)" },
+		{ "\0asm\1\0\0\0\1", 9,
+		  "truncated WebAssembly binary: section 1 (id 1) at byte 8 ends inside its size" },
+		{ "\0asm\1\0\0\0\1\x85", 10,
+		  "truncated WebAssembly binary: section 1 (id 1) at byte 8 ends inside its size" },
+		{ "\0asm\1\0\0\0\1\xff\xff\xff\xff\xff\1", 15,
+		  "malformed WebAssembly binary: section 1 (id 1) at byte 8 has an invalid size" },
+		{ "\0asm\1\0\0\0\1\xff\xff\xff\xff\x1f", 14,
+		  "malformed WebAssembly binary: section 1 (id 1) at byte 8 has an invalid size" },
+		{ "\x7f" "ELF\2\1\1\0", 8,
+		  "not a WebAssembly binary: it starts with 7f 45 4c 46 02 01 01 00 (an ELF executable: "
+		  "build for wasm32-wasi instead), a WebAssembly binary with 00 61 73 6d (\"\\0asm\")" },
+		{ "#!/bin/sh\n", 10, "not a WebAssembly binary: it starts with 23 21 2f 62 69 6e 2f 73 (a script)" },
+		{ "(module)", 8, "(WebAssembly text? compile it with wat2wasm)" },
+		{ "\1", 1, "not a WebAssembly binary: it starts with 01, a WebAssembly binary" },
+		{ "\0asm\2\0\0\0", 8, "unsupported WebAssembly binary version 2 (a core module is version 1)" },
+		{ "\0asm\x0a\0\1\0", 8,
+		  "WebAssembly component of binary version 0x0a is not supported (0x0d is the component model's)" },
+	};
+	for (size_t i = 0; i < N(bad); i++) {
+		struct zl_err err = ZL_ERR_INIT;
+		enum registry_image_kind kind = REGISTRY_IMAGE_CONTAINER;
+		if (registry_wasm_check(bad[i].data, bad[i].len, &kind, &err) == 0)
+			fail_msg("case %zu (\"%s\") passed the check", i, bad[i].error);
+		assert_int_equal(err.kind, ZL_ERR_INPUT);
+		assert_contains(err.msg, bad[i].error);
+	}
+}
+
+static void test_wasm_check_file(void **state)
+{
+	struct env *env = *state;
+	struct zl_err err = ZL_ERR_INIT;
+	enum registry_image_kind kind = REGISTRY_IMAGE_CONTAINER;
+	_cleanup_free_ char *mod = zl_xasprintf("%s/app.wasm", env->blobs);
+	_cleanup_free_ char *comp = zl_xasprintf("%s/comp.wasm", env->blobs);
+	_cleanup_free_ char *cut = zl_xasprintf("%s/cut.wasm", env->blobs);
+	_cleanup_free_ char *empty = zl_xasprintf("%s/empty.wasm", env->blobs);
+	_cleanup_free_ char *missing = zl_xasprintf("%s/missing.wasm", env->blobs);
+	assert_int_equal(zl_write_file_atomic(mod, wasm_module, sizeof(wasm_module), 0644, &err), 0);
+	assert_int_equal(zl_write_file_atomic(comp, wasm_component, sizeof(wasm_component), 0644, &err), 0);
+	assert_int_equal(zl_write_file_atomic(cut, wasm_module, 20, 0644, &err), 0);
+	assert_int_equal(zl_write_file_atomic(empty, "", 0, 0644, &err), 0);
+
+	assert_int_equal(registry_wasm_check_file(mod, &kind, &err), 0);
+	assert_int_equal(kind, REGISTRY_IMAGE_WASM_MODULE);
+	assert_int_equal(registry_wasm_check_file(comp, &kind, &err), 0);
+	assert_int_equal(kind, REGISTRY_IMAGE_WASM_COMPONENT);
+	assert_int_equal(registry_wasm_check_file(cut, &kind, &err), -1);
+	assert_contains(err.msg, "truncated WebAssembly binary: section 2 (id 2) at byte 18 declares 36 bytes, only 0 remain");
+	assert_int_equal(registry_wasm_check_file(empty, &kind, &err), -1);
+	assert_contains(err.msg, "empty");
+	assert_int_equal(registry_wasm_check_file(missing, &kind, &err), -1);
+	assert_int_equal(err.kind, ZL_ERR_INPUT);
+	assert_contains(err.msg, "missing.wasm: no such file");
+	assert_int_equal(registry_wasm_check_file(env->blobs, &kind, &err), -1);
+	assert_contains(err.msg, "is not a regular file");
+}
+
+#define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+#define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+#define DESC(mt, d, size) "{\"mediaType\":\"" mt "\",\"digest\":\"" d "\",\"size\":" #size "}"
+#define MANIFEST(extra, config, layers) \
+	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"" extra \
+	",\"config\":" config ",\"layers\":[" layers "]}"
+#define IMAGE_CONFIG DESC("application/vnd.oci.image.config.v1+json", D1, 100)
+#define EMPTY_CONFIG DESC("application/vnd.oci.empty.v1+json", D1, 2)
+
+static void test_wasm_manifest_detection(void **state)
+{
+	(void)state;
+	struct {
+		const char *json;
+		enum registry_image_kind kind; /* as parsed; WASM: module until the binary says */
+		enum registry_image_kind declared;
+		const char *module;            /* WASM: the layer picked */
+		const char *signal;
+	} ok[] = {
+		/* A container image stays one. */
+		{ MANIFEST("", IMAGE_CONFIG, DESC("application/vnd.oci.image.layer.v1.tar+gzip", D2, 10)),
+		  REGISTRY_IMAGE_CONTAINER, REGISTRY_IMAGE_CONTAINER, NULL, "" },
+		/* 1. artifactType, whatever the config and the layer's type. */
+		{ MANIFEST(",\"artifactType\":\"application/vnd.wasm.component.v1+wasm\"", EMPTY_CONFIG,
+			   DESC("application/octet-stream", D2, 10)),
+		  REGISTRY_IMAGE_WASM_COMPONENT, REGISTRY_IMAGE_WASM_COMPONENT, D2,
+		  "artifactType application/vnd.wasm.component.v1+wasm" },
+		{ MANIFEST(",\"artifactType\":\"application/vnd.wasm.content.layer.v1+wasm\"", EMPTY_CONFIG,
+			   DESC("application/octet-stream", D2, 10)),
+		  REGISTRY_IMAGE_WASM_MODULE, REGISTRY_IMAGE_WASM_MODULE, D2,
+		  "artifactType application/vnd.wasm.content.layer.v1+wasm" },
+		{ MANIFEST(",\"artifactType\":\"application/vnd.wasm.module.v1+wasm\"", IMAGE_CONFIG,
+			   DESC("application/octet-stream", D2, 10)),
+		  REGISTRY_IMAGE_WASM_MODULE, REGISTRY_IMAGE_WASM_MODULE, D2, "artifactType" },
+		/* 2. the config media type. */
+		{ MANIFEST("", DESC("application/vnd.wasm.config.v0+json", D1, 50),
+			   DESC("application/octet-stream", D2, 10)),
+		  REGISTRY_IMAGE_WASM_MODULE, REGISTRY_IMAGE_CONTAINER, D2,
+		  "config media type application/vnd.wasm.config.v0+json" },
+		/* 3. a layer's media type; the WASM layer is the module. */
+		{ MANIFEST("", IMAGE_CONFIG, DESC("application/wasm", D2, 10)),
+		  REGISTRY_IMAGE_WASM_MODULE, REGISTRY_IMAGE_CONTAINER, D2,
+		  "layer media type application/wasm" },
+		{ MANIFEST("", IMAGE_CONFIG,
+			   DESC("application/vnd.oci.image.layer.v1.tar", D2, 10) ","
+			   DESC("application/wasm", D3, 20)),
+		  REGISTRY_IMAGE_WASM_MODULE, REGISTRY_IMAGE_CONTAINER, D3, "layer media type" },
+		{ MANIFEST("", IMAGE_CONFIG, DESC("application/vnd.wasm.content.layer.v1+wasm", D3, 20)),
+		  REGISTRY_IMAGE_WASM_MODULE, REGISTRY_IMAGE_CONTAINER, D3, "layer media type" },
+		/* An unrelated artifactType does not make an image something else. */
+		{ MANIFEST(",\"artifactType\":\"application/vnd.example.sbom\"", IMAGE_CONFIG,
+			   DESC("application/vnd.oci.image.layer.v1.tar+gzip", D2, 10)),
+		  REGISTRY_IMAGE_CONTAINER, REGISTRY_IMAGE_CONTAINER, NULL, "" },
+	};
+	for (size_t i = 0; i < N(ok); i++) {
+		struct registry_image img = { 0 };
+		struct manifest_info info;
+		struct zl_err err = ZL_ERR_INIT;
+		if (manifest_parse_image(ok[i].json, strlen(ok[i].json), &img, &info, &err) != 0)
+			fail_msg("case %zu: %s", i, err.msg);
+		assert_int_equal(img.kind, ok[i].kind);
+		assert_int_equal(info.declared, ok[i].declared);
+		assert_contains(info.signal, ok[i].signal);
+		assert_string_equal(img.config_digest, D1);
+		if (ok[i].module) {
+			assert_int_equal(img.layer_count, 1);
+			assert_string_equal(img.layers[0].digest, ok[i].module);
+			assert_null(img.layers[0].diff_id);
+		}
+		registry_image_clear(&img);
+	}
+
+	struct {
+		const char *json;
+		const char *error;
+	} bad[] = {
+		{ MANIFEST("", DESC("application/vnd.example.config.v1+json", D1, 5),
+			   DESC("application/vnd.example.data.v1", D2, 10)),
+		  "neither a container image nor a WASM artifact: config media type "
+		  "\"application/vnd.example.config.v1+json\", layer media types "
+		  "\"application/vnd.example.data.v1\"" },
+		{ MANIFEST(",\"artifactType\":\"application/vnd.example.thing\"",
+			   DESC("application/vnd.example.config.v1+json", D1, 5), ""),
+		  "neither a container image nor a WASM artifact: config media type "
+		  "\"application/vnd.example.config.v1+json\", layer media types none, artifactType "
+		  "application/vnd.example.thing" },
+		{ MANIFEST("", DESC("application/vnd.wasm.config.v0+json", D1, 5),
+			   DESC("application/octet-stream", D2, 10) "," DESC("text/plain", D3, 10)),
+		  "WASM artifact (config media type application/vnd.wasm.config.v0+json) with 2 layers, "
+		  "none of media type application/wasm (layers: \"application/octet-stream\", "
+		  "\"text/plain\"): which one is the module?" },
+		{ MANIFEST("", DESC("application/vnd.wasm.config.v0+json", D1, 5), ""),
+		  "with 0 layers" },
+		{ MANIFEST("", IMAGE_CONFIG, "{\"mediaType\":\"application/wasm\",\"digest\":\"" D2 "\"}"),
+		  "WASM module layer (" D2 "): size missing" },
+	};
+	for (size_t i = 0; i < N(bad); i++) {
+		struct registry_image img = { 0 };
+		struct zl_err err = ZL_ERR_INIT;
+		if (manifest_parse_image(bad[i].json, strlen(bad[i].json), &img, NULL, &err) == 0)
+			fail_msg("case %zu parsed: %s", i, bad[i].json);
+		assert_contains(err.msg, bad[i].error);
+		registry_image_clear(&img);
+	}
+}
+
+/* An index with no entry for this platform: an entry for architecture wasm
+ * is taken; one for this platform always wins. */
+static void test_wasm_index_fallback(void **state)
+{
+	(void)state;
+	const char *index =
+		"{\"schemaVersion\":2,\"manifests\":["
+		"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\","
+		"\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
+		"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2 "\","
+		"\"size\":1,\"platform\":{\"os\":\"wasip1\",\"architecture\":\"wasm\"}}]}";
+	struct zl_err err = ZL_ERR_INIT;
+	char *digest = NULL, *mt = NULL;
+	assert_int_equal(manifest_select_platform(index, strlen(index), "linux", "amd64", NULL, &digest,
+						  &mt, &err), 0);
+	assert_string_equal(digest, D2);
+	free(digest);
+	free(mt);
+	assert_int_equal(manifest_select_platform(index, strlen(index), "linux", "arm64", NULL, &digest,
+						  &mt, &err), 0);
+	assert_string_equal(digest, D1);
+	free(digest);
+	free(mt);
+	const char *no_wasm =
+		"{\"schemaVersion\":2,\"manifests\":["
+		"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\","
+		"\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}}]}";
+	assert_int_equal(manifest_select_platform(no_wasm, strlen(no_wasm), "linux", "amd64", NULL,
+						  &digest, &mt, &err), -1);
+	assert_contains(err.msg, "no image for platform linux/amd64 in the index (it has: linux/arm64)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1025,6 +1297,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_gzip, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_is_not_a_layer, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_destination_must_be_empty, env_setup, env_teardown),
+		cmocka_unit_test(test_wasm_binary_kinds),
+		cmocka_unit_test(test_wasm_bad_binaries),
+		cmocka_unit_test_setup_teardown(test_wasm_check_file, env_setup, env_teardown),
+		cmocka_unit_test(test_wasm_manifest_detection),
+		cmocka_unit_test(test_wasm_index_fallback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
