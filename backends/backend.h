@@ -27,7 +27,7 @@ struct backend_state {
 	int64_t pid_start_time; /* -1 unknown */
 	int exit_code;          /* -1 unknown */
 	int exit_signal;        /* 0 none */
-	char exit_reason[32];   /* exited | signal | oom_killed | runtime_error | host_rebooted | monitor_gone | "" */
+	char exit_reason[32];   /* exited | signal | oom_killed | exec_failed | runtime_error | host_rebooted | monitor_gone | "" */
 	int64_t started_at, finished_at; /* ms since epoch, 0 unknown */
 	char ip[64];            /* "" unknown */
 	char netns[256];        /* "" none */
@@ -63,10 +63,13 @@ struct backend_stats {
 };
 
 struct backend_log_opts {
-	size_t tail;     /* last N lines; 0 = all */
+	size_t tail;     /* last N lines; 0 = all; BACKEND_LOG_TAIL_NONE = none */
 	bool follow;     /* keep printing until the replica exits */
 	bool timestamps; /* prefix each line with its time */
 };
+/* tail: no line written so far, only what comes after (--tail 0 -f, as
+ * docker's); without follow, nothing. */
+#define BACKEND_LOG_TAIL_NONE SIZE_MAX
 
 /* ---- what a backend left behind (zlapply doctor) ---- */
 

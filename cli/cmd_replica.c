@@ -37,10 +37,14 @@ int cmd_replica(const struct cli_opts *o)
 		}
 		break;
 	case CLI_LOGS: {
-		struct reconcile_log_opts lo = { .tail = o->tail < 0 ? 0 : (size_t)o->tail,
-						 .follow = o->follow, .timestamps = o->timestamps };
-		if (o->tail == 0)
-			break; /* --tail 0: nothing, as docker does */
+		/* --tail 0: no earlier line; with -f what comes from now on (docker's). */
+		struct reconcile_log_opts lo = {
+			.tail = o->tail < 0 ? 0 : o->tail == 0 ? RECONCILE_LOG_TAIL_NONE : (size_t)o->tail,
+			.follow = o->follow,
+			.timestamps = o->timestamps,
+		};
+		if (o->tail == 0 && !o->follow)
+			break; /* nothing to print */
 		for (size_t i = 0; i < t.count; i++) {
 			if (t.count > 1)
 				printf("==> %s-rep-%d <==\n", t.items[i]->service, t.items[i]->index);

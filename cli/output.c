@@ -301,7 +301,10 @@ void output_status_table(FILE *out, const struct state_replicas *rows,
 		fprintf(out, "%-*s  %-*s  %-12s  %-8s  %-15s  %-10s  %-8d  %-9s  %s\n", w_dep,
 			r->deployment, w_name, name, state_s, pid, r->ip ? r->ip : "-", exit_s,
 			r->restarts, r->health ? r->health : "-", age);
-		if (r->state == STATE_REPLICA_FAILED && r->error)
+		/* why it failed, or why its command could not be executed */
+		bool exec_failed = r->state == STATE_REPLICA_EXITED && r->exit_reason &&
+				   strcmp(r->exit_reason, "exec_failed") == 0;
+		if ((r->state == STATE_REPLICA_FAILED || exec_failed) && r->error)
 			fprintf(out, "%*s  error: %s\n", w_dep, "", r->error);
 	}
 	output_runs_table(out, rows, runs, now_ms);

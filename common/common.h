@@ -113,6 +113,11 @@ int zl_read_file(const char *path, char **data, size_t *len, struct zl_err *err)
 /* Writes data to path via a temporary file, fsync and rename. */
 int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
 			 struct zl_err *err);
+/* Removes the temporary files zl_write_file_atomic() left in dir
+ * ("<name>.tmp.<pid>") whose writer is dead (killed between its create and
+ * its rename); returns how many. zl_write_file_atomic() does it for its own
+ * directory; owners of a directory that is only ever removed call it. */
+size_t zl_remove_stale_temps(const char *dir);
 /* Removes path and everything under it; a missing path is not an error. */
 int zl_rm_rf(const char *path, struct zl_err *err);
 

@@ -4,9 +4,11 @@
 #endif
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -51,6 +53,53 @@ int zl_read_file(const char *path, char **data, size_t *len, struct zl_err *err)
 	return 0;
 }
 
+/* Temporary files of zl_write_file_atomic() are "<name>.tmp.<pid>". One
+ * whose writer is gone (killed between its create and its rename) is left
+ * over: nothing else would ever remove it, and it keeps its directory from
+ * being removed. */
+static bool stale_temp(const char *name)
+{
+	const char *tmp = NULL;
+	for (const char *p = strstr(name, ".tmp."); p; p = strstr(p + 1, ".tmp."))
+		tmp = p;
+	if (!tmp || tmp == name)
+		return false;
+	char *end;
+	errno = 0;
+	long pid = strtol(tmp + 5, &end, 10);
+	if (tmp[5] < '1' || tmp[5] > '9' || errno || *end || pid > INT32_MAX)
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+size_t zl_remove_stale_temps(const char *dir)
+{
+	DIR *d = opendir(*dir ? dir : "/");
+	if (!d)
+		return 0;
+	size_t removed = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_type == DT_DIR || !stale_temp(de->d_name))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISDIR(st.st_mode) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+/* Removes the stale temporary files beside path. No logging here: zlmon
+ * links this file, and zl_log would pull libcrypto into the monitor. */
+static void remove_stale_temps(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *dir = slash ? zl_xstrndup(path, (size_t)(slash - path)) : zl_xstrdup(".");
+	(void)zl_remove_stale_temps(dir);
+}
+
 int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
 			 struct zl_err *err)
 {
@@ -81,6 +130,8 @@ int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigne
 		unlink(tmp);
 		return -1;
 	}
+	/* The writer that owns this directory cleans what a killed one left. */
+	remove_stale_temps(path);
 	return 0;
 fail:
 	close(fd);

@@ -51,27 +51,38 @@ static int read_root_id(const char *root, char id[ZL_OWNER_ID_LEN + 1])
 	return r;
 }
 
-/* Makes <real>/root-id hold id unless it exists already (then its id wins). */
+/* Makes <real>/root-id hold id unless it exists already (then its id wins).
+ * Written whole to a temporary file, then linked into place: a kill at any
+ * point leaves either no root-id or a complete one, never an empty file
+ * that every later run would refuse. */
 static int write_root_id(const char *real, const char *id, struct zl_owner *out, struct zl_err *err)
 {
 	_cleanup_free_ char *path = zl_xasprintf("%s/" ROOT_ID_FILE, real);
+	_cleanup_free_ char *tmp = zl_xasprintf("%s/" ROOT_ID_FILE ".tmp.%d", real, (int)getpid());
 	_cleanup_free_ char *text = zl_xasprintf("%s\n", id);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == EEXIST) /* made meanwhile by another run: take that */
-		return read_root_id(real, out->id) == 0
-			       ? 0
-			       : zl_fail(err, "state root %s: %s is not an identity", real, path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return zl_fail_errno(err, "create %s", path);
+		return zl_fail_errno(err, "create %s", tmp);
 	ssize_t n = write(fd, text, strlen(text));
 	int saved = errno;
 	if (n != (ssize_t)strlen(text) || fsync(fd) < 0) {
 		close(fd);
-		unlink(path);
+		unlink(tmp);
 		errno = n < 0 ? saved : EIO;
-		return zl_fail_errno(err, "write %s", path);
+		return zl_fail_errno(err, "write %s", tmp);
 	}
 	close(fd);
+	int r = link(tmp, path);
+	saved = errno;
+	unlink(tmp);
+	if (r < 0 && saved == EEXIST) /* made meanwhile by another run: take that */
+		return read_root_id(real, out->id) == 0
+			       ? 0
+			       : zl_fail(err, "state root %s: %s is not an identity", real, path);
+	if (r < 0) {
+		errno = saved;
+		return zl_fail_errno(err, "create %s", path);
+	}
 	snprintf(out->id, sizeof(out->id), "%s", id);
 	return 0;
 }

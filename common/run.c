@@ -1,12 +1,19 @@
 /* run.c: running a helper program (runc, iptables, ...) and collecting
  * what it prints. The one place zlapply forks and execs a command and waits
- * for it; callers decide what an exit code means. */
+ * for it; callers decide what an exit code means.
+ *
+ * A helper dies with zlapply (PR_SET_PDEATHSIG, SIGKILL): one that outlived
+ * a killed run would act after the next run took over, e.g. a `runc delete
+ * --force ID` of the killed run removing the container the next run just
+ * created under the same id. It inherits no descriptor of ours either (every
+ * open is O_CLOEXEC), so it never holds the apply lock. */
 #include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 int zl_run(const char *const argv[], int stdin_fd, struct zl_buf *out, int *exit_code,
@@ -15,6 +22,7 @@ int zl_run(const char *const argv[], int stdin_fd, struct zl_buf *out, int *exit
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return zl_fail_errno(err, "pipe for %s", argv[0]);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(pipefd[0]);
@@ -22,6 +30,10 @@ int zl_run(const char *const argv[], int stdin_fd, struct zl_buf *out, int *exit
 		return zl_fail_errno(err, "fork for %s", argv[0]);
 	}
 	if (pid == 0) {
+		/* Killed when zlapply dies (kept across exec); a parent that died
+		 * before the prctl would go unnoticed, so it is checked after. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127);
 		int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY);
 		dup2(in, STDIN_FILENO);
 		dup2(pipefd[1], STDOUT_FILENO);

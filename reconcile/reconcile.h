@@ -180,7 +180,8 @@ struct reconcile_status_report {
  * for its usage (a backend that cannot tell leaves -1). A missing database
  * yields empty lists. The caller frees *out with
  * reconcile_status_report_free() (also after a failure). -1 with err when
- * the store cannot be read. */
+ * the store cannot be read, or when deployment names one this root has no
+ * record of ("no deployment NAME is recorded under ROOT"). */
 int reconcile_status_report(const struct reconcile_opts *opts, const char *deployment,
 			    bool with_stats, struct reconcile_status_report *out, struct zl_err *err);
 void reconcile_status_report_free(struct reconcile_status_report *r);
@@ -211,10 +212,13 @@ void reconcile_target_free(struct reconcile_target *t);
 /* Sends signo to t->items[i]; err is prefixed "SERVICE-rep-N". */
 int reconcile_kill(struct reconcile_target *t, size_t i, int signo, struct zl_err *err);
 struct reconcile_log_opts {
-	size_t tail;     /* last N lines; 0 = all */
+	size_t tail;     /* last N lines; 0 = all; RECONCILE_LOG_TAIL_NONE = none */
 	bool follow;     /* keep printing until the replica exits */
 	bool timestamps; /* prefix each line with its time */
 };
+/* tail: none of the output so far: with follow, only what the replica
+ * writes from now on (`logs -f --tail 0`). */
+#define RECONCILE_LOG_TAIL_NONE SIZE_MAX
 /* Writes t->items[i]'s output to out; err is prefixed "logs SERVICE-rep-N". */
 int reconcile_logs(struct reconcile_target *t, size_t i, const struct reconcile_log_opts *o,
 		   FILE *out, struct zl_err *err);

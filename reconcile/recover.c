@@ -4,10 +4,14 @@
  * took effect and undone otherwise, so the planner afterwards sees a clean
  * picture: no orphan containers, no duplicate replicas. */
 #include "reconcile-internal.h"
+#include "publish-internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const struct state_replica *find_row(const struct state_replicas *rows, const char *service,
@@ -160,9 +164,30 @@ static enum state_journal_status settle(struct state_db *db, struct backend *b,
 	return STATE_JOURNAL_UNDONE;
 }
 
+/* A run killed inside zl_write_file_atomic() leaves its temporary file,
+ * "<name>.tmp.<pid>", behind. The next atomic write into that directory
+ * removes it, but the port records' directory of a deployment that is being
+ * deleted is never written again, only rmdir'd (publish.c), and the file
+ * would keep it forever. So each run, for the deployment it applies or
+ * deletes, removes those whose writer is dead: in <root>/ports/<deployment>
+ * and in <root> itself (the runtime memo). */
+static void sweep_temps(const char *dir)
+{
+	size_t n = zl_remove_stale_temps(dir);
+	if (n)
+		zl_log(ZL_LOG_INFO, "removed %zu temporary file%s in %s, left by a run that was killed", n,
+		       n == 1 ? "" : "s", dir);
+}
+
 int recover_pending(struct state_db *db, struct backend *b, const char *deployment,
 		    int64_t now_ms, struct zl_err *err)
 {
+	if (b && b->root) {
+		_cleanup_free_ char *ports = publish_dir(b->root);
+		_cleanup_free_ char *mine = zl_xasprintf("%s/%s", ports, deployment);
+		sweep_temps(mine);
+		sweep_temps(b->root);
+	}
 	struct state_journal pending = { 0 };
 	struct state_replicas rows = { 0 };
 	struct state_services services = { 0 };

@@ -133,8 +133,11 @@ int reconcile_logs(struct reconcile_target *t, size_t i, const struct reconcile_
 		   FILE *out, struct zl_err *err)
 {
 	const struct state_replica *r = t->items[i];
-	struct backend_log_opts lo = { .tail = o->tail, .follow = o->follow,
-				       .timestamps = o->timestamps };
+	struct backend_log_opts lo = {
+		.tail = o->tail == RECONCILE_LOG_TAIL_NONE ? BACKEND_LOG_TAIL_NONE : o->tail,
+		.follow = o->follow,
+		.timestamps = o->timestamps,
+	};
 	if (t->backend->ops->logs(t->backend, r->backend_id, &lo, out, err) < 0)
 		return zl_err_prefix(err, "logs %s-rep-%d", r->service, r->index);
 	return 0;

@@ -282,6 +282,63 @@ static int open_read_only_checks(struct state_db *db, struct zl_err *err)
 	return 0;
 }
 
+/* A read-only open (status, doctor) must work where nothing can be written:
+ * a full disk, a read-only mount. SQLite's WAL reader makes and sizes the
+ * -shm file first; when that fails, the database is read again through the
+ * -shm mapped read-only (readonly_shm: with no writer holding it, SQLite
+ * rebuilds the index from the -wal in its own memory), else, with no -shm
+ * and nothing in the -wal (no writer can be at work), as an immutable file.
+ * Returns 0 with db->sql open and checked. */
+static int open_read_only(struct state_db *db, struct zl_err *err)
+{
+	static const char *const params[] = { NULL, "mode=ro&readonly_shm=1", "mode=ro&immutable=1" };
+	struct zl_err first = ZL_ERR_INIT;
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		struct zl_err aerr = ZL_ERR_INIT;
+		_cleanup_free_ char *shm = zl_xasprintf("%s-shm", db->path);
+		_cleanup_free_ char *wal = zl_xasprintf("%s-wal", db->path);
+		struct stat st;
+		if (i == 2 && (access(shm, F_OK) == 0 || (stat(wal, &st) == 0 && st.st_size > 0)))
+			break;
+		_cleanup_free_ char *uri = NULL;
+		if (params[i]) {
+			struct zl_buf u = { 0 };
+			zl_buf_puts(&u, "file:");
+			for (const unsigned char *c = (const unsigned char *)db->path; *c; c++)
+				if (strchr("?#%", *c) || *c < 0x21 || *c > 0x7e)
+					zl_buf_printf(&u, "%%%02X", *c);
+				else
+					zl_buf_append(&u, (const char *)c, 1);
+			zl_buf_printf(&u, "?%s", params[i]);
+			uri = zl_buf_steal(&u);
+		}
+		if (db->sql) {
+			state_stmts_finalize(db);
+			sqlite3_close(db->sql);
+			db->sql = NULL;
+		}
+		int rc = sqlite3_open_v2(uri ? uri : db->path, &db->sql,
+					 SQLITE_OPEN_READONLY | (uri ? SQLITE_OPEN_URI : 0), NULL);
+		if (rc != SQLITE_OK) {
+			zl_fail(&aerr, "state: open %s: %s", db->path,
+				db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+		} else {
+			sqlite3_extended_result_codes(db->sql, 1);
+			if (configure(db, &aerr) == 0 && open_read_only_checks(db, &aerr) == 0)
+				return 0;
+		}
+		if (i == 0)
+			first = aerr;
+		/* Only a failure to write (or make) the -shm or -wal is worth a retry. */
+		int code = db->sql ? sqlite3_extended_errcode(db->sql) & 0xff : SQLITE_NOMEM;
+		if (code != SQLITE_IOERR && code != SQLITE_FULL && code != SQLITE_CANTOPEN &&
+		    code != SQLITE_READONLY)
+			break;
+	}
+	*err = first;
+	return -1;
+}
+
 int state_open(const char *root, bool read_only, struct state_db **out, struct zl_err *err)
 {
 	*out = NULL;
@@ -296,7 +353,10 @@ int state_open(const char *root, bool read_only, struct state_db **out, struct z
 			zl_err_set(err, ZL_ERR_FAIL, errno, "state: cannot open %s", db->path);
 			goto fail;
 		}
-		flags = SQLITE_OPEN_READONLY;
+		if (open_read_only(db, err) < 0)
+			goto fail;
+		*out = db;
+		return 0;
 	} else {
 		if (zl_mkdir_p(root, 0700, err) < 0) {
 			zl_err_prefix(err, "state");

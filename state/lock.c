@@ -57,13 +57,14 @@ static int fail_busy(int fd, const char *path, int64_t timeout_ms, struct zl_err
 	char waited[32];
 	format_duration(timeout_ms, waited, sizeof(waited));
 	long pid = read_holder_pid(fd);
-	/* EWOULDBLOCK tells callers that retry (--wait) busy from broken. */
+	/* ZL_ERR_BUSY is the CLI's exit code 4; EWOULDBLOCK tells callers that
+	 * retry (--wait, watch) busy from broken. */
 	if (pid > 0)
-		return zl_err_set(err, ZL_ERR_FAIL, EWOULDBLOCK,
+		return zl_err_set(err, ZL_ERR_BUSY, EWOULDBLOCK,
 				  "another zlapply (pid %ld) holds %s; gave up after %s "
 				  "(raise --lock-timeout)",
 				  pid, path, waited);
-	return zl_err_set(err, ZL_ERR_FAIL, EWOULDBLOCK,
+	return zl_err_set(err, ZL_ERR_BUSY, EWOULDBLOCK,
 			  "another zlapply holds %s; gave up after %s (raise --lock-timeout)", path,
 			  waited);
 }

@@ -114,6 +114,10 @@ static const char sql_load_all[] =
 static const char sql_load_deployment[] =
 	"SELECT " REPLICA_COLUMNS " FROM replicas WHERE deployment = ?1 "
 	"ORDER BY deployment, service, idx";
+/* The primary key's index: cost by the service's rows, not the deployment's. */
+static const char sql_load_service[] =
+	"SELECT " REPLICA_COLUMNS " FROM replicas WHERE deployment = ?1 AND service = ?2 "
+	"ORDER BY deployment, service, idx";
 
 /* updated_at alone differing is no change: a caller that stamps every
  * upsert with "now" must still get a no-op apply that writes nothing. */
@@ -191,17 +195,23 @@ static int read_row(struct state_db *db, sqlite3_stmt *st, struct state_replica 
 	return 0;
 }
 
-int state_replicas_load(struct state_db *db, const char *deployment, struct state_replicas *out,
-			struct zl_err *err)
+static int load_rows(struct state_db *db, const char *deployment, const char *service,
+		     struct state_replicas *out, struct zl_err *err)
 {
 	*out = (struct state_replicas){ 0 };
-	_cleanup_stmt_reset_ sqlite3_stmt *st =
-		deployment ? state_stmt(db, STMT_REPLICAS_LOAD_DEPLOYMENT, sql_load_deployment, err)
-			   : state_stmt(db, STMT_REPLICAS_LOAD_ALL, sql_load_all, err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st = NULL;
+	if (service)
+		st = state_stmt(db, STMT_REPLICAS_LOAD_SERVICE, sql_load_service, err);
+	else if (deployment)
+		st = state_stmt(db, STMT_REPLICAS_LOAD_DEPLOYMENT, sql_load_deployment, err);
+	else
+		st = state_stmt(db, STMT_REPLICAS_LOAD_ALL, sql_load_all, err);
 	if (!st)
 		return -1;
 	if (deployment)
 		state_bind_text(st, 1, deployment);
+	if (service)
+		state_bind_text(st, 2, service);
 	int rc;
 	while ((rc = state_step_row(db, st, err, "load replicas")) > 0) {
 		zl_grow(&out->items, sizeof(out->items[0]), &out->cap, out->count + 1);
@@ -215,6 +225,18 @@ int state_replicas_load(struct state_db *db, const char *deployment, struct stat
 fail:
 	state_replicas_free(out);
 	return -1;
+}
+
+int state_replicas_load(struct state_db *db, const char *deployment, struct state_replicas *out,
+			struct zl_err *err)
+{
+	return load_rows(db, deployment, NULL, out, err);
+}
+
+int state_replicas_load_service(struct state_db *db, const char *deployment, const char *service,
+				struct state_replicas *out, struct zl_err *err)
+{
+	return load_rows(db, deployment, service, out, err);
 }
 
 int state_replica_upsert(struct state_db *db, const struct state_replica *r, struct zl_err *err)

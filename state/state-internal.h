@@ -38,6 +38,7 @@
 	/* replicas.c */                                                                       \
 	X(REPLICAS_LOAD_ALL, "load replicas")                                                  \
 	X(REPLICAS_LOAD_DEPLOYMENT, "load replicas")                                           \
+	X(REPLICAS_LOAD_SERVICE, "load replicas")                                              \
 	X(REPLICA_UPSERT, "save replica")                                                      \
 	X(REPLICA_DELETE, "delete replica")                                                    \
 	X(REPLICA_ID_OWNER, "look up replica id")                                              \

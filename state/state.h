@@ -114,6 +114,10 @@ void state_replicas_free(struct state_replicas *list);
 /* Loads replicas ordered by deployment, service, index. deployment NULL = all. */
 int state_replicas_load(struct state_db *db, const char *deployment, struct state_replicas *out,
 			struct zl_err *err);
+/* One service's replicas, by index (the primary key's index: as cheap in a
+ * deployment of thousands of services as in one of two). */
+int state_replicas_load_service(struct state_db *db, const char *deployment, const char *service,
+				struct state_replicas *out, struct zl_err *err);
 /* Inserts or replaces the row (deployment, service, index). updated_at is
  * set by the caller. Writes nothing when the stored row is identical; a
  * different updated_at alone does not count as a difference. */

@@ -531,7 +531,9 @@ static int mock_log_copy(const char *path, off_t *from, size_t tail, FILE *out,
 	if (zl_read_file(path, &data, &len, &read_err) < 0)
 		return zl_fail(err, "mock: %s", read_err.msg);
 	size_t start = (size_t)*from <= len ? (size_t)*from : 0;
-	if (tail > 0) {
+	if (tail == BACKEND_LOG_TAIL_NONE) {
+		start = len; /* only what is written from now on */
+	} else if (tail > 0) {
 		size_t lines = 0, i = len;
 		if (i > start && data[i - 1] == '\n')
 			i--;

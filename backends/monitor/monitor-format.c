@@ -232,6 +232,103 @@ void monitor_log_record_clear(struct monitor_log_record *rec)
 	rec->text_len = 0;
 }
 
+/* ---- exec failures ---- */
+/* How long the line starting at p is, trailing blanks dropped. */
+static size_t line_len(const char *p, size_t max)
+{
+	size_t n = strcspn(p, "\n");
+	if (n > max)
+		n = max;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+		n--;
+	return n;
+}
+
+/* Appends `exec: "NAME": REASON` (REASON starting in lower case, as Go's
+ * errors and Docker say it, where strerror() starts with a capital) and
+ * returns the code the reason calls for. */
+static int exec_message(struct zl_buf *msg, const char *name, size_t name_len,
+			const char *reason, size_t reason_len)
+{
+	struct zl_buf r = { 0 };
+	zl_buf_append(&r, reason, reason_len);
+	if (r.len && r.data[0] >= 'A' && r.data[0] <= 'Z')
+		r.data[0] = (char)(r.data[0] - 'A' + 'a');
+	int code = r.data && (strcasestr(r.data, "no such file") || strcasestr(r.data, "not found"))
+			   ? 127
+			   : 126;
+	zl_buf_printf(msg, "exec: \"%.*s\": %s", (int)name_len, name, r.data ? r.data : "failed");
+	zl_buf_free(&r);
+	return code;
+}
+
+/* crun quotes names `NAME`: the name after prefix, up to the closing '`'. */
+static const char *backquoted(const char *text, const char *prefix, size_t *name_len)
+{
+	const char *p = strstr(text, prefix);
+	if (!p)
+		return NULL;
+	p += strlen(prefix);
+	const char *end = strchr(p, '`');
+	if (!end || memchr(p, '\n', (size_t)(end - p)))
+		return NULL;
+	*name_len = (size_t)(end - p);
+	return p;
+}
+
+int monitor_exec_failure(const char *text, struct zl_buf *msg)
+{
+	const char *name, *p;
+	size_t name_len;
+	if (!text)
+		return 0;
+	/* runc, create: exec: "NAME": REASON */
+	if ((p = strstr(text, "exec: \""))) {
+		name = p + 7;
+		const char *q = strstr(name, "\": ");
+		if (q && !memchr(name, '\n', (size_t)(q - name)))
+			return exec_message(msg, name, (size_t)(q - name), q + 3, line_len(q + 3, 400));
+	}
+	/* crun: create (not found) and start (the rest) */
+	if ((name = backquoted(text, "executable file `", &name_len))) {
+		bool in_path = strncmp(name + name_len, "` not found in $PATH", 20) == 0;
+		if (!in_path && strncmp(name + name_len, "` not found", 11) != 0)
+			return 0;
+		const char *reason = in_path ? "executable file not found in $PATH" : "no such file or directory";
+		return exec_message(msg, name, name_len, reason, strlen(reason));
+	}
+	if ((name = backquoted(text, "the path `", &name_len))) {
+		if (strncmp(name + name_len, "` exists but it is not executable", 33) != 0 &&
+		    strncmp(name + name_len, "` is not a regular file", 23) != 0)
+			return 0;
+		return exec_message(msg, name, name_len, "permission denied", 17);
+	}
+	if ((name = backquoted(text, "exec container process (missing dynamic library?) `", &name_len)) ||
+	    (name = backquoted(text, "exec container process `", &name_len))) {
+		const char *reason = name + name_len + 1;
+		if (strncmp(reason, ": ", 2) != 0)
+			return 0;
+		reason += 2;
+		return exec_message(msg, name, name_len, reason, line_len(reason, 400));
+	}
+	/* runc's init after start, on its stderr: exec NAME: REASON (a line of its own) */
+	for (p = text; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, "exec ", 5) != 0)
+			continue;
+		size_t len = line_len(p, 4096);
+		const char *colon = NULL;
+		for (const char *c = p + 5; c + 1 < p + len; c++)
+			if (c[0] == ':' && c[1] == ' ')
+				colon = c; /* the last one: the reason holds none */
+		if (!colon || colon == p + 5)
+			continue;
+		const char *reason = colon + 2;
+		return exec_message(msg, p + 5, (size_t)(colon - p - 5), reason,
+				    (size_t)(p + len - reason));
+	}
+	return 0;
+}
+
 /* ---- exit record ---- */
 char *monitor_exit_encode(const struct monitor_exit *ex)
 {
@@ -254,5 +351,7 @@ char *monitor_exit_encode(const struct monitor_exit *ex)
 	cJSON_AddStringToObject(obj, "finished_at", when);
 	cJSON_AddRawToObject(obj, "finished_at_ms", ms);
 	cJSON_AddRawToObject(obj, "pid", pid);
+	if (ex->error[0])
+		cJSON_AddStringToObject(obj, "error", ex->error);
 	return print_line(obj);
 }

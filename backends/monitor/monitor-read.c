@@ -31,6 +31,7 @@ int monitor_exit_read(const char *dir, struct monitor_exit *ex)
 	const cJSON *oom = cJSON_GetObjectItemCaseSensitive(obj, "oom_killed");
 	const cJSON *ms = cJSON_GetObjectItemCaseSensitive(obj, "finished_at_ms");
 	const cJSON *pid = cJSON_GetObjectItemCaseSensitive(obj, "pid");
+	const cJSON *error = cJSON_GetObjectItemCaseSensitive(obj, "error");
 	int ret = -1;
 	if (cJSON_IsNumber(code) && cJSON_IsString(reason)) {
 		ex->exit_code = code->valueint;
@@ -39,6 +40,8 @@ int monitor_exit_read(const char *dir, struct monitor_exit *ex)
 		ex->oom_killed = cJSON_IsTrue(oom);
 		ex->finished_at_ms = cJSON_IsNumber(ms) ? (int64_t)ms->valuedouble : 0;
 		ex->pid = cJSON_IsNumber(pid) ? (int64_t)pid->valuedouble : -1;
+		if (cJSON_IsString(error))
+			snprintf(ex->error, sizeof(ex->error), "%s", error->valuestring);
 		ret = 0;
 	} else {
 		errno = EINVAL;
@@ -165,6 +168,28 @@ static size_t scan_back(int fd, size_t need, off_t *offset)
 	return seen_end ? newlines + 1 : 0;
 }
 
+/* Where fd's last complete line ends (just after its '\n'); 0 when it has
+ * none. A line still being written after it is read by the follower. */
+static off_t complete_end(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return 0;
+	char buf[65536];
+	off_t pos = st.st_size;
+	while (pos > 0) {
+		size_t chunk = pos > (off_t)sizeof(buf) ? sizeof(buf) : (size_t)pos;
+		pos -= (off_t)chunk;
+		ssize_t got = pread(fd, buf, chunk, pos);
+		if (got != (ssize_t)chunk)
+			return 0;
+		for (size_t k = chunk; k-- > 0;)
+			if (buf[k] == '\n')
+				return pos + (off_t)k + 1;
+	}
+	return 0;
+}
+
 /* Splits buf into lines, hands complete ones to fn, keeps the rest. */
 static int feed_lines(struct zl_buf *pending, record_fn fn, void *ctx)
 {
@@ -265,7 +290,10 @@ static int walk_logs(const char *dir, size_t tail, bool follow_mode, record_fn f
 	log_files_open(dir, &lf);
 	size_t first = 0;
 	off_t offset = 0;
-	if (tail > 0) {
+	bool none = tail == MONITOR_LOG_TAIL_NONE;
+	if (none) {
+		first = lf.n; /* nothing written so far */
+	} else if (tail > 0) {
 		size_t need = tail;
 		first = lf.n;
 		for (size_t i = lf.n; i-- > 0;) {
@@ -296,10 +324,16 @@ static int walk_logs(const char *dir, size_t tail, bool follow_mode, record_fn f
 		if (lf.n > 0 && same_file(lf.fds[lf.n - 1], path) && access(path, F_OK) == 0) {
 			fd = lf.fds[lf.n - 1];
 			lf.fds[lf.n - 1] = -1;
+			/* --tail 0: from the end of what is there now. */
+			if (none && lseek(fd, complete_end(fd), SEEK_SET) < 0)
+				ret = zl_fail_errno(err, "seek container log");
 		} else {
 			pending.len = 0;
 		}
-		ret = follow(dir, fd, &pending, fn, ctx, flush, err);
+		if (ret == 0)
+			ret = follow(dir, fd, &pending, fn, ctx, flush, err);
+		else if (fd >= 0)
+			close(fd);
 	}
 	zl_buf_free(&pending);
 	log_files_close(&lf);

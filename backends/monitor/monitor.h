@@ -39,7 +39,13 @@
  *      no such file or directory`, runs `RUNTIME [--root DIR] delete --force
  *      ID` when its own create succeeded (or timed out) -- never after a
  *      failed create, which may mean the id belongs to a running container --
- *      and exits 1 (usage errors: exit 2);
+ *      and exits 1 (usage errors: exit 2). Except a create that refused the
+ *      command itself (not found, not executable: monitor_exec_failure()):
+ *      that is the command exiting at once, as under a shell, not a failure
+ *      to start. zlmon writes Docker's words as a stderr record in ctr.log,
+ *      then exit.json (reason "exec_failed", exit_code 127 or 126, "pid" -1,
+ *      "error" the words), then reports "ok PID STARTTIME" with its own pid
+ *      (no process of the container ran) and exits 0;
  *   7. copies the container's stdout/stderr into STATE_DIR/ctr.log, one JSON
  *      line per line of output (a chunk without a newline at the end of a
  *      read becomes a record of its own; printers join them):
@@ -60,7 +66,12 @@
  *         "finished_at_ms":1795341601234,"pid":4242}
  *      exit_code = WEXITSTATUS, or 128+signal; signal null unless killed;
  *      reason "exited", "signal", or "oom_killed" (the counter rose, or the
- *      process died of SIGKILL with a non-zero counter). Deleting first means
+ *      process died of SIGKILL with a non-zero counter), or "exec_failed"
+ *      (127/126, with "error") when the init exited non-zero still under the
+ *      name it had before `start` (/proc/PID/comm, read before it is reaped,
+ *      e.g. runc:[2:INIT]): it never became the command, its exec failed
+ *      after start (argument list too long), and its last stderr line says
+ *      why. Deleting first means
  *      that once exit.json exists the id is free for a new `create` and
  *      ctr.log is complete. Then zlmon exits 0.
  *
@@ -103,18 +114,31 @@ int monitor_signal_number(const char *name);
 
 /* ---- the exit record ---- */
 struct monitor_exit {
-	int exit_code;          /* WEXITSTATUS, or 128 + signal */
+	int exit_code;          /* WEXITSTATUS, or 128 + signal; 127/126 exec_failed */
 	int signal;             /* 0 when not killed by a signal */
-	char reason[32];        /* exited | signal | oom_killed */
+	char reason[32];        /* exited | signal | oom_killed | exec_failed */
 	bool oom_killed;
 	int64_t finished_at_ms; /* ms since the epoch */
-	int64_t pid;            /* the container's init */
+	int64_t pid;            /* the container's init; -1 when none ran */
+	char error[512];        /* exec_failed: why, one line; "" otherwise */
 };
 /* The exit.json text (with a final newline) for ex; caller frees. */
 char *monitor_exit_encode(const struct monitor_exit *ex);
 /* Reads STATE_DIR/exit.json. 0 on success; -1 when it is missing (errno
  * ENOENT) or unreadable or malformed (errno EINVAL). */
 int monitor_exit_read(const char *dir, struct monitor_exit *ex);
+/* Does text (a runtime's error, or the last line the container's init wrote
+ * before it died) say the container's command could not be executed? Knows
+ * runc's words (`exec: "NAME": executable file not found in $PATH` from
+ * create; `exec NAME: argument list too long` from the init after start)
+ * and crun's (`executable file `NAME` not found in $PATH`, `the path `NAME`
+ * exists but it is not executable`, `exec container process `NAME`: ...`).
+ * Returns 127 (not found: no such file or directory, not in $PATH) or 126
+ * (found but not executable: permission denied, a directory, argument list
+ * too long, exec format error), the shell's and Docker's codes, and appends
+ * Docker's one-line form `exec: "NAME": REASON` to msg; 0 (msg untouched)
+ * when text says nothing of the kind. */
+int monitor_exec_failure(const char *text, struct zl_buf *msg);
 
 /* ---- the monitor's liveness ---- */
 /* Reads STATE_DIR/monitor ("PID STARTTIME"). 0 on success, -1 if absent or bad. */
@@ -154,10 +178,15 @@ size_t monitor_utf8_sanitize(const char *text, size_t len, bool at_end, struct z
 int monitor_logs_tail(const char *dir, size_t tail, struct monitor_log_record **recs,
 		      size_t *count, struct zl_err *err);
 void monitor_log_records_free(struct monitor_log_record *recs, size_t count);
-/* Prints the last tail records (all when 0) as the container wrote them;
- * timestamps puts "TIME " before each line. With follow it keeps printing
- * new output (across rotations) until exit.json appears or the monitor is
- * gone. stdout and stderr both go to out. */
+/* tail: no record written so far (the value of backend.h's
+ * BACKEND_LOG_TAIL_NONE, which the OCI backend passes through). */
+#define MONITOR_LOG_TAIL_NONE SIZE_MAX
+/* Prints the last tail records (all when 0, none with MONITOR_LOG_TAIL_NONE)
+ * as the container wrote them; timestamps puts "TIME " before each line.
+ * With follow it keeps printing new output (across rotations) until
+ * exit.json appears or the monitor is gone: with MONITOR_LOG_TAIL_NONE only
+ * what is written from now on (`logs -f --tail 0`). stdout and stderr both
+ * go to out. */
 int monitor_logs_print(const char *dir, size_t tail, bool follow, bool timestamps, FILE *out,
 		       struct zl_err *err);
 

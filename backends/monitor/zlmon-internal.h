@@ -53,6 +53,14 @@ struct zlmon {
 	pid_t ctr_pid;
 	bool ctr_exited;
 	int ctr_status;
+	/* Its name (/proc/PID/comm) before start, the runtime's ("runc:[2:INIT]"),
+	 * and when it exited: the same name means it never became the
+	 * container's command (its exec failed). */
+	char ctr_comm[32];
+	char exit_comm[32];
+	/* The last record the container wrote to stderr (where a runtime's
+	 * init says why its exec failed). */
+	char last_stderr[1024];
 	/* Children reaped before we knew who they were. */
 	pid_t recent_pid[RECENT_REAPED];
 	int recent_status[RECENT_REAPED];
@@ -89,6 +97,11 @@ const char **zlmon_runtime_argv(struct zlmon *m, const char *runtime_log, const 
 /* "CMDLINE: exit N: OUTPUT-or-LOG-ERRORS" on one line; caller frees. */
 char *zlmon_describe_failure(const char *const argv[], int status, bool timed_out,
 			     const struct zl_buf *output, const char *runtime_log);
+/* What the runtime said (output, else its log's errors) on one line; "" for
+ * nothing. Caller frees. */
+char *zlmon_failure_text(const struct zl_buf *output, const char *runtime_log);
+/* Reads /proc/PID/comm (also of a zombie) into out; "" when gone. */
+void zlmon_proc_comm(pid_t pid, char out[32]);
 /* Runs a runtime verb; 0 when it exited 0, else -1 and *failure (caller frees). */
 int zlmon_run_runtime(struct zlmon *m, const char *verb, const char *const args[], bool with_log,
 		      int64_t timeout_ms, char **failure);
@@ -104,5 +117,7 @@ void zlmon_stream_chunk(struct zlmon *m, struct stream *s, const char *data, siz
 			bool at_end);
 /* Reads what the stream's pipe holds now; at EOF closes it (fd = -1). */
 void zlmon_stream_read(struct zlmon *m, struct stream *s);
+/* One record of zlmon's own in ctr.log, as if the container wrote text. */
+void zlmon_output_line(struct zlmon *m, enum monitor_stream kind, const char *text);
 
 #endif

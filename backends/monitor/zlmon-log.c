@@ -74,6 +74,11 @@ static void log_record(struct zlmon *m, int64_t now, enum monitor_stream kind, c
 {
 	if (len == 0)
 		return;
+	if (kind == MONITOR_STDERR) {
+		size_t keep = len < sizeof(m->last_stderr) ? len : sizeof(m->last_stderr) - 1;
+		memcpy(m->last_stderr, text, keep);
+		m->last_stderr[keep] = '\0';
+	}
 	char *line = monitor_log_encode(now, kind, text, len);
 	log_write(m, line, strlen(line));
 	free(line);
@@ -101,6 +106,11 @@ void zlmon_stream_chunk(struct zlmon *m, struct stream *s, const char *data, siz
 	log_record(m, now, s->kind, data + start, rest - keep);
 	memcpy(s->carry, data + len - keep, keep);
 	s->carry_len = keep;
+}
+
+void zlmon_output_line(struct zlmon *m, enum monitor_stream kind, const char *text)
+{
+	log_record(m, monitor_now_ms(), kind, text, strlen(text));
 }
 
 /* Reads what the pipe has now (at most READ_ROUNDS chunks, so a flood on

@@ -24,16 +24,45 @@ static void remember_reaped(struct zlmon *m, pid_t pid, int status)
 	m->recent_next = (m->recent_next + 1) % RECENT_REAPED;
 }
 
+void zlmon_proc_comm(pid_t pid, char out[32])
+{
+	out[0] = '\0';
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, out, 31);
+	close(fd);
+	if (n <= 0)
+		n = 0;
+	out[n] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
 /* Reaps every child that has exited: no zombies, whoever they are
- * (runtime helpers, orphans of the container reparented to us). */
+ * (runtime helpers, orphans of the container reparented to us). The
+ * container's init is looked at before it is reaped: its name tells
+ * whether it ever became the container's command. */
 void zlmon_reap(struct zlmon *m)
 {
 	struct signalfd_siginfo si[8];
 	while (read(m->sig_fd, si, sizeof(si)) > 0)
 		;
 	for (;;) {
+		siginfo_t info;
+		memset(&info, 0, sizeof(info));
+		if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (info.si_pid <= 0)
+			return;
+		if (info.si_pid == m->ctr_pid)
+			zlmon_proc_comm(m->ctr_pid, m->exit_comm);
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
+		pid_t pid = waitpid(info.si_pid, &status, WNOHANG);
 		if (pid < 0 && errno == EINTR)
 			continue;
 		if (pid <= 0)
@@ -228,6 +257,16 @@ static void runtime_log_errors(const char *path, struct zl_buf *out)
 	free(data);
 }
 
+char *zlmon_failure_text(const struct zl_buf *output, const char *runtime_log)
+{
+	struct zl_buf text = { 0 };
+	if (output && output->len)
+		one_line(&text, output->data, output->len);
+	if (!text.len && runtime_log)
+		runtime_log_errors(runtime_log, &text);
+	return zl_buf_steal(&text);
+}
+
 /* "CMDLINE: exit N: TEXT" on one line, at most ERROR_TEXT_MAX bytes. */
 char *zlmon_describe_failure(const char *const argv[], int status, bool timed_out,
 			      const struct zl_buf *output, const char *runtime_log)
@@ -244,16 +283,12 @@ char *zlmon_describe_failure(const char *const argv[], int status, bool timed_ou
 		monitor_signal_name(WTERMSIG(status), name);
 		zl_buf_printf(&msg, ": killed by %s", name);
 	}
-	struct zl_buf text = { 0 };
-	if (output && output->len)
-		one_line(&text, output->data, output->len);
-	if (!text.len && runtime_log)
-		runtime_log_errors(runtime_log, &text);
-	if (text.len)
-		zl_buf_printf(&msg, ": %s", text.data);
+	char *text = zlmon_failure_text(output, runtime_log);
+	if (*text)
+		zl_buf_printf(&msg, ": %s", text);
 	else
 		zl_buf_puts(&msg, ": (no output)");
-	zl_buf_free(&text);
+	free(text);
 	if (msg.len > ERROR_TEXT_MAX) {
 		size_t cut = ERROR_TEXT_MAX;
 		while (cut > 0 && ((unsigned char)msg.data[cut] & 0xC0) == 0x80)

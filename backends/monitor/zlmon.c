@@ -322,6 +322,40 @@ static int fail(struct zlmon *m, const char *what)
 	return 1;
 }
 
+/* exit.json, atomically; false (logged) when it could not be written. */
+static bool write_exit(struct zlmon *m, const struct monitor_exit *ex)
+{
+	char *text = monitor_exit_encode(ex);
+	_cleanup_free_ char *path = zl_xasprintf("%s/%s", m->o.dir, MONITOR_EXIT_FILE);
+	struct zl_err err = ZL_ERR_INIT;
+	bool ok = zl_write_file_atomic(path, text, strlen(text), 0644, &err) == 0;
+	if (!ok)
+		zlmon_log(m, "%s", err.msg);
+	zlmon_log(m, "container %d ended: %.*s", (int)ex->pid, (int)strlen(text) - 1, text);
+	free(text);
+	return ok;
+}
+
+/* The runtime's create refused the command (not found, not executable):
+ * not a failure to start the replica but a command that exited at once, as
+ * a shell's does: exit.json says exec_failed with 127 or 126 and why, the
+ * why is the container's stderr in ctr.log, and the report is "ok" with
+ * zlmon's own pid (no process of the container ever ran; exit.json, written
+ * first, is what every later look finds). */
+static int exec_failed_at_create(struct zlmon *m, int code, const char *why, const char *failure)
+{
+	zlmon_log(m, "the command cannot be executed (%s): %s", why, failure);
+	_cleanup_free_ char *line = zl_xasprintf("%s\n", why);
+	zlmon_output_line(m, MONITOR_STDERR, line);
+	struct monitor_exit ex = { .exit_code = code, .pid = -1, .finished_at_ms = monitor_now_ms() };
+	snprintf(ex.reason, sizeof(ex.reason), "exec_failed");
+	snprintf(ex.error, sizeof(ex.error), "%s", why);
+	if (!write_exit(m, &ex))
+		return fail(m, failure);
+	zlmon_report(m, "ok %d %lld\n", (int)getpid(), (long long)monitor_proc_start_time(getpid()));
+	return 0;
+}
+
 /* Until the container exits and its pipes reached EOF (or DRAIN_MS passed). */
 static void pump(struct zlmon *m)
 {
@@ -394,15 +428,27 @@ static void finish(struct zlmon *m, const struct cgroup_paths *cg, int64_t oom_b
 			(oom_before < 0 && oom_after > 0) || (ex.signal == SIGKILL && oom_after > 0);
 	snprintf(ex.reason, sizeof(ex.reason), "%s",
 		 ex.oom_killed ? "oom_killed" : ex.signal ? "signal" : "exited");
+	/* Exited still under the runtime's name: its exec of the command failed
+	 * after start (runc: argument list too long), and its last word on
+	 * stderr says why. */
+	if (!ex.signal && ex.exit_code != 0 && m->ctr_comm[0] &&
+	    strcmp(m->ctr_comm, m->exit_comm) == 0) {
+		struct zl_buf why = { 0 };
+		int code = monitor_exec_failure(m->last_stderr, &why);
+		if (!code) {
+			size_t n = strcspn(m->last_stderr, "\n");
+			zl_buf_printf(&why, "%.*s", (int)n, m->last_stderr);
+			if (!why.len)
+				zl_buf_puts(&why, "the command was never executed");
+		}
+		ex.exit_code = code ? code : 126;
+		snprintf(ex.reason, sizeof(ex.reason), "exec_failed");
+		snprintf(ex.error, sizeof(ex.error), "%s", why.data);
+		zl_buf_free(&why);
+	}
 	/* Delete before the record: once exit.json exists, the id is free. */
 	zlmon_runtime_delete(m);
-	char *text = monitor_exit_encode(&ex);
-	_cleanup_free_ char *path = zl_xasprintf("%s/%s", m->o.dir, MONITOR_EXIT_FILE);
-	struct zl_err err = ZL_ERR_INIT;
-	if (zl_write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
-		zlmon_log(m, "%s", err.msg);
-	zlmon_log(m, "container %d ended: %.*s", (int)m->ctr_pid, (int)strlen(text) - 1, text);
-	free(text);
+	write_exit(m, &ex);
 }
 
 static int run(struct zlmon *m)
@@ -460,9 +506,14 @@ static int run(struct zlmon *m)
 	m->created = timed_out || (WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char *failure = zlmon_describe_failure(argv, status, timed_out, &said, runtime_log);
+		char *text = zlmon_failure_text(&said, runtime_log);
+		struct zl_buf why = { 0 };
+		int code = m->created ? 0 : monitor_exec_failure(text, &why);
 		zl_buf_free(&said);
 		free(argv);
-		int r = fail(m, failure);
+		int r = code ? exec_failed_at_create(m, code, why.data, failure) : fail(m, failure);
+		zl_buf_free(&why);
+		free(text);
 		free(failure);
 		return r;
 	}
@@ -481,6 +532,7 @@ static int run(struct zlmon *m)
 		return fail(m, msg);
 	}
 	m->ctr_pid = (pid_t)ctr_pid;
+	zlmon_proc_comm(m->ctr_pid, m->ctr_comm);
 	for (size_t i = 0; i < RECENT_REAPED; i++) {
 		if (m->recent_pid[i] == m->ctr_pid) {
 			m->ctr_exited = true;

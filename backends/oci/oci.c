@@ -407,6 +407,8 @@ out:
 	return ret;
 }
 
+static void settle_monitor(struct backend *b, const char *id, const char *dir, bool scan);
+
 static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 {
 	if (check_id(id, err) < 0)
@@ -414,6 +416,12 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 	_cleanup_free_ char *dir = container_dir(b, id);
 	if (access(dir, F_OK) < 0)
 		return zl_fail(err, "no such container %s", id);
+	/* One monitor per directory: an earlier start's (of a run killed
+	 * while it started) finishes first, or two would create the id. A
+	 * restart (a record of an earlier monitor is there) also looks for
+	 * one that did not write its record yet. */
+	_cleanup_free_ char *mon_record = zl_xasprintf("%s/%s", dir, MONITOR_FILE);
+	settle_monitor(b, id, dir, access(mon_record, F_OK) == 0);
 	/* A restart: the previous run's records go first. */
 	const char *stale[] = { MONITOR_EXIT_FILE, "started", MONITOR_PID_FILE, STOPPING_FILE };
 	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
@@ -567,6 +575,23 @@ static int observe_state(struct backend *b, const char *id, struct backend_state
 			st->status = BACKEND_STATUS_RUNNING;
 			st->pid = ctr;
 			st->pid_start_time = t;
+			/* Recorded now, as start would have (the runtime wrote its
+			 * pid file at the start): a reboot is then told from a
+			 * monitor that died, and a temporary file the killed run
+			 * left of this record goes with the write. */
+			struct stat ps;
+			if (fstatat(AT_FDCWD, pid_path, &ps, 0) == 0) {
+				int64_t at = (int64_t)ps.st_mtim.tv_sec * 1000 + ps.st_mtim.tv_nsec / 1000000;
+				_cleanup_free_ char *path = zl_xasprintf("%s/started", dir);
+				_cleanup_free_ char *text = zl_xasprintf("%lld %lld %lld %s\n", (long long)ctr,
+									 (long long)t, (long long)at,
+									 boot_id(ctx_of(b)));
+				struct zl_err werr = ZL_ERR_INIT;
+				if (zl_write_file_atomic(path, text, strlen(text), 0600, &werr) == 0)
+					st->started_at = at;
+				else
+					zl_log(ZL_LOG_DEBUG, "%s", werr.msg);
+			}
 			return 0;
 		}
 		if (take_exit(dir, st)) /* zlmon finished since the first look */
@@ -756,6 +781,103 @@ static int oci_wait(struct backend *b, const char *id, int64_t timeout_ms, struc
 	return 0;
 }
 
+/* ---- the monitor of a directory ----
+ * zlmon is detached: it outlives a zlapply killed while it was inside the
+ * runtime's create or start, and goes on writing into the container's
+ * directory and creating the runtime's container under the replica's id.
+ * Removing the directory (an interrupted create undone) or starting a
+ * second monitor there (a restart finished at recovery) while it works
+ * would have it create into a directory made again, or collide with the
+ * next create of the id. So both wait for it first. */
+#define MONITOR_SETTLE_MS 100000 /* zlmon's own bounds: create 45 s, start 10 s, delete 30 s */
+
+/* Is pid a zlmon monitoring dir (its command line: zlmon ... --dir dir)? */
+static bool is_monitor_of(int64_t pid, const char *dir)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%lld/cmdline", (long long)pid);
+	char *text = NULL;
+	size_t len = 0;
+	if (zl_read_file(path, &text, &len, NULL) < 0)
+		return false;
+	bool zlmon = false, dir_match = false;
+	size_t i = 0;
+	for (const char *arg = text, *prev = NULL; arg < text + len; prev = arg, arg += strlen(arg) + 1, i++) {
+		const char *base = strrchr(arg, '/') ? strrchr(arg, '/') + 1 : arg;
+		if (i == 0)
+			zlmon = strcmp(base, "zlmon") == 0;
+		else if (prev && strcmp(prev, "--dir") == 0 && strcmp(arg, dir) == 0)
+			dir_match = true;
+	}
+	free(text);
+	return zlmon && dir_match;
+}
+
+/* The pid of dir's monitor while it runs, proven to be it: the pid its
+ * record in dir names, alive with the recorded start time, whose command
+ * line is zlmon's with --dir dir. A monitor just started (a run killed
+ * right after spawning it) has no record yet: with scan, the processes
+ * are looked through for a zlmon whose command line names dir. 0 when
+ * there is none. */
+static pid_t live_monitor(const char *dir, bool scan)
+{
+	int64_t pid = 0, start = 0;
+	if (monitor_read_self(dir, &pid, &start) == 0 && pid > 1 &&
+	    monitor_proc_start_time(pid) == start && is_monitor_of(pid, dir))
+		return (pid_t)pid;
+	if (!scan)
+		return 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0;
+	while (d && !found && (de = readdir(d))) {
+		char *end;
+		long p = strtol(de->d_name, &end, 10);
+		if (*end == '\0' && p > 1 && p != getpid() && monitor_proc_start_time(p) >= 0 &&
+		    is_monitor_of(p, dir))
+			found = (pid_t)p;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Waits until dir's monitor is gone. A container it got running is ended
+ * (SIGKILL: it is on its way out, or about to be replaced), so the monitor
+ * records the exit, deletes the runtime's container and exits; a monitor
+ * still busy after zlmon's own time limits is killed. scan: see
+ * live_monitor(). */
+static void settle_monitor(struct backend *b, const char *id, const char *dir, bool scan)
+{
+	int64_t start = zl_monotonic_ms();
+	bool announced = false;
+	pid_t mon;
+	while ((mon = live_monitor(dir, scan)) > 0) {
+		struct backend_state st;
+		struct zl_err ignored = ZL_ERR_INIT;
+		if (observe_state(b, id, &st, &ignored) == 0 && st.status == BACKEND_STATUS_RUNNING)
+			signal_container(b, id, SIGKILL, &ignored);
+		int64_t waited = zl_monotonic_ms() - start;
+		if (waited >= MONITOR_SETTLE_MS) {
+			zl_log(ZL_LOG_WARN, "%s: its monitor (pid %d) is still at work after %d s: killed",
+			       id, (int)mon, MONITOR_SETTLE_MS / 1000);
+			kill(mon, SIGKILL);
+			for (int i = 0; i < 100 && live_monitor(dir, scan) == mon; i++) {
+				struct timespec ts = { 0, 20 * 1000000 };
+				nanosleep(&ts, NULL);
+			}
+			return;
+		}
+		if (!announced && waited >= 1000) {
+			zl_log(ZL_LOG_INFO, "%s: waiting for its monitor (pid %d), still starting it", id,
+			       (int)mon);
+			announced = true;
+		}
+		struct timespec ts = { 0, 20 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* ---- remove ---- */
 static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 {
@@ -763,16 +885,29 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 	if (check_id(id, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(b, id);
-	if (access(dir, F_OK) < 0)
+	if (access(dir, F_OK) < 0) {
+		/* Nothing was made (a create that failed right after claiming):
+		 * the claim alone is left, and only this root's is dropped. */
+		struct zl_err ignored = ZL_ERR_INIT;
+		const struct zl_owner *me = me_of(b, &ignored);
+		if (me)
+			(void)zl_claim_release(CLAIM_KIND, id, me);
 		return 0;
+	}
 	struct backend_state st;
 	struct zl_err ignored = ZL_ERR_INIT;
 	/* The process this root started (its pid and start time are in this
 	 * directory's records) is this root's to stop whatever else holds the
 	 * name now; the runtime's container and the network go by the name, so
 	 * they are torn down only while the name is this root's. */
-	if (observe_state(b, id, &st, &ignored) == 0 && st.status == BACKEND_STATUS_RUNNING)
+	bool observed = observe_state(b, id, &st, &ignored) == 0;
+	if (observed && st.status == BACKEND_STATUS_RUNNING)
 		oci_stop(b, id, SIGKILL, 0, &ignored);
+	/* Nothing is torn down under a monitor still at work (a create that
+	 * a killed run left to it): it would create into what comes next.
+	 * One that never got as far as its record can only be behind a
+	 * replica that never started. */
+	settle_monitor(b, id, dir, observed && st.status == BACKEND_STATUS_CREATED);
 	bool ours = replica_is_ours(b, id);
 	if (!ours)
 		zl_log(ZL_LOG_WARN, "remove %s: another state root holds the name now; its container and network are left alone",
