@@ -10,6 +10,9 @@
 #include "backends/backend.h"
 #include "backends/mock/mock.h"
 
+#include <glob.h>
+#include <sys/mount.h>
+
 /* ---- per-test setup ---- */
 
 static int setup(void **state)
@@ -154,13 +157,15 @@ static void test_apply_three_replicas(void **state)
 		    cJSON_GetObjectItemCaseSensitive(r2, "pid")->valuedouble);
 	cJSON_Delete(doc);
 
-	/* -d filters; an unknown deployment is an empty list. */
+	/* -d filters; an unknown deployment is an error that says so. */
 	doc = cli_status_json(t->root, "demo");
 	assert_int_equal(cli_json_count(doc, NULL), 3);
 	cJSON_Delete(doc);
-	doc = cli_status_json(t->root, "nothing-here");
-	assert_int_equal(cli_json_count(doc, NULL), 0);
-	cJSON_Delete(doc);
+	code = run_zlapply(t->root, NULL, &out, &err, "status", "-o", "json", "-d", "nothing-here");
+	assert_exit(code, 1, out, err);
+	assert_contains(err, "no deployment nothing-here is recorded");
+	free(out);
+	free(err);
 
 	/* The text table and its alias ps. */
 	char *st_out = NULL, *ps_out = NULL;
@@ -462,9 +467,15 @@ static void test_delete(void **state)
 	free(out);
 	free(err);
 
-	cJSON *doc = cli_status_json(t->root, "demo");
-	assert_int_equal(cli_json_count(doc, NULL), 0);
+	cJSON *doc = cli_status_json(t->root, NULL);
+	assert_int_equal(cli_json_count(doc, "demo"), 0);
 	cJSON_Delete(doc);
+	/* Deleted is forgotten: -d demo is a deployment the root no longer knows. */
+	code = run_zlapply(t->root, NULL, &out, &err, "status", "-d", "demo");
+	assert_exit(code, 1, out, err);
+	assert_contains(err, "no deployment demo is recorded");
+	free(out);
+	free(err);
 	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM replicas WHERE deployment = ?1",
 				    "demo"),
 			 0);
@@ -1474,7 +1485,7 @@ static void test_concurrent_applies(void **state)
 	int64_t t0 = cli_mono_ms();
 	int code = run_zlapply(t->root, NULL, &out, &err, "-f", spec, "--lock-timeout", "200ms");
 	int64_t waited = cli_mono_ms() - t0;
-	assert_exit(code, 1, out, err);
+	assert_exit(code, 4, out, err); /* the busy lock's own exit code */
 	assert_contains(err, "lock");
 	char pid_text[32];
 	snprintf(pid_text, sizeof(pid_text), "pid %d", (int)slow.pid);
@@ -1510,6 +1521,323 @@ static void test_concurrent_applies(void **state)
 			 5);
 }
 
+/* ---- small ones (issue 11, item 8) ---- */
+
+/* status -d NAME of a deployment the root never recorded is an error that
+ * says so; a recorded one with no replicas is an empty table. */
+static void test_status_unknown_deployment(void **state)
+{
+	struct cli_tmp *t = *state;
+	char *out = NULL, *err = NULL;
+	/* No database at all. */
+	int code = run_zlapply(t->root, NULL, &out, &err, "status", "-d", "nosuch");
+	assert_exit(code, 1, out, err);
+	assert_contains(err, "no deployment nosuch is recorded under");
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+
+	char path[PATH_MAX];
+	apply_web(t, "web.yaml", "demo", 2, NULL, path);
+	code = run_zlapply(t->root, NULL, &out, &err, "status", "-d", "demo-typo");
+	assert_exit(code, 1, out, err);
+	assert_contains(err, "no deployment demo-typo is recorded under");
+	free(out);
+	free(err);
+	code = run_zlapply(t->root, NULL, &out, &err, "status", "-d", "demo-typo", "-o", "json");
+	assert_exit(code, 1, out, err);
+	free(out);
+	free(err);
+
+	/* Known, scaled to zero: no rows, no error. */
+	apply_web(t, "web.yaml", "demo", 0, NULL, path);
+	code = run_zlapply(t->root, NULL, &out, &err, "status", "-d", "demo");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	cJSON *doc = cli_status_json(t->root, "demo");
+	assert_int_equal(cli_json_count(doc, NULL), 0);
+	cJSON_Delete(doc);
+}
+
+/* Unmounts what a test mounted under its directory, also after a failure. */
+static int teardown_mounts(void **state)
+{
+	struct cli_tmp *t = *state;
+	char path[PATH_MAX];
+	umount2(cli_pathf(path, "%s/ro", t->dir), MNT_DETACH);
+	umount2(cli_pathf(path, "%s/disk", t->dir), MNT_DETACH);
+	return teardown(state);
+}
+
+/* status writes nothing: it works on a full disk and on a read-only mount. */
+static void test_status_on_full_disk(void **state)
+{
+	struct cli_tmp *t = *state;
+	if (geteuid() != 0)
+		skip();
+	char disk[PATH_MAX], root[PATH_MAX], fill[PATH_MAX], ro[PATH_MAX], ro_root[PATH_MAX];
+	cli_pathf(disk, "%s/disk", t->dir);
+	cli_pathf(root, "%s/root", disk);
+	cli_pathf(ro, "%s/ro", t->dir);
+	cli_pathf(ro_root, "%s/root", ro);
+	assert_int_equal(mkdir(disk, 0700), 0);
+	assert_int_equal(mkdir(ro, 0700), 0);
+	if (mount("zltest", disk, "tmpfs", 0, "size=2m") < 0)
+		fail_msg("mount tmpfs on %s: %s", disk, strerror(errno));
+	char spec[PATH_MAX];
+	cli_path(t, "web.yaml", spec);
+	cli_write_web_spec(spec, "demo", 3, NULL);
+	char *out = NULL, *err = NULL;
+	int code = run_zlapply(root, NULL, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+
+	/* To the brim. */
+	int fd = open(cli_pathf(fill, "%s/fill", disk), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	static const char block[4096];
+	while (write(fd, block, sizeof(block)) > 0)
+		;
+	assert_int_equal(errno, ENOSPC);
+	close(fd);
+	/* Not even a byte more fits. */
+	fd = open(fill, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_int_equal(write(fd, block, 1), -1);
+	close(fd);
+
+	code = run_zlapply(root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 4);
+	assert_contains(out, "web-rep-3");
+	free(out);
+	free(err);
+	cJSON *doc = cli_status_json(root, "demo");
+	assert_int_equal(cli_json_count(doc, "demo"), 3);
+	cJSON_Delete(doc);
+
+	/* A read-only mount of the same root, without the -shm/-wal files a
+	 * reader may have left. */
+	char shm[PATH_MAX], wal[PATH_MAX];
+	unlink(cli_pathf(shm, "%s/state.db-shm", root));
+	unlink(cli_pathf(wal, "%s/state.db-wal", root));
+	if (mount(disk, ro, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, ro, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		fail_msg("read-only bind mount of %s: %s", disk, strerror(errno));
+	code = run_zlapply(ro_root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 4);
+	free(out);
+	free(err);
+	code = run_zlapply(ro_root, NULL, &out, &err, "status", "-d", "nosuch");
+	assert_exit(code, 1, out, err);
+	assert_contains(err, "no deployment nosuch");
+	free(out);
+	free(err);
+	assert_int_equal(umount2(ro, 0), 0);
+
+	/* Space again: an apply writes as before. */
+	unlink(fill);
+	code = run_zlapply(root, NULL, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	assert_int_equal(umount2(disk, 0), 0);
+}
+
+/* logs -f --tail 0: nothing written before, what comes after (docker's). */
+static void test_logs_follow_tail_0(void **state)
+{
+	struct cli_tmp *t = *state;
+	char path[PATH_MAX], log[PATH_MAX];
+	apply_web(t, "web.yaml", "demo", 1, NULL, path);
+	cli_pathf(log, "%s/mock/zl-demo-web-1.log", t->root);
+	char *before = cli_read_file(log);
+	assert_non_null(before);
+	assert_true(*before); /* the mock logs the start */
+
+	char *out = NULL, *err = NULL;
+	/* Without -f: nothing, at once. */
+	int code = run_zlapply(t->root, NULL, &out, &err, "logs", "web-rep-1", "--tail", "0");
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+
+	struct cli_proc p;
+	cli_spawn(t->root, NULL, NULL,
+		  (const char *const[]){ "logs", "web-rep-1", "-f", "--tail", "0", NULL }, &p);
+	/* Lines come until the follower has shown one. */
+	bool seen = false;
+	for (int i = 0; i < 400 && !seen; i++) {
+		FILE *f = fopen(log, "a");
+		assert_non_null(f);
+		fprintf(f, "tick %d\n", i);
+		fclose(f);
+		cli_sleep_ms(25);
+		char *so_far = cli_read_file(p.out_path);
+		seen = so_far && strstr(so_far, "tick");
+		free(so_far);
+	}
+	struct zl_err zerr = ZL_ERR_INIT;
+	if (backend_mock_set_exit(t->root, "zl-demo-web-1", 0, 0, &zerr) < 0)
+		fail_msg("%s", zerr.msg);
+	code = cli_wait(&p, &out, &err);
+	assert_exit(code, 0, out, err);
+	if (!seen || !strstr(out, "tick"))
+		fail_msg("logs -f --tail 0 showed no new line:\n%s", out);
+	for (char *line = strtok(before, "\n"); line; line = strtok(NULL, "\n"))
+		if (cli_line_index(out, line) >= 0)
+			fail_msg("logs -f --tail 0 showed \"%s\", written before it started:\n%s", line,
+				 out);
+	free(before);
+	free(out);
+	free(err);
+}
+
+/* ---- a long depends chain is linear ---- */
+
+static void write_chain(const char *path, int n)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "version: v1\ndeployment: chain\nservices:\n");
+	for (int i = 1; i <= n; i++) {
+		fprintf(f, "  s%d:\n    image: {name: \"busybox:1\"}\n"
+			   "    scale: {mode: fixed, replicas: 1}\n", i);
+		if (i > 1)
+			fprintf(f, "    depends:\n      - {service: s%d, condition: started}\n", i - 1);
+	}
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Runs zlapply ARGS (with --root/--backend mock when root) and returns its
+ * exit code; *io gets how many read and write system calls it made: its
+ * /proc/PID/io, read while it is a zombie. -1 when the kernel keeps no
+ * such count. */
+static int run_counting_io(const char *root, const char *const *args, long long *io)
+{
+	struct cli_proc p;
+	cli_spawn(root, NULL, NULL, args, &p);
+	siginfo_t si;
+	while (waitid(P_PID, (id_t)p.pid, &si, WEXITED | WNOWAIT) < 0)
+		if (errno != EINTR)
+			fail_msg("waitid: %s", strerror(errno));
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)p.pid);
+	char *text = cli_read_file(path);
+	long long r = -1, w = -1;
+	const char *s;
+	if (text && (s = strstr(text, "syscr: ")))
+		r = atoll(s + 7);
+	if (text && (s = strstr(text, "syscw: ")))
+		w = atoll(s + 7);
+	free(text);
+	*io = r >= 0 && w >= 0 ? r + w : -1;
+	char *out = NULL, *err = NULL;
+	int code = cli_wait(&p, &out, &err);
+	if (code != 0)
+		fail_msg("zlapply %s: exit %d\n%s%s", args[0], code, out, err);
+	free(out);
+	free(err);
+	return code;
+}
+
+/* 2,000 services, each depending on the one before: validate, plan (--dry-run),
+ * apply and the no-op apply do twice the work of 1,000, not four times.
+ * Work is counted, not timed: the read and write system calls of each run.
+ * Each dependency gate used to load and refresh every replica of the
+ * deployment (4.1x from 1,000 to 2,000). */
+static void test_depends_chain_linear(void **state)
+{
+	struct cli_tmp *t = *state;
+	static const char *const steps[] = { "validate", "--dry-run", "apply", "no-op apply" };
+	long long work[2][4];
+	int sizes[2] = { 1000, 2000 };
+	for (int k = 0; k < 2; k++) {
+		char spec[PATH_MAX], root[PATH_MAX], name[64];
+		snprintf(name, sizeof(name), "chain-%d.yaml", sizes[k]);
+		write_chain(cli_path(t, name, spec), sizes[k]);
+		cli_pathf(root, "%s/root-%d", t->dir, sizes[k]);
+		run_counting_io(NULL, (const char *const[]){ "validate", "-f", spec, NULL }, &work[k][0]);
+		run_counting_io(root, (const char *const[]){ "apply", "--dry-run", "-q", "-f", spec, NULL },
+				&work[k][1]);
+		run_counting_io(root, (const char *const[]){ "apply", "-q", "-f", spec, NULL },
+				&work[k][2]);
+		run_counting_io(root, (const char *const[]){ "apply", "-q", "-f", spec, NULL },
+				&work[k][3]);
+		if (work[k][2] < 0)
+			skip(); /* no /proc/PID/io */
+		char *out = NULL, *err = NULL;
+		int code = run_zlapply(root, NULL, &out, &err, "status", "-d", "chain");
+		assert_exit(code, 0, out, err);
+		assert_int_equal(cli_count_lines(out), (size_t)sizes[k] + 1);
+		if (strstr(out, "failed") || strstr(out, "creating"))
+			fail_msg("not every replica runs:\n%.2000s", out);
+		free(out);
+		free(err);
+	}
+	for (int s = 0; s < 4; s++) {
+		double ratio = (double)work[1][s] / (double)(work[0][s] > 0 ? work[0][s] : 1);
+		print_message("depends chain, %-11s: %lld system calls for 1000 services, %lld for 2000: "
+			      "x%.2f\n",
+			      steps[s], work[0][s], work[1][s], ratio);
+		if (ratio > 2.5)
+			fail_msg("%s of a 2,000-service chain does %.2f times the work of 1,000 "
+				 "(%lld vs %lld read/write calls): not linear",
+				 steps[s], ratio, work[1][s], work[0][s]);
+	}
+}
+
+/* The integration tests (and bench/) never take addresses from zlapply's
+ * default subnet 10.213.0.0/16: a live zl0 would lose its routes while they
+ * run. Code is checked, comments (lines starting with #, * or //) are not. */
+static void test_test_subnets_outside_default(void **state)
+{
+	(void)state;
+	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
+	if (!src || !*src)
+		src = "/work/main";
+	static const char *const patterns[] = { "tests/integration/*.c", "tests/integration/*.h",
+						"bench/*.sh", "tests/infra/*.sh" };
+	static const char inside[] = "10.2" "13."; /* not spelled whole: this file is read too */
+	struct zl_buf bad = { 0 };
+	size_t files = 0;
+	for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+		char pat[PATH_MAX];
+		glob_t gl;
+		if (glob(cli_pathf(pat, "%s/%s", src, patterns[i]), 0, NULL, &gl) != 0)
+			continue;
+		for (size_t k = 0; k < gl.gl_pathc; k++, files++) {
+			char *text = cli_read_file(gl.gl_pathv[k]);
+			assert_non_null(text);
+			int line = 1;
+			bool comment = false;
+			for (const char *p = text; *p; p++) {
+				if (p == text || p[-1] == '\n') {
+					size_t blank = strspn(p, " \t");
+					comment = p[blank] == '#' || p[blank] == '*' ||
+						  strncmp(p + blank, "//", 2) == 0 ||
+						  strncmp(p + blank, "/*", 2) == 0;
+				}
+				if (*p == '\n')
+					line++;
+				/* Naming the default itself ("outside 10.213.0.0/16") is fine. */
+				if (!comment && strncmp(p, inside, 7) == 0 &&
+				    strncmp(p + 7, "0.0/16", 6) != 0)
+					zl_buf_printf(&bad, "%s:%d: %.24s\n", gl.gl_pathv[k], line, p);
+			}
+			free(text);
+		}
+		globfree(&gl);
+	}
+	assert_true(files > 10);
+	if (bad.len)
+		fail_msg("addresses inside the default subnet 10.213.0.0/16:\n%s", bad.data);
+	zl_buf_free(&bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1536,6 +1864,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jobs_cron_and_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_and_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_applies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_unknown_deployment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_on_full_disk, setup, teardown_mounts),
+		cmocka_unit_test_setup_teardown(test_logs_follow_tail_0, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depends_chain_linear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_test_subnets_outside_default, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

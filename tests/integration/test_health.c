@@ -9,19 +9,19 @@
  *
  * The second group runs real containers (--backend oci) from the offline
  * busybox image (scripts/build-example-image), on a bridge and subnet of
- * their own (zlh<pid%1000>, 10.213.<150+pid%50>.0/24); probes connect only
+ * their own (zlh<pid%1000>, 10.216.<100+pid%50>.0/24, outside the default
+ * 10.213.0.0/16); probes connect only
  * inside the replicas' namespaces. Everything is deleted afterwards: the
  * deployment, the bridge and its masquerading rule. Skipped without root,
  * crun/runc or umoci.
  */
-#include "cli-helpers.h"
+#include "oci-helpers.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "common/common.h"
-#include "net/net.h"
 
 static int setup(void **state)
 {
@@ -39,12 +39,6 @@ static int teardown(void **state)
 	cli_tmp_remove(t);
 	free(t);
 	return 0;
-}
-
-static void assert_contains(const char *text, const char *needle)
-{
-	if (!strstr(text, needle))
-		fail_msg("\"%s\" not found in:\n%s", needle, text ? text : "(null)");
 }
 
 static char *write_spec(const struct cli_tmp *t, const char *name, const char *text,
@@ -535,28 +529,21 @@ static struct {
 	char cidr[32];
 } oci;
 
-static bool have(const char *prog)
-{
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", prog);
-	return system(cmd) == 0;
-}
-
 static int oci_group_setup(void **state)
 {
 	(void)state;
 	int pid = (int)getpid();
 	snprintf(oci.bridge, sizeof(oci.bridge), "zlh%d", pid % 1000);
-	snprintf(oci.cidr, sizeof(oci.cidr), "10.213.%d.0/24", 150 + pid % 50);
+	snprintf(oci.cidr, sizeof(oci.cidr), "10.216.%d.0/24", 100 + pid % 50);
 	if (geteuid() != 0) {
 		snprintf(oci.skip_why, sizeof(oci.skip_why), "needs root");
 		return 0;
 	}
-	if (!have("crun") && !have("runc")) {
+	if (!oci_test_have("crun") && !oci_test_have("runc")) {
 		snprintf(oci.skip_why, sizeof(oci.skip_why), "no crun or runc");
 		return 0;
 	}
-	if (!have("umoci")) {
+	if (!oci_test_have("umoci")) {
 		snprintf(oci.skip_why, sizeof(oci.skip_why), "no umoci to build the image");
 		return 0;
 	}
@@ -564,11 +551,7 @@ static int oci_group_setup(void **state)
 	if (!mkdtemp(oci.dir))
 		return -1;
 	cli_pathf(oci.image, "%s/image", oci.dir);
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	char cmd[PATH_MAX * 2];
-	snprintf(cmd, sizeof(cmd), "%s/scripts/build-example-image %s >/dev/null 2>&1",
-		 src && *src ? src : "/work/main", oci.image);
-	if (system(cmd) != 0) {
+	if (oci_test_build_example_image(oci.image) < 0) {
 		snprintf(oci.skip_why, sizeof(oci.skip_why), "build-example-image failed");
 		return 0;
 	}
@@ -585,11 +568,11 @@ static int oci_group_teardown(void **state)
 	return 0;
 }
 
-#define run_oci(root, out, err, ...)                                                          \
-	cli_run(NULL, NULL, NULL,                                                              \
-		(const char *const[]){ __VA_ARGS__, "--root", (root), "--backend", "oci",          \
-				       "--bridge", oci.bridge, "--subnet", oci.cidr, NULL },       \
-		(out), (err))
+#define run_oci(state_root, out, err, ...)                                                    \
+	oci_test_run(OCI_FLAGS_LAST,                                                           \
+		     &(struct oci_test_flags){ .root = (state_root), .bridge = oci.bridge,     \
+					       .subnet = oci.cidr },                           \
+		     NULL, (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
 
 /* Deletes the deployment, then the bridge and its masquerading rule. */
 static void oci_cleanup(const char *root, const char *deployment)
@@ -600,9 +583,7 @@ static void oci_cleanup(const char *root, const char *deployment)
 		print_message("cleanup: delete %s: exit %d: %s\n", deployment, code, err);
 	free(out);
 	free(err);
-	struct zl_err zerr = ZL_ERR_INIT;
-	if (net_bridge_delete(oci.bridge, &zerr) < 0)
-		print_message("cleanup: %s\n", zerr.msg);
+	oci_test_bridge_delete(oci.bridge);
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd),
 		 "iptables -w -t nat -D POSTROUTING -s %s ! -o %s -m comment --comment zlapply "

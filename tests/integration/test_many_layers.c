@@ -22,9 +22,7 @@
  *
  * Needs root, runc, umoci (build-images.sh insists on it) and /bin/busybox
  * (exit 77, "skipped", otherwise). */
-#include "cli-helpers.h"
-
-#include <sys/mount.h>
+#include "oci-helpers.h"
 
 #include "backends/oci/oci-internal.h"
 
@@ -49,28 +47,11 @@ struct lt {
 
 static int run_zl(const struct lt *t, const char *const *args, char **out, char **err)
 {
-	const char *full[64];
-	size_t n = 0;
-	full[n++] = args[0];
-	full[n++] = "--root";
-	full[n++] = t->tmp.root;
-	full[n++] = "--backend";
-	full[n++] = "oci";
-	for (size_t i = 1; args[i]; i++) {
-		assert_true(n < 62);
-		full[n++] = args[i];
-	}
-	full[n] = NULL;
-	return cli_run(NULL, NULL, NULL, full, out, err);
+	return oci_test_run(OCI_FLAGS_AFTER_VERB, &(struct oci_test_flags){ .root = t->tmp.root },
+			    NULL, args, out, err);
 }
 
 #define ZL(t, out, err, ...) run_zl((t), (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
-
-static void assert_contains(const char *text, const char *needle)
-{
-	if (!text || !strstr(text, needle))
-		fail_msg("\"%s\" not found in:\n%s", needle, text ? text : "(nothing)");
-}
 
 /* Writes and applies a one-service spec from image; returns apply's stdout. */
 static char *apply_image(const struct lt *t, const char *image)
@@ -92,40 +73,24 @@ static char *apply_image(const struct lt *t, const char *image)
 	return out;
 }
 
-/* The replica's state, restarts and pid from `status -o json`. */
-static void rep_state(const struct lt *t, char state[32], int *restarts, long long *pid)
+/* `status -o json`, parsed (NULL when it is not JSON). */
+static cJSON *status_of(const void *ctx)
 {
+	const struct lt *t = ctx;
 	char *out = NULL, *err = NULL;
 	int code = ZL(t, &out, &err, "status", "-o", "json");
 	assert_exit(code, 0, out, err);
 	cJSON *doc = cJSON_Parse(out);
-	cJSON *r = doc ? cli_json_replica(doc, t->dep, "many", 1) : NULL;
-	const char *s = r ? cli_json_str(r, "state") : NULL;
-	snprintf(state, 32, "%s", s ? s : "");
-	cJSON *v = r ? cJSON_GetObjectItemCaseSensitive(r, "restarts") : NULL;
-	*restarts = cJSON_IsNumber(v) ? v->valueint : -1;
-	v = r ? cJSON_GetObjectItemCaseSensitive(r, "pid") : NULL;
-	*pid = cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
-	cJSON_Delete(doc);
 	free(out);
 	free(err);
+	return doc;
 }
 
 /* Waits until the replica is in state; returns its restarts. */
 static int wait_state(const struct lt *t, const char *want)
 {
-	int64_t deadline = cli_mono_ms() + WAIT_MS;
-	for (;;) {
-		char state[32];
-		int restarts;
-		long long pid;
-		rep_state(t, state, &restarts, &pid);
-		if (strcmp(state, want) == 0)
-			return restarts;
-		if (cli_mono_ms() > deadline)
-			fail_msg("many-rep-1 is %s, not %s, after %d ms", state, want, WAIT_MS);
-		cli_sleep_ms(50);
-	}
+	return oci_test_wait_state(status_of, t, t->dep, "many", 1, want, false, WAIT_MS, 50)
+		.restarts;
 }
 
 /* What `exec many-rep-1 -- sh -c cmd` prints; it must exit 0. */
@@ -148,25 +113,6 @@ static void assert_exec(const struct lt *t, const char *cmd, const char *want)
 
 /* ---- what the host shows ---- */
 
-/* Mount points under prefix, one a line ("" when none). Caller frees. */
-static char *mounts_under(const char *prefix)
-{
-	char *text = cli_read_file("/proc/self/mountinfo");
-	assert_non_null(text);
-	char *buf = NULL;
-	size_t len = 0, plen = strlen(prefix);
-	FILE *f = open_memstream(&buf, &len);
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		char mp[PATH_MAX];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strncmp(mp, prefix, plen) == 0 &&
-		    (mp[plen] == '/' || mp[plen] == '\0'))
-			fprintf(f, "%s\n", mp);
-	}
-	fclose(f);
-	free(text);
-	return buf;
-}
-
 /* The mountinfo line of mount point mp, or NULL. Caller frees. */
 static char *mountinfo_of(const char *mp)
 {
@@ -184,7 +130,7 @@ static char *mountinfo_of(const char *mp)
 
 static void assert_mounts(const char *root, const char *want)
 {
-	char *m = mounts_under(root);
+	char *m = oci_test_mounts_under(root);
 	if (strcmp(m, want) != 0)
 		fail_msg("mounts under %s: expected\n%sgot\n%s", root, want, m);
 	free(m);
@@ -291,15 +237,11 @@ static int group_teardown(void **state)
 static int setup(void **state)
 {
 	struct lt *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	snprintf(t->tmp.dir, sizeof(t->tmp.dir), "/tmp/zllayers-XXXXXX");
-	if (!mkdtemp(t->tmp.dir)) {
+	if (!t || oci_test_case_open(&t->tmp, "/tmp/zllayers-XXXXXX", t->dep, sizeof(t->dep), "zm",
+				     ++g.seq) < 0) {
 		free(t);
 		return -1;
 	}
-	cli_pathf(t->tmp.root, "%s/root", t->tmp.dir);
-	snprintf(t->dep, sizeof(t->dep), "zm%d-%d", (int)getpid(), ++g.seq);
 	*state = t;
 	return 0;
 }
@@ -320,14 +262,8 @@ static int teardown(void **state)
 	}
 	free(out);
 	free(err);
-	char *m = mounts_under(t->tmp.dir);
-	if (*m) {
-		fprintf(stderr, "teardown: mounts left:\n%s", m);
-		for (char *mp = strtok(m, "\n"); mp; mp = strtok(NULL, "\n"))
-			umount2(mp, MNT_DETACH);
+	if (oci_test_unmount_left(t->tmp.dir))
 		ret = -1;
-	}
-	free(m);
 	cli_tmp_remove(&t->tmp);
 	free(t);
 	return ret;
@@ -648,16 +584,10 @@ static void test_fallback_record_and_limits(void **state)
 		free(lower[i]);
 }
 
-static bool have(const char *prog)
-{
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", prog);
-	return system(cmd) == 0;
-}
-
 int main(void)
 {
-	if (geteuid() != 0 || !have("runc") || !have("umoci") || access("/bin/busybox", X_OK) < 0) {
+	if (geteuid() != 0 || !oci_test_have("runc") || !oci_test_have("umoci") ||
+	    access("/bin/busybox", X_OK) < 0) {
 		fprintf(stderr, "test_many_layers: needs root, runc, umoci and /bin/busybox; skipped\n");
 		return 77;
 	}

@@ -4,7 +4,8 @@
  * replicas set up and torn down (timed).
  *
  * Safety: everything lives on a bridge "zlt<pid%1000>" with the subnet
- * 10.213.<100 + pid%150>.0/24; pings go only to addresses of namespaces this
+ * 10.216.<pid%100>.0/24 (outside zlapply's default 10.213.0.0/16, so a live
+ * zl0 keeps its routes); pings go only to addresses of namespaces this
  * test created, and a ping from the host first checks that the kernel
  * routes the address to the test bridge. Each test removes every bridge,
  * veth and netns it made in its teardown, also when it fails; the
@@ -271,7 +272,7 @@ static int group_setup(void **state)
 	int pid = (int)getpid();
 	snprintf(env.deployment, sizeof(env.deployment), "zlt%d", pid);
 	snprintf(env.bridge, sizeof(env.bridge), "zlt%d", pid % 1000);
-	snprintf(env.cidr, sizeof(env.cidr), "10.213.%d.0/24", 100 + pid % 150);
+	snprintf(env.cidr, sizeof(env.cidr), "10.216.%d.0/24", pid % 100);
 	struct zl_err err = ZL_ERR_INIT;
 	if (net_subnet_parse(env.cidr, &env.subnet, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);

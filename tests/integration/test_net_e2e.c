@@ -17,15 +17,12 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "cli-helpers.h"
+#include "oci-helpers.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
-
-#include "net/net.h"
 
 #define MANY 100
 
@@ -50,23 +47,9 @@ struct tcase {
 static int run_zl(const char *root, bool net_flags, char **out, char **err,
 		  const char *const *args)
 {
-	const char *argv[48];
-	size_t n = 0;
-	/* Flags first: exec's command comes after "--". */
-	argv[n++] = "--root";
-	argv[n++] = root;
-	argv[n++] = "--backend";
-	argv[n++] = "oci";
-	if (net_flags) {
-		argv[n++] = "--bridge";
-		argv[n++] = g.bridge;
-		argv[n++] = "--subnet";
-		argv[n++] = g.subnet;
-	}
-	for (size_t i = 0; args[i] && n < 47; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	return cli_run(NULL, NULL, NULL, argv, out, err);
+	struct oci_test_flags f = { .root = root, .bridge = net_flags ? g.bridge : NULL,
+				    .subnet = g.subnet };
+	return oci_test_run(OCI_FLAGS_FIRST, &f, NULL, args, out, err);
 }
 #define ZL(root, out, err, ...) run_zl((root), true, (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
 #define ZLQ(root, out, err, ...) run_zl((root), false, (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
@@ -93,15 +76,8 @@ static void assert_doctor_clean(struct tcase *c)
 
 static cJSON *status_of(struct tcase *c)
 {
-	char *out = NULL, *err = NULL;
-	int code = ZLQ(c->t.root, &out, &err, "status", "-o", "json", "-d", c->deployment);
-	assert_exit(code, 0, out, err);
-	cJSON *doc = cJSON_Parse(out);
-	if (!doc)
-		fail_msg("status -o json: %s", out);
-	free(out);
-	free(err);
-	return doc;
+	return oci_test_status_json(OCI_FLAGS_FIRST, &(struct oci_test_flags){ .root = c->t.root },
+				    c->deployment);
 }
 
 /* The IP of service-rep-index from status (copied into ip). */
@@ -251,24 +227,6 @@ static char *sleeper_service(const char *name, int replicas, const char *extra)
 
 /* ---- fixtures ---- */
 
-static int sh_quiet(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh_quiet(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *cmd = NULL;
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	char *full = NULL;
-	if (asprintf(&full, "%s >/dev/null 2>&1", cmd) < 0)
-		abort();
-	int st = system(full);
-	free(cmd);
-	free(full);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
@@ -285,52 +243,20 @@ static int group_setup(void **state)
 	snprintf(g.dir, sizeof(g.dir), "/tmp/zlnete2e-XXXXXX");
 	if (!mkdtemp(g.dir))
 		return -1;
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	if (!src || !*src)
-		src = "/work/main";
-	if (sh_quiet("%s/scripts/build-example-image %s/image", src, g.dir) != 0) {
-		fprintf(stderr, "scripts/build-example-image failed\n");
+	char layout[PATH_MAX];
+	if (oci_test_build_example_image(cli_pathf(layout, "%s/image", g.dir)) < 0)
 		return -1;
-	}
-	snprintf(g.image, sizeof(g.image), "oci:%s/image:1.0", g.dir);
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "re");
-	if (!f || !fgets(g.ip_forward, sizeof(g.ip_forward), f))
-		snprintf(g.ip_forward, sizeof(g.ip_forward), "1");
-	if (f)
-		fclose(f);
+	snprintf(g.image, sizeof(g.image), "oci:%s:1.0", layout);
+	oci_test_ip_forward_save(g.ip_forward, sizeof(g.ip_forward));
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	/* What the bridge brought: its masquerading, the loopback and
-	 * forward rules naming it, and the bridge itself. */
-	const struct {
-		const char *table, *chain, *rule;
-	} rules[] = {
-		{ "nat", "POSTROUTING", "-s %s ! -o %s -m comment --comment zlapply -j MASQUERADE" },
-		{ "nat", "ZLAPPLY-POSTROUTING", "-s 127.0.0.0/8 -o %2$s -m comment --comment zlapply -j MASQUERADE" },
-		{ "filter", "FORWARD", "-o %2$s -m conntrack --ctstate DNAT -m comment --comment zlapply -j ACCEPT" },
-		{ "filter", "FORWARD", "-i %2$s -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment zlapply -j ACCEPT" },
-	};
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-		char rule[512];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		snprintf(rule, sizeof(rule), rules[i].rule, g.subnet, g.bridge);
-#pragma GCC diagnostic pop
-		while (sh_quiet("iptables -w -t %s -D %s %s", rules[i].table, rules[i].chain, rule) == 0)
-			;
-	}
-	struct zl_err err = ZL_ERR_INIT;
-	if (net_bridge_delete(g.bridge, &err) < 0)
-		fprintf(stderr, "cleanup: %s\n", err.msg);
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "we");
-	if (f) {
-		fputs(g.ip_forward, f);
-		fclose(f);
-	}
+	oci_test_bridge_rules_delete(g.bridge, g.subnet);
+	oci_test_bridge_delete(g.bridge);
+	oci_test_ip_forward_restore(g.ip_forward);
 	cli_rm_rf(g.dir);
 	return 0;
 }
@@ -348,18 +274,11 @@ static int case_setup(void **state)
 static int case_teardown(void **state)
 {
 	struct tcase *c = *state;
-	char *out = NULL, *err = NULL;
 	/* Removes whatever the test made, also after a failed assertion. */
-	int code = ZL(c->t.root, &out, &err, "delete", "-q", "-d", c->deployment);
-	if (code != 0)
-		fprintf(stderr, "cleanup: delete %s: exit %d: %s\n", c->deployment, code, err);
-	free(out);
-	free(err);
-	code = ZL(c->t.root, &out, &err, "doctor", "--fix");
-	if (code != 0)
-		fprintf(stderr, "cleanup: doctor --fix: exit %d: %s%s\n", code, out, err);
-	free(out);
-	free(err);
+	oci_test_delete_and_fix(OCI_FLAGS_FIRST,
+				&(struct oci_test_flags){ .root = c->t.root, .bridge = g.bridge,
+							  .subnet = g.subnet },
+				c->deployment);
 	cli_tmp_remove(&c->t);
 	free(c);
 	return 0;
@@ -656,7 +575,7 @@ static void simulate_reboot(struct tcase *c, const char *id, bool was_running)
 				fail_msg("pid %lld or monitor %lld still there", pid, mon);
 			cli_sleep_ms(20);
 		}
-		sh_quiet("runc delete --force %s; crun delete --force %s", id, id);
+		oci_test_sh_quiet("runc delete --force %s; crun delete --force %s", id, id);
 	} else {
 		snprintf(path, sizeof(path), "%s/exit.json", dir);
 		int64_t end = cli_mono_ms() + 10000;
@@ -906,7 +825,7 @@ static void test_lost_network_is_replaced(void **state)
 	char veth[NET_IFNAME_MAX + 1];
 	net_ifname("zlh", c->deployment, "app", 1, veth);
 	assert_true(net_link_exists(veth));
-	assert_int_equal(sh_quiet("ip link del %s", veth), 0);
+	assert_int_equal(oci_test_sh_quiet("ip link del %s", veth), 0);
 
 	cJSON *doc = status_of(c);
 	cJSON *r = cli_json_replica(doc, c->deployment, "app", 1);
@@ -996,7 +915,7 @@ static void test_lost_and_corrupt_state(void **state)
 	free(out);
 	free(err);
 	assert_false(net_link_exists(g.bridge));
-	assert_int_not_equal(sh_quiet("iptables -w -t nat -C POSTROUTING -s %s ! -o %s -m comment --comment zlapply -j MASQUERADE",
+	assert_int_not_equal(oci_test_sh_quiet("iptables -w -t nat -C POSTROUTING -s %s ! -o %s -m comment --comment zlapply -j MASQUERADE",
 				      g.subnet, g.bridge), 0);
 }
 

@@ -18,12 +18,11 @@
  * removes the root.
  *
  * Needs root, runc, umoci and /bin/busybox (exit 77, "skipped", otherwise). */
-#include "cli-helpers.h"
+#include "oci-helpers.h"
 
 #include <dirent.h>
 #include <glob.h>
 #include <regex.h>
-#include <sys/mount.h>
 
 #define WAIT_MS 20000
 
@@ -51,27 +50,11 @@ struct oci_t {
 
 /* args[0] is the verb; --root and --backend oci follow it, so anything after
  * a `--` in args stays the command's. */
-static void zl_args(const struct oci_t *t, const char *const *args, const char *full[64])
-{
-	size_t n = 0;
-	full[n++] = args[0];
-	full[n++] = "--root";
-	full[n++] = t->tmp.root;
-	full[n++] = "--backend";
-	full[n++] = "oci";
-	for (size_t i = 1; args[i]; i++) {
-		assert_true(n < 62);
-		full[n++] = args[i];
-	}
-	full[n] = NULL;
-}
-
 static int run_zl(const struct oci_t *t, const char *const *env, const char *const *args,
 		  char **out, char **err)
 {
-	const char *full[64];
-	zl_args(t, args, full);
-	return cli_run(NULL, NULL, env, full, out, err);
+	return oci_test_run(OCI_FLAGS_AFTER_VERB, &(struct oci_test_flags){ .root = t->tmp.root },
+			    env, args, out, err);
 }
 
 #define ZL(t, out, err, ...) run_zl((t), NULL, (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
@@ -80,9 +63,8 @@ static int run_zl(const struct oci_t *t, const char *const *env, const char *con
 
 static void zl_spawn(const struct oci_t *t, struct cli_proc *p, const char *const *args)
 {
-	const char *full[64];
-	zl_args(t, args, full);
-	cli_spawn(NULL, NULL, NULL, full, p);
+	oci_test_spawn(OCI_FLAGS_AFTER_VERB, &(struct oci_test_flags){ .root = t->tmp.root }, NULL,
+		       args, p);
 }
 
 /* Waits for a spawned zlapply at most ms; kills it and fails when it takes
@@ -165,12 +147,6 @@ static char *apply_ok(const struct oci_t *t, const char *file, const char *servi
 	return out;
 }
 
-static void assert_contains(const char *text, const char *needle)
-{
-	if (!strstr(text, needle))
-		fail_msg("\"%s\" not found in:\n%s", needle, text);
-}
-
 static void assert_action(const char *out, const char *action)
 {
 	if (cli_action_index(out, action) < 0)
@@ -208,52 +184,11 @@ static cJSON *status_doc(const struct oci_t *t)
 	return doc;
 }
 
-/* One replica as status shows it. Absent JSON values: -1 / "". */
-struct rep {
-	bool found;
-	char state[32];
-	long long pid;
-	int exit_code;
-	char exit_reason[32];
-	char exit_signal[32];
-	int restarts;
-	char error[2048];
-	char json[4096]; /* for messages */
-};
-
-static void json_str(cJSON *obj, const char *key, char *out, size_t size)
+/* One replica as status shows it. */
+static struct oci_test_replica get_rep(const struct oci_t *t, const char *service, int index)
 {
-	const char *v = cli_json_str(obj, key);
-	snprintf(out, size, "%s", v ? v : "");
-}
-
-static long long json_int(cJSON *obj, const char *key)
-{
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	return cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
-}
-
-static struct rep get_rep(const struct oci_t *t, const char *service, int index)
-{
-	struct rep r = { 0 };
-	r.pid = r.exit_code = r.restarts = -1;
 	cJSON *doc = status_doc(t);
-	cJSON *o = cli_json_replica(doc, t->dep, service, index);
-	if (o) {
-		r.found = true;
-		json_str(o, "state", r.state, sizeof(r.state));
-		r.pid = json_int(o, "pid");
-		r.exit_code = (int)json_int(o, "exit_code");
-		json_str(o, "exit_reason", r.exit_reason, sizeof(r.exit_reason));
-		json_str(o, "exit_signal", r.exit_signal, sizeof(r.exit_signal));
-		r.restarts = (int)json_int(o, "restarts");
-		json_str(o, "error", r.error, sizeof(r.error));
-		char *j = cJSON_PrintUnformatted(o);
-		snprintf(r.json, sizeof(r.json), "%s", j);
-		free(j);
-	} else {
-		snprintf(r.json, sizeof(r.json), "(no %s-rep-%d in status)", service, index);
-	}
+	struct oci_test_replica r = oci_test_replica_of(doc, t->dep, service, index);
 	cJSON_Delete(doc);
 	return r;
 }
@@ -266,54 +201,35 @@ static int rep_count(const struct oci_t *t)
 	return n;
 }
 
-/* Polls status until the replica is in state; fails after WAIT_MS. */
-static struct rep wait_state(const struct oci_t *t, const char *service, int index,
-			     const char *state)
+static cJSON *status_of(const void *t)
 {
-	int64_t deadline = cli_mono_ms() + WAIT_MS;
-	for (;;) {
-		struct rep r = get_rep(t, service, index);
-		if (strcmp(r.state, state) == 0)
-			return r;
-		if (cli_mono_ms() > deadline)
-			fail_msg("%s-rep-%d not %s after %d ms: %s", service, index, state, WAIT_MS,
-				 r.json);
-		cli_sleep_ms(50);
-	}
+	return status_doc(t);
+}
+
+/* Polls status until the replica is in state; fails after WAIT_MS. */
+static struct oci_test_replica wait_state(const struct oci_t *t, const char *service,
+					  int index, const char *state)
+{
+	return oci_test_wait_state(status_of, t, t->dep, service, index, state, false, WAIT_MS, 50);
 }
 
 /* ---- what the host shows ---- */
 
-/* The process exists and is not a zombie. */
-static bool pid_alive(long long pid)
-{
-	if (pid <= 0)
-		return false;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
-	char *stat = cli_read_file(path);
-	if (!stat)
-		return false;
-	const char *paren = strrchr(stat, ')');
-	bool alive = paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
-	free(stat);
-	return alive;
-}
 
 static void wait_dead(long long pid)
 {
 	int64_t deadline = cli_mono_ms() + WAIT_MS;
-	while (pid_alive(pid)) {
+	while (oci_test_pid_alive(pid)) {
 		if (cli_mono_ms() > deadline)
 			fail_msg("process %lld still alive after %d ms", pid, WAIT_MS);
 		cli_sleep_ms(20);
 	}
 }
 
-static struct rep running(const struct oci_t *t, const char *service, int index)
+static struct oci_test_replica running(const struct oci_t *t, const char *service, int index)
 {
-	struct rep r = wait_state(t, service, index, "running");
-	if (!pid_alive(r.pid))
+	struct oci_test_replica r = wait_state(t, service, index, "running");
+	if (!oci_test_pid_alive(r.pid))
 		fail_msg("%s-rep-%d is running with pid %lld, which is not alive: %s", service, index,
 			 r.pid, r.json);
 	return r;
@@ -330,25 +246,6 @@ static bool exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-/* Mount points under prefix ("" when none), one a line. Caller frees. */
-static char *mounts_under(const char *prefix)
-{
-	char *text = cli_read_file("/proc/self/mountinfo");
-	assert_non_null(text);
-	char *buf = NULL;
-	size_t len = 0, plen = strlen(prefix);
-	FILE *f = open_memstream(&buf, &len);
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
-		char mp[PATH_MAX];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strncmp(mp, prefix, plen) == 0 &&
-		    (mp[plen] == '/' || mp[plen] == '\0'))
-			fprintf(f, "%s\n", mp);
-	}
-	fclose(f);
-	free(text);
-	return buf;
-}
 
 /* ids of `runc list -q` starting with prefix, one a line. Caller frees.
  * runc list fails when a container of someone else's is created or
@@ -393,7 +290,7 @@ static char *procs_of(const struct oci_t *t, pid_t **pids, size_t *npids)
 	while ((de = readdir(d))) {
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
-		if (*end || pid <= 0 || pid == getpid() || !pid_alive(pid))
+		if (*end || pid <= 0 || pid == getpid() || !oci_test_pid_alive(pid))
 			continue;
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%ld/cgroup", pid);
@@ -470,7 +367,7 @@ static void assert_nothing_left(const struct oci_t *t)
 	char prefix[128];
 	pid_t *pids;
 	size_t npids;
-	char *m = mounts_under(t->tmp.root), *r = runc_ids(runc_prefix(t, prefix));
+	char *m = oci_test_mounts_under(t->tmp.root), *r = runc_ids(runc_prefix(t, prefix));
 	char *p = procs_left(t, &pids, &npids), *c = cgroups_of(t);
 	free(pids);
 	if (*m || *r || *p || *c)
@@ -493,14 +390,9 @@ static int group_setup(void **state)
 		return -1;
 	}
 	cli_pathf(g.image, "%s/img", g.dir);
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	char cmd[2 * PATH_MAX + 64];
-	snprintf(cmd, sizeof(cmd), "'%s/scripts/build-example-image' '%s' >/dev/null",
-		 src && *src ? src : "/work/main", g.image);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "building the example image failed: %s\n", cmd);
+	if (oci_test_build_example_image(g.image) < 0)
 		return -1;
-	}
+	char cmd[2 * PATH_MAX + 64];
 	/* Tag "nonroot": the same image as a user's image that drops root and
 	 * says how it wants to be stopped (USER 65534, StopSignal SIGUSR1). */
 	snprintf(cmd, sizeof(cmd),
@@ -524,15 +416,11 @@ static int group_teardown(void **state)
 static int setup(void **state)
 {
 	struct oci_t *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	snprintf(t->tmp.dir, sizeof(t->tmp.dir), "/tmp/zloci-XXXXXX");
-	if (!mkdtemp(t->tmp.dir)) {
+	if (!t || oci_test_case_open(&t->tmp, "/tmp/zloci-XXXXXX", t->dep, sizeof(t->dep), "zo",
+				     ++g.seq) < 0) {
 		free(t);
 		return -1;
 	}
-	cli_pathf(t->tmp.root, "%s/root", t->tmp.dir);
-	snprintf(t->dep, sizeof(t->dep), "zo%d-%d", (int)getpid(), ++g.seq);
 	*state = t;
 	return 0;
 }
@@ -588,14 +476,8 @@ static int teardown(void **state)
 		ret = -1;
 	}
 	free(ids);
-	char *m = mounts_under(t->tmp.root);
-	if (*m) {
-		fprintf(stderr, "teardown: mounts left:\n%s", m);
-		for (char *mp = strtok(m, "\n"); mp; mp = strtok(NULL, "\n"))
-			umount2(mp, MNT_DETACH);
+	if (oci_test_unmount_left(t->tmp.root))
 		ret = -1;
-	}
-	free(m);
 	char *c = cgroups_of(t);
 	if (*c) {
 		fprintf(stderr, "teardown: cgroups left:\n%s", c);
@@ -630,7 +512,7 @@ static void test_create_scale_delete(void **state)
 	assert_action(out, "+ create web-rep-2");
 	free(out);
 
-	struct rep r1 = running(t, "web", 1), r2 = running(t, "web", 2);
+	struct oci_test_replica r1 = running(t, "web", 1), r2 = running(t, "web", 2);
 	assert_true(r1.pid != r2.pid);
 	assert_int_equal(r1.restarts, 0);
 	assert_int_equal(r1.exit_code, -1);
@@ -667,7 +549,7 @@ static void test_create_scale_delete(void **state)
 	assert_true(*cgroups);
 	free(cgroups);
 	/* One overlay rootfs per replica. */
-	char *m = mounts_under(t->tmp.root);
+	char *m = oci_test_mounts_under(t->tmp.root);
 	char want[2 * PATH_MAX + 32], want_swapped[2 * PATH_MAX + 32];
 	snprintf(want, sizeof(want), "%s/rootfs\n%s/rootfs\n", d1, d2);
 	snprintf(want_swapped, sizeof(want_swapped), "%s/rootfs\n%s/rootfs\n", d2, d1);
@@ -681,12 +563,12 @@ static void test_create_scale_delete(void **state)
 	assert_action(out, "- remove web-rep-2");
 	free(out);
 	assert_false(exists(d2));
-	assert_false(pid_alive(r2.pid));
-	m = mounts_under(d2);
+	assert_false(oci_test_pid_alive(r2.pid));
+	m = oci_test_mounts_under(d2);
 	assert_string_equal(m, "");
 	free(m);
 	assert_int_equal(rep_count(t), 1);
-	struct rep again = running(t, "web", 1);
+	struct oci_test_replica again = running(t, "web", 1);
 	assert_true(again.pid == r1.pid);
 	ids = runc_ids(runc_prefix(t, prefix));
 	snprintf(want, sizeof(want), "zl-%s-web-1\n", t->dep);
@@ -701,7 +583,7 @@ static void test_create_scale_delete(void **state)
 	free(out);
 	free(err);
 	assert_int_equal(rep_count(t), 0);
-	assert_false(pid_alive(r1.pid));
+	assert_false(oci_test_pid_alive(r1.pid));
 	assert_false(exists(d1));
 	assert_nothing_left(t);
 }
@@ -716,7 +598,7 @@ static void test_exit_code_recorded(void **state)
 			   "    restart_policy: {kind: \"no\"}\n"
 			   "    scale: {mode: fixed, replicas: 1}\n";
 	free(apply_ok(t, "exit.yaml", spec));
-	struct rep r = wait_state(t, "job", 1, "exited");
+	struct oci_test_replica r = wait_state(t, "job", 1, "exited");
 	if (r.exit_code != 7 || strcmp(r.exit_reason, "exited") != 0 || r.exit_signal[0] ||
 	    r.pid != -1)
 		fail_msg("expected exit 7, reason exited, no signal, no pid: %s", r.json);
@@ -726,7 +608,7 @@ static void test_exit_code_recorded(void **state)
 	assert_non_null(rec);
 	cJSON *j = cJSON_Parse(rec);
 	assert_non_null(j);
-	assert_int_equal(json_int(j, "exit_code"), 7);
+	assert_int_equal(oci_test_json_int(j, "exit_code"), 7);
 	cJSON_Delete(j);
 	free(rec);
 
@@ -755,7 +637,7 @@ static void test_cgroup_parent(void **state)
 		 "    scale: {mode: fixed, replicas: 1}\n",
 		 parent);
 	free(apply_ok(t, "cg.yaml", spec));
-	struct rep r = running(t, "web", 1);
+	struct oci_test_replica r = running(t, "web", 1);
 	char path[64], want[256];
 	snprintf(path, sizeof(path), "/proc/%lld/cgroup", r.pid);
 	char *text = cli_read_file(path);
@@ -805,7 +687,7 @@ static void test_sigkill_recorded_then_restarted(void **state)
 	struct oci_t *t = *state;
 	char spec[1024];
 	free(apply_ok(t, "web.yaml", web_spec(1, spec)));
-	struct rep before = running(t, "web", 1);
+	struct oci_test_replica before = running(t, "web", 1);
 
 	char *out = NULL, *err = NULL;
 	int code = ZL(t, &out, &err, "kill", "web-rep-1");
@@ -813,18 +695,18 @@ static void test_sigkill_recorded_then_restarted(void **state)
 	assert_string_equal(out, "web-rep-1\n");
 	free(out);
 	free(err);
-	struct rep r = wait_state(t, "web", 1, "exited");
+	struct oci_test_replica r = wait_state(t, "web", 1, "exited");
 	if (strcmp(r.exit_signal, "SIGKILL") != 0 || r.exit_code != 137 ||
 	    strcmp(r.exit_reason, "signal") != 0)
 		fail_msg("expected SIGKILL, 137, reason signal: %s", r.json);
-	assert_false(pid_alive(before.pid));
+	assert_false(oci_test_pid_alive(before.pid));
 
 	/* Default errors.on_panic (restart): the next apply restarts it. */
 	out = apply_ok(t, "web.yaml", spec);
 	assert_action(out, "> restart web-rep-1");
 	assert_int_equal(cli_count_lines(out), 1);
 	free(out);
-	struct rep after = running(t, "web", 1);
+	struct oci_test_replica after = running(t, "web", 1);
 	assert_int_equal(after.restarts, 1);
 	assert_true(after.pid != before.pid);
 }
@@ -839,7 +721,7 @@ static void test_oom_killed(void **state)
 		      "    command: {args: [\"/bin/sh\", \"-c\", \"x=aaaaaaaa; while true; do x=$x$x; done\"]}\n"
 		      "    restart_policy: {kind: \"no\"}\n"
 		      "    scale: {mode: fixed, replicas: 1}\n"));
-	struct rep r = wait_state(t, "hog", 1, "exited");
+	struct oci_test_replica r = wait_state(t, "hog", 1, "exited");
 	if (strcmp(r.exit_reason, "oom_killed") != 0 || r.exit_code != 137 ||
 	    strcmp(r.exit_signal, "SIGKILL") != 0)
 		fail_msg("expected oom_killed (137, SIGKILL): %s", r.json);
@@ -886,8 +768,8 @@ static void test_stop_grace_period(void **state)
 		fail_msg("mkdir %s: %s", out_dir, strerror(errno));
 	free(apply_ok(t, "grace.yaml", grace_spec(t, 2, 1, spec)));
 	running(t, "polite", 1);
-	struct rep polite2 = running(t, "polite", 2);
-	struct rep stubborn = running(t, "stubborn", 1);
+	struct oci_test_replica polite2 = running(t, "polite", 2);
+	struct oci_test_replica stubborn = running(t, "stubborn", 1);
 
 	/* SIGTERM by hand: the trap runs, the exit is a clean 0. */
 	char *out = NULL, *err = NULL;
@@ -895,10 +777,10 @@ static void test_stop_grace_period(void **state)
 	assert_exit(code, 0, out, err);
 	free(out);
 	free(err);
-	struct rep r = wait_state(t, "polite", 2, "exited");
+	struct oci_test_replica r = wait_state(t, "polite", 2, "exited");
 	if (r.exit_code != 0 || strcmp(r.exit_reason, "exited") != 0 || r.exit_signal[0])
 		fail_msg("expected a clean exit 0 after TERM: %s", r.json);
-	assert_false(pid_alive(polite2.pid));
+	assert_false(oci_test_pid_alive(polite2.pid));
 	code = ZL(t, &out, &err, "logs", "polite-rep-2");
 	assert_exit(code, 0, out, err);
 	assert_contains(out, "got TERM\n");
@@ -906,7 +788,7 @@ static void test_stop_grace_period(void **state)
 	free(err);
 
 	/* Scale polite to 0: TERM, the trap's 1 s, well inside the 5 s grace. */
-	struct rep polite1 = running(t, "polite", 1);
+	struct oci_test_replica polite1 = running(t, "polite", 1);
 	int64_t took = timed_apply(t, grace_spec(t, 0, 1, spec), "- remove polite-rep-1");
 	if (took < 900 || took >= 4500)
 		fail_msg("stopping polite took %lld ms; expected its trap's ~1 s, not the 5 s grace",
@@ -915,14 +797,14 @@ static void test_stop_grace_period(void **state)
 	if (!text || strcmp(text, "got TERM\n") != 0)
 		fail_msg("polite-rep-1 did not see SIGTERM (%s: %s)", path, text ? text : "absent");
 	free(text);
-	assert_false(pid_alive(polite1.pid));
+	assert_false(oci_test_pid_alive(polite1.pid));
 	assert_true(running(t, "stubborn", 1).pid == stubborn.pid);
 
 	/* Scale stubborn to 0: TERM ignored, SIGKILL after its 1 s grace. */
 	took = timed_apply(t, grace_spec(t, 0, 0, spec), "- remove stubborn-rep-1");
 	if (took < 900 || took >= 4000)
 		fail_msg("stopping stubborn took %lld ms; expected the 1 s grace", (long long)took);
-	assert_false(pid_alive(stubborn.pid));
+	assert_false(oci_test_pid_alive(stubborn.pid));
 	assert_int_equal(rep_count(t), 0);
 }
 
@@ -961,11 +843,11 @@ static void test_delete_honours_stop_settings(void **state)
 		 "    scale: {mode: fixed, replicas: 1}\n",
 		 t->tmp.dir);
 	free(apply_ok(t, "stop.yaml", spec));
-	struct rep usr1 = running(t, "usr1", 1), stubborn = running(t, "stubborn", 1);
+	struct oci_test_replica usr1 = running(t, "usr1", 1), stubborn = running(t, "stubborn", 1);
 
 	int64_t took = timed_delete(t);
-	assert_false(pid_alive(usr1.pid));
-	assert_false(pid_alive(stubborn.pid));
+	assert_false(oci_test_pid_alive(usr1.pid));
+	assert_false(oci_test_pid_alive(stubborn.pid));
 	char *text = cli_read_file(cli_pathf(path, "%s/usr1-rep-1", out_dir));
 	if (!text || strcmp(text, "got USR1\n") != 0)
 		fail_msg("delete did not stop usr1-rep-1 with its stop_signal SIGUSR1 (%s: %s)", path,
@@ -1001,7 +883,7 @@ static void test_image_user_and_stop_signal(void **state)
 		 t->tmp.dir, t->tmp.dir);
 #undef NONROOT_SVC
 	free(apply_ok(t, "nonroot.yaml", spec));
-	struct rep img = running(t, "img", 1), by_spec = running(t, "spec", 1);
+	struct oci_test_replica img = running(t, "img", 1), by_spec = running(t, "spec", 1);
 	char *uid = NULL;
 	for (int64_t deadline = cli_mono_ms() + WAIT_MS; !uid && cli_mono_ms() < deadline; cli_sleep_ms(50))
 		uid = cli_read_file(cli_pathf(path, "%s/img-rep-1.uid", out_dir));
@@ -1014,8 +896,8 @@ static void test_image_user_and_stop_signal(void **state)
 	free(root);
 
 	timed_delete(t);
-	assert_false(pid_alive(img.pid));
-	assert_false(pid_alive(by_spec.pid));
+	assert_false(oci_test_pid_alive(img.pid));
+	assert_false(oci_test_pid_alive(by_spec.pid));
 	char *sig = cli_read_file(cli_pathf(path, "%s/img-rep-1.sig", out_dir));
 	if (!sig || strcmp(sig, "got USR1\n") != 0)
 		fail_msg("delete did not stop img-rep-1 with the image's StopSignal SIGUSR1 (%s)",
@@ -1089,7 +971,7 @@ static void test_delete_stops_replicas_together(void **state)
 
 	int64_t took = timed_delete(t);
 	for (int i = 0; i < 4; i++)
-		assert_false(pid_alive(pids[i]));
+		assert_false(oci_test_pid_alive(pids[i]));
 	if (took < 1900 || took >= 6000)
 		fail_msg("delete of 4 replicas took %lld ms; expected one 2 s grace period, "
 			 "not 4 x 2 s one after another",
@@ -1270,7 +1152,7 @@ static void test_adoption_and_lost_monitor(void **state)
 	assert_non_null(mon);
 	long long mon_pid = strtoll(mon, NULL, 10);
 	free(mon);
-	assert_true(pid_alive(mon_pid));
+	assert_true(oci_test_pid_alive(mon_pid));
 	assert_int_equal(kill((pid_t)mon_pid, SIGKILL), 0);
 	wait_dead(mon_pid);
 	assert_true(running(t, "web", 2).pid == pid[2]);
@@ -1278,14 +1160,14 @@ static void test_adoption_and_lost_monitor(void **state)
 	/* ... and when the container goes too, nobody recorded an exit: unknown. */
 	assert_int_equal(kill((pid_t)pid[2], SIGKILL), 0);
 	wait_dead(pid[2]);
-	struct rep lost = wait_state(t, "web", 2, "unknown");
+	struct oci_test_replica lost = wait_state(t, "web", 2, "unknown");
 	assert_int_equal(lost.pid, -1);
 
 	out = apply_ok(t, "web.yaml", web_spec(3, spec));
 	assert_action(out, "~ recreate web-rep-2");
 	assert_int_equal(cli_count_lines(out), 1);
 	free(out);
-	struct rep again = running(t, "web", 2);
+	struct oci_test_replica again = running(t, "web", 2);
 	assert_true(again.pid != pid[2]);
 	assert_true(running(t, "web", 1).pid == pid[1]);
 	assert_true(running(t, "web", 3).pid == pid[3]);
@@ -1407,7 +1289,7 @@ static void test_volumes(void **state)
 	struct oci_t *t = *state;
 	char spec[1024], dir[PATH_MAX], named[PATH_MAX], anon[PATH_MAX];
 	free(apply_ok(t, "vol.yaml", volume_spec("1", spec)));
-	struct rep first = running(t, "web", 1);
+	struct oci_test_replica first = running(t, "web", 1);
 	free(exec_out(t, "echo kept > /data/f && echo lost > /scratch/f", 0));
 
 	cli_pathf(named, "%s/volumes/%s/data/f", t->tmp.root, t->dep);
@@ -1425,9 +1307,9 @@ static void test_volumes(void **state)
 	char *out = apply_ok(t, "vol.yaml", volume_spec("2", spec));
 	assert_action(out, "~ recreate web-rep-1");
 	free(out);
-	struct rep second = running(t, "web", 1);
+	struct oci_test_replica second = running(t, "web", 1);
 	assert_true(second.pid != first.pid);
-	assert_false(pid_alive(first.pid));
+	assert_false(oci_test_pid_alive(first.pid));
 
 	out = exec_out(t, "cat /data/f; echo V=$V", 0);
 	assert_string_equal(out, "kept\nV=2\n");
@@ -1484,12 +1366,12 @@ static void test_bad_input(void **state)
 	free(out);
 	free(err);
 
-	struct rep good = running(t, "good", 1);
+	struct oci_test_replica good = running(t, "good", 1);
 	static const struct {
 		const char *service, *needle;
 	} bad[] = { { "baduser", "nosuchuser" }, { "badbind", NULL }, { "tiny", "resources.memory" } };
 	for (size_t i = 0; i < 3; i++) {
-		struct rep r = get_rep(t, bad[i].service, 1);
+		struct oci_test_replica r = get_rep(t, bad[i].service, 1);
 		const char *needle = bad[i].needle ? bad[i].needle : missing;
 		if (strcmp(r.state, "failed") != 0 || !strstr(r.error, needle) || r.pid != -1)
 			fail_msg("%s-rep-1: expected failed with an error naming %s: %s", bad[i].service,
@@ -1500,7 +1382,7 @@ static void test_bad_input(void **state)
 	}
 	/* Only the good replica's mount and runc container exist. */
 	char dir[PATH_MAX], want[PATH_MAX + 16];
-	char *m = mounts_under(t->tmp.root);
+	char *m = oci_test_mounts_under(t->tmp.root);
 	snprintf(want, sizeof(want), "%s/rootfs\n", ctr_dir(t, "good", 1, dir));
 	assert_string_equal(m, want);
 	free(m);
@@ -1519,16 +1401,163 @@ static void test_bad_input(void **state)
 	assert_true(running(t, "good", 1).pid == good.pid);
 }
 
-static bool have(const char *prog)
+/* ---- a command that cannot be executed; logs from now on ---- */
+
+/* Not found, not executable, a directory, an argument list too long: each
+ * replica is recorded as exited with 127/126 and exit_reason exec_failed,
+ * and status and logs say why (Docker's words). */
+static void test_exec_failure_recorded(void **state)
 {
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", prog);
-	return system(cmd) == 0;
+	struct oci_t *t = *state;
+	char *big = calloc(1, 200 * 1024 + 1), *spec = NULL;
+	assert_non_null(big);
+	memset(big, 'x', 200 * 1024); /* one argument over MAX_ARG_STRLEN */
+	int n = asprintf(&spec,
+		"  missing:\n" IMAGE "    command: {args: [\"nosuch\"]}\n"
+		"    restart_policy: {kind: \"no\"}\n    scale: {mode: fixed, replicas: 1}\n"
+		"  notexec:\n" IMAGE "    command: {args: [\"/etc/passwd\"]}\n"
+		"    restart_policy: {kind: \"no\"}\n    scale: {mode: fixed, replicas: 1}\n"
+		"  dir:\n" IMAGE "    command: {args: [\"/bin\"]}\n"
+		"    restart_policy: {kind: \"no\"}\n    scale: {mode: fixed, replicas: 1}\n"
+		"  toolong:\n" IMAGE "    command: {args: [\"/bin/echo\", \"%s\"]}\n"
+		"    restart_policy: {kind: \"no\"}\n    scale: {mode: fixed, replicas: 1}\n",
+		big);
+	assert_true(n > 0);
+	free(big);
+	char *out = apply_ok(t, "exec.yaml", spec);
+	assert_action(out, "+ create missing-rep-1");
+	free(out);
+	static const struct {
+		const char *service;
+		int code;
+		const char *why, *log;
+	} want[] = {
+		{ "missing", 127, "exec: \"nosuch\": executable file not found in $PATH",
+		  "exec: \"nosuch\": executable file not found in $PATH\n" },
+		{ "notexec", 126, "exec: \"/etc/passwd\": permission denied",
+		  "exec: \"/etc/passwd\": permission denied\n" },
+		{ "dir", 126, "exec: \"/bin\": permission denied", "exec: \"/bin\": permission denied\n" },
+		/* runc's init says it after start, on the replica's stderr */
+		{ "toolong", 126, "exec /bin/echo: argument list too long",
+		  "exec /bin/echo: argument list too long\n" },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct oci_test_replica r = wait_state(t, want[i].service, 1, "exited");
+		if (r.exit_code != want[i].code || strcmp(r.exit_reason, "exec_failed") != 0 ||
+		    strcmp(r.error, want[i].why) != 0 || r.exit_signal[0] || r.pid != -1)
+			fail_msg("%s-rep-1: expected exited %d, exec_failed, error \"%s\": %s",
+				 want[i].service, want[i].code, want[i].why, r.json);
+		char name[64], *err = NULL;
+		snprintf(name, sizeof(name), "%s-rep-1", want[i].service);
+		int code = ZL(t, &out, &err, "logs", name);
+		assert_exit(code, 0, out, err);
+		assert_string_equal(out, want[i].log);
+		free(out);
+		free(err);
+	}
+	/* The table says why under the row, as for a failed one. */
+	char path[PATH_MAX], *err = NULL;
+	int code = ZL(t, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	assert_contains(out, "  error: exec: \"nosuch\": executable file not found in $PATH\n");
+	free(out);
+	free(err);
+	/* restart_policy no: the next apply leaves them as they are. */
+	write_spec(t, "exec.yaml", spec, path);
+	code = ZL(t, &out, &err, "apply", "-f", path);
+	assert_exit(code, 0, out, err);
+	assert_int_equal(cli_count_lines(out), 0);
+	free(out);
+	free(err);
+	free(spec);
+	assert_string_equal(get_rep(t, "missing", 1).exit_reason, "exec_failed");
 }
+
+/* True once process pid holds path open. */
+static bool holds_open(pid_t pid, const char *path)
+{
+	char fd_dir[64];
+	snprintf(fd_dir, sizeof(fd_dir), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(fd_dir);
+	bool found = false;
+	struct dirent *e;
+	while (d && !found && (e = readdir(d))) {
+		char link[PATH_MAX], p[PATH_MAX];
+		ssize_t n = readlink(cli_pathf(p, "%s/%s", fd_dir, e->d_name), link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			found = strcmp(link, path) == 0;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* logs -f --tail 0 shows what the replica writes from then on, as docker's. */
+static void test_logs_follow_tail_0(void **state)
+{
+	struct oci_t *t = *state;
+	free(apply_ok(t, "late.yaml",
+		      "  late:\n" IMAGE
+		      "    command: {args: [\"/bin/sh\", \"-c\", \"echo old1; echo old2; "
+		      "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo new\"]}\n"
+		      "    restart_policy: {kind: \"no\"}\n"
+		      "    scale: {mode: fixed, replicas: 1}\n"));
+	char *out = NULL, *err = NULL;
+	int64_t deadline = cli_mono_ms() + WAIT_MS;
+	for (bool both = false; !both;) {
+		assert_true(cli_mono_ms() < deadline);
+		int code = ZL(t, &out, &err, "logs", "late-rep-1");
+		both = code == 0 && strcmp(out, "old1\nold2\n") == 0;
+		free(out);
+		free(err);
+		if (!both)
+			cli_sleep_ms(50);
+	}
+	/* Without -f: nothing. */
+	int code = ZL(t, &out, &err, "logs", "late-rep-1", "--tail", "0");
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+
+	struct cli_proc p;
+	zl_spawn(t, &p, (const char *const[]){ "logs", "-f", "--tail", "0", "late-rep-1", NULL });
+	/* Once it holds ctr.log open it has looked at what is there. */
+	char dir[PATH_MAX], log[PATH_MAX];
+	cli_pathf(log, "%s/ctr.log", ctr_dir(t, "late", 1, dir));
+	while (!holds_open(p.pid, log)) {
+		int st;
+		if (waitpid(p.pid, &st, WNOHANG) == p.pid) {
+			char *early = cli_read_file(p.out_path);
+			unlink(p.out_path);
+			unlink(p.err_path);
+			fail_msg("logs -f --tail 0 ended at once (status 0x%x), printing \"%s\"", st,
+				 early ? early : "");
+		}
+		if (cli_mono_ms() > deadline) {
+			kill(p.pid, SIGKILL);
+			fail_msg("logs -f --tail 0 never opened %s", log);
+		}
+		cli_sleep_ms(10);
+	}
+	code = ZL(t, &out, &err, "exec", "late-rep-1", "--", "sh", "-c", ">/tmp/go");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	code = zl_wait_within(&p, 15000, &out);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "new\n");
+	free(out);
+	wait_state(t, "late", 1, "exited");
+}
+
 
 int main(void)
 {
-	if (geteuid() != 0 || !have("runc") || !have("umoci") || access("/bin/busybox", X_OK) < 0) {
+	if (geteuid() != 0 || !oci_test_have("runc") || !oci_test_have("umoci") ||
+	    access("/bin/busybox", X_OK) < 0) {
 		fprintf(stderr, "test_oci: needs root, runc, umoci and /bin/busybox; skipped\n");
 		return 77;
 	}
@@ -1549,6 +1578,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_argv_and_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_volumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_failure_recorded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logs_follow_tail_0, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

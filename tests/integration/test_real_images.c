@@ -30,17 +30,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "cli-helpers.h"
+#include "oci-helpers.h"
 #include "../infra/registry-fixture.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
-
-#include "net/net.h"
 
 #define WAIT_MS 60000
 #define POST_ROLLOUT_MS 5000
@@ -74,36 +71,13 @@ struct tcase {
 static int run_zl(const struct tcase *c, bool net_flags, char **out, char **err,
 		  const char *const *args)
 {
-	const char *argv[48];
-	size_t n = 0;
-	/* Flags first: exec's command comes after "--". */
-	argv[n++] = "--root";
-	argv[n++] = c->t.root;
-	argv[n++] = "--backend";
-	argv[n++] = "oci";
-	if (net_flags) {
-		argv[n++] = "--bridge";
-		argv[n++] = g.bridge;
-		argv[n++] = "--subnet";
-		argv[n++] = g.subnet;
-	}
-	for (size_t i = 0; args[i] && n < 47; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	return cli_run(NULL, NULL, NULL, argv, out, err);
+	struct oci_test_flags f = { .root = c->t.root, .bridge = net_flags ? g.bridge : NULL,
+				    .subnet = g.subnet };
+	return oci_test_run(OCI_FLAGS_FIRST, &f, NULL, args, out, err);
 }
 #define ZL(c, out, err, ...) run_zl((c), true, (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
 #define ZLQ(c, out, err, ...) run_zl((c), false, (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
 
-static void assert_contains(const char *text, const char *needle)
-{
-	if (!text || !strstr(text, needle))
-		fail_msg("\"%s\" not found in:\n%s", needle, text ? text : "(null)");
-}
-
-/* ---- specs ---- */
-
-/* Writes c->t.dir/name: the header for this test's deployment + services. */
 static char *write_spec(struct tcase *c, const char *name, const char *services, char path[PATH_MAX])
 {
 	char *text = NULL;
@@ -161,62 +135,29 @@ static char *postgres_service(const char *round, const char *volume_extra, const
 
 /* ---- status ---- */
 
-static cJSON *status_of(struct tcase *c)
+static cJSON *status_of(const struct tcase *c)
 {
-	char *out = NULL, *err = NULL;
-	int code = ZLQ(c, &out, &err, "status", "-o", "json", "-d", c->dep);
-	assert_exit(code, 0, out, err);
-	cJSON *doc = cJSON_Parse(out);
-	if (!doc)
-		fail_msg("status -o json: %s", out);
-	free(out);
-	free(err);
-	return doc;
+	return oci_test_status_json(OCI_FLAGS_FIRST, &(struct oci_test_flags){ .root = c->t.root },
+				    c->dep);
 }
 
-struct rep {
-	char state[32];
-	char health[32];
-	long long pid;
-	int exit_code;
-	char json[4096];
-};
-
-static struct rep get_rep(struct tcase *c, const char *service, int index)
+static struct oci_test_replica get_rep(struct tcase *c, const char *service, int index)
 {
-	struct rep r = { .pid = -1, .exit_code = -1 };
 	cJSON *doc = status_of(c);
-	cJSON *o = cli_json_replica(doc, c->dep, service, index);
-	if (o) {
-		const char *s = cli_json_str(o, "state"), *h = cli_json_str(o, "health");
-		snprintf(r.state, sizeof(r.state), "%s", s ? s : "");
-		snprintf(r.health, sizeof(r.health), "%s", h ? h : "");
-		cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "pid");
-		r.pid = cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
-		v = cJSON_GetObjectItemCaseSensitive(o, "exit_code");
-		r.exit_code = cJSON_IsNumber(v) ? v->valueint : -1;
-		char *j = cJSON_PrintUnformatted(o);
-		snprintf(r.json, sizeof(r.json), "%s", j);
-		free(j);
-	} else {
-		snprintf(r.json, sizeof(r.json), "(no %s-rep-%d in status)", service, index);
-	}
+	struct oci_test_replica r = oci_test_replica_of(doc, c->dep, service, index);
 	cJSON_Delete(doc);
 	return r;
 }
 
-static struct rep wait_running(struct tcase *c, const char *service, int index)
+static cJSON *status_of_case(const void *c)
 {
-	int64_t end = cli_mono_ms() + WAIT_MS;
-	for (;;) {
-		struct rep r = get_rep(c, service, index);
-		if (strcmp(r.state, "running") == 0 && r.pid > 0)
-			return r;
-		if (cli_mono_ms() > end)
-			fail_msg("%s-rep-%d is not running after %d ms: %s", service, index, WAIT_MS,
-				 r.json);
-		cli_sleep_ms(100);
-	}
+	return status_of(c);
+}
+
+static struct oci_test_replica wait_running(struct tcase *c, const char *service, int index)
+{
+	return oci_test_wait_state(status_of_case, c, c->dep, service, index, "running", true,
+				   WAIT_MS, 100);
 }
 
 /* "ip1 ip2 ..." of service's replicas 1..n (caller frees). */
@@ -435,24 +376,6 @@ static void *client_loop(void *arg)
 
 /* ---- fixtures ---- */
 
-static int sh_quiet(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static int sh_quiet(const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	char *cmd = NULL;
-	if (vasprintf(&cmd, f, ap) < 0)
-		abort();
-	va_end(ap);
-	char *full = NULL;
-	if (asprintf(&full, "%s >/dev/null 2>&1", cmd) < 0)
-		abort();
-	int st = system(full);
-	free(cmd);
-	free(full);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int json_user_id(const cJSON *info, const char *user, const char *key)
 {
 	const cJSON *u = cJSON_GetObjectItemCaseSensitive(
@@ -470,11 +393,7 @@ static int group_setup(void **state)
 	snprintf(g.subnet_prefix, sizeof(g.subnet_prefix), "10.214.%d.", pid % 200);
 	if (net_subnet_parse(g.subnet, &g.net, NULL) < 0)
 		return -1;
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "re");
-	if (!f || !fgets(g.ip_forward, sizeof(g.ip_forward), f))
-		snprintf(g.ip_forward, sizeof(g.ip_forward), "1");
-	if (f)
-		fclose(f);
+	oci_test_ip_forward_save(g.ip_forward, sizeof(g.ip_forward));
 	g.net_ready = true;
 
 	/* The images: built once, cached across runs and builds. */
@@ -534,25 +453,7 @@ static int group_teardown(void **state)
 		rf_rm_rf(g.regdir);
 	if (!g.net_ready)
 		return 0;
-	/* What the bridge brought: its masquerading, the loopback and
-	 * forward rules naming it, and the bridge itself. */
-	const struct {
-		const char *table, *chain, *rule;
-	} rules[] = {
-		{ "nat", "POSTROUTING", "-s %s ! -o %s -m comment --comment zlapply -j MASQUERADE" },
-		{ "nat", "ZLAPPLY-POSTROUTING", "-s 127.0.0.0/8 -o %2$s -m comment --comment zlapply -j MASQUERADE" },
-		{ "filter", "FORWARD", "-o %2$s -m conntrack --ctstate DNAT -m comment --comment zlapply -j ACCEPT" },
-		{ "filter", "FORWARD", "-i %2$s -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment zlapply -j ACCEPT" },
-	};
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-		char rule[512];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		snprintf(rule, sizeof(rule), rules[i].rule, g.subnet, g.bridge);
-#pragma GCC diagnostic pop
-		while (sh_quiet("iptables -w -t %s -D %s %s", rules[i].table, rules[i].chain, rule) == 0)
-			;
-	}
+	oci_test_bridge_rules_delete(g.bridge, g.subnet);
 	/* Any other rule that still names the bridge or the subnet. */
 	for (int t = 0; t < 2; t++) {
 		const char *table = t ? "filter" : "nat";
@@ -561,55 +462,26 @@ static int group_teardown(void **state)
 		for (char *line = rs ? strtok(rs, "\n") : NULL; line; line = strtok(NULL, "\n"))
 			if (strncmp(line, "-A ", 3) == 0) {
 				fprintf(stderr, "cleanup: iptables -t %s %s\n", table, line);
-				sh_quiet("iptables -w -t %s -D %s", table, line + 3);
+				oci_test_sh_quiet("iptables -w -t %s -D %s", table, line + 3);
 			}
 		free(rs);
 	}
-	struct zl_err err = ZL_ERR_INIT;
-	if (net_bridge_delete(g.bridge, &err) < 0)
-		fprintf(stderr, "cleanup: %s\n", err.msg);
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "we");
-	if (f) {
-		fputs(g.ip_forward, f);
-		fclose(f);
-	}
+	oci_test_bridge_delete(g.bridge);
+	oci_test_ip_forward_restore(g.ip_forward);
 	return 0;
 }
 
 static int case_setup(void **state)
 {
 	struct tcase *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -1;
-	snprintf(c->t.dir, sizeof(c->t.dir), "/tmp/zlreal-XXXXXX");
-	if (!mkdtemp(c->t.dir)) {
+	if (!c || oci_test_case_open(&c->t, "/tmp/zlreal-XXXXXX", c->dep, sizeof(c->dep), "ri",
+				     ++g.seq) < 0) {
 		free(c);
 		return -1;
 	}
-	rf_fmt(c->t.root, sizeof(c->t.root), "%s/root", c->t.dir);
-	snprintf(c->dep, sizeof(c->dep), "ri%d-%d", (int)getpid(), ++g.seq);
 	c->t0 = cli_mono_ms();
 	*state = c;
 	return 0;
-}
-
-/* Mount points under prefix, deepest first would be better; MNT_DETACH
- * makes the order not matter. */
-static void umount_under(const char *prefix)
-{
-	char *text = cli_read_file("/proc/self/mountinfo");
-	if (!text)
-		return;
-	size_t plen = strlen(prefix);
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		char mp[PATH_MAX];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strncmp(mp, prefix, plen) == 0 &&
-		    (mp[plen] == '/' || mp[plen] == '\0')) {
-			fprintf(stderr, "cleanup: unmount %s\n", mp);
-			umount2(mp, MNT_DETACH);
-		}
-	}
-	free(text);
 }
 
 static int case_teardown(void **state)
@@ -620,25 +492,18 @@ static int case_teardown(void **state)
 		umount2(c->tmpfs, MNT_DETACH);
 		c->tmpfs[0] = '\0';
 	}
-	char *out = NULL, *err = NULL;
-	int code = ZL(c, &out, &err, "delete", "-q", "-d", c->dep);
-	if (code != 0)
-		fprintf(stderr, "cleanup: delete %s: exit %d: %s%s\n", c->dep, code, out, err);
-	free(out);
-	free(err);
-	code = ZL(c, &out, &err, "doctor", "--fix");
-	if (code != 0)
-		fprintf(stderr, "cleanup: doctor --fix: exit %d: %s%s\n", code, out, err);
-	free(out);
-	free(err);
+	oci_test_delete_and_fix(OCI_FLAGS_FIRST,
+				&(struct oci_test_flags){ .root = c->t.root, .bridge = g.bridge,
+							  .subnet = g.subnet },
+				c->dep);
 	/* Containers of ours runc still knows (a failed delete). */
 	char *ids = rf_sh_out("runc list -q 2>/dev/null | grep '^zl-%s-' || true", c->dep);
 	for (char *id = ids ? strtok(ids, "\n") : NULL; id; id = strtok(NULL, "\n")) {
 		fprintf(stderr, "cleanup: runc delete --force %s\n", id);
-		sh_quiet("runc delete --force '%s'", id);
+		oci_test_sh_quiet("runc delete --force '%s'", id);
 	}
 	free(ids);
-	umount_under(c->t.dir);
+	oci_test_unmount_left(c->t.dir);
 	if (getenv("ZL_KEEP_TMP"))
 		fprintf(stderr, "kept %s\n", c->t.dir);
 	else
@@ -728,7 +593,7 @@ static void test_nginx_workers_as_www_data(void **state)
 	/* The workers (children of the master, the replica's pid) run as
 	 * www-data, and answered: a non-root worker opened the page. */
 	for (int i = 1; i <= 2; i++) {
-		struct rep r = wait_running(c, "web", i);
+		struct oci_test_replica r = wait_running(c, "web", i);
 		char *cmd = proc_cmdline(r.pid);
 		if (!strstr(cmd, "nginx"))
 			fail_msg("web-rep-%d pid %lld is \"%s\", not nginx", i, r.pid, cmd);
@@ -935,7 +800,7 @@ static void test_postgres_named_volume_copy_up_and_stop_signal(void **state)
 
 	/* The server runs as postgres (the image's User), and so do its
 	 * children. */
-	struct rep r = wait_running(c, "db", 1);
+	struct oci_test_replica r = wait_running(c, "db", 1);
 	char *cmd = proc_cmdline(r.pid);
 	print_message("db-rep-1: pid %lld \"%s\", first apply %lld ms\n", r.pid, cmd,
 		      (long long)t_first);
@@ -978,7 +843,7 @@ static void test_postgres_named_volume_copy_up_and_stop_signal(void **state)
 		fail_msg("no \"~ recreate db-rep-1\" in:\n%s%s", out, err);
 	free(out);
 	free(err);
-	struct rep r2 = wait_running(c, "db", 1);
+	struct oci_test_replica r2 = wait_running(c, "db", 1);
 	assert_true(r2.pid != r.pid);
 
 	o = psql_ok(c, "SELECT v FROM kept");
@@ -1047,7 +912,7 @@ static void test_postgres_nocopy_volume_stays_empty(void **state)
 
 	/* The replica exited non-zero (initdb failed) and is not ready. */
 	int64_t end = cli_mono_ms() + WAIT_MS;
-	struct rep r;
+	struct oci_test_replica r;
 	for (;;) {
 		r = get_rep(c, "db", 1);
 		if (strcmp(r.state, "running") != 0)
@@ -1154,22 +1019,15 @@ static void test_copy_up_out_of_disk(void **state)
 	wait_running(c, "web", 1);
 }
 
-static bool have(const char *prog)
-{
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", prog);
-	return system(cmd) == 0;
-}
-
 int main(void)
 {
-	if (geteuid() != 0 || !have("runc") || !have("umoci") || !have("skopeo") ||
-	    !have("docker-registry")) {
+	if (geteuid() != 0 || !oci_test_have("runc") || !oci_test_have("umoci") ||
+	    !oci_test_have("skopeo") || !oci_test_have("docker-registry")) {
 		fprintf(stderr, "test_real_images: needs root, runc, umoci, skopeo and "
 				"docker-registry; skipped\n");
 		return 77;
 	}
-	if (!have("debootstrap")) {
+	if (!oci_test_have("debootstrap")) {
 		fprintf(stderr, "test_real_images: debootstrap missing (scripts/setup); skipped\n");
 		return 77;
 	}

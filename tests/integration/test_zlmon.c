@@ -658,21 +658,227 @@ static void test_logs_print_and_follow(void **state)
 	assert_zlmon_clean(f);
 }
 
-static void test_bad_binary_reports_error(void **state)
+/* A command that cannot be executed is not a failure to start: it exits at
+ * once, as under a shell, with 127 (not found) or 126 (not executable) and
+ * why, in exit.json and on the container's stderr. */
+static void assert_exec_failed(struct fix *f, int code, const char *why)
+{
+	struct monitor_exit ex;
+	wait_exit(f, &ex);
+	if (ex.exit_code != code || strcmp(ex.reason, "exec_failed") != 0 || ex.signal ||
+	    strcmp(ex.error, why) != 0)
+		fail_msg("expected exit %d, exec_failed, \"%s\"; got %d, %s, \"%s\"", code, why,
+			 ex.exit_code, ex.reason, ex.error);
+	struct monitor_log_record *recs;
+	size_t n;
+	struct zl_err err = ZL_ERR_INIT;
+	assert_int_equal(monitor_logs_tail(f->state, 1, &recs, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(recs[0].stream, MONITOR_STDERR);
+	struct zl_buf again = { 0 };
+	/* the last line says it too, in the runtime's words or zlmon's */
+	assert_int_equal(monitor_exec_failure(recs[0].text, &again), code);
+	assert_string_equal(again.data, why);
+	zl_buf_free(&again);
+	monitor_log_records_free(recs, n);
+	assert_false(runc_knows(f));
+	assert_zlmon_clean(f);
+}
+
+static void test_bad_binary_is_exec_failure(void **state)
 {
 	NEED_FIXTURE(f);
 	const char *argv[] = { "/bin/nosuch", NULL };
 	write_config(f, NULL, argv, 0, NULL);
-	assert_false(spawn_zlmon(f, NULL));
-	assert_int_equal(strncmp(f->ready, "error ", 6), 0);
-	assert_non_null(strstr(f->ready, g_runc));
-	assert_non_null(strstr(f->ready, " create "));
-	assert_non_null(strstr(f->ready, "exit 1"));
-	assert_non_null(strstr(f->ready, "/bin/nosuch"));
-	/* One line. */
-	assert_ptr_equal(strchr(f->ready, '\n'), f->ready + strlen(f->ready) - 1);
-	assert_false(exists(f->state, "exit.json"));
-	assert_false(runc_knows(f));
+	/* runc's create refuses it; zlmon reports a start and an exit. */
+	assert_true(spawn_zlmon(f, NULL));
+	assert_exec_failed(f, 127, "exec: \"/bin/nosuch\": stat /bin/nosuch: no such file or directory");
+	struct monitor_exit ex;
+	assert_int_equal(monitor_exit_read(f->state, &ex), 0);
+	assert_int_equal(ex.pid, -1); /* no process of the container ran */
+	/* Why, for zlmon.log's reader: the runtime's whole command and answer. */
+	char *path = zl_xasprintf("%s/zlmon.log", f->state);
+	char *log = read_text(path);
+	free(path);
+	assert_non_null(strstr(log, " create "));
+	free(log);
+}
+
+static void test_not_in_path_and_not_executable(void **state)
+{
+	NEED_FIXTURE(f);
+	const char *argv[] = { "nosuch", NULL };
+	write_config(f, NULL, argv, 0, NULL);
+	assert_true(spawn_zlmon(f, NULL));
+	assert_exec_failed(f, 127, "exec: \"nosuch\": executable file not found in $PATH");
+
+	/* A directory: found, cannot be executed. */
+	const char *dir[] = { "/bin", NULL };
+	write_config(f, NULL, dir, 0, NULL);
+	assert_true(spawn_zlmon(f, NULL));
+	assert_exec_failed(f, 126, "exec: \"/bin\": permission denied");
+}
+
+/* The exec fails after start (runc checks the file, not the arguments):
+ * still exec_failed, 126, with the kernel's reason. */
+static void test_argument_list_too_long(void **state)
+{
+	NEED_FIXTURE(f);
+	char *big = zl_xcalloc(1, 200 * 1024 + 1);
+	memset(big, 'x', 200 * 1024); /* one argument over MAX_ARG_STRLEN (128 KiB) */
+	const char *argv[] = { "/bin/echo", big, NULL };
+	write_config(f, NULL, argv, 0, NULL);
+	free(big);
+	assert_true(spawn_zlmon(f, NULL));
+	assert_exec_failed(f, 126, "exec: \"/bin/echo\": argument list too long");
+	struct monitor_exit ex;
+	assert_int_equal(monitor_exit_read(f->state, &ex), 0);
+	assert_int_equal(ex.pid, f->pid);
+}
+
+/* A command that runs and fails is not an exec failure, whatever it says. */
+static void test_command_failing_is_not_exec_failure(void **state)
+{
+	NEED_FIXTURE(f);
+	write_config(f, "echo 'exec /bin/x: permission denied' >&2; exit 126", NULL, 0, NULL);
+	assert_true(spawn_zlmon(f, NULL));
+	struct monitor_exit ex;
+	wait_exit(f, &ex);
+	assert_int_equal(ex.exit_code, 126);
+	assert_string_equal(ex.reason, "exited");
+	assert_string_equal(ex.error, "");
+	assert_zlmon_clean(f);
+}
+
+/* The words of runc and crun, without running crun (it refuses this
+ * hybrid-cgroup host): what each says, the code, Docker's line. */
+static void test_exec_failure_words(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		int code;
+		const char *msg;
+	} cases[] = {
+		{ "runc create failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH",
+		  127, "exec: \"nosuch\": executable file not found in $PATH" },
+		{ "runc create failed: unable to start container process: exec: \"/etc/passwd\": permission denied",
+		  126, "exec: \"/etc/passwd\": permission denied" },
+		{ "exec /bin/echo: argument list too long\n", 126,
+		  "exec: \"/bin/echo\": argument list too long" },
+		{ "exec /app/start.sh: exec format error\n", 126,
+		  "exec: \"/app/start.sh\": exec format error" },
+		{ "exec /entry.sh: no such file or directory\n", 127,
+		  "exec: \"/entry.sh\": no such file or directory" },
+		{ "executable file `nosuch` not found in $PATH: No such file or directory", 127,
+		  "exec: \"nosuch\": executable file not found in $PATH" },
+		{ "executable file `/bin/nosuch` not found: No such file or directory", 127,
+		  "exec: \"/bin/nosuch\": no such file or directory" },
+		{ "the path `/etc/passwd` exists but it is not executable: Operation not permitted", 126,
+		  "exec: \"/etc/passwd\": permission denied" },
+		{ "the path `/bin` is not a regular file: Operation not permitted", 126,
+		  "exec: \"/bin\": permission denied" },
+		{ "exec container process `/bin/echo`: Argument list too long", 126,
+		  "exec: \"/bin/echo\": argument list too long" },
+		{ "exec container process (missing dynamic library?) `/app`: No such file or directory",
+		  127, "exec: \"/app\": no such file or directory" },
+		/* not about the command */
+		{ "runc create failed: unable to start container process: error during container init: "
+		  "error mounting \"proc\" to rootfs at \"/proc\": permission denied", 0, NULL },
+		{ "cgroups in hybrid mode not supported, drop all controllers from cgroupv2", 0, NULL },
+		{ "hello: exec /bin/x: nothing", 0, NULL },
+		{ "", 0, NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct zl_buf msg = { 0 };
+		int code = monitor_exec_failure(cases[i].text, &msg);
+		if (code != cases[i].code ||
+		    (cases[i].msg ? !msg.data || strcmp(msg.data, cases[i].msg) != 0 : msg.len != 0))
+			fail_msg("\"%s\": got %d \"%s\", expected %d \"%s\"", cases[i].text, code,
+				 msg.data ? msg.data : "", cases[i].code, cases[i].msg ? cases[i].msg : "");
+		zl_buf_free(&msg);
+	}
+}
+
+/* Follow from now (logs -f --tail 0): what was written before the reader
+ * started is not shown, what comes after is. */
+static void test_logs_follow_from_now(void **state)
+{
+	NEED_FIXTURE(f);
+	char *go = zl_xasprintf("%s/go-%s", g_rootfs, f->id);
+	char *script = zl_xasprintf("echo old1; echo old2; while [ ! -e /go-%s ]; do sleep 0.05; "
+				    "done; echo new",
+				    f->id);
+	write_config(f, script, NULL, 0, NULL);
+	free(script);
+	assert_true(spawn_zlmon(f, NULL));
+	char *ctr_log = zl_xasprintf("%s/ctr.log", f->state);
+	int64_t deadline = monitor_monotonic_ms() + WAIT_MS;
+	for (;;) {
+		char *text = read_text(ctr_log);
+		bool both = text && strstr(text, "old2");
+		free(text);
+		if (both)
+			break;
+		assert_true(monitor_monotonic_ms() < deadline);
+		msleep(20);
+	}
+	/* The reader in a child; the parent lets the container go on once the
+	 * child holds ctr.log open (it has looked at what is there). */
+	char *out_path = zl_xasprintf("%s/follow.out", f->dir);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		FILE *out = fopen(out_path, "w");
+		struct zl_err err = ZL_ERR_INIT;
+		int r = out ? monitor_logs_print(f->state, MONITOR_LOG_TAIL_NONE, true, false, out, &err)
+			    : -1;
+		if (out)
+			fclose(out);
+		_exit(r == 0 ? 0 : 1);
+	}
+	char fd_dir[64];
+	snprintf(fd_dir, sizeof(fd_dir), "/proc/%d/fd", (int)child);
+	for (bool open_now = false; !open_now;) {
+		assert_true(monitor_monotonic_ms() < deadline);
+		DIR *d = opendir(fd_dir);
+		struct dirent *e;
+		while (d && (e = readdir(d)) && !open_now) {
+			char link[PATH_MAX], *p = zl_xasprintf("%s/%s", fd_dir, e->d_name);
+			ssize_t n = readlink(p, link, sizeof(link) - 1);
+			free(p);
+			if (n > 0) {
+				link[n] = '\0';
+				open_now = strcmp(link, ctr_log) == 0;
+			}
+		}
+		if (d)
+			closedir(d);
+		if (!open_now)
+			msleep(10);
+	}
+	FILE *g = fopen(go, "w");
+	assert_non_null(g);
+	fclose(g);
+	int st;
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	char *text = read_text(out_path);
+	assert_non_null(text);
+	assert_string_equal(text, "new\n");
+	free(text);
+	/* A finished replica: nothing, at once. */
+	FILE *out = fopen(out_path, "w");
+	struct zl_err err = ZL_ERR_INIT;
+	assert_int_equal(monitor_logs_print(f->state, MONITOR_LOG_TAIL_NONE, true, false, out, &err), 0);
+	fclose(out);
+	text = read_text(out_path);
+	assert_string_equal(text, "");
+	free(text);
+	unlink(go);
+	free(go);
+	free(out_path);
+	free(ctr_log);
 	assert_zlmon_clean(f);
 }
 
@@ -818,7 +1024,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_streams_and_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logs_print_and_follow, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_binary_reports_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_binary_is_exec_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_in_path_and_not_executable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_argument_list_too_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_failing_is_not_exec_failure, setup,
+						teardown),
+		cmocka_unit_test(test_exec_failure_words),
+		cmocka_unit_test_setup_teardown(test_logs_follow_from_now, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_rootfs_reports_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing_id_is_left_alone, setup, teardown),
