@@ -11,8 +11,12 @@
 #     ip netns add; ip link add veth; ip link set netns; rename to eth0;
 #     master + up; ip addr add; lo + eth0 up; ip route add default; and
 #     ip link del + ip netns del.
-# Everything lives on a bench bridge zlb<pid%1000> with 10.213.198.0/24;
+# Everything lives on a bench bridge zlb<pid%1000> with 10.216.250.0/24
+# (outside the default 10.213.0.0/16: a live zl0 keeps its routes);
 # no traffic is sent. Usage: bench/net.sh [BUILD_DIR] [RUNS] [N]  (as root)
+# env: BENCH_SUBNET (a /24, default 10.216.250.0/24); BENCH_NO_LIB=1 skips
+# part 2 (a build's tests/test_net picks its own subnet: older ones used
+# 10.213.<100 + pid%150>.0/24, inside the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -21,8 +25,8 @@ n=${3:-100}
 zl=$(realpath "$build/cli/zlapply")
 export ZLMON_BIN=$(realpath "$build/backends/monitor/zlmon")
 bridge=zlb$(( $$ % 1000 ))
-subnet=10.213.198.0/24
-prefix=10.213.198
+subnet=${BENCH_SUBNET:-10.216.250.0/24}
+prefix=${subnet%.0/24}
 
 work=$(mktemp -d /tmp/zlapply-net-bench.XXXXXX)
 root=$work/root
@@ -71,7 +75,14 @@ for r in $(seq 1 "$runs"); do
 done
 leftover=$(z doctor 2>/dev/null || true)
 
-# By hand with ip, on the same bridge (it exists after the zlapply runs).
+# By hand with ip, on the same bridge: it exists after the zlapply runs
+# of builds that keep it; newer ones remove it with the last deployment, so
+# make it the same way (address .1, up) when it is gone.
+if ! ip link show "$bridge" >/dev/null 2>&1; then
+  ip link add "$bridge" type bridge
+  ip addr add "$prefix.1/24" dev "$bridge"
+  ip link set "$bridge" up
+fi
 hs=() ht=()
 for r in $(seq 1 "$runs"); do
   t=$(date +%s%N)
@@ -98,7 +109,7 @@ for r in $(seq 1 "$runs"); do
 done
 
 lib=""
-if [ -x "$build/tests/test_net" ]; then
+if [ -z "${BENCH_NO_LIB:-}" ] && [ -x "$build/tests/test_net" ]; then
   lib=$("$build/tests/test_net" 2>&1 | grep -o '[0-9]* replicas: setup avg.*' | sed -n 1p || true)
 fi
 
