@@ -28,19 +28,20 @@ static int cmp_id(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void known_ids_build(struct known_ids *k, const struct state_replicas *rows,
+/* Takes over ids (sorted by the database) and adds the pending entries'. */
+static void known_ids_build(struct known_ids *k, char **ids, size_t n,
 			    const struct state_journal *pending)
 {
-	k->ids = zl_xcalloc(rows->count + pending->count + 1, sizeof(*k->ids));
-	k->count = 0;
-	for (size_t i = 0; i < rows->count; i++)
-		if (rows->items[i].backend_id)
-			k->ids[k->count++] = zl_xstrdup(rows->items[i].backend_id);
+	k->ids = zl_xcalloc(n + pending->count + 1, sizeof(*k->ids));
+	memcpy(k->ids, ids, n * sizeof(*ids));
+	free(ids);
+	k->count = n;
 	for (size_t i = 0; i < pending->count; i++) {
 		const struct state_journal_entry *e = &pending->items[i];
 		k->ids[k->count++] = backend_replica_id(e->deployment, e->service, e->index);
 	}
-	qsort(k->ids, k->count, sizeof(*k->ids), cmp_id);
+	if (pending->count) /* the ids came sorted; the entries did not */
+		qsort(k->ids, k->count, sizeof(*k->ids), cmp_id);
 }
 
 static void known_ids_free(struct known_ids *k)
@@ -128,16 +129,19 @@ int adopt_held(struct state_db *db, struct backend *b, int64_t now_ms, size_t *a
 	*adopted = 0;
 	if (!b || !b->ops->held)
 		return 0;
-	struct state_replicas rows = { 0 };
 	struct state_journal pending = { 0 };
 	struct backend_held *held = NULL;
-	size_t n = 0;
+	char **ids = NULL;
+	size_t n = 0, n_ids = 0;
 	int ret = -1;
-	if (state_replicas_load(db, NULL, &rows, err) < 0 ||
-	    state_journal_pending(db, NULL, &pending, err) < 0)
+	/* The ids alone: a no-op apply must not load every row twice. */
+	if (state_replica_ids(db, &ids, &n_ids, err) < 0 ||
+	    state_journal_pending(db, NULL, &pending, err) < 0) {
+		state_names_free(ids, n_ids);
 		goto out;
+	}
 	struct known_ids k;
-	known_ids_build(&k, &rows, &pending);
+	known_ids_build(&k, ids, n_ids, &pending);
 	int hr = b->ops->held(b, id_known, &k, &held, &n, err);
 	known_ids_free(&k);
 	if (hr < 0)
@@ -161,6 +165,5 @@ int adopt_held(struct state_db *db, struct backend *b, int64_t now_ms, size_t *a
 out:
 	backend_held_free(held, n);
 	state_journal_free(&pending);
-	state_replicas_free(&rows);
 	return ret;
 }

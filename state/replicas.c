@@ -293,6 +293,31 @@ int state_replica_delete(struct state_db *db, const char *deployment, const char
 			       index);
 }
 
+static const char sql_ids[] =
+	"SELECT backend_id FROM replicas WHERE backend_id IS NOT NULL ORDER BY backend_id";
+
+int state_replica_ids(struct state_db *db, char ***ids, size_t *count, struct zl_err *err)
+{
+	*ids = NULL;
+	*count = 0;
+	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, STMT_REPLICA_IDS, sql_ids, err);
+	if (!st)
+		return -1;
+	size_t cap = 0;
+	int rc;
+	while ((rc = state_step_row(db, st, err, "list replica ids")) > 0) {
+		zl_grow(ids, sizeof(**ids), &cap, *count + 1);
+		(*ids)[(*count)++] = state_column_strdup(st, 0);
+	}
+	if (rc < 0) {
+		state_names_free(*ids, *count);
+		*ids = NULL;
+		*count = 0;
+		return -1;
+	}
+	return 0;
+}
+
 int state_replica_id_owner(struct state_db *db, const char *backend_id, const char *deployment,
 			   const char *service, int index, char **owner, struct zl_err *err)
 {

@@ -42,6 +42,7 @@
 	X(REPLICA_UPSERT, "save replica")                                                      \
 	X(REPLICA_DELETE, "delete replica")                                                    \
 	X(REPLICA_ID_OWNER, "look up replica id")                                              \
+	X(REPLICA_IDS, "list replica ids")                                                     \
 	/* deployments.c */                                                                    \
 	X(DEPLOYMENT_UPSERT, "save deployment")                                                \
 	X(DEPLOYMENT_DELETE, "delete deployment")                                              \

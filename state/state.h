@@ -118,6 +118,9 @@ int state_replicas_load(struct state_db *db, const char *deployment, struct stat
  * deployment of thousands of services as in one of two). */
 int state_replicas_load_service(struct state_db *db, const char *deployment, const char *service,
 				struct state_replicas *out, struct zl_err *err);
+/* Every replica's backend id, sorted (strcmp order); caller frees with
+ * state_names_free(). Cheap: the ids alone, not the rows. */
+int state_replica_ids(struct state_db *db, char ***ids, size_t *count, struct zl_err *err);
 /* Inserts or replaces the row (deployment, service, index). updated_at is
  * set by the caller. Writes nothing when the stored row is identical; a
  * different updated_at alone does not count as a difference. */

@@ -494,20 +494,17 @@ static int read_started(const char *dir, int64_t *pid, int64_t *start_time, int6
 }
 
 static int observe_state(struct backend *b, const char *id, struct backend_state *st,
-			 struct zl_err *err);
+			 struct oci_net_record *net, struct zl_err *err);
 
 /* A running replica with bridge networking needs its namespace and the
  * host end of its veth; either deleted by hand leaves it cut off while it
  * still shows running. Two stats, no subprocess (a no-op apply looks at
  * every replica). */
-static void check_network(const char *dir, struct backend_state *st)
+static void check_network(const struct oci_net_record *rec, struct backend_state *st)
 {
-	struct oci_net_record rec;
-	if (oci_net_read(dir, &rec) < 0)
-		return; /* no bridge networking */
-	const char *ns = strrchr(rec.netns, '/') ? strrchr(rec.netns, '/') + 1 : rec.netns;
+	const char *ns = strrchr(rec->netns, '/') ? strrchr(rec->netns, '/') + 1 : rec->netns;
 	char veth[NET_IFNAME_MAX + 1];
-	net_ifname("zlh", rec.deployment, rec.service, rec.index, veth);
+	net_ifname("zlh", rec->deployment, rec->service, rec->index, veth);
 	_cleanup_free_ char *sys = zl_xasprintf("/sys/class/net/%s", veth);
 	if (!net_netns_exists(ns))
 		snprintf(st->fault_detail, sizeof(st->fault_detail), "its network namespace %s is gone", ns);
@@ -520,17 +517,16 @@ static void check_network(const char *dir, struct backend_state *st)
 
 static int oci_state(struct backend *b, const char *id, struct backend_state *st, struct zl_err *err)
 {
-	if (observe_state(b, id, st, err) < 0)
+	struct oci_net_record net;
+	if (observe_state(b, id, st, &net, err) < 0)
 		return -1;
-	if (st->status == BACKEND_STATUS_RUNNING) {
-		_cleanup_free_ char *dir = container_dir(b, id);
-		check_network(dir, st);
-	}
+	if (st->status == BACKEND_STATUS_RUNNING && st->netns[0])
+		check_network(&net, st); /* the record observe_state read */
 	return 0;
 }
 
 static int observe_state(struct backend *b, const char *id, struct backend_state *st,
-			 struct zl_err *err)
+			 struct oci_net_record *net_out, struct zl_err *err)
 {
 	memset(st, 0, sizeof(*st));
 	st->pid = st->pid_start_time = -1;
@@ -543,10 +539,10 @@ static int observe_state(struct backend *b, const char *id, struct backend_state
 		st->status = BACKEND_STATUS_MISSING;
 		return 0;
 	}
-	struct oci_net_record net;
-	if (oci_net_read(dir, &net) == 0) {
-		snprintf(st->ip, sizeof(st->ip), "%s", net.ip);
-		snprintf(st->netns, sizeof(st->netns), "%s", net.netns);
+	struct oci_net_record local, *net = net_out ? net_out : &local;
+	if (oci_net_read(dir, net) == 0) {
+		snprintf(st->ip, sizeof(st->ip), "%s", net->ip);
+		snprintf(st->netns, sizeof(st->netns), "%s", net->netns);
 	} else {
 		st->ip[0] = st->netns[0] = '\0';
 	}
@@ -650,7 +646,7 @@ static int wait_exit(struct backend *b, const char *id, int64_t timeout_ms)
 	for (;;) {
 		struct backend_state st;
 		struct zl_err ignored = ZL_ERR_INIT;
-		if (observe_state(b, id, &st, &ignored) == 0 && st.status != BACKEND_STATUS_RUNNING)
+		if (observe_state(b, id, &st, NULL, &ignored) == 0 && st.status != BACKEND_STATUS_RUNNING)
 			return 0;
 		if (zl_monotonic_ms() >= deadline)
 			return -1;
@@ -662,7 +658,7 @@ static int wait_exit(struct backend *b, const char *id, int64_t timeout_ms)
 static int signal_container(struct backend *b, const char *id, int signo, struct zl_err *err)
 {
 	struct backend_state st;
-	if (observe_state(b, id, &st, err) < 0)
+	if (observe_state(b, id, &st, NULL, err) < 0)
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING || st.pid <= 0)
 		return zl_fail(err, "container %s is not running", id);
@@ -707,7 +703,7 @@ static int oci_stop_begin(struct backend *b, const char *id, int signo, struct z
 	if (signo == 0)
 		read_stop_settings(b, id, &signo, &grace);
 	struct backend_state st;
-	if (observe_state(b, id, &st, err) < 0)
+	if (observe_state(b, id, &st, NULL, err) < 0)
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING)
 		return 0;
@@ -754,7 +750,7 @@ static int oci_stop(struct backend *b, const char *id, int signo, int64_t timeou
 	if (signo == 0 || timeout_ms < 0)
 		read_stop_settings(b, id, &signo, &timeout_ms);
 	struct backend_state st;
-	if (observe_state(b, id, &st, err) < 0)
+	if (observe_state(b, id, &st, NULL, err) < 0)
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING)
 		return 0;
@@ -855,7 +851,7 @@ static void settle_monitor(struct backend *b, const char *id, const char *dir, b
 	while ((mon = live_monitor(dir, scan)) > 0) {
 		struct backend_state st;
 		struct zl_err ignored = ZL_ERR_INIT;
-		if (observe_state(b, id, &st, &ignored) == 0 && st.status == BACKEND_STATUS_RUNNING)
+		if (observe_state(b, id, &st, NULL, &ignored) == 0 && st.status == BACKEND_STATUS_RUNNING)
 			signal_container(b, id, SIGKILL, &ignored);
 		int64_t waited = zl_monotonic_ms() - start;
 		if (waited >= MONITOR_SETTLE_MS) {
@@ -900,7 +896,7 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 	 * directory's records) is this root's to stop whatever else holds the
 	 * name now; the runtime's container and the network go by the name, so
 	 * they are torn down only while the name is this root's. */
-	bool observed = observe_state(b, id, &st, &ignored) == 0;
+	bool observed = observe_state(b, id, &st, NULL, &ignored) == 0;
 	if (observed && st.status == BACKEND_STATUS_RUNNING)
 		oci_stop(b, id, SIGKILL, 0, &ignored);
 	/* Nothing is torn down under a monitor still at work (a create that
@@ -1023,7 +1019,7 @@ static int oci_exec(struct backend *b, const char *id, char *const argv[], int *
 {
 	struct oci_ctx *c = ctx_of(b);
 	struct backend_state st;
-	if (observe_state(b, id, &st, err) < 0)
+	if (observe_state(b, id, &st, NULL, err) < 0)
 		return -1;
 	if (st.status != BACKEND_STATUS_RUNNING)
 		return zl_fail(err, "container %s is not running", id);
