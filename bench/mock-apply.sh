@@ -2,6 +2,9 @@
 # Benchmark: a spec of 1,000 services x 2 replicas on the mock backend.
 # Measures the cold apply (2,000 creates), the no-op apply (median of runs)
 # and the peak RSS of each. Usage: bench/mock-apply.sh [BUILD_DIR] [RUNS]
+# env: BENCH_CALLGRIND=1 also counts the instructions of one more no-op
+# apply under valgrind --tool=callgrind (noise-free; the callgrind.out file
+# is kept in BENCH_CALLGRIND_OUT when that is set).
 # Targets (docs/benchmarks.md): no-op apply <= 100 ms, peak RSS <= 30 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,5 +52,13 @@ replicas=$("$zl" --root "$work/root" --backend mock status -o json | grep -c '"s
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "spec: 1000 services x 2 replicas ($replicas replicas recorded)"
-echo "cold apply:  ${cold_ms} ms, peak RSS $((cold_rss / 1024)) MiB"
-echo "no-op apply: median ${noop_ms} ms over ${runs} runs, peak RSS $((noop_rss / 1024)) MiB"
+echo "cold apply:  ${cold_ms} ms, peak RSS $((cold_rss / 1024)) MiB (${cold_rss} KiB)"
+echo "no-op apply: median ${noop_ms} ms over ${runs} runs, peak RSS $((noop_rss / 1024)) MiB (${noop_rss} KiB)"
+if [ -n "${BENCH_CALLGRIND:-}" ]; then
+  out=${BENCH_CALLGRIND_OUT:-$work}/callgrind.out.$(basename "$(realpath "$build/..")").$$
+  mkdir -p "$(dirname "$out")"
+  valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "$zl" --root "$work/root" --backend mock -q -f "$spec" >/dev/null 2>"$work/cg"
+  ir=$(sed -n 's/^summary: *//p' "$out")
+  echo "no-op apply under callgrind: ${ir} instructions"
+fi

@@ -7,21 +7,29 @@
 #     and the number of processes it spawns (target 0);
 #  3. zlmon memory per replica (VmRSS target <= 1 MB; Pss reported too).
 # Usage: bench/oci-apply.sh [BUILD_DIR] [RUNS]   (as root)
+# Its own state root (under /tmp), bridge zlo<pid%1000> and subnet
+# BENCH_SUBNET (default 10.216.251.0/24, outside the default 10.213.0.0/16:
+# a live zl0 keeps its routes); all removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-9}
 zl=$(realpath "$build/cli/zlapply")
 export ZLMON_BIN=$(realpath "$build/backends/monitor/zlmon")
+bridge=zlo$(( $$ % 1000 ))
+subnet=${BENCH_SUBNET:-10.216.251.0/24}
+net=(--bridge "$bridge" --subnet "$subnet")
 command -v strace >/dev/null || { echo "bench: strace missing (apt-get install strace)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/zlapply-oci-bench.XXXXXX)
 root=$work/root
 cleanup() {
-  "$zl" --root "$root" -q delete -d bench50 >/dev/null 2>&1 || true
-  "$zl" --root "$root" -q delete -d bench200 >/dev/null 2>&1 || true
+  "$zl" --root "$root" "${net[@]}" -q delete -d bench50 >/dev/null 2>&1 || true
+  "$zl" --root "$root" "${net[@]}" -q delete -d bench200 >/dev/null 2>&1 || true
   for i in $(seq 1 50); do runc delete -f "zlb-base-$i" >/dev/null 2>&1 || true; done
   umount "$work/base/rootfs" 2>/dev/null || true
+  iptables -w -t nat -D POSTROUTING -s "$subnet" ! -o "$bridge" -m comment --comment zlapply -j MASQUERADE 2>/dev/null || true
+  ip link del "$bridge" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -57,14 +65,17 @@ cold_rounds=${COLD_ROUNDS:-3}
 for round in $(seq 0 "$cold_rounds"); do
   # 1a. zlapply: 50 replicas from nothing.
   t=$(date +%s%N)
-  "$zl" --root "$root" --backend oci -q -f "$work/b50.yaml"
+  "$zl" --root "$root" "${net[@]}" --backend oci -q -f "$work/b50.yaml"
   [ "$round" -gt 0 ] && ms "$t" >>"$work/zl_cold"
   if [ "$round" -eq 0 ]; then
     # the same work by hand: a bundle like a replica's (overlay rootfs +
     # its config.json), then runc create + start 50 times.
     mkdir -p "$work/base"/{upper,work,rootfs}
     cp "$root/containers/zl-bench50-app-1/config.json" "$work/base/config.json"
-    lower=$(grep -o 'lowerdir=[^,]*' /proc/mounts | grep "$root" | sed -n 1p | cut -d= -f2)  # sed reads on: no SIGPIPE under pipefail
+    # lowerdir=A:B (mount(2)) or one lowerdir+=X per layer (the new mount
+    # API); awk reads on: no SIGPIPE under pipefail.
+    lower=$(awk -v m="$root/containers/zl-bench50-app-1/rootfs" '$2 == m {print $4; exit}' /proc/mounts |
+      grep -oE 'lowerdir\+?=[^,]*' | cut -d= -f2- | paste -sd:)
     mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/base/upper,workdir=$work/base/work" "$work/base/rootfs"
     sed -i "s|\"path\":\"[^\"]*/rootfs\"|\"path\":\"$work/base/rootfs\"|; s|\"cgroupsPath\":\"[^\"]*\"|\"cgroupsPath\":\"/zlbench/base\"|" "$work/base/config.json"
   fi
@@ -77,22 +88,22 @@ for round in $(seq 0 "$cold_rounds"); do
   done
   [ "$round" -gt 0 ] && ms "$t" >>"$work/runc_cold"
   for i in $(seq 1 50); do runc delete -f "zlb-base-$i" >/dev/null 2>&1 || true; done
-  "$zl" --root "$root" -q delete -d bench50 >/dev/null
+  "$zl" --root "$root" "${net[@]}" -q delete -d bench50 >/dev/null
 done
 zl_cold=$(median <"$work/zl_cold")
 runc_cold=$(median <"$work/runc_cold")
 
 # 2. no-op apply with 200 running replicas.
-"$zl" --root "$root" --backend oci -q -f "$work/b200.yaml"
+"$zl" --root "$root" "${net[@]}" --backend oci -q -f "$work/b200.yaml"
 : >"$work/noop"
 for _ in $(seq 1 "$runs"); do
   t=$(date +%s%N)
-  "$zl" --root "$root" --backend oci -q -f "$work/b200.yaml"
+  "$zl" --root "$root" "${net[@]}" --backend oci -q -f "$work/b200.yaml"
   ms "$t" >>"$work/noop"
 done
 noop=$(median <"$work/noop")
 strace -f -qq -e trace=execve,clone,clone3,fork,vfork -o "$work/strace" \
-  "$zl" --root "$root" --backend oci -q -f "$work/b200.yaml"
+  "$zl" --root "$root" "${net[@]}" --backend oci -q -f "$work/b200.yaml"
 spawned=$(grep -cE 'clone|fork' "$work/strace" || true)
 
 # 3. zlmon memory.
