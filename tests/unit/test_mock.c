@@ -396,6 +396,59 @@ static void test_open_unknown_backend(void **state)
 	assert_non_null(strstr(err.msg, "oci"));
 }
 
+/* doctor's contract: every compiled-in backend refuses to look for, or
+ * sweep, leftovers of a directory that is not a state root, and removes
+ * nothing there; in a state root it lists a fake replica no row owns. */
+static void test_leftovers_only_in_a_state_root(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/zl-mock-notroot-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct zl_err err = ZL_ERR_INIT;
+	for (size_t i = 0; i < backend_count(); i++) {
+		struct backend *b = NULL;
+		assert_int_equal(backend_open(backend_name_at(i), dir, NULL, &b, &err), 0);
+		if (b->ops->leftovers) {
+			struct backend_leftovers l = { 0 };
+			zl_err_clear(&err);
+			assert_int_equal(b->ops->leftovers(b, NULL, 0, &l, &err), -1);
+			assert_non_null(strstr(err.msg, "is not a zlapply state root"));
+			assert_int_equal(l.count, 0);
+			struct backend_leftover fake = { .kind = "dir", .name = dir, .key = "x" };
+			zl_err_clear(&err);
+			assert_int_equal(b->ops->sweep(b, &fake, &err), -1);
+			assert_non_null(strstr(err.msg, "is not a zlapply state root"));
+		}
+		backend_close(b);
+	}
+	struct stat st;
+	assert_int_equal(stat(dir, &st), 0); /* nothing was removed */
+
+	/* A state root (state.db there): a fake replica without a row is listed. */
+	char path[64];
+	snprintf(path, sizeof(path), "%s/state.db", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	struct backend *b = NULL;
+	assert_int_equal(backend_open("mock", dir, NULL, &b, &err), 0);
+	struct spec_service web = { .name = "web" };
+	struct backend_replica_spec rs = { .deployment = "d", .service = &web, .index = 1,
+					   .backend_id = "zl-d-web-1", .spec_hash = "h" };
+	assert_int_equal(b->ops->create(b, &rs, &err), 0);
+	struct backend_leftovers l = { 0 };
+	assert_int_equal(b->ops->leftovers(b, NULL, 0, &l, &err), 0);
+	assert_int_equal(l.count, 1);
+	assert_string_equal(l.items[0].key, "zl-d-web-1");
+	assert_int_equal(b->ops->sweep(b, &l.items[0], &err), 0);
+	backend_leftovers_free(&l);
+	struct backend_state bs;
+	assert_int_equal(b->ops->state(b, "zl-d-web-1", &bs, &err), 0);
+	assert_int_equal(bs.status, BACKEND_STATUS_MISSING);
+	backend_close(b);
+	assert_int_equal(zl_rm_rf(dir, &err), 0);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -412,6 +465,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+		cmocka_unit_test(test_leftovers_only_in_a_state_root),
 		cmocka_unit_test_setup_teardown(test_create_twice_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_id_is_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persists_across_open, setup, teardown),
