@@ -33,7 +33,8 @@ static void known_ids_build(struct known_ids *k, char **ids, size_t n,
 			    const struct state_journal *pending)
 {
 	k->ids = zl_xcalloc(n + pending->count + 1, sizeof(*k->ids));
-	memcpy(k->ids, ids, n * sizeof(*ids));
+	if (n) /* memcpy's source may not be NULL, even for 0 bytes */
+		memcpy(k->ids, ids, n * sizeof(*ids));
 	free(ids);
 	k->count = n;
 	for (size_t i = 0; i < pending->count; i++) {
