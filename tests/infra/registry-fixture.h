@@ -51,7 +51,7 @@ static inline void rf_fmt(char *out, size_t size, const char *fmt, ...)
 static inline const char *rf_source_root(void)
 {
 	const char *s = getenv("ZLAPPLY_SOURCE_ROOT");
-	return s && *s ? s : "/work/main";
+	return s && *s ? s : ZL_TEST_SOURCE_ROOT;
 }
 
 /* <source>/tests/infra/NAME into out. */

@@ -39,12 +39,12 @@
 static inline const char *cli_bin(void)
 {
 	const char *b = getenv("ZLAPPLY_BIN");
-	return b && *b ? b : "/work/main/build/cli/zlapply";
+	return b && *b ? b : ZL_TEST_BUILD_ROOT "/cli/zlapply";
 }
 
 /* ZLayer's examples (valid/ and invalid/), an optional extra outside the
  * repository: NULL when ZLAPPLY_EXAMPLES is unset or names no directory
- * (tests/meson.build sets it only when ../shared/zlayer-examples exists).
+ * (set it to run them: ZLAPPLY_EXAMPLES=DIR meson test ...).
  * Tests that need them skip() without them. */
 static inline const char *cli_examples_dir(void)
 {
@@ -74,7 +74,7 @@ static inline void cli_fixture(char out[PATH_MAX], const char *name)
 {
 	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
 	if (!src || !*src)
-		src = "/work/main";
+		src = ZL_TEST_SOURCE_ROOT;
 	cli_pathf(out, "%s/tests/fixtures/cli/%s", src, name);
 }
 

@@ -325,7 +325,7 @@ static inline int oci_test_sh_quiet(const char *fmt, ...)
 static inline const char *oci_test_source_root(void)
 {
 	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	return src && *src ? src : "/work/main";
+	return src && *src ? src : ZL_TEST_SOURCE_ROOT;
 }
 
 /* scripts/build-example-image (busybox, CMD printing "hello from

@@ -6,7 +6,7 @@
  * files zlmon really wrote.
  *
  * Needs root, runc and /bin/busybox (skipped otherwise). zlmon: env
- * ZLMON_BIN, else /work/main/build/backends/monitor/zlmon. When zlmon is
+ * ZLMON_BIN, else the build's own backends/monitor/zlmon. When zlmon is
  * built with sanitizers, its reports go to STATE_DIR/asan.* (log_path) and
  * every test checks there are none. */
 #include <setjmp.h>
@@ -134,7 +134,7 @@ static int group_setup(void **state)
 	(void)state;
 	g_runc = find_in_path("runc");
 	const char *env = getenv("ZLMON_BIN");
-	g_zlmon = zl_xstrdup(env && *env ? env : "/work/main/build/backends/monitor/zlmon");
+	g_zlmon = zl_xstrdup(env && *env ? env : ZL_TEST_BUILD_ROOT "/backends/monitor/zlmon");
 	if (geteuid() != 0 || !g_runc || access("/bin/busybox", X_OK) != 0 ||
 	    access(g_zlmon, X_OK) != 0) {
 		fprintf(stderr, "test_zlmon: needs root, runc, /bin/busybox and %s; skipping\n",

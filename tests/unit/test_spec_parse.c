@@ -82,8 +82,8 @@ static void expect_clean(struct loaded *l, const char *text)
 }
 
 /* ZLayer's examples directory (with valid/ and invalid/), or NULL when
- * ZLAPPLY_EXAMPLES is unset or names no directory: tests/meson.build sets it
- * only when ../shared/zlayer-examples exists next to the source tree. */
+ * ZLAPPLY_EXAMPLES is unset or names no directory (an optional extra outside
+ * the repository: ZLAPPLY_EXAMPLES=DIR meson test ... runs them). */
 static const char *examples_dir(void)
 {
 	const char *e = getenv("ZLAPPLY_EXAMPLES");
@@ -107,7 +107,7 @@ static const char *examples_dir(void)
 static const char *source_root(void)
 {
 	const char *e = getenv("ZLAPPLY_SOURCE_ROOT");
-	return e && *e ? e : "/work/main";
+	return e && *e ? e : ZL_TEST_SOURCE_ROOT;
 }
 
 /* ---- the project's own fixtures: tests/fixtures/spec/{valid,invalid} ---- */
