@@ -89,11 +89,7 @@ void backend_leftovers_add(struct backend_leftovers *l, const char *kind, const 
 	zl_grow(&l->items, sizeof(*l->items), &l->cap, l->count + 1);
 	va_list ap;
 	va_start(ap, fmt);
-	char *detail = NULL;
-	if (vasprintf(&detail, fmt, ap) < 0) {
-		fprintf(stderr, "zlapply: out of memory\n");
-		abort();
-	}
+	char *detail = zl_xvasprintf(fmt, ap);
 	va_end(ap);
 	l->items[l->count++] = (struct backend_leftover){
 		.kind = zl_xstrdup(kind), .name = zl_xstrdup(name), .key = zl_xstrdup(key),

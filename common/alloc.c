@@ -52,15 +52,20 @@ char *zl_xstrndup(const char *s, size_t n)
 	return d;
 }
 
-char *zl_xasprintf(const char *fmt, ...)
+char *zl_xvasprintf(const char *fmt, va_list ap)
 {
 	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		out_of_memory(0);
+	return s;
+}
+
+char *zl_xasprintf(const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
+	char *s = zl_xvasprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		out_of_memory(0);
 	return s;
 }
 

@@ -56,6 +56,7 @@ void *zl_xrealloc(void *p, size_t n);
 char *zl_xstrdup(const char *s);          /* NULL in, NULL out */
 char *zl_xstrndup(const char *s, size_t n);
 char *zl_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *zl_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Grows *items (of item_size each) so it holds at least need items. */
 void zl_grow(void *items_ptr, size_t item_size, size_t *cap, size_t need);
 

@@ -67,9 +67,7 @@ static void add_finding(struct doctor *d, const char *kind, const char *name, co
 	zl_grow(&r->items, sizeof(*r->items), &r->cap, r->count + 1);
 	va_list ap;
 	va_start(ap, fmt);
-	char *detail = NULL;
-	if (vasprintf(&detail, fmt, ap) < 0)
-		abort();
+	char *detail = zl_xvasprintf(fmt, ap);
 	va_end(ap);
 	r->items[r->count++] = (struct doctor_finding){
 		.kind = zl_xstrdup(kind), .name = zl_xstrdup(name), .detail = detail,

@@ -501,7 +501,7 @@ int publish_update(struct publish *p, struct state_db *db, const char *service,
 	if (!s || s->want.count == 0)
 		return 0; /* publishes nothing */
 	struct state_replicas rows = { 0 };
-	if (state_replicas_load(db, p->deployment, &rows, err) < 0)
+	if (state_replicas_load_service(db, p->deployment, service, &rows, err) < 0)
 		return zl_err_prefix(err, "published ports of %s", service);
 	size_t n_ips = 0;
 	const char **ips = running_ips(&rows, service, skip_ips, n_skip, &n_ips);
