@@ -70,10 +70,6 @@ void oci_strv_free(char **v, size_t n);
 /* ==== end of bundle.c ==== */
 
 /* ---- runtime.c ---- */
-/* Full path of name in $PATH (or name itself when it has a '/'); NULL if none. Caller frees. */
-char *oci_which(const char *name);
-/* True on a pure cgroup v2 host (where crun works). */
-bool oci_cgroup2_unified(void);
 /* The runtime to use: requested (path or name) if given, else the choice
  * remembered in <root>/runtime, else probed (crun on cgroup v2, runc
  * otherwise) and remembered. Caller frees *runtime. */

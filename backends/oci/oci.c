@@ -25,9 +25,9 @@
 #include <cjson/cJSON.h>
 
 #include "backends/monitor/monitor.h"
+#include "backends/supervise.h"
 #include "net/net.h"
 
-#define READY_TIMEOUT_MS 60000
 
 struct oci_ctx {
 	bool bridge_ready;  /* net_bridge_ensure done in this run */
@@ -38,25 +38,18 @@ struct oci_ctx {
 	struct zl_owner me; /* this state root's identity (me.id "" until known) */
 };
 
-/* The kernel's id of this boot: a container started under another one was
- * ended by the reboot, whatever its records say. "" when unreadable. */
-static const char *boot_id(struct oci_ctx *c)
-{
-	if (c->boot_id[0])
-		return c->boot_id;
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return "";
-	ssize_t n = read(fd, c->boot_id, sizeof(c->boot_id) - 1);
-	close(fd);
-	c->boot_id[n > 0 ? n : 0] = '\0';
-	c->boot_id[strcspn(c->boot_id, "\n")] = '\0';
-	return c->boot_id;
-}
-
 static struct oci_ctx *ctx_of(struct backend *b)
 {
 	return b->ctx;
+}
+
+/* The replica id's process under zlmon (backends/supervise.h). */
+static struct supervised supervised_of(struct backend *b, const char *id, const char *dir)
+{
+	struct oci_ctx *c = ctx_of(b);
+	if (!c->boot_id[0])
+		supervise_boot_id(c->boot_id);
+	return (struct supervised){ .id = id, .dir = dir, .boot = c->boot_id };
 }
 
 /* ---- ownership (common/owner.c) ----
@@ -125,7 +118,6 @@ static char *container_dir(struct backend *b, const char *id)
 }
 
 #define CGROUP_FILE "cgroup" /* the replica's cgroup path, chosen at create */
-#define REPLICA_FILE "replica" /* "DEPLOYMENT\tSERVICE\tINDEX\tSPEC_HASH\tIMAGE_DIGEST" */
 
 /* "/zlapply/<id>", or "<cgroup_parent>/<id>" (Docker's --cgroup-parent). */
 static char *replica_cgroup(const struct spec_service *svc, const char *id)
@@ -161,39 +153,13 @@ static int check_id(const char *id, struct zl_err *err)
 	return 0;
 }
 
-static char *find_zlmon(void)
-{
-	const char *env = getenv("ZLMON_BIN");
-	if (env && *env)
-		return zl_xstrdup(env);
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			/* Installed side by side, or the build tree (cli/ next to backends/). */
-			const char *candidates[] = { "zlmon", "../backends/monitor/zlmon",
-						     "../libexec/zlapply/zlmon" };
-			for (size_t i = 0; i < 3; i++) {
-				char *p = zl_xasprintf("%s/%s", self, candidates[i]);
-				if (access(p, X_OK) == 0)
-					return p;
-				free(p);
-			}
-		}
-	}
-	return oci_which("zlmon");
-}
-
 static int oci_probe(struct backend *b, struct zl_err *err)
 {
 	struct oci_ctx *c = ctx_of(b);
 	if (!c->runtime && oci_runtime_choose(b->root, b->runtime, &c->runtime, err) < 0)
 		return -1;
 	if (!c->zlmon)
-		c->zlmon = find_zlmon();
+		c->zlmon = supervise_find_zlmon();
 	if (!c->zlmon)
 		return zl_fail(err, "zlmon (the container monitor) not found next to zlapply; set ZLMON_BIN");
 	if (geteuid() != 0)
@@ -214,7 +180,6 @@ static bool oci_needs_images(struct backend *b)
 }
 
 /* ---- create: rootfs + config.json ---- */
-#define STOPPING_FILE "stopping"         /* stop_begin: "SENT_MS PID_START_TIME" */
 
 static int oci_remove(struct backend *b, const char *id, struct zl_err *err);
 
@@ -292,22 +257,14 @@ static int oci_create(struct backend *b, const struct backend_replica_spec *rs, 
 	if (oci_rootfs_mount(dir, rs, err) < 0 || write_config(b, dir, rs, err) < 0)
 		goto out;
 	{
-		/* Who this is, for adoption by a database that lost it. */
-		_cleanup_free_ char *who = zl_xasprintf("%s\t%s\t%d\t%s\t%s\n", rs->deployment, rs->service->name,
-							rs->index, rs->spec_hash ? rs->spec_hash : "-",
-							rs->image_digest ? rs->image_digest : "-");
-		_cleanup_free_ char *who_path = zl_xasprintf("%s/" REPLICA_FILE, dir);
-		if (zl_write_file_atomic(who_path, who, strlen(who), 0600, err) < 0)
-			goto out;
-	}
-	{
-		/* Remembered so a replica whose service left the spec still stops
+		/* Who this is, for adoption by a database that lost it; the stop
+		 * settings, so a replica whose service left the spec still stops
 		 * the way its spec asked. */
+		struct supervised sv = supervised_of(b, id, dir);
 		const struct spec_service *svc = rs->service;
-		_cleanup_free_ char *stop = zl_xasprintf("%d %lld\n", oci_stop_signal(svc, rs->image_config),
-							 (long long)(svc->stop_grace_ms >= 0 ? svc->stop_grace_ms : 10000));
-		_cleanup_free_ char *path = zl_xasprintf("%s/stop", dir);
-		if (zl_write_file_atomic(path, stop, strlen(stop), 0600, err) < 0)
+		if (supervise_write_replica(&sv, rs, err) < 0 ||
+		    supervise_write_stop(&sv, oci_stop_signal(svc, rs->image_config), svc->stop_grace_ms,
+					 err) < 0)
 			goto out;
 	}
 	ret = 0;
@@ -322,93 +279,6 @@ out:
 }
 
 /* ---- start: zlmon, detached ---- */
-static int spawn_monitor(struct backend *b, const char *id, const char *dir, int *ready_fd,
-			 struct zl_err *err)
-{
-	struct oci_ctx *c = ctx_of(b);
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return zl_fail_errno(err, "pipe");
-	_cleanup_free_ char *cgroup = oci_container_cgroup(b, id);
-	char fdbuf[16];
-	snprintf(fdbuf, sizeof(fdbuf), "%d", p[1]);
-	pid_t child = fork();
-	if (child < 0) {
-		close(p[0]);
-		close(p[1]);
-		return zl_fail_errno(err, "fork");
-	}
-	if (child == 0) {
-		/* Detach: a new session, then a grandchild that no one waits for
-		 * in zlapply; the monitor must outlive this run. */
-		setsid();
-		pid_t grandchild = fork();
-		if (grandchild != 0)
-			_exit(grandchild < 0 ? 1 : 0);
-		int devnull = open("/dev/null", O_RDWR);
-		dup2(devnull, 0);
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		fcntl(p[1], F_SETFD, 0); /* the ready fd survives exec */
-		const char *argv[] = { c->zlmon, "--id", id, "--bundle", dir, "--runtime", c->runtime,
-				       "--dir", dir, "--ready-fd", fdbuf, "--cgroup", cgroup, NULL };
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	int st;
-	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-		;
-	*ready_fd = p[0];
-	return 0;
-}
-
-/* Reads zlmon's one ready line: "ok PID STARTTIME" or "error MESSAGE". */
-static int read_ready(int fd, int64_t *pid, int64_t *start_time, struct zl_err *err)
-{
-	struct zl_buf line = { 0 };
-	int64_t deadline = zl_monotonic_ms() + READY_TIMEOUT_MS;
-	int ret = -1;
-	for (;;) {
-		int64_t left = deadline - zl_monotonic_ms();
-		if (left <= 0) {
-			zl_fail(err, "zlmon did not report within %d s", READY_TIMEOUT_MS / 1000);
-			goto out;
-		}
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		int r = poll(&pfd, 1, (int)left);
-		if (r == 0 || (r < 0 && errno == EINTR))
-			continue; /* the deadline is checked above */
-		char buf[4096];
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		zl_buf_append(&line, buf, (size_t)n);
-	}
-	if (!line.data) {
-		zl_fail(err, "zlmon exited without reporting (see its zlmon.log)");
-		goto out;
-	}
-	line.data[strcspn(line.data, "\n")] = '\0';
-	long long p = 0, t = 0;
-	if (sscanf(line.data, "ok %lld %lld", &p, &t) == 2 && p > 0) {
-		*pid = p;
-		*start_time = t;
-		ret = 0;
-	} else if (strncmp(line.data, "error ", 6) == 0) {
-		zl_fail(err, "%s", line.data + 6);
-	} else {
-		zl_fail(err, "zlmon: unexpected report \"%s\"", line.data);
-	}
-out:
-	zl_buf_free(&line);
-	return ret;
-}
-
-static void settle_monitor(struct backend *b, const char *id, const char *dir, bool scan);
-
 static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 {
 	if (check_id(id, err) < 0)
@@ -416,83 +286,22 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 	_cleanup_free_ char *dir = container_dir(b, id);
 	if (access(dir, F_OK) < 0)
 		return zl_fail(err, "no such container %s", id);
-	/* One monitor per directory: an earlier start's (of a run killed
-	 * while it started) finishes first, or two would create the id. A
-	 * restart (a record of an earlier monitor is there) also looks for
-	 * one that did not write its record yet. */
-	_cleanup_free_ char *mon_record = zl_xasprintf("%s/%s", dir, MONITOR_FILE);
-	settle_monitor(b, id, dir, access(mon_record, F_OK) == 0);
-	/* A restart: the previous run's records go first. */
-	const char *stale[] = { MONITOR_EXIT_FILE, "started", MONITOR_PID_FILE, STOPPING_FILE };
-	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
-		_cleanup_free_ char *p = zl_xasprintf("%s/%s", dir, stale[i]);
-		unlink(p);
-	}
+	struct supervised sv = supervised_of(b, id, dir);
+	supervise_prepare_start(&sv);
 	/* Claims end with the boot: a start after a reboot claims again. */
 	if (claim_replica(b, id, err) < 0)
 		return -1;
 	if (oci_rootfs_restore(dir, err) < 0 ||
 	    oci_net_restore(&ctx_of(b)->bridge_ready, dir, err) < 0)
 		return zl_err_prefix(err, "container %s", id);
-	int fd = -1;
-	if (spawn_monitor(b, id, dir, &fd, err) < 0)
-		return -1;
-	int64_t pid = 0, start_time = 0;
-	int r = read_ready(fd, &pid, &start_time, err);
-	close(fd);
-	if (r < 0)
-		return -1;
-	_cleanup_free_ char *started = zl_xasprintf("%s/started", dir);
-	_cleanup_free_ char *text = zl_xasprintf("%lld %lld %lld %s\n", (long long)pid,
-						 (long long)start_time, (long long)zl_now_ms(),
-						 boot_id(ctx_of(b)));
-	return zl_write_file_atomic(started, text, strlen(text), 0600, err);
+	struct oci_ctx *c = ctx_of(b);
+	_cleanup_free_ char *cgroup = oci_container_cgroup(b, id);
+	const char *args[] = { "--id", id, "--bundle", dir, "--runtime", c->runtime,
+			       "--dir", dir, "--cgroup", cgroup, NULL };
+	return supervise_start(&sv, c->zlmon, args, err);
 }
 
 /* ---- observe ---- */
-static void fill_exit(struct backend_state *st, const struct monitor_exit *ex)
-{
-	st->status = BACKEND_STATUS_EXITED;
-	st->exit_code = ex->exit_code;
-	st->exit_signal = ex->signal;
-	snprintf(st->exit_reason, sizeof(st->exit_reason), "%s", ex->reason);
-	st->finished_at = ex->finished_at_ms;
-	st->pid = -1;
-	st->pid_start_time = -1;
-}
-
-/* Fills st from zlmon's exit record; false when there is none (yet). */
-static bool take_exit(const char *dir, struct backend_state *st)
-{
-	struct monitor_exit ex;
-	if (monitor_exit_read(dir, &ex) < 0)
-		return false;
-	fill_exit(st, &ex);
-	return true;
-}
-
-/* <dir>/started: "PID STARTTIME STARTED_MS [BOOT_ID]"; boot "" if absent. */
-static int read_started(const char *dir, int64_t *pid, int64_t *start_time, int64_t *started_ms,
-			char boot[40])
-{
-	_cleanup_free_ char *path = zl_xasprintf("%s/started", dir);
-	char *text = NULL;
-	size_t len = 0;
-	struct zl_err ignored = ZL_ERR_INIT;
-	if (zl_read_file(path, &text, &len, &ignored) < 0)
-		return -1;
-	long long a, t, s;
-	boot[0] = '\0';
-	int n = sscanf(text, "%lld %lld %lld %39s", &a, &t, &s, boot);
-	free(text);
-	if (n < 3)
-		return -1;
-	*pid = a;
-	*start_time = t;
-	*started_ms = s;
-	return 0;
-}
-
 static int observe_state(struct backend *b, const char *id, struct backend_state *st,
 			 struct oci_net_record *net, struct zl_err *err);
 
@@ -528,350 +337,57 @@ static int oci_state(struct backend *b, const char *id, struct backend_state *st
 static int observe_state(struct backend *b, const char *id, struct backend_state *st,
 			 struct oci_net_record *net_out, struct zl_err *err)
 {
-	memset(st, 0, sizeof(*st));
-	st->pid = st->pid_start_time = -1;
-	st->exit_code = -1;
 	if (check_id(id, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(b, id);
-	struct stat sb;
-	if (stat(dir, &sb) < 0) {
-		st->status = BACKEND_STATUS_MISSING;
+	struct supervised sv = supervised_of(b, id, dir);
+	supervise_observe(&sv, st);
+	if (st->status == BACKEND_STATUS_MISSING)
 		return 0;
-	}
 	struct oci_net_record local, *net = net_out ? net_out : &local;
 	if (oci_net_read(dir, net) == 0) {
 		snprintf(st->ip, sizeof(st->ip), "%s", net->ip);
 		snprintf(st->netns, sizeof(st->netns), "%s", net->netns);
-	} else {
-		st->ip[0] = st->netns[0] = '\0';
 	}
-	int64_t pid = -1, start_time = -1, started_ms = 0;
-	char boot[40];
-	bool started = read_started(dir, &pid, &start_time, &started_ms, boot) == 0;
-	if (started) {
-		st->started_at = started_ms;
-		st->pid = pid;
-		st->pid_start_time = start_time;
-	}
-	if (take_exit(dir, st))
-		return 0;
-	if (!started) {
-		/* zlapply may have died between zlmon's start and recording it:
-		 * the runtime's pid file tells whether the container runs. */
-		_cleanup_free_ char *pid_path = zl_xasprintf("%s/%s", dir, MONITOR_PID_FILE);
-		char buf[32];
-		int fd = open(pid_path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		int64_t ctr = n > 0 ? (buf[n] = '\0', strtoll(buf, NULL, 10)) : -1;
-		int64_t t = ctr > 0 ? monitor_proc_start_time(ctr) : -1;
-		if (t >= 0 && monitor_alive(dir)) {
-			st->status = BACKEND_STATUS_RUNNING;
-			st->pid = ctr;
-			st->pid_start_time = t;
-			/* Recorded now, as start would have (the runtime wrote its
-			 * pid file at the start): a reboot is then told from a
-			 * monitor that died, and a temporary file the killed run
-			 * left of this record goes with the write. */
-			struct stat ps;
-			if (fstatat(AT_FDCWD, pid_path, &ps, 0) == 0) {
-				int64_t at = (int64_t)ps.st_mtim.tv_sec * 1000 + ps.st_mtim.tv_nsec / 1000000;
-				_cleanup_free_ char *path = zl_xasprintf("%s/started", dir);
-				_cleanup_free_ char *text = zl_xasprintf("%lld %lld %lld %s\n", (long long)ctr,
-									 (long long)t, (long long)at,
-									 boot_id(ctx_of(b)));
-				struct zl_err werr = ZL_ERR_INIT;
-				if (zl_write_file_atomic(path, text, strlen(text), 0600, &werr) == 0)
-					st->started_at = at;
-				else
-					zl_log(ZL_LOG_DEBUG, "%s", werr.msg);
-			}
-			return 0;
-		}
-		if (take_exit(dir, st)) /* zlmon finished since the first look */
-			return 0;
-		st->status = BACKEND_STATUS_CREATED;
-		return 0;
-	}
-	if (monitor_proc_start_time(pid) == start_time) {
-		st->status = BACKEND_STATUS_RUNNING;
-		return 0;
-	}
-	/* The process is gone and no exit record: either zlmon is writing it
-	 * right now, or zlmon died (reboot, OOM, kill). */
-	if (monitor_alive(dir)) {
-		st->status = BACKEND_STATUS_RUNNING;
-		return 0;
-	}
-	/* zlmon renames exit.json into place before it exits: a second look
-	 * after seeing it gone is decisive. */
-	if (take_exit(dir, st))
-		return 0;
-	const char *now_boot = boot_id(ctx_of(b));
-	if (boot[0] && now_boot[0] && strcmp(boot, now_boot) != 0) {
-		/* The reboot killed it: an exit like any other, so the restart
-		 * policy decides, and a restart keeps its files and address. The
-		 * record zlmon could not write is written now, so every later look
-		 * sees the same exit (finished when this boot began). */
-		struct timespec up;
-		clock_gettime(CLOCK_BOOTTIME, &up);
-		struct monitor_exit ex = {
-			.exit_code = 128 + SIGKILL,
-			.signal = SIGKILL,
-			.reason = "host_rebooted",
-			.finished_at_ms = zl_now_ms() - ((int64_t)up.tv_sec * 1000 + up.tv_nsec / 1000000),
-			.pid = pid,
-		};
-		char *text = monitor_exit_encode(&ex);
-		_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, MONITOR_EXIT_FILE);
-		struct zl_err werr = ZL_ERR_INIT;
-		if (zl_write_file_atomic(path, text, strlen(text), 0644, &werr) < 0)
-			zl_log(ZL_LOG_DEBUG, "%s", werr.msg); /* the next look computes it again */
-		free(text);
-		fill_exit(st, &ex);
-		return 0;
-	}
-	st->status = BACKEND_STATUS_UNKNOWN;
-	snprintf(st->exit_reason, sizeof(st->exit_reason), "monitor_gone");
 	return 0;
 }
 
 /* ---- stop, kill, wait ---- */
-static int wait_exit(struct backend *b, const char *id, int64_t timeout_ms)
-{
-	_cleanup_free_ char *dir = container_dir(b, id);
-	int64_t deadline = zl_monotonic_ms() + timeout_ms;
-	for (;;) {
-		struct backend_state st;
-		struct zl_err ignored = ZL_ERR_INIT;
-		if (observe_state(b, id, &st, NULL, &ignored) == 0 && st.status != BACKEND_STATUS_RUNNING)
-			return 0;
-		if (zl_monotonic_ms() >= deadline)
-			return -1;
-		struct timespec ts = { 0, 20 * 1000000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
-static int signal_container(struct backend *b, const char *id, int signo, struct zl_err *err)
-{
-	struct backend_state st;
-	if (observe_state(b, id, &st, NULL, err) < 0)
-		return -1;
-	if (st.status != BACKEND_STATUS_RUNNING || st.pid <= 0)
-		return zl_fail(err, "container %s is not running", id);
-	/* Exited, its monitor still finishing up: the pid may already be
-	 * another process's. */
-	if (monitor_proc_start_time(st.pid) != st.pid_start_time)
-		return 0;
-	if (kill((pid_t)st.pid, signo) < 0 && errno != ESRCH)
-		return zl_fail_errno(err, "kill %s (pid %lld)", id, (long long)st.pid);
-	return 0;
-}
-
 static int oci_kill(struct backend *b, const char *id, int signo, struct zl_err *err)
 {
-	return signal_container(b, id, signo, err);
-}
-
-/* The stop settings written at create: "SIGNO GRACE_MS". */
-static void read_stop_settings(struct backend *b, const char *id, int *signo, int64_t *grace_ms)
-{
+	if (check_id(id, err) < 0)
+		return -1;
 	_cleanup_free_ char *dir = container_dir(b, id);
-	_cleanup_free_ char *path = zl_xasprintf("%s/stop", dir);
-	char *text = NULL;
-	size_t len = 0;
-	struct zl_err ignored = ZL_ERR_INIT;
-	int s = SIGTERM;
-	long long g = 10000;
-	if (zl_read_file(path, &text, &len, &ignored) == 0) {
-		if (sscanf(text, "%d %lld", &s, &g) != 2)
-			s = SIGTERM, g = 10000;
-		free(text);
-	}
-	if (*signo == 0)
-		*signo = s;
-	if (*grace_ms < 0)
-		*grace_ms = g;
+	struct supervised sv = supervised_of(b, id, dir);
+	return supervise_signal(&sv, signo, err);
 }
 
 static int oci_stop_begin(struct backend *b, const char *id, int signo, struct zl_err *err)
 {
-	int64_t grace = -1;
-	if (signo == 0)
-		read_stop_settings(b, id, &signo, &grace);
-	struct backend_state st;
-	if (observe_state(b, id, &st, NULL, err) < 0)
+	if (check_id(id, err) < 0)
 		return -1;
-	if (st.status != BACKEND_STATUS_RUNNING)
-		return 0;
 	_cleanup_free_ char *dir = container_dir(b, id);
-	_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, STOPPING_FILE);
-	_cleanup_free_ char *text = zl_xasprintf("%lld %lld\n", (long long)zl_monotonic_ms(),
-						 (long long)st.pid_start_time);
-	if (zl_write_file_atomic(path, text, strlen(text), 0600, err) < 0)
-		return -1;
-	if (signal_container(b, id, signo ? signo : SIGTERM, err) < 0) {
-		unlink(path); /* not signalled: stop() must send it itself */
-		return -1;
-	}
-	return 0;
-}
-
-/* How long ago stop_begin signalled this run of id (by its pid start time),
- * or -1 when it did not (or too long ago to count). */
-#define STOPPING_FRESH_MS (5 * 60 * 1000)
-static int64_t stop_begun_ago(struct backend *b, const char *id, int64_t pid_start_time,
-			      int64_t timeout_ms)
-{
-	_cleanup_free_ char *dir = container_dir(b, id);
-	_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, STOPPING_FILE);
-	char *text = NULL;
-	size_t len = 0;
-	struct zl_err ignored = ZL_ERR_INIT;
-	if (zl_read_file(path, &text, &len, &ignored) < 0)
-		return -1;
-	long long sent = 0, start = 0;
-	int n = sscanf(text, "%lld %lld", &sent, &start);
-	free(text);
-	int64_t ago = zl_monotonic_ms() - sent;
-	/* Stale after a while: a replica whose removal failed long ago gets
-	 * its stop signal again before anything harder. */
-	if (n != 2 || start != pid_start_time || ago < 0 || ago > timeout_ms + STOPPING_FRESH_MS)
-		return -1;
-	return ago;
+	struct supervised sv = supervised_of(b, id, dir);
+	return supervise_stop_begin(&sv, signo, err);
 }
 
 static int oci_stop(struct backend *b, const char *id, int signo, int64_t timeout_ms,
 		    struct zl_err *err)
 {
-	if (signo == 0 || timeout_ms < 0)
-		read_stop_settings(b, id, &signo, &timeout_ms);
-	struct backend_state st;
-	if (observe_state(b, id, &st, NULL, err) < 0)
+	if (check_id(id, err) < 0)
 		return -1;
-	if (st.status != BACKEND_STATUS_RUNNING)
-		return 0;
-	struct zl_err ignored = ZL_ERR_INIT;
-	int64_t ago = stop_begun_ago(b, id, st.pid_start_time, timeout_ms);
-	if (ago >= 0) /* signalled already, with its siblings */
-		timeout_ms = ago < timeout_ms ? timeout_ms - ago : 0;
-	else
-		signal_container(b, id, signo ? signo : SIGTERM, &ignored);
-	if (wait_exit(b, id, timeout_ms) == 0)
-		return 0;
-	/* The grace period is over. */
-	signal_container(b, id, SIGKILL, &ignored);
-	if (wait_exit(b, id, 10000) < 0)
-		return zl_fail(err, "container %s did not exit after SIGKILL", id);
-	return 0;
+	_cleanup_free_ char *dir = container_dir(b, id);
+	struct supervised sv = supervised_of(b, id, dir);
+	return supervise_stop(&sv, signo, timeout_ms, err);
 }
 
 static int oci_wait(struct backend *b, const char *id, int64_t timeout_ms, struct zl_err *err)
 {
-	if (wait_exit(b, id, timeout_ms) < 0)
-		return zl_err_set(err, ZL_ERR_TIMEOUT, 0, "container %s still running after %lld ms", id,
-				  (long long)timeout_ms);
-	return 0;
-}
-
-/* ---- the monitor of a directory ----
- * zlmon is detached: it outlives a zlapply killed while it was inside the
- * runtime's create or start, and goes on writing into the container's
- * directory and creating the runtime's container under the replica's id.
- * Removing the directory (an interrupted create undone) or starting a
- * second monitor there (a restart finished at recovery) while it works
- * would have it create into a directory made again, or collide with the
- * next create of the id. So both wait for it first. */
-#define MONITOR_SETTLE_MS 100000 /* zlmon's own bounds: create 45 s, start 10 s, delete 30 s */
-
-/* Is pid a zlmon monitoring dir (its command line: zlmon ... --dir dir)? */
-static bool is_monitor_of(int64_t pid, const char *dir)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%lld/cmdline", (long long)pid);
-	char *text = NULL;
-	size_t len = 0;
-	if (zl_read_file(path, &text, &len, NULL) < 0)
-		return false;
-	bool zlmon = false, dir_match = false;
-	size_t i = 0;
-	for (const char *arg = text, *prev = NULL; arg < text + len; prev = arg, arg += strlen(arg) + 1, i++) {
-		const char *base = strrchr(arg, '/') ? strrchr(arg, '/') + 1 : arg;
-		if (i == 0)
-			zlmon = strcmp(base, "zlmon") == 0;
-		else if (prev && strcmp(prev, "--dir") == 0 && strcmp(arg, dir) == 0)
-			dir_match = true;
-	}
-	free(text);
-	return zlmon && dir_match;
-}
-
-/* The pid of dir's monitor while it runs, proven to be it: the pid its
- * record in dir names, alive with the recorded start time, whose command
- * line is zlmon's with --dir dir. A monitor just started (a run killed
- * right after spawning it) has no record yet: with scan, the processes
- * are looked through for a zlmon whose command line names dir. 0 when
- * there is none. */
-static pid_t live_monitor(const char *dir, bool scan)
-{
-	int64_t pid = 0, start = 0;
-	if (monitor_read_self(dir, &pid, &start) == 0 && pid > 1 &&
-	    monitor_proc_start_time(pid) == start && is_monitor_of(pid, dir))
-		return (pid_t)pid;
-	if (!scan)
-		return 0;
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	pid_t found = 0;
-	while (d && !found && (de = readdir(d))) {
-		char *end;
-		long p = strtol(de->d_name, &end, 10);
-		if (*end == '\0' && p > 1 && p != getpid() && monitor_proc_start_time(p) >= 0 &&
-		    is_monitor_of(p, dir))
-			found = (pid_t)p;
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
-/* Waits until dir's monitor is gone. A container it got running is ended
- * (SIGKILL: it is on its way out, or about to be replaced), so the monitor
- * records the exit, deletes the runtime's container and exits; a monitor
- * still busy after zlmon's own time limits is killed. scan: see
- * live_monitor(). */
-static void settle_monitor(struct backend *b, const char *id, const char *dir, bool scan)
-{
-	int64_t start = zl_monotonic_ms();
-	bool announced = false;
-	pid_t mon;
-	while ((mon = live_monitor(dir, scan)) > 0) {
-		struct backend_state st;
-		struct zl_err ignored = ZL_ERR_INIT;
-		if (observe_state(b, id, &st, NULL, &ignored) == 0 && st.status == BACKEND_STATUS_RUNNING)
-			signal_container(b, id, SIGKILL, &ignored);
-		int64_t waited = zl_monotonic_ms() - start;
-		if (waited >= MONITOR_SETTLE_MS) {
-			zl_log(ZL_LOG_WARN, "%s: its monitor (pid %d) is still at work after %d s: killed",
-			       id, (int)mon, MONITOR_SETTLE_MS / 1000);
-			kill(mon, SIGKILL);
-			for (int i = 0; i < 100 && live_monitor(dir, scan) == mon; i++) {
-				struct timespec ts = { 0, 20 * 1000000 };
-				nanosleep(&ts, NULL);
-			}
-			return;
-		}
-		if (!announced && waited >= 1000) {
-			zl_log(ZL_LOG_INFO, "%s: waiting for its monitor (pid %d), still starting it", id,
-			       (int)mon);
-			announced = true;
-		}
-		struct timespec ts = { 0, 20 * 1000000 };
-		nanosleep(&ts, NULL);
-	}
+	if (check_id(id, err) < 0)
+		return -1;
+	_cleanup_free_ char *dir = container_dir(b, id);
+	struct supervised sv = supervised_of(b, id, dir);
+	return supervise_wait(&sv, timeout_ms, err);
 }
 
 /* ---- remove ---- */
@@ -903,7 +419,8 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 	 * a killed run left to it): it would create into what comes next.
 	 * One that never got as far as its record can only be behind a
 	 * replica that never started. */
-	settle_monitor(b, id, dir, observed && st.status == BACKEND_STATUS_CREATED);
+	struct supervised sv = supervised_of(b, id, dir);
+	supervise_settle(&sv, observed && st.status == BACKEND_STATUS_CREATED);
 	bool ours = replica_is_ours(b, id);
 	if (!ours)
 		zl_log(ZL_LOG_WARN, "remove %s: another state root holds the name now; its container and network are left alone",
@@ -936,9 +453,8 @@ static int oci_logs(struct backend *b, const char *id, const struct backend_log_
 	if (check_id(id, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(b, id);
-	if (access(dir, F_OK) < 0)
-		return zl_fail(err, "no such container %s", id);
-	return monitor_logs_print(dir, o->tail, o->follow, o->timestamps, out, err);
+	struct supervised sv = supervised_of(b, id, dir);
+	return supervise_logs(&sv, o, out, err);
 }
 
 /* The container's PATH as its process got it (config.json), else Docker's. */
@@ -1054,128 +570,42 @@ static int oci_exec(struct backend *b, const char *id, char *const argv[], int *
 	return 0;
 }
 
-static int64_t read_int_file(const char *path)
-{
-	char buf[64];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return strtoll(buf, NULL, 10);
-}
-
 static int oci_stats(struct backend *b, const char *id, struct backend_stats *st, struct zl_err *err)
 {
 	if (check_id(id, err) < 0)
 		return -1;
-	st->cpu_usage_ns = st->memory_bytes = -1;
-	char path[4096];
 	_cleanup_free_ char *cgroup = oci_container_cgroup(b, id);
-	if (oci_cgroup2_unified()) {
-		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.current", cgroup);
-		st->memory_bytes = read_int_file(path);
-		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.stat", cgroup);
-		FILE *f = fopen(path, "re");
-		if (f) {
-			char key[64];
-			long long v;
-			while (fscanf(f, "%63s %lld", key, &v) == 2)
-				if (strcmp(key, "usage_usec") == 0)
-					st->cpu_usage_ns = v * 1000;
-			fclose(f);
-		}
-	} else {
-		snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", cgroup);
-		st->memory_bytes = read_int_file(path);
-		snprintf(path, sizeof(path), "/sys/fs/cgroup/cpuacct%s/cpuacct.usage", cgroup);
-		st->cpu_usage_ns = read_int_file(path);
-	}
+	supervise_cgroup_stats(cgroup, st);
 	return 0;
 }
 
-/* A finished run's output (ctr.log and its rotated parts ctr.log.N, oldest
- * first) becomes one file at dest_path; the next start begins a new ctr.log. */
 static int oci_archive_logs(struct backend *b, const char *id, const char *dest_path,
 			    struct zl_err *err)
 {
 	if (check_id(id, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(b, id);
-	_cleanup_free_ char *log = zl_xasprintf("%s/" MONITOR_LOG_FILE, dir);
-	_cleanup_free_ char *rotated1 = zl_xasprintf("%s.1", log);
-	if (access(rotated1, F_OK) < 0) {
-		if (rename(log, dest_path) < 0 && errno != ENOENT)
-			return zl_fail_errno(err, "move %s to %s", log, dest_path);
-		return 0;
-	}
-	struct zl_buf all = { 0 };
-	int ret = 0;
-	for (int k = 16; k >= 0 && ret == 0; k--) {
-		_cleanup_free_ char *part = k ? zl_xasprintf("%s.%d", log, k) : zl_xstrdup(log);
-		char *data = NULL;
-		size_t len = 0;
-		struct zl_err rerr = ZL_ERR_INIT;
-		if (access(part, F_OK) < 0)
-			continue;
-		if (zl_read_file(part, &data, &len, &rerr) < 0) {
-			*err = rerr;
-			ret = -1;
-			break;
-		}
-		zl_buf_append(&all, data, len);
-		free(data);
-	}
-	if (ret == 0 && zl_write_file_atomic(dest_path, all.data ? all.data : "", all.len, 0600,
-					     err) < 0)
-		ret = -1;
-	zl_buf_free(&all);
-	if (ret < 0)
-		return zl_err_prefix(err, "archive the log of %s", id);
-	for (int k = 0; k <= 16; k++) {
-		_cleanup_free_ char *part = k ? zl_xasprintf("%s.%d", log, k) : zl_xstrdup(log);
-		unlink(part); /* gone already is fine: the archive holds it */
-	}
-	return 0;
+	struct supervised sv = supervised_of(b, id, dir);
+	return supervise_archive_logs(&sv, dest_path, err);
 }
 
 /* ---- adoption ---- */
 
 /* What <dir>/replica says of the replica (the network record names
  * deployment, service and index of replicas made before it existed). */
-static int read_held(const char *dir, const char *id, struct backend_held *h)
+static int read_held(struct backend *b, const char *dir, const char *id, struct backend_held *h)
 {
-	_cleanup_free_ char *path = zl_xasprintf("%s/" REPLICA_FILE, dir);
-	char *text = NULL;
-	size_t len = 0;
-	*h = (struct backend_held){ .backend_id = zl_xstrdup(id) };
-	if (zl_read_file(path, &text, &len, NULL) == 0) {
-		char dep[256], svc[256], hash[128], digest[128];
-		int index;
-		int n = sscanf(text, "%255[^\t]\t%255[^\t]\t%d\t%127[^\t]\t%127[^\t\n]", dep, svc,
-			       &index, hash, digest);
-		free(text);
-		if (n == 5) {
-			h->deployment = zl_xstrdup(dep);
-			h->service = zl_xstrdup(svc);
-			h->index = index;
-			h->spec_hash = strcmp(hash, "-") ? zl_xstrdup(hash) : NULL;
-			h->image_digest = strcmp(digest, "-") ? zl_xstrdup(digest) : NULL;
-			return 0;
-		}
-	}
+	struct supervised sv = supervised_of(b, id, dir);
+	if (supervise_read_replica(&sv, h) == 0)
+		return 0;
 	struct oci_net_record rec;
 	if (oci_net_read(dir, &rec) == 0) {
-		h->deployment = zl_xstrdup(rec.deployment);
-		h->service = zl_xstrdup(rec.service);
-		h->index = rec.index;
+		*h = (struct backend_held){ .backend_id = zl_xstrdup(id),
+					    .deployment = zl_xstrdup(rec.deployment),
+					    .service = zl_xstrdup(rec.service),
+					    .index = rec.index };
 		return 0;
 	}
-	free(h->backend_id);
-	h->backend_id = NULL;
 	return -1; /* nothing says whose it is: doctor's to judge */
 }
 
@@ -1196,7 +626,7 @@ static int oci_held(struct backend *b, backend_known_fn known, void *ctx, struct
 			continue;
 		_cleanup_free_ char *dir = container_dir(b, de->d_name);
 		struct backend_held h;
-		if (read_held(dir, de->d_name, &h) < 0)
+		if (read_held(b, dir, de->d_name, &h) < 0)
 			continue;
 		zl_grow(out, sizeof(**out), &cap, *n + 1);
 		(*out)[(*n)++] = h;

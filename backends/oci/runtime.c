@@ -6,6 +6,7 @@
  * cgroup-v2 host, runc otherwise (youki accepted by path). Every failure of
  * a runtime command reports the command line and the runtime's own stderr. */
 #include "oci-internal.h"
+#include "backends/supervise.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,41 +16,11 @@
 #include <sys/statfs.h>
 #include <sys/wait.h>
 
-static bool executable(const char *path)
-{
-	return access(path, X_OK) == 0;
-}
-
-/* Full path of name in $PATH (or name itself when it has a '/'); NULL if none. */
-char *oci_which(const char *name)
-{
-	if (strchr(name, '/'))
-		return executable(name) ? zl_xstrdup(name) : NULL;
-	const char *path = getenv("PATH");
-	if (!path || !*path)
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	_cleanup_free_ char *copy = zl_xstrdup(path);
-	char *save = NULL;
-	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		char *full = zl_xasprintf("%s/%s", dir, name);
-		if (executable(full))
-			return full;
-		free(full);
-	}
-	return NULL;
-}
-
-bool oci_cgroup2_unified(void)
-{
-	struct statfs fs;
-	return statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
-}
-
 int oci_runtime_choose(const char *root, const char *requested, char **runtime, struct zl_err *err)
 {
 	*runtime = NULL;
 	if (requested && *requested) {
-		*runtime = oci_which(requested);
+		*runtime = supervise_which(requested);
 		if (!*runtime)
 			return zl_invalid(err, "runtime %s: not found or not executable", requested);
 		return 0;
@@ -60,18 +31,18 @@ int oci_runtime_choose(const char *root, const char *requested, char **runtime, 
 	struct zl_err ignored = ZL_ERR_INIT;
 	if (zl_read_file(memo, &text, &len, &ignored) == 0) {
 		text[strcspn(text, "\n")] = '\0';
-		if (executable(text)) {
+		if (access(text, X_OK) == 0) {
 			*runtime = text;
 			return 0;
 		}
 		free(text); /* the remembered runtime went away: probe again */
 	}
 	/* crun first where it works: it needs a pure cgroup v2 hierarchy. */
-	if (oci_cgroup2_unified())
-		*runtime = oci_which("crun");
+	if (supervise_cgroup2_unified())
+		*runtime = supervise_which("crun");
 	if (!*runtime)
-		*runtime = oci_which("runc");
-	if (!*runtime && !oci_cgroup2_unified() && (*runtime = oci_which("crun")))
+		*runtime = supervise_which("runc");
+	if (!*runtime && !supervise_cgroup2_unified() && (*runtime = supervise_which("crun")))
 		zl_log(ZL_LOG_WARN, "only crun is installed; it refuses hosts with hybrid cgroups like this one");
 	if (!*runtime)
 		return zl_fail(err, "no OCI runtime found: install runc or crun (scripts/setup), or pass --runtime PATH");
