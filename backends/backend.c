@@ -54,10 +54,13 @@ int backend_open(const char *name, const char *root, const struct backend_option
 		b->ops = backend_table[i].ops;
 		b->root = zl_xstrdup(root);
 		b->runtime = opts && opts->runtime && *opts->runtime ? zl_xstrdup(opts->runtime) : NULL;
+		b->wasm_engine = opts && opts->wasm_engine && *opts->wasm_engine
+					 ? zl_xstrdup(opts->wasm_engine) : NULL;
 		b->ctx = NULL;
 		if (b->ops->init && b->ops->init(b, err) < 0) {
 			free(b->root);
 			free(b->runtime);
+			free(b->wasm_engine);
 			free(b);
 			return -1;
 		}
@@ -139,5 +142,6 @@ void backend_close(struct backend *b)
 		b->ops->destroy(b);
 	free(b->root);
 	free(b->runtime);
+	free(b->wasm_engine);
 	free(b);
 }

@@ -27,7 +27,10 @@ struct backend_state {
 	int64_t pid_start_time; /* -1 unknown */
 	int exit_code;          /* -1 unknown */
 	int exit_signal;        /* 0 none */
-	char exit_reason[32];   /* exited | signal | oom_killed | exec_failed | runtime_error | host_rebooted | monitor_gone | "" */
+	/* exited | signal | oom_killed | exec_failed | runtime_error |
+	 * host_rebooted | monitor_gone | "" ; wasm: "wasm_trap: NAME",
+	 * memory_limit, wasm_invalid, wasm_component */
+	char exit_reason[48];
 	int64_t started_at, finished_at; /* ms since epoch, 0 unknown */
 	char ip[64];            /* "" unknown */
 	char netns[256];        /* "" none */
@@ -50,6 +53,12 @@ struct backend_replica_spec {
 	const char *image_config;  /* image config JSON; NULL likewise */
 	const char *const *layer_dirs; /* unpacked layers, base first */
 	size_t layer_count;
+	/* A WebAssembly image: its module (or component) in the content
+	 * store, shared by every replica; NULL for a container image. */
+	const char *module_path;
+	/* Which backend of a set (backend_open_set()) runs it: "wasm" for a
+	 * WebAssembly image; NULL the set's first (the run's --backend). */
+	const char *backend;
 	/* Network: ip leased for the replica on bridge/subnet; NULL ip = no
 	 * bridge networking (network_mode host or none, or a backend without). */
 	const char *ip;
@@ -111,6 +120,7 @@ int backend_root_check(const char *root, struct zl_err *err);
 /* What the backend recorded at create of a replica it holds. */
 struct backend_held {
 	char *backend_id, *deployment, *service;
+	const char *backend; /* a set's: the member holding it (static); NULL: the backend asked */
 	int index;
 	char *spec_hash;    /* NULL unknown */
 	char *image_digest; /* NULL unknown */
@@ -194,15 +204,17 @@ struct backend_ops {
 /* What the caller chooses for a backend (flags and config, never the
  * environment). Every field may be NULL: the backend's own default. */
 struct backend_options {
-	/* The engine replicas run with: an OCI runtime (path or name) for oci,
-	 * a WASI engine for wasm (the CLI's --runtime). */
+	/* The OCI runtime (path or name) oci runs containers with (--runtime). */
 	const char *runtime;
+	/* The WASI engine (path or name) wasm runs modules with (--wasm-engine). */
+	const char *wasm_engine;
 };
 
 struct backend {
 	const struct backend_ops *ops;
 	char *root;    /* zlapply state root */
 	char *runtime; /* backend_options.runtime, NULL = the backend's choice */
+	char *wasm_engine; /* backend_options.wasm_engine, likewise */
 	void *ctx;     /* the backend's own */
 };
 
@@ -212,6 +224,16 @@ struct backend {
 int backend_open(const char *name, const char *root, const struct backend_options *opts,
 		 struct backend **out, struct zl_err *err);
 void backend_close(struct backend *b);
+
+/* Opens the backends names[0..n) as one (backends/set.c): a create goes to
+ * the member rs->backend names (NULL: the first), everything else about an
+ * id to the member that holds it; its ops->name is the first member's.
+ * Members after the first are probed when first needed. */
+int backend_open_set(const char *const names[], size_t n, const char *root,
+		     const struct backend_options *opts, struct backend **out, struct zl_err *err);
+/* The member of a set called name; a plain backend: itself when it is
+ * called name; NULL otherwise (b, when name is NULL). */
+struct backend *backend_member(struct backend *b, const char *name);
 
 /* "zl-<deployment>-<service>-<index>"; caller frees. */
 char *backend_replica_id(const char *deployment, const char *service, int index);

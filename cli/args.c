@@ -20,7 +20,7 @@
 
 enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE, OPT_INSECURE,
        OPT_AUTH_FILE, OPT_PLATFORM, OPT_SIGNAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_FOLLOW,
-       OPT_RUNTIME, OPT_BRIDGE, OPT_SUBNET, OPT_INTERVAL, OPT_METRICS,
+       OPT_RUNTIME, OPT_WASM_ENGINE, OPT_BRIDGE, OPT_SUBNET, OPT_INTERVAL, OPT_METRICS,
        OPT_FIX,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
        OPT_DETACH /* jobs/cron: run --detach */ };
@@ -47,6 +47,8 @@ static const struct flag flags[] = {
 	  NULL, "prefix each line with its time (also -t)" },
 	{ { "runtime", required_argument, NULL, OPT_RUNTIME }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN),
 	  "PATH", "OCI runtime for the oci backend (crun, runc, youki; env ZLAPPLY_RUNTIME)" },
+	{ { "wasm-engine", required_argument, NULL, OPT_WASM_ENGINE }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN),
+	  "PATH", "WASI engine for WASM replicas (a Node.js with node:wasi; default: node in $PATH, remembered)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
 	{ { "output", required_argument, NULL, 'o' }, V(CLI_STATUS) | V(CLI_IMAGES),
@@ -312,6 +314,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_FOLLOW: o->follow = true; break;
 		case OPT_TIMESTAMPS: o->timestamps = true; break;
 		case OPT_RUNTIME: o->runtime = optarg; break;
+		case OPT_WASM_ENGINE: o->wasm_engine = optarg; break;
 		case OPT_BRIDGE: o->bridge = optarg; break;
 		case OPT_SUBNET: o->subnet = optarg; break;
 		case OPT_WAIT: o->wait = true; break; /* health: --wait */

@@ -48,6 +48,7 @@ struct cli_opts {
 	bool follow, timestamps;
 	long tail;               /* -1 = all */
 	const char *runtime;     /* --runtime PATH */
+	const char *wasm_engine; /* --wasm-engine PATH */
 	const char *bridge, *subnet; /* --bridge, --subnet */
 	bool fix;                /* doctor --fix */
 	/* health: apply --wait [--timeout D] */

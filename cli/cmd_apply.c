@@ -32,6 +32,7 @@ void cli_base_opts(const struct cli_opts *o, struct reconcile_opts *out)
 		.root = o->root,
 		.backend_name = o->backend,
 		.runtime = o->runtime,
+		.wasm_engine = o->wasm_engine,
 		.lock_timeout_ms = o->lock_timeout_ms,
 		.quiet = o->quiet,
 		.bridge = o->bridge && *o->bridge ? o->bridge : NULL,

@@ -129,6 +129,7 @@ char *output_status_json(const struct state_replicas *rows,
 		snprintf(name, sizeof(name), "%s-rep-%d", r->service, r->index);
 		cJSON_AddStringToObject(o, "name", name);
 		cJSON_AddStringToObject(o, "state", reconcile_replica_state_name(r->state));
+		add_string_or_null(o, "backend", r->backend);
 		add_int_or_null(o, "pid", r->pid, r->pid > 0);
 		add_string_or_null(o, "ip", r->ip);
 		add_string_or_null(o, "netns", r->netns);
@@ -267,8 +268,9 @@ void output_status_table(FILE *out, const struct state_replicas *rows,
 		if (n > w_name)
 			w_name = n;
 	}
-	fprintf(out, "%-*s  %-*s  %-12s  %-8s  %-15s  %-10s  %-8s  %-9s  %s\n", w_dep, "DEPLOYMENT",
-		w_name, "REPLICA", "STATE", "PID", "IP", "EXIT", "RESTARTS", "HEALTH", "AGE");
+	fprintf(out, "%-*s  %-*s  %-12s  %-7s  %-8s  %-15s  %-10s  %-8s  %-9s  %s\n", w_dep,
+		"DEPLOYMENT", w_name, "REPLICA", "STATE", "BACKEND", "PID", "IP", "EXIT", "RESTARTS",
+		"HEALTH", "AGE");
 	for (size_t i = 0; i < rows->count; i++) {
 		const struct state_replica *r = &rows->items[i];
 		char name[192], pid[24], exit_s[32], age[16];
@@ -298,14 +300,19 @@ void output_status_table(FILE *out, const struct state_replicas *rows,
 		} else {
 			snprintf(state_s, sizeof(state_s), "%s", reconcile_replica_state_name(r->state));
 		}
-		fprintf(out, "%-*s  %-*s  %-12s  %-8s  %-15s  %-10s  %-8d  %-9s  %s\n", w_dep,
-			r->deployment, w_name, name, state_s, pid, r->ip ? r->ip : "-", exit_s,
-			r->restarts, r->health ? r->health : "-", age);
+		fprintf(out, "%-*s  %-*s  %-12s  %-7s  %-8s  %-15s  %-10s  %-8d  %-9s  %s\n", w_dep,
+			r->deployment, w_name, name, state_s, r->backend ? r->backend : "-", pid,
+			r->ip ? r->ip : "-", exit_s, r->restarts, r->health ? r->health : "-", age);
 		/* why it failed, or why its command could not be executed */
-		bool exec_failed = r->state == STATE_REPLICA_EXITED && r->exit_reason &&
-				   strcmp(r->exit_reason, "exec_failed") == 0;
+		bool exited = r->state == STATE_REPLICA_EXITED && r->exit_reason;
+		bool exec_failed = exited && strcmp(r->exit_reason, "exec_failed") == 0;
 		if ((r->state == STATE_REPLICA_FAILED || exec_failed) && r->error)
 			fprintf(out, "%*s  error: %s\n", w_dep, "", r->error);
+		/* how it ended when the code alone does not say: oom_killed,
+		 * host_rebooted, a WASM trap or memory limit */
+		else if (exited && strcmp(r->exit_reason, "exited") != 0 &&
+			 strcmp(r->exit_reason, "signal") != 0)
+			fprintf(out, "%*s  exit: %s\n", w_dep, "", r->exit_reason);
 	}
 	output_runs_table(out, rows, runs, now_ms);
 }

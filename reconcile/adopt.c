@@ -71,7 +71,7 @@ static int row_of(struct backend *b, const struct backend_held *h, int64_t now_m
 	r->deployment = zl_xstrdup(h->deployment);
 	r->service = zl_xstrdup(h->service);
 	r->index = h->index;
-	r->backend = zl_xstrdup(b->ops->name);
+	r->backend = zl_xstrdup(h->backend ? h->backend : b->ops->name);
 	r->backend_id = zl_xstrdup(h->backend_id);
 	r->spec_hash = h->spec_hash ? zl_xstrdup(h->spec_hash) : NULL;
 	r->image_digest = h->image_digest ? zl_xstrdup(h->image_digest) : NULL;

@@ -95,6 +95,22 @@ static void mix_image_digest(struct plan_desired_service *ds)
 	cJSON_Delete(sections);
 }
 
+/* What the service asks that its image cannot give, now that the pull
+ * said what the image is (validate judged what the spec alone shows);
+ * NULL when nothing. */
+static const char *image_kind_conflict(const struct plan_desired_service *ds)
+{
+	const struct spec_service *svc = ds->svc;
+	if (ds->image.module_path) {
+		if (svc->endpoint_count || svc->port_mapping_count)
+			return "its image is WebAssembly and WASI preview 1 has no sockets: a WASM replica gets no address, so endpoints and port_mappings cannot be served; remove them";
+		return NULL;
+	}
+	if (spec_service_type_is_wasm(svc->service_type))
+		return "service_type is wasm_* but the image is a container image, not a WASM artifact; use a WASM image or drop service_type";
+	return NULL;
+}
+
 /* Makes every image the deployment needs ready (pull policies), when the
  * backend runs images. A service whose image cannot be had keeps the reason:
  * its creates fail with it and its replicas are recorded as failed, while
@@ -121,6 +137,13 @@ static void resolve_images(struct apply_run *run, struct plan_desired *desired)
 			continue;
 		}
 		mix_image_digest(ds);
+		const char *why = image_kind_conflict(ds);
+		if (why) {
+			zl_log(ZL_LOG_ERROR, "service %s: %s", ds->svc->name, why);
+			ds->image_error = zl_xstrdup(why);
+		}
+		if (ds->image.module_path)
+			ds->backend = "wasm";
 	}
 }
 
@@ -438,8 +461,16 @@ int reconcile_subnet(const struct reconcile_opts *opts, struct net_subnet *out, 
 int reconcile_backend_open(const struct reconcile_opts *opts, const char *name,
 			   struct backend **out, struct zl_err *err)
 {
-	struct backend_options bo = { .runtime = opts->runtime };
-	return backend_open(name ? name : opts->backend_name, opts->root, &bo, out, err);
+	struct backend_options bo = { .runtime = opts->runtime, .wasm_engine = opts->wasm_engine };
+	if (name)
+		return backend_open(name, opts->root, &bo, out, err);
+	/* The run's backend: containers run beside WebAssembly, so oci comes
+	 * with wasm (a set; the mock alone stands for every kind). */
+	if (strcmp(opts->backend_name, "oci") == 0) {
+		static const char *const both[] = { "oci", "wasm" };
+		return backend_open_set(both, 2, opts->root, &bo, out, err);
+	}
+	return backend_open(opts->backend_name, opts->root, &bo, out, err);
 }
 
 /* Opens store and backend for a run. Dry runs take no lock and tolerate a

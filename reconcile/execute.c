@@ -208,12 +208,14 @@ static void take_backend_state(const struct exec_ctx *x, struct state_replica *r
 	}
 }
 
-/* Bridge networking: the backend gives it and the service wants it. */
-static bool wants_bridge(const struct exec_ctx *x, const struct spec_service *svc)
+/* Bridge networking: the service's backend gives it and the service wants
+ * it (WASM replicas have none: WASI preview 1 has no sockets). */
+static bool wants_bridge(const struct exec_ctx *x, const struct plan_desired_service *ds)
 {
-	if (!x->b->ops->wants_network || !x->b->ops->wants_network(x->b))
+	struct backend *m = backend_member(x->b, ds->backend);
+	if (!m || !m->ops->wants_network || !m->ops->wants_network(m))
 		return false;
-	const char *mode = svc->network_mode;
+	const char *mode = ds->svc->network_mode;
 	return !mode || strcmp(mode, "default") == 0 || strcmp(mode, "bridge") == 0 ||
 	       strncmp(mode, "bridge:", 7) == 0;
 }
@@ -281,7 +283,7 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		.deployment = zl_xstrdup(a->deployment),
 		.service = zl_xstrdup(a->service),
 		.index = a->index,
-		.backend = zl_xstrdup(x->b->ops->name),
+		.backend = zl_xstrdup(ds->backend ? ds->backend : x->b->ops->name),
 		.backend_id = zl_xstrdup(x->backend_id),
 		.state = STATE_REPLICA_CREATING,
 		.pid = -1,
@@ -306,7 +308,7 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		goto out;
 	}
 	bool lease = false;
-	if (wants_bridge(x, ds->svc)) {
+	if (wants_bridge(x, ds)) {
 		if (pick_address(x, &row.ip, err) < 0)
 			goto out;
 		lease = true;
@@ -332,6 +334,8 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 			.image_config = ds->image.config,
 			.layer_dirs = (const char *const *)ds->image.layer_dirs,
 			.layer_count = ds->image.layer_count,
+			.module_path = ds->image.module_path,
+			.backend = ds->backend,
 			.ip = row.ip,
 			.bridge = x->bridge ? x->bridge : NET_DEFAULT_BRIDGE,
 			.subnet = x->subnet,

@@ -408,7 +408,7 @@ static int record_blocked(struct health_gate *g, const struct plan_action *a,
 		row.deployment = zl_xstrdup(a->deployment);
 		row.service = zl_xstrdup(a->service);
 		row.index = a->index;
-		row.backend = zl_xstrdup(g->b->ops->name);
+		row.backend = zl_xstrdup(ds->backend ? ds->backend : g->b->ops->name);
 		row.backend_id = backend_replica_id(a->deployment, a->service, a->index);
 		row.spec_hash = zl_xstrdup(ds->spec_hash);
 		row.spec_sections = zl_xstrdup(ds->sections);

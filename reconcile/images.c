@@ -107,8 +107,10 @@ static bool ready_from_row(const char *root, const struct state_image *row,
 		const cJSON *d = cJSON_GetObjectItemCaseSensitive(l, "digest");
 		if (!id && cJSON_IsString(d) && registry_digest_valid(d->valuestring)) {
 			/* A WASM module: not unpacked, its blob is the content. */
-			_cleanup_free_ char *blob = registry_blob_path(root, d->valuestring);
+			char *blob = registry_blob_path(root, d->valuestring);
 			ok = ok && access(blob, F_OK) == 0;
+			free(out->module_path);
+			out->module_path = blob;
 			continue;
 		}
 		if (!cJSON_IsString(id)) {
@@ -174,6 +176,7 @@ static void ready_copy(struct images_ready *dst, const struct images_ready *src)
 	for (size_t i = 0; i < src->layer_count; i++)
 		dst->layer_dirs[i] = zl_xstrdup(src->layer_dirs[i]);
 	dst->layer_count = src->layer_count;
+	dst->module_path = src->module_path ? zl_xstrdup(src->module_path) : NULL;
 }
 
 static void remember(struct images_ctx *ctx, const char *image, const struct images_ready *r)

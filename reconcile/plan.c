@@ -41,6 +41,7 @@ void images_ready_clear(struct images_ready *r)
 	for (size_t i = 0; i < r->layer_count; i++)
 		free(r->layer_dirs[i]);
 	free(r->layer_dirs);
+	free(r->module_path);
 	memset(r, 0, sizeof(*r));
 }
 

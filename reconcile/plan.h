@@ -16,6 +16,7 @@ struct images_ready {
 	char *config;         /* image config JSON */
 	char **layer_dirs;    /* base first */
 	size_t layer_count;
+	char *module_path;    /* a WebAssembly image: its module in the store; NULL otherwise */
 };
 
 struct plan_desired_service {
@@ -24,6 +25,9 @@ struct plan_desired_service {
 	char *sections; /* owned; see spec_service_hash() */
 	int replicas;   /* desired replica count */
 	struct images_ready image; /* owned; empty when the backend runs no images */
+	/* The backend of a set that runs it: "wasm" for a WebAssembly image,
+	 * NULL the run's (static string). */
+	const char *backend;
 	char *image_error; /* owned; why the image is not available (creates fail with it) */
 	/* ---- jobs and cron (filled by execute_prepare_desired) ---- */
 	bool force_run;      /* `zlapply run`: a new run of this job/cron service now */

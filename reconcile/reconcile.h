@@ -27,6 +27,7 @@ struct reconcile_opts {
 	const char *bridge;       /* NULL = NET_DEFAULT_BRIDGE */
 	const char *subnet;       /* NULL = NET_DEFAULT_SUBNET */
 	const char *backend_name; /* "mock", "oci", ... */
+	const char *wasm_engine;  /* --wasm-engine: the WASI engine (Node.js) for WASM replicas; NULL = found */
 	const char *runtime;      /* the engine the backend runs replicas with
 				   * (--runtime: an OCI runtime for oci); NULL = its choice */
 	int64_t lock_timeout_ms;

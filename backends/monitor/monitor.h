@@ -75,6 +75,17 @@
  *      that once exit.json exists the id is free for a new `create` and
  *      ctr.log is complete. Then zlmon exits 0.
  *
+ * --exec mode (the wasm backend's engine; no OCI runtime):
+ *   zlmon --exec --id ID --dir STATE_DIR --ready-fd FD [--cgroup PATH]
+ *         [--join CGROUP_PROCS_FILE]... [--log-max-...] /PATH/COMMAND [ARGS...]
+ * Steps 3-5 become: fork the command (stdin /dev/null, stdout/stderr on the
+ * pipes), read its pid and start time while it waits for a go, let it
+ * enter the --join cgroups (writing "0" to each cgroup.procs file) and
+ * execve with only a default PATH in its environment, and write
+ * STATE_DIR/pid. A failure before the exec (the cgroup refused it, no such
+ * command) is reported "error ..." like a failed create. Everything from
+ * step 6 on is the same, minus the runtime's delete.
+ *
  * Files in STATE_DIR: monitor, pid (the runtime's), runtime.log, zlmon.log,
  * ctr.log[.N], exit.json.
  */

@@ -21,6 +21,12 @@ struct opts {
 	int ready_fd;
 	int64_t log_max_bytes;
 	int log_max_files;
+	/* --exec: no runtime; the command after the options is the replica's
+	 * process, run directly (the wasm backend's engine). */
+	bool exec;
+	char **exec_argv;        /* NULL-terminated, borrowed from main's argv */
+	const char *join[4];     /* --join: cgroup.procs files the process enters before exec */
+	size_t join_count;
 };
 
 /* One of the container's output pipes. */
@@ -107,6 +113,14 @@ int zlmon_run_runtime(struct zlmon *m, const char *verb, const char *const args[
 		      int64_t timeout_ms, char **failure);
 /* RUNTIME delete --force ID; failures go to zlmon.log. */
 void zlmon_runtime_delete(struct zlmon *m);
+
+/* ---- zlmon-exec.c ---- */
+/* --exec: forks the command with stdout/stderr on out_fd/err_fd, in the
+ * --join cgroups, with a clean environment; *pid and *start_time get it
+ * before it can exit. -1 with *failure (caller frees) when it could not
+ * be started (the cgroup refused it, exec failed). */
+int zlmon_exec_start(struct zlmon *m, int out_fd, int err_fd, pid_t *pid, int64_t *start_time,
+		     char **failure);
 
 /* ---- zlmon-log.c ---- */
 /* Opens (appends to) ctr.log. */

@@ -168,7 +168,8 @@ static void usage_error(struct zlmon *m, const char *what)
 {
 	zlmon_report(m, "error zlmon: %s (usage: zlmon --id ID --bundle DIR --runtime PATH --dir DIR "
 		  "--ready-fd FD [--runtime-root DIR] [--cgroup PATH] [--log-max-bytes N] "
-		  "[--log-max-files K])\n",
+		  "[--log-max-files K], or zlmon --exec --id ID --dir DIR --ready-fd FD "
+		  "[--cgroup PATH] [--join FILE]... [--log-max-...] /PATH/COMMAND [ARGS...])\n",
 	       what);
 }
 
@@ -196,6 +197,8 @@ static int parse_opts(struct zlmon *m, int argc, char **argv)
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "log-max-bytes", required_argument, NULL, 'B' },
 		{ "log-max-files", required_argument, NULL, 'K' },
+		{ "exec", no_argument, NULL, 'x' },
+		{ "join", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts *o = &m->o;
@@ -203,7 +206,8 @@ static int parse_opts(struct zlmon *m, int argc, char **argv)
 	int opt;
 	int64_t v;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	/* "+": options end at the first non-option (--exec's command). */
+	while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'i': o->id = optarg; break;
 		case 'b': bundle = optarg; break;
@@ -211,6 +215,13 @@ static int parse_opts(struct zlmon *m, int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'R': o->runtime_root = optarg; break;
 		case 'c': o->cgroup = optarg; break;
+		case 'x': o->exec = true; break;
+		case 'j':
+			if (o->join_count < sizeof(o->join) / sizeof(o->join[0]))
+				o->join[o->join_count++] = optarg;
+			else
+				bad = "at most 4 --join";
+			break;
 		case 'f':
 			if (parse_int(optarg, 0, INT_MAX, &v) < 0)
 				return -1; /* nowhere to report */
@@ -234,10 +245,19 @@ static int parse_opts(struct zlmon *m, int argc, char **argv)
 		m->ready_fd = -1;
 		return -1;
 	}
-	if (!bad && optind < argc)
-		bad = "unexpected arguments";
-	if (!bad && (!o->id || !bundle || !o->runtime || !dir))
-		bad = "--id, --bundle, --runtime, --dir and --ready-fd are required";
+	if (o->exec) {
+		o->exec_argv = argv + optind;
+		if (!bad && (optind >= argc || argv[optind][0] != '/'))
+			bad = "--exec wants the command's absolute path after the options";
+		if (!bad && (!o->id || !dir))
+			bad = "--id, --dir and --ready-fd are required";
+		bundle = bundle ? bundle : dir; /* unused */
+	} else {
+		if (!bad && optind < argc)
+			bad = "unexpected arguments";
+		if (!bad && (!o->id || !bundle || !o->runtime || !dir))
+			bad = "--id, --bundle, --runtime, --dir and --ready-fd are required";
+	}
 	if (!bad && (!*o->id || strchr(o->id, '/') || o->id[0] == '-'))
 		bad = "invalid --id";
 	if (!bad && !(o->dir = realpath(dir, NULL)))
@@ -447,8 +467,48 @@ static void finish(struct zlmon *m, const struct cgroup_paths *cg, int64_t oom_b
 		zl_buf_free(&why);
 	}
 	/* Delete before the record: once exit.json exists, the id is free. */
-	zlmon_runtime_delete(m);
+	if (!m->o.exec)
+		zlmon_runtime_delete(m);
 	write_exit(m, &ex);
+}
+
+/* The pid file, as a runtime writes it: a zlapply that died before
+ * recording the start finds the process by it. */
+static int write_pid_file(struct zlmon *m, pid_t pid, struct zl_err *err)
+{
+	char text[32];
+	snprintf(text, sizeof(text), "%d", (int)pid);
+	_cleanup_free_ char *path = zl_xasprintf("%s/%s", m->o.dir, MONITOR_PID_FILE);
+	return zl_write_file_atomic(path, text, strlen(text), 0644, err);
+}
+
+/* --exec: the command is the replica's process (zlmon-exec.c). */
+static int run_exec(struct zlmon *m, int out_w, int err_w)
+{
+	pid_t pid = 0;
+	int64_t start = -1;
+	char *failure = NULL;
+	int r = zlmon_exec_start(m, out_w, err_w, &pid, &start, &failure);
+	close(out_w);
+	close(err_w);
+	if (r < 0) {
+		r = fail(m, failure);
+		free(failure);
+		return r;
+	}
+	struct zl_err err = ZL_ERR_INIT;
+	if (write_pid_file(m, pid, &err) < 0)
+		zlmon_log(m, "%s", err.msg); /* only a crashed zlapply needs it */
+	struct cgroup_paths cg = { NULL, NULL };
+	cgroup_paths_find(pid, m->o.cgroup, &cg);
+	int64_t oom_before = oom_kill_count(&cg);
+	zlmon_log(m, "process %d started (start time %lld)", (int)pid, (long long)start);
+	zlmon_report(m, "ok %d %lld\n", (int)pid, (long long)start);
+	pump(m);
+	finish(m, &cg, oom_before);
+	free(cg.v1_memory);
+	free(cg.v2);
+	return 0;
 }
 
 static int run(struct zlmon *m)
@@ -462,7 +522,10 @@ static int run(struct zlmon *m)
 	}
 	_cleanup_free_ char *self_log = zl_xasprintf("%s/%s", o->dir, MONITOR_SELF_LOG_FILE);
 	m->log_fd = open(self_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	zlmon_log(m, "monitoring %s (bundle %s, runtime %s)", o->id, o->bundle, o->runtime);
+	if (o->exec)
+		zlmon_log(m, "monitoring %s (command %s)", o->id, o->exec_argv[0]);
+	else
+		zlmon_log(m, "monitoring %s (bundle %s, runtime %s)", o->id, o->bundle, o->runtime);
 	struct zl_err err = ZL_ERR_INIT;
 	if (write_monitor_file(m, &err) < 0)
 		return fail(m, err.msg);
@@ -486,6 +549,8 @@ static int run(struct zlmon *m)
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 	m->streams[0] = (struct stream){ .fd = out[0], .kind = MONITOR_STDOUT };
 	m->streams[1] = (struct stream){ .fd = errp[0], .kind = MONITOR_STDERR };
+	if (o->exec)
+		return run_exec(m, out[1], errp[1]);
 	_cleanup_free_ char *pid_file = zl_xasprintf("%s/%s", o->dir, MONITOR_PID_FILE);
 	_cleanup_free_ char *runtime_log = zl_xasprintf("%s/%s", o->dir, MONITOR_RUNTIME_LOG_FILE);
 	const char *create_args[] = { "--bundle", o->bundle, "--pid-file", pid_file, o->id, NULL };

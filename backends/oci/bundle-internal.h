@@ -12,8 +12,6 @@
 
 #include <cjson/cJSON.h>
 
-static inline void cjson_deletep(cJSON **j) { cJSON_Delete(*j); }
-#define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
 
 /* Integers as exact JSON text (see the file comment). */
 static inline cJSON *jint(int64_t v)

@@ -5,6 +5,7 @@
 #define ZL_OCI_INTERNAL_H
 
 #include "backends/backend.h"
+#include "backends/process.h"
 #include "common/common.h"
 #include "net/net.h"
 #include "spec/spec.h"
@@ -30,24 +31,6 @@ struct oci_bundle_input {
  * impossible resource value. *json is owned by the caller (free()). */
 int oci_bundle_config(const struct oci_bundle_input *in, char **json, struct zl_err *err);
 
-/* The process argv (SPEC-REFERENCE decision 4, Docker/Kubernetes semantics):
- * entrypoint = command.entrypoint when given, else the image's Entrypoint;
- * cmd = command.args when given, else the image's Cmd unless a non-empty
- * entrypoint was given (overriding the entrypoint drops the image's Cmd, as
- * Docker's --entrypoint and Kubernetes' command do); argv = entrypoint + cmd.
- * image_config_json may be NULL. *argv is NULL-terminated, *argc excludes the
- * NULL; free with oci_strv_free(). */
-int oci_build_argv(const struct spec_service *svc, const char *image_config_json, char ***argv,
-		   size_t *argc, struct zl_err *err);
-
-/* The process environment as "NAME=value": the image's Env first, then
- * HOSTNAME=hostname (when hostname is not NULL), then env (resolved values),
- * a later entry replacing an earlier one of the same name in place; PATH gets
- * Docker's default when nobody set it. -1 only when image_config_json is not
- * a valid image config. *out is NULL-terminated; free with oci_strv_free(). */
-int oci_build_env(const struct spec_kv *env, size_t n, const char *image_config_json,
-		  const char *hostname, char ***out, size_t *count);
-
 /* Resolves "uid[:gid]" or "name[:group]" (names and numbers may be mixed)
  * against rootfs/etc/passwd and rootfs/etc/group, read inside the rootfs
  * (symlinks cannot leave it), never the host's files. NULL or "" means root.
@@ -57,15 +40,6 @@ int oci_build_env(const struct spec_kv *env, size_t n, const char *image_config_
  * (free(); NULL when *n_extra is 0). */
 int oci_resolve_user(const char *user_spec, const char *rootfs, uint32_t *uid, uint32_t *gid,
 		     uint32_t **extra_gids, size_t *n_extra, struct zl_err *err);
-
-/* The signal that stops a replica of svc (Docker's precedence): the spec's
- * stop_signal, else the image config's StopSignal ("SIGINT", "INT", "2"),
- * else SIGTERM. An image signal that is not a signal is warned about and
- * SIGTERM used. */
-int oci_stop_signal(const struct spec_service *svc, const char *image_config_json);
-
-/* Frees n strings and the array (NULL allowed). */
-void oci_strv_free(char **v, size_t n);
 
 /* ==== end of bundle.c ==== */
 

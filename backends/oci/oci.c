@@ -263,7 +263,7 @@ static int oci_create(struct backend *b, const struct backend_replica_spec *rs, 
 		struct supervised sv = supervised_of(b, id, dir);
 		const struct spec_service *svc = rs->service;
 		if (supervise_write_replica(&sv, rs, err) < 0 ||
-		    supervise_write_stop(&sv, oci_stop_signal(svc, rs->image_config), svc->stop_grace_ms,
+		    supervise_write_stop(&sv, proc_stop_signal(svc, rs->image_config), svc->stop_grace_ms,
 					 err) < 0)
 			goto out;
 	}
