@@ -291,6 +291,35 @@ static cJSON *runtime_json(const struct spec_service *svc)
 	return o;
 }
 
+/* The "wasm" section, only for a service with a wasm: block or a wasm_*
+ * service_type: every other service keeps the hash (and the sections) it
+ * had before these keys were read, so an upgrade recreates nothing. The
+ * defaults are filled in, so "wasm: {}" next to a wasm_* service_type
+ * hashes as no block at all. The keys accepted with no effect are left
+ * out, like the cluster keys; the refused ones never get here. */
+static cJSON *wasm_json(const struct spec_service *svc)
+{
+	const struct spec_wasm *w = &svc->wasm;
+	if (!w->present && !spec_service_type_is_wasm(svc->service_type))
+		return NULL;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "service_type", spec_service_type_is_wasm(svc->service_type)
+					 ? cJSON_CreateString(spec_service_type_name(svc->service_type))
+					 : cJSON_CreateNull());
+	cJSON_AddItemToObject(o, "max_memory", num(w->max_memory));
+	cJSON_AddItemToObject(o, "filesystem", cJSON_CreateBool(w->filesystem));
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < w->preopen_count; i++) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddItemToObject(j, "source", str_or_null(w->preopens[i].source));
+		cJSON_AddItemToObject(j, "target", str_or_null(w->preopens[i].target));
+		cJSON_AddItemToObject(j, "readonly", cJSON_CreateBool(w->preopens[i].readonly));
+		cJSON_AddItemToArray(arr, j);
+	}
+	cJSON_AddItemToObject(o, "preopens", arr);
+	return o;
+}
+
 static char *print_json(const cJSON *j)
 {
 	char *text = cJSON_PrintUnformatted(j);
@@ -326,6 +355,7 @@ int spec_service_hash(const struct spec_deployment *dep, const struct spec_servi
 		{ "lifecycle", lifecycle_json(svc) },
 		{ "init", init_json(svc) },
 		{ "runtime", runtime_json(svc) },
+		{ "wasm", wasm_json(svc) }, /* NULL (left out) for most services */
 	};
 	spec_kv_free(env, env_count);
 	/* The whole object's unformatted text is the sections' texts joined,
@@ -333,12 +363,14 @@ int spec_service_hash(const struct spec_deployment *dep, const struct spec_servi
 	struct zl_buf all = { 0 };
 	cJSON *shas = cJSON_CreateObject();
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (!parts[i].json)
+			continue;
 		char *text = print_json(parts[i].json);
 		size_t len = strlen(text);
 		char sha[65];
 		sha256_hex(text, len, sha);
 		cJSON_AddItemToObject(shas, parts[i].name, cJSON_CreateString(sha));
-		zl_buf_printf(&all, "%c\"%s\":", i ? ',' : '{', parts[i].name);
+		zl_buf_printf(&all, "%c\"%s\":", all.len ? ',' : '{', parts[i].name);
 		zl_buf_append(&all, text, len);
 		/* The text may hold secret values: wipe it before freeing. */
 		explicit_bzero(text, len);

@@ -62,6 +62,8 @@ void spec_service_init(struct spec_service *svc)
 	};
 	svc->resources.memory_swappiness = -1;
 	svc->network_mode = zl_xstrdup("default");
+	svc->wasm.max_memory = -1;
+	svc->wasm.filesystem = true;
 }
 
 void spec_service_free(struct spec_service *svc)
@@ -133,6 +135,11 @@ void spec_service_free(struct spec_service *svc)
 	free(svc->pid_mode);
 	free(svc->ipc_mode);
 	free(svc->userns_mode);
+	for (size_t i = 0; i < svc->wasm.preopen_count; i++) {
+		free(svc->wasm.preopens[i].source);
+		free(svc->wasm.preopens[i].target);
+	}
+	free(svc->wasm.preopens);
 	memset(svc, 0, sizeof(*svc));
 }
 
@@ -175,6 +182,30 @@ int spec_service_desired_replicas(const struct spec_service *svc)
 	case SPEC_SCALE_MANUAL: return 0;
 	}
 	return 0;
+}
+
+/* Same order as enum spec_service_type; UNSET reads as ZLayer's default. */
+static const char *const service_type_names[] = {
+	"standard", "standard", "wasm_http", "wasm_plugin", "wasm_transformer", "wasm_authenticator",
+	"wasm_rate_limiter", "wasm_middleware", "wasm_router", "job",
+};
+
+bool spec_service_type_is_wasm(enum spec_service_type t)
+{
+	return t >= SPEC_SERVICE_TYPE_WASM_HTTP && t <= SPEC_SERVICE_TYPE_WASM_ROUTER;
+}
+
+const char *spec_service_type_name(enum spec_service_type t)
+{
+	if ((size_t)t >= sizeof(service_type_names) / sizeof(service_type_names[0]))
+		return "standard";
+	return service_type_names[t];
+}
+
+bool spec_service_declares_wasm(const struct spec_service *svc)
+{
+	return spec_service_type_is_wasm(svc->service_type) || svc->wasm.present ||
+	       (svc->image && strncmp(svc->image, "file:", 5) == 0);
 }
 
 /* ---- loading ---- */

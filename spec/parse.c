@@ -296,8 +296,8 @@ static void f_labels(struct pctx *c, yaml_node_t *n, void *obj)
 	get_kv_map(c, n, &SVC(obj)->labels, &SVC(obj)->label_count);
 }
 
-/* Cluster and WASM keys: one host ignores them, so only their YAML shape
- * is checked, loosely (their inner keys are not ours to judge). */
+/* Cluster keys: one host ignores them, so only their YAML shape is
+ * checked, loosely (their inner keys are not ours to judge). */
 static void f_any(struct pctx *c, yaml_node_t *n, void *obj) { check_any(c, n, 0); }
 
 static void f_any_map(struct pctx *c, yaml_node_t *n, void *obj)
@@ -364,8 +364,9 @@ static const struct field service_fields[] = {
 	{ "affinity", f_any },
 	{ "platform", f_any },
 	{ "replica_groups", f_any },
-	{ "service_type", f_any_scalar },
-	{ "wasm", f_any_map },
+	{ "service_type", f_service_type },
+	{ "wasm", f_wasm },
+	{ "wasm_http", f_wasm }, /* ZLayer's older name of the wasm block */
 	{ "logs", f_any_map },
 	{ "isolation", f_any },
 	{ "localhost_reachability", f_any },
@@ -412,6 +413,7 @@ void parse_service(struct pctx *c, yaml_node_t *n, struct spec_service *svc)
 		perr(c, hn, "host_network: true conflicts with network_mode \"%s\"", mode_text);
 		path_pop(c, old);
 	}
+	validate_service_wasm(c, n, svc);
 }
 
 static void f_version(struct pctx *c, yaml_node_t *n, void *obj)

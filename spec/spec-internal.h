@@ -88,7 +88,7 @@ char *node_to_json(struct pctx *c, yaml_node_t *n);
 /* Loose shape check of a free-form block: bounded walk, reports duplicate keys. */
 void check_any(struct pctx *c, yaml_node_t *n, int depth);
 
-/* ---- parse.c / parse_blocks.c ---- */
+/* ---- parse.c / parse_blocks.c / parse_wasm.c ---- */
 /* Parses one document's root mapping into dep (not yet validated). */
 void parse_deployment(struct pctx *c, yaml_node_t *root, struct spec_deployment *dep);
 void parse_service(struct pctx *c, yaml_node_t *n, struct spec_service *svc);
@@ -105,6 +105,9 @@ void f_errors(struct pctx *c, yaml_node_t *n, void *obj);
 void f_restart_policy(struct pctx *c, yaml_node_t *n, void *obj);
 void f_devices(struct pctx *c, yaml_node_t *n, void *obj);
 void f_ulimits(struct pctx *c, yaml_node_t *n, void *obj);
+/* parse_wasm.c */
+void f_service_type(struct pctx *c, yaml_node_t *n, void *obj);
+void f_wasm(struct pctx *c, yaml_node_t *n, void *obj); /* also under "wasm_http" */
 
 /* ---- validate.c ---- */
 /* NULL when ref is a valid image reference, else why not (static text). */
@@ -114,6 +117,11 @@ bool service_name_ok(const char *name);
 /* Checks depends (unknown, self, cycles) and reorders dep->services
  * topologically (dependencies first, ties in file order). */
 void validate_deployment(struct pctx *c, struct spec_deployment *dep);
+/* The wasm block's keys zlapply refuses, preopen paths, and what a service
+ * the spec declares WebAssembly cannot have (endpoints, published ports,
+ * network probes); sets svc->wasm.filesystem. n is the service's mapping,
+ * the current path the service's. */
+void validate_service_wasm(struct pctx *c, yaml_node_t *n, struct spec_service *svc);
 
 /* ---- load.c: frees ---- */
 void spec_service_init(struct spec_service *svc);

@@ -46,7 +46,9 @@ void spec_diags_free(struct spec_diags *d);
  * hour(s) day(s) week(s). A bare number is an error ("time unit needed").
  * Result in milliseconds (ns/us round up to 1 ms when non-zero). */
 int spec_parse_duration(const char *s, int64_t *ms, struct zl_err *err);
-/* "512Mi" -> bytes. Positive integer + Ki|Mi|Gi|Ti only. */
+/* "512Mi" -> bytes. Positive integer + Ki|Mi|Gi|Ti only (binary units;
+ * no K, M, G, KB, decimals or bare numbers): ZLayer's rule for
+ * resources.memory and wasm.max_memory. */
 int spec_parse_memory(const char *s, int64_t *bytes, struct zl_err *err);
 /* cpu must be a YAML number (plain scalar) > 0; quoted is an error.
  * Returns millicores (0.25 -> 250), rounding to the nearest. */
@@ -196,6 +198,61 @@ struct spec_resources {
 	char *gpu_vendor;
 };
 
+/* service_type: ZLayer's values. Only the wasm_* ones matter on one host
+ * (they declare a WebAssembly service); standard and job change nothing. */
+enum spec_service_type {
+	SPEC_SERVICE_TYPE_UNSET = 0, /* no service_type key (ZLayer's default, standard) */
+	SPEC_SERVICE_TYPE_STANDARD,
+	SPEC_SERVICE_TYPE_WASM_HTTP,
+	SPEC_SERVICE_TYPE_WASM_PLUGIN,
+	SPEC_SERVICE_TYPE_WASM_TRANSFORMER,
+	SPEC_SERVICE_TYPE_WASM_AUTHENTICATOR,
+	SPEC_SERVICE_TYPE_WASM_RATE_LIMITER,
+	SPEC_SERVICE_TYPE_WASM_MIDDLEWARE,
+	SPEC_SERVICE_TYPE_WASM_ROUTER,
+	SPEC_SERVICE_TYPE_JOB,
+};
+
+struct spec_wasm_preopen {
+	char *source;  /* absolute host directory */
+	char *target;  /* absolute guest path the module sees */
+	bool readonly; /* default false */
+};
+
+/* The wasm: block (ZLayer's WasmConfig; also read under its old name
+ * wasm_http:). Keys zlapply cannot honour with node:wasi are recorded by
+ * the parser and refused by validation, so a loaded spec never has them
+ * set; they are kept for the record (and for callers that check twice). */
+struct spec_wasm {
+	bool present;
+	int64_t max_memory;     /* bytes; -1 = no cap */
+	struct spec_wasm_preopen *preopens;
+	size_t preopen_count;
+	/* May the module see directories (preopens, storage mounts)? Validation
+	 * refuses either one without it. capabilities.filesystem
+	 * when a capabilities mapping is given (false when it omits the key),
+	 * else the service_type's default (false for the wasm_* types but
+	 * wasm_plugin, true otherwise). Set even without a wasm: block. */
+	bool filesystem;
+	/* Refused (see docs/spec-reference.md#wasm-and-service_type): */
+	bool has_max_fuel;        /* max_fuel > 0 (0 is ZLayer's "unlimited", accepted) */
+	bool has_epoch_interval;
+	bool has_request_timeout;
+	bool has_min_instances, has_max_instances, has_idle_timeout; /* request instance pool */
+	bool allow_tcp, allow_udp;           /* true is refused */
+	bool cap_sockets, cap_http_client;   /* capabilities.*: true is refused */
+	bool has_capabilities, cap_filesystem; /* the capabilities mapping, for filesystem above */
+	/* Accepted with no effect (ZLayer host interfaces that a preview-1
+	 * module cannot import, or settings of ZLayer's engine):
+	 * capabilities config, keyvalue, logging, secrets, metrics, cli;
+	 * allow_http_outgoing, allowed_hosts, kv_enabled, kv_namespace,
+	 * kv_max_value_size, secrets, precompile. Type-checked, not kept. */
+};
+
+bool spec_service_type_is_wasm(enum spec_service_type t);
+/* "wasm_http", ...; "standard" for UNSET. */
+const char *spec_service_type_name(enum spec_service_type t);
+
 struct spec_scale {
 	enum spec_scale_mode mode;
 	int replicas;       /* fixed */
@@ -264,6 +321,9 @@ struct spec_service {
 	struct spec_kv *labels;
 	size_t label_count;
 	char *cgroup_parent, *pid_mode, *ipc_mode, *userns_mode;
+
+	enum spec_service_type service_type; /* SPEC_SERVICE_TYPE_UNSET = 0 when the key is absent */
+	struct spec_wasm wasm;               /* present == false when there is no wasm: block */
 };
 
 struct spec_deployment {
@@ -292,6 +352,10 @@ void spec_set_free(struct spec_set *set);
 const struct spec_service *spec_deployment_find(const struct spec_deployment *d, const char *name);
 /* Desired replica count: fixed -> replicas, adaptive -> min, manual -> 0. */
 int spec_service_desired_replicas(const struct spec_service *svc);
+/* Does the spec alone say the service runs WebAssembly: service_type
+ * wasm_*, a wasm: block, or an image "file:..." (a module on disk)? A
+ * registry or oci: image is known to be WASM only after the pull. */
+bool spec_service_declares_wasm(const struct spec_service *svc);
 
 /* ---- environment ---- */
 /* Resolves env values: "$E:VAR" (whole value) from the process environment,
@@ -306,7 +370,8 @@ void spec_kv_free(struct spec_kv *kv, size_t count);
 /* ---- canonical spec hash ---- */
 /* Env is resolved as spec_service_resolve_env() does. Fills *hash (64 hex) and *sections: a JSON object text mapping each section
  * name ("image", "command", "env", "resources", "storage", "ports", "health",
- * "security", "network", "lifecycle", "init", "runtime") to the sha256 of that
+ * "security", "network", "lifecycle", "init", "runtime", and "wasm" only for
+ * a service with a wasm: block or a wasm_* service_type) to the sha256 of that
  * section's canonical form, so a planner can say what changed. Caller frees
  * *sections. Errors (missing variable or secret) name the service and key. */
 int spec_service_hash(const struct spec_deployment *dep, const struct spec_service *svc,

@@ -1,12 +1,14 @@
 /* validate.c: the rules that need more than one key: names, image
- * references, and depends across services (unknown, self, cycles) with the
- * topological order the reconciler starts services in.
+ * references, depends across services (unknown, self, cycles) with the
+ * topological order the reconciler starts services in, and what a
+ * WebAssembly service can have (validate_service_wasm).
  *
  * The order is Kahn's algorithm with a min-heap on file position, so ties
  * keep the order of the file and 1000 services cost O(n log n). */
 #include "spec-internal.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <string.h>
 
 static bool is_lower_alnum(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); }
@@ -337,4 +339,215 @@ void validate_deployment(struct pctx *c, struct spec_deployment *dep)
 	free(heap);
 	free(order);
 	free(done);
+}
+
+/* ---- WebAssembly: service_type and the wasm: block ---- */
+
+/* An error (note) at the value of the key path below the current one;
+ * keys is NULL-terminated, the last key's value is where it points (or the
+ * deepest node found). */
+static void wasm_diag(struct pctx *c, bool note, yaml_node_t *n, const char *const *keys, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void wasm_diag(struct pctx *c, bool note, yaml_node_t *n, const char *const *keys, const char *fmt, ...)
+{
+	size_t old = c->path.len;
+	yaml_node_t *at = n;
+	for (const char *const *k = keys; *k; k++) {
+		path_push_key(c, *k);
+		yaml_node_t *v = map_get(c, at, *k);
+		if (v)
+			at = v;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = zl_xvasprintf(fmt, ap);
+	va_end(ap);
+	if (note)
+		pnote(c, at, "%s", msg);
+	else
+		perr(c, at, "%s", msg);
+	free(msg);
+	path_pop(c, old);
+}
+
+/* The key the wasm block was read from: the first of wasm / wasm_http
+ * with a value (a second one was refused while parsing). */
+static const char *wasm_key(struct pctx *c, yaml_node_t *n)
+{
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		const char *k = node_scalar(ynode(c, p->key));
+		yaml_node_t *v = ynode(c, p->value);
+		if (k && (!strcmp(k, "wasm") || !strcmp(k, "wasm_http")) && v && !node_is_null(v))
+			return k;
+	}
+	return "wasm";
+}
+
+/* "/a//b/" and "/a/b" name the same guest directory. */
+static char *guest_path_norm(const char *s)
+{
+	char *out = zl_xstrdup(s), *w = out;
+	for (const char *r = s; *r; r++)
+		if (*r != '/' || w == out || w[-1] != '/')
+			*w++ = *r;
+	while (w > out + 1 && w[-1] == '/')
+		w--;
+	*w = '\0';
+	return out;
+}
+
+#define NODE_WASI "zlapply runs WebAssembly with Node.js's node:wasi (WASI preview 1)"
+
+/* Directories (preopens, storage) for a module without the filesystem
+ * capability: at node seq, whose key is what (for the advice). */
+static void no_filesystem(struct pctx *c, yaml_node_t *n, const struct spec_service *svc, yaml_node_t *seq,
+			  const char *what)
+{
+	const char *key = wasm_key(c, n);
+	if (svc->wasm.has_capabilities && map_get(c, map_get(c, map_get(c, n, key), "capabilities"), "filesystem"))
+		perr(c, seq, "the module may not see directories: capabilities.filesystem is false; "
+			     "set it to true or remove the %s", what);
+	else if (svc->wasm.has_capabilities)
+		perr(c, seq, "the module may not see directories: capabilities leaves out filesystem, which "
+			     "makes it false; add filesystem: true or remove the %s", what);
+	else
+		perr(c, seq, "the module may not see directories: service_type %s has no filesystem capability "
+			     "(ZLayer's default for the type); add capabilities: { filesystem: true } or remove the %s",
+		     spec_service_type_name(svc->service_type), what);
+}
+
+static void validate_preopens(struct pctx *c, yaml_node_t *n, const char *key, struct spec_service *svc)
+{
+	const struct spec_wasm *w = &svc->wasm;
+	yaml_node_t *seq = map_get(c, map_get(c, n, key), "preopens");
+	if (!seq || seq->type != YAML_SEQUENCE_NODE || !w->preopen_count)
+		return;
+	size_t old = path_push_key(c, key);
+	path_push_key(c, "preopens");
+	if (!w->filesystem)
+		no_filesystem(c, n, svc, seq, "preopens");
+	char **norm = zl_xcalloc(w->preopen_count + 1, sizeof(char *));
+	for (size_t i = 0; i < w->preopen_count; i++) {
+		const struct spec_wasm_preopen *p = &w->preopens[i];
+		yaml_node_t *item = ynode(c, seq->data.sequence.items.start[i]);
+		size_t o2 = path_push_index(c, i);
+		if (p->source && p->source[0] != '/') {
+			size_t o3 = path_push_key(c, "source");
+			perr(c, map_get(c, item, "source"), "expected an absolute host path, got \"%s\"", p->source);
+			path_pop(c, o3);
+		}
+		if (p->target && p->target[0] != '/') {
+			size_t o3 = path_push_key(c, "target");
+			perr(c, map_get(c, item, "target"), "expected an absolute guest path (the path the module sees), got \"%s\"",
+			     p->target);
+			path_pop(c, o3);
+		} else if (p->target) {
+			norm[i] = guest_path_norm(p->target);
+			for (size_t j = 0; j < i; j++) {
+				if (norm[j] && !strcmp(norm[j], norm[i])) {
+					size_t o3 = path_push_key(c, "target");
+					perr(c, map_get(c, item, "target"), "duplicate preopen target \"%s\" (also preopens[%zu])",
+					     p->target, j);
+					path_pop(c, o3);
+					break;
+				}
+			}
+		}
+		path_pop(c, o2);
+	}
+	for (size_t i = 0; i < w->preopen_count; i++)
+		free(norm[i]);
+	free(norm);
+	path_pop(c, old);
+}
+
+void validate_service_wasm(struct pctx *c, yaml_node_t *n, struct spec_service *svc)
+{
+	struct spec_wasm *w = &svc->wasm;
+	/* ZLayer gives the filesystem capability by default to wasm_plugin
+	 * only among the wasm_* types; other services are not restricted. */
+	if (w->has_capabilities)
+		w->filesystem = w->cap_filesystem;
+	else if (spec_service_type_is_wasm(svc->service_type))
+		w->filesystem = svc->service_type == SPEC_SERVICE_TYPE_WASM_PLUGIN;
+	else
+		w->filesystem = true;
+
+	if (svc->service_type == SPEC_SERVICE_TYPE_JOB && svc->rtype == SPEC_RTYPE_SERVICE)
+		wasm_diag(c, true, n, (const char *const[]){ "service_type", NULL },
+			  "service_type job changes nothing (nor in ZLayer): a service runs to completion with rtype: job");
+
+	if (w->present) {
+		const char *key = wasm_key(c, n);
+		if (w->max_memory >= 0 && w->max_memory < 65536)
+			wasm_diag(c, false, n, (const char *const[]){ key, "max_memory", NULL },
+				  "%s is less than 64Ki: WebAssembly memory comes in 64 KiB pages, so a smaller cap "
+				  "could not hold one page",
+				  node_scalar(map_get(c, map_get(c, n, key), "max_memory")));
+		if (w->has_max_fuel)
+			wasm_diag(c, false, n, (const char *const[]){ key, "max_fuel", NULL },
+				  "not supported: " NODE_WASI ", which has no fuel metering; bound CPU with resources.cpu "
+				  "and a job's run time with \"zlapply run JOB --timeout D\" (max_fuel: 0, unlimited, is accepted)");
+		if (w->has_epoch_interval)
+			wasm_diag(c, false, n, (const char *const[]){ key, "epoch_interval", NULL },
+				  "not supported: " NODE_WASI ", which has no epoch interruption; bound CPU with "
+				  "resources.cpu and a job's run time with \"zlapply run JOB --timeout D\"");
+		if (w->has_request_timeout)
+			wasm_diag(c, false, n, (const char *const[]){ key, "request_timeout", NULL },
+				  "not supported: " NODE_WASI ", which handles no HTTP requests: a module runs as a "
+				  "command, from _start to its exit; bound a job's run time with \"zlapply run JOB --timeout D\"");
+		static const char *const pool_keys[] = { "min_instances", "max_instances", "idle_timeout" };
+		const bool pool[] = { w->has_min_instances, w->has_max_instances, w->has_idle_timeout };
+		for (size_t i = 0; i < 3; i++)
+			if (pool[i])
+				wasm_diag(c, false, n, (const char *const[]){ key, pool_keys[i], NULL },
+					  "not supported: zlapply runs each replica's module once, as a command under "
+					  "Node.js's node:wasi; there is no pool of request-serving instances to size "
+					  "(the replica count is \"scale\")");
+		if (w->allow_tcp)
+			wasm_diag(c, false, n, (const char *const[]){ key, "allow_tcp", NULL },
+				  "not supported: " NODE_WASI ", which has no sockets (allow_tcp: false is accepted)");
+		if (w->allow_udp)
+			wasm_diag(c, false, n, (const char *const[]){ key, "allow_udp", NULL },
+				  "not supported: " NODE_WASI ", which has no sockets (allow_udp: false is accepted)");
+		if (w->cap_sockets)
+			wasm_diag(c, false, n, (const char *const[]){ key, "capabilities", "sockets", NULL },
+				  "not supported: " NODE_WASI ", which has no sockets");
+		if (w->cap_http_client)
+			wasm_diag(c, false, n, (const char *const[]){ key, "capabilities", "http_client", NULL },
+				  "not supported: " NODE_WASI ", which has no HTTP client (wasi:http)");
+		validate_preopens(c, n, key, svc);
+	}
+
+	if (!spec_service_declares_wasm(svc))
+		return;
+	char *why;
+	if (spec_service_type_is_wasm(svc->service_type))
+		why = zl_xasprintf("service_type is %s", spec_service_type_name(svc->service_type));
+	else if (w->present)
+		why = zl_xasprintf("it has a %s block", wasm_key(c, n));
+	else
+		why = zl_xasprintf("its image is a file: module");
+	if (svc->endpoint_count)
+		wasm_diag(c, false, n, (const char *const[]){ "endpoints", NULL },
+			  "a WebAssembly service cannot have endpoints: WASI preview 1 (node:wasi) has no sockets, "
+			  "so its replicas get no network address (the service is WebAssembly: %s)", why);
+	if (svc->port_mapping_count)
+		wasm_diag(c, false, n, (const char *const[]){ "port_mappings", NULL },
+			  "a WebAssembly service cannot publish ports: WASI preview 1 (node:wasi) has no sockets, "
+			  "so its replicas get no network address (the service is WebAssembly: %s)", why);
+	/* Storage reaches a module as directories too (ZLayer preopens bind
+	 * and named volumes, and skips them without the capability). */
+	yaml_node_t *storage = map_get(c, n, "storage");
+	if (svc->storage_count && !w->filesystem && storage) {
+		size_t old = path_push_key(c, "storage");
+		no_filesystem(c, n, svc, storage, "storage");
+		path_pop(c, old);
+	}
+	if (svc->health.present && (svc->health.check == SPEC_CHECK_TCP || svc->health.check == SPEC_CHECK_HTTP))
+		wasm_diag(c, false, n, (const char *const[]){ "health", "check", "type", NULL },
+			  "a WebAssembly service cannot have %s health check: its replicas have no network address "
+			  "to probe (WASI preview 1 has no sockets; the service is WebAssembly: %s)",
+			  svc->health.check == SPEC_CHECK_TCP ? "a tcp" : "an http", why);
+	free(why);
 }

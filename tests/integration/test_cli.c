@@ -764,12 +764,12 @@ static void test_spec_fixtures(void **state)
 		checked++;
 	}
 	closedir(d);
-	assert_int_equal(checked, 9);
+	assert_int_equal(checked, 10);
 	/* The directory at once: every document of every file. */
 	char *out = NULL, *err = NULL;
 	int code = run_zlapply(NULL, NULL, &out, &err, "validate", "-f", dir);
 	assert_exit(code, 0, out, err);
-	assert_string_equal(out, "valid: 11 deployments, 30 services\n");
+	assert_string_equal(out, "valid: 12 deployments, 40 services\n");
 	free(out);
 	free(err);
 
@@ -809,7 +809,7 @@ static void test_spec_fixtures(void **state)
 		checked++;
 	}
 	closedir(d);
-	assert_int_equal(checked, 17);
+	assert_int_equal(checked, 18);
 }
 
 static void test_bad_input(void **state)

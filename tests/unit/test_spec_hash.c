@@ -2,7 +2,9 @@
  * differently (key order, comments, flow style, 1024Mi vs 1Gi, explicit
  * defaults) hashes the same; any replica-affecting change hashes
  * differently and spec_sections_diff names the section; scale, depends and
- * schedule do not count. Also env resolution ($E:, $S:, $secret://). */
+ * schedule do not count. Also env resolution ($E:, $S:, $secret://), and
+ * the wasm section: present only with a wasm block or a wasm_* service_type,
+ * so a service without them keeps the hash it had before those keys. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -298,6 +300,127 @@ static void test_secret_changes_hash_but_never_shows(void **state)
 	spec_diags_free(&diags);
 }
 
+/* service_type and the wasm block came later than the hash: a service
+ * without them must keep, bit for bit, the hash the code before them gave
+ * (these values were computed by that code), or an upgrade would recreate
+ * every replica. service_type standard is its default, and the file:
+ * service has no wasm keys: both keep their hash too. */
+static void test_hash_without_wasm_keys_unchanged(void **state)
+{
+	(void)state;
+	static const struct { const char *text, *hash; } golden[] = {
+		{ NULL /* base */, "4abf3d279545c354c6990ed5b353ce99adfa65538a98e90fa094fec2357e02ed" },
+		{ HEAD "  web:\n    image: \"file:/srv/app.wasm\"\n    command: [\"--verbose\"]\n    env: { MODE: fast }\n"
+		  "    storage: [{ type: bind, source: /srv/data, target: /data, readonly: true }]\n",
+		  "3ee2e63327276ed632b77121c8c878888bf97dbcc87fce56f58a5d1c11ab4d64" },
+		{ HEAD "  web:\n    image: { name: nginx }\n    user: \"1000\"\n    cap_drop: [ALL]\n    labels: { a: b }\n"
+		  "    service_type: standard\n    network: { x: 1 }\n",
+		  "46bb6a593b5e4d6d1dc9b4b90258cea528259b6bbeeded8c0bab7d5dcd439989" },
+		{ HEAD "  web:\n    image: { name: nginx }\n    user: \"1000\"\n    cap_drop: [ALL]\n    labels: { a: b }\n",
+		  "46bb6a593b5e4d6d1dc9b4b90258cea528259b6bbeeded8c0bab7d5dcd439989" },
+	};
+	for (size_t i = 0; i < sizeof(golden) / sizeof(golden[0]); i++) {
+		char h[65];
+		char *sections = NULL;
+		hash_of(golden[i].text ? golden[i].text : base, h, &sections);
+		if (strcmp(h, golden[i].hash))
+			fail_msg("case %zu: hash %s, the code before the wasm keys gave %s", i, h, golden[i].hash);
+		assert_null(strstr(sections, "\"wasm\""));
+		free(sections);
+	}
+}
+
+#define WASM_BASE HEAD "  web:\n    image: \"file:/srv/app.wasm\"\n    command: [\"--verbose\"]\n"
+
+/* Hash and sections of WASM_BASE with more service keys. */
+static void wasm_hash(const char *more, char hash[65], char **sections)
+{
+	char *text = zl_xasprintf(WASM_BASE "%s", more);
+	hash_of(text, hash, sections);
+	free(text);
+}
+
+static void test_wasm_changes_hash(void **state)
+{
+	(void)state;
+	char h0[65], h1[65];
+	char *s0 = NULL, *s1 = NULL;
+	const char *start = "    service_type: wasm_plugin\n    wasm:\n      max_memory: 64Mi\n"
+			    "      preopens: [{ source: /srv/d, target: /d }]\n";
+	wasm_hash(start, h0, &s0);
+	assert_non_null(strstr(s0, "\"wasm\":\""));
+	/* Each change recreates, and diff names the wasm section. */
+	static const char *const changed[] = {
+		"    service_type: wasm_router\n    wasm:\n      capabilities: { filesystem: true }\n      max_memory: 64Mi\n"
+		"      preopens: [{ source: /srv/d, target: /d }]\n",
+		"    service_type: wasm_plugin\n    wasm:\n      max_memory: 128Mi\n"
+		"      preopens: [{ source: /srv/d, target: /d }]\n",
+		"    service_type: wasm_plugin\n    wasm:\n      preopens: [{ source: /srv/d, target: /d }]\n",
+		"    service_type: wasm_plugin\n    wasm:\n      max_memory: 64Mi\n"
+		"      preopens: [{ source: /srv/e, target: /d }]\n",
+		"    service_type: wasm_plugin\n    wasm:\n      max_memory: 64Mi\n"
+		"      preopens: [{ source: /srv/d, target: /e }]\n",
+		"    service_type: wasm_plugin\n    wasm:\n      max_memory: 64Mi\n"
+		"      preopens: [{ source: /srv/d, target: /d, readonly: true }]\n",
+		"    service_type: wasm_plugin\n    wasm:\n      max_memory: 64Mi\n",
+		"    service_type: wasm_plugin\n    wasm:\n      max_memory: 64Mi\n      capabilities: { filesystem: false }\n",
+	};
+	for (size_t i = 0; i < sizeof(changed) / sizeof(changed[0]); i++) {
+		wasm_hash(changed[i], h1, &s1);
+		if (!strcmp(h0, h1))
+			fail_msg("change %zu kept the hash:\n%s", i, changed[i]);
+		char *diff = spec_sections_diff(s0, s1);
+		if (strcmp(diff, "wasm"))
+			fail_msg("change %zu: sections \"%s\", want \"wasm\"", i, diff);
+		free(diff);
+		free(s1);
+	}
+	/* Adding the keys to a service that had none recreates it, and diff
+	 * names the section that appeared. */
+	char hn[65];
+	char *sn = NULL;
+	wasm_hash("", hn, &sn);
+	static const char *const added[] = { "    service_type: wasm_http\n", "    wasm: {}\n", "    wasm_http: {}\n" };
+	for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
+		wasm_hash(added[i], h1, &s1);
+		assert_string_not_equal(hn, h1);
+		char *diff = spec_sections_diff(sn, s1);
+		assert_string_equal(diff, "wasm");
+		free(diff);
+		free(s1);
+	}
+	free(sn);
+	/* Same replica, other spelling: units, key order, the old block name,
+	 * explicit defaults, and the keys accepted with no effect. */
+	static const char *const same[] = {
+		"    wasm:\n      preopens: [{ target: /d, source: /srv/d, readonly: false }]\n      max_memory: 65536Ki\n"
+		"    service_type: wasm_plugin\n",
+		"    service_type: wasm_plugin\n    wasm_http:\n      max_memory: 64Mi\n"
+		"      preopens: [{ source: /srv/d, target: /d }]\n",
+		"    service_type: wasm_plugin\n    wasm:\n      max_memory: 64Mi\n      max_fuel: 0\n"
+		"      capabilities: { filesystem: true, cli: true, config: false }\n      precompile: false\n"
+		"      kv_namespace: other\n      allowed_hosts: [x.example]\n      secrets: [k]\n      allow_tcp: false\n"
+		"      preopens: [{ source: /srv/d, target: /d }]\n",
+		"    service_type: wasm_plugin\n    scale: { mode: fixed, replicas: 3 }\n    wasm:\n      max_memory: 64Mi\n"
+		"      preopens: [{ source: /srv/d, target: /d }]\n",
+	};
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		wasm_hash(same[i], h1, NULL);
+		if (strcmp(h0, h1))
+			fail_msg("variant %zu hashes differently:\n%s", i, same[i]);
+	}
+	/* A wasm_* service_type without a block is the same as with an empty
+	 * one (the block's defaults); standard is the same as no service_type. */
+	char a[65], b[65];
+	wasm_hash("    service_type: wasm_http\n", a, NULL);
+	wasm_hash("    service_type: wasm_http\n    wasm: {}\n", b, NULL);
+	assert_string_equal(a, b);
+	wasm_hash("", a, NULL);
+	wasm_hash("    service_type: standard\n", b, NULL);
+	assert_string_equal(a, b);
+	free(s0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +431,8 @@ int main(void)
 		cmocka_unit_test(test_sections_json_shape),
 		cmocka_unit_test(test_resolve_env),
 		cmocka_unit_test(test_secret_changes_hash_but_never_shows),
+		cmocka_unit_test(test_hash_without_wasm_keys_unchanged),
+		cmocka_unit_test(test_wasm_changes_hash),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

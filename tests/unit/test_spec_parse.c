@@ -482,9 +482,69 @@ static void check_cluster(const struct spec_set *set, const struct spec_diags *d
 	assert_int_equal(spec_service_desired_replicas(r), 2);
 	assert_int_equal(r->health.check, SPEC_CHECK_COMMAND);
 	assert_string_equal(r->health.command.items[2], "true");
+	assert_false(spec_service_declares_wasm(r));
 	const struct spec_service *ix = must_find(dep, "indexer");
 	assert_string_equal(ix->image, "oci:/srv/images/indexer:v3");
 	assert_string_equal(ix->source_policy, "s3_first");
+	assert_int_equal(ix->service_type, SPEC_SERVICE_TYPE_STANDARD);
+	assert_false(spec_service_declares_wasm(ix));
+}
+
+static void check_wasm(const struct spec_set *set, const struct spec_diags *diags)
+{
+	/* The one note: service_type job on a service. */
+	assert_true(diags->items[0].is_note);
+	assert_string_equal(diags->items[0].path, "services.reindex.service_type");
+	assert_int_equal(diags->items[0].line, 69);
+	assert_non_null(strstr(diags->items[0].msg, "rtype: job"));
+	const struct spec_deployment *dep = &set->deployments[0];
+	const struct spec_service *r = must_find(dep, "resize");
+	assert_int_equal(r->service_type, SPEC_SERVICE_TYPE_WASM_PLUGIN);
+	assert_true(r->wasm.present);
+	assert_int_equal(r->wasm.max_memory, 128LL << 20);
+	assert_true(r->wasm.filesystem);
+	assert_true(r->wasm.has_capabilities && r->wasm.cap_filesystem);
+	assert_false(r->wasm.has_max_fuel); /* max_fuel: 0 is "unlimited" */
+	assert_false(r->wasm.cap_sockets || r->wasm.cap_http_client || r->wasm.allow_tcp || r->wasm.allow_udp);
+	assert_int_equal(r->wasm.preopen_count, 2);
+	assert_string_equal(r->wasm.preopens[0].source, "/srv/images/in");
+	assert_string_equal(r->wasm.preopens[0].target, "/in");
+	assert_true(r->wasm.preopens[0].readonly);
+	assert_string_equal(r->wasm.preopens[1].target, "/out");
+	assert_false(r->wasm.preopens[1].readonly);
+	assert_int_equal(spec_service_desired_replicas(r), 2);
+	assert_true(spec_service_declares_wasm(r));
+	/* WebAssembly by its file: image alone: no block, no service_type. */
+	const struct spec_service *rep = must_find(dep, "report");
+	assert_false(rep->wasm.present);
+	assert_int_equal(rep->wasm.max_memory, -1);
+	assert_int_equal(rep->service_type, SPEC_SERVICE_TYPE_UNSET);
+	assert_true(rep->wasm.filesystem);
+	assert_true(spec_service_declares_wasm(rep));
+	/* wasm_http: is the wasm block's older name. */
+	const struct spec_service *l = must_find(dep, "legacy");
+	assert_true(l->wasm.present);
+	assert_int_equal(l->wasm.max_memory, 16LL << 20);
+	assert_false(l->wasm.filesystem); /* wasm_http's default */
+	static const struct { const char *svc; enum spec_service_type type; } types[] = {
+		{ "shrink", SPEC_SERVICE_TYPE_WASM_TRANSFORMER }, { "gate", SPEC_SERVICE_TYPE_WASM_AUTHENTICATOR },
+		{ "brake", SPEC_SERVICE_TYPE_WASM_RATE_LIMITER }, { "stamp", SPEC_SERVICE_TYPE_WASM_MIDDLEWARE },
+		{ "route", SPEC_SERVICE_TYPE_WASM_ROUTER },
+	};
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		const struct spec_service *s = must_find(dep, types[i].svc);
+		assert_int_equal(s->service_type, types[i].type);
+		assert_false(s->wasm.present);
+		assert_true(spec_service_declares_wasm(s));
+	}
+	const struct spec_service *web = must_find(dep, "web");
+	assert_int_equal(web->service_type, SPEC_SERVICE_TYPE_STANDARD);
+	assert_false(spec_service_declares_wasm(web));
+	assert_int_equal(web->endpoint_count, 1);
+	const struct spec_service *ri = must_find(dep, "reindex");
+	assert_int_equal(ri->service_type, SPEC_SERVICE_TYPE_JOB);
+	assert_int_equal(ri->rtype, SPEC_RTYPE_SERVICE);
+	assert_false(spec_service_declares_wasm(ri));
 }
 
 static void check_documents(const struct spec_set *set)
@@ -541,6 +601,7 @@ static const struct {
 	{ "cluster", 1, 2, 3, NULL, check_cluster },
 	{ "documents", 3, 1, 0, check_documents, NULL },
 	{ "yaml-forms", 1, 3, 0, check_yaml_forms, NULL },
+	{ "wasm", 1, 10, 1, NULL, check_wasm },
 };
 #define VALID_FIXTURES (sizeof(valid_fixtures) / sizeof(valid_fixtures[0]))
 
@@ -596,7 +657,7 @@ static void test_valid_fixtures(void **state)
 static const char *const invalid_fixtures[] = {
 	"cluster", "depends", "documents", "endpoints", "env", "foreign-keys", "health", "images",
 	"lifecycle", "names", "old-zlayer", "scalars", "scale", "security", "storage", "syntax",
-	"top-level",
+	"top-level", "wasm",
 };
 #define INVALID_FIXTURES (sizeof(invalid_fixtures) / sizeof(invalid_fixtures[0]))
 
@@ -719,7 +780,7 @@ static void test_fixtures_cover_every_key(void **state)
 		"pid_mode", "ipc_mode", "userns_mode", "extra_groups", "labels", "tty", "stdin_open",
 		"init_container", "cgroup_parent", "network", "overlay", "node_mode", "node_selector",
 		"affinity", "platform", "replica_groups", "service_type", "wasm", "logs", "isolation",
-		"localhost_reachability", "expose",
+		"localhost_reachability", "expose", "wasm_http",
 		/* inside the blocks */
 		"name", "pull_policy", "source_policy", "entrypoint", "args", "workdir", "cpu", "memory",
 		"memory_swap", "memory_reservation", "memory_swappiness", "pids_limit", "cpuset",
@@ -731,6 +792,10 @@ static void test_fixtures_cover_every_key(void **state)
 		"retries", "url", "expect_status", "service", "condition", "on_timeout", "steps", "id",
 		"uses", "with", "retry", "on_failure", "on_init_failure", "on_panic", "action", "kind",
 		"max_attempts", "delay", "delete_on_exit", "read", "write", "mknod", "soft", "hard",
+		/* inside wasm (the keys it refuses are in invalid/wasm.yaml) */
+		"max_memory", "max_fuel", "preopens", "allow_http_outgoing", "allowed_hosts", "allow_tcp",
+		"allow_udp", "kv_enabled", "kv_namespace", "kv_max_value_size", "secrets", "precompile",
+		"config", "keyvalue", "logging", "metrics", "http_client", "cli", "filesystem", "sockets",
 		/* variants */
 		"rtype: service", "rtype: job", "rtype: cron", "pull_policy: always",
 		"pull_policy: never", "mode: fixed", "mode: adaptive", "mode: manual", "protocol: http",
@@ -743,6 +808,10 @@ static void test_fixtures_cover_every_key(void **state)
 		"action: isolate", "action: backoff", "kind: no", "kind: always",
 		"kind: unless_stopped", "kind: on_failure", "network_mode: default",
 		"network_mode: bridge", "network_mode: host", "network_mode: none",
+		"service_type: standard", "service_type: wasm_http", "service_type: wasm_plugin",
+		"service_type: wasm_transformer", "service_type: wasm_authenticator",
+		"service_type: wasm_rate_limiter", "service_type: wasm_middleware", "service_type: wasm_router",
+		"service_type: job", "\"file:",
 		"\"$E:", "\"$S:", "\"$secret://",
 	};
 	struct zl_buf all = { 0 };
@@ -1258,9 +1327,379 @@ static void test_full_fixture(void **state)
 	assert_int_equal(n->health.command.count, 3);
 	assert_string_equal(n->health.command.items[0], "/bin/sh");
 	assert_string_equal(n->health.command.items[2], "pg_isready -q");
+	/* The whole wasm block. */
+	const struct spec_service *f = spec_deployment_find(dep, "filter");
+	assert_int_equal(f->service_type, SPEC_SERVICE_TYPE_WASM_PLUGIN);
+	assert_true(f->wasm.present);
+	assert_int_equal(f->wasm.max_memory, 64LL << 20);
+	assert_true(f->wasm.filesystem);
+	assert_int_equal(f->wasm.preopen_count, 2);
+	assert_string_equal(f->wasm.preopens[0].source, "/srv/filter/data");
+	assert_true(f->wasm.preopens[0].readonly);
+	assert_string_equal(f->wasm.preopens[1].target, "/tmp");
+	assert_false(f->wasm.preopens[1].readonly);
+	assert_true(spec_service_declares_wasm(f));
+	assert_false(spec_service_declares_wasm(s));
 	spec_set_free(&set);
 	spec_diags_free(&diags);
 	free(path);
+}
+
+/* ---- WebAssembly: service_type and the wasm block ---- */
+
+#define WSVC HEAD "  w:\n    image: ghcr.io/acme/w-wasm:1\n"
+
+static const struct spec_service *only_service(const struct loaded *l)
+{
+	assert_int_equal(l->set.count, 1);
+	assert_int_equal(l->set.deployments[0].service_count, 1);
+	return &l->set.deployments[0].services[0];
+}
+
+static void test_wasm_block(void **state)
+{
+	(void)state;
+	struct loaded l;
+	expect_clean(&l, WSVC "    service_type: wasm_plugin\n    wasm:\n      max_memory: 256Mi\n"
+			      "      capabilities: { filesystem: true, cli: true, secrets: true }\n"
+			      "      preopens:\n        - { source: /srv/in, target: /in, readonly: true }\n"
+			      "        - { source: /srv/out, target: /out }\n"
+			      "      max_fuel: 0\n      allow_tcp: false\n      kv_namespace: w\n      secrets: [k]\n");
+	const struct spec_service *w = only_service(&l);
+	assert_int_equal(w->service_type, SPEC_SERVICE_TYPE_WASM_PLUGIN);
+	assert_true(w->wasm.present);
+	assert_int_equal(w->wasm.max_memory, 256LL << 20);
+	assert_true(w->wasm.filesystem);
+	assert_int_equal(w->wasm.preopen_count, 2);
+	assert_string_equal(w->wasm.preopens[0].source, "/srv/in");
+	assert_string_equal(w->wasm.preopens[0].target, "/in");
+	assert_true(w->wasm.preopens[0].readonly);
+	assert_string_equal(w->wasm.preopens[1].source, "/srv/out");
+	assert_false(w->wasm.preopens[1].readonly);
+	assert_false(w->wasm.has_max_fuel || w->wasm.has_epoch_interval || w->wasm.has_request_timeout);
+	assert_true(spec_service_declares_wasm(w));
+	unload(&l);
+
+	/* An empty block is there, with ZLayer's defaults; it alone makes the
+	 * service WebAssembly. */
+	expect_clean(&l, WSVC "    wasm: {}\n");
+	w = only_service(&l);
+	assert_true(w->wasm.present);
+	assert_int_equal(w->wasm.max_memory, -1);
+	assert_int_equal(w->wasm.preopen_count, 0);
+	assert_true(w->wasm.filesystem);
+	assert_int_equal(w->service_type, SPEC_SERVICE_TYPE_UNSET);
+	assert_true(spec_service_declares_wasm(w));
+	unload(&l);
+
+	/* "wasm:" with nothing after it is absent, like any other key; a
+	 * registry image alone says nothing. */
+	expect_clean(&l, WSVC "    wasm:\n");
+	w = only_service(&l);
+	assert_false(w->wasm.present);
+	assert_false(spec_service_declares_wasm(w));
+	unload(&l);
+
+	/* The older name wasm_http reads the same block. */
+	expect_clean(&l, WSVC "    wasm_http: { max_memory: 1Mi, preopens: [{ source: /a, target: /b }] }\n");
+	w = only_service(&l);
+	assert_true(w->wasm.present);
+	assert_int_equal(w->wasm.max_memory, 1LL << 20);
+	assert_int_equal(w->wasm.preopen_count, 1);
+	unload(&l);
+}
+
+static void test_wasm_memory_units(void **state)
+{
+	(void)state;
+	static const struct { const char *text; int64_t bytes; } good[] = {
+		{ "64Ki", 64LL << 10 }, { "1Mi", 1LL << 20 }, { "64Mi", 64LL << 20 },
+		{ "2Gi", 2LL << 30 }, { "1Ti", 1LL << 40 }, { "1048576Ki", 1LL << 30 },
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char *text = zl_xasprintf(WSVC "    wasm:\n      max_memory: %s\n", good[i].text);
+		struct loaded l;
+		expect_clean(&l, text);
+		assert_int_equal(only_service(&l)->wasm.max_memory, good[i].bytes);
+		unload(&l);
+		free(text);
+	}
+	/* ZLayer's rule: a positive integer and Ki, Mi, Gi or Ti; no decimal
+	 * units, no bare bytes, no fractions, case matters. */
+	static const char *const bad[] = { "64M", "64", "64MB", "64K", "1G", "64mi", "64MiB", "1.5Mi", "-64Mi",
+					   "0Mi", "Mi", "64 Mi", "\"\"" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *text = zl_xasprintf(WSVC "    wasm:\n      max_memory: %s\n", bad[i]);
+		expect_error(text, "services.w.wasm.max_memory", "expected <n>Ki|Mi|Gi|Ti");
+		free(text);
+	}
+	/* The line names the file, the place and the key. */
+	struct loaded l;
+	load(&l, WSVC "    wasm:\n      max_memory: 64M\n");
+	char *all = diags_text(&l.diags);
+	assert_string_equal(all, "t.yaml:7:19: services.w.wasm.max_memory: expected <n>Ki|Mi|Gi|Ti, got \"64M\"\n");
+	free(all);
+	unload(&l);
+	/* Below one WebAssembly page. */
+	load(&l, WSVC "    wasm:\n      max_memory: 32Ki\n");
+	const struct spec_diag *d = find_diag(&l.diags, "services.w.wasm.max_memory", "32Ki is less than 64Ki");
+	assert_non_null(d);
+	assert_non_null(strstr(d->msg, "64 KiB pages"));
+	assert_int_equal(d->line, 7);
+	assert_int_equal(d->col, 19);
+	assert_int_equal(l.diags.errors, 1);
+	unload(&l);
+	expect_error(WSVC "    wasm:\n      max_memory: 63Ki\n", "services.w.wasm.max_memory", "less than 64Ki");
+}
+
+/* Each key zlapply cannot honour with node:wasi is refused with the reason,
+ * at its own place; the harmless values of the same keys are accepted. */
+static void test_wasm_refused_keys(void **state)
+{
+	(void)state;
+	static const struct { const char *yaml, *path, *part; } refused[] = {
+		{ "max_fuel: 1000000", "services.w.wasm.max_fuel", "node:wasi (WASI preview 1), which has no fuel metering" },
+		{ "max_fuel: 1", "services.w.wasm.max_fuel", "bound CPU with resources.cpu" },
+		{ "epoch_interval: 10ms", "services.w.wasm.epoch_interval", "has no epoch interruption" },
+		{ "request_timeout: 30s", "services.w.wasm.request_timeout", "handles no HTTP requests" },
+		{ "min_instances: 0", "services.w.wasm.min_instances", "no pool of request-serving instances" },
+		{ "max_instances: 10", "services.w.wasm.max_instances", "the replica count is \"scale\"" },
+		{ "idle_timeout: 5m", "services.w.wasm.idle_timeout", "no pool of request-serving instances" },
+		{ "allow_tcp: true", "services.w.wasm.allow_tcp", "which has no sockets" },
+		{ "allow_udp: true", "services.w.wasm.allow_udp", "which has no sockets" },
+		{ "capabilities: { sockets: true }", "services.w.wasm.capabilities.sockets", "which has no sockets" },
+		{ "capabilities: { http_client: true }", "services.w.wasm.capabilities.http_client", "no HTTP client" },
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		char *text = zl_xasprintf(WSVC "    service_type: wasm_plugin\n    wasm:\n      %s\n", refused[i].yaml);
+		struct loaded l;
+		load(&l, text);
+		const struct spec_diag *d = find_diag(&l.diags, refused[i].path, refused[i].part);
+		if (!d || l.diags.errors != 1) {
+			char *all = diags_text(&l.diags);
+			fail_msg("want one error at %s containing \"%s\"; got:\n%s", refused[i].path, refused[i].part, all);
+		}
+		assert_int_equal(d->line, 8);
+		assert_true(strstr(d->msg, "not supported: ") == d->msg);
+		unload(&l);
+		free(text);
+	}
+	/* Under the old name the path says so. */
+	expect_error(WSVC "    wasm_http: { max_fuel: 5 }\n", "services.w.wasm_http.max_fuel", "no fuel metering");
+	/* ZLayer's "unlimited" and "off" values change nothing: accepted. */
+	struct loaded l;
+	expect_clean(&l, WSVC "    wasm:\n      max_fuel: 0\n      allow_tcp: false\n      allow_udp: false\n"
+			      "      capabilities: { sockets: false, http_client: false, cli: true, config: true }\n"
+			      "      allow_http_outgoing: true\n      allowed_hosts: [a.example]\n      kv_enabled: true\n"
+			      "      kv_max_value_size: 1048576\n      precompile: false\n");
+	const struct spec_service *w = only_service(&l);
+	assert_false(w->wasm.has_max_fuel || w->wasm.allow_tcp || w->wasm.allow_udp);
+	assert_false(w->wasm.cap_sockets || w->wasm.cap_http_client);
+	assert_false(w->wasm.filesystem); /* a capabilities mapping without filesystem */
+	unload(&l);
+	/* Their types are still checked. */
+	expect_error(WSVC "    wasm: { max_fuel: -1 }\n", "services.w.wasm.max_fuel", "expected an integer in 0..");
+	expect_error(WSVC "    wasm: { epoch_interval: 10 }\n", "services.w.wasm.epoch_interval", "time unit needed");
+	expect_error(WSVC "    wasm: { min_instances: 5000000000 }\n", "services.w.wasm.min_instances",
+		     "expected an integer in 0..4294967295");
+	expect_error(WSVC "    wasm: { precompile: yes }\n", "services.w.wasm.precompile", "expected true or false");
+	expect_error(WSVC "    wasm: { allowed_hosts: a.example }\n", "services.w.wasm.allowed_hosts", "expected a list");
+	expect_error(WSVC "    wasm: { kv_namespace: [a] }\n", "services.w.wasm.kv_namespace", "expected a string");
+	/* A bad type is one error, not also a refusal. */
+	load(&l, WSVC "    wasm: { request_timeout: soon }\n");
+	assert_int_equal(l.diags.errors, 1);
+	unload(&l);
+}
+
+/* WASI preview 1 has no sockets: a service the spec declares WebAssembly
+ * (by service_type, a wasm block or a file: image) can have no endpoints,
+ * published ports or network probes. */
+static void test_wasm_has_no_network(void **state)
+{
+	(void)state;
+	static const struct { const char *svc, *why; } declared[] = {
+		{ "    image: ghcr.io/acme/w:1\n    service_type: wasm_http\n", "service_type is wasm_http" },
+		{ "    image: ghcr.io/acme/w:1\n    wasm: { max_memory: 1Mi }\n", "it has a wasm block" },
+		{ "    image: ghcr.io/acme/w:1\n    wasm_http: {}\n", "it has a wasm_http block" },
+		{ "    image: \"file:/srv/w.wasm\"\n", "its image is a file: module" },
+	};
+	for (size_t i = 0; i < sizeof(declared) / sizeof(declared[0]); i++) {
+		char *text = zl_xasprintf(HEAD "  w:\n%s    endpoints: [{ name: h, protocol: http, port: 80 }]\n"
+					  "    port_mappings: [{ container_port: 80 }]\n"
+					  "    health: { check: { type: tcp, port: 80 } }\n", declared[i].svc);
+		struct loaded l;
+		load(&l, text);
+		const struct spec_diag *d = find_diag(&l.diags, "services.w.endpoints", "cannot have endpoints");
+		if (!d || !strstr(d->msg, "no sockets") || !strstr(d->msg, declared[i].why) ||
+		    !find_diag(&l.diags, "services.w.port_mappings", "cannot publish ports") ||
+		    !find_diag(&l.diags, "services.w.health.check.type", "cannot have a tcp health check") ||
+		    l.diags.errors != 3) {
+			char *all = diags_text(&l.diags);
+			fail_msg("case %zu: want endpoints, port_mappings and health refused (%s); got:\n%s", i,
+				 declared[i].why, all);
+		}
+		unload(&l);
+		free(text);
+	}
+	expect_error(WSVC "    service_type: wasm_router\n    health: { check: { type: http, url: \"http://127.0.0.1/\" } }\n",
+		     "services.w.health.check.type", "cannot have an http health check");
+	/* A command probe and a container with endpoints are fine. */
+	struct loaded l;
+	expect_clean(&l, WSVC "    service_type: wasm_plugin\n    health: { check: { type: command, command: [\"true\"] } }\n");
+	unload(&l);
+	expect_clean(&l, HEAD "  w:\n    image: nginx\n    service_type: standard\n"
+			      "    endpoints: [{ name: h, protocol: http, port: 80 }]\n");
+	assert_false(spec_service_declares_wasm(only_service(&l)));
+	unload(&l);
+}
+
+static void test_wasm_preopens(void **state)
+{
+	(void)state;
+	static const struct { const char *yaml, *path, *part; } cases[] = {
+		{ "[{ source: data, target: /data }]", "services.w.wasm.preopens[0].source",
+		  "expected an absolute host path, got \"data\"" },
+		{ "[{ source: /srv/d, target: data }]", "services.w.wasm.preopens[0].target",
+		  "expected an absolute guest path (the path the module sees), got \"data\"" },
+		{ "[{ source: /srv/a, target: /data }, { source: /srv/b, target: \"/data/\" }]",
+		  "services.w.wasm.preopens[1].target", "duplicate preopen target \"/data/\" (also preopens[0])" },
+		{ "[{ source: /srv/a, target: /x/y }, { source: /srv/b, target: \"//x//y\" }]",
+		  "services.w.wasm.preopens[1].target", "duplicate preopen target" },
+		{ "[{ target: /data }]", "services.w.wasm.preopens[0].source", "required key \"source\" is missing" },
+		{ "[{ source: /srv/d }]", "services.w.wasm.preopens[0].target", "required key \"target\" is missing" },
+		{ "[\"/srv/d:/data\"]", "services.w.wasm.preopens[0]", "(write {source: /srv/d, target: /data})" },
+		{ "[/srv/d]", "services.w.wasm.preopens[0]", "expected a mapping {source, target, readonly}" },
+		{ "{ source: /srv/d, target: /d }", "services.w.wasm.preopens", "expected a list, got a mapping" },
+		{ "[{ host: /srv/d, target: /d }]", "services.w.wasm.preopens[0].host", "use \"source\"" },
+		{ "[{ source: /srv/d, target: /d, readonly: 1 }]", "services.w.wasm.preopens[0].readonly",
+		  "expected true or false" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = zl_xasprintf(WSVC "    wasm:\n      preopens: %s\n", cases[i].yaml);
+		expect_error(text, cases[i].path, cases[i].part);
+		free(text);
+	}
+	/* The filesystem capability: ZLayer's default for the wasm_* types
+	 * but wasm_plugin is none; a capabilities mapping without it is none. */
+	expect_error(WSVC "    service_type: wasm_http\n    wasm: { preopens: [{ source: /s, target: /t }] }\n",
+		     "services.w.wasm.preopens", "service_type wasm_http has no filesystem capability");
+	expect_error(WSVC "    wasm:\n      capabilities: { cli: true }\n      preopens: [{ source: /s, target: /t }]\n",
+		     "services.w.wasm.preopens", "capabilities leaves out filesystem");
+	expect_error(WSVC "    service_type: wasm_plugin\n    wasm:\n      capabilities: { filesystem: false }\n"
+			  "      preopens: [{ source: /s, target: /t }]\n",
+		     "services.w.wasm.preopens", "capabilities.filesystem is false");
+	/* Storage is directories for a module too. */
+	expect_error(WSVC "    service_type: wasm_transformer\n    storage: [{ type: named, name: d, target: /d }]\n",
+		     "services.w.storage", "service_type wasm_transformer has no filesystem capability");
+	expect_error(WSVC "    wasm: { capabilities: { filesystem: false } }\n    storage: [{ type: tmpfs, target: /t }]\n",
+		     "services.w.storage", "capabilities.filesystem is false; set it to true or remove the storage");
+	struct loaded ls;
+	expect_clean(&ls, WSVC "    service_type: wasm_plugin\n    storage: [{ type: named, name: d, target: /d }]\n");
+	unload(&ls);
+	expect_clean(&ls, HEAD "  w:\n    image: \"file:/srv/w.wasm\"\n    storage: [{ type: named, name: d, target: /d }]\n");
+	unload(&ls);
+	/* wasm_plugin's default has it; services of no wasm_* type are not
+	 * restricted. Nested targets are fine. */
+	static const char *const fine[] = {
+		"    service_type: wasm_plugin\n", "", "    service_type: standard\n",
+		"    rtype: job\n    service_type: job\n",
+	};
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+		char *text = zl_xasprintf(WSVC "%s    wasm:\n      preopens:\n        - { source: /srv/d, target: /data }\n"
+					  "        - { source: /srv/s, target: /data/sub, readonly: true }\n", fine[i]);
+		struct loaded l;
+		expect_clean(&l, text);
+		assert_true(only_service(&l)->wasm.filesystem);
+		unload(&l);
+		free(text);
+	}
+	/* An explicit grant is honoured whatever the type's default. */
+	struct loaded l;
+	expect_clean(&l, WSVC "    service_type: wasm_http\n    wasm:\n      capabilities: { filesystem: true }\n"
+			      "      preopens: [{ source: /s, target: /t }]\n");
+	assert_true(only_service(&l)->wasm.filesystem);
+	unload(&l);
+}
+
+static void test_service_type_values(void **state)
+{
+	(void)state;
+	static const struct { const char *text; enum spec_service_type type; bool wasm; } values[] = {
+		{ "standard", SPEC_SERVICE_TYPE_STANDARD, false },
+		{ "wasm_http", SPEC_SERVICE_TYPE_WASM_HTTP, true },
+		{ "wasm_plugin", SPEC_SERVICE_TYPE_WASM_PLUGIN, true },
+		{ "wasm_transformer", SPEC_SERVICE_TYPE_WASM_TRANSFORMER, true },
+		{ "wasm_authenticator", SPEC_SERVICE_TYPE_WASM_AUTHENTICATOR, true },
+		{ "wasm_rate_limiter", SPEC_SERVICE_TYPE_WASM_RATE_LIMITER, true },
+		{ "wasm_middleware", SPEC_SERVICE_TYPE_WASM_MIDDLEWARE, true },
+		{ "wasm_router", SPEC_SERVICE_TYPE_WASM_ROUTER, true },
+		{ "job", SPEC_SERVICE_TYPE_JOB, false },
+	};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char *text = zl_xasprintf(HEAD "  w:\n    rtype: job\n    image: nginx\n    service_type: %s\n",
+					  values[i].text);
+		struct loaded l;
+		expect_clean(&l, text);
+		const struct spec_service *w = only_service(&l);
+		assert_int_equal(w->service_type, values[i].type);
+		assert_int_equal(spec_service_type_is_wasm(w->service_type), values[i].wasm);
+		assert_int_equal(spec_service_declares_wasm(w), values[i].wasm);
+		assert_string_equal(spec_service_type_name(w->service_type), values[i].text);
+		assert_int_equal(l.diags.count, 0);
+		unload(&l);
+		free(text);
+	}
+	assert_string_equal(spec_service_type_name(SPEC_SERVICE_TYPE_UNSET), "standard");
+	assert_false(spec_service_type_is_wasm(SPEC_SERVICE_TYPE_UNSET));
+	struct loaded l;
+	expect_clean(&l, HEAD "  w:\n    image: nginx\n");
+	assert_int_equal(only_service(&l)->service_type, SPEC_SERVICE_TYPE_UNSET);
+	unload(&l);
+	expect_error(HEAD "  w:\n    image: nginx\n    service_type: batch\n", "services.w.service_type",
+		     "expected standard|wasm_http|wasm_plugin|wasm_transformer|wasm_authenticator|wasm_rate_limiter|"
+		     "wasm_middleware|wasm_router|job, got \"batch\"");
+	expect_error(HEAD "  w:\n    image: nginx\n    service_type: WASM_HTTP\n", "services.w.service_type",
+		     "got \"WASM_HTTP\"");
+	expect_error(HEAD "  w:\n    image: nginx\n    service_type: [wasm_http]\n", "services.w.service_type",
+		     "expected a string, got a list");
+	/* service_type job on a service does nothing: a note says so. */
+	load(&l, HEAD "  w:\n    image: nginx\n    service_type: job\n");
+	assert_int_equal(l.rc, 0);
+	assert_int_equal(l.diags.errors, 0);
+	assert_int_equal(l.diags.count, 1);
+	assert_true(l.diags.items[0].is_note);
+	assert_string_equal(l.diags.items[0].path, "services.w.service_type");
+	assert_int_equal(l.diags.items[0].line, 6);
+	assert_non_null(strstr(l.diags.items[0].msg, "rtype: job"));
+	unload(&l);
+}
+
+static void test_wasm_key_errors(void **state)
+{
+	(void)state;
+	expect_error(WSVC "    wasm: [a]\n", "services.w.wasm", "expected a mapping, got a list");
+	expect_error(WSVC "    wasm: on\n", "services.w.wasm", "expected a mapping, got a string");
+	expect_error(WSVC "    wasm: { max_memroy: 1Mi }\n", "services.w.wasm.max_memroy", "did you mean \"max_memory\"?");
+	expect_error(WSVC "    wasm: { memory: 64Mi }\n", "services.w.wasm.memory", "use \"max_memory\"");
+	expect_error(WSVC "    wasm: { env: { A: b } }\n", "services.w.wasm.env", "the service's \"env\"");
+	expect_error(WSVC "    wasm: { volumes: [] }\n", "services.w.wasm.volumes", "use \"preopens\"");
+	expect_error(WSVC "    wasm: { type: wasm }\n", "services.w.wasm.type", "\"service_type\"");
+	expect_error(WSVC "    wasm: { capabilities: [wasi:cli/stdout] }\n", "services.w.wasm.capabilities",
+		     "expected a mapping of capability names to true|false");
+	expect_error(WSVC "    wasm: { capabilities: { filesytem: true } }\n", "services.w.wasm.capabilities.filesytem",
+		     "did you mean \"filesystem\"?");
+	expect_error(WSVC "    wasm: { capabilities: { cli: yes } }\n", "services.w.wasm.capabilities.cli",
+		     "expected true or false");
+	expect_error(WSVC "    wasm: { max_memory: 1Mi }\n    wasm_http: { max_memory: 2Mi }\n", "services.w.wasm_http",
+		     "give only one");
+	/* The first block is the one kept. */
+	struct loaded l;
+	load(&l, WSVC "    wasm_http: { max_memory: 2Mi }\n    wasm: { max_memory: 1Mi }\n");
+	assert_non_null(find_diag(&l.diags, "services.w.wasm", "give only one"));
+	assert_int_equal(l.set.deployments[0].services[0].wasm.max_memory, 2LL << 20);
+	unload(&l);
+	expect_error(WSVC "    wasm: { max_memory: 1Mi, max_memory: 2Mi }\n", "services.w.wasm.max_memory",
+		     "duplicate key");
 }
 
 /* ---- documents, directories, stdin ---- */
@@ -1350,7 +1789,7 @@ static void test_garbage_does_not_crash(void **state)
 	spec_diags_free(&diags);
 	/* Deep nesting: libyaml's loader is iterative and our walk is bounded. */
 	struct zl_buf deep = { 0 };
-	zl_buf_puts(&deep, "version: v1\ndeployment: abc\nservices:\n  a:\n    image: { name: x }\n    wasm: { x: ");
+	zl_buf_puts(&deep, "version: v1\ndeployment: abc\nservices:\n  a:\n    image: { name: x }\n    logs: { x: ");
 	for (int i = 0; i < 20000; i++)
 		zl_buf_puts(&deep, "[");
 	for (int i = 0; i < 20000; i++)
@@ -1362,7 +1801,7 @@ static void test_garbage_does_not_crash(void **state)
 	zl_buf_free(&deep);
 	/* A billion laughs: aliases make an exponential tree in a few lines. */
 	struct zl_buf laughs = { 0 };
-	zl_buf_puts(&laughs, "version: v1\ndeployment: abc\nservices:\n  a:\n    image: { name: x }\n    wasm:\n      l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n");
+	zl_buf_puts(&laughs, "version: v1\ndeployment: abc\nservices:\n  a:\n    image: { name: x }\n    logs:\n      l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n");
 	for (int i = 1; i < 10; i++)
 		zl_buf_printf(&laughs, "      l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n",
 			      i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
@@ -1430,6 +1869,13 @@ int main(void)
 		cmocka_unit_test(test_topological_order),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full_fixture),
+		cmocka_unit_test(test_wasm_block),
+		cmocka_unit_test(test_wasm_memory_units),
+		cmocka_unit_test(test_wasm_refused_keys),
+		cmocka_unit_test(test_wasm_has_no_network),
+		cmocka_unit_test(test_wasm_preopens),
+		cmocka_unit_test(test_service_type_values),
+		cmocka_unit_test(test_wasm_key_errors),
 		cmocka_unit_test(test_multi_document),
 		cmocka_unit_test(test_directory_and_stdin),
 		cmocka_unit_test(test_garbage_does_not_crash),
