@@ -104,6 +104,8 @@ static const char *image_kind_conflict(const struct plan_desired_service *ds)
 	if (ds->image.module_path) {
 		if (svc->endpoint_count || svc->port_mapping_count)
 			return "its image is WebAssembly and WASI preview 1 has no sockets: a WASM replica gets no address, so endpoints and port_mappings cannot be served; remove them";
+		if (svc->health.present)
+			return "its image is WebAssembly: a health check needs an address (tcp, http) or a command run inside the replica, and a WASM replica has neither; remove health (the module's exit is watched, and restart_policy acts on it)";
 		return NULL;
 	}
 	if (spec_service_type_is_wasm(svc->service_type))
