@@ -36,6 +36,13 @@ char *backend_replica_id(const char *deployment, const char *service, int index)
 	return zl_xasprintf("zl-%s-%s-%d", deployment, service, index);
 }
 
+int backend_check_id(const char *id, struct zl_err *err)
+{
+	if (!id || !*id || id[0] == '.' || strchr(id, '/') || strlen(id) > 200)
+		return zl_invalid(err, "invalid replica id \"%s\"", id ? id : "");
+	return 0;
+}
+
 int backend_open(const char *name, const char *root, const struct backend_options *opts,
 		 struct backend **out, struct zl_err *err)
 {

@@ -235,6 +235,10 @@ int backend_open_set(const char *const names[], size_t n, const char *root,
  * called name; NULL otherwise (b, when name is NULL). */
 struct backend *backend_member(struct backend *b, const char *name);
 
+/* Replica ids end up in paths: anything that could leave a directory
+ * (empty, ".", "/", too long) is refused, kind INPUT. */
+int backend_check_id(const char *id, struct zl_err *err);
+
 /* "zl-<deployment>-<service>-<index>"; caller frees. */
 char *backend_replica_id(const char *deployment, const char *service, int index);
 

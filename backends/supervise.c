@@ -711,6 +711,34 @@ int supervise_write_replica(const struct supervised *s, const struct backend_rep
 	return zl_write_file_atomic(path, who, strlen(who), 0600, err);
 }
 
+int supervise_held(const char *replicas_dir, const char *boot, backend_known_fn known, void *kctx,
+		   supervise_held_fn read, void *rctx, struct backend_held **out, size_t *n,
+		   struct zl_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	DIR *dh = opendir(replicas_dir);
+	if (!dh)
+		return errno == ENOENT ? 0 : zl_fail_errno(err, "open %s", replicas_dir);
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(dh))) {
+		struct zl_err ignored = ZL_ERR_INIT;
+		if (de->d_name[0] == '.' || backend_check_id(de->d_name, &ignored) < 0 ||
+		    known(kctx, de->d_name))
+			continue;
+		_cleanup_free_ char *dir = zl_xasprintf("%s/%s", replicas_dir, de->d_name);
+		struct supervised s = { .id = de->d_name, .dir = dir, .boot = boot };
+		struct backend_held h;
+		if ((read ? read(rctx, &s, &h) : supervise_read_replica(&s, &h)) < 0)
+			continue;
+		zl_grow(out, sizeof(**out), &cap, *n + 1);
+		(*out)[(*n)++] = h;
+	}
+	closedir(dh);
+	return 0;
+}
+
 int supervise_read_replica(const struct supervised *s, struct backend_held *h)
 {
 	_cleanup_free_ char *path = path_in(s, REPLICA_FILE);

@@ -83,4 +83,14 @@ int supervise_write_replica(const struct supervised *s, const struct backend_rep
 /* -1 when the directory has no (readable) record. h is the caller's. */
 int supervise_read_replica(const struct supervised *s, struct backend_held *h);
 
+/* A backend's reader of what one replica directory says of its replica
+ * (s->id, s->dir); -1 when nothing does. */
+typedef int (*supervise_held_fn)(void *ctx, const struct supervised *s, struct backend_held *h);
+/* backend_ops.held for a backend keeping one directory per replica id
+ * under replicas_dir: every id known() does not know, read by read (NULL:
+ * supervise_read_replica). */
+int supervise_held(const char *replicas_dir, const char *boot, backend_known_fn known, void *kctx,
+		   supervise_held_fn read, void *rctx, struct backend_held **out, size_t *n,
+		   struct zl_err *err);
+
 #endif

@@ -43,13 +43,6 @@ static struct wasm_ctx *ctx_of(struct backend *b)
 	return b->ctx;
 }
 
-static int check_id(const char *id, struct zl_err *err)
-{
-	if (!id || !*id || id[0] == '.' || strchr(id, '/') || strlen(id) > 200)
-		return zl_invalid(err, "invalid replica id \"%s\"", id ? id : "");
-	return 0;
-}
-
 static char *replica_dir(struct backend *b, const char *id)
 {
 	return zl_xasprintf("%s/%s", ctx_of(b)->replicas, id);
@@ -154,7 +147,7 @@ static int check_spec(const struct backend_replica_spec *rs, struct zl_err *err)
 static int wasm_create(struct backend *b, const struct backend_replica_spec *rs, struct zl_err *err)
 {
 	const char *id = rs->backend_id;
-	if (check_id(id, err) < 0 || check_spec(rs, err) < 0)
+	if (backend_check_id(id, err) < 0 || check_spec(rs, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = replica_dir(b, id);
 	if (access(dir, F_OK) == 0)
@@ -192,7 +185,7 @@ out:
 static int wasm_start(struct backend *b, const char *id, struct zl_err *err)
 {
 	struct wasm_ctx *c = ctx_of(b);
-	if (check_id(id, err) < 0)
+	if (backend_check_id(id, err) < 0)
 		return -1;
 	if (!c->engine.path && wasm_probe(b, err) < 0)
 		return -1;
@@ -259,7 +252,7 @@ static void take_launcher_record(const char *dir, struct backend_state *st)
 static int wasm_state(struct backend *b, const char *id, struct backend_state *st,
 		      struct zl_err *err)
 {
-	if (check_id(id, err) < 0)
+	if (backend_check_id(id, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = replica_dir(b, id);
 	struct supervised sv = supervised_of(b, id, dir);
@@ -271,7 +264,7 @@ static int wasm_state(struct backend *b, const char *id, struct backend_state *s
 /* ---- stop, kill, wait, logs, stats ---- */
 #define WITH_SUPERVISED(b, id, err, call)                                  \
 	do {                                                                \
-		if (check_id(id, err) < 0)                                  \
+		if (backend_check_id(id, err) < 0)                                  \
 			return -1;                                          \
 		_cleanup_free_ char *dir_ = replica_dir(b, id);             \
 		struct supervised sv = supervised_of(b, id, dir_);          \
@@ -314,7 +307,7 @@ static int wasm_archive_logs(struct backend *b, const char *id, const char *dest
 static int wasm_stats(struct backend *b, const char *id, struct backend_stats *st,
 		      struct zl_err *err)
 {
-	if (check_id(id, err) < 0)
+	if (backend_check_id(id, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = replica_dir(b, id);
 	_cleanup_free_ char *cgroup = recorded_cgroup(dir, id);
@@ -335,7 +328,7 @@ static int wasm_exec(struct backend *b, const char *id, char *const argv[], int 
 /* ---- remove ---- */
 static int wasm_remove(struct backend *b, const char *id, struct zl_err *err)
 {
-	if (check_id(id, err) < 0)
+	if (backend_check_id(id, err) < 0)
 		return -1;
 	struct zl_err ignored = ZL_ERR_INIT;
 	const struct zl_owner *me = me_of(b, &ignored);
@@ -372,27 +365,9 @@ static int wasm_held(struct backend *b, backend_known_fn known, void *ctx, struc
 		     size_t *n, struct zl_err *err)
 {
 	struct wasm_ctx *c = ctx_of(b);
-	*out = NULL;
-	*n = 0;
-	DIR *dh = opendir(c->replicas);
-	if (!dh)
-		return errno == ENOENT ? 0 : zl_fail_errno(err, "open %s", c->replicas);
-	size_t cap = 0;
-	struct dirent *de;
-	while ((de = readdir(dh))) {
-		struct zl_err ignored = ZL_ERR_INIT;
-		if (de->d_name[0] == '.' || check_id(de->d_name, &ignored) < 0 || known(ctx, de->d_name))
-			continue;
-		_cleanup_free_ char *dir = replica_dir(b, de->d_name);
-		struct supervised sv = supervised_of(b, de->d_name, dir);
-		struct backend_held h;
-		if (supervise_read_replica(&sv, &h) < 0)
-			continue;
-		zl_grow(out, sizeof(**out), &cap, *n + 1);
-		(*out)[(*n)++] = h;
-	}
-	closedir(dh);
-	return 0;
+	if (!c->boot_id[0])
+		supervise_boot_id(c->boot_id);
+	return supervise_held(c->replicas, c->boot_id, known, ctx, NULL, NULL, out, n, err);
 }
 
 static bool recorded(const struct backend_replica_ref *refs, size_t n, const char *id)
@@ -415,7 +390,7 @@ static int wasm_leftovers(struct backend *b, const struct backend_replica_ref *r
 	struct dirent *de;
 	while ((de = readdir(dh))) {
 		struct zl_err ignored = ZL_ERR_INIT;
-		if (de->d_name[0] == '.' || check_id(de->d_name, &ignored) < 0 ||
+		if (de->d_name[0] == '.' || backend_check_id(de->d_name, &ignored) < 0 ||
 		    recorded(refs, n_refs, de->d_name))
 			continue;
 		_cleanup_free_ char *dir = replica_dir(b, de->d_name);

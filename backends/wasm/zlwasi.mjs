@@ -6,6 +6,10 @@
 //
 //   node --no-warnings [--stack-size=N] zlwasi.mjs CONFIG.json
 //
+// --stack-size (KiB) must stay well under the real stack (ulimit -s, 8 MiB by
+// default): above it, deep wasm recursion kills node with SIGSEGV instead of
+// trapping as stack_overflow. V8 flags the launcher needs it sets itself.
+//
 // CONFIG.json:
 //   {
 //     "module": "/abs/path/of/module.wasm",
@@ -18,7 +22,7 @@
 //     "workdir": "/data"                     a guest path, or null
 //   }
 // "args", "env", "preopens", "max_memory" and "workdir" may be left out
-// (empty, no cap, none).
+// (empty, no cap, none); empty args become [basename of module], as argv[0].
 //
 // Exit contract. The module's stdout and stderr are this process's fd 1 and 2;
 // the launcher prints nothing on stdout, and each of its own complaints is one
@@ -59,8 +63,10 @@
 // an fd opened under one) fails with errno 69 (EROFS, "Read-only file
 // system"). Opening for reading still works: wasi-libc's open(O_RDONLY) asks
 // for every right except FD_WRITE, FD_ALLOCATE, FD_FILESTAT_SET_SIZE and
-// FD_DATASYNC, so only those rights, the O_CREAT/O_EXCL/O_TRUNC oflags and
-// the append fdflag are refused.
+// FD_DATASYNC (checked), so only those rights, the O_CREAT/O_EXCL/O_TRUNC
+// oflags and the append fdflag are refused. The guard is per preopen: a
+// read-only host directory inside a writable preopen's host directory can
+// still be changed through the writable one.
 //
 // Working directory. WASI preview 1 has no cwd. What works (checked against
 // Debian's wasi-libc 0.0~git20220510): wasi-libc starts with cwd "/" and
@@ -68,11 +74,13 @@
 // first; a preopen named "." matches every path no other preopen matches. So
 // for "workdir" the launcher adds a preopen "." (after the configured ones)
 // on the host directory of workdir, and sets PWD=workdir unless env has PWD
-// (Go's wasip1 runtime takes its cwd from PWD). Consequences: relative paths
-// open in workdir; "x/y" whose first part names a preopen ("data/f" with a
-// "/data" preopen) goes to that preopen instead; an absolute path under no
-// preopen lands in workdir rather than failing; getcwd() still says "/".
-// workdir must lie under a preopen.
+// (for runtimes that read it: Go's wasip1 port is said to; not checked
+// here). Consequences: relative paths open in workdir; "x/y" whose first
+// part names a preopen ("data/f" with a "/data" preopen) goes to that
+// preopen instead; an absolute path under no preopen lands in workdir
+// rather than failing; getcwd() still says "/".
+// A workdir under no preopen only sets PWD (relative paths then fail, as
+// without a workdir).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -101,6 +109,16 @@ class Stop extends Error {
 
 const invalid = (detail) => new Stop(EXIT_INVALID, 'wasm_invalid', detail);
 
+// Node 20 bug, seen as SIGABRT in uv_mutex_destroy under ~WASI in about one
+// run in two of a module that grows to 64 MiB and then prints: uvwasi's
+// allocator reports external memory to V8 from inside a "fast API call" made
+// straight from wasm (fd_write), that starts a GC there, and the GC collects
+// the live WASI binding (its weak callback runs the destructor mid-run).
+// Plain API calls are made instead, and everything the run uses is also held
+// from here; each of the two alone stopped the aborts (0 in 30 runs each).
+v8.setFlagsFromString('--no-turbo-fast-api-calls');
+const keepAlive = [];
+
 // ---------------------------------------------------------------- output --
 
 function say(line) {
@@ -121,18 +139,24 @@ function writeRecord(file, reason, detail) {
   }
 }
 
+// The last run's record (and the temporary of one killed while writing it).
 function removeStale(file) {
   if (!file)
     return;
-  try {
-    fs.unlinkSync(file);
-  } catch (e) {
-    if (e.code !== 'ENOENT')
-      throw invalid(`cannot remove the stale exit record ${file}: ${e.message}`);
+  for (const f of [file, `${file}.tmp`]) {
+    try {
+      fs.unlinkSync(f);
+    } catch (e) {
+      if (e.code !== 'ENOENT')
+        throw invalid(`cannot remove the stale exit record ${f}: ${e.message}`);
+    }
   }
 }
 
+// "16 MiB", "15.1 MiB", "128 KiB": sizes as the spec writes them.
 const mib = (bytes) => {
+  if (bytes < MIB)
+    return `${Math.round(bytes / 1024)} KiB`;
   const m = bytes / MIB;
   return Number.isInteger(m) ? `${m} MiB` : `${m.toFixed(1)} MiB`;
 };
@@ -160,7 +184,11 @@ function checkConfig(cfg) {
   };
   if (typeof cfg.module !== 'string' || cfg.module === '')
     throw invalid('config: module must be a path');
-  const args = strings(cfg.args ?? [], 'args');
+  let args = strings(cfg.args ?? [], 'args');
+  // No argv[0] makes wasi-libc's start-up exit 71 (args_get fails under
+  // node:wasi); wasmtime passes the module's name, so do the same.
+  if (args.length === 0)
+    args = [path.basename(cfg.module)];
   const env = {};
   for (const kv of strings(cfg.env ?? [], 'env')) {
     const eq = kv.indexOf('=');
@@ -193,7 +221,9 @@ function checkConfig(cfg) {
 const guestKey = (g) => (g === '/' ? '/' : path.posix.normalize(g).replace(/\/$/, ''));
 
 // The host directory of workdir: under the preopen with the longest guest
-// path containing it, as wasi-libc itself would choose.
+// path containing it, as wasi-libc itself would choose. Null when no preopen
+// holds it: an image's WorkingDir often names a directory the module is not
+// given, and that must not stop it from running.
 function workdirPreopen(workdir, preopens) {
   const want = guestKey(workdir);
   if (want.split('/').includes('..'))
@@ -206,9 +236,23 @@ function workdirPreopen(workdir, preopens) {
       best = p;
   }
   if (!best)
-    throw invalid(`config: workdir ${workdir} is under no preopen`);
+    return null;
   const rest = path.posix.relative(guestKey(best.guest), want);
-  return { guest: '.', host: path.join(best.host, rest), readonly: !!best.readonly };
+  const cwd = { guest: '.', host: path.join(best.host, rest), readonly: !!best.readonly };
+  hostDir(cwd, `workdir ${workdir}`);
+  return cwd;
+}
+
+// uvwasi would only say ENOENT, not which preopen.
+function hostDir(p, what = `preopen ${p.guest}`) {
+  let st;
+  try {
+    st = fs.statSync(p.host);
+  } catch (e) {
+    throw invalid(`${what}: ${e.message}`);
+  }
+  if (!st.isDirectory())
+    throw invalid(`${what}: ${p.host} is not a directory`);
 }
 
 // node:wasi takes the preopens as an object and gives them fds 3, 4, ... in
@@ -217,13 +261,16 @@ function workdirPreopen(workdir, preopens) {
 // from Object.keys() rather than assumed from the config.
 function preopenTable(preopens, workdir) {
   const all = [...preopens];
-  if (workdir !== null)
-    all.push(workdirPreopen(workdir, preopens));
+  const cwd = workdir === null ? null : workdirPreopen(workdir, preopens);
+  if (cwd)
+    all.push(cwd);
   const dirs = {};
   const readonly = new Set();
   for (const p of all) {
     if (Object.hasOwn(dirs, p.guest))
       throw invalid(`config: preopen ${p.guest} given twice`);
+    if (p !== cwd)
+      hostDir(p);
     dirs[p.guest] = p.host;
   }
   Object.keys(dirs).forEach((guest, i) => {
@@ -474,7 +521,11 @@ function skipFE(r) {
 }
 
 // Walks one function body; returns the [start, end) byte ranges of its
-// memory.grow instructions.
+// memory.grow instructions. It meets every instruction of the module before
+// V8 has optimized any of it, so the common cases are skipped inline on
+// local variables (no calls, no property loads): 3 times faster cold. A LEB
+// running past the body is caught by the end check; past the buffer, b[p]
+// is undefined and ends the loop.
 function findGrows(r) {
   const grows = [];
   let n = r.u32(); // local declarations
@@ -482,15 +533,36 @@ function findGrows(r) {
     r.skipLeb();
     r.valtype();
   }
-  while (r.pos < r.end) {
-    const at = r.pos;
-    const op = r.b[r.pos++];
-    switch (IMMEDIATES[op]) {
-      case I_NONE: break;
-      case I_LEB: r.skipLeb(); break;
+  const b = r.b;
+  const end = r.end;
+  let p = r.pos;
+  while (p < end) {
+    const at = p;
+    const op = b[p++];
+    const kind = IMMEDIATES[op];
+    if (kind === I_NONE)
+      continue;
+    if (kind === I_LEB) {
+      while (b[p++] & 0x80);
+      continue;
+    }
+    if (kind === I_MEMARG) { // align (bit 6: a memory index follows), offset
+      const align = b[p];
+      while (b[p++] & 0x80);
+      if (align & 0x40)
+        while (b[p++] & 0x80);
+      while (b[p++] & 0x80);
+      continue;
+    }
+    if (kind === I_BLOCK) { // 0x40, a value type, or an s33 type index
+      const t = b[p++];
+      if (t === 0x63 || t === 0x64 || (t & 0x80))
+        while (b[p++] & 0x80);
+      continue;
+    }
+    r.pos = p;
+    switch (kind) {
       case I_LEB2: r.skipLeb(); r.skipLeb(); break;
-      case I_BLOCK: r.blocktype(); break;
-      case I_MEMARG: r.memarg(); break;
       case I_BRTABLE: for (let k = r.u32(); k >= 0; k--) r.skipLeb(); break;
       case I_F32: r.skip(4); break;
       case I_F64: r.skip(8); break;
@@ -506,8 +578,9 @@ function findGrows(r) {
       case I_FE: skipFE(r); break;
       default: throw new Unreadable(`opcode 0x${op.toString(16)}`);
     }
+    p = r.pos;
   }
-  if (r.pos !== r.end || r.b[r.end - 1] !== 0x0b)
+  if (p !== end || b[end - 1] !== 0x0b)
     throw new Unreadable('a function body does not end where its size says');
   return grows;
 }
@@ -810,6 +883,19 @@ function compile(prepared, original) {
   }
 }
 
+// What wasi.start() insists on, checked before anything runs so that it
+// reads as an invalid module, not as a failure of the run.
+function checkCommand(module) {
+  const kinds = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind]));
+  if (kinds.get('_start') !== 'function')
+    throw invalid(NO_START);
+  if (kinds.has('_initialize'))
+    throw invalid('the module exports both _start and _initialize (a command must not ' +
+      'export _initialize)');
+  if (kinds.get('memory') !== 'memory')
+    throw invalid('the module exports no memory named "memory" (WASI needs it)');
+}
+
 // V8's RuntimeError messages (and RangeError for the stack) to short names.
 const TRAPS = [
   [/unreachable/, 'unreachable'],
@@ -860,8 +946,7 @@ function run(module, wasi, imports) {
     throw invalid(e.message);
   }
   imports.setInstance(instance);
-  if (!(instance.exports.memory instanceof WebAssembly.Memory))
-    throw invalid('the module exports no memory named "memory" (WASI needs it)');
+  keepAlive.push(instance, imports);
   try {
     const code = wasi.start(instance);
     return { instance, code: code >= 0 && code <= 255 ? code : 1, trap: null };
@@ -909,8 +994,7 @@ function main(argv) {
     const prepared = cfg.cap === null ? { bytes: original, mode: 'none' }
       : capMemory(original, cfg.cap);
     const module = compile(prepared, original);
-    if (!WebAssembly.Module.exports(module).some((e) => e.name === '_start' && e.kind === 'function'))
-      throw invalid(NO_START);
+    checkCommand(module);
     const { wasi, imports } = makeWasi(cfg);
     const out = run(module, wasi, imports);
     const why = verdict(out, prepared, cfg.cap);
@@ -936,8 +1020,9 @@ function makeWasi(cfg) {
   try {
     wasi = new WASI({ version: 'preview1', args: cfg.args, env, preopens: dirs, returnOnExit: true });
   } catch (e) {
-    throw invalid(`cannot set up WASI (preopens ${Object.values(dirs).join(', ')}): ${e.message}`);
+    throw invalid(`cannot set up WASI: ${e.message}`);
   }
+  keepAlive.push(wasi);
   let instance = null;
   const base = wasi.getImportObject();
   const object = readonly.size === 0 ? base : {
