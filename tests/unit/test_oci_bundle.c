@@ -267,7 +267,7 @@ static void test_argv(void **state)
 		struct zl_err err = ZL_ERR_INIT;
 		char **argv = NULL;
 		size_t argc = 0;
-		int rc = oci_build_argv(&svc, *cases[i].image ? cases[i].image : NULL, &argv, &argc, &err);
+		int rc = proc_build_argv(&svc, *cases[i].image ? cases[i].image : NULL, &argv, &argc, &err);
 		if (cases[i].want[0] == '!') {
 			if (rc == 0)
 				fail_msg("%s: accepted", cases[i].name);
@@ -285,7 +285,7 @@ static void test_argv(void **state)
 		if (strcmp(b.data, cases[i].want))
 			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].name, b.data, cases[i].want);
 		zl_buf_free(&b);
-		oci_strv_free(argv, argc);
+		proc_strv_free(argv, argc);
 	}
 }
 
@@ -311,25 +311,25 @@ static void test_env(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char **env;
 		size_t n;
-		assert_int_equal(oci_build_env(spec_env, cases[i].n_spec, cases[i].image, cases[i].hostname, &env, &n), 0);
+		assert_int_equal(proc_build_env(spec_env, cases[i].n_spec, cases[i].image, cases[i].hostname, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", &env, &n), 0);
 		struct zl_buf b = { 0 };
 		for (size_t j = 0; j < n; j++)
 			zl_buf_printf(&b, "%s%s", j ? "|" : "", env[j]);
 		if (strcmp(b.data, cases[i].want))
 			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].name, b.data, cases[i].want);
 		zl_buf_free(&b);
-		oci_strv_free(env, n);
+		proc_strv_free(env, n);
 	}
 	/* The spec can set PATH and HOSTNAME itself. */
 	struct spec_kv own[] = { { "HOSTNAME", "mine" }, { "PATH", "/opt/bin" } };
 	char **env;
 	size_t n;
-	assert_int_equal(oci_build_env(own, 2, NGINX_CONFIG, "web-rep-2", &env, &n), 0);
+	assert_int_equal(proc_build_env(own, 2, NGINX_CONFIG, "web-rep-2", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", &env, &n), 0);
 	assert_int_equal(n, 4);
 	assert_string_equal(env[0], "PATH=/opt/bin");
 	assert_string_equal(env[3], "HOSTNAME=mine");
-	oci_strv_free(env, n);
-	assert_int_equal(oci_build_env(NULL, 0, "[1,", NULL, &env, &n), -1);
+	proc_strv_free(env, n);
+	assert_int_equal(proc_build_env(NULL, 0, "[1,", NULL, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", &env, &n), -1);
 }
 
 /* ---- users ---- */
