@@ -544,7 +544,12 @@ void validate_service_wasm(struct pctx *c, yaml_node_t *n, struct spec_service *
 		no_filesystem(c, n, svc, storage, "storage");
 		path_pop(c, old);
 	}
-	if (svc->health.present && (svc->health.check == SPEC_CHECK_TCP || svc->health.check == SPEC_CHECK_HTTP))
+	if (svc->health.present && svc->health.check == SPEC_CHECK_COMMAND)
+		wasm_diag(c, false, n, (const char *const[]){ "health", "check", "type", NULL },
+			  "a WebAssembly service cannot have a command health check: a module has no processes "
+			  "or shell to run a command in (the service is WebAssembly: %s); its exit is what is "
+			  "watched, and restart_policy acts on it", why);
+	else if (svc->health.present && svc->health.check != SPEC_CHECK_NONE)
 		wasm_diag(c, false, n, (const char *const[]){ "health", "check", "type", NULL },
 			  "a WebAssembly service cannot have %s health check: its replicas have no network address "
 			  "to probe (WASI preview 1 has no sockets; the service is WebAssembly: %s)",
