@@ -27,6 +27,7 @@
 
 #define CLAIM_KIND "replica"  /* the id names a cgroup: claimed as oci's are */
 #define CGROUP_FILE "cgroup"  /* the replica's cgroup path, chosen at create */
+#define LIMITS_FILE "limits"  /* "MEMORY_BYTES CPU_MILLICORES PIDS" (0: none), from create */
 /* The engine takes about 45 MiB before the module runs. */
 #define MIN_MEMORY (64LL * 1024 * 1024)
 
@@ -102,6 +103,29 @@ static char *recorded_cgroup(const char *dir, const char *id)
 	return replica_cgroup(NULL, id);
 }
 
+/* The limits create recorded, for a start that finds the cgroup gone (a
+ * reboot empties the cgroup file system). */
+static int write_limits(const char *dir, const struct spec_resources *r, struct zl_err *err)
+{
+	_cleanup_free_ char *path = zl_xasprintf("%s/" LIMITS_FILE, dir);
+	_cleanup_free_ char *text = zl_xasprintf("%lld %lld %lld\n", (long long)r->memory_bytes,
+						 (long long)r->cpu_millicores, (long long)r->pids_limit);
+	return zl_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+static void read_limits(const char *dir, struct spec_resources *r)
+{
+	_cleanup_free_ char *path = zl_xasprintf("%s/" LIMITS_FILE, dir);
+	char *text = NULL;
+	size_t len = 0;
+	long long mem = 0, cpu = 0, pids = 0;
+	if (zl_read_file(path, &text, &len, NULL) == 0 &&
+	    sscanf(text, "%lld %lld %lld", &mem, &cpu, &pids) != 3)
+		mem = cpu = pids = 0;
+	free(text);
+	*r = (struct spec_resources){ .memory_bytes = mem, .cpu_millicores = cpu, .pids_limit = pids };
+}
+
 /* ---- probe ---- */
 static int wasm_probe(struct backend *b, struct zl_err *err)
 {
@@ -164,6 +188,7 @@ static int wasm_create(struct backend *b, const struct backend_replica_spec *rs,
 	size_t n_procs = 0;
 	if (zl_mkdir_p(dir, 0700, err) < 0 ||
 	    zl_write_file_atomic(cgroup_record, cgroup, strlen(cgroup), 0600, err) < 0 ||
+	    write_limits(dir, &rs->service->resources, err) < 0 ||
 	    wasm_launch_write(&in, err) < 0 ||
 	    wasm_cgroup_create(cgroup, &rs->service->resources, &procs, &n_procs, err) < 0 ||
 	    supervise_write_replica(&sv, rs, err) < 0 ||
@@ -203,6 +228,13 @@ static int wasm_start(struct backend *b, const char *id, struct zl_err *err)
 	char **procs = NULL;
 	size_t n_procs = 0;
 	wasm_cgroup_procs(cgroup, &procs, &n_procs);
+	if (n_procs == 0) {
+		/* Gone with a reboot (or never made): again, with its limits. */
+		struct spec_resources limits;
+		read_limits(dir, &limits);
+		if (wasm_cgroup_create(cgroup, &limits, &procs, &n_procs, err) < 0)
+			return zl_err_prefix(err, "replica %s", id);
+	}
 	_cleanup_free_ char *config = zl_xasprintf("%s/" WASM_LAUNCH_FILE, dir);
 	const char *args[24];
 	size_t n = 0;
