@@ -320,6 +320,15 @@ static cJSON *wasm_json(const struct spec_service *svc)
 	return o;
 }
 
+/* The "isolation" section, only for a VM replica: a container's hash
+ * stays what it was before the key was read. */
+static cJSON *isolation_json(const struct spec_service *svc)
+{
+	if (svc->isolation != SPEC_ISOLATION_VM)
+		return NULL;
+	return cJSON_CreateString("vm");
+}
+
 static char *print_json(const cJSON *j)
 {
 	char *text = cJSON_PrintUnformatted(j);
@@ -356,6 +365,7 @@ int spec_service_hash(const struct spec_deployment *dep, const struct spec_servi
 		{ "init", init_json(svc) },
 		{ "runtime", runtime_json(svc) },
 		{ "wasm", wasm_json(svc) }, /* NULL (left out) for most services */
+		{ "isolation", isolation_json(svc) }, /* NULL but for isolation: vm */
 	};
 	spec_kv_free(env, env_count);
 	/* The whole object's unformatted text is the sections' texts joined,

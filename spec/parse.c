@@ -195,6 +195,19 @@ static void f_network_mode(struct pctx *c, yaml_node_t *n, void *obj)
 	svc->network_mode = zl_xstrdup(s);
 }
 
+static void f_isolation(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	const char *s;
+	if (!get_text(c, n, &s))
+		return;
+	if (!strcmp(s, "process") || !strcmp(s, "default"))
+		SVC(obj)->isolation = SPEC_ISOLATION_PROCESS;
+	else if (!strcmp(s, "vm") || !strcmp(s, "hyperv"))
+		SVC(obj)->isolation = SPEC_ISOLATION_VM;
+	else
+		perr(c, n, "expected process|vm (hyperv, ZLayer's Windows word, means vm), got \"%s\"", s);
+}
+
 static void f_host_network(struct pctx *c, yaml_node_t *n, void *obj)
 {
 	bool on = false;
@@ -368,7 +381,7 @@ static const struct field service_fields[] = {
 	{ "wasm", f_wasm },
 	{ "wasm_http", f_wasm }, /* ZLayer's older name of the wasm block */
 	{ "logs", f_any_map },
-	{ "isolation", f_any },
+	{ "isolation", f_isolation },
 	{ "localhost_reachability", f_any },
 	{ "expose", f_any },
 };
@@ -414,6 +427,7 @@ void parse_service(struct pctx *c, yaml_node_t *n, struct spec_service *svc)
 		path_pop(c, old);
 	}
 	validate_service_wasm(c, n, svc);
+	validate_service_isolation(c, n, svc);
 }
 
 static void f_version(struct pctx *c, yaml_node_t *n, void *obj)

@@ -122,6 +122,7 @@ void validate_deployment(struct pctx *c, struct spec_deployment *dep);
  * network probes); sets svc->wasm.filesystem. n is the service's mapping,
  * the current path the service's. */
 void validate_service_wasm(struct pctx *c, yaml_node_t *n, struct spec_service *svc);
+void validate_service_isolation(struct pctx *c, yaml_node_t *n, struct spec_service *svc);
 
 /* ---- load.c: frees ---- */
 void spec_service_init(struct spec_service *svc);

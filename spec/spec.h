@@ -213,6 +213,11 @@ enum spec_service_type {
 	SPEC_SERVICE_TYPE_JOB,
 };
 
+/* isolation: how a replica is separated from the host. process (the
+ * default): a container sharing the host kernel; vm (ZLayer's Windows
+ * value hyperv means the same): a lightweight VM with its own kernel. */
+enum spec_isolation { SPEC_ISOLATION_UNSET = 0, SPEC_ISOLATION_PROCESS, SPEC_ISOLATION_VM };
+
 struct spec_wasm_preopen {
 	char *source;  /* absolute host directory */
 	char *target;  /* absolute guest path the module sees */
@@ -324,6 +329,7 @@ struct spec_service {
 
 	enum spec_service_type service_type; /* SPEC_SERVICE_TYPE_UNSET = 0 when the key is absent */
 	struct spec_wasm wasm;               /* present == false when there is no wasm: block */
+	enum spec_isolation isolation;       /* UNSET when the key is absent (a container) */
 };
 
 struct spec_deployment {

@@ -461,6 +461,32 @@ static void validate_preopens(struct pctx *c, yaml_node_t *n, const char *key, s
 	path_pop(c, old);
 }
 
+/* isolation: vm runs a container image in a VM of its own: what would
+ * share the host's kernel objects with it cannot be had there. */
+void validate_service_isolation(struct pctx *c, yaml_node_t *n, struct spec_service *svc)
+{
+	if (svc->isolation != SPEC_ISOLATION_VM)
+		return;
+	yaml_node_t *at = map_get(c, n, "isolation");
+	const char *why = NULL;
+	if (spec_service_declares_wasm(svc))
+		why = "a WebAssembly service runs on the wasm backend, not in a VM: drop isolation: vm";
+	else if (svc->network_mode && (!strcmp(svc->network_mode, "host") ||
+				       !strncmp(svc->network_mode, "container:", 10)))
+		why = "a VM has a network of its own: network_mode host or container:... cannot be shared with it";
+	else if (svc->pid_mode || svc->ipc_mode)
+		why = "a VM has its own kernel: pid_mode and ipc_mode cannot join the host's or another replica's";
+	else if (svc->device_count)
+		why = "host devices are not passed into a VM replica";
+	else if (svc->privileged)
+		why = "privileged gives a container the host's devices and capabilities; a VM replica has neither: drop privileged";
+	if (why && at) {
+		size_t old = path_push_key(c, "isolation");
+		perr(c, at, "%s", why);
+		path_pop(c, old);
+	}
+}
+
 void validate_service_wasm(struct pctx *c, yaml_node_t *n, struct spec_service *svc)
 {
 	struct spec_wasm *w = &svc->wasm;

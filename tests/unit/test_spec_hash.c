@@ -340,6 +340,29 @@ static void wasm_hash(const char *more, char hash[65], char **sections)
 	free(text);
 }
 
+/* isolation: vm recreates a container as a VM (diff names "isolation");
+ * isolation: process is the container it was, hash unchanged. */
+static void test_isolation_changes_hash(void **state)
+{
+	(void)state;
+	char h0[65], hp[65], hv[65], hh[65];
+	char *s0 = NULL, *sp = NULL, *sv = NULL, *sh = NULL;
+	hash_of(HEAD "  web:\n    image: nginx:1\n", h0, &s0);
+	hash_of(HEAD "  web:\n    image: nginx:1\n    isolation: process\n", hp, &sp);
+	hash_of(HEAD "  web:\n    image: nginx:1\n    isolation: vm\n", hv, &sv);
+	hash_of(HEAD "  web:\n    image: nginx:1\n    isolation: hyperv\n", hh, &sh);
+	assert_string_equal(h0, hp);
+	assert_string_not_equal(h0, hv);
+	assert_string_equal(hv, hh);
+	char *diff = spec_sections_diff(s0, sv);
+	assert_string_equal(diff, "isolation");
+	free(diff);
+	free(s0);
+	free(sp);
+	free(sv);
+	free(sh);
+}
+
 static void test_wasm_changes_hash(void **state)
 {
 	(void)state;
@@ -433,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_secret_changes_hash_but_never_shows),
 		cmocka_unit_test(test_hash_without_wasm_keys_unchanged),
 		cmocka_unit_test(test_wasm_changes_hash),
+		cmocka_unit_test(test_isolation_changes_hash),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

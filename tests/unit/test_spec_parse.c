@@ -1622,6 +1622,36 @@ static void test_wasm_preopens(void **state)
 	unload(&l);
 }
 
+static void test_isolation(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *word;
+		enum spec_isolation want;
+	} ok[] = { { "vm", SPEC_ISOLATION_VM }, { "hyperv", SPEC_ISOLATION_VM },
+		   { "process", SPEC_ISOLATION_PROCESS }, { "default", SPEC_ISOLATION_PROCESS } };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		_cleanup_free_ char *text = zl_xasprintf(HEAD "  v:\n    image: busybox\n    isolation: %s\n",
+							 ok[i].word);
+		struct loaded l;
+		expect_clean(&l, text);
+		assert_int_equal(only_service(&l)->isolation, ok[i].want);
+		unload(&l);
+	}
+	struct loaded l;
+	expect_clean(&l, HEAD "  v:\n    image: busybox\n");
+	assert_int_equal(only_service(&l)->isolation, SPEC_ISOLATION_UNSET);
+	unload(&l);
+	expect_error(HEAD "  v:\n    image: busybox\n    isolation: gvisor\n", "services.v.isolation",
+		     "expected process|vm (hyperv, ZLayer's Windows word, means vm), got \"gvisor\"");
+	expect_error(HEAD "  v:\n    image: busybox\n    isolation: vm\n    network_mode: host\n",
+		     "services.v.isolation", "a VM has a network of its own");
+	expect_error(HEAD "  v:\n    image: busybox\n    isolation: vm\n    privileged: true\n",
+		     "services.v.isolation", "drop privileged");
+	expect_error(HEAD "  v:\n    image: \"file:/m.wasm\"\n    isolation: vm\n", "services.v.isolation",
+		     "a WebAssembly service runs on the wasm backend");
+}
+
 static void test_service_type_values(void **state)
 {
 	(void)state;
@@ -1876,6 +1906,7 @@ int main(void)
 		cmocka_unit_test(test_wasm_has_no_network),
 		cmocka_unit_test(test_wasm_preopens),
 		cmocka_unit_test(test_service_type_values),
+		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_wasm_key_errors),
 		cmocka_unit_test(test_multi_document),
 		cmocka_unit_test(test_directory_and_stdin),
