@@ -104,6 +104,8 @@ static const char *image_kind_conflict(const struct plan_desired_service *ds)
 	if (ds->image.module_path) {
 		if (svc->endpoint_count || svc->port_mapping_count)
 			return "its image is WebAssembly and WASI preview 1 has no sockets: a WASM replica gets no address, so endpoints and port_mappings cannot be served; remove them";
+		if (svc->isolation == SPEC_ISOLATION_VM)
+			return "its image is WebAssembly, which runs on the wasm backend, not in a VM: drop isolation: vm";
 		if (svc->health.present)
 			return "its image is WebAssembly: a health check needs an address (tcp, http) or a command run inside the replica, and a WASM replica has neither; remove health (the module's exit is watched, and restart_policy acts on it)";
 		return NULL;
@@ -146,6 +148,8 @@ static void resolve_images(struct apply_run *run, struct plan_desired *desired)
 		}
 		if (ds->image.module_path)
 			ds->backend = "wasm";
+		else if (ds->svc->isolation == SPEC_ISOLATION_VM)
+			ds->backend = "vm";
 	}
 }
 
@@ -466,11 +470,12 @@ int reconcile_backend_open(const struct reconcile_opts *opts, const char *name,
 	struct backend_options bo = { .runtime = opts->runtime, .wasm_engine = opts->wasm_engine };
 	if (name)
 		return backend_open(name, opts->root, &bo, out, err);
-	/* The run's backend: containers run beside WebAssembly, so oci comes
-	 * with wasm (a set; the mock alone stands for every kind). */
+	/* The run's backend: containers run beside WebAssembly and VMs, so
+	 * oci comes with wasm and vm (a set; the mock alone stands for every
+	 * kind). */
 	if (strcmp(opts->backend_name, "oci") == 0) {
-		static const char *const both[] = { "oci", "wasm" };
-		return backend_open_set(both, 2, opts->root, &bo, out, err);
+		static const char *const all[] = { "oci", "wasm", "vm" };
+		return backend_open_set(all, 3, opts->root, &bo, out, err);
 	}
 	return backend_open(opts->backend_name, opts->root, &bo, out, err);
 }

@@ -118,6 +118,7 @@ static char *container_dir(struct backend *b, const char *id)
 }
 
 #define CGROUP_FILE "cgroup" /* the replica's cgroup path, chosen at create */
+#define RUNTIME_FILE "runtime" /* the runtime create chose: start, exec and delete use it */
 
 /* "/zlapply/<id>", or "<cgroup_parent>/<id>" (Docker's --cgroup-parent). */
 static char *replica_cgroup(const struct spec_service *svc, const char *id)
@@ -142,6 +143,24 @@ char *oci_container_cgroup(struct backend *b, const char *id)
 		return text;
 	free(text);
 	return replica_cgroup(NULL, id);
+}
+
+/* The runtime create recorded for the replica in dir (a VM replica's is
+ * zlvm, a container's crun or runc, whatever --runtime says today); this
+ * instance's own for replicas made before the record existed. NULL when
+ * neither is known. Caller frees. */
+static char *replica_runtime(struct backend *b, const char *dir)
+{
+	_cleanup_free_ char *path = zl_xasprintf("%s/" RUNTIME_FILE, dir);
+	char *text = NULL;
+	size_t len = 0;
+	if (zl_read_file(path, &text, &len, NULL) == 0 && len > 1 && text[0] == '/') {
+		text[strcspn(text, "\n")] = '\0';
+		return text;
+	}
+	free(text);
+	struct oci_ctx *c = ctx_of(b);
+	return c->runtime ? zl_xstrdup(c->runtime) : NULL;
 }
 
 static int oci_probe(struct backend *b, struct zl_err *err)
@@ -248,6 +267,12 @@ static int oci_create(struct backend *b, const struct backend_replica_spec *rs, 
 	if (oci_rootfs_mount(dir, rs, err) < 0 || write_config(b, dir, rs, err) < 0)
 		goto out;
 	{
+		const char *runtime = ctx_of(b)->runtime;
+		_cleanup_free_ char *path = zl_xasprintf("%s/" RUNTIME_FILE, dir);
+		if (runtime && zl_write_file_atomic(path, runtime, strlen(runtime), 0600, err) < 0)
+			goto out;
+	}
+	{
 		/* Who this is, for adoption by a database that lost it; the stop
 		 * settings, so a replica whose service left the spec still stops
 		 * the way its spec asked. */
@@ -287,7 +312,10 @@ static int oci_start(struct backend *b, const char *id, struct zl_err *err)
 		return zl_err_prefix(err, "container %s", id);
 	struct oci_ctx *c = ctx_of(b);
 	_cleanup_free_ char *cgroup = oci_container_cgroup(b, id);
-	const char *args[] = { "--id", id, "--bundle", dir, "--runtime", c->runtime,
+	_cleanup_free_ char *runtime = replica_runtime(b, dir);
+	if (!runtime)
+		return zl_fail(err, "container %s: no OCI runtime chosen", id);
+	const char *args[] = { "--id", id, "--bundle", dir, "--runtime", runtime,
 			       "--dir", dir, "--cgroup", cgroup, NULL };
 	return supervise_start(&sv, c->zlmon, args, err);
 }
@@ -384,7 +412,6 @@ static int oci_wait(struct backend *b, const char *id, int64_t timeout_ms, struc
 /* ---- remove ---- */
 static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 {
-	struct oci_ctx *c = ctx_of(b);
 	if (backend_check_id(id, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(b, id);
@@ -416,10 +443,11 @@ static int oci_remove(struct backend *b, const char *id, struct zl_err *err)
 	if (!ours)
 		zl_log(ZL_LOG_WARN, "remove %s: another state root holds the name now; its container and network are left alone",
 		       id);
-	if (ours && c->runtime) {
+	_cleanup_free_ char *runtime = replica_runtime(b, dir);
+	if (ours && runtime) {
 		/* zlmon deletes the runtime's record after the exit; this covers
 		 * a monitor that died first. Failure means there was none. */
-		const char *argv[] = { c->runtime, "delete", "--force", id, NULL };
+		const char *argv[] = { runtime, "delete", "--force", id, NULL };
 		struct zl_buf out = { 0 };
 		int status;
 		zl_run(argv, -1, &out, &status, &ignored);
@@ -494,9 +522,17 @@ static int runnable_at(int root_fd, const char *path)
 static int check_command(const char *dir, int64_t pid, const char *cmd, int *exit_code,
 			 struct zl_err *err)
 {
-	char proc_root[64];
+	char proc_root[64], proc_mnt[64];
 	snprintf(proc_root, sizeof(proc_root), "/proc/%lld/root", (long long)pid);
-	_cleanup_close_ int root_fd = open(proc_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	snprintf(proc_mnt, sizeof(proc_mnt), "/proc/%lld/ns/mnt", (long long)pid);
+	/* A process in our own mount namespace is no container's init but a
+	 * runtime's stand-in (a VM replica's zlvm): its files are the
+	 * bundle's rootfs, not its root. */
+	struct stat theirs, ours;
+	_cleanup_free_ char *rootfs = zl_xasprintf("%s/rootfs", dir);
+	bool same_ns = stat(proc_mnt, &theirs) == 0 && stat("/proc/self/ns/mnt", &ours) == 0 &&
+		       theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+	_cleanup_close_ int root_fd = open(same_ns ? rootfs : proc_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		return 0; /* gone meanwhile: the runtime says what happened */
 	int code = 127;
@@ -524,7 +560,6 @@ static int check_command(const char *dir, int64_t pid, const char *cmd, int *exi
 static int oci_exec(struct backend *b, const char *id, char *const argv[], int *exit_code,
 		    struct zl_err *err)
 {
-	struct oci_ctx *c = ctx_of(b);
 	struct backend_state st;
 	if (observe_state(b, id, &st, NULL, err) < 0)
 		return -1;
@@ -539,7 +574,10 @@ static int oci_exec(struct backend *b, const char *id, char *const argv[], int *
 	while (argv[n])
 		n++;
 	const char **full = zl_xcalloc(n + 5, sizeof(char *));
-	full[0] = c->runtime;
+	_cleanup_free_ char *runtime = replica_runtime(b, dir);
+	if (!runtime)
+		return zl_fail(err, "container %s: no OCI runtime chosen", id);
+	full[0] = runtime;
 	full[1] = "exec";
 	full[2] = id;
 	for (size_t i = 0; i < n; i++)
