@@ -58,6 +58,21 @@ static bool id_known(void *ctx, const char *backend_id)
 	return bsearch(&backend_id, k->ids, k->count, sizeof(*k->ids), cmp_id) != NULL;
 }
 
+/* The backend whose records all the held replicas came from; NULL when
+ * they came from several. */
+static const char *adopted_from(const struct backend_held *held, size_t n, const char *plain)
+{
+	const char *first = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = held[i].backend ? held[i].backend : plain;
+		if (!first)
+			first = name;
+		else if (strcmp(first, name) != 0)
+			return NULL;
+	}
+	return first;
+}
+
 /* One held replica as a row, refreshed from the backend; -1 when the
  * backend cannot say what state it is in (left for doctor). */
 static int row_of(struct backend *b, const struct backend_held *h, int64_t now_ms,
@@ -159,9 +174,11 @@ int adopt_held(struct state_db *db, struct backend *b, int64_t now_ms, size_t *a
 			++*adopted;
 		state_replica_clear(&r);
 	}
+	const char *from = adopted_from(held, n, b->ops->name);
 	if (*adopted)
-		zl_log(ZL_LOG_WARN, "adopted %zu replica%s the state database did not know (from the %s backend's records)",
-		       *adopted, *adopted == 1 ? "" : "s", b->ops->name);
+		zl_log(ZL_LOG_WARN, "adopted %zu replica%s the state database did not know (from the %s%s records)",
+		       *adopted, *adopted == 1 ? "" : "s", from ? from : "backends'",
+		       from ? " backend's" : "");
 	ret = 0;
 out:
 	backend_held_free(held, n);

@@ -131,6 +131,11 @@ static void resolve_images(struct apply_run *run, struct plan_desired *desired)
 			continue;
 		/* A dry run never downloads: it uses what is stored, if anything. */
 		enum spec_pull_policy policy = run->opts->dry_run ? SPEC_PULL_NEVER : ds->svc->pull_policy;
+		/* What the spec alone says; the pulled image says more below. */
+		if (spec_service_declares_wasm(ds->svc))
+			ds->backend = "wasm";
+		else if (ds->svc->isolation == SPEC_ISOLATION_VM)
+			ds->backend = "vm";
 		struct zl_err ierr = ZL_ERR_INIT;
 		if (images_ensure(run->images, ds->svc->image, policy, &ds->image, &ierr) < 0) {
 			/* A dry run plans against the spec alone. */
@@ -148,8 +153,8 @@ static void resolve_images(struct apply_run *run, struct plan_desired *desired)
 		}
 		if (ds->image.module_path)
 			ds->backend = "wasm";
-		else if (ds->svc->isolation == SPEC_ISOLATION_VM)
-			ds->backend = "vm";
+		else if (ds->backend && strcmp(ds->backend, "wasm") == 0)
+			ds->backend = NULL; /* a file: that was no module: refused above */
 	}
 }
 

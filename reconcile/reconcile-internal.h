@@ -86,7 +86,8 @@ int root_settle(struct state_db *db, const struct reconcile_opts *opts, bool wri
 		struct root_network *net, struct zl_err *err);
 
 /* 1 when the bridge the root stored is unused (*net says which): it leases
- * no address, no other live root holds the bridge, no veth hangs on it;
+ * no address, no other live root holds the bridge, no veth hangs on it
+ * (also when the bridge is gone but this root's claim on it is left);
  * 0 when in use or there is none; -1 on error. */
 int root_bridge_unused(struct state_db *db, const char *root, struct root_network *net,
 		       struct zl_err *err);

@@ -159,8 +159,9 @@ int root_bridge_unused(struct state_db *db, const char *root, struct root_networ
 	if (!bridge || !cidr || net_subnet_parse(cidr, &net->subnet, &bad) < 0)
 		goto out; /* never had one */
 	snprintf(net->bridge, sizeof(net->bridge), "%s", bridge);
-	if (!net_link_exists(bridge) || net_bridge_has_ports(bridge))
-		goto out; /* gone already, or a veth hangs on it */
+	bool exists = net_link_exists(bridge);
+	if (exists && net_bridge_has_ports(bridge))
+		goto out; /* a veth hangs on it */
 	bool any = false;
 	if (leased_any(db, &any, err) < 0) {
 		ret = -1;
@@ -168,9 +169,14 @@ int root_bridge_unused(struct state_db *db, const char *root, struct root_networ
 	}
 	struct zl_owner me;
 	struct zl_err none = ZL_ERR_INIT;
-	if (any || zl_owner_of_root(root, false, &me, &none) < 0 ||
-	    zl_claim_is_ours("bridge", bridge, &me) == 0)
-		goto out; /* this root still leases, or another live root holds it */
+	if (any || zl_owner_of_root(root, false, &me, &none) < 0)
+		goto out; /* this root still leases */
+	int claim = zl_claim_is_ours("bridge", bridge, &me);
+	/* Another live root holds it; or it is gone and so is our claim
+	 * (gone with a claim left, say after a create that failed before
+	 * making it, the claim still keeps other roots off the name). */
+	if (claim == 0 || (!exists && claim < 0))
+		goto out;
 	ret = 1;
 out:
 	free(bridge);

@@ -113,6 +113,11 @@ int registry_wasm_check(const void *data, size_t len, enum registry_image_kind *
 	for (unsigned n = 1; off < len; n++) {
 		size_t at = off;
 		unsigned id = p[off++];
+		/* A core module's sections are 0 (custom) to 13 (tag): a byte
+		 * beyond is garbage, not a cut-off file. */
+		if (layer == 0 && version == 1 && id > 13)
+			return zl_invalid(err, "corrupt WebAssembly binary: section %u at byte %zu has no "
+					  "valid id (%u); rebuild the module", n, at, id);
 		uint64_t size = 0;
 		bool done = false;
 		for (int i = 0; i < 5 && !done; i++) {
