@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "backends/monitor/monitor.h"
 
 #define READY_TIMEOUT_MS 60000
@@ -201,7 +203,8 @@ void supervise_prepare_start(const struct supervised *s)
 	_cleanup_free_ char *mon_record = path_in(s, MONITOR_FILE);
 	supervise_settle(s, access(mon_record, F_OK) == 0);
 	/* A restart: the previous run's records go first. */
-	const char *stale[] = { MONITOR_EXIT_FILE, STARTED_FILE, MONITOR_PID_FILE, STOPPING_FILE };
+	const char *stale[] = { MONITOR_EXIT_FILE, STARTED_FILE, MONITOR_PID_FILE, STOPPING_FILE,
+				SUPERVISE_DETAIL_FILE };
 	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
 		_cleanup_free_ char *p = path_in(s, stale[i]);
 		unlink(p);
@@ -333,7 +336,36 @@ static void record_reboot(const struct supervised *s, int64_t pid, struct backen
 	fill_exit(st, &ex);
 }
 
+/* The process's own word on how it ended (SUPERVISE_DETAIL_FILE), when
+ * zlmon's record says only that it exited or died of a signal. */
+static void take_detail(const struct supervised *s, struct backend_state *st)
+{
+	if (strcmp(st->exit_reason, "exited") != 0 && strcmp(st->exit_reason, "signal") != 0)
+		return;
+	_cleanup_free_ char *path = path_in(s, SUPERVISE_DETAIL_FILE);
+	char *text = NULL;
+	size_t len = 0;
+	if (zl_read_file(path, &text, &len, NULL) < 0)
+		return;
+	cJSON *rec = cJSON_Parse(text);
+	const cJSON *reason = cJSON_GetObjectItemCaseSensitive(rec, "reason");
+	if (cJSON_IsString(reason) && reason->valuestring[0])
+		snprintf(st->exit_reason, sizeof(st->exit_reason), "%s", reason->valuestring);
+	cJSON_Delete(rec);
+	free(text);
+}
+
+static void observe(const struct supervised *s, struct backend_state *st);
+
 int supervise_observe(const struct supervised *s, struct backend_state *st)
+{
+	observe(s, st);
+	if (st->status == BACKEND_STATUS_EXITED)
+		take_detail(s, st);
+	return 0;
+}
+
+static void observe(const struct supervised *s, struct backend_state *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->pid = st->pid_start_time = -1;
@@ -341,7 +373,7 @@ int supervise_observe(const struct supervised *s, struct backend_state *st)
 	struct stat sb;
 	if (stat(s->dir, &sb) < 0) {
 		st->status = BACKEND_STATUS_MISSING;
-		return 0;
+		return;
 	}
 	int64_t pid = -1, start_time = -1, started_ms = 0;
 	char boot[40];
@@ -352,34 +384,34 @@ int supervise_observe(const struct supervised *s, struct backend_state *st)
 		st->pid_start_time = start_time;
 	}
 	if (take_exit(s->dir, st))
-		return 0;
+		return;
 	if (!started) {
 		if (running_unrecorded(s, st) || take_exit(s->dir, st))
-			return 0; /* (or zlmon finished since the first look) */
+			return; /* (or zlmon finished since the first look) */
 		st->status = BACKEND_STATUS_CREATED;
-		return 0;
+		return;
 	}
 	if (monitor_proc_start_time(pid) == start_time) {
 		st->status = BACKEND_STATUS_RUNNING;
-		return 0;
+		return;
 	}
 	/* The process is gone and no exit record: either zlmon is writing it
 	 * right now, or zlmon died (reboot, OOM, kill). */
 	if (monitor_alive(s->dir)) {
 		st->status = BACKEND_STATUS_RUNNING;
-		return 0;
+		return;
 	}
 	/* zlmon renames exit.json into place before it exits: a second look
 	 * after seeing it gone is decisive. */
 	if (take_exit(s->dir, st))
-		return 0;
+		return;
 	if (boot[0] && s->boot[0] && strcmp(boot, s->boot) != 0) {
 		record_reboot(s, pid, st);
-		return 0;
+		return;
 	}
 	st->status = BACKEND_STATUS_UNKNOWN;
 	snprintf(st->exit_reason, sizeof(st->exit_reason), "monitor_gone");
-	return 0;
+	return;
 }
 
 /* ---- stop, kill, wait ---- */

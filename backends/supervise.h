@@ -12,11 +12,17 @@
  *   stop      "SIGNO GRACE_MS" (the replica's stop settings, from create)
  *   stopping  "SENT_MS PID_START_TIME" (stop_begin signalled this run)
  *   replica   "DEPLOYMENT\tSERVICE\tINDEX\tSPEC_HASH\tIMAGE_DIGEST"
+ *   exit-detail.json  {"reason": R, "detail": D}: written by the replica's
+ *             process itself (the wasm launcher, zlvm) when it ends in a way
+ *             zlmon cannot tell from an exit code: a trap, a memory limit, a
+ *             guest kernel panic. R replaces zlmon's "exited" or "signal".
  */
 #ifndef ZL_SUPERVISE_H
 #define ZL_SUPERVISE_H
 
 #include "backends/backend.h"
+
+#define SUPERVISE_DETAIL_FILE "exit-detail.json"
 
 /* One supervised replica: its id (for messages), its directory and the
  * id of this boot (supervise_boot_id()). Borrowed strings. */

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "backends/process.h"
+#include "backends/supervise.h"
 
 static void add_preopen(cJSON *list, const char *guest, const char *host, bool readonly)
 {
@@ -154,7 +155,7 @@ int wasm_launch_write(const struct wasm_launch_input *in, struct zl_err *err)
 		cJSON_AddStringToObject(root, "workdir", workdir);
 	else
 		cJSON_AddNullToObject(root, "workdir");
-	_cleanup_free_ char *record = zl_xasprintf("%s/" WASM_EXIT_FILE, in->dir);
+	_cleanup_free_ char *record = zl_xasprintf("%s/" SUPERVISE_DETAIL_FILE, in->dir);
 	cJSON_AddStringToObject(root, "exit_record", record);
 	char *text = cJSON_PrintUnformatted(root);
 	if (!text)

@@ -40,7 +40,7 @@ struct wasm_launch_input {
  * storage. Errors (kind INPUT) name the service and the key. */
 int wasm_launch_write(const struct wasm_launch_input *in, struct zl_err *err);
 #define WASM_LAUNCH_FILE "wasi.json"
-#define WASM_EXIT_FILE "wasm-exit.json" /* the launcher's record of a trap or limit */
+/* The launcher records a trap or limit in SUPERVISE_DETAIL_FILE. */
 
 /* ==== cgroup.c: the engine process's cgroup ==== */
 /* Makes the cgroup (v2, or v1's memory, cpu, cpuacct and pids

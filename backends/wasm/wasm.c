@@ -219,8 +219,6 @@ static int wasm_start(struct backend *b, const char *id, struct zl_err *err)
 		return zl_fail(err, "no such replica %s", id);
 	struct supervised sv = supervised_of(b, id, dir);
 	supervise_prepare_start(&sv);
-	_cleanup_free_ char *record = zl_xasprintf("%s/" WASM_EXIT_FILE, dir);
-	unlink(record); /* the previous run's */
 	/* Claims end with the boot: a start after a reboot claims again. */
 	if (claim_replica(b, id, err) < 0)
 		return -1;
@@ -262,25 +260,6 @@ static int wasm_start(struct backend *b, const char *id, struct zl_err *err)
 }
 
 /* ---- observe ---- */
-/* The launcher's record of how the module ended, when zlmon's exit says
- * only "exited": a trap, the memory cap, a module the engine refused. */
-static void take_launcher_record(const char *dir, struct backend_state *st)
-{
-	if (st->status != BACKEND_STATUS_EXITED || strcmp(st->exit_reason, "exited") != 0)
-		return;
-	_cleanup_free_ char *path = zl_xasprintf("%s/" WASM_EXIT_FILE, dir);
-	char *text = NULL;
-	size_t len = 0;
-	if (zl_read_file(path, &text, &len, NULL) < 0)
-		return;
-	cJSON *rec = cJSON_Parse(text);
-	const cJSON *reason = cJSON_GetObjectItemCaseSensitive(rec, "reason");
-	if (cJSON_IsString(reason) && reason->valuestring[0])
-		snprintf(st->exit_reason, sizeof(st->exit_reason), "%s", reason->valuestring);
-	cJSON_Delete(rec);
-	free(text);
-}
-
 static int wasm_state(struct backend *b, const char *id, struct backend_state *st,
 		      struct zl_err *err)
 {
@@ -288,9 +267,7 @@ static int wasm_state(struct backend *b, const char *id, struct backend_state *s
 		return -1;
 	_cleanup_free_ char *dir = replica_dir(b, id);
 	struct supervised sv = supervised_of(b, id, dir);
-	supervise_observe(&sv, st);
-	take_launcher_record(dir, st);
-	return 0;
+	return supervise_observe(&sv, st);
 }
 
 /* ---- stop, kill, wait, logs, stats ---- */

@@ -18,7 +18,7 @@
 //     "preopens": [{"guest": "/data", "host": "/abs/host/dir",
 //                   "readonly": false}],     fds 3, 4, ... in this order
 //     "max_memory": 16777216,                bytes of linear memory, or null
-//     "exit_record": "/abs/dir/wasm-exit.json",
+//     "exit_record": "/abs/dir/exit-detail.json",
 //     "workdir": "/data"                     a guest path, or null
 //   }
 // "args", "env", "preopens", "max_memory" and "workdir" may be left out

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/supervise.h"
 #include "backends/wasm/wasm-internal.h"
 
 static char tmp[64];
@@ -221,7 +222,7 @@ static void test_launch_env_memory_workdir(void **state)
 	assert_int_equal(cJSON_GetObjectItemCaseSensitive(json, "max_memory")->valuedouble, 16777216);
 	assert_string_equal(cJSON_GetObjectItemCaseSensitive(json, "workdir")->valuestring, "/data");
 	assert_string_equal(cJSON_GetObjectItemCaseSensitive(json, "module")->valuestring, "/store/blob");
-	_cleanup_free_ char *record = zl_xasprintf("%s/" WASM_EXIT_FILE, c.dir);
+	_cleanup_free_ char *record = zl_xasprintf("%s/" SUPERVISE_DETAIL_FILE, c.dir);
 	assert_string_equal(cJSON_GetObjectItemCaseSensitive(json, "exit_record")->valuestring, record);
 	cJSON_Delete(json);
 
