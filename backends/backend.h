@@ -198,6 +198,10 @@ struct backend_ops {
 	 * for them. *out is the caller's (backend_held_free). */
 	int (*held)(struct backend *b, backend_known_fn known, void *ctx, struct backend_held **out,
 		    size_t *n, struct zl_err *err);
+	/* Optional: one line on how this backend runs replicas on this host
+	 * (say, the hypervisor's acceleration), for status and doctor; NULL
+	 * when there is nothing to say. Caller frees. */
+	char *(*describe)(struct backend *b);
 	void (*destroy)(struct backend *b);
 };
 

@@ -98,6 +98,8 @@ int cli_fail(const struct zl_err *err);
 struct output_runs {
 	const struct state_runs *runs;           /* kept runs of jobs and cron services */
 	const struct state_schedules *schedules; /* cron: next run times */
+	char *const *notes;                      /* how the backends run replicas here */
+	size_t note_count;
 };
 void output_status_table(FILE *out, const struct state_replicas *rows,
 			 const struct output_runs *runs, int64_t now_ms);

@@ -34,6 +34,8 @@ int cmd_doctor(const struct cli_opts *o)
 			rep.count, rep.count == 1 ? "" : "s", rep.count == 1 ? "it" : "them");
 	else if (left)
 		fprintf(stderr, "zlapply: %zu of %zu could not be removed\n", left, rep.count);
+	for (size_t i = 0; i < rep.note_count && !o->quiet; i++)
+		fprintf(stderr, "zlapply: note: %s\n", rep.notes[i]);
 	if (rep.foreign && !o->quiet)
 		fprintf(stderr, "zlapply: note: %zu zl-* namespace%s or zlh* link%s belong to no "
 				"replica of %s and were never made with it (another --root?); not touched\n",

@@ -157,6 +157,9 @@ char *output_status_json(const struct state_replicas *rows,
 		cJSON_AddItemToArray(list, o);
 	}
 	add_runs_json(root, rows, runs);
+	cJSON *notes = cJSON_AddArrayToObject(root, "notes");
+	for (size_t i = 0; i < runs->note_count; i++)
+		cJSON_AddItemToArray(notes, cJSON_CreateString(runs->notes[i]));
 	char *text = cJSON_Print(root);
 	cJSON_Delete(root);
 	if (!text) {
@@ -315,4 +318,6 @@ void output_status_table(FILE *out, const struct state_replicas *rows,
 			fprintf(out, "%*s  exit: %s\n", w_dep, "", r->exit_reason);
 	}
 	output_runs_table(out, rows, runs, now_ms);
+	for (size_t i = 0; i < runs->note_count; i++)
+		fprintf(out, "note: %s\n", runs->notes[i]);
 }

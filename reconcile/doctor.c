@@ -55,6 +55,9 @@ void doctor_report_free(struct doctor_report *r)
 		free(r->items[i].key);
 	}
 	free(r->items);
+	for (size_t i = 0; i < r->note_count; i++)
+		free(r->notes[i]);
+	free(r->notes);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -372,6 +375,8 @@ int reconcile_doctor(const struct reconcile_opts *opts, bool fix, struct doctor_
 		goto out;
 	if (root_open_state(opts->root, true, &db, err) < 0)
 		goto out;
+	for (size_t i = 0; i < backend_count(); i++)
+		reconcile_backend_note(opts, backend_name_at(i), &out->notes, &out->note_count);
 	/* A lost or reset database: rows for what every backend holds, so
 	 * that doctor never calls a live replica a leftover. */
 	for (size_t i = 0; i < backend_count(); i++) {

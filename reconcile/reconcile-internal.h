@@ -15,6 +15,10 @@
  * (its runtime) under opts->root. */
 int reconcile_backend_open(const struct reconcile_opts *opts, const char *name,
 			   struct backend **out, struct zl_err *err);
+/* Appends to *notes the describe() line of the backend called name (none
+ * when it has nothing to say or cannot be opened). */
+void reconcile_backend_note(const struct reconcile_opts *opts, const char *name, char ***notes,
+			    size_t *n);
 /* [cli layers] doctor.c's name for reconcile_doctor_report_free() (status.c). */
 void doctor_report_free(struct doctor_report *r);
 

@@ -124,6 +124,9 @@ struct doctor_report {
 	/* zl-* namespaces and zlh* links this root has no trace of (another
 	 * --root's); never reported as findings, never touched. */
 	size_t foreign;
+	/* How each backend runs replicas here, for those that say. */
+	char **notes;
+	size_t note_count;
 };
 /* Lists (and with fix removes) what no replica row of opts->root owns:
  * every compiled-in backend's leftovers (oci: container directories, zlmon
@@ -175,6 +178,10 @@ struct reconcile_status_report {
 	struct state_schedules schedules; /* cron: next run times */
 	struct reconcile_replica_stats *stats; /* with_stats: one per replica (running ones
 						* known), else NULL */
+	/* How the backends of the listed replicas run them here, one line
+	 * each ("vm: QEMU with TCG ..."), for those that say. */
+	char **notes;
+	size_t note_count;
 };
 /* reconcile_status() and reconcile_status_runs() of opts->root (deployment
  * NULL = all) in one; with_stats also asks each running replica's backend

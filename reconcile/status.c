@@ -122,7 +122,32 @@ int reconcile_status_report(const struct reconcile_opts *opts, const char *deplo
 	explain_exec_failures(opts, &out->replicas);
 	if (with_stats)
 		out->stats = collect_stats(opts, &out->replicas);
+	/* Each backend named by a row once, in the order they appear. */
+	for (size_t i = 0; i < out->replicas.count; i++) {
+		const char *name = out->replicas.items[i].backend;
+		bool seen = !name;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = out->replicas.items[k].backend &&
+			       strcmp(out->replicas.items[k].backend, name) == 0;
+		if (!seen)
+			reconcile_backend_note(opts, name, &out->notes, &out->note_count);
+	}
 	return 0;
+}
+
+void reconcile_backend_note(const struct reconcile_opts *opts, const char *name, char ***notes,
+			    size_t *n)
+{
+	struct backend *b = NULL;
+	struct zl_err ignored = ZL_ERR_INIT;
+	if (reconcile_backend_open(opts, name, &b, &ignored) < 0)
+		return;
+	char *line = b->ops->describe ? b->ops->describe(b) : NULL;
+	backend_close(b);
+	if (!line)
+		return;
+	*notes = zl_xrealloc(*notes, (*n + 1) * sizeof(char *));
+	(*notes)[(*n)++] = line;
 }
 
 void reconcile_status_report_free(struct reconcile_status_report *r)
@@ -133,6 +158,9 @@ void reconcile_status_report_free(struct reconcile_status_report *r)
 	state_runs_free(&r->runs);
 	state_schedules_free(&r->schedules);
 	free(r->stats);
+	for (size_t i = 0; i < r->note_count; i++)
+		free(r->notes[i]);
+	free(r->notes);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -183,6 +183,28 @@ static int vm_archive_logs(struct backend *b, const char *id, const char *dest_p
 	DELEGATE(-1, in->ops->archive_logs(in, id, dest_path, err));
 }
 
+/* Which acceleration QEMU gets here, as zlvm decided it (once per boot). */
+static char *vm_describe(struct backend *b)
+{
+	struct vm_ctx *c = ctx_of(b);
+	if (!c->zlvm && !(c->zlvm = find_zlvm()))
+		return NULL;
+	const char *argv[] = { c->zlvm, "accel", NULL };
+	struct zl_buf out = { 0 };
+	int status = -1;
+	struct zl_err err = ZL_ERR_INIT;
+	char *line = NULL;
+	if (zl_run(argv, -1, &out, &status, &err) == 0 && status == 0 && out.len) {
+		out.data[strcspn(out.data, "\n")] = '\0';
+		bool kvm = strncmp(out.data, "kvm", 3) == 0;
+		const char *why = strchr(out.data, ':');
+		line = zl_xasprintf("vm: QEMU with %s%s%s", kvm ? "KVM" : "TCG (software emulation)",
+				    why ? ":" : "", why ? why + 1 : "");
+	}
+	zl_buf_free(&out);
+	return line;
+}
+
 static int vm_init(struct backend *b, struct zl_err *err)
 {
 	(void)err;
@@ -222,5 +244,6 @@ const struct backend_ops backend_vm_ops = {
 	.stats = vm_stats,
 	.wait = vm_wait,
 	.archive_logs = vm_archive_logs,
+	.describe = vm_describe,
 	.destroy = vm_destroy,
 };
