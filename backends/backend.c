@@ -115,6 +115,7 @@ void backend_held_free(struct backend_held *h, size_t n)
 		free(h[i].service);
 		free(h[i].spec_hash);
 		free(h[i].image_digest);
+		free(h[i].backend);
 	}
 	free(h);
 }

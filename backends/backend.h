@@ -120,7 +120,10 @@ int backend_root_check(const char *root, struct zl_err *err);
 /* What the backend recorded at create of a replica it holds. */
 struct backend_held {
 	char *backend_id, *deployment, *service;
-	const char *backend; /* a set's: the member holding it (static); NULL: the backend asked */
+	/* Which backend made it, when the record says (a VM replica is held by
+	 * oci but is vm's) or a set knows (the member holding it); NULL: the
+	 * backend asked. */
+	char *backend;
 	int index;
 	char *spec_hash;    /* NULL unknown */
 	char *image_digest; /* NULL unknown */

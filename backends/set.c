@@ -205,7 +205,8 @@ static int set_held(struct backend *b, backend_known_fn known, void *kctx,
 		}
 		for (size_t j = 0; j < k; j++) {
 			zl_grow(out, sizeof(**out), &cap, *n + 1);
-			part[j].backend = m->ops->name;
+			if (!part[j].backend)
+				part[j].backend = zl_xstrdup(m->ops->name);
 			(*out)[(*n)++] = part[j];
 		}
 		free(part); /* its strings moved into *out */

@@ -736,9 +736,11 @@ void supervise_cgroup_stats(const char *cgroup, struct backend_stats *st)
 int supervise_write_replica(const struct supervised *s, const struct backend_replica_spec *rs,
 			    struct zl_err *err)
 {
-	_cleanup_free_ char *who = zl_xasprintf("%s\t%s\t%d\t%s\t%s\n", rs->deployment, rs->service->name,
-						rs->index, rs->spec_hash ? rs->spec_hash : "-",
-						rs->image_digest ? rs->image_digest : "-");
+	_cleanup_free_ char *who = zl_xasprintf("%s\t%s\t%d\t%s\t%s%s%s\n", rs->deployment,
+						rs->service->name, rs->index,
+						rs->spec_hash ? rs->spec_hash : "-",
+						rs->image_digest ? rs->image_digest : "-",
+						rs->backend ? "\t" : "", rs->backend ? rs->backend : "");
 	_cleanup_free_ char *path = path_in(s, REPLICA_FILE);
 	return zl_write_file_atomic(path, who, strlen(who), 0600, err);
 }
@@ -779,13 +781,14 @@ int supervise_read_replica(const struct supervised *s, struct backend_held *h)
 	*h = (struct backend_held){ 0 };
 	if (zl_read_file(path, &text, &len, NULL) < 0)
 		return -1;
-	char dep[256], svc[256], hash[128], digest[128];
+	char dep[256], svc[256], hash[128], digest[128], backend[32] = "";
 	int index;
-	int n = sscanf(text, "%255[^\t]\t%255[^\t]\t%d\t%127[^\t]\t%127[^\t\n]", dep, svc, &index,
-		       hash, digest);
+	int n = sscanf(text, "%255[^\t]\t%255[^\t]\t%d\t%127[^\t]\t%127[^\t\n]\t%31[^\t\n]", dep, svc,
+		       &index, hash, digest, backend);
 	free(text);
-	if (n != 5)
+	if (n < 5)
 		return -1;
+	h->backend = backend[0] ? zl_xstrdup(backend) : NULL;
 	h->backend_id = zl_xstrdup(s->id);
 	h->deployment = zl_xstrdup(dep);
 	h->service = zl_xstrdup(svc);

@@ -11,7 +11,8 @@
  *   started   "PID STARTTIME STARTED_MS BOOT_ID" (written when zlmon reported)
  *   stop      "SIGNO GRACE_MS" (the replica's stop settings, from create)
  *   stopping  "SENT_MS PID_START_TIME" (stop_begin signalled this run)
- *   replica   "DEPLOYMENT\tSERVICE\tINDEX\tSPEC_HASH\tIMAGE_DIGEST"
+ *   replica   "DEPLOYMENT\tSERVICE\tINDEX\tSPEC_HASH\tIMAGE_DIGEST[\tBACKEND]"
+ *             (BACKEND: rs->backend, the backend of a set that made it)
  *   exit-detail.json  {"reason": R, "detail": D}: written by the replica's
  *             process itself (the wasm launcher, zlvm) when it ends in a way
  *             zlmon cannot tell from an exit code: a trap, a memory limit, a
