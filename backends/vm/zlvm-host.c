@@ -23,6 +23,7 @@
 #include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "backends/monitor/monitor.h"
 
@@ -181,16 +182,30 @@ int vm_cgroup_join(const char *path, pid_t pid, struct zl_err *err)
 	return 0;
 }
 
+/* rmdir of a cgroup directory, waiting while it is busy: QEMU killed a
+ * moment ago is a zombie whose threads are still leaving the cgroup (EBUSY
+ * for a few milliseconds), and a cgroup left now would stay for good.
+ * Absent is fine; busy after 5 s is left (something else joined it). */
+static void cg_rmdir(const char *dir)
+{
+	for (int i = 0; i < 250; i++) {
+		if (rmdir(dir) == 0 || errno != EBUSY)
+			return;
+		struct timespec ts = { 0, 20 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 void vm_cgroup_remove(const char *path)
 {
 	if (cgroup2()) {
 		_cleanup_free_ char *dir = cg_dir(path, "");
-		(void)rmdir(dir); /* absent, or still busy: nothing to force */
+		cg_rmdir(dir);
 		return;
 	}
 	for (size_t i = 0; i < N_V1; i++) {
 		_cleanup_free_ char *dir = cg_dir(path, v1_hierarchies[i]);
-		(void)rmdir(dir);
+		cg_rmdir(dir);
 	}
 }
 

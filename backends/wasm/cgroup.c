@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backends/supervise.h"
@@ -176,16 +177,30 @@ int wasm_cgroup_create(const char *cgroup, const struct spec_resources *r, char 
 	return 0;
 }
 
+/* rmdir, waiting while busy: an engine killed a moment ago is a zombie
+ * whose threads are still leaving the cgroup (EBUSY for a few ms), and a
+ * cgroup left now would stay for good. Absent is fine; busy after 5 s is
+ * left alone (something else joined it). */
+static void rmdir_settled(const char *dir)
+{
+	for (int i = 0; i < 250; i++) {
+		if (rmdir(dir) == 0 || errno != EBUSY)
+			return;
+		struct timespec ts = { 0, 20 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 void wasm_cgroup_remove(const char *cgroup)
 {
 	if (supervise_cgroup2_unified()) {
 		_cleanup_free_ char *dir = dir_for(cgroup, "");
-		(void)rmdir(dir); /* absent, or not empty: nothing of ours to force */
+		rmdir_settled(dir);
 		return;
 	}
 	for (size_t i = 0; i < N_V1; i++) {
 		_cleanup_free_ char *dir = dir_for(cgroup, v1_hierarchies[i]);
-		(void)rmdir(dir);
+		rmdir_settled(dir);
 	}
 }
 
