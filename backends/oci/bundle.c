@@ -2,10 +2,11 @@
  * replica, built with cJSON from the service spec and the image config.
  *
  * The defaults are Docker's, so an image behaves here as under `docker run`:
- * its capability set, masked and read-only /proc and /sys paths, standard
- * mounts and device cgroup rules; command and environment merge with the
- * image's as decision 4 of SPEC-REFERENCE.md says. Users (user.c),
- * security settings (security.c) and mounts (mounts.c) live beside it.
+ * its capability set, seccomp profile, masked and read-only /proc and /sys
+ * paths, standard mounts and device cgroup rules; command and environment
+ * merge with the image's as decision 4 of SPEC-REFERENCE.md says. Users
+ * (user.c), security settings (security.c), the seccomp filter (seccomp.c)
+ * and mounts (mounts.c) live beside it.
  *
  * Everything the runtime would reject later (a missing bind source or
  * device, an unknown capability or user, memory below what a container
@@ -42,7 +43,8 @@ static void format_memory(int64_t bytes, char out[32])
 }
 
 static int process_json(const struct oci_bundle_input *in, const char *hostname,
-			const cJSON *cfg, const struct security *sec, cJSON **out, struct zl_err *err)
+			const cJSON *cfg, const struct security *sec, uint64_t caps, cJSON **out,
+			struct zl_err *err)
 {
 	const struct backend_replica_spec *rs = in->rs;
 	const struct spec_service *svc = rs->service;
@@ -96,9 +98,6 @@ static int process_json(const struct oci_bundle_input *in, const char *hostname,
 		cJSON_AddStringToObject(p, "cwd", abs);
 	}
 
-	uint64_t caps = 0;
-	if (oci_compute_caps(svc, &caps, err) < 0)
-		return -1;
 	cJSON *c = cJSON_AddObjectToObject(p, "capabilities");
 	cJSON_AddItemToObject(c, "bounding", oci_caps_json(caps));
 	cJSON_AddItemToObject(c, "effective", oci_caps_json(caps));
@@ -351,8 +350,8 @@ static int sysctls_json(const struct spec_service *svc, cJSON *linux_obj, struct
 	return 0;
 }
 
-static int linux_json(const struct oci_bundle_input *in, const struct security *sec, cJSON *lx,
-		      struct zl_err *err)
+static int linux_json(const struct oci_bundle_input *in, const struct security *sec,
+		      uint64_t caps, cJSON *lx, struct zl_err *err)
 {
 	const struct spec_service *svc = in->rs->service;
 	if (namespaces_json(in, cJSON_AddArrayToObject(lx, "namespaces"), err) < 0)
@@ -361,7 +360,8 @@ static int linux_json(const struct oci_bundle_input *in, const struct security *
 		cJSON_AddStringToObject(lx, "cgroupsPath", in->cgroups_path);
 	cJSON *res = cJSON_AddObjectToObject(lx, "resources");
 	if (resources_json(svc, res, err) < 0 || devices_json(svc, lx, res, err) < 0 ||
-	    sysctls_json(svc, lx, err) < 0)
+	    sysctls_json(svc, lx, err) < 0 ||
+	    oci_seccomp_config(sec, svc->privileged, caps, lx, err) < 0)
 		return -1;
 	if (svc->privileged || sec->unconfined_paths)
 		return 0;
@@ -403,12 +403,14 @@ static int build_config(const struct oci_bundle_input *in, cJSON *root, struct z
 		return -1;
 	_cleanup_free_ char *hostname = NULL;
 	struct security sec = { 0 };
-	if (pick_hostname(in, &hostname, err) < 0 || oci_security_parse(svc, &sec, err) < 0)
+	uint64_t caps = 0;
+	if (pick_hostname(in, &hostname, err) < 0 || oci_security_parse(svc, &sec, err) < 0 ||
+	    oci_compute_caps(svc, &caps, err) < 0)
 		return -1;
 
 	cJSON_AddStringToObject(root, "ociVersion", "1.0.2");
 	cJSON *process = NULL;
-	if (process_json(in, hostname, cfg, &sec, &process, err) < 0)
+	if (process_json(in, hostname, cfg, &sec, caps, &process, err) < 0)
 		return -1;
 	cJSON_AddItemToObject(root, "process", process);
 	cJSON *r = cJSON_AddObjectToObject(root, "root");
@@ -416,9 +418,10 @@ static int build_config(const struct oci_bundle_input *in, cJSON *root, struct z
 	cJSON_AddBoolToObject(r, "readonly", svc->read_only_root_fs);
 	cJSON_AddStringToObject(root, "hostname", hostname);
 	/* oci_mounts_json creates named volume directories, so everything that can
-	 * still refuse the replica (resources, devices, sysctls) goes first. */
+	 * still refuse the replica (resources, devices, sysctls, the seccomp
+	 * profile) goes first. */
 	cJSON *mounts = cJSON_AddArrayToObject(root, "mounts");
-	if (linux_json(in, &sec, cJSON_AddObjectToObject(root, "linux"), err) < 0)
+	if (linux_json(in, &sec, caps, cJSON_AddObjectToObject(root, "linux"), err) < 0)
 		return -1;
 	if (oci_mounts_json(in, mounts, err) < 0)
 		return -1;

@@ -1,6 +1,6 @@
 /* security.c: what confines a replica's process, with Docker's defaults:
  * capabilities, rlimits, the oom score, security_opt and the masked and
- * read-only /proc and /sys paths. */
+ * read-only /proc and /sys paths (the seccomp filter: seccomp.c). */
 #include "bundle-internal.h"
 
 #include <errno.h>
@@ -75,6 +75,12 @@ static int cap_index(const char *name)
 		if (!strcasecmp(name, cap_names[i]))
 			return (int)i;
 	return -1;
+}
+
+int oci_cap_from_name(const char *name)
+{
+	int idx = cap_index(name);
+	return idx < 0 ? -1 : idx;
 }
 
 /* Parses a cap_add/cap_drop list into a mask; *all tells whether it has ALL. */
@@ -249,11 +255,23 @@ int oci_security_parse(const struct spec_service *svc, struct security *sec,
 		} else if (klen == 11 && !strncmp(opt, "systempaths", klen) && val &&
 			   !strcmp(val, "unconfined")) {
 			sec->unconfined_paths = true;
-		} else if ((klen == 7 && !strncmp(opt, "seccomp", klen)) ||
-			   (klen == 8 && !strncmp(opt, "apparmor", klen)) ||
+		} else if (klen == 7 && !strncmp(opt, "seccomp", klen)) {
+			/* seccomp.c applies it; Docker's values, the last one counting. */
+			sec->seccomp_profile = NULL;
+			if (val && !strcmp(val, "unconfined")) {
+				sec->seccomp = OCI_SECCOMP_UNCONFINED;
+			} else if (val && !strcmp(val, "builtin")) {
+				sec->seccomp = OCI_SECCOMP_BUILTIN;
+			} else if (val && val[0] == '/') {
+				sec->seccomp = OCI_SECCOMP_FILE;
+				sec->seccomp_profile = val;
+			} else {
+				return zl_invalid(err, "security_opt: expected seccomp=unconfined, seccomp=builtin or seccomp=/absolute/path/to/profile.json (Docker's format), got \"%s\"", opt);
+			}
+		} else if ((klen == 8 && !strncmp(opt, "apparmor", klen)) ||
 			   (klen == 5 && !strncmp(opt, "label", klen))) {
-			/* No seccomp profile or LSM label is applied here: "unconfined"
-			 * is already true and anything else cannot be honoured. */
+			/* No LSM label is applied here: "unconfined" is already
+			 * true and anything else cannot be honoured. */
 			if (!val || strcmp(val, "unconfined"))
 				zl_log(ZL_LOG_WARN, "service %s: security_opt \"%s\" is ignored on this host",
 				       svc->name, opt);

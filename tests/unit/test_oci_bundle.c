@@ -2,7 +2,7 @@
  * argv and env merging with the image config (decision 4), users and groups
  * from a fake rootfs (never the host's files), capabilities, resources,
  * mounts per storage type, namespaces per network mode, Docker's security
- * defaults, and errors that name the service and the key. Each test builds
+ * defaults (the seccomp filter among them), and errors that name the service and the key. Each test builds
  * its own fixture under a fresh temporary directory. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -539,6 +539,115 @@ static void test_security_defaults(void **state)
 	build_fails("    security_opt: [\"bogus=1\"]\n", NULL, "security_opt: unknown option \"bogus=1\"");
 }
 
+/* ---- seccomp (backends/oci/seccomp.c) ---- */
+
+/* Whether a rule of linux.seccomp allows name (with or without conditions). */
+static bool seccomp_allows(const cJSON *sc, const char *name)
+{
+	const cJSON *r;
+	cJSON_ArrayForEach(r, cJSON_GetObjectItem(sc, "syscalls"))
+		if (!strcmp(cJSON_GetObjectItem(r, "action")->valuestring, "SCMP_ACT_ALLOW") &&
+		    has_string(cJSON_GetObjectItem(r, "names"), name))
+			return true;
+	return false;
+}
+
+static void test_seccomp(void **state)
+{
+	/* Docker's default profile, for Docker's default capabilities. */
+	struct loaded l;
+	cJSON *root = build_ok("", NULL, &l);
+	const cJSON *sc = at(root, "linux.seccomp");
+	assert_non_null(sc);
+	assert_string_equal(at(sc, "defaultAction")->valuestring, "SCMP_ACT_ERRNO");
+	assert_int_equal((int)num_at(sc, "defaultErrnoRet"), 1);
+#if defined(__x86_64__)
+	char *archs = joined(at(sc, "architectures"));
+	assert_string_equal(archs, "SCMP_ARCH_X86_64|SCMP_ARCH_X86|SCMP_ARCH_X32");
+	free(archs);
+#endif
+	assert_true(seccomp_allows(sc, "read"));
+	assert_true(seccomp_allows(sc, "chroot")); /* CAP_SYS_CHROOT is a default one */
+	assert_false(seccomp_allows(sc, "mount"));
+	assert_false(seccomp_allows(sc, "keyctl"));
+	done(root, &l);
+
+	/* Capabilities added or dropped change the groups. */
+	root = build_ok("    capabilities: [SYS_ADMIN]\n    cap_drop: [SYS_CHROOT]\n", NULL, &l);
+	sc = at(root, "linux.seccomp");
+	assert_true(seccomp_allows(sc, "mount"));
+	assert_true(seccomp_allows(sc, "unshare"));
+	assert_false(seccomp_allows(sc, "chroot"));
+	done(root, &l);
+
+	/* No filter: seccomp=unconfined, or privileged. */
+	root = build_ok("    security_opt: [\"seccomp=unconfined\"]\n", NULL, &l);
+	assert_null(at(root, "linux.seccomp"));
+	assert_non_null(at(root, "linux.maskedPaths")); /* the rest stays confined */
+	done(root, &l);
+	root = build_ok("    security_opt: [\"seccomp:unconfined\", \"no-new-privileges\"]\n", NULL, &l);
+	assert_null(at(root, "linux.seccomp"));
+	assert_true(cJSON_IsTrue(at(root, "process.noNewPrivileges")));
+	done(root, &l);
+	root = build_ok("    privileged: true\n", NULL, &l);
+	assert_null(at(root, "linux.seccomp"));
+	done(root, &l);
+	/* The last seccomp= counts; builtin is the default even when privileged. */
+	root = build_ok("    security_opt: [\"seccomp=unconfined\", \"seccomp=builtin\"]\n", NULL, &l);
+	assert_non_null(at(root, "linux.seccomp"));
+	done(root, &l);
+	root = build_ok("    privileged: true\n    security_opt: [\"seccomp=builtin\"]\n", NULL, &l);
+	sc = at(root, "linux.seccomp");
+	assert_non_null(sc);
+	assert_int_equal(seccomp_allows(sc, "mount"),
+			 has_string(at(root, "process.capabilities.bounding"), "CAP_SYS_ADMIN"));
+	done(root, &l);
+
+	/* A profile file, privileged or not. */
+	write_file(tmp, "no-mkdir.json",
+		   "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n"
+		   " \"syscalls\": [{\"names\": [\"mkdir\", \"mkdirat\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 1},\n"
+		   "              {\"names\": [\"mount\"], \"action\": \"SCMP_ACT_ERRNO\", \"excludes\": {\"caps\": [\"CAP_SYS_ADMIN\"]}}]}\n");
+	for (int privileged = 0; privileged < 2; privileged++) {
+		char *yaml = zl_xasprintf("%s    security_opt: [\"seccomp=%s/no-mkdir.json\"]\n",
+					  privileged ? "    privileged: true\n" : "", tmp);
+		root = build_ok(yaml, NULL, &l);
+		sc = at(root, "linux.seccomp");
+		assert_string_equal(at(sc, "defaultAction")->valuestring, "SCMP_ACT_ALLOW");
+		const cJSON *first = cJSON_GetArrayItem(at(sc, "syscalls"), 0);
+		char *names = joined(cJSON_GetObjectItem(first, "names"));
+		assert_string_equal(names, "mkdir|mkdirat");
+		free(names);
+		assert_int_equal((int)num_at(first, "errnoRet"), 1);
+		/* privileged has CAP_SYS_ADMIN (where zlapply has it): no mount rule */
+		bool admin = has_string(at(root, "process.capabilities.bounding"), "CAP_SYS_ADMIN");
+		assert_int_equal(cJSON_GetArraySize(at(sc, "syscalls")), admin ? 1 : 2);
+		done(root, &l);
+		free(yaml);
+	}
+
+	/* What cannot be applied fails the replica, naming the file and the field. */
+	build_fails("    security_opt: [seccomp]\n", NULL,
+		    "security_opt: expected seccomp=unconfined, seccomp=builtin or seccomp=/absolute/path/to/profile.json");
+	build_fails("    security_opt: [\"seccomp=no-mkdir.json\"]\n", NULL,
+		    "got \"seccomp=no-mkdir.json\"");
+	write_file(tmp, "bad.json", "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"ALLOW\"}]}");
+	char *yaml = zl_xasprintf("    security_opt: [\"seccomp=%s/bad.json\"]\n", tmp);
+	char *want = zl_xasprintf("security_opt: seccomp profile %s/bad.json: syscalls[0].action: unknown action \"ALLOW\"", tmp);
+	build_fails(yaml, NULL, want);
+	free(yaml);
+	free(want);
+	yaml = zl_xasprintf("    security_opt: [\"seccomp=%s/none.json\"]\n", tmp);
+	want = zl_xasprintf("security_opt: seccomp profile %s/none.json: No such file or directory", tmp);
+	build_fails(yaml, NULL, want);
+	free(yaml);
+	free(want);
+	/* LSM options are still accepted (and not applied). */
+	root = build_ok("    security_opt: [\"apparmor=unconfined\", \"label=disable\"]\n", NULL, &l);
+	assert_non_null(at(root, "linux.seccomp"));
+	done(root, &l);
+}
+
 /* ---- resources ---- */
 
 static void test_resources(void **state)
@@ -911,6 +1020,7 @@ int main(void)
 		cmocka_unit_test(test_capabilities),
 		cmocka_unit_test(test_capabilities_beyond_host),
 		cmocka_unit_test(test_security_defaults),
+		cmocka_unit_test(test_seccomp),
 		cmocka_unit_test(test_resources),
 		cmocka_unit_test(test_rlimits),
 		cmocka_unit_test(test_standard_mounts),
