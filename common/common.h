@@ -111,6 +111,24 @@ const struct evp_md_st *zl_sha256_evp(void);
 int zl_mkdir_p(const char *path, unsigned mode, struct zl_err *err);
 /* Reads a whole file (or "-" for stdin); *data is NUL-terminated, caller frees. */
 int zl_read_file(const char *path, char **data, size_t *len, struct zl_err *err);
+/* What a st_mode names, for messages: "a regular file", "a directory",
+ * "a FIFO (named pipe)", "a character device", "a block device", "a
+ * socket", "a symbolic link". */
+const char *zl_file_kind(unsigned mode);
+/* Opens path read-only when it is a regular file, and only then: the type
+ * is looked at with stat (lstat when nofollow) before the open, so a FIFO
+ * is never opened (it would block) and a device never opened (opening
+ * some has effects); the open adds O_NONBLOCK and O_NOCTTY (and
+ * O_NOFOLLOW when nofollow) and fstat checks that the file opened is the
+ * regular file looked at. Returns the fd (O_CLOEXEC), or -1: a file that is
+ * not regular is kind INPUT with sys_errno 0, the message "not a regular
+ * file but <kind>" and its st_mode in *mode (when mode is not NULL); an
+ * open or stat failure keeps its errno. */
+int zl_open_regular(const char *path, bool nofollow, unsigned *mode, struct zl_err *err);
+/* Reads fd to its end but at most max bytes (a caller passing its limit + 1
+ * learns whether there was more). *data is NUL-terminated; caller frees.
+ * Waits on a non-blocking fd instead of failing with EAGAIN. */
+int zl_read_fd_max(int fd, size_t max, char **data, size_t *len, struct zl_err *err);
 /* Writes data to path via a temporary file, fsync and rename. */
 int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
 			 struct zl_err *err);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +48,85 @@ int zl_read_file(const char *path, char **data, size_t *len, struct zl_err *err)
 		zl_buf_free(&buf);
 		return zl_err_set(err, ZL_ERR_INPUT, saved_errno ? saved_errno : EIO,
 				  "cannot read %s", path);
+	}
+	*len = buf.len;
+	*data = zl_buf_steal(&buf);
+	return 0;
+}
+
+const char *zl_file_kind(unsigned mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return "a regular file";
+	case S_IFDIR: return "a directory";
+	case S_IFIFO: return "a FIFO (named pipe)";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFSOCK: return "a socket";
+	case S_IFLNK: return "a symbolic link";
+	default: return "of an unknown file type";
+	}
+}
+
+static int not_regular(unsigned st_mode, unsigned *mode, struct zl_err *err)
+{
+	if (mode)
+		*mode = st_mode;
+	return zl_invalid(err, "not a regular file but %s", zl_file_kind(st_mode));
+}
+
+int zl_open_regular(const char *path, bool nofollow, unsigned *mode, struct zl_err *err)
+{
+	struct stat before, after;
+	if ((nofollow ? lstat(path, &before) : stat(path, &before)) < 0)
+		return zl_err_set(err, ZL_ERR_INPUT, errno, "cannot open %s", path);
+	if (!S_ISREG(before.st_mode))
+		return not_regular(before.st_mode, mode, err);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
+	if (fd < 0)
+		return zl_err_set(err, ZL_ERR_INPUT, errno, "cannot open %s", path);
+	if (fstat(fd, &after) < 0) {
+		int saved = errno;
+		close(fd);
+		return zl_err_set(err, ZL_ERR_INPUT, saved, "cannot open %s", path);
+	}
+	if (!S_ISREG(after.st_mode) || after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
+		/* Replaced between the stat and the open: whatever it is now was
+		 * opened without blocking and is not read. */
+		close(fd);
+		if (!S_ISREG(after.st_mode))
+			return not_regular(after.st_mode, mode, err);
+		return zl_err_set(err, ZL_ERR_INPUT, EAGAIN, "%s changed while it was opened", path);
+	}
+	return fd;
+}
+
+int zl_read_fd_max(int fd, size_t max, char **data, size_t *len, struct zl_err *err)
+{
+	struct zl_buf buf = { 0 };
+	char chunk[65536];
+	while (buf.len < max) {
+		size_t want = max - buf.len < sizeof(chunk) ? max - buf.len : sizeof(chunk);
+		ssize_t n = read(fd, chunk, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+				int saved = errno;
+				zl_buf_free(&buf);
+				return zl_err_set(err, ZL_ERR_INPUT, saved, "poll");
+			}
+			continue;
+		}
+		if (n < 0) {
+			int saved = errno;
+			zl_buf_free(&buf);
+			return zl_err_set(err, ZL_ERR_INPUT, saved, "read");
+		}
+		if (n == 0)
+			break;
+		zl_buf_append(&buf, chunk, (size_t)n);
 	}
 	*len = buf.len;
 	*data = zl_buf_steal(&buf);

@@ -5,7 +5,9 @@
  *     parent directory filtered by the file's name (editors save by writing
  *     a temporary file and renaming it over the old one, which a watch on
  *     the file's inode would miss);
- *   - a self-pipe written by the SIGTERM/SIGINT/SIGHUP handlers;
+ *   - a self-pipe written by the SIGTERM/SIGINT/SIGHUP handlers (SIGTERM
+ *     and SIGINT also raise a flag the spec loader polls, so a load in
+ *     progress stops at once and the watcher exits within a second);
  *   - the metrics socket and its clients (watch_metrics.c);
  * and three deadlines: a debounced reload after file events, the resync
  * interval, and a short tick that notices exited replicas.
@@ -153,10 +155,16 @@ static void log_msg(enum zl_log_level level, const char *msg)
 /* ---- signals ---- */
 
 static int signal_pipe_w = -1;
+/* Raised by SIGTERM/SIGINT: a spec load in progress polls it and stops
+ * (spec_set_interrupt_flag), so no file can delay the exit; nothing is
+ * applied once it is up. */
+static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int signo)
 {
 	int saved = errno;
+	if (signo != SIGHUP)
+		stop_requested = 1;
 	unsigned char b = (unsigned char)signo;
 	/* A full pipe already holds a wake-up; losing this byte loses nothing. */
 	if (write(signal_pipe_w, &b, 1) < 0)
@@ -177,6 +185,8 @@ static int signals_install(struct signal_state *s, struct zl_err *err)
 	if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return zl_fail_errno(err, "watch: pipe");
 	signal_pipe_w = s->pipe[1];
+	stop_requested = 0;
+	spec_set_interrupt_flag(&stop_requested);
 	/* SA_RESTART: an apply in progress carries on; the loop sees the byte. */
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 	sigemptyset(&sa.sa_mask);
@@ -195,6 +205,7 @@ static void signals_restore(struct signal_state *s)
 {
 	if (signal_pipe_w < 0)
 		return;
+	spec_set_interrupt_flag(NULL);
 	for (size_t i = 0; i < SIGNAL_COUNT; i++)
 		(void)sigaction(watched_signals[i], &s->old[i], NULL); /* only fails on bad args */
 	(void)sigaction(SIGPIPE, &s->old_pipe, NULL);
@@ -361,6 +372,12 @@ static int reload(struct watch *w, const char *why)
 	struct spec_set set = { 0 };
 	struct spec_diags diags = { 0 };
 	int r = spec_load_paths(w->o->paths, w->o->path_count, &set, &diags);
+	if (stop_requested) {
+		/* Stopping: whatever was read is dropped unreported. */
+		spec_set_free(&set);
+		spec_diags_free(&diags);
+		return -1;
+	}
 	bool ok = r == 0 && diags.errors == 0;
 	_cleanup_free_ char *text = diags_text(&diags);
 	bool repeat = w->last_report && strcmp(w->last_report, text) == 0;
@@ -631,20 +648,24 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 		if (w->reload_at && now >= w->reload_at) {
 			const char *why = w->reload_why;
 			w->reload_at = 0;
-			if (reload(w, why) == 0)
+			if (reload(w, why) == 0 && !stop_requested)
 				apply_now(w, why);
 			now = zl_monotonic_ms();
 		}
+		if (stop_requested)
+			continue; /* the signal pipe has the byte: poll returns at once */
 		if (now >= next_resync) {
 			/* Read the files too: an event inotify missed (a file behind a
 			 * symlink, a network filesystem) is caught here. A broken file
 			 * does not stop the last good state from being enforced. */
 			reload(w, "resync");
+			if (stop_requested)
+				continue;
 			apply_now(w, "resync");
 			now = zl_monotonic_ms();
 			next_resync = now + w->interval_ms;
 		}
-		if (now >= next_tick) {
+		if (now >= next_tick && !stop_requested) {
 			if (w->have_set) {
 				if (observe(w, true))
 					w->pending = "replica changed";
@@ -713,7 +734,7 @@ int reconcile_watch(const struct watch_opts *opts, struct zl_err *err)
 	lstr(&l, "metrics", w.metrics ? bound : NULL);
 	lend(&l);
 
-	if (reload(&w, "start") == 0)
+	if (reload(&w, "start") == 0 && !stop_requested)
 		apply_now(&w, "start");
 	ret = run_loop(&w, sigs.pipe[0], err);
 	if (ret == 0)

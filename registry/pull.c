@@ -372,15 +372,18 @@ static int file_import(struct registry_client *c, const struct registry_ref *ref
 		       struct zl_err *err)
 {
 	const char *path = ref->path;
-	_cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return errno == ENOENT ? zl_invalid(err, "%s: no such file", path)
-				       : zl_fail_errno(err, "open %s", path);
-	struct stat st;
-	if (fstat(in, &st) < 0)
-		return zl_fail_errno(err, "stat %s", path);
-	if (!S_ISREG(st.st_mode))
-		return zl_invalid(err, "%s is not a regular file", path);
+	/* Only a regular file is opened: a FIFO would block the run forever. */
+	unsigned mode = 0;
+	struct zl_err oerr = ZL_ERR_INIT;
+	_cleanup_close_ int in = zl_open_regular(path, false, &mode, &oerr);
+	if (in < 0) {
+		if (oerr.sys_errno == ENOENT)
+			return zl_invalid(err, "%s: no such file", path);
+		if (!oerr.sys_errno)
+			return zl_invalid(err, "%s is not a regular file but %s: refused without reading it", path,
+					  zl_file_kind(mode));
+		return zl_err_set(err, ZL_ERR_FAIL, oerr.sys_errno, "open %s", path);
+	}
 	enum registry_image_kind kind = REGISTRY_IMAGE_CONTAINER;
 	char digest[72];
 	int64_t size = 0;

@@ -161,9 +161,16 @@ int wasm_check_fd(int fd, const char *path, enum registry_image_kind *kind, stru
 int registry_wasm_check_file(const char *path, enum registry_image_kind *kind,
 			     struct zl_err *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? zl_invalid(err, "%s: no such file", path)
-				       : zl_fail_errno(err, "open %s", path);
+	unsigned mode = 0;
+	struct zl_err oerr = ZL_ERR_INIT;
+	_cleanup_close_ int fd = zl_open_regular(path, false, &mode, &oerr);
+	if (fd < 0) {
+		if (oerr.sys_errno == ENOENT)
+			return zl_invalid(err, "%s: no such file", path);
+		if (!oerr.sys_errno)
+			return zl_invalid(err, "%s is not a regular file but %s: refused without reading it", path,
+					  zl_file_kind(mode));
+		return zl_err_set(err, ZL_ERR_FAIL, oerr.sys_errno, "open %s", path);
+	}
 	return wasm_check_fd(fd, path, kind, err);
 }

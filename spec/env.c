@@ -16,29 +16,37 @@ static int read_secret(const char *svc, const char *key, const char *dir, const 
 	if (!*name || strchr(name, '/') || name[0] == '.')
 		return zl_invalid(err, "service %s: env %s: invalid secret name \"%s\"", svc, key, name);
 	_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, name);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* Only a regular file is opened: a FIFO would block the run forever,
+	 * a device may do something when opened. */
+	struct zl_err oerr = ZL_ERR_INIT;
+	unsigned mode = 0;
+	_cleanup_close_ int fd = zl_open_regular(path, true, &mode, &oerr);
 	if (fd < 0) {
-		if (errno == ENOENT)
+		if (oerr.sys_errno == ENOENT)
 			return zl_invalid(err, "service %s: env %s: secret \"%s\" not found (no file %s)",
 					  svc, key, name, path);
-		return zl_err_set(err, ZL_ERR_FAIL, errno, "service %s: env %s: cannot read secret \"%s\"",
+		if (!oerr.sys_errno)
+			return zl_invalid(err, "service %s: env %s: secret \"%s\" (%s) is not a regular file but "
+					  "%s: refused without reading it", svc, key, name, path, zl_file_kind(mode));
+		return zl_err_set(err, ZL_ERR_FAIL, oerr.sys_errno, "service %s: env %s: cannot read secret \"%s\"",
 				  svc, key, name);
 	}
 	struct zl_buf buf = { 0 };
-	char chunk[4096];
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int saved = errno;
-			zl_buf_free(&buf);
-			return zl_err_set(err, ZL_ERR_FAIL, saved, "service %s: env %s: cannot read secret \"%s\"",
-					  svc, key, name);
-		}
-		if (n == 0)
-			break;
-		zl_buf_append(&buf, chunk, (size_t)n);
+	if (zl_read_fd_max(fd, SPEC_MAX_SECRET_BYTES + 1, &buf.data, &buf.len, &oerr) < 0)
+		return zl_err_set(err, ZL_ERR_FAIL, oerr.sys_errno, "service %s: env %s: cannot read secret \"%s\"",
+				  svc, key, name);
+	buf.cap = buf.len + 1;
+	if (buf.len > SPEC_MAX_SECRET_BYTES) {
+		zl_buf_free(&buf);
+		return zl_invalid(err, "service %s: env %s: secret \"%s\" is larger than %zu MiB, the most a "
+				  "secret can be", svc, key, name, SPEC_MAX_SECRET_BYTES >> 20);
+	}
+	/* A C string (and an environment variable) ends at a NUL: the value
+	 * would be cut there, silently. */
+	if (memchr(buf.data, '\0', buf.len)) {
+		zl_buf_free(&buf);
+		return zl_invalid(err, "service %s: env %s: secret \"%s\" contains a NUL byte (\\0), which an "
+				  "environment variable cannot hold", svc, key, name);
 	}
 	/* Files written by editors and `echo` end with a newline that is not
 	 * part of the secret. */

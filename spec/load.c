@@ -1,6 +1,8 @@
 /* load.c: files, directories and stdin -> struct spec_set, plus the frees
  * of the model. Each YAML document is one deployment; a document with
- * nothing in it (a trailing "---") is skipped. */
+ * nothing in it (a trailing "---") is skipped. Only regular files are
+ * opened and at most SPEC_MAX_FILE_BYTES are read of any input; the text
+ * becomes documents in compose.c, within the other limits of spec.h. */
 #include "spec-internal.h"
 
 #include <dirent.h>
@@ -210,51 +212,55 @@ bool spec_service_declares_wasm(const struct spec_service *svc)
 
 /* ---- loading ---- */
 
-static void yaml_error(const char *file, const char *text, size_t len, yaml_parser_t *parser,
-		       struct spec_diags *diags)
-{
-	const char *problem = parser->problem ? parser->problem : "cannot parse";
-	int line = (int)parser->problem_mark.line + 1, col = (int)parser->problem_mark.column + 1;
-	if (parser->error == YAML_READER_ERROR) {
-		/* Reader errors (bad UTF-8, control characters) carry only a
-		 * byte offset: turn it into line:col. */
-		size_t off = parser->problem_offset < len ? parser->problem_offset : len;
-		line = 1, col = 1;
-		for (size_t i = 0; i < off; i++, col++)
-			if (text[i] == '\n')
-				line++, col = 0;
-		spec_diags_add(diags, false, file, line, col, "", "invalid YAML: %s (byte 0x%02x)", problem,
-			       (unsigned)parser->problem_value & 0xff);
-		return;
-	}
-	if (parser->context)
-		spec_diags_add(diags, false, file, line, col, "", "invalid YAML: %s (%s at line %d, column %d)",
-			       problem, parser->context, (int)parser->context_mark.line + 1,
-			       (int)parser->context_mark.column + 1);
-	else
-		spec_diags_add(diags, false, file, line, col, "", "invalid YAML: %s", problem);
-}
-
 /* line/col: of the deployment's name, where a duplicate is reported. */
 static void add_deployment(struct spec_set *set, struct spec_deployment *dep, int line, int col,
-			   struct spec_diags *diags)
+			   struct spec_diags *diags, struct str_index *names)
 {
-	for (size_t i = 0; dep->name && i < set->count; i++) {
-		const struct spec_deployment *o = &set->deployments[i];
-		if (o->name && !strcmp(o->name, dep->name)) {
-			spec_diags_add(diags, false, dep->file, line, col, "deployment",
-				       "deployment \"%s\" is already declared at %s:%d", dep->name, o->file, o->line);
-			break;
-		}
+	/* names: of the set's deployments, hashed, so a run reading many
+	 * documents finds a repeated name without comparing every pair (the
+	 * strings are the deployments', which stay where they are). */
+	size_t first = dep->name ? str_index_first(names, dep->name, set->count) : SIZE_MAX;
+	if (first != SIZE_MAX) {
+		const struct spec_deployment *o = &set->deployments[first];
+		spec_diags_add(diags, false, dep->file, line, col, "deployment",
+			       "deployment \"%s\" is already declared at %s:%d", dep->name, o->file, o->line);
 	}
-	set->deployments = zl_xrealloc(set->deployments, (set->count + 1) * sizeof(*set->deployments));
+	/* The array doubles when count reaches a power of two: many documents
+	 * cost linear time (set has no capacity field). */
+	if ((set->count & (set->count - 1)) == 0)
+		set->deployments = zl_xrealloc(set->deployments,
+					       (set->count ? set->count * 2 : 1) * sizeof(*set->deployments));
 	set->deployments[set->count++] = *dep;
 }
 
-int spec_load_text(const char *file, const char *text, size_t len, struct spec_set *set,
-		   struct spec_diags *diags)
+static bool utf16_bom(const char *text, size_t len)
+{
+	return len >= 2 && (((unsigned char)text[0] == 0xff && (unsigned char)text[1] == 0xfe) ||
+			    ((unsigned char)text[0] == 0xfe && (unsigned char)text[1] == 0xff));
+}
+
+static int load_text(const char *file, const char *text, size_t len, struct spec_set *set,
+		     struct spec_diags *diags, struct str_index *names)
 {
 	size_t errors_before = diags->errors;
+	int line, col;
+	if (len > SPEC_MAX_FILE_BYTES) {
+		/* Where the limit falls: nothing past it was read. */
+		text_position(text, SPEC_MAX_FILE_BYTES, &line, &col);
+		spec_diags_add(diags, false, file, line, col, "",
+			       "the %s goes on past %zu MiB (%zu bytes), the most a spec file can be",
+			       strcmp(file, "-") ? "file" : "input", SPEC_MAX_FILE_BYTES >> 20, SPEC_MAX_FILE_BYTES);
+		return -1;
+	}
+	/* A NUL byte anywhere: libyaml would say "control characters are not
+	 * allowed"; say what it is. (UTF-16 text is full of zero bytes; libyaml
+	 * reads it and refuses a NUL character itself.) */
+	const char *nul = utf16_bom(text, len) ? NULL : memchr(text, '\0', len);
+	if (nul) {
+		text_position(text, (size_t)(nul - text), &line, &col);
+		spec_diags_add(diags, false, file, line, col, "", "a NUL byte (\\0) is not allowed in a spec file");
+		return -1;
+	}
 	yaml_parser_t parser;
 	if (!yaml_parser_initialize(&parser)) {
 		fprintf(stderr, "zlapply: out of memory\n");
@@ -262,31 +268,31 @@ int spec_load_text(const char *file, const char *text, size_t len, struct spec_s
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	size_t documents = 0;
+	struct compose_totals totals = { 0 };
 	for (;;) {
 		yaml_document_t doc;
-		if (!yaml_parser_load(&parser, &doc)) {
-			yaml_error(file, text, len, &parser, diags);
+		if (compose_document(&parser, file, text, len, &totals, &doc, diags) <= 0)
 			break;
-		}
 		yaml_node_t *root = yaml_document_get_root_node(&doc);
-		if (!root) { /* end of the stream */
-			yaml_document_delete(&doc);
-			break;
-		}
 		documents++;
-		if (node_is_null(root)) {
+		if (!root || node_is_null(root)) {
 			yaml_document_delete(&doc);
 			continue;
 		}
-		struct pctx c = { .file = file, .diags = diags, .doc = &doc, .budget = 100000 };
+		struct pctx c = { .file = file, .diags = diags, .doc = &doc, .budget = 100000,
+				  .suggest_cells = 20000000 };
 		struct spec_deployment dep = { .file = zl_xstrdup(file), .line = node_line(root) };
 		parse_deployment(&c, root, &dep);
 		yaml_node_t *name = map_get(&c, root, "deployment");
 		c.path.len = 0;
 		validate_deployment(&c, &dep);
 		zl_buf_free(&c.path);
-		add_deployment(set, &dep, name ? node_line(name) : dep.line, name ? node_col(name) : 1, diags);
+		add_deployment(set, &dep, name ? node_line(name) : dep.line, name ? node_col(name) : 1, diags, names);
 		yaml_document_delete(&doc);
+		if (spec_interrupted()) {
+			spec_diags_add(diags, false, file, 0, 0, "", "interrupted: loading was stopped");
+			break;
+		}
 	}
 	yaml_parser_delete(&parser);
 	if (documents == 0 && diags->errors == errors_before)
@@ -294,28 +300,63 @@ int spec_load_text(const char *file, const char *text, size_t len, struct spec_s
 	return diags->errors == errors_before ? 0 : -1;
 }
 
+static void name_index_fill(struct str_index *names, const struct spec_set *set)
+{
+	for (size_t i = 0; i < set->count; i++)
+		if (set->deployments[i].name)
+			str_index_first(names, set->deployments[i].name, i);
+}
+
+int spec_load_text(const char *file, const char *text, size_t len, struct spec_set *set,
+		   struct spec_diags *diags)
+{
+	struct str_index names = { 0 };
+	name_index_fill(&names, set);
+	int r = load_text(file, text, len, set, diags, &names);
+	str_index_free(&names);
+	return r;
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void load_file(const char *path, struct spec_set *set, struct spec_diags *diags)
+/* Reads a -f path (or "-", stdin) and loads it. Only a regular file is
+ * opened (a FIFO would block, a device may have effects); at most one byte
+ * more than the limit is read, so an endless stream costs nothing. */
+static void load_file(const char *path, struct spec_set *set, struct spec_diags *diags,
+		      struct str_index *names)
 {
 	char *text = NULL;
 	size_t len = 0;
 	struct zl_err err = ZL_ERR_INIT;
-	if (zl_read_file(path, &text, &len, &err) < 0) {
+	bool is_stdin = strcmp(path, "-") == 0;
+	int fd = is_stdin ? STDIN_FILENO : zl_open_regular(path, false, NULL, &err);
+	if (fd < 0) {
 		/* The diag names the file already; say only what went wrong. */
+		if (err.sys_errno)
+			spec_diags_add(diags, false, path, 0, 0, "", "cannot read: %s", strerror(err.sys_errno));
+		else
+			spec_diags_add(diags, false, path, 0, 0, "",
+				       "refused: %s; nothing was read from it (a stream goes to -f -, stdin)", err.msg);
+		return;
+	}
+	int r = zl_read_fd_max(fd, SPEC_MAX_FILE_BYTES + 1, &text, &len, &err);
+	if (!is_stdin)
+		close(fd);
+	if (r < 0) {
 		spec_diags_add(diags, false, path, 0, 0, "", "cannot read: %s",
 			       err.sys_errno ? strerror(err.sys_errno) : err.msg);
 		return;
 	}
 	/* A failed file is in diags already; go on with the others. */
-	(void)spec_load_text(path, text, len, set, diags);
+	(void)load_text(path, text, len, set, diags, names);
 	free(text);
 }
 
-static void load_dir(const char *path, struct spec_set *set, struct spec_diags *diags)
+static void load_dir(const char *path, struct spec_set *set, struct spec_diags *diags,
+		     struct str_index *idx)
 {
 	DIR *dir = opendir(path);
 	if (!dir) {
@@ -333,8 +374,11 @@ static void load_dir(const char *path, struct spec_set *set, struct spec_diags *
 		while (plen > 1 && path[plen - 1] == '/')
 			plen--;
 		char *full = zl_xasprintf("%.*s/%s", (int)plen, path, de->d_name);
+		/* A directory or a name gone since readdir is no spec file; any
+		 * other non-regular file (a FIFO, a device) is refused by
+		 * load_file, so it does not go unnoticed. */
 		struct stat st;
-		if (stat(full, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (stat(full, &st) < 0 || S_ISDIR(st.st_mode)) {
 			free(full);
 			continue;
 		}
@@ -345,8 +389,12 @@ static void load_dir(const char *path, struct spec_set *set, struct spec_diags *
 	if (count == 0)
 		spec_diags_add(diags, false, path, 0, 0, "", "no *.yaml or *.yml files in this directory");
 	qsort(names, count, sizeof(*names), name_cmp);
+	bool stop = false;
 	for (size_t i = 0; i < count; i++) {
-		load_file(names[i], set, diags);
+		if (!stop && (stop = spec_interrupted()))
+			spec_diags_add(diags, false, names[i], 0, 0, "", "interrupted: loading was stopped");
+		if (!stop)
+			load_file(names[i], set, diags, idx);
 		free(names[i]);
 	}
 	free(names);
@@ -356,12 +404,19 @@ int spec_load_paths(const char *const *paths, size_t path_count, struct spec_set
 		    struct spec_diags *diags)
 {
 	size_t errors_before = diags->errors;
+	struct str_index names = { 0 };
+	name_index_fill(&names, set);
 	for (size_t i = 0; i < path_count; i++) {
+		if (spec_interrupted()) {
+			spec_diags_add(diags, false, paths[i], 0, 0, "", "interrupted: loading was stopped");
+			break;
+		}
 		struct stat st;
 		if (strcmp(paths[i], "-") && stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
-			load_dir(paths[i], set, diags);
+			load_dir(paths[i], set, diags, &names);
 		else
-			load_file(paths[i], set, diags);
+			load_file(paths[i], set, diags, &names);
 	}
+	str_index_free(&names);
 	return diags->errors == errors_before ? 0 : -1;
 }

@@ -111,9 +111,24 @@ static void f_command(struct pctx *c, yaml_node_t *n, void *obj)
 	WALK(c, n, fields, NULL, obj);
 }
 
+/* The pair of key in env mapping n (its first occurrence), through an index
+ * built on first use: a mapping of many bad entries stays linear. */
+static yaml_node_pair_t *env_pair(struct pctx *c, yaml_node_t *n, struct str_index *keys, const char *key)
+{
+	yaml_node_pair_t *pairs = n->data.mapping.pairs.start;
+	if (!keys->count)
+		for (size_t i = 0; pairs + i < n->data.mapping.pairs.top; i++) {
+			const char *k = node_scalar(ynode(c, pairs[i].key));
+			if (k)
+				str_index_first(keys, k, i);
+		}
+	size_t i = str_index_get(keys, key);
+	return i == SIZE_MAX ? NULL : &pairs[i];
+}
+
 /* "$E:VAR", "$S:name", "$secret://name" must name something; a secret name
  * is a file name under the secrets directory, so no '/' and no dot-files. */
-static void check_env_ref(struct pctx *c, yaml_node_t *map, const struct spec_kv *kv)
+static void check_env_ref(struct pctx *c, yaml_node_t *map, struct str_index *keys, const struct spec_kv *kv)
 {
 	const char *v = kv->value, *name = NULL, *what = NULL;
 	if (!strncmp(v, "$E:", 3))
@@ -130,7 +145,8 @@ static void check_env_ref(struct pctx *c, yaml_node_t *map, const struct spec_kv
 	if (!bad)
 		return;
 	size_t old = path_push_key(c, kv->key);
-	yaml_node_t *k = map_get(c, map, kv->key);
+	yaml_node_pair_t *p = env_pair(c, map, keys, kv->key);
+	yaml_node_t *k = p ? ynode(c, p->value) : NULL;
 	perr(c, k ? k : map, "invalid %s name \"%s\"", what, name);
 	path_pop(c, old);
 }
@@ -140,14 +156,17 @@ static void f_env(struct pctx *c, yaml_node_t *n, void *obj)
 	struct spec_service *svc = obj;
 	if (!get_kv_map(c, n, &svc->env, &svc->env_count))
 		return;
+	struct str_index keys = { 0 };
 	for (size_t i = 0; i < svc->env_count; i++) {
 		if (strchr(svc->env[i].key, '=')) {
 			size_t old = path_push_key(c, svc->env[i].key);
-			perr(c, map_get_key(c, n, svc->env[i].key), "environment variable names cannot contain '='");
+			yaml_node_pair_t *p = env_pair(c, n, &keys, svc->env[i].key);
+			perr(c, p ? ynode(c, p->key) : NULL, "environment variable names cannot contain '='");
 			path_pop(c, old);
 		}
-		check_env_ref(c, n, &svc->env[i]);
+		check_env_ref(c, n, &keys, &svc->env[i]);
 	}
+	str_index_free(&keys);
 }
 
 static void f_stop_signal(struct pctx *c, yaml_node_t *n, void *obj)

@@ -237,6 +237,7 @@ void f_endpoints(struct pctx *c, yaml_node_t *n, void *obj)
 		return;
 	size_t count = seq_len(n);
 	svc->endpoints = zl_xcalloc(count + 1, sizeof(*svc->endpoints));
+	struct str_index names = { 0 };
 	for (size_t i = 0; i < count; i++) {
 		yaml_node_t *item = ynode(c, n->data.sequence.items.start[i]);
 		size_t old = path_push_index(c, i);
@@ -254,19 +255,18 @@ void f_endpoints(struct pctx *c, yaml_node_t *n, void *obj)
 				perr(c, name, "endpoint name is empty");
 				path_pop(c, o2);
 			}
-			for (size_t j = 0; e->name && e->name[0] && j + 1 < svc->endpoint_count; j++) {
-				if (svc->endpoints[j].name && !strcmp(svc->endpoints[j].name, e->name)) {
-					size_t o2 = path_push_key(c, "name");
-					perr(c, name, "duplicate endpoint name \"%s\" (also endpoints[%zu])", e->name, j);
-					path_pop(c, o2);
-					break;
-				}
+			size_t j = e->name && e->name[0] ? str_index_first(&names, e->name, i) : SIZE_MAX;
+			if (j != SIZE_MAX) {
+				size_t o2 = path_push_key(c, "name");
+				perr(c, name, "duplicate endpoint name \"%s\" (also endpoints[%zu])", e->name, j);
+				path_pop(c, o2);
 			}
 		}
 		if (!e->target_port)
 			e->target_port = e->port;
 		path_pop(c, old);
 	}
+	str_index_free(&names);
 }
 
 #define PM(obj) ((struct spec_port_mapping *)(obj))

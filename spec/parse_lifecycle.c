@@ -139,17 +139,18 @@ static void i_with(struct pctx *c, yaml_node_t *item, yaml_node_t *n, struct spe
 		return;
 	size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	st->with = zl_xcalloc(count + 1, sizeof(*st->with));
+	struct str_index added = { 0 };
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
 		const char *k = node_scalar(ynode(c, p->key));
 		yaml_node_t *v = ynode(c, p->value);
-		bool dup = false;
-		for (size_t j = 0; k && j < st->with_count && !dup; j++)
-			dup = !strcmp(st->with[j].key, k);
-		if (!k || dup || !v || node_is_null(v))
+		if (!k || !v || node_is_null(v))
 			continue;
+		if (str_index_first(&added, k, 0) != SIZE_MAX)
+			continue; /* a duplicate: reported by the walk */
 		char *value = v->type == YAML_SCALAR_NODE ? zl_xstrdup(node_scalar(v)) : node_to_json(c, v);
 		st->with[st->with_count++] = (struct spec_kv){ zl_xstrdup(k), value };
 	}
+	str_index_free(&added);
 	spec_kv_sort(st->with, st->with_count);
 }
 
@@ -164,6 +165,7 @@ static void i_steps(struct pctx *c, yaml_node_t *n, void *obj)
 		return;
 	size_t count = seq_len(n);
 	svc->init_steps = zl_xcalloc(count + 1, sizeof(*svc->init_steps));
+	struct str_index ids = { 0 };
 	for (size_t i = 0; i < count; i++) {
 		yaml_node_t *item = ynode(c, n->data.sequence.items.start[i]);
 		size_t old = path_push_index(c, i);
@@ -176,17 +178,16 @@ static void i_steps(struct pctx *c, yaml_node_t *n, void *obj)
 			if (!map_get(c, item, "uses"))
 				missing_key(c, item, "uses", "(init.wait_tcp|init.wait_http|init.run)");
 			i_with(c, item, map_get(c, item, "with"), st);
-			for (size_t j = 0; st->id && j + 1 < svc->init_step_count; j++) {
-				if (svc->init_steps[j].id && !strcmp(svc->init_steps[j].id, st->id)) {
-					size_t o2 = path_push_key(c, "id");
-					perr(c, id, "duplicate init step id \"%s\" (also steps[%zu])", st->id, j);
-					path_pop(c, o2);
-					break;
-				}
+			size_t j = st->id ? str_index_first(&ids, st->id, i) : SIZE_MAX;
+			if (j != SIZE_MAX) {
+				size_t o2 = path_push_key(c, "id");
+				perr(c, id, "duplicate init step id \"%s\" (also steps[%zu])", st->id, j);
+				path_pop(c, o2);
 			}
 		}
 		path_pop(c, old);
 	}
+	str_index_free(&ids);
 }
 
 void f_init(struct pctx *c, yaml_node_t *n, void *obj)

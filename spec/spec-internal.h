@@ -17,7 +17,29 @@ struct pctx {
 	yaml_document_t *doc;
 	struct zl_buf path;
 	size_t budget; /* nodes left for free-form walks (aliases can explode) */
+	/* Edit-distance cells left for "did you mean" suggestions, so a file
+	 * of thousands of unknown keys or names stays linear to check. */
+	size_t suggest_cells;
 };
+
+/* ---- compose.c: YAML text -> document, within the limits of spec.h ---- */
+/* What the documents of one file add up to, every alias expanded. */
+struct compose_totals {
+	size_t nodes, bytes;
+};
+/* Reads parser's next document into doc. Returns 1 with a document (caller
+ * deletes it), 0 at the end of the stream, -1 after a problem (reported in
+ * diags; reading the file stops there). text/len: what parser reads, for
+ * the place of a reader error; totals: of the file so far. */
+int compose_document(yaml_parser_t *parser, const char *file, const char *text, size_t len,
+		     struct compose_totals *totals, yaml_document_t *doc, struct spec_diags *diags);
+/* libyaml's error in parser as a diag. */
+void yaml_error(const char *file, const char *text, size_t len, yaml_parser_t *parser,
+		struct spec_diags *diags);
+/* 1-based line and column of byte offset off in text. */
+void text_position(const char *text, size_t off, int *line, int *col);
+/* Has the interrupt flag (spec_set_interrupt_flag) been raised? */
+bool spec_interrupted(void);
 
 /* ---- yaml.c: node access and diagnostics ---- */
 int node_line(const yaml_node_t *n);
@@ -37,6 +59,20 @@ bool node_is_null(const yaml_node_t *n);
 const char *node_scalar(const yaml_node_t *n); /* NULL unless a scalar */
 bool node_is_plain(const yaml_node_t *n);
 const char *node_kind(const yaml_node_t *n); /* "a mapping", "a list", "a string", ... */
+
+/* Strings seen so far (borrowed: they must outlive the index), for finding
+ * repeats in linear time. */
+struct str_index {
+	const char **keys;
+	size_t *vals;
+	size_t count, cap;
+};
+/* The index given with the first s added, or SIZE_MAX when s is new (then
+ * s is added with i). */
+size_t str_index_first(struct str_index *x, const char *s, size_t i);
+/* The index given with s, or SIZE_MAX; adds nothing. */
+size_t str_index_get(const struct str_index *x, const char *s);
+void str_index_free(struct str_index *x);
 
 /* One known key of a mapping and the handler that reads its value. */
 typedef void (*field_fn)(struct pctx *c, yaml_node_t *value, void *obj);

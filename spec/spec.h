@@ -17,6 +17,8 @@
 #ifndef ZL_SPEC_H
 #define ZL_SPEC_H
 
+#include <signal.h>
+
 #include "common/common.h"
 
 /* ---- diagnostics ---- */
@@ -345,12 +347,42 @@ struct spec_set {
 	size_t count;
 };
 
+/* ---- limits (docs/spec-reference.md, "Limits") ----
+ * What one run reads is bounded, so a hostile or broken file fails fast
+ * with an error at its place instead of eating time or memory:
+ *   - a file (or stdin) is at most SPEC_MAX_FILE_BYTES; what goes on past
+ *     that is not read;
+ *   - lists and mappings nest at most SPEC_MAX_DEPTH deep;
+ *   - a file has at most SPEC_MAX_NODES nodes and SPEC_MAX_TEXT_BYTES of
+ *     scalar text, counting what every alias repeats (so aliases cannot
+ *     multiply a small file into a huge tree);
+ *   - no scalar (key or value) holds a NUL byte, which C strings would cut;
+ *   - a -f path, a file of a -f directory and a secret must be regular
+ *     files: a FIFO, device or socket is refused before it is opened for
+ *     reading (a FIFO would block the run forever);
+ *   - a secret is at most SPEC_MAX_SECRET_BYTES.
+ * The parse is linear in the input. */
+#define SPEC_MAX_FILE_BYTES ((size_t)16 << 20)
+#define SPEC_MAX_DEPTH 64
+#define SPEC_MAX_NODES ((size_t)1000000)
+#define SPEC_MAX_TEXT_BYTES ((size_t)32 << 20)
+#define SPEC_MAX_SECRET_BYTES ((size_t)1 << 20)
+
+/* Loading stops early, with the error "interrupted", once *flag is
+ * non-zero: it is checked between files and documents, every few thousand
+ * YAML events and in the walk of every mapping. `watch` points it at what
+ * its SIGTERM/SIGINT handler sets, so no load can delay its exit. NULL (the
+ * default): never interrupted. */
+void spec_set_interrupt_flag(const volatile sig_atomic_t *flag);
+
 /* Loads every path (file, directory or "-"). Returns 0 when there is no
  * error diag; -1 otherwise (diags has the details, set is still filled with
  * what parsed and must be freed). */
 int spec_load_paths(const char *const *paths, size_t path_count, struct spec_set *set,
 		    struct spec_diags *diags);
-/* Parses one YAML text (a file's contents); file names the diags. */
+/* Parses one YAML text (a file's contents); file names the diags. Both
+ * add to set, which must be empty ({0}) or filled by them only (they size
+ * its array). */
 int spec_load_text(const char *file, const char *text, size_t len, struct spec_set *set,
 		   struct spec_diags *diags);
 void spec_set_free(struct spec_set *set);

@@ -227,12 +227,26 @@ void validate_deployment(struct pctx *c, struct spec_deployment *dep)
 			if (!strcmp(target, svc->name)) {
 				depends_diag(c, svc, k, "service \"%s\" cannot depend on itself", target);
 			} else if (!hit) {
+				/* A suggestion is at most 2 edits away: names differing
+				 * more in length are not compared, and the cells budget
+				 * keeps thousands of unknown names linear to check. */
 				const char *best = NULL;
-				size_t best_d = SIZE_MAX;
-				for (size_t j = 0; j < n; j++) {
-					size_t d = zl_edit_distance(target, dep->services[j].name);
+				size_t best_d = SIZE_MAX, tlen = strnlen(target, 65);
+				for (size_t j = 0; j < n && tlen <= 64; j++) {
+					const char *name = dep->services[j].name;
+					size_t nlen = strnlen(name, tlen + 3);
+					bool near = nlen <= tlen + 2 && tlen <= nlen + 2;
+					size_t cells = 1 + (near ? (tlen + 1) * (nlen + 1) : 0);
+					if (cells > c->suggest_cells) {
+						best = NULL;
+						break;
+					}
+					c->suggest_cells -= cells;
+					if (!near)
+						continue;
+					size_t d = zl_edit_distance(target, name);
 					if (d < best_d)
-						best_d = d, best = dep->services[j].name;
+						best_d = d, best = name;
 				}
 				if (best && best_d <= 2) {
 					char *msg = zl_xasprintf("unknown service \"%s\" (did you mean \"%s\"?)", target, best);
@@ -427,6 +441,7 @@ static void validate_preopens(struct pctx *c, yaml_node_t *n, const char *key, s
 	if (!w->filesystem)
 		no_filesystem(c, n, svc, seq, "preopens");
 	char **norm = zl_xcalloc(w->preopen_count + 1, sizeof(char *));
+	struct str_index seen = { 0 };
 	for (size_t i = 0; i < w->preopen_count; i++) {
 		const struct spec_wasm_preopen *p = &w->preopens[i];
 		yaml_node_t *item = ynode(c, seq->data.sequence.items.start[i]);
@@ -443,18 +458,17 @@ static void validate_preopens(struct pctx *c, yaml_node_t *n, const char *key, s
 			path_pop(c, o3);
 		} else if (p->target) {
 			norm[i] = guest_path_norm(p->target);
-			for (size_t j = 0; j < i; j++) {
-				if (norm[j] && !strcmp(norm[j], norm[i])) {
-					size_t o3 = path_push_key(c, "target");
-					perr(c, map_get(c, item, "target"), "duplicate preopen target \"%s\" (also preopens[%zu])",
-					     p->target, j);
-					path_pop(c, o3);
-					break;
-				}
+			size_t j = str_index_first(&seen, norm[i], i);
+			if (j != SIZE_MAX) {
+				size_t o3 = path_push_key(c, "target");
+				perr(c, map_get(c, item, "target"), "duplicate preopen target \"%s\" (also preopens[%zu])",
+				     p->target, j);
+				path_pop(c, o3);
 			}
 		}
 		path_pop(c, o2);
 	}
+	str_index_free(&seen);
 	for (size_t i = 0; i < w->preopen_count; i++)
 		free(norm[i]);
 	free(norm);

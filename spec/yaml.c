@@ -120,6 +120,61 @@ const char *node_kind(const yaml_node_t *n)
 	}
 }
 
+/* ---- a string index ---- */
+
+static size_t str_hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+size_t str_index_first(struct str_index *x, const char *s, size_t i)
+{
+	if ((x->count + 1) * 2 > x->cap) {
+		struct str_index bigger = { .cap = x->cap ? x->cap * 2 : 16, .count = x->count };
+		bigger.keys = zl_xcalloc(bigger.cap, sizeof(*bigger.keys));
+		bigger.vals = zl_xcalloc(bigger.cap, sizeof(*bigger.vals));
+		for (size_t j = 0; j < x->cap; j++) {
+			if (!x->keys[j])
+				continue;
+			size_t k = str_hash(x->keys[j]) & (bigger.cap - 1);
+			while (bigger.keys[k])
+				k = (k + 1) & (bigger.cap - 1);
+			bigger.keys[k] = x->keys[j];
+			bigger.vals[k] = x->vals[j];
+		}
+		str_index_free(x);
+		*x = bigger;
+	}
+	size_t k = str_hash(s) & (x->cap - 1);
+	for (; x->keys[k]; k = (k + 1) & (x->cap - 1))
+		if (!strcmp(x->keys[k], s))
+			return x->vals[k];
+	x->keys[k] = s;
+	x->vals[k] = i;
+	x->count++;
+	return SIZE_MAX;
+}
+
+size_t str_index_get(const struct str_index *x, const char *s)
+{
+	if (!x->cap)
+		return SIZE_MAX;
+	for (size_t k = str_hash(s) & (x->cap - 1); x->keys[k]; k = (k + 1) & (x->cap - 1))
+		if (!strcmp(x->keys[k], s))
+			return x->vals[k];
+	return SIZE_MAX;
+}
+
+void str_index_free(struct str_index *x)
+{
+	free(x->keys);
+	free(x->vals);
+	memset(x, 0, sizeof(*x));
+}
+
 /* ---- mappings ---- */
 
 struct key_ref {
@@ -204,12 +259,21 @@ static void unknown_key(struct pctx *c, yaml_node_t *k, const struct field *fiel
 	}
 	const char *best = NULL;
 	size_t best_d = SIZE_MAX;
-	for (size_t i = 0; i < nfields; i++) {
+	size_t len = strlen(key);
+	/* No key of ours is longer than 30 characters, so a key of more than
+	 * 64 cannot be close enough to one (the rule below): no need to
+	 * compare. The budget keeps a file of many unknown keys linear. */
+	for (size_t i = 0; len <= 64 && i < nfields; i++) {
+		size_t cells = (len + 1) * (strlen(fields[i].key) + 1);
+		if (cells > c->suggest_cells) {
+			best = NULL;
+			break;
+		}
+		c->suggest_cells -= cells;
 		size_t d = zl_edit_distance(key, fields[i].key);
 		if (d < best_d)
 			best = fields[i].key, best_d = d;
 	}
-	size_t len = strlen(key);
 	if (best && (best_d <= 2 || best_d * 3 <= len) && best_d < len) {
 		perr(c, k, "unknown key \"%s\" (did you mean \"%s\"?)", key, best);
 	} else if (nfields <= 10) {
@@ -233,7 +297,7 @@ bool walk_map(struct pctx *c, yaml_node_t *n, const struct field *fields, size_t
 	}
 	bool *skip = map_skips(c, n);
 	size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < count && !spec_interrupted(); i++) {
 		if (skip[i])
 			continue;
 		yaml_node_pair_t *p = &n->data.mapping.pairs.start[i];
@@ -523,7 +587,7 @@ char *node_to_json(struct pctx *c, yaml_node_t *n)
 
 void check_any(struct pctx *c, yaml_node_t *n, int depth)
 {
-	if (!n || depth > 64 || c->budget == 0)
+	if (!n || depth > 64 || c->budget == 0 || spec_interrupted())
 		return;
 	c->budget--;
 	if (n->type == YAML_SEQUENCE_NODE) {

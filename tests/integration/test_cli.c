@@ -1790,6 +1790,242 @@ static void test_depends_chain_linear(void **state)
 	}
 }
 
+/* ---- hostile input (issue 14): bounded, refused, state untouched ---- */
+
+static void write_bytes(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) < 0)
+		fail_msg("write %s: %s", path, strerror(errno));
+}
+
+/* Runs zlapply ARGS [--root ROOT --backend mock] with stdin from stdin_path
+ * (NULL: /dev/null). One that is still running after deadline_ms is killed
+ * and fails the test: it hung (as it did on a FIFO). */
+static int run_deadline(const char *root, const char *stdin_path, int64_t deadline_ms, char **out,
+			char **err, const char *const *args)
+{
+	char out_path[] = "/tmp/zlcli-out-XXXXXX", err_path[] = "/tmp/zlcli-err-XXXXXX";
+	int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+	int in_fd = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY | O_CLOEXEC);
+	if (out_fd < 0 || err_fd < 0 || in_fd < 0)
+		fail_msg("open: %s", strerror(errno));
+	const char *argv[32];
+	size_t n = 0;
+	argv[n++] = cli_bin();
+	for (size_t i = 0; args[i]; i++)
+		argv[n++] = args[i];
+	if (root) {
+		argv[n++] = "--root";
+		argv[n++] = root;
+		argv[n++] = "--backend";
+		argv[n++] = "mock";
+	}
+	argv[n] = NULL;
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+			_exit(126);
+		unsetenv("ZLAPPLY_ROOT");
+		unsetenv("ZLAPPLY_BACKEND");
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(in_fd);
+	close(out_fd);
+	close(err_fd);
+	int status = 0;
+	int64_t end = cli_mono_ms() + deadline_ms;
+	pid_t r;
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && cli_mono_ms() < end)
+		cli_sleep_ms(20);
+	if (r != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		char *e = cli_read_file(err_path);
+		unlink(out_path);
+		unlink(err_path);
+		fail_msg("zlapply %s %s still ran after %lld ms (it hangs):\n%s", args[0], args[1],
+			 (long long)deadline_ms, e ? e : "");
+	}
+	*out = cli_read_file(out_path);
+	*err = cli_read_file(err_path);
+	unlink(out_path);
+	unlink(err_path);
+	assert_non_null(*out);
+	assert_non_null(*err);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* `apply -f path` (stdin from stdin_path) is bad input: exit 2 within 20 s
+ * with the line want on stderr (and, for a spec problem, the summary), and
+ * the state (database rows and mock containers) is what it was. */
+static void expect_refused(const struct cli_tmp *t, const char *before, const char *verb,
+			   const char *path, const char *stdin_path, const char *want, bool summary)
+{
+	char *out = NULL, *err = NULL;
+	int code = run_deadline(strcmp(verb, "validate") ? t->root : NULL, stdin_path, 20000, &out, &err,
+				(const char *const[]){ verb, "-f", path, NULL });
+	assert_exit(code, 2, out, err);
+	assert_line(err, want);
+	if (summary) {
+		assert_line(err, "zlapply: error: 1 problem in the spec; nothing was changed");
+		assert_int_equal(cli_count_lines(err), 2);
+	}
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+	char *after = cli_snapshot(t->root);
+	assert_same_text(before, after, want);
+	free(after);
+}
+
+static void test_hostile_input(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], path[PATH_MAX], want[3 * PATH_MAX + 512];
+	/* A running deployment that each bad spec below would change. */
+	apply_web(t, "demo.yaml", "demo", 3, NULL, spec);
+	char *before = cli_snapshot(t->root);
+	assert_int_equal(cli_db_int(t->root, "SELECT COUNT(*) FROM replicas WHERE state = 'running'", NULL), 3);
+
+	/* A NUL byte in a value cut it where it was: the deployment "demo\0x"
+	 * ran as "demo", the env value, command args, the image and a bind
+	 * source were cut. Now each is an error at its place. */
+	static const struct { const char *name, *svc, *where; } nul[] = {
+		{ "nul-name", "", "2:13: deployment" },
+		{ "nul-env", "    env: {GREETING: \"hi\\0there\"}\n", "6:21: services.web.env.GREETING" },
+		{ "nul-args", "    command: [\"echo\", \"ok\\x00; rm -rf /\"]\n", "6:23: services.web.command[1]" },
+		{ "nul-image", "    image: \"nginx:1.25\\u0000evil\"\n", "6:12: services.web.image" },
+		{ "nul-bind", "    storage: [{type: bind, source: \"/srv\\0/../etc\", target: /data}]\n",
+		  "6:36: services.web.storage[0].source" },
+	};
+	for (size_t i = 0; i < sizeof(nul) / sizeof(nul[0]); i++) {
+		char text[1024];
+		snprintf(text, sizeof(text), "version: v1\ndeployment: %s\nservices:\n  web:\n"
+			 "    scale: {mode: fixed, replicas: 3}\n%s",
+			 i == 0 ? "\"demo\\0x\"" : "demo", nul[i].svc);
+		if (i == 0)
+			strcat(text, "    image: {name: \"nginx:1.25\"}\n");
+		char name[64];
+		snprintf(name, sizeof(name), "%s.yaml", nul[i].name);
+		cli_path(t, name, path);
+		cli_write_file(path, text);
+		snprintf(want, sizeof(want), "%s:%s: a NUL byte (\\0) is not allowed in a value", path, nul[i].where);
+		expect_refused(t, before, "apply", path, NULL, want, true);
+	}
+	/* A raw NUL byte. */
+	static const char raw[] = "version: v1\ndeployment: demo\0x\nservices: {}\n";
+	cli_path(t, "raw-nul.yaml", path);
+	write_bytes(path, raw, sizeof(raw) - 1);
+	snprintf(want, sizeof(want), "%s:2:17: a NUL byte (\\0) is not allowed in a spec file", path);
+	expect_refused(t, before, "apply", path, NULL, want, true);
+
+	/* 100,000 levels of {a: ...} in 0.5 MB: 54 s to validate before. */
+	struct zl_buf b = { 0 };
+	zl_buf_puts(&b, "version: v1\ndeployment: demo\nservices: {}\nexternals: {x: ");
+	for (int i = 0; i < 100000; i++)
+		zl_buf_puts(&b, "{a: ");
+	for (int i = 0; i < 100000; i++)
+		zl_buf_puts(&b, "}");
+	zl_buf_puts(&b, "}\n");
+	cli_path(t, "deep.yaml", path);
+	write_bytes(path, b.data, b.len);
+	zl_buf_free(&b);
+	zl_buf_puts(&b, "externals.x");
+	for (int i = 0; i < 62; i++)
+		zl_buf_puts(&b, ".a");
+	snprintf(want, sizeof(want), "%s:4:264: %s: lists and mappings nested deeper than 64 levels, the most "
+		 "a spec can have", path, b.data);
+	zl_buf_free(&b);
+	int64_t t0 = cli_mono_ms();
+	expect_refused(t, before, "validate", path, NULL, want, true);
+	if (cli_mono_ms() - t0 > 10000)
+		fail_msg("the 100k-level file took %lld ms", (long long)(cli_mono_ms() - t0));
+	expect_refused(t, before, "apply", path, NULL, want, true);
+
+	/* Past 16 MiB: an error at the first byte past the limit. */
+	char *big = malloc((17 << 20) + 1);
+	assert_non_null(big);
+	for (size_t i = 0; i < (17 << 20); i += 64) {
+		memset(big + i, 'x', 63);
+		big[i] = '#';
+		big[i + 63] = '\n';
+	}
+	cli_path(t, "big.yaml", path);
+	write_bytes(path, big, 17 << 20);
+	free(big);
+	snprintf(want, sizeof(want), "%s:262145:1: the file goes on past 16 MiB (16777216 bytes), the most a "
+		 "spec file can be", path);
+	expect_refused(t, before, "apply", path, NULL, want, true);
+
+	/* An endless stream: -f /dev/zero is a device, refused unopened; on
+	 * stdin (-f - stays allowed) it is read up to the limit. 400 MB/s of
+	 * memory with no end before. */
+	expect_refused(t, before, "apply", "/dev/zero", NULL,
+		       "/dev/zero: refused: not a regular file but a character device; nothing was read from it "
+		       "(a stream goes to -f -, stdin)", true);
+	expect_refused(t, before, "apply", "-", "/dev/zero",
+		       "-:1:16777217: the input goes on past 16 MiB (16777216 bytes), the most a spec file can be", true);
+
+	/* A FIFO nobody writes to: refused, not waited on; in a directory too. */
+	char dir[PATH_MAX];
+	cli_path(t, "specs", dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	cli_pathf(path, "%s/b.yaml", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(want, sizeof(want), "%s: refused: not a regular file but a FIFO (named pipe); nothing was read "
+		 "from it (a stream goes to -f -, stdin)", path);
+	expect_refused(t, before, "apply", path, NULL, want, true);
+	char good[PATH_MAX];
+	cli_pathf(good, "%s/a.yaml", dir);
+	cli_write_web_spec(good, "demo", 3, NULL);
+	expect_refused(t, before, "apply", dir, NULL, want, true);
+
+	/* A secret that is a FIFO hung diff and apply forever; one with a NUL
+	 * was cut there. Both are errors naming the service, key and secret. */
+	char secrets[PATH_MAX], secret[PATH_MAX];
+	cli_pathf(secrets, "%s/secrets", t->root);
+	assert_int_equal(mkdir(secrets, 0700), 0);
+	cli_pathf(secret, "%s/tok", secrets);
+	assert_int_equal(mkfifo(secret, 0600), 0);
+	cli_path(t, "secret.yaml", path);
+	cli_write_web_spec(path, "demo", 3, "$S:tok");
+	snprintf(want, sizeof(want), "zlapply: error: %s: deployment demo: service web: env GREETING: secret "
+		 "\"tok\" (%s) is not a regular file but a FIFO (named pipe): refused without reading it",
+		 path, secret);
+	expect_refused(t, before, "diff", path, NULL, want, false);
+	expect_refused(t, before, "apply", path, NULL, want, false);
+	unlink(secret);
+	write_bytes(secret, "abc\0def\n", 8);
+	snprintf(want, sizeof(want), "zlapply: error: %s: deployment demo: service web: env GREETING: secret "
+		 "\"tok\" contains a NUL byte (\\0), which an environment variable cannot hold", path);
+	expect_refused(t, before, "diff", path, NULL, want, false);
+	expect_refused(t, before, "apply", path, NULL, want, false);
+
+	/* A file: image that is a FIFO hung its import. */
+	char module[PATH_MAX], ref[PATH_MAX + 8];
+	cli_path(t, "module.wasm", module);
+	assert_int_equal(mkfifo(module, 0600), 0);
+	snprintf(ref, sizeof(ref), "file:%s", module);
+	char *out = NULL, *err = NULL;
+	int code = run_deadline(t->root, NULL, 20000, &out, &err, (const char *const[]){ "pull", ref, NULL });
+	assert_exit(code, 2, out, err);
+	snprintf(want, sizeof(want), "zlapply: error: pull %s: %s is not a regular file but a FIFO (named pipe): "
+		 "refused without reading it", ref, module);
+	assert_line(err, want);
+	free(out);
+	free(err);
+	char *after = cli_snapshot(t->root);
+	assert_same_text(before, after, "state after pulling a FIFO");
+	free(after);
+	free(before);
+}
+
 /* The integration tests (and bench/) never take addresses from zlapply's
  * default subnet 10.213.0.0/16: a live zl0 would lose its routes while they
  * run. Code is checked, comments (lines starting with #, * or //) are not. */
@@ -1869,6 +2105,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_logs_follow_tail_0, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depends_chain_linear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_test_subnets_outside_default, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_input, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

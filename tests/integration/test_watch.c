@@ -481,6 +481,66 @@ static void test_watch_waits_for_the_lock(void **state)
 	free(stop_watch(w));
 }
 
+/* SIGTERM while the watcher reads large files (each near the limits, about
+ * half a second to load): the load stops at once, nothing is applied, and
+ * the watcher exits within a second (a load could take 54 s before, and
+ * the signal waited for it). */
+static void test_watch_stops_during_a_long_load(void **state)
+{
+	struct wt *w = *state;
+	char spec[PATH_MAX];
+	spec_path(w, spec);
+	cli_write_web_spec(spec, "demo", 2, NULL);
+	start_watch(w, "-f", w->specs, "--interval", "1h");
+	wait_running(w, 2, 10000);
+
+	/* 8 files of 999,989 list items: 1,000,000 nodes each, the most. */
+	struct zl_buf b = { 0 };
+	for (int f = 0; f < 8; f++) {
+		b.len = 0;
+		zl_buf_printf(&b, "version: v1\ndeployment: big-%d\nservices: {}\nexternals: {x: [a", f);
+		for (int i = 1; i < 999989; i++)
+			zl_buf_puts(&b, ",a");
+		zl_buf_puts(&b, "]}\n");
+		char tmp[PATH_MAX], dst[PATH_MAX];
+		cli_pathf(tmp, "%s/big-%d.tmp", w->t.dir, f);
+		cli_pathf(dst, "%s/big-%d.yaml", w->specs, f);
+		FILE *out = fopen(tmp, "w");
+		assert_non_null(out);
+		assert_int_equal(fwrite(b.data, 1, b.len, out), b.len);
+		assert_int_equal(fclose(out), 0);
+		assert_int_equal(rename(tmp, dst), 0);
+	}
+	zl_buf_free(&b);
+	/* The reload starts 300 ms after the last event and runs for seconds. */
+	cli_sleep_ms(900);
+	int64_t t0 = cli_mono_ms();
+	assert_int_equal(kill(w->p.pid, SIGTERM), 0);
+	int status = 0;
+	pid_t r;
+	while ((r = waitpid(w->p.pid, &status, WNOHANG)) == 0 && cli_mono_ms() - t0 < 5000)
+		cli_sleep_ms(10);
+	int64_t took = cli_mono_ms() - t0;
+	fprintf(stderr, "SIGTERM during the load of 8 large files: stopped in %lld ms\n", (long long)took);
+	char *log = watch_log(w);
+	if (r != w->p.pid)
+		fail_msg("the watcher did not stop within 5 s of SIGTERM:\n%s", log);
+	w->running = false;
+	unlink(w->p.out_path);
+	unlink(w->p.err_path);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the watcher ended with status 0x%x after SIGTERM:\n%s", status, log);
+	if (took > 1000)
+		fail_msg("the watcher took %lld ms to stop on SIGTERM:\n%s", (long long)took, log);
+	if (!cli_has_line_with(log, "msg=\"stopping; containers keep running\"", "signal=SIGTERM"))
+		fail_msg("no stop line in:\n%s", log);
+	/* The interrupted load was neither reported nor applied. */
+	if (cli_has_line_with(log, "big-") || cli_has_line_with(log, "msg=\"spec invalid"))
+		fail_msg("the interrupted load left traces:\n%s", log);
+	free(log);
+	assert_int_equal(running_count(w->t.root), 2);
+}
+
 static void test_watch_bad_usage(void **state)
 {
 	struct wt *w = *state;
@@ -552,6 +612,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_watch_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_waits_for_the_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_bad_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_stops_during_a_long_load, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
