@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#define SET_MAX 4
+#define SET_MAX 8
 
 struct set_ctx {
 	struct backend *members[SET_MAX];

@@ -475,14 +475,20 @@ int reconcile_backend_open(const struct reconcile_opts *opts, const char *name,
 	struct backend_options bo = { .runtime = opts->runtime, .wasm_engine = opts->wasm_engine };
 	if (name)
 		return backend_open(name, opts->root, &bo, out, err);
-	/* The run's backend: containers run beside WebAssembly and VMs, so
-	 * oci comes with wasm and vm (a set; the mock alone stands for every
-	 * kind). */
-	if (strcmp(opts->backend_name, "oci") == 0) {
-		static const char *const all[] = { "oci", "wasm", "vm" };
-		return backend_open_set(all, 3, opts->root, &bo, out, err);
+	/* The run's backend, with every other compiled-in one beside it (a
+	 * set: containers, WebAssembly and VMs in one deployment, each replica
+	 * on the backend its image or spec asks for). The mock stands alone:
+	 * it plays every kind in the reconciler's tests. */
+	if (strcmp(opts->backend_name, "mock") == 0)
+		return backend_open(opts->backend_name, opts->root, &bo, out, err);
+	const char *names[8] = { opts->backend_name };
+	size_t n = 1;
+	for (size_t i = 0; i < backend_count() && n < 8; i++) {
+		const char *other = backend_name_at(i);
+		if (strcmp(other, "mock") != 0 && strcmp(other, opts->backend_name) != 0)
+			names[n++] = other;
 	}
-	return backend_open(opts->backend_name, opts->root, &bo, out, err);
+	return backend_open_set(names, n, opts->root, &bo, out, err);
 }
 
 /* Opens store and backend for a run. Dry runs take no lock and tolerate a
