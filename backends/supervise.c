@@ -63,30 +63,62 @@ char *supervise_which(const char *name)
 	return NULL;
 }
 
+char *supervise_find_beside(const char *name, const char *build_subdir, int mode)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	char *candidates[] = {
+		zl_xasprintf("%s/%s", self, name),
+		zl_xasprintf("%s/../backends/%s/%s", self, build_subdir, name),
+		zl_xasprintf("%s/../libexec/zlapply/%s", self, name),
+	};
+	char *found = NULL;
+	for (size_t i = 0; i < 3; i++) {
+		if (!found && access(candidates[i], mode) == 0)
+			found = candidates[i];
+		else
+			free(candidates[i]);
+	}
+	return found;
+}
+
 char *supervise_find_zlmon(void)
 {
 	const char *env = getenv("ZLMON_BIN");
 	if (env && *env)
 		return zl_xstrdup(env);
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			/* Installed side by side, or the build tree (cli/ next to backends/). */
-			const char *candidates[] = { "zlmon", "../backends/monitor/zlmon",
-						     "../libexec/zlapply/zlmon" };
-			for (size_t i = 0; i < 3; i++) {
-				char *p = zl_xasprintf("%s/%s", self, candidates[i]);
-				if (access(p, X_OK) == 0)
-					return p;
-				free(p);
-			}
-		}
-	}
-	return supervise_which("zlmon");
+	char *beside = supervise_find_beside("zlmon", "monitor", X_OK);
+	return beside ? beside : supervise_which("zlmon");
+}
+
+int supervise_claim(const struct zl_owner *me, const char *id, struct zl_err *err)
+{
+	struct zl_owner holder;
+	int r = zl_claim(SUPERVISE_CLAIM_KIND, id, me, &holder, err);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return zl_fail(err, "%s belongs to the state root %s (another zlapply root runs a deployment of this name): nothing was touched; pick another deployment name, or run it from that root",
+			       id, holder.root);
+	return 0;
+}
+
+char *supervise_cgroup_path(const struct spec_service *svc, const char *id)
+{
+	const char *parent = svc && svc->cgroup_parent ? svc->cgroup_parent : "/zlapply";
+	while (*parent == '/')
+		parent++;
+	size_t len = strlen(parent);
+	while (len > 0 && parent[len - 1] == '/')
+		len--;
+	return len ? zl_xasprintf("/%.*s/%s", (int)len, parent, id) : zl_xasprintf("/%s", id);
 }
 
 bool supervise_cgroup2_unified(void)

@@ -41,9 +41,27 @@ const char *supervise_boot_id(char buf[40]);
 /* Full path of name in $PATH (or name itself when it has a '/') when it is
  * executable; NULL if none. Caller frees. */
 char *supervise_which(const char *name);
-/* zlmon: next to the running binary (installed or the build tree), else
- * in $PATH; NULL when nowhere. Caller frees. */
+/* A helper program or file of zlapply's (zlmon, zlvm, the WASI launcher)
+ * beside the running binary: DIR/name (installed side by side),
+ * DIR/../backends/build_subdir/name (the build tree: cli/ next to
+ * backends/), DIR/../libexec/zlapply/name (installed). mode: X_OK or R_OK.
+ * NULL when none. Caller frees. */
+char *supervise_find_beside(const char *name, const char *build_subdir, int mode);
+/* zlmon: $ZLMON_BIN, else beside the running binary, else in $PATH; NULL
+ * when nowhere. Caller frees. */
 char *supervise_find_zlmon(void);
+
+/* ---- the replica's id on the host ----
+ * A replica's id names host-wide things (a runtime's container, a network
+ * namespace, a cgroup): it is claimed for the state root ("replica" claims,
+ * common/owner.c) before any of them is made, and released after all of
+ * them are gone. */
+#define SUPERVISE_CLAIM_KIND "replica"
+/* Claims id for me; another live root's claim fails naming that root. */
+int supervise_claim(const struct zl_owner *me, const char *id, struct zl_err *err);
+/* The replica's cgroup path: "/zlapply/<id>", or "<cgroup_parent>/<id>"
+ * (Docker's --cgroup-parent). svc NULL: the default parent. Caller frees. */
+char *supervise_cgroup_path(const struct spec_service *svc, const char *id);
 /* True on a pure cgroup v2 host. */
 bool supervise_cgroup2_unified(void);
 

@@ -135,19 +135,19 @@ static bool mode_is(const char *mode, const char *value)
 static int namespaces_json(const struct oci_bundle_input *in, cJSON *arr, struct zl_err *err)
 {
 	const struct spec_service *svc = in->rs->service;
+	const char *why;
 	if (!mode_is(svc->pid_mode, "host")) {
-		if (svc->pid_mode && *svc->pid_mode && strcmp(svc->pid_mode, "private"))
-			return zl_invalid(err, "pid_mode: \"%s\" is not supported (expected host or private)", svc->pid_mode);
+		if ((why = spec_ns_mode_problem("pid_mode", svc->pid_mode)))
+			return zl_invalid(err, "pid_mode: \"%s\" is %s", svc->pid_mode, why);
 		add_ns(arr, "pid", NULL);
 	}
 	if (!mode_is(svc->ipc_mode, "host")) {
-		if (svc->ipc_mode && *svc->ipc_mode && strcmp(svc->ipc_mode, "private") &&
-		    strcmp(svc->ipc_mode, "shareable"))
-			return zl_invalid(err, "ipc_mode: \"%s\" is not supported (expected host, private or shareable)", svc->ipc_mode);
+		if ((why = spec_ns_mode_problem("ipc_mode", svc->ipc_mode)))
+			return zl_invalid(err, "ipc_mode: \"%s\" is %s", svc->ipc_mode, why);
 		add_ns(arr, "ipc", NULL);
 	}
-	if (svc->userns_mode && *svc->userns_mode && strcmp(svc->userns_mode, "host"))
-		return zl_invalid(err, "userns_mode: \"%s\" is not supported (containers share the host's user namespace)", svc->userns_mode);
+	if ((why = spec_ns_mode_problem("userns_mode", svc->userns_mode)))
+		return zl_invalid(err, "userns_mode: \"%s\" is %s", svc->userns_mode, why);
 	add_ns(arr, "uts", NULL);
 	add_ns(arr, "mount", NULL);
 	const char *net = svc->network_mode ? svc->network_mode : "default";
@@ -324,27 +324,14 @@ static int devices_json(const struct spec_service *svc, cJSON *linux_obj, cJSON 
  * container's own network namespace and IPC ones its own IPC namespace. */
 static int sysctls_json(const struct spec_service *svc, cJSON *linux_obj, struct zl_err *err)
 {
-	static const char *const ipc[] = {
-		"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
-		"kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
-	};
 	if (svc->sysctl_count == 0)
 		return 0;
-	bool host_net = mode_is(svc->network_mode, "host");
-	bool host_ipc = mode_is(svc->ipc_mode, "host");
 	cJSON *obj = cJSON_AddObjectToObject(linux_obj, "sysctl");
 	for (size_t i = 0; i < svc->sysctl_count; i++) {
 		const char *k = svc->sysctls[i].key;
-		bool is_ipc = !strncmp(k, "fs.mqueue.", 10);
-		for (size_t j = 0; j < sizeof(ipc) / sizeof(ipc[0]); j++)
-			is_ipc |= !strcmp(k, ipc[j]);
-		bool is_net = !strncmp(k, "net.", 4);
-		if (!is_ipc && !is_net)
-			return zl_invalid(err, "sysctls.%s: not a namespaced sysctl; a container cannot set it", k);
-		if (is_net && host_net)
-			return zl_invalid(err, "sysctls.%s: cannot be set with network_mode host", k);
-		if (is_ipc && host_ipc)
-			return zl_invalid(err, "sysctls.%s: cannot be set with ipc_mode host", k);
+		const char *why = spec_sysctl_problem(svc, k);
+		if (why)
+			return zl_invalid(err, "sysctls.%s: %s", k, why);
 		cJSON_AddStringToObject(obj, k, svc->sysctls[i].value ? svc->sysctls[i].value : "");
 	}
 	return 0;
@@ -378,8 +365,9 @@ static int pick_hostname(const struct oci_bundle_input *in, char **out, struct z
 	const struct spec_service *svc = in->rs->service;
 	const char *given = in->hostname ? in->hostname : svc->hostname;
 	if (given) {
-		if (!*given || strlen(given) > 64)
-			return zl_invalid(err, "hostname: expected 1..64 characters, got \"%s\"", given);
+		const char *why = spec_hostname_problem(given);
+		if (why)
+			return zl_invalid(err, "hostname: %s, got \"%s\"", why, given);
 		*out = zl_xstrdup(given);
 		return 0;
 	}

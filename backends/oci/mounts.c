@@ -60,22 +60,6 @@ static bool volume_name_ok(const char *name)
 	return true;
 }
 
-/* A container path is absolute and has no "." or ".." component (which
- * would also let an anonymous volume's directory leave anon_dir). */
-static bool target_ok(const char *t)
-{
-	if (!t || t[0] != '/' || !t[1])
-		return false;
-	for (const char *p = t; *p;) {
-		while (*p == '/')
-			p++;
-		size_t len = strcspn(p, "/");
-		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		p += len;
-	}
-	return true;
-}
 
 /* One directory name per target, distinct for distinct targets: '/' becomes
  * '_', characters outside [A-Za-z0-9.-] become %XX ("/var/my_db" ->
@@ -110,7 +94,7 @@ static int storage_mount(cJSON *mounts, const struct oci_bundle_input *in, size_
 {
 	const struct spec_service *svc = in->rs->service;
 	const struct spec_storage *st = &svc->storage[i];
-	if (!target_ok(st->target))
+	if (!spec_container_path_ok(st->target)) /* spec/validate.c: also no "." or "..", which would let an anonymous volume leave anon_dir */
 		return zl_invalid(err, "storage[%zu].target: expected an absolute path without . or .. components, got \"%s\"",
 				  i, st->target ? st->target : "");
 	switch (st->type) {

@@ -61,7 +61,7 @@ static struct supervised supervised_of(struct backend *b, const char *id, const 
  * runtime's container or the namespace there without a claim, fails naming
  * the holder and touches nothing, and remove leaves alone what another
  * root holds. */
-#define CLAIM_KIND "replica"
+#define CLAIM_KIND SUPERVISE_CLAIM_KIND
 
 static const struct zl_owner *me_of(struct backend *b, struct zl_err *err)
 {
@@ -88,16 +88,7 @@ static const char *unclaimed_trace(const char *id)
 static int claim_replica(struct backend *b, const char *id, struct zl_err *err)
 {
 	const struct zl_owner *me = me_of(b, err);
-	if (!me)
-		return -1;
-	struct zl_owner holder;
-	int r = zl_claim(CLAIM_KIND, id, me, &holder, err);
-	if (r < 0)
-		return -1;
-	if (r > 0)
-		return zl_fail(err, "%s belongs to the state root %s (another zlapply root runs a deployment of this name): nothing was touched; pick another deployment name, or run it from that root",
-			       id, holder.root);
-	return 0;
+	return me ? supervise_claim(me, id, err) : -1;
 }
 
 /* 1 when id is this root's to tear down (its claim, or no claim at all
@@ -120,18 +111,6 @@ static char *container_dir(struct backend *b, const char *id)
 #define CGROUP_FILE "cgroup" /* the replica's cgroup path, chosen at create */
 #define RUNTIME_FILE "runtime" /* the runtime create chose: start, exec and delete use it */
 
-/* "/zlapply/<id>", or "<cgroup_parent>/<id>" (Docker's --cgroup-parent). */
-static char *replica_cgroup(const struct spec_service *svc, const char *id)
-{
-	const char *parent = svc && svc->cgroup_parent ? svc->cgroup_parent : "/zlapply";
-	while (*parent == '/')
-		parent++;
-	size_t len = strlen(parent);
-	while (len > 0 && parent[len - 1] == '/')
-		len--;
-	return len ? zl_xasprintf("/%.*s/%s", (int)len, parent, id) : zl_xasprintf("/%s", id);
-}
-
 char *oci_container_cgroup(struct backend *b, const char *id)
 {
 	_cleanup_free_ char *dir = container_dir(b, id);
@@ -142,7 +121,7 @@ char *oci_container_cgroup(struct backend *b, const char *id)
 	if (zl_read_file(path, &text, &len, &ignored) == 0 && len > 1 && text[0] == '/')
 		return text;
 	free(text);
-	return replica_cgroup(NULL, id);
+	return supervise_cgroup_path(NULL, id);
 }
 
 /* The runtime create recorded for the replica in dir (a VM replica's is
@@ -208,7 +187,7 @@ static int write_config(struct backend *b, const char *dir, const struct backend
 	_cleanup_free_ char *rootfs = zl_xasprintf("%s/rootfs", dir);
 	_cleanup_free_ char *anon = zl_xasprintf("%s/anon", dir);
 	_cleanup_free_ char *volumes = zl_xasprintf("%s/volumes/%s", b->root, rs->deployment);
-	_cleanup_free_ char *cgroup = replica_cgroup(rs->service, rs->backend_id);
+	_cleanup_free_ char *cgroup = supervise_cgroup_path(rs->service, rs->backend_id);
 	_cleanup_free_ char *cgroup_record = zl_xasprintf("%s/%s", dir, CGROUP_FILE);
 	if (zl_write_file_atomic(cgroup_record, cgroup, strlen(cgroup), 0600, err) < 0)
 		return -1;

@@ -166,6 +166,9 @@ int oci_resolve_user(const char *user_spec, const char *rootfs, uint32_t *uid, u
 	*n_extra = 0;
 	if (!user_spec || !*user_spec)
 		user_spec = "0"; /* root, still with root's groups from the image */
+	const char *why = spec_user_problem(user_spec);
+	if (why)
+		return zl_invalid(err, "user \"%s\": %s", user_spec, why);
 	_cleanup_free_ char *copy = zl_xstrdup(user_spec);
 	char *group = strchr(copy, ':');
 	if (group)

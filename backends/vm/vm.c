@@ -30,26 +30,10 @@ static struct vm_ctx *ctx_of(struct backend *b)
 }
 
 /* zlvm: beside the running binary (installed: libexec), or in the build
- * tree (cli/ next to backends/). */
+ * tree. */
 static char *find_zlvm(void)
 {
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return NULL;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	const char *candidates[] = { "zlvm", "../backends/vm/zlvm", "../libexec/zlapply/zlvm" };
-	for (size_t i = 0; i < 3; i++) {
-		char *p = zl_xasprintf("%s/%s", self, candidates[i]);
-		if (access(p, X_OK) == 0)
-			return p;
-		free(p);
-	}
-	return NULL;
+	return supervise_find_beside("zlvm", "vm", X_OK);
 }
 
 static int vm_probe(struct backend *b, struct zl_err *err)

@@ -26,27 +26,10 @@ void wasm_engine_clear(struct wasm_engine *e)
 }
 
 /* The launcher: beside the running binary (installed: libexec), or in the
- * build tree (cli/ next to backends/). */
+ * build tree. */
 static char *find_launcher(void)
 {
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return NULL;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	const char *candidates[] = { "zlwasi.mjs", "../backends/wasm/zlwasi.mjs",
-				     "../libexec/zlapply/zlwasi.mjs" };
-	for (size_t i = 0; i < 3; i++) {
-		char *p = zl_xasprintf("%s/%s", self, candidates[i]);
-		if (access(p, R_OK) == 0)
-			return p;
-		free(p);
-	}
-	return NULL;
+	return supervise_find_beside("zlwasi.mjs", "wasm", R_OK);
 }
 
 /* Does `ENGINE [FLAG] -e "require('node:wasi')"` work? */

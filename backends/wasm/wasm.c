@@ -25,7 +25,7 @@
 #include "backends/process.h"
 #include "backends/supervise.h"
 
-#define CLAIM_KIND "replica"  /* the id names a cgroup: claimed as oci's are */
+#define CLAIM_KIND SUPERVISE_CLAIM_KIND /* the id names a cgroup: claimed as oci's are */
 #define CGROUP_FILE "cgroup"  /* the replica's cgroup path, chosen at create */
 #define LIMITS_FILE "limits"  /* "MEMORY_BYTES CPU_MILLICORES PIDS" (0: none), from create */
 /* The engine takes about 45 MiB before the module runs. */
@@ -68,28 +68,7 @@ static const struct zl_owner *me_of(struct backend *b, struct zl_err *err)
 static int claim_replica(struct backend *b, const char *id, struct zl_err *err)
 {
 	const struct zl_owner *me = me_of(b, err);
-	if (!me)
-		return -1;
-	struct zl_owner holder;
-	int r = zl_claim(CLAIM_KIND, id, me, &holder, err);
-	if (r < 0)
-		return -1;
-	if (r > 0)
-		return zl_fail(err, "%s belongs to the state root %s (another zlapply root runs a deployment of this name): nothing was touched; pick another deployment name, or run it from that root",
-			       id, holder.root);
-	return 0;
-}
-
-/* "/zlapply/<id>", or "<cgroup_parent>/<id>", as for a container. */
-static char *replica_cgroup(const struct spec_service *svc, const char *id)
-{
-	const char *parent = svc && svc->cgroup_parent ? svc->cgroup_parent : "/zlapply";
-	while (*parent == '/')
-		parent++;
-	size_t len = strlen(parent);
-	while (len > 0 && parent[len - 1] == '/')
-		len--;
-	return len ? zl_xasprintf("/%.*s/%s", (int)len, parent, id) : zl_xasprintf("/%s", id);
+	return me ? supervise_claim(me, id, err) : -1;
 }
 
 static char *recorded_cgroup(const char *dir, const char *id)
@@ -100,7 +79,7 @@ static char *recorded_cgroup(const char *dir, const char *id)
 	if (zl_read_file(path, &text, &len, NULL) == 0 && len > 1 && text[0] == '/')
 		return text;
 	free(text);
-	return replica_cgroup(NULL, id);
+	return supervise_cgroup_path(NULL, id);
 }
 
 /* The limits create recorded, for a start that finds the cgroup gone (a
@@ -180,7 +159,7 @@ static int wasm_create(struct backend *b, const struct backend_replica_spec *rs,
 		return -1;
 	int ret = -1;
 	_cleanup_free_ char *volumes = zl_xasprintf("%s/volumes/%s", b->root, rs->deployment);
-	_cleanup_free_ char *cgroup = replica_cgroup(rs->service, id);
+	_cleanup_free_ char *cgroup = supervise_cgroup_path(rs->service, id);
 	_cleanup_free_ char *cgroup_record = zl_xasprintf("%s/" CGROUP_FILE, dir);
 	struct supervised sv = supervised_of(b, id, dir);
 	struct wasm_launch_input in = { .rs = rs, .dir = dir, .volumes_dir = volumes };
