@@ -91,8 +91,9 @@ static int record_result(const struct exec_ctx *x, int64_t journal_id,
 	if (r == 0 && a->scheduled_s > 0)
 		r = state_schedule_put(x->db, a->deployment, a->service, a->scheduled_s, a->next_s,
 				       err);
-	/* A removed replica's address goes back to the pool with its row. */
-	if (r == 0 && !row)
+	/* A removed replica's address goes back to the pool with its row, and
+	 * so does a failed create's (do_create clears its ip). */
+	if (r == 0 && (!row || (row->state == STATE_REPLICA_FAILED && !row->ip)))
 		r = state_lease_delete(x->db, a->deployment, a->service, a->index, err);
 	if (r == 0)
 		r = state_journal_finish(x->db, journal_id, status, message, t, err);
@@ -357,6 +358,9 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		row.state = STATE_REPLICA_FAILED;
 		row.error = zl_xstrdup(act.msg);
 		row.updated_at = now(x);
+		/* Nothing runs: the address goes back to the pool (record_result). */
+		free(row.ip);
+		row.ip = NULL;
 		if (init_fail) /* errors.on_init_failure: backoff (reconcile/init.c) */
 			row.backoff_until = init_backoff_until(x->db, a, now(x));
 		record_result(x, journal_id, STATE_JOURNAL_FAILED, &row, false, "failed", act.msg,

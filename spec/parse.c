@@ -244,11 +244,30 @@ static void f_host_network(struct pctx *c, yaml_node_t *n, void *obj)
 #define STRV_FIELD(fn, member) \
 	static void fn(struct pctx *c, yaml_node_t *n, void *obj) { get_strv(c, n, &SVC(obj)->member); }
 
-STR_FIELD(f_hostname, hostname)
-STR_FIELD(f_user, user)
-STR_FIELD(f_pid_mode, pid_mode)
-STR_FIELD(f_ipc_mode, ipc_mode)
-STR_FIELD(f_userns_mode, userns_mode)
+static void f_hostname(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	const char *why;
+	if (get_str(c, n, &SVC(obj)->hostname) && (why = spec_hostname_problem(SVC(obj)->hostname)))
+		perr(c, n, "%s, got \"%s\"", why, SVC(obj)->hostname);
+}
+
+static void f_user(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	const char *why;
+	if (get_str(c, n, &SVC(obj)->user) && (why = spec_user_problem(SVC(obj)->user)))
+		perr(c, n, "%s, got \"%s\"", why, SVC(obj)->user);
+}
+
+#define MODE_FIELD(fn, member) \
+	static void fn(struct pctx *c, yaml_node_t *n, void *obj) \
+	{ \
+		const char *why; \
+		if (get_str(c, n, &SVC(obj)->member) && (why = spec_ns_mode_problem(#member, SVC(obj)->member))) \
+			perr(c, n, "\"%s\" is %s", SVC(obj)->member, why); \
+	}
+MODE_FIELD(f_pid_mode, pid_mode)
+MODE_FIELD(f_ipc_mode, ipc_mode)
+MODE_FIELD(f_userns_mode, userns_mode)
 BOOL_FIELD(f_privileged, privileged)
 BOOL_FIELD(f_read_only_root_fs, read_only_root_fs)
 BOOL_FIELD(f_tty, tty)
@@ -447,6 +466,7 @@ void parse_service(struct pctx *c, yaml_node_t *n, struct spec_service *svc)
 	}
 	validate_service_wasm(c, n, svc);
 	validate_service_isolation(c, n, svc);
+	validate_service_rules(c, n, svc);
 }
 
 static void f_version(struct pctx *c, yaml_node_t *n, void *obj)

@@ -334,7 +334,12 @@ static void st_name(struct pctx *c, yaml_node_t *n, void *obj)
 	if (!*s || s[0] == '.' || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(s))
 		perr(c, n, "expected a volume name of [A-Za-z0-9_.-] not starting with '.', got \"%s\"", s);
 }
-static void st_target(struct pctx *c, yaml_node_t *n, void *obj) { abs_path(c, n, &ST(obj)->target); }
+static void st_target(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	if (abs_path(c, n, &ST(obj)->target) && !spec_container_path_ok(ST(obj)->target))
+		perr(c, n, "expected an absolute path other than / without . or .. components, got \"%s\"",
+		     ST(obj)->target);
+}
 static void st_readonly(struct pctx *c, yaml_node_t *n, void *obj) { get_bool(c, n, &ST(obj)->readonly); }
 static void st_nocopy(struct pctx *c, yaml_node_t *n, void *obj) { get_bool(c, n, &ST(obj)->nocopy); }
 static void st_tier(struct pctx *c, yaml_node_t *n, void *obj) { get_str(c, n, &ST(obj)->tier); }

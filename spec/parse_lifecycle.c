@@ -258,8 +258,9 @@ void f_restart_policy(struct pctx *c, yaml_node_t *n, void *obj)
 
 static void dv_path(struct pctx *c, yaml_node_t *n, void *obj)
 {
-	if (get_str(c, n, &DEV(obj)->path) && strncmp(DEV(obj)->path, "/dev/", 5))
-		perr(c, n, "expected a device path under /dev/, got \"%s\"", DEV(obj)->path);
+	const char *why;
+	if (get_str(c, n, &DEV(obj)->path) && (why = spec_device_path_problem(DEV(obj)->path)))
+		perr(c, n, "%s, got \"%s\"", why, DEV(obj)->path);
 }
 static void dv_read(struct pctx *c, yaml_node_t *n, void *obj) { get_bool(c, n, &DEV(obj)->read); }
 static void dv_write(struct pctx *c, yaml_node_t *n, void *obj) { get_bool(c, n, &DEV(obj)->write); }

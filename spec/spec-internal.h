@@ -148,6 +148,9 @@ void f_wasm(struct pctx *c, yaml_node_t *n, void *obj); /* also under "wasm_http
 /* ---- validate.c ---- */
 /* NULL when ref is a valid image reference, else why not (static text). */
 const char *image_ref_problem(const char *ref);
+/* What the backends would refuse and the spec (or a bind source's
+ * existence) decides: command, devices, sysctls, ports, memory. */
+void validate_service_rules(struct pctx *c, yaml_node_t *n, struct spec_service *svc);
 bool deployment_name_ok(const char *name);
 bool service_name_ok(const char *name);
 /* Checks depends (unknown, self, cycles) and reorders dep->services

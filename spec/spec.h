@@ -395,6 +395,24 @@ int spec_service_desired_replicas(const struct spec_service *svc);
  * registry or oci: image is known to be WASM only after the pull. */
 bool spec_service_declares_wasm(const struct spec_service *svc);
 
+/* ---- rules the spec alone decides, shared by validate and the backends ----
+ * Each returns NULL when fine, else what is wrong (a static text, without
+ * the key: callers name it). */
+/* A container path: absolute, not "/", no "." or ".." component. */
+bool spec_container_path_ok(const char *path);
+/* A replica's hostname: 1..64 of [A-Za-z0-9._-]. */
+const char *spec_hostname_problem(const char *name);
+/* A device path: under /dev/, no "." or ".." component. */
+const char *spec_device_path_problem(const char *path);
+/* user: uid[:gid] or name[:group]; a number is 0..4294967294. */
+const char *spec_user_problem(const char *user);
+/* pid_mode (host|private), ipc_mode (host|private|shareable), userns_mode (host). */
+const char *spec_ns_mode_problem(const char *key, const char *mode);
+/* sysctls.KEY: namespaced, and not in a namespace shared with the host. */
+const char *spec_sysctl_problem(const struct spec_service *svc, const char *key);
+/* command: an explicitly empty entrypoint and args, or an empty program. */
+const char *spec_command_problem(const struct spec_service *svc);
+
 /* ---- environment ---- */
 /* Resolves env values: "$E:VAR" (whole value) from the process environment,
  * "$S:name" and "$secret://name" from secrets_dir/<name> (trailing newline

@@ -7,9 +7,13 @@
  * keep the order of the file and 1000 services cost O(n log n). */
 #include "spec-internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static bool is_lower_alnum(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); }
 static bool is_word(char ch) { return isalnum((unsigned char)ch) || ch == '_'; }
@@ -595,4 +599,237 @@ void validate_service_wasm(struct pctx *c, yaml_node_t *n, struct spec_service *
 			  "to probe (WASI preview 1 has no sockets; the service is WebAssembly: %s)",
 			  svc->health.check == SPEC_CHECK_TCP ? "a tcp" : "an http", why);
 	free(why);
+}
+
+/* ---- rules shared with the backends (declared in spec.h) ---- */
+
+static bool has_dot_component(const char *t)
+{
+	for (const char *p = t; *p;) {
+		while (*p == '/')
+			p++;
+		size_t len = strcspn(p, "/");
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+bool spec_container_path_ok(const char *t)
+{
+	return t && t[0] == '/' && t[strspn(t, "/")] && !has_dot_component(t);
+}
+
+const char *spec_hostname_problem(const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+	if (len == 0 || len > 64)
+		return "expected 1..64 characters";
+	if (strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != len)
+		return "expected letters, digits, '.', '-' and '_'";
+	return NULL;
+}
+
+const char *spec_device_path_problem(const char *path)
+{
+	if (!path || strncmp(path, "/dev/", 5) || !path[5 + strspn(path + 5, "/")])
+		return "expected a device path under /dev/";
+	if (has_dot_component(path))
+		return "expected a device path under /dev/ without . or .. components";
+	return NULL;
+}
+
+/* NULL: not a number; else whether it fits 0..UINT32_MAX-1 ((uid_t)-1 is
+ * "no id" to the kernel). */
+static const char *id_problem(const char *s, size_t len)
+{
+	size_t start = s[0] == '-' ? 1 : 0;
+	if (len <= start || strspn(s + start, "0123456789") < len - start)
+		return NULL;
+	if (start)
+		return "a numeric id cannot be negative";
+	unsigned long long v = 0;
+	for (size_t i = 0; i < len; i++) {
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+		if (v >= 4294967295ULL)
+			return "a numeric id must be 0..4294967294";
+	}
+	return NULL;
+}
+
+const char *spec_user_problem(const char *user)
+{
+	if (!user || !*user)
+		return NULL; /* the image's USER, else root */
+	const char *colon = strchr(user, ':');
+	size_t ulen = colon ? (size_t)(colon - user) : strlen(user);
+	if (!ulen || (colon && !colon[1]))
+		return "expected uid[:gid] or name[:group]";
+	const char *why = id_problem(user, ulen);
+	if (!why && colon)
+		why = id_problem(colon + 1, strlen(colon + 1));
+	return why;
+}
+
+const char *spec_ns_mode_problem(const char *key, const char *mode)
+{
+	if (!mode || !*mode || !strcmp(mode, "host"))
+		return NULL;
+	if (!strcmp(key, "pid_mode"))
+		return strcmp(mode, "private") ? "not supported (expected host or private)" : NULL;
+	if (!strcmp(key, "ipc_mode"))
+		return strcmp(mode, "private") && strcmp(mode, "shareable")
+			       ? "not supported (expected host, private or shareable)"
+			       : NULL;
+	return "not supported (containers share the host's user namespace)";
+}
+
+const char *spec_sysctl_problem(const struct spec_service *svc, const char *k)
+{
+	static const char *const ipc[] = {
+		"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+		"kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+	};
+	bool is_ipc = !strncmp(k, "fs.mqueue.", 10);
+	for (size_t j = 0; j < sizeof(ipc) / sizeof(ipc[0]); j++)
+		is_ipc |= !strcmp(k, ipc[j]);
+	bool is_net = !strncmp(k, "net.", 4);
+	if (!is_ipc && !is_net)
+		return "not a namespaced sysctl; a container cannot set it";
+	if (is_net && svc->network_mode && !strcmp(svc->network_mode, "host"))
+		return "cannot be set with network_mode host";
+	if (is_ipc && svc->ipc_mode && !strcmp(svc->ipc_mode, "host"))
+		return "cannot be set with ipc_mode host";
+	return NULL;
+}
+
+const char *spec_command_problem(const struct spec_service *svc)
+{
+	/* Decision 4: an explicit empty entrypoint clears the image's, an
+	 * explicit args list replaces its Cmd; with both empty nothing runs,
+	 * whatever the image says. */
+	if (svc->has_entrypoint && svc->entrypoint.count == 0 && svc->has_args && svc->args.count == 0)
+		return "no command: entrypoint and args are both empty, which clears the image's too";
+	if (svc->has_entrypoint && svc->entrypoint.count > 0 && !svc->entrypoint.items[0][0])
+		return "the program to run (first argument) is empty";
+	if (svc->has_entrypoint && svc->entrypoint.count == 0 && svc->has_args && !svc->args.items[0][0])
+		return "the program to run (first argument) is empty";
+	return NULL;
+}
+
+/* An error at keys[0].keys[1]... under n: an entry "#i" is index i. */
+static void rule_diag(struct pctx *c, yaml_node_t *n, const char *const *keys, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void rule_diag(struct pctx *c, yaml_node_t *n, const char *const *keys, const char *fmt, ...)
+{
+	size_t old = c->path.len;
+	yaml_node_t *at = n;
+	for (const char *const *k = keys; *k; k++) {
+		yaml_node_t *v = NULL;
+		if ((*k)[0] == '#') {
+			size_t i = (size_t)strtoul(*k + 1, NULL, 10);
+			path_push_index(c, i);
+			if (at && at->type == YAML_SEQUENCE_NODE &&
+			    i < (size_t)(at->data.sequence.items.top - at->data.sequence.items.start))
+				v = ynode(c, at->data.sequence.items.start[i]);
+		} else {
+			path_push_key(c, *k);
+			v = at && at->type == YAML_MAPPING_NODE ? map_get(c, at, *k) : NULL;
+		}
+		if (v)
+			at = v;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = zl_xvasprintf(fmt, ap);
+	va_end(ap);
+	perr(c, at, "%s", msg);
+	free(msg);
+	path_pop(c, old);
+}
+
+struct want_port {
+	bool v6, udp;
+	uint32_t ip;
+	int port, target;
+};
+
+void validate_service_rules(struct pctx *c, yaml_node_t *n, struct spec_service *svc)
+{
+	const char *why = spec_command_problem(svc);
+	if (why)
+		rule_diag(c, n, (const char *const[]){ "command", NULL }, "%s", why);
+
+	char idx[24];
+	for (size_t i = 0; i < svc->device_count; i++) {
+		const struct spec_device *d = &svc->devices[i];
+		snprintf(idx, sizeof(idx), "#%zu", i);
+		if (d->path && !d->read && !d->write && !d->mknod)
+			rule_diag(c, n, (const char *const[]){ "devices", idx, NULL },
+				  "%s allows nothing (set read, write or mknod)", d->path);
+	}
+	for (size_t i = 0; i < svc->sysctl_count; i++)
+		if ((why = spec_sysctl_problem(svc, svc->sysctls[i].key)))
+			rule_diag(c, n, (const char *const[]){ "sysctls", svc->sysctls[i].key, NULL }, "%s", why);
+	for (size_t i = 0; i < svc->storage_count; i++) {
+		const struct spec_storage *st = &svc->storage[i];
+		snprintf(idx, sizeof(idx), "#%zu", i);
+		if (st->type != SPEC_STORAGE_BIND || !st->source)
+			continue;
+		if (st->source[0] != '/')
+			rule_diag(c, n, (const char *const[]){ "storage", idx, "source", NULL },
+				  "expected an absolute host path, got \"%s\"", st->source);
+	}
+
+	/* Published ports (bridge networking only): one host port cannot lead
+	 * to two container ports; 0.0.0.0:P covers 127.0.0.1:P. */
+	const char *mode = svc->network_mode;
+	if (mode && strcmp(mode, "default") && strcmp(mode, "bridge") && strncmp(mode, "bridge:", 7))
+		return;
+	size_t total = svc->endpoint_count + svc->port_mapping_count;
+	struct want_port *w = zl_xcalloc(total + 1, sizeof(*w));
+	for (size_t i = 0; i < total; i++) {
+		bool ep = i < svc->endpoint_count;
+		size_t k = ep ? i : i - svc->endpoint_count;
+		struct want_port p = { 0 };
+		if (ep) {
+			const struct spec_endpoint *e = &svc->endpoints[k];
+			p.ip = e->expose == SPEC_EXPOSE_PUBLIC ? 0 : 0x7f000001;
+			p.port = e->port;
+			p.target = e->target_port > 0 ? e->target_port : e->port;
+			p.udp = e->protocol && !strcmp(e->protocol, "udp");
+		} else {
+			const struct spec_port_mapping *m = &svc->port_mappings[k];
+			struct in_addr a;
+			p.port = m->host_port;
+			p.target = m->container_port;
+			p.udp = m->protocol && !strcmp(m->protocol, "udp");
+			if (m->host_ip && inet_pton(AF_INET, m->host_ip, &a) == 1)
+				p.ip = ntohl(a.s_addr);
+			else
+				p.v6 = true;
+		}
+		w[i] = p;
+		snprintf(idx, sizeof(idx), "#%zu", k);
+		const char *const ep_keys[] = { "endpoints", idx, "port", NULL };
+		const char *const pm_keys[] = { "port_mappings", idx, "host_port", NULL };
+		if (p.v6)
+			continue; /* the backend that publishes says whether it can */
+		if (!p.port)
+			continue; /* ephemeral: picked free */
+		for (size_t j = 0; j < i; j++) {
+			const struct want_port *q = &w[j];
+			if (q->v6 || !q->port || q->port != p.port || q->udp != p.udp ||
+			    (q->ip != p.ip && q->ip && p.ip) || q->target == p.target)
+				continue;
+			bool qep = j < svc->endpoint_count;
+			size_t qk = qep ? j : j - svc->endpoint_count;
+			rule_diag(c, n, ep ? ep_keys : pm_keys,
+				  "host port %d/%s is published twice, to %d and %d (also %s[%zu])", p.port,
+				  p.udp ? "udp" : "tcp", q->target, p.target, qep ? "endpoints" : "port_mappings", qk);
+			break;
+		}
+	}
+	free(w);
 }

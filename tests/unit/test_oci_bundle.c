@@ -943,9 +943,6 @@ static void test_namespaces(void **state)
 	assert_null(namespace_of(root, "ipc"));
 	done(root, &l);
 	build_fails("    network_mode: \"container:db\"\n", NULL, "network_mode: container:db needs");
-	build_fails("    network_mode: host\n    sysctls: {net.core.somaxconn: \"1024\"}\n", NULL,
-		    "sysctls.net.core.somaxconn: cannot be set with network_mode host");
-	build_fails("    sysctls: {kernel.panic: \"1\"}\n", NULL, "sysctls.kernel.panic: not a namespaced sysctl");
 }
 
 static void test_hostname_cwd_labels(void **state)

@@ -1622,6 +1622,43 @@ static void test_wasm_preopens(void **state)
 	unload(&l);
 }
 
+/* What apply or the backend would refuse, refused by validate first, at
+ * its line:col (validate = apply). */
+static void test_validate_as_apply(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *yaml, *path, *part;
+	} cases[] = {
+		{ "    hostname: \"bad_host!\"\n", "services.w.hostname",
+		  "expected letters, digits, '.', '-' and '_', got \"bad_host!\"" },
+		{ "    user: \"4294967295\"\n", "services.w.user",
+		  "a numeric id must be 0..4294967294, got \"4294967295\"" },
+		{ "    storage: [{type: anonymous, target: /}]\n", "services.w.storage[0].target",
+		  "expected an absolute path other than / without . or .. components, got \"/\"" },
+		{ "    storage: [{type: anonymous, target: /a/../b}]\n", "services.w.storage[0].target",
+		  "got \"/a/../b\"" },
+		{ "    devices: [{path: /dev/../etc/passwd}]\n", "services.w.devices[0].path",
+		  "expected a device path under /dev/ without . or .. components" },
+		{ "    command: {entrypoint: [], args: []}\n", "services.w.command",
+		  "no command: entrypoint and args are both empty" },
+		{ "    sysctls: {kernel.panic: \"1\"}\n", "services.w.sysctls.kernel.panic",
+		  "not a namespaced sysctl; a container cannot set it" },
+		{ "    port_mappings:\n      - {host_port: 8080, container_port: 80}\n"
+		  "      - {host_port: 8080, container_port: 81}\n",
+		  "services.w.port_mappings[1].host_port",
+		  "host port 8080/tcp is published twice, to 80 and 81 (also port_mappings[0])" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		_cleanup_free_ char *text = zl_xasprintf(HEAD "  w:\n    image: busybox\n%s", cases[i].yaml);
+		expect_error(text, cases[i].path, cases[i].part);
+	}
+	/* command: [] alone keeps the image's ENTRYPOINT (Docker's rule). */
+	struct loaded l;
+	expect_clean(&l, HEAD "  w:\n    image: busybox\n    command: []\n");
+	unload(&l);
+}
+
 static void test_isolation(void **state)
 {
 	(void)state;
@@ -1910,6 +1947,7 @@ int main(void)
 		cmocka_unit_test(test_wasm_preopens),
 		cmocka_unit_test(test_service_type_values),
 		cmocka_unit_test(test_isolation),
+		cmocka_unit_test(test_validate_as_apply),
 		cmocka_unit_test(test_wasm_key_errors),
 		cmocka_unit_test(test_multi_document),
 		cmocka_unit_test(test_directory_and_stdin),
