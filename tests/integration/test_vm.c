@@ -45,10 +45,9 @@
  *
  * ZL_VM_TEST_SHOW_LOGS=1 prints each replica's vm.log, vm-console.log and
  * zlmon.log at teardown; ZL_KEEP_TMP=1 keeps the roots. */
-#include "oci-helpers.h"
+#include "replica-helpers.h"
 
 #include <arpa/inet.h>
-#include <glob.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -56,21 +55,7 @@
 #define WAIT_MS 20000     /* for what does not wait on a guest's boot */
 #define VM_WAIT_MS 60000  /* a VM boots to its command (and exits) */
 #define GUEST_DIR "/usr/local/lib/zlapply/guest"
-#define CLAIMS "/run/zlapply/claims"
 #define ZLVM_RUN "/run/zlvm"
-
-/* fail_msg() cuts a message at 1 KiB; zlapply's output is often longer:
- * the whole message goes to stderr, then the test fails at this line. */
-#define FAIL(...)                                             \
-	do {                                                  \
-		char *m_ = NULL;                              \
-		if (asprintf(&m_, __VA_ARGS__) < 0)           \
-			abort();                              \
-		fflush(stdout);                               \
-		fprintf(stderr, "ERROR: %s\n", m_);           \
-		free(m_);                                     \
-		fail();                                       \
-	} while (0)
 
 /* A service that says it is up, then runs (as a busybox shell) until
  * SIGTERM. */
@@ -92,217 +77,47 @@ static struct {
 	int seq;
 } g;
 
-struct vt {
-	struct cli_tmp tmp;
-	char dep[64]; /* zv<pid>-<seq> */
-};
-
 /* ---- running zlapply ---- */
 
-/* The verbs that take --bridge/--subnet (status, logs, kill, exec refuse them). */
-static bool takes_bridge(const char *verb)
-{
-	static const char *const verbs[] = { "apply", "diff", "delete", "watch", "doctor", "run" };
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(verb, verbs[i]) == 0)
-			return true;
-	return false;
-}
-
-static struct oci_test_flags flags_for(const struct vt *t, const char *verb)
-{
-	struct oci_test_flags f = { .root = t->tmp.root };
-	if (takes_bridge(verb)) {
-		f.bridge = g.bridge;
-		f.subnet = g.subnet;
-	}
-	return f;
-}
-
-/* args[0] is the verb; --root ROOT --backend oci (and the test bridge where
- * the verb takes it) follow it. */
-static int vz_run(const struct vt *t, const char *const *args, char **out, char **err)
-{
-	struct oci_test_flags f = flags_for(t, args[0]);
-	return oci_test_run(OCI_FLAGS_AFTER_VERB, &f, NULL, args, out, err);
-}
-
-#define ZL(t, out, err, ...) vz_run((t), (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
-
-/* Runs zlapply and says how long it took. */
-static int zl_timed(const struct vt *t, int64_t *ms, char **out, char **err,
-		    const char *const *args)
-{
-	int64_t t0 = cli_mono_ms();
-	int code = vz_run(t, args, out, err);
-	*ms = cli_mono_ms() - t0;
-	return code;
-}
-#define ZL_TIMED(t, ms, out, err, ...) \
-	zl_timed((t), (ms), (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
-
 /* Text with @IMG@, @DEP@ and @DIR@ replaced; caller frees. */
-static char *expand(const struct vt *t, const char *text)
+static char *expand(const struct rh_test *t, const char *text)
 {
-	const struct {
-		const char *key, *value;
-	} subst[] = { { "@IMG@", g.image }, { "@DEP@", t->dep }, { "@DIR@", t->tmp.dir } };
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	for (const char *p = text; *p;) {
-		bool done = false;
-		for (size_t i = 0; i < sizeof(subst) / sizeof(subst[0]) && !done; i++) {
-			size_t kl = strlen(subst[i].key);
-			if (strncmp(p, subst[i].key, kl) == 0) {
-				fputs(subst[i].value, f);
-				p += kl;
-				done = true;
-			}
-		}
-		if (!done)
-			fputc(*p++, f);
-	}
-	fclose(f);
-	return buf;
+	const struct rh_subst subst[] = { { "@IMG@", g.image }, { "@DEP@", t->dep },
+					  { "@DIR@", t->tmp.dir } };
+	return rh_expand(text, subst, sizeof(subst) / sizeof(subst[0]));
 }
 
-/* Writes t->dir/file: a spec of this test's deployment with services. */
-static char *write_spec(const struct vt *t, const char *file, const char *services,
-			char path[PATH_MAX])
+static char *apply_timed(const struct rh_test *t, const char *file, const char *services,
+			 int want, char **err_out, int64_t *ms)
 {
-	char *body = expand(t, services);
-	char *text = NULL;
-	if (asprintf(&text, "version: v1\ndeployment: %s\nservices:\n%s", t->dep, body) < 0)
-		abort();
-	cli_path(&t->tmp, file, path);
-	cli_write_file(path, text);
-	free(text);
-	free(body);
-	return path;
+	return rh_apply(t, file, services, want, err_out, ms, true);
 }
 
-/* Writes and applies a spec; asserts exit `want`; returns apply's stdout
- * (and its stderr in *err_out when given). *ms (optional) gets how long
- * apply took. */
-static char *apply_timed(const struct vt *t, const char *file, const char *services, int want,
-			 char **err_out, int64_t *ms)
+static char *apply_spec(const struct rh_test *t, const char *file, const char *services,
+			int want, char **err_out)
 {
-	char path[PATH_MAX], *out = NULL, *err = NULL;
-	write_spec(t, file, services, path);
-	int64_t took;
-	int code = ZL_TIMED(t, &took, &out, &err, "apply", "-f", path);
-	if (code != want)
-		FAIL("apply -f %s: expected exit %d, got %d after %lld ms\n--- spec:\n%s\n--- stdout:\n%s--- stderr:\n%s",
-		     file, want, code, (long long)took, services, out, err);
-	if (ms)
-		*ms = took;
-	if (err_out)
-		*err_out = err;
-	else
-		free(err);
-	return out;
-}
-
-static char *apply_spec(const struct vt *t, const char *file, const char *services, int want,
-			char **err_out)
-{
-	return apply_timed(t, file, services, want, err_out, NULL);
-}
-
-static void assert_action(const char *out, const char *action, const char *err)
-{
-	if (cli_action_index(out, action) < 0)
-		FAIL("expected the action \"%s\" in apply's output; stdout:\n%s--- stderr:\n%s", action,
-		     out, err ? err : "");
-}
-
-/* ---- what status says ---- */
-
-static cJSON *status_try(const struct vt *t, char **why)
-{
-	char *out = NULL, *err = NULL;
-	int code = ZL(t, &out, &err, "status", "-o", "json", "-d", t->dep);
-	cJSON *doc = code == 0 ? cJSON_Parse(out) : NULL;
-	if (doc && !cJSON_IsArray(cli_json_replicas(doc))) {
-		cJSON_Delete(doc);
-		doc = NULL;
-	}
-	if (!doc && why && asprintf(why, "status -o json: exit %d\n--- stdout:\n%s--- stderr:\n%s",
-				    code, out, err) < 0)
-		*why = NULL;
-	free(out);
-	free(err);
-	return doc;
-}
-
-static cJSON *status_doc(const struct vt *t)
-{
-	char *why = NULL;
-	cJSON *doc = status_try(t, &why);
-	if (!doc)
-		FAIL("%s", why ? why : "status failed");
-	return doc;
-}
-
-/* One replica as `status -o json` shows it; absent values -1 / "". */
-struct vrep {
-	struct oci_test_replica r;
-	char backend[16];
-	char ip[64];     /* "" when null */
-	char netns[256]; /* "" when null */
-	long long backoff_seconds;
-};
-
-static struct vrep vrep_of(cJSON *doc, const char *dep, const char *svc, int index)
-{
-	struct vrep w = { .r = oci_test_replica_of(doc, dep, svc, index) };
-	cJSON *o = cli_json_replica(doc, dep, svc, index);
-	oci_test_json_copy(o, "backend", w.backend, sizeof(w.backend));
-	oci_test_json_copy(o, "ip", w.ip, sizeof(w.ip));
-	oci_test_json_copy(o, "netns", w.netns, sizeof(w.netns));
-	w.backoff_seconds = oci_test_json_int(o, "backoff_seconds");
-	return w;
-}
-
-static struct vrep rep(const struct vt *t, const char *svc, int index)
-{
-	cJSON *doc = status_doc(t);
-	struct vrep w = vrep_of(doc, t->dep, svc, index);
-	cJSON_Delete(doc);
-	return w;
+	return rh_apply(t, file, services, want, err_out, NULL, true);
 }
 
 /* Polls status until svc-rep-index is in state with at least min_restarts
  * restarts (and a pid when running); fails after ms. */
-static struct vrep wait_rep_ms(const struct vt *t, const char *svc, int index, const char *state,
-			       int min_restarts, int64_t ms)
+static struct rh_replica wait_rep_ms(const struct rh_test *t, const char *svc, int index,
+				     const char *state, int min_restarts, int64_t ms)
 {
-	int64_t deadline = cli_mono_ms() + ms;
-	for (;;) {
-		struct vrep w = rep(t, svc, index);
-		if (strcmp(w.r.state, state) == 0 && w.r.restarts >= min_restarts &&
-		    (strcmp(state, "running") != 0 || w.r.pid > 0))
-			return w;
-		if (cli_mono_ms() > deadline)
-			FAIL("expected %s-rep-%d to be %s (restarts >= %d) within %lld ms; status says: %s",
-			     svc, index, state, min_restarts, (long long)ms, w.r.json);
-		cli_sleep_ms(100);
-	}
+	return rh_wait_rep(t, svc, index, state, min_restarts, ms, 100);
 }
 
-static struct vrep wait_rep(const struct vt *t, const char *svc, int index, const char *state,
-			    int min_restarts)
+static struct rh_replica wait_rep(const struct rh_test *t, const char *svc, int index,
+				  const char *state, int min_restarts)
 {
 	return wait_rep_ms(t, svc, index, state, min_restarts, VM_WAIT_MS);
 }
 
 /* A running replica of the vm backend with a live pid and an address on
  * the test's subnet. */
-static struct vrep running_vm(const struct vt *t, const char *svc, int index)
+static struct rh_replica running_vm(const struct rh_test *t, const char *svc, int index)
 {
-	struct vrep w = wait_rep(t, svc, index, "running", 0);
+	struct rh_replica w = wait_rep(t, svc, index, "running", 0);
 	if (!oci_test_pid_alive(w.r.pid))
 		FAIL("expected %s-rep-%d's pid %lld to be alive (status says running): %s", svc, index,
 		     w.r.pid, w.r.json);
@@ -310,16 +125,6 @@ static struct vrep running_vm(const struct vt *t, const char *svc, int index)
 		FAIL("expected %s-rep-%d on backend \"vm\" with an address in %s; status says: %s", svc,
 		     index, g.subnet, w.r.json);
 	return w;
-}
-
-/* `status` as a table. Caller frees. */
-static char *status_table(const struct vt *t)
-{
-	char *out = NULL, *err = NULL;
-	int code = ZL(t, &out, &err, "status", "-d", t->dep);
-	assert_exit(code, 0, out, err);
-	free(err);
-	return out;
 }
 
 /* The table's row of replica name split at blanks into fields (at most
@@ -342,37 +147,13 @@ static int table_row(const char *table, const char *dep, const char *name, char 
 	return 0;
 }
 
-/* Table columns of a row: DEPLOYMENT REPLICA STATE BACKEND PID IP EXIT RESTARTS HEALTH AGE. */
-enum { COL_STATE = 2, COL_BACKEND, COL_PID, COL_IP, COL_EXIT, COL_RESTARTS };
-
 /* ---- logs ---- */
 
 /* `logs svc -d dep` once it holds every needle (a line each, exactly);
  * fails after VM_WAIT_MS. Caller frees. */
-static char *logs_with_lines(const struct vt *t, const char *svc, const char *const *lines)
+static char *logs_with_lines(const struct rh_test *t, const char *svc, const char *const *lines)
 {
-	int64_t deadline = cli_mono_ms() + VM_WAIT_MS;
-	for (;;) {
-		char *out = NULL, *err = NULL;
-		int code = ZL(t, &out, &err, "logs", svc, "-d", t->dep);
-		bool ok = code == 0;
-		for (size_t i = 0; ok && lines[i]; i++)
-			ok = cli_line_index(out, lines[i]) >= 0;
-		if (ok) {
-			free(err);
-			return out;
-		}
-		if (cli_mono_ms() > deadline) {
-			char want[1024] = "";
-			for (size_t i = 0; lines[i]; i++)
-				snprintf(want + strlen(want), sizeof(want) - strlen(want), "\n  %s", lines[i]);
-			FAIL("expected `logs %s` to show the lines:%s\nwithin %d ms; got exit %d\n--- stdout:\n%s--- stderr:\n%s",
-			     svc, want, VM_WAIT_MS, code, out, err);
-		}
-		free(out);
-		free(err);
-		cli_sleep_ms(200);
-	}
+	return rh_logs_with_lines(t, svc, lines, VM_WAIT_MS, 200, true);
 }
 #define LOGS_WITH(t, svc, ...) logs_with_lines((t), (svc), (const char *const[]){ __VA_ARGS__, NULL })
 
@@ -398,68 +179,22 @@ static int count_line(const char *text, const char *line)
 /* "PID CMDLINE" lines of the processes (but this one) whose command line
  * names the root or one of the deployment's zlvm state directories, or
  * whose cgroup is one of the deployment's. */
-static char *procs_of(const struct vt *t, pid_t **pids, size_t *npids)
+static char *procs_of(const struct rh_test *t, pid_t **pids, size_t *npids)
 {
-	char cg_needle[128], run_needle[160];
-	snprintf(cg_needle, sizeof(cg_needle), "/zlapply/zl-%s-", t->dep);
+	char run_needle[160];
 	snprintf(run_needle, sizeof(run_needle), ZLVM_RUN "/zl-%s-", t->dep);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	*npids = 0;
-	*pids = NULL;
-	DIR *d = opendir("/proc");
-	assert_non_null(d);
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		if (*end || pid <= 0 || pid == getpid() || !oci_test_pid_alive(pid))
-			continue;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%ld/cgroup", pid);
-		char *cg = cli_read_file(path);
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		FILE *cf = fopen(path, "r");
-		char cmd[8192] = "";
-		size_t n = cf ? fread(cmd, 1, sizeof(cmd) - 1, cf) : 0;
-		if (cf)
-			fclose(cf);
-		for (size_t i = 0; i < n; i++)
-			if (!cmd[i])
-				cmd[i] = ' ';
-		cmd[n] = '\0';
-		if ((cg && strstr(cg, cg_needle)) || strstr(cmd, t->tmp.root) || strstr(cmd, run_needle)) {
-			fprintf(f, "%ld %.600s\n", pid, cmd);
-			*pids = realloc(*pids, (*npids + 1) * sizeof(**pids));
-			assert_non_null(*pids);
-			(*pids)[(*npids)++] = (pid_t)pid;
-		}
-		free(cg);
-	}
-	closedir(d);
-	fclose(f);
-	return buf;
+	return rh_procs_of(t, run_needle, 8192, 600, pids, npids);
 }
 
 /* procs_of() after giving them up to 5 s to go (a zlmon exits just after
  * writing the exit record delete waits for). */
-static char *procs_left(const struct vt *t, pid_t **pids, size_t *npids)
+static char *procs_left(const struct rh_test *t, pid_t **pids, size_t *npids)
 {
-	int64_t deadline = cli_mono_ms() + 5000;
-	for (;;) {
-		char *text = procs_of(t, pids, npids);
-		if (!*text || cli_mono_ms() > deadline)
-			return text;
-		free(text);
-		free(*pids);
-		cli_sleep_ms(50);
-	}
+	return rh_procs_left(t, procs_of, 5000, pids, npids);
 }
 
 /* Lines of procs_of() that contain needle (the command), as text. */
-static char *procs_with(const struct vt *t, const char *needle)
+static char *procs_with(const struct rh_test *t, const char *needle)
 {
 	pid_t *pids;
 	size_t n;
@@ -478,41 +213,10 @@ static char *procs_with(const struct vt *t, const char *needle)
 	return buf;
 }
 
-/* Paths matching the patterns (printf-style with the deployment), one a line. */
-static char *glob_lines(const char *const *patterns, const char *dep)
+/* rh_cgroups_of() with the processes each holds ("dir: pid pid ..."). */
+static char *cgroups_with_procs(const struct rh_test *t)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	for (size_t i = 0; patterns[i]; i++) {
-		char pat[PATH_MAX];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		snprintf(pat, sizeof(pat), patterns[i], dep);
-#pragma GCC diagnostic pop
-		glob_t gl;
-		if (glob(pat, 0, NULL, &gl) == 0)
-			for (size_t k = 0; k < gl.gl_pathc; k++)
-				fprintf(f, "%s\n", gl.gl_pathv[k]);
-		globfree(&gl);
-	}
-	fclose(f);
-	return buf;
-}
-
-/* cgroup directories of the deployment's replicas (v1 hierarchies and v2). */
-static char *cgroups_of(const struct vt *t)
-{
-	return glob_lines((const char *const[]){ "/sys/fs/cgroup/*/zlapply/zl-%s-*",
-						 "/sys/fs/cgroup/zlapply/zl-%s-*", NULL },
-			  t->dep);
-}
-
-/* cgroups_of() with the processes each holds ("dir: pid pid ..."). */
-static char *cgroups_with_procs(const struct vt *t)
-{
-	char *dirs = cgroups_of(t), *buf = NULL, *save = NULL;
+	char *dirs = rh_cgroups_of(t), *buf = NULL, *save = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	assert_non_null(f);
@@ -531,46 +235,20 @@ static char *cgroups_with_procs(const struct vt *t)
 	return buf;
 }
 
-static char *claims_of(const struct vt *t)
-{
-	return glob_lines((const char *const[]){ CLAIMS "/replica/zl-%s-*", NULL }, t->dep);
-}
-
 /* zlvm's state directories of the deployment's replicas. */
-static char *zlvm_dirs_of(const struct vt *t)
+static char *zlvm_dirs_of(const struct rh_test *t)
 {
-	return glob_lines((const char *const[]){ ZLVM_RUN "/zl-%s-*", NULL }, t->dep);
+	return rh_glob_lines((const char *const[]){ ZLVM_RUN "/zl-%s-*", NULL }, t->dep);
 }
 
 /* Named network namespaces of the deployment's replicas. */
-static char *netns_of(const struct vt *t)
+static char *netns_of(const struct rh_test *t)
 {
-	return glob_lines((const char *const[]){ "/run/netns/zl-%s-*", NULL }, t->dep);
-}
-
-/* Entries of <root>/NAME, one a line. */
-static char *root_entries(const struct vt *t, const char *name)
-{
-	char dir[PATH_MAX];
-	cli_pathf(dir, "%s/%s", t->tmp.root, name);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				fprintf(f, "%s/%s\n", dir, de->d_name);
-		closedir(d);
-	}
-	fclose(f);
-	return buf;
+	return rh_glob_lines((const char *const[]){ "/run/netns/zl-%s-*", NULL }, t->dep);
 }
 
 /* The deployment's leases in the state database (0 without a database). */
-static long long leases_of(const struct vt *t)
+static long long leases_of(const struct rh_test *t)
 {
 	char db[PATH_MAX];
 	if (access(cli_db_path(t->tmp.root, db), F_OK) < 0)
@@ -580,13 +258,13 @@ static long long leases_of(const struct vt *t)
 }
 
 /* Everything of the deployment still on the host, as text ("" when nothing). */
-static char *leftovers(const struct vt *t)
+static char *leftovers(const struct rh_test *t)
 {
 	pid_t *pids;
 	size_t npids;
-	char *p = procs_left(t, &pids, &npids), *c = cgroups_with_procs(t), *cl = claims_of(t);
+	char *p = procs_left(t, &pids, &npids), *c = cgroups_with_procs(t), *cl = rh_claims_of(t);
 	char *m = oci_test_mounts_under(t->tmp.root), *z = zlvm_dirs_of(t), *ns = netns_of(t);
-	char *ct = root_entries(t, "containers");
+	char *ct = rh_root_entries(t, "containers");
 	long long leases = leases_of(t);
 	free(pids);
 	char *all = NULL;
@@ -606,17 +284,6 @@ static char *leftovers(const struct vt *t)
 	free(ns);
 	free(ct);
 	return all;
-}
-
-static bool wait_pid_dead(long long pid, int64_t ms)
-{
-	int64_t deadline = cli_mono_ms() + ms;
-	while (oci_test_pid_alive(pid)) {
-		if (cli_mono_ms() > deadline)
-			return false;
-		cli_sleep_ms(20);
-	}
-	return true;
 }
 
 /* A shell command's stdout (malloc'd) and exit status in *code. */
@@ -814,46 +481,28 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (g.usable && net_link_exists(g.bridge)) {
-		fprintf(stderr, "cleanup: bridge %s left; deleting it\n", g.bridge);
-		oci_test_bridge_rules_delete(g.bridge, g.subnet);
-		oci_test_bridge_delete(g.bridge);
-	}
-	oci_test_ip_forward_restore(g.ip_forward);
-	if (g.dir[0] && !getenv("ZL_KEEP_TMP"))
-		cli_rm_rf(g.dir);
+	rh_group_cleanup(g.usable, g.bridge, g.subnet, g.ip_forward, g.dir);
 	return 0;
 }
 
 static int setup(void **state)
 {
-	struct vt *t = calloc(1, sizeof(*t));
-	if (!t || oci_test_case_open(&t->tmp, "/tmp/zlvmtest-XXXXXX", t->dep, sizeof(t->dep), "zv",
-				     ++g.seq) < 0) {
-		free(t);
-		return -1;
-	}
-	*state = t;
-	return 0;
+	return rh_setup(state, "/tmp/zlvmtest-XXXXXX", "zv", ++g.seq, g.bridge, g.subnet, expand);
 }
 
 /* Every test starts here: skipped without root, failed (saying to run
  * scripts/setup) without QEMU, the guest or the container tools. */
-static struct vt *begin(void **state)
+static struct rh_test *begin(void **state)
 {
 	if (g.fail_why[0])
 		FAIL("VM replicas cannot run here: %s", g.fail_why);
-	if (!g.usable) {
-		print_message("skipped: %s\n", g.skip_why[0] ? g.skip_why : "setup failed");
-		skip();
-	}
-	return *state;
+	return rh_begin(state, g.usable, g.skip_why);
 }
 
 /* Says where a failed test's VMs logged (vm.log, vm-console.log, zlmon.log). */
-static void show_vm_logs(const struct vt *t)
+static void show_vm_logs(const struct rh_test *t)
 {
-	char *dirs = root_entries(t, "containers");
+	char *dirs = rh_root_entries(t, "containers");
 	char *save = NULL;
 	for (char *d = strtok_r(dirs, "\n", &save); d; d = strtok_r(NULL, "\n", &save)) {
 		static const char *const files[] = { "vm.log", "vm-console.log", "zlmon.log" };
@@ -872,100 +521,39 @@ static void show_vm_logs(const struct vt *t)
 	free(dirs);
 }
 
+/* What teardown removes by force beyond mounts, cgroups and claims: the
+ * deployment's network namespaces and zlvm state directories. */
+static void remove_netns_and_zlvm_dirs(const struct rh_test *t)
+{
+	char *ns = netns_of(t);
+	for (char *save = NULL, *f = strtok_r(ns, "\n", &save); f; f = strtok_r(NULL, "\n", &save)) {
+		umount2(f, MNT_DETACH);
+		unlink(f);
+	}
+	free(ns);
+	char *z = zlvm_dirs_of(t);
+	for (char *save = NULL, *f = strtok_r(z, "\n", &save); f; f = strtok_r(NULL, "\n", &save))
+		cli_rm_rf(f);
+	free(z);
+}
+
 static int teardown(void **state)
 {
-	struct vt *t = *state;
-	int ret = 0;
-	if (g.usable) {
-		if (getenv("ZL_VM_TEST_SHOW_LOGS"))
-			show_vm_logs(t);
-		/* SIGKILL what still runs: delete would wait for stop graces. */
-		cJSON *doc = status_try(t, NULL);
-		bool recorded = doc && cJSON_GetArraySize(cli_json_replicas(doc)) > 0;
-		cJSON *r;
-		cJSON *list = doc ? cli_json_replicas(doc) : NULL;
-		cJSON_ArrayForEach(r, list)
-		{
-			const char *st = cli_json_str(r, "state"), *name = cli_json_str(r, "name");
-			if (st && name && strcmp(st, "running") == 0)
-				ZL(t, NULL, NULL, "kill", name, "-d", t->dep);
-		}
-		cJSON_Delete(doc);
-		char *out = NULL, *err = NULL;
-		int code = ZL(t, &out, &err, "delete", "-q", "-d", t->dep);
-		if (code != 0 && recorded) {
-			fprintf(stderr, "teardown: delete -d %s: exit %d\n%s%s", t->dep, code, out, err);
-			ret = -1;
-		}
-		free(out);
-		free(err);
-
-		char *left = leftovers(t);
-		if (*left) {
-			fprintf(stderr, "teardown: left behind by %s:\n%s", t->dep, left);
-			ret = -1;
-			oci_test_delete_and_fix(OCI_FLAGS_AFTER_VERB,
-						&(struct oci_test_flags){ .root = t->tmp.root,
-									  .bridge = g.bridge,
-									  .subnet = g.subnet },
-						t->dep);
-			pid_t *pids;
-			size_t npids;
-			free(procs_of(t, &pids, &npids));
-			for (size_t i = 0; i < npids; i++)
-				kill(pids[i], SIGKILL);
-			free(pids);
-			cli_sleep_ms(200);
-			oci_test_unmount_left(t->tmp.root);
-			char *c = cgroups_of(t);
-			for (char *save = NULL, *cg = strtok_r(c, "\n", &save); cg;
-			     cg = strtok_r(NULL, "\n", &save))
-				rmdir(cg);
-			free(c);
-			char *cl = claims_of(t);
-			for (char *save = NULL, *f = strtok_r(cl, "\n", &save); f;
-			     f = strtok_r(NULL, "\n", &save))
-				unlink(f);
-			free(cl);
-			char *ns = netns_of(t);
-			for (char *save = NULL, *f = strtok_r(ns, "\n", &save); f;
-			     f = strtok_r(NULL, "\n", &save)) {
-				umount2(f, MNT_DETACH);
-				unlink(f);
-			}
-			free(ns);
-			char *z = zlvm_dirs_of(t);
-			for (char *save = NULL, *f = strtok_r(z, "\n", &save); f;
-			     f = strtok_r(NULL, "\n", &save))
-				cli_rm_rf(f);
-			free(z);
-		}
-		free(left);
-		/* The last replica on the bridge takes it along. */
-		if (net_link_exists(g.bridge)) {
-			fprintf(stderr, "teardown: bridge %s still there after delete\n", g.bridge);
-			ret = -1;
-			oci_test_bridge_rules_delete(g.bridge, g.subnet);
-			oci_test_bridge_delete(g.bridge);
-		}
-		char claim[PATH_MAX];
-		cli_pathf(claim, CLAIMS "/bridge/%s", g.bridge);
-		if (unlink(claim) == 0) {
-			fprintf(stderr, "teardown: the claim on bridge %s was left\n", g.bridge);
-			ret = -1;
-		}
-	}
-	if (!getenv("ZL_KEEP_TMP"))
-		cli_tmp_remove(&t->tmp);
-	free(t);
-	return ret;
+	struct rh_test *t = *state;
+	if (g.usable && getenv("ZL_VM_TEST_SHOW_LOGS"))
+		show_vm_logs(t);
+	static const struct rh_teardown_ops ops = { .leftovers = leftovers,
+						    .procs = procs_of,
+						    .settle_ms = 200,
+						    .remove_more = remove_netns_and_zlvm_dirs };
+	return rh_teardown(t, g.usable, &ops);
 }
 
 /* ---- 1. a VM replica runs ---- */
 
 static void test_vm_replica_runs(void **state)
 {
-	struct vt *t = begin(state);
+	struct rh_test *t = begin(state);
 	char *err = NULL;
 	int64_t ms;
 	char *out = apply_timed(t, "web.yaml",
@@ -974,10 +562,10 @@ static void test_vm_replica_runs(void **state)
 				"    image: {name: \"oci:@IMG@:1.0\"}\n"
 				"    command: {args: " UP_ARGS "}\n",
 				0, &err, &ms);
-	assert_action(out, "+ create web-rep-1", err);
+	rh_assert_action(out, "+ create web-rep-1", err);
 	free(out);
 	free(err);
-	struct vrep w = running_vm(t, "web", 1);
+	struct rh_replica w = running_vm(t, "web", 1);
 	char want_netns[128];
 	snprintf(want_netns, sizeof(want_netns), "/run/netns/zl-%s-web-1", t->dep);
 	if (strcmp(w.netns, want_netns) != 0)
@@ -989,13 +577,13 @@ static void test_vm_replica_runs(void **state)
 	fprintf(stderr, "# vm: apply %lld ms, then the guest's first line after %lld ms\n",
 		(long long)ms, (long long)(cli_mono_ms() - t0));
 	/* Still the same process: the VM did not end after its first line. */
-	struct vrep again = running_vm(t, "web", 1);
+	struct rh_replica again = running_vm(t, "web", 1);
 	if (again.r.pid != w.r.pid || again.r.restarts != 0)
 		FAIL("expected web-rep-1 to keep running as pid %lld; status says: %s", w.r.pid,
 		     again.r.json);
 
 	/* The table: BACKEND vm, the address, and how QEMU runs here. */
-	char *table = status_table(t), fields[12][64], pid[32];
+	char *table = rh_status_table(t), fields[12][64], pid[32];
 	int n = table_row(table, t->dep, "web-rep-1", fields, 12);
 	snprintf(pid, sizeof(pid), "%lld", w.r.pid);
 	if (n < 10 || strcmp(fields[COL_STATE], "running") != 0 ||
@@ -1007,7 +595,7 @@ static void test_vm_replica_runs(void **state)
 		FAIL("expected status to end with the line \"%s\" (zlvm accel's decision); the table:\n%s",
 		     g.accel_note, table);
 	free(table);
-	cJSON *doc = status_doc(t), *note;
+	cJSON *doc = rh_status_doc(t), *note;
 	bool found = false;
 	cJSON_ArrayForEach(note, cJSON_GetObjectItemCaseSensitive(doc, "notes"))
 	{
@@ -1032,7 +620,7 @@ static void test_vm_replica_runs(void **state)
 
 static void test_exit_code_and_logs(void **state)
 {
-	struct vt *t = begin(state);
+	struct rh_test *t = begin(state);
 	char *err = NULL;
 	char *out = apply_spec(t, "e7.yaml",
 			       "  e7:\n"
@@ -1042,10 +630,10 @@ static void test_exit_code_and_logs(void **state)
 			       "    command: {args: [sh, -c, \"echo out; echo err >&2; exit 7\"]}\n"
 			       "    restart_policy: {kind: \"no\"}\n",
 			       0, &err);
-	assert_action(out, "+ create e7-rep-1", err);
+	rh_assert_action(out, "+ create e7-rep-1", err);
 	free(out);
 	free(err);
-	struct vrep w = wait_rep(t, "e7", 1, "exited", 0);
+	struct rh_replica w = wait_rep(t, "e7", 1, "exited", 0);
 	if (w.r.exit_code != 7 || strcmp(w.r.exit_reason, "exited") != 0 || w.r.exit_signal[0] ||
 	    strcmp(w.backend, "vm") != 0 || w.r.pid != -1)
 		FAIL("expected e7-rep-1 on backend vm exited with code 7 (reason \"exited\", no signal, no pid); status says: %s",
@@ -1064,7 +652,7 @@ static void test_exit_code_and_logs(void **state)
 			break;
 		cli_sleep_ms(100);
 	}
-	char *table = status_table(t), fields[12][64];
+	char *table = rh_status_table(t), fields[12][64];
 	int n = table_row(table, t->dep, "e7-rep-1", fields, 12);
 	if (n < 10 || strcmp(fields[COL_STATE], "exited") != 0 ||
 	    strcmp(fields[COL_BACKEND], "vm") != 0 || strcmp(fields[COL_EXIT], "7") != 0)
@@ -1072,7 +660,7 @@ static void test_exit_code_and_logs(void **state)
 		     table);
 	free(table);
 	/* The job's run is recorded with its code. */
-	cJSON *doc = status_doc(t);
+	cJSON *doc = rh_status_doc(t);
 	cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "runs"), 0);
 	if (!run || oci_test_json_int(run, "exit_code") != 7 ||
 	    !cli_json_str(run, "reason") || strcmp(cli_json_str(run, "reason"), "exited") != 0) {
@@ -1106,7 +694,7 @@ static void test_exit_code_and_logs(void **state)
 
 static void test_stop_signal_and_grace(void **state)
 {
-	struct vt *t = begin(state);
+	struct rh_test *t = begin(state);
 	free(apply_spec(t, "stop.yaml", TRM_SVC IJ_SVC("up"), 0, NULL));
 	long long trm = running_vm(t, "trm", 1).r.pid;
 	long long ij = running_vm(t, "ij", 1).r.pid;
@@ -1117,7 +705,7 @@ static void test_stop_signal_and_grace(void **state)
 	/* trm: scaled to 0 (its service removed), the trap answers SIGTERM at
 	 * once, far within the 20 s grace; a `logs -f` that followed it sees
 	 * the trap's line, then ends with the replica. */
-	struct oci_test_flags f = flags_for(t, "logs");
+	struct oci_test_flags f = rh_flags_for(t, "logs");
 	struct cli_proc follow;
 	oci_test_spawn(OCI_FLAGS_AFTER_VERB, &f, NULL,
 		       (const char *const[]){ "logs", "-f", "trm", "-d", t->dep, NULL }, &follow);
@@ -1139,8 +727,8 @@ static void test_stop_signal_and_grace(void **state)
 	char *err = NULL;
 	int64_t ms;
 	char *out = apply_timed(t, "stop2.yaml", IJ_SVC("up"), 0, &err, &ms);
-	assert_action(out, "- remove trm-rep-1", err);
-	if (ms > 8000 || !wait_pid_dead(trm, 2000))
+	rh_assert_action(out, "- remove trm-rep-1", err);
+	if (ms > 8000 || !rh_wait_pid_dead(trm, 2000))
 		FAIL("expected trm-rep-1 (its trap exits 0 on SIGTERM; grace 20s) removed well within its grace (< 8 s) and its pid %lld gone; took %lld ms\n--- stdout:\n%s--- stderr:\n%s",
 		     trm, (long long)ms, out, err);
 	free(out);
@@ -1157,14 +745,14 @@ static void test_stop_signal_and_grace(void **state)
 	/* ij: ignores SIGTERM; recreated (its command changed), it is stopped
 	 * after its 3 s grace with SIGKILL, which its run records. */
 	out = apply_timed(t, "stop3.yaml", IJ_SVC("up2"), 0, &err, &ms);
-	assert_action(out, "~ recreate ij-rep-1 (command changed)", err);
-	if (ms < 2900 || ms > 12000 || !wait_pid_dead(ij, 2000))
+	rh_assert_action(out, "~ recreate ij-rep-1 (command changed)", err);
+	if (ms < 2900 || ms > 12000 || !rh_wait_pid_dead(ij, 2000))
 		FAIL("expected the recreate of ij-rep-1 (SIGTERM ignored, grace 3s) to SIGKILL it after its grace (3-12 s) and its pid %lld gone; took %lld ms\n--- stdout:\n%s--- stderr:\n%s",
 		     ij, (long long)ms, out, err);
 	free(out);
 	free(err);
 	fprintf(stderr, "# vm: ij-rep-1 (SIGTERM ignored, grace 3s) recreated in %lld ms\n", (long long)ms);
-	cJSON *doc = status_doc(t), *r, *first = NULL;
+	cJSON *doc = rh_status_doc(t), *r, *first = NULL;
 	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(doc, "runs"))
 	{
 		const char *svc = cli_json_str(r, "service");
@@ -1192,7 +780,7 @@ static void test_stop_signal_and_grace(void **state)
 
 static void test_exec(void **state)
 {
-	struct vt *t = begin(state);
+	struct rh_test *t = begin(state);
 	free(apply_spec(t, "ex.yaml",
 			"  web:\n"
 			"    isolation: vm\n"
@@ -1264,7 +852,7 @@ static void test_exec(void **state)
 	free(out);
 	free(err);
 	/* None of it disturbed the replica. */
-	struct vrep w = running_vm(t, "web", 1);
+	struct rh_replica w = running_vm(t, "web", 1);
 	if (w.r.restarts != 0)
 		FAIL("expected web-rep-1 untouched by the execs; status says: %s", w.r.json);
 }
@@ -1273,7 +861,7 @@ static void test_exec(void **state)
 
 static void test_network(void **state)
 {
-	struct vt *t = begin(state);
+	struct rh_test *t = begin(state);
 	free(apply_spec(t, "net.yaml",
 			"  srv:\n"
 			"    isolation: vm\n"
@@ -1283,8 +871,8 @@ static void test_network(void **state)
 			"    image: {name: \"oci:@IMG@:1.0\"}\n"
 			"    command: {args: [\"/bin/sh\", \"-c\", \"echo listening; exec nc -ll -p 8081 -e echo hi from the box\"]}\n",
 			0, NULL));
-	struct vrep srv = running_vm(t, "srv", 1);
-	struct vrep box = wait_rep(t, "box", 1, "running", 0);
+	struct rh_replica srv = running_vm(t, "srv", 1);
+	struct rh_replica box = wait_rep(t, "box", 1, "running", 0);
 	if (strcmp(box.backend, "oci") != 0 || strncmp(box.ip, g.ip_prefix, strlen(g.ip_prefix)) != 0 ||
 	    strcmp(box.ip, srv.ip) == 0)
 		FAIL("expected box-rep-1 a container (backend oci) with its own address in %s; status says: %s",
@@ -1335,7 +923,7 @@ static void test_network(void **state)
 
 static void test_restart_policy(void **state)
 {
-	struct vt *t = begin(state);
+	struct rh_test *t = begin(state);
 	static const char services[] =
 		"  fl:\n"
 		"    isolation: vm\n"
@@ -1344,10 +932,10 @@ static void test_restart_policy(void **state)
 		"    restart_policy: {kind: on_failure, max_attempts: 2, delay: 1s}\n";
 	char *err = NULL;
 	char *out = apply_spec(t, "fl.yaml", services, 0, &err);
-	assert_action(out, "+ create fl-rep-1", err);
+	rh_assert_action(out, "+ create fl-rep-1", err);
 	free(out);
 	free(err);
-	struct vrep w = wait_rep(t, "fl", 1, "exited", 0);
+	struct rh_replica w = wait_rep(t, "fl", 1, "exited", 0);
 	if (w.r.exit_code != 1 || w.r.restarts != 0 || strcmp(w.backend, "vm") != 0)
 		FAIL("expected fl-rep-1 on vm exited 1, not restarted yet; status says: %s", w.r.json);
 
@@ -1370,7 +958,7 @@ static void test_restart_policy(void **state)
 		} else {
 			if (cli_mono_ms() > deadline)
 				FAIL("expected fl-rep-1 restarted twice; status says: %s",
-				     rep(t, "fl", 1).r.json);
+				     rh_rep(t, "fl", 1).r.json);
 			cli_sleep_ms(300);
 		}
 	}
@@ -1384,7 +972,7 @@ static void test_restart_policy(void **state)
 		free(out);
 		free(err);
 	}
-	w = rep(t, "fl", 1);
+	w = rh_rep(t, "fl", 1);
 	if (strcmp(w.r.state, "exited") != 0 || w.r.restarts != 2 || w.r.exit_code != 1 ||
 	    w.r.pid != -1)
 		FAIL("expected fl-rep-1 to stay exited (code 1) with 2 restarts; status says: %s",
@@ -1401,7 +989,7 @@ static void test_restart_policy(void **state)
 
 static void test_delete_leaves_nothing(void **state)
 {
-	struct vt *t = begin(state);
+	struct rh_test *t = begin(state);
 	free(apply_spec(t, "del.yaml",
 			"  web:\n"
 			"    isolation: vm\n"
@@ -1413,7 +1001,7 @@ static void test_delete_leaves_nothing(void **state)
 			"    image: {name: \"oci:@IMG@:1.0\"}\n"
 			"    command: {args: " UP_ARGS "}\n",
 			0, NULL));
-	struct vrep w = running_vm(t, "web", 1), k = running_vm(t, "kl", 1);
+	struct rh_replica w = running_vm(t, "web", 1), k = running_vm(t, "kl", 1);
 	free(LOGS_WITH(t, "web", "hello from web-rep-1 in a vm"));
 	free(LOGS_WITH(t, "kl", "hello from kl-rep-1 in a vm"));
 	char id[128], qneedle[192];
@@ -1422,7 +1010,7 @@ static void test_delete_leaves_nothing(void **state)
 
 	/* What delete must take away is there now (web-rep-1's, and kl's). */
 	char *qemu = procs_with(t, qneedle), *shim = procs_with(t, "zlvm");
-	char *cg = cgroups_of(t), *cl = claims_of(t), *z = zlvm_dirs_of(t), *ns = netns_of(t);
+	char *cg = rh_cgroups_of(t), *cl = rh_claims_of(t), *z = zlvm_dirs_of(t), *ns = netns_of(t);
 	char *m = oci_test_mounts_under(t->tmp.root);
 	long long leases = leases_of(t);
 	int code;
@@ -1464,12 +1052,12 @@ static void test_delete_leaves_nothing(void **state)
 	int64_t ms;
 	code = ZL_TIMED(t, &ms, &out, &err, "delete", "-d", t->dep);
 	assert_exit(code, 0, out, err);
-	assert_action(out, "- remove web-rep-1", err);
-	assert_action(out, "- remove kl-rep-1", err);
+	rh_assert_action(out, "- remove web-rep-1", err);
+	rh_assert_action(out, "- remove kl-rep-1", err);
 	free(out);
 	free(err);
-	if (!wait_pid_dead(w.r.pid, 3000) || !wait_pid_dead(qpid, 3000) ||
-	    !wait_pid_dead(k.r.pid, 3000))
+	if (!rh_wait_pid_dead(w.r.pid, 3000) || !rh_wait_pid_dead(qpid, 3000) ||
+	    !rh_wait_pid_dead(k.r.pid, 3000))
 		FAIL("expected web-rep-1's pid %lld, its QEMU %lld and kl-rep-1's pid %lld dead after delete",
 		     w.r.pid, qpid, k.r.pid);
 	fprintf(stderr, "# vm: delete of web-rep-1 and the killed kl-rep-1 in %lld ms\n", (long long)ms);
@@ -1480,27 +1068,14 @@ static void test_delete_leaves_nothing(void **state)
 	free(left);
 	if (net_link_exists(veth))
 		FAIL("expected the host veth %s gone after delete", veth);
-	code = ZL(t, &out, &err, "doctor");
-	if (code != 0 || strcmp(out, "nothing to clean up\n") != 0)
-		FAIL("expected doctor to report nothing after delete; exit %d\n--- stdout:\n%s--- stderr:\n%s",
-		     code, out, err);
-	free(out);
-	free(err);
-	if (net_link_exists(g.bridge))
-		FAIL("expected the bridge %s gone with its last replica", g.bridge);
-	code = ZL(t, &out, &err, "status", "-d", t->dep);
-	if (code != 1 || !strstr(err, "no deployment"))
-		FAIL("expected status -d of the deleted deployment to fail (exit 1, no deployment); exit %d\n--- stdout:\n%s--- stderr:\n%s",
-		     code, out, err);
-	free(out);
-	free(err);
+	rh_expect_deployment_gone(t);
 }
 
 /* ---- 8. bad input ---- */
 
 static void test_bad_input(void **state)
 {
-	struct vt *t = begin(state);
+	struct rh_test *t = begin(state);
 	char *err = NULL;
 	char *out = apply_spec(t, "big.yaml",
 			       "  big:\n"
@@ -1522,13 +1097,13 @@ static void test_bad_input(void **state)
 	free(line);
 	free(out);
 	free(err);
-	struct vrep big = rep(t, "big", 1);
+	struct rh_replica big = rh_rep(t, "big", 1);
 	if (strcmp(big.r.state, "failed") != 0 || big.r.pid != -1 ||
 	    !strstr(big.r.error, "more than this host has") || strcmp(big.backend, "vm") != 0)
 		FAIL("expected big-rep-1 failed on backend vm without a pid, its error saying why; status says: %s",
 		     big.r.json);
 	/* The rest of the deployment goes ahead. */
-	struct vrep box = wait_rep(t, "box", 1, "running", 0);
+	struct rh_replica box = wait_rep(t, "box", 1, "running", 0);
 	if (strcmp(box.backend, "oci") != 0)
 		FAIL("expected box-rep-1 running on oci beside the failed VM; status says: %s",
 		     box.r.json);
@@ -1539,7 +1114,7 @@ static void test_bad_input(void **state)
 	char *procs = procs_with(t, needle);
 	char zdir[PATH_MAX];
 	cli_pathf(zdir, ZLVM_RUN "/%s", id);
-	char *cg = glob_lines((const char *const[]){ "/sys/fs/cgroup/*/zlapply/zl-%s-big-1",
+	char *cg = rh_glob_lines((const char *const[]){ "/sys/fs/cgroup/*/zlapply/zl-%s-big-1",
 						     "/sys/fs/cgroup/zlapply/zl-%s-big-1", NULL },
 			      t->dep);
 	if (*procs || access(zdir, F_OK) == 0 || *cg)
@@ -1563,7 +1138,7 @@ static void test_bad_input(void **state)
 		     out, err);
 	free(out);
 	free(err);
-	struct vrep box2 = rep(t, "box", 1);
+	struct rh_replica box2 = rh_rep(t, "box", 1);
 	if (strcmp(box2.r.state, "running") != 0 || box2.r.pid != box.r.pid)
 		FAIL("expected box-rep-1 to keep running as pid %lld; status says: %s", box.r.pid,
 		     box2.r.json);
@@ -1579,7 +1154,7 @@ static void test_bad_input(void **state)
 			 "    network_mode: %s\n",
 			 modes[i]);
 		snprintf(file, sizeof(file), "netmode%zu.yaml", i);
-		write_spec(t, file, services, spec);
+		rh_write_spec(t, file, services, spec);
 		int code = run_zlapply(NULL, NULL, &out, &err, "validate", "-f", spec);
 		if (code != 2 || !cli_has_location(err, spec, 0) ||
 		    !cli_has_line_with(err, "services.hn", "network_mode host or container:", "VM"))
@@ -1594,7 +1169,7 @@ static void test_bad_input(void **state)
 		free(out);
 		free(err);
 	}
-	if (rep(t, "hn", 1).r.found)
+	if (rh_rep(t, "hn", 1).r.found)
 		FAIL("expected no hn replica after a refused spec");
 }
 
@@ -1602,13 +1177,13 @@ static void test_bad_input(void **state)
 
 static void test_adoption(void **state)
 {
-	struct vt *t = begin(state);
+	struct rh_test *t = begin(state);
 	static const char services[] = "  web:\n"
 				       "    isolation: vm\n"
 				       "    image: {name: \"oci:@IMG@:1.0\"}\n"
 				       "    command: {args: " UP_ARGS "}\n";
 	free(apply_spec(t, "web.yaml", services, 0, NULL));
-	struct vrep w = running_vm(t, "web", 1);
+	struct rh_replica w = running_vm(t, "web", 1);
 	free(LOGS_WITH(t, "web", "hello from web-rep-1 in a vm"));
 
 	/* (a) A second apply is a no-op: the same process. */
@@ -1618,30 +1193,20 @@ static void test_adoption(void **state)
 		FAIL("expected a no-op apply (\"up to date\"); stdout:\n%s--- stderr:\n%s", out, err);
 	free(out);
 	free(err);
-	struct vrep a = running_vm(t, "web", 1);
+	struct rh_replica a = running_vm(t, "web", 1);
 	if (a.r.pid != w.r.pid || strcmp(a.ip, w.ip) != 0)
 		FAIL("expected web-rep-1 to keep pid %lld and address %s; status says: %s", w.r.pid,
 		     w.ip, a.r.json);
 
 	/* (b) The database is lost: the next apply adopts the running VM. */
-	char moved[PATH_MAX];
-	cli_path(&t->tmp, "moved", moved);
-	assert_int_equal(mkdir(moved, 0700), 0);
-	static const char *const files[] = { "state.db", "state.db-wal", "state.db-shm" };
-	for (size_t i = 0; i < 3; i++) {
-		char from[PATH_MAX], to[PATH_MAX];
-		cli_pathf(from, "%s/%s", t->tmp.root, files[i]);
-		cli_pathf(to, "%s/%s", moved, files[i]);
-		if (rename(from, to) < 0 && errno != ENOENT)
-			FAIL("rename %s: %s", from, strerror(errno));
-	}
+	rh_lose_state_db(t);
 	out = apply_spec(t, "web.yaml", services, 0, &err);
 	if (strstr(out, "create") || strstr(out, "web-rep-1") || !strstr(err, "adopted 1 replica"))
 		FAIL("expected the apply after a lost state.db to adopt 1 replica and create none; stdout:\n%s--- stderr:\n%s",
 		     out, err);
 	free(out);
 	free(err);
-	struct vrep b = wait_rep(t, "web", 1, "running", 0);
+	struct rh_replica b = wait_rep(t, "web", 1, "running", 0);
 	if (b.r.pid != w.r.pid || b.r.restarts != 0 || strcmp(b.ip, w.ip) != 0 || leases_of(t) != 1)
 		FAIL("expected web-rep-1 adopted with pid %lld and its address %s (leased again), not restarted; status says: %s",
 		     w.r.pid, w.ip, b.r.json);
@@ -1665,8 +1230,8 @@ static void test_adoption(void **state)
 	free(out);
 	free(err);
 	/* It is still a VM replica. */
-	b = rep(t, "web", 1);
-	char *table = status_table(t), fields[12][64];
+	b = rh_rep(t, "web", 1);
+	char *table = rh_status_table(t), fields[12][64];
 	int n = table_row(table, t->dep, "web-rep-1", fields, 12);
 	if (strcmp(b.backend, "vm") != 0 || n < 10 || strcmp(fields[COL_BACKEND], "vm") != 0)
 		FAIL("expected the adopted web-rep-1 on backend \"vm\" (it runs in QEMU under zlvm); status says: %s\n-- the table:\n%s",

@@ -40,26 +40,10 @@
  * crun and umoci (the container), docker-registry and skopeo (the registry
  * test); without root, node, clang or a runtime every test is skipped with
  * the reason. */
-#include "oci-helpers.h"
+#include "replica-helpers.h"
 #include "tests/infra/registry-fixture.h"
 
-#include <glob.h>
-
 #define WAIT_MS 20000
-
-/* fail_msg() cuts a message at 1 KiB; zlapply's output is often longer:
- * the whole message goes to stderr, then the test fails at this line. */
-#define FAIL(...)                                             \
-	do {                                                  \
-		char *m_ = NULL;                              \
-		if (asprintf(&m_, __VA_ARGS__) < 0)           \
-			abort();                              \
-		fflush(stdout);                               \
-		fprintf(stderr, "ERROR: %s\n", m_);           \
-		free(m_);                                     \
-		fail();                                       \
-	} while (0)
-#define CLAIMS "/run/zlapply/claims"
 
 /* A replica that runs (as a busybox shell) until SIGTERM. */
 #define BOX_ARGS \
@@ -83,189 +67,35 @@ static struct {
 	cJSON *wasm_info;
 } g;
 
-struct wt {
-	struct cli_tmp tmp;
-	char dep[64]; /* zw<pid>-<seq> */
-};
-
 /* ---- running zlapply ---- */
 
-/* The verbs that take --bridge/--subnet (status, logs, kill refuse them). */
-static bool takes_bridge(const char *verb)
-{
-	static const char *const verbs[] = { "apply", "diff", "delete", "watch", "doctor", "run" };
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(verb, verbs[i]) == 0)
-			return true;
-	return false;
-}
-
-/* args[0] is the verb; --root ROOT --backend oci (and the test bridge where
- * the verb takes it) follow it. */
-static int wz_run(const struct wt *t, const char *const *env, const char *const *args, char **out,
-		  char **err)
-{
-	struct oci_test_flags f = { .root = t->tmp.root };
-	if (takes_bridge(args[0])) {
-		f.bridge = g.bridge;
-		f.subnet = g.subnet;
-	}
-	return oci_test_run(OCI_FLAGS_AFTER_VERB, &f, env, args, out, err);
-}
-
-#define ZL(t, out, err, ...) wz_run((t), NULL, (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
-#define ZL_ENV(t, env, out, err, ...) \
-	wz_run((t), (env), (const char *const[]){ __VA_ARGS__, NULL }, (out), (err))
-
 /* Text with @MODS@, @IMG@, @DEP@, @DIR@ and @REG@ replaced; caller frees. */
-static char *expand(const struct wt *t, const char *text)
+static char *expand(const struct rh_test *t, const char *text)
 {
 	char reg[64] = "";
 	snprintf(reg, sizeof(reg), "127.0.0.1:%d", g.reg.port);
-	const struct {
-		const char *key, *value;
-	} subst[] = { { "@MODS@", g.mods }, { "@IMG@", g.image }, { "@DEP@", t->dep },
-		      { "@DIR@", t->tmp.dir }, { "@REG@", reg } };
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	for (const char *p = text; *p;) {
-		bool done = false;
-		for (size_t i = 0; i < sizeof(subst) / sizeof(subst[0]) && !done; i++) {
-			size_t kl = strlen(subst[i].key);
-			if (strncmp(p, subst[i].key, kl) == 0) {
-				fputs(subst[i].value, f);
-				p += kl;
-				done = true;
-			}
-		}
-		if (!done)
-			fputc(*p++, f);
-	}
-	fclose(f);
-	return buf;
+	const struct rh_subst subst[] = { { "@MODS@", g.mods }, { "@IMG@", g.image }, { "@DEP@", t->dep },
+					  { "@DIR@", t->tmp.dir }, { "@REG@", reg } };
+	return rh_expand(text, subst, sizeof(subst) / sizeof(subst[0]));
 }
 
-/* Writes t->dir/file: a spec of this test's deployment with services. */
-static char *write_spec(const struct wt *t, const char *file, const char *services,
-			char path[PATH_MAX])
+static char *apply_spec(const struct rh_test *t, const char *file, const char *services,
+			int want, char **err_out)
 {
-	char *body = expand(t, services);
-	char *text = NULL;
-	if (asprintf(&text, "version: v1\ndeployment: %s\nservices:\n%s", t->dep, body) < 0)
-		abort();
-	cli_path(&t->tmp, file, path);
-	cli_write_file(path, text);
-	free(text);
-	free(body);
-	return path;
-}
-
-/* Writes and applies a spec; asserts exit `want`; returns apply's stdout
- * (and its stderr in *err_out when given). */
-static char *apply_spec(const struct wt *t, const char *file, const char *services, int want,
-			char **err_out)
-{
-	char path[PATH_MAX], *out = NULL, *err = NULL;
-	write_spec(t, file, services, path);
-	int code = ZL(t, &out, &err, "apply", "-f", path);
-	if (code != want)
-		FAIL("apply -f %s: expected exit %d, got %d\n--- spec:\n%s\n--- stdout:\n%s--- stderr:\n%s",
-		     file, want, code, services, out, err);
-	if (err_out)
-		*err_out = err;
-	else
-		free(err);
-	return out;
-}
-
-static void assert_action(const char *out, const char *action, const char *err)
-{
-	if (cli_action_index(out, action) < 0)
-		FAIL("expected the action \"%s\" in apply's output; stdout:\n%s--- stderr:\n%s", action,
-		     out, err ? err : "");
-}
-
-/* ---- what status says ---- */
-
-static cJSON *status_try(const struct wt *t, char **why)
-{
-	char *out = NULL, *err = NULL;
-	int code = ZL(t, &out, &err, "status", "-o", "json", "-d", t->dep);
-	cJSON *doc = code == 0 ? cJSON_Parse(out) : NULL;
-	if (doc && !cJSON_IsArray(cli_json_replicas(doc))) {
-		cJSON_Delete(doc);
-		doc = NULL;
-	}
-	if (!doc && why && asprintf(why, "status -o json: exit %d\n--- stdout:\n%s--- stderr:\n%s",
-				    code, out, err) < 0)
-		*why = NULL;
-	free(out);
-	free(err);
-	return doc;
-}
-
-static cJSON *status_doc(const struct wt *t)
-{
-	char *why = NULL;
-	cJSON *doc = status_try(t, &why);
-	if (!doc)
-		FAIL("%s", why ? why : "status failed");
-	return doc;
-}
-
-/* One replica as `status -o json` shows it; absent values -1 / "". */
-struct wrep {
-	struct oci_test_replica r;
-	char backend[16];
-	char ip[64];      /* "" when null */
-	char netns[256];  /* "" when null */
-	char image_digest[96];
-	long long backoff_seconds;
-};
-
-static struct wrep wrep_of(cJSON *doc, const char *dep, const char *svc, int index)
-{
-	struct wrep w = { .r = oci_test_replica_of(doc, dep, svc, index) };
-	cJSON *o = cli_json_replica(doc, dep, svc, index);
-	oci_test_json_copy(o, "backend", w.backend, sizeof(w.backend));
-	oci_test_json_copy(o, "ip", w.ip, sizeof(w.ip));
-	oci_test_json_copy(o, "netns", w.netns, sizeof(w.netns));
-	oci_test_json_copy(o, "image_digest", w.image_digest, sizeof(w.image_digest));
-	w.backoff_seconds = oci_test_json_int(o, "backoff_seconds");
-	return w;
-}
-
-static struct wrep rep(const struct wt *t, const char *svc, int index)
-{
-	cJSON *doc = status_doc(t);
-	struct wrep w = wrep_of(doc, t->dep, svc, index);
-	cJSON_Delete(doc);
-	return w;
+	return rh_apply(t, file, services, want, err_out, NULL, false);
 }
 
 /* Polls status until svc-rep-index is in state with at least min_restarts
  * restarts (and a pid when running); fails after WAIT_MS. */
-static struct wrep wait_rep(const struct wt *t, const char *svc, int index, const char *state,
-			    int min_restarts)
+static struct rh_replica wait_rep(const struct rh_test *t, const char *svc, int index,
+				  const char *state, int min_restarts)
 {
-	int64_t deadline = cli_mono_ms() + WAIT_MS;
-	for (;;) {
-		struct wrep w = rep(t, svc, index);
-		if (strcmp(w.r.state, state) == 0 && w.r.restarts >= min_restarts &&
-		    (strcmp(state, "running") != 0 || w.r.pid > 0))
-			return w;
-		if (cli_mono_ms() > deadline)
-			FAIL("expected %s-rep-%d to be %s (restarts >= %d) within %d ms; status says: %s",
-			     svc, index, state, min_restarts, WAIT_MS, w.r.json);
-		cli_sleep_ms(50);
-	}
+	return rh_wait_rep(t, svc, index, state, min_restarts, WAIT_MS, 50);
 }
 
-static struct wrep running(const struct wt *t, const char *svc, int index)
+static struct rh_replica running(const struct rh_test *t, const char *svc, int index)
 {
-	struct wrep w = wait_rep(t, svc, index, "running", 0);
+	struct rh_replica w = wait_rep(t, svc, index, "running", 0);
 	if (!oci_test_pid_alive(w.r.pid))
 		FAIL("expected %s-rep-%d's pid %lld to be alive (status says running): %s", svc, index,
 		     w.r.pid, w.r.json);
@@ -274,10 +104,10 @@ static struct wrep running(const struct wt *t, const char *svc, int index)
 
 /* A WASM replica that ended on its own: exited, with code and reason, on
  * the wasm backend, without pid or address. */
-static struct wrep expect_wasm_exit(const struct wt *t, const char *svc, int code,
-				    const char *reason)
+static struct rh_replica expect_wasm_exit(const struct rh_test *t, const char *svc, int code,
+					  const char *reason)
 {
-	struct wrep w = wait_rep(t, svc, 1, "exited", 0);
+	struct rh_replica w = wait_rep(t, svc, 1, "exited", 0);
 	if (w.r.exit_code != code || strcmp(w.r.exit_reason, reason) != 0 || w.r.exit_signal[0])
 		FAIL("expected %s-rep-1 to exit with code %d, exit_reason \"%s\" and no signal; status says: %s",
 		     svc, code, reason, w.r.json);
@@ -285,16 +115,6 @@ static struct wrep expect_wasm_exit(const struct wt *t, const char *svc, int cod
 		FAIL("expected %s-rep-1 on backend \"wasm\" with no ip, netns or pid; status says: %s",
 		     svc, w.r.json);
 	return w;
-}
-
-/* `status` as a table. Caller frees. */
-static char *status_table(const struct wt *t)
-{
-	char *out = NULL, *err = NULL;
-	int code = ZL(t, &out, &err, "status", "-d", t->dep);
-	assert_exit(code, 0, out, err);
-	free(err);
-	return out;
 }
 
 /* The table's row of replica name (split at blanks into fields, at most
@@ -339,15 +159,12 @@ static const char *exit_line(const char *next)
 	return strncmp(next, "exit: ", 6) == 0 ? next : "";
 }
 
-/* Table columns of a row: DEPLOYMENT REPLICA STATE BACKEND PID IP EXIT RESTARTS HEALTH AGE. */
-enum { COL_STATE = 2, COL_BACKEND, COL_PID, COL_IP, COL_EXIT, COL_RESTARTS };
-
 /* Checks the table row of svc-rep-1: backend, IP column, EXIT column and
  * the `exit: REASON` line under it (want_exit_line "" for none). */
-static void expect_table_row(const struct wt *t, const char *svc, const char *backend,
+static void expect_table_row(const struct rh_test *t, const char *svc, const char *backend,
 			     const char *ip, const char *exit_col, const char *want_exit_line)
 {
-	char *table = status_table(t), fields[12][64], *next = NULL, name[128];
+	char *table = rh_status_table(t), fields[12][64], *next = NULL, name[128];
 	snprintf(name, sizeof(name), "%s-rep-1", svc);
 	int n = table_row(table, t->dep, name, fields, 12, &next);
 	if (n < 10 || strcmp(fields[COL_BACKEND], backend) != 0 || strcmp(fields[COL_IP], ip) != 0 ||
@@ -363,36 +180,15 @@ static void expect_table_row(const struct wt *t, const char *svc, const char *ba
 
 /* `logs svc -d dep` once it holds every needle (a line each, exactly);
  * fails after WAIT_MS. Caller frees. */
-static char *logs_with_lines(const struct wt *t, const char *svc, const char *const *lines)
+static char *logs_with_lines(const struct rh_test *t, const char *svc, const char *const *lines)
 {
-	int64_t deadline = cli_mono_ms() + WAIT_MS;
-	for (;;) {
-		char *out = NULL, *err = NULL;
-		int code = ZL(t, &out, &err, "logs", svc, "-d", t->dep);
-		bool ok = code == 0;
-		for (size_t i = 0; ok && lines[i]; i++)
-			ok = cli_line_index(out, lines[i]) >= 0;
-		if (ok) {
-			free(err);
-			return out;
-		}
-		if (cli_mono_ms() > deadline) {
-			char want[1024] = "";
-			for (size_t i = 0; lines[i]; i++)
-				snprintf(want + strlen(want), sizeof(want) - strlen(want), "\n  %s", lines[i]);
-			FAIL("expected `logs %s` to show the lines:%s\ngot exit %d\n--- stdout:\n%s--- stderr:\n%s",
-			     svc, want, code, out, err);
-		}
-		free(out);
-		free(err);
-		cli_sleep_ms(50);
-	}
+	return rh_logs_with_lines(t, svc, lines, WAIT_MS, 50, false);
 }
 #define LOGS_WITH(t, svc, ...) logs_with_lines((t), (svc), (const char *const[]){ __VA_ARGS__, NULL })
 
 /* `logs svc -d dep` once it contains text anywhere; fails after WAIT_MS.
  * Caller frees. */
-static char *logs_containing(const struct wt *t, const char *svc, const char *text)
+static char *logs_containing(const struct rh_test *t, const char *svc, const char *text)
 {
 	int64_t deadline = cli_mono_ms() + WAIT_MS;
 	for (;;) {
@@ -412,7 +208,7 @@ static char *logs_containing(const struct wt *t, const char *svc, const char *te
 }
 
 /* Logs exactly equal to want (the module's whole output). */
-static void expect_logs_exactly(const struct wt *t, const char *svc, const char *want)
+static void expect_logs_exactly(const struct rh_test *t, const char *svc, const char *want)
 {
 	int64_t deadline = cli_mono_ms() + WAIT_MS;
 	for (;;) {
@@ -434,131 +230,26 @@ static void expect_logs_exactly(const struct wt *t, const char *svc, const char 
 
 /* "PID CMDLINE" lines of the processes (but this one) whose command line
  * names the root or whose cgroup is one of the deployment's. */
-static char *procs_of(const struct wt *t, pid_t **pids, size_t *npids)
+static char *procs_of(const struct rh_test *t, pid_t **pids, size_t *npids)
 {
-	char cg_needle[128];
-	snprintf(cg_needle, sizeof(cg_needle), "/zlapply/zl-%s-", t->dep);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	*npids = 0;
-	*pids = NULL;
-	DIR *d = opendir("/proc");
-	assert_non_null(d);
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		if (*end || pid <= 0 || pid == getpid() || !oci_test_pid_alive(pid))
-			continue;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%ld/cgroup", pid);
-		char *cg = cli_read_file(path);
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		FILE *cf = fopen(path, "r");
-		char cmd[4096] = "";
-		size_t n = cf ? fread(cmd, 1, sizeof(cmd) - 1, cf) : 0;
-		if (cf)
-			fclose(cf);
-		for (size_t i = 0; i < n; i++)
-			if (!cmd[i])
-				cmd[i] = ' ';
-		cmd[n] = '\0';
-		if ((cg && strstr(cg, cg_needle)) || strstr(cmd, t->tmp.root)) {
-			fprintf(f, "%ld %s\n", pid, cmd);
-			*pids = realloc(*pids, (*npids + 1) * sizeof(**pids));
-			assert_non_null(*pids);
-			(*pids)[(*npids)++] = (pid_t)pid;
-		}
-		free(cg);
-	}
-	closedir(d);
-	fclose(f);
-	return buf;
+	return rh_procs_of(t, NULL, 4096, INT_MAX, pids, npids);
 }
 
 /* procs_of() after giving them up to 3 s to go (a zlmon exits just after
  * writing the exit record delete waits for). */
-static char *procs_left(const struct wt *t, pid_t **pids, size_t *npids)
+static char *procs_left(const struct rh_test *t, pid_t **pids, size_t *npids)
 {
-	int64_t deadline = cli_mono_ms() + 3000;
-	for (;;) {
-		char *text = procs_of(t, pids, npids);
-		if (!*text || cli_mono_ms() > deadline)
-			return text;
-		free(text);
-		free(*pids);
-		cli_sleep_ms(50);
-	}
-}
-
-/* Paths matching the patterns (printf-style with the deployment), one a line. */
-static char *glob_lines(const char *const *patterns, const char *dep)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	for (size_t i = 0; patterns[i]; i++) {
-		char pat[PATH_MAX];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		snprintf(pat, sizeof(pat), patterns[i], dep);
-#pragma GCC diagnostic pop
-		glob_t gl;
-		if (glob(pat, 0, NULL, &gl) == 0)
-			for (size_t k = 0; k < gl.gl_pathc; k++)
-				fprintf(f, "%s\n", gl.gl_pathv[k]);
-		globfree(&gl);
-	}
-	fclose(f);
-	return buf;
-}
-
-/* cgroup directories of the deployment's replicas (v1 hierarchies and v2). */
-static char *cgroups_of(const struct wt *t)
-{
-	return glob_lines((const char *const[]){ "/sys/fs/cgroup/*/zlapply/zl-%s-*",
-						 "/sys/fs/cgroup/zlapply/zl-%s-*", NULL },
-			  t->dep);
-}
-
-/* Claim files of the deployment's replicas. */
-static char *claims_of(const struct wt *t)
-{
-	return glob_lines((const char *const[]){ CLAIMS "/replica/zl-%s-*", NULL }, t->dep);
-}
-
-/* Entries of <root>/NAME, one a line. */
-static char *root_entries(const struct wt *t, const char *name)
-{
-	char dir[PATH_MAX];
-	cli_pathf(dir, "%s/%s", t->tmp.root, name);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	assert_non_null(f);
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				fprintf(f, "%s/%s\n", dir, de->d_name);
-		closedir(d);
-	}
-	fclose(f);
-	return buf;
+	return rh_procs_left(t, procs_of, 3000, pids, npids);
 }
 
 /* Everything of the deployment still on the host, as text ("" when nothing). */
-static char *leftovers(const struct wt *t)
+static char *leftovers(const struct rh_test *t)
 {
 	pid_t *pids;
 	size_t npids;
-	char *p = procs_left(t, &pids, &npids), *c = cgroups_of(t), *cl = claims_of(t);
-	char *m = oci_test_mounts_under(t->tmp.root), *w = root_entries(t, "wasm");
-	char *ct = root_entries(t, "containers");
+	char *p = procs_left(t, &pids, &npids), *c = rh_cgroups_of(t), *cl = rh_claims_of(t);
+	char *m = oci_test_mounts_under(t->tmp.root), *w = rh_root_entries(t, "wasm");
+	char *ct = rh_root_entries(t, "containers");
 	free(pids);
 	char *all = NULL;
 	if (*p || *c || *cl || *m || *w || *ct) {
@@ -576,17 +267,6 @@ static char *leftovers(const struct wt *t)
 	free(w);
 	free(ct);
 	return all;
-}
-
-static bool wait_pid_dead(long long pid, int64_t ms)
-{
-	int64_t deadline = cli_mono_ms() + ms;
-	while (oci_test_pid_alive(pid)) {
-		if (cli_mono_ms() > deadline)
-			return false;
-		cli_sleep_ms(20);
-	}
-	return true;
 }
 
 /* A number from a file (the first one); -1 when unreadable. */
@@ -669,119 +349,33 @@ static int group_teardown(void **state)
 	if (g.reg.dir[0])
 		rf_registry_stop(&g.reg);
 	cJSON_Delete(g.wasm_info);
-	if (net_link_exists(g.bridge)) {
-		fprintf(stderr, "cleanup: bridge %s left; deleting it\n", g.bridge);
-		oci_test_bridge_rules_delete(g.bridge, g.subnet);
-		oci_test_bridge_delete(g.bridge);
-	}
-	oci_test_ip_forward_restore(g.ip_forward);
-	if (g.dir[0] && !getenv("ZL_KEEP_TMP"))
-		cli_rm_rf(g.dir);
+	rh_group_cleanup(true, g.bridge, g.subnet, g.ip_forward, g.dir);
 	return 0;
 }
 
 static int setup(void **state)
 {
-	struct wt *t = calloc(1, sizeof(*t));
-	if (!t || oci_test_case_open(&t->tmp, "/tmp/zlwasm-XXXXXX", t->dep, sizeof(t->dep), "zw",
-				     ++g.seq) < 0) {
-		free(t);
-		return -1;
-	}
-	*state = t;
-	return 0;
+	return rh_setup(state, "/tmp/zlwasm-XXXXXX", "zw", ++g.seq, g.bridge, g.subnet, expand);
 }
 
 /* Every test starts here: skipped (with the reason) when the host cannot
  * run it. */
-static struct wt *begin(void **state)
+static struct rh_test *begin(void **state)
 {
-	if (!g.usable) {
-		print_message("skipped: %s\n", g.skip_why[0] ? g.skip_why : "setup failed");
-		skip();
-	}
-	return *state;
+	return rh_begin(state, g.usable, g.skip_why);
 }
 
 static int teardown(void **state)
 {
-	struct wt *t = *state;
-	int ret = 0;
-	if (g.usable) {
-		/* SIGKILL what still runs: delete would wait for stop graces. */
-		cJSON *doc = status_try(t, NULL);
-		bool recorded = doc && cJSON_GetArraySize(cli_json_replicas(doc)) > 0;
-		cJSON *r;
-		cJSON *list = doc ? cli_json_replicas(doc) : NULL;
-		cJSON_ArrayForEach(r, list)
-		{
-			const char *st = cli_json_str(r, "state"), *name = cli_json_str(r, "name");
-			if (st && name && strcmp(st, "running") == 0)
-				ZL(t, NULL, NULL, "kill", name, "-d", t->dep);
-		}
-		cJSON_Delete(doc);
-		char *out = NULL, *err = NULL;
-		int code = ZL(t, &out, &err, "delete", "-q", "-d", t->dep);
-		if (code != 0 && recorded) {
-			fprintf(stderr, "teardown: delete -d %s: exit %d\n%s%s", t->dep, code, out, err);
-			ret = -1;
-		}
-		free(out);
-		free(err);
-
-		char *left = leftovers(t);
-		if (*left) {
-			fprintf(stderr, "teardown: left behind by %s:\n%s", t->dep, left);
-			ret = -1;
-			oci_test_delete_and_fix(OCI_FLAGS_AFTER_VERB,
-						&(struct oci_test_flags){ .root = t->tmp.root,
-									  .bridge = g.bridge,
-									  .subnet = g.subnet },
-						t->dep);
-			pid_t *pids;
-			size_t npids;
-			free(procs_of(t, &pids, &npids));
-			for (size_t i = 0; i < npids; i++)
-				kill(pids[i], SIGKILL);
-			free(pids);
-			oci_test_unmount_left(t->tmp.root);
-			char *c = cgroups_of(t);
-			for (char *save = NULL, *cg = strtok_r(c, "\n", &save); cg;
-			     cg = strtok_r(NULL, "\n", &save))
-				rmdir(cg);
-			free(c);
-			char *cl = claims_of(t);
-			for (char *save = NULL, *f = strtok_r(cl, "\n", &save); f;
-			     f = strtok_r(NULL, "\n", &save))
-				unlink(f);
-			free(cl);
-		}
-		free(left);
-		/* The last replica on the bridge takes it along. */
-		if (net_link_exists(g.bridge)) {
-			fprintf(stderr, "teardown: bridge %s still there after delete\n", g.bridge);
-			ret = -1;
-			oci_test_bridge_rules_delete(g.bridge, g.subnet);
-			oci_test_bridge_delete(g.bridge);
-		}
-		char claim[PATH_MAX];
-		cli_pathf(claim, CLAIMS "/bridge/%s", g.bridge);
-		if (unlink(claim) == 0) {
-			fprintf(stderr, "teardown: the claim on bridge %s was left\n", g.bridge);
-			ret = -1;
-		}
-	}
-	if (!getenv("ZL_KEEP_TMP"))
-		cli_tmp_remove(&t->tmp);
-	free(t);
-	return ret;
+	static const struct rh_teardown_ops ops = { .leftovers = leftovers, .procs = procs_of };
+	return rh_teardown(*state, g.usable, &ops);
 }
 
 /* ---- 1. an exit code, stdout and stderr ---- */
 
 static void test_exit_code_and_logs(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	char *err = NULL;
 	char *out = apply_spec(t, "exit7.yaml",
 			       "  e7:\n"
@@ -789,10 +383,10 @@ static void test_exit_code_and_logs(void **state)
 			       "    image: {name: \"file:@MODS@/exit7.wasm\"}\n"
 			       "    restart_policy: {kind: \"no\"}\n",
 			       0, &err);
-	assert_action(out, "+ create e7-rep-1", err);
+	rh_assert_action(out, "+ create e7-rep-1", err);
 	free(out);
 	free(err);
-	struct wrep w = expect_wasm_exit(t, "e7", 7, "exited");
+	struct rh_replica w = expect_wasm_exit(t, "e7", 7, "exited");
 	if (strncmp(w.image_digest, "sha256:", 7) != 0)
 		FAIL("expected e7-rep-1 to record the module's image digest; status says: %s", w.r.json);
 	/* The module's two lines and nothing of the launcher's (a normal exit). */
@@ -804,7 +398,7 @@ static void test_exit_code_and_logs(void **state)
 
 static void test_trap(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	free(apply_spec(t, "trap.yaml",
 			"  tr:\n"
 			"    rtype: job\n"
@@ -834,7 +428,7 @@ static void test_trap(void **state)
 
 static void test_env_args_preopens(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	char host[PATH_MAX], file[PATH_MAX], spec[PATH_MAX];
 	cli_path(&t->tmp, "host", host);
 	assert_int_equal(mkdir(host, 0755), 0);
@@ -879,7 +473,7 @@ static void test_env_args_preopens(void **state)
 		"    command: {args: [write, /data/v.txt, \"in a named volume\"]}\n"
 		"    storage: [{type: named, name: wdata, target: /data}]\n"
 		"    restart_policy: {kind: \"no\"}\n";
-	write_spec(t, "env.yaml", services, spec);
+	rh_write_spec(t, "env.yaml", services, spec);
 
 	/* $E: is zlapply's own environment; unset, the apply is refused. */
 	char *out = NULL, *err = NULL;
@@ -924,7 +518,7 @@ static void test_env_args_preopens(void **state)
 
 static void test_readonly_preopen(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	char ro[PATH_MAX], file[PATH_MAX], newfile[PATH_MAX];
 	cli_path(&t->tmp, "ro", ro);
 	assert_int_equal(mkdir(ro, 0755), 0);
@@ -989,7 +583,7 @@ static int hog_mib(const char *logs)
 
 static void test_memory_limit(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	free(apply_spec(t, "hog.yaml",
 			"  hog:\n"
 			"    rtype: job\n"
@@ -1025,7 +619,7 @@ static void test_memory_limit(void **state)
 
 static void test_restart_backoff(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	static const char services[] =
 		"  cr:\n"
 		"    image: {name: \"file:@MODS@/crash.wasm\"}\n"
@@ -1038,25 +632,25 @@ static void test_restart_backoff(void **state)
 		"    restart_policy: {kind: \"no\"}\n";
 	char *err = NULL;
 	char *out = apply_spec(t, "crash.yaml", services, 0, &err);
-	assert_action(out, "+ create cr-rep-1", err);
+	rh_assert_action(out, "+ create cr-rep-1", err);
 	free(out);
 	free(err);
 	static const char *const svcs[] = { "cr", "cm", "cn" };
 	for (int i = 0; i < 3; i++) {
-		struct wrep w = expect_wasm_exit(t, svcs[i], 2, "exited");
+		struct rh_replica w = expect_wasm_exit(t, svcs[i], 2, "exited");
 		if (w.r.restarts != 0)
 			FAIL("expected %s-rep-1 not restarted yet; status says: %s", svcs[i], w.r.json);
 	}
 
 	/* The first restart is immediate; restart_policy no stays exited. */
 	out = apply_spec(t, "crash.yaml", services, 0, &err);
-	assert_action(out, "> restart cr-rep-1 (exited 2)", err);
-	assert_action(out, "> restart cm-rep-1 (exited 2)", err);
+	rh_assert_action(out, "> restart cr-rep-1 (exited 2)", err);
+	rh_assert_action(out, "> restart cm-rep-1 (exited 2)", err);
 	if (strstr(out, "cn-rep-1"))
 		FAIL("expected no action on cn-rep-1 (restart_policy no); apply said:\n%s", out);
 	free(out);
 	free(err);
-	struct wrep cr = wait_rep(t, "cr", 1, "exited", 1);
+	struct rh_replica cr = wait_rep(t, "cr", 1, "exited", 1);
 	wait_rep(t, "cm", 1, "exited", 1);
 	/* Now it backs off (delay 2s): an apply at once restarts nothing. */
 	out = apply_spec(t, "crash.yaml", services, 0, &err);
@@ -1065,10 +659,10 @@ static void test_restart_backoff(void **state)
 		     cr.r.json);
 	free(out);
 	free(err);
-	cr = rep(t, "cr", 1);
+	cr = rh_rep(t, "cr", 1);
 	if (cr.r.restarts != 1 || cr.backoff_seconds < 1 || cr.backoff_seconds > 2)
 		FAIL("expected cr-rep-1 with 1 restart, backing off 1-2 s; status says: %s", cr.r.json);
-	char *table = status_table(t), fields[12][64], *next = NULL;
+	char *table = rh_status_table(t), fields[12][64], *next = NULL;
 	table_row(table, t->dep, "cr-rep-1", fields, 12, &next);
 	if (strcmp(fields[COL_STATE], "backoff") != 0)
 		FAIL("expected the status table to show cr-rep-1 as \"backoff Ns\":\n%s", table);
@@ -1078,10 +672,10 @@ static void test_restart_backoff(void **state)
 	/* Once the back-off is over the next apply restarts it; cm has used its
 	 * one attempt (max_attempts 1). */
 	int64_t deadline = cli_mono_ms() + 5000;
-	while (rep(t, "cr", 1).backoff_seconds > 0 && cli_mono_ms() < deadline)
+	while (rh_rep(t, "cr", 1).backoff_seconds > 0 && cli_mono_ms() < deadline)
 		cli_sleep_ms(100);
 	out = apply_spec(t, "crash.yaml", services, 0, &err);
-	assert_action(out, "> restart cr-rep-1 (exited 2)", err);
+	rh_assert_action(out, "> restart cr-rep-1 (exited 2)", err);
 	if (strstr(out, "cm-rep-1") || strstr(out, "cn-rep-1"))
 		FAIL("expected only cr-rep-1 restarted (cm: max_attempts 1 used, cn: no); apply said:\n%s",
 		     out);
@@ -1095,11 +689,11 @@ static void test_restart_backoff(void **state)
 		FAIL("expected no restart right after cr-rep-1's second exit; apply said:\n%s", out);
 	free(out);
 	free(err);
-	cr = rep(t, "cr", 1);
+	cr = rh_rep(t, "cr", 1);
 	if (cr.r.restarts != 2 || cr.r.exit_code != 2 || cr.backoff_seconds < 3 || cr.backoff_seconds > 4)
 		FAIL("expected cr-rep-1 with 2 restarts, exit 2, backing off 3-4 s (2s doubled); status says: %s",
 		     cr.r.json);
-	struct wrep cm = rep(t, "cm", 1), cn = rep(t, "cn", 1);
+	struct rh_replica cm = rh_rep(t, "cm", 1), cn = rh_rep(t, "cn", 1);
 	if (cm.r.restarts != 1 || cn.r.restarts != 0 || strcmp(cm.r.state, "exited") != 0 ||
 	    strcmp(cn.r.state, "exited") != 0)
 		FAIL("expected cm-rep-1 exited after 1 restart and cn-rep-1 exited without any; status says:\n%s\n%s",
@@ -1115,7 +709,7 @@ static void test_restart_backoff(void **state)
 
 static void test_job_and_cron(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	char *err = NULL;
 	char *out = apply_spec(t, "jobs.yaml",
 			       "  j7:\n"
@@ -1162,7 +756,7 @@ static void test_job_and_cron(void **state)
 	expect_logs_exactly(t, "cj", "crash\n");
 
 	/* The runs: j7 twice (created, run requested), the cron once. */
-	cJSON *doc = status_doc(t);
+	cJSON *doc = rh_status_doc(t);
 	cJSON *runs = cJSON_GetObjectItemCaseSensitive(doc, "runs"), *r;
 	int j7_runs = 0, cj_runs = 0;
 	char *archived = NULL;
@@ -1254,7 +848,7 @@ static int module_exit_code(const char *layout, const char *wasm_digest)
 
 static void test_registry_artifacts(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	need_registry();
 	char *err = NULL;
 	char *out = apply_spec(t, "reg.yaml",
@@ -1298,17 +892,17 @@ static void test_registry_artifacts(void **state)
 			if (codes[k] == codes[i])
 				FAIL("expected distinct exit codes of the artifacts; %s and %s both exit %d",
 				     mods[k].layout, mods[i].layout, codes[i]);
-		struct wrep w = expect_wasm_exit(t, mods[i].svc, codes[i], "exited");
+		struct rh_replica w = expect_wasm_exit(t, mods[i].svc, codes[i], "exited");
 		if (strcmp(w.image_digest, rf_info_str(info, "manifest")) != 0)
 			FAIL("expected %s-rep-1's image digest to be %s's manifest %s; status says: %s",
 			     mods[i].svc, mods[i].layout, rf_info_str(info, "manifest"), w.r.json);
 	}
-	struct wrep comp = rep(t, "comp", 1);
+	struct rh_replica comp = rh_rep(t, "comp", 1);
 	if (strcmp(comp.r.state, "failed") != 0 || strcmp(comp.backend, "wasm") != 0 ||
 	    !strstr(comp.r.error, "wasmtime") || comp.r.pid != -1)
 		FAIL("expected comp-rep-1 failed on the wasm backend with an error naming wasmtime; status says: %s",
 		     comp.r.json);
-	struct wrep box = running(t, "box", 1);
+	struct rh_replica box = running(t, "box", 1);
 	if (strcmp(box.backend, "oci") != 0)
 		FAIL("expected box-rep-1 on backend oci; status says: %s", box.r.json);
 	free(LOGS_WITH(t, "box", "box up"));
@@ -1316,12 +910,12 @@ static void test_registry_artifacts(void **state)
 
 /* ---- 9. adoption ---- */
 
-static void replica_dir(const struct wt *t, const char *svc, int index, char out[PATH_MAX])
+static void replica_dir(const struct rh_test *t, const char *svc, int index, char out[PATH_MAX])
 {
 	cli_pathf(out, "%s/wasm/zl-%s-%s-%d", t->tmp.root, t->dep, svc, index);
 }
 
-static long long monitor_pid(const struct wt *t, const char *svc, int index)
+static long long monitor_pid(const struct rh_test *t, const char *svc, int index)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	replica_dir(t, svc, index, dir);
@@ -1330,7 +924,7 @@ static long long monitor_pid(const struct wt *t, const char *svc, int index)
 
 static void test_adoption(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	static const char services[] = "  sl:\n"
 				       "    image: {name: \"file:@MODS@/sleeper.wasm\"}\n"
 				       "    scale: {mode: fixed, replicas: 2}\n";
@@ -1355,24 +949,14 @@ static void test_adoption(void **state)
 	free(out);
 	free(err);
 	for (int i = 1; i <= 2; i++) {
-		struct wrep w = running(t, "sl", i);
+		struct rh_replica w = running(t, "sl", i);
 		if (w.r.pid != pid[i] || strcmp(w.backend, "wasm") != 0)
 			FAIL("expected sl-rep-%d to keep pid %lld on wasm; status says: %s", i, pid[i],
 			     w.r.json);
 	}
 
 	/* (b) The database is lost: the next apply adopts the replicas. */
-	char moved[PATH_MAX];
-	cli_path(&t->tmp, "moved", moved);
-	assert_int_equal(mkdir(moved, 0700), 0);
-	static const char *const files[] = { "state.db", "state.db-wal", "state.db-shm" };
-	for (size_t i = 0; i < 3; i++) {
-		char from[PATH_MAX], to[PATH_MAX];
-		cli_pathf(from, "%s/%s", t->tmp.root, files[i]);
-		cli_pathf(to, "%s/%s", moved, files[i]);
-		if (rename(from, to) < 0 && errno != ENOENT)
-			FAIL("rename %s: %s", from, strerror(errno));
-	}
+	rh_lose_state_db(t);
 	out = apply_spec(t, "sl.yaml", services, 0, &err);
 	if (strstr(out, "create") || !strstr(err, "adopted 2 replicas"))
 		FAIL("expected the apply after a lost state.db to adopt 2 replicas and create none; stdout:\n%s--- stderr:\n%s",
@@ -1380,7 +964,7 @@ static void test_adoption(void **state)
 	free(out);
 	free(err);
 	for (int i = 1; i <= 2; i++) {
-		struct wrep w = running(t, "sl", i);
+		struct rh_replica w = running(t, "sl", i);
 		if (w.r.pid != pid[i] || strcmp(w.backend, "wasm") != 0 || w.r.restarts != 0)
 			FAIL("expected sl-rep-%d adopted with pid %lld on wasm, not restarted; status says: %s",
 			     i, pid[i], w.r.json);
@@ -1395,18 +979,18 @@ static void test_adoption(void **state)
 	/* (c) zlmon dies: the module runs on and is still adopted; then the
 	 * module goes too and nobody recorded an exit: unknown, recreated. */
 	assert_int_equal(kill((pid_t)mon[2], SIGKILL), 0);
-	if (!wait_pid_dead(mon[2], WAIT_MS))
+	if (!rh_wait_pid_dead(mon[2], WAIT_MS))
 		FAIL("zlmon %lld did not die", mon[2]);
-	struct wrep w = running(t, "sl", 2);
+	struct rh_replica w = running(t, "sl", 2);
 	if (w.r.pid != pid[2])
 		FAIL("expected sl-rep-2 still running as %lld without its monitor; status says: %s",
 		     pid[2], w.r.json);
 	assert_int_equal(kill((pid_t)pid[2], SIGKILL), 0);
-	if (!wait_pid_dead(pid[2], WAIT_MS))
+	if (!rh_wait_pid_dead(pid[2], WAIT_MS))
 		FAIL("node %lld did not die", pid[2]);
 	w = wait_rep(t, "sl", 2, "unknown", 0);
 	out = apply_spec(t, "sl.yaml", services, 0, &err);
-	assert_action(out, "~ recreate sl-rep-2", err);
+	rh_assert_action(out, "~ recreate sl-rep-2", err);
 	if (cli_count_lines(out) != 1)
 		FAIL("expected only sl-rep-2 recreated; apply said:\n%s", out);
 	free(out);
@@ -1421,7 +1005,7 @@ static void test_adoption(void **state)
 
 static void test_mixed_delete_leaves_nothing(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	char *err = NULL;
 	char *out = apply_spec(t, "mixed.yaml",
 			       "  box:\n"
@@ -1437,19 +1021,19 @@ static void test_mixed_delete_leaves_nothing(void **state)
 			       "    image: {name: \"file:@MODS@/exit7.wasm\"}\n"
 			       "    restart_policy: {kind: \"no\"}\n",
 			       0, &err);
-	assert_action(out, "+ create box-rep-1", err);
-	assert_action(out, "+ create mod-rep-1", err);
-	assert_action(out, "+ create mod-rep-2", err);
-	assert_action(out, "+ create once-rep-1", err);
+	rh_assert_action(out, "+ create box-rep-1", err);
+	rh_assert_action(out, "+ create mod-rep-1", err);
+	rh_assert_action(out, "+ create mod-rep-2", err);
+	rh_assert_action(out, "+ create once-rep-1", err);
 	free(out);
 	free(err);
-	struct wrep box = running(t, "box", 1);
+	struct rh_replica box = running(t, "box", 1);
 	if (strcmp(box.backend, "oci") != 0 || strncmp(box.ip, g.ip_prefix, strlen(g.ip_prefix)) != 0)
 		FAIL("expected box-rep-1 on backend oci with an address in %s; status says: %s",
 		     g.subnet, box.r.json);
 	long long pids[3] = { box.r.pid };
 	for (int i = 1; i <= 2; i++) {
-		struct wrep w = running(t, "mod", i);
+		struct rh_replica w = running(t, "mod", i);
 		if (strcmp(w.backend, "wasm") != 0 || w.ip[0] || w.netns[0])
 			FAIL("expected mod-rep-%d on backend wasm without an address; status says: %s", i,
 			     w.r.json);
@@ -1458,7 +1042,7 @@ static void test_mixed_delete_leaves_nothing(void **state)
 	expect_wasm_exit(t, "once", 7, "exited");
 	expect_table_row(t, "box", "oci", box.ip, "-", "");
 	/* What delete must take away is there now. */
-	char *cg = cgroups_of(t), *cl = claims_of(t), *procs;
+	char *cg = rh_cgroups_of(t), *cl = rh_claims_of(t), *procs;
 	pid_t *ps;
 	size_t nps;
 	procs = procs_of(t, &ps, &nps);
@@ -1477,37 +1061,24 @@ static void test_mixed_delete_leaves_nothing(void **state)
 	static const char *const removed[] = { "- remove box-rep-1", "- remove mod-rep-1",
 					       "- remove mod-rep-2", "- remove once-rep-1" };
 	for (size_t i = 0; i < 4; i++)
-		assert_action(out, removed[i], err);
+		rh_assert_action(out, removed[i], err);
 	free(out);
 	free(err);
 	for (int i = 0; i < 3; i++)
-		if (!wait_pid_dead(pids[i], 3000))
+		if (!rh_wait_pid_dead(pids[i], 3000))
 			FAIL("expected pid %lld dead after delete", pids[i]);
 	char *left = leftovers(t);
 	if (*left)
 		FAIL("expected nothing of %s left after delete:\n%s", t->dep, left);
 	free(left);
-	code = ZL(t, &out, &err, "doctor");
-	if (code != 0 || strcmp(out, "nothing to clean up\n") != 0)
-		FAIL("expected doctor to report nothing after delete; exit %d\n--- stdout:\n%s--- stderr:\n%s",
-		     code, out, err);
-	free(out);
-	free(err);
-	if (net_link_exists(g.bridge))
-		FAIL("expected the bridge %s gone with its last replica", g.bridge);
-	code = ZL(t, &out, &err, "status", "-d", t->dep);
-	if (code != 1 || !strstr(err, "no deployment"))
-		FAIL("expected status -d of the deleted deployment to fail (exit 1, no deployment); exit %d\n--- stdout:\n%s--- stderr:\n%s",
-		     code, out, err);
-	free(out);
-	free(err);
+	rh_expect_deployment_gone(t);
 }
 
 /* ---- 11. bad input ---- */
 
 static void test_bad_modules(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	static const char services[] = "  tru:\n"
 				       "    image: {name: \"file:@MODS@/truncated.wasm\"}\n"
 				       "  cor:\n"
@@ -1541,7 +1112,7 @@ static void test_bad_modules(void **state)
 			     bad[i].needles[0], bad[i].needles[1], bad[i].needles[2],
 			     bad[i].needles[3] ? bad[i].needles[3] : "", err);
 		free(line);
-		struct wrep w = rep(t, bad[i].svc, 1);
+		struct rh_replica w = rh_rep(t, bad[i].svc, 1);
 		if (strcmp(w.backend, "wasm") != 0)
 			FAIL("expected %s-rep-1 (a file: module) on backend wasm; status says: %s",
 			     bad[i].svc, w.r.json);
@@ -1561,11 +1132,11 @@ static void test_bad_modules(void **state)
 		FAIL("expected bi's logs to say why the engine refused it (wasm_invalid, the import from \"env\"); got:\n%s",
 		     bi_logs);
 	free(bi_logs);
-	struct wrep good = running(t, "good", 1);
+	struct rh_replica good = running(t, "good", 1);
 	if (strcmp(good.backend, "wasm") != 0)
 		FAIL("expected good-rep-1 running on wasm; status says: %s", good.r.json);
 	/* Nothing was made for the refused replicas. */
-	char *dirs = root_entries(t, "wasm");
+	char *dirs = rh_root_entries(t, "wasm");
 	char want[PATH_MAX];
 	cli_pathf(want, "%s/wasm/zl-%s-good-1\n", t->tmp.root, t->dep);
 	char bi_dir[PATH_MAX];
@@ -1586,7 +1157,7 @@ static void test_bad_modules(void **state)
 
 	/* An endpoint on a file: module is a validate error (exit 2). */
 	char spec[PATH_MAX];
-	write_spec(t, "endpoint.yaml",
+	rh_write_spec(t, "endpoint.yaml",
 		   "  web:\n"
 		   "    image: {name: \"file:@MODS@/sleeper.wasm\"}\n"
 		   "    endpoints:\n"
@@ -1605,7 +1176,7 @@ static void test_bad_modules(void **state)
 		     code, out, err);
 	free(out);
 	free(err);
-	if (rep(t, "web", 1).r.found)
+	if (rh_rep(t, "web", 1).r.found)
 		FAIL("expected no web replica after a refused spec");
 }
 
@@ -1614,12 +1185,12 @@ static void test_bad_modules(void **state)
  * address (docs/wasm.md: "a WASM replica gets no address"). */
 static void test_failed_file_pull_is_wasm(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	free(apply_spec(t, "tru.yaml",
 			"  tru:\n"
 			"    image: {name: \"file:@MODS@/truncated.wasm\"}\n",
 			1, NULL));
-	struct wrep w = rep(t, "tru", 1);
+	struct rh_replica w = rh_rep(t, "tru", 1);
 	int64_t leases = cli_db_int(t->tmp.root, "SELECT count(*) FROM leases WHERE deployment = ?1",
 				    t->dep);
 	if (strcmp(w.r.state, "failed") != 0)
@@ -1635,33 +1206,27 @@ static void test_failed_file_pull_is_wasm(void **state)
  * can use the bridge. */
 static void test_failed_container_leaves_no_bridge_claim(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	free(apply_spec(t, "gone.yaml",
 			"  gone:\n"
 			"    image: {name: \"oci:/nonexistent/zlapply-test-image:1.0\"}\n",
 			1, NULL));
-	struct wrep w = rep(t, "gone", 1);
+	struct rh_replica w = rh_rep(t, "gone", 1);
 	if (strcmp(w.r.state, "failed") != 0 || strcmp(w.backend, "oci") != 0)
 		FAIL("expected gone-rep-1 failed on backend oci; status says: %s", w.r.json);
+	/* The failed create gave its address back (validate = apply, issue 14). */
+	int64_t leases = cli_db_int(t->tmp.root, "SELECT count(*) FROM leases WHERE deployment = ?1",
+				    t->dep);
+	if (w.ip[0] || leases != 0)
+		FAIL("expected gone-rep-1 without an address or lease (%lld leases); status says: %s",
+		     (long long)leases, w.r.json);
 }
 
 /* ---- 12. stop signal and grace ---- */
 
-/* Runs zlapply and says how long it took. */
-static int zl_timed(const struct wt *t, int64_t *ms, char **out, char **err,
-		    const char *const *args)
-{
-	int64_t t0 = cli_mono_ms();
-	int code = wz_run(t, NULL, args, out, err);
-	*ms = cli_mono_ms() - t0;
-	return code;
-}
-#define ZL_TIMED(t, ms, out, err, ...) \
-	zl_timed((t), (ms), (out), (err), (const char *const[]){ __VA_ARGS__, NULL })
-
 static void test_stop_signal_and_grace(void **state)
 {
-	struct wt *t = begin(state);
+	struct rh_test *t = begin(state);
 	static const char jobs[] =
 		"  sj:\n"
 		"    rtype: job\n"
@@ -1693,12 +1258,12 @@ static void test_stop_signal_and_grace(void **state)
 	/* term: the default SIGTERM ends node at once, far within the default
 	 * 10 s grace. */
 	char path[PATH_MAX], *out = NULL, *err = NULL;
-	write_spec(t, "stop2.yaml", jobs, path);
+	rh_write_spec(t, "stop2.yaml", jobs, path);
 	int64_t ms;
 	int code = ZL_TIMED(t, &ms, &out, &err, "apply", "-f", path);
 	assert_exit(code, 0, out, err);
-	assert_action(out, "- remove term-rep-1", err);
-	if (ms > 3000 || !wait_pid_dead(term, 1000))
+	rh_assert_action(out, "- remove term-rep-1", err);
+	if (ms > 3000 || !rh_wait_pid_dead(term, 1000))
 		FAIL("expected term-rep-1 (SIGTERM, grace 10s) removed well within its grace; took %lld ms\n--- stdout:\n%s--- stderr:\n%s",
 		     (long long)ms, out, err);
 	free(out);
@@ -1712,7 +1277,7 @@ static void test_stop_signal_and_grace(void **state)
 		     code, (long long)ms, out, err);
 	free(out);
 	free(err);
-	struct wrep w = rep(t, "sj", 1);
+	struct rh_replica w = rh_rep(t, "sj", 1);
 	if (strcmp(w.r.state, "stopped") != 0 || strcmp(w.r.exit_signal, "SIGINT") != 0 ||
 	    strcmp(w.r.exit_reason, "signal") != 0 || w.r.exit_code != 130)
 		FAIL("expected sj-rep-1 stopped by SIGINT (exit_reason signal, 130); status says: %s",
@@ -1731,15 +1296,15 @@ static void test_stop_signal_and_grace(void **state)
 		     code, (long long)ms, out, err);
 	free(out);
 	free(err);
-	w = rep(t, "wj", 1);
+	w = rh_rep(t, "wj", 1);
 	if (strcmp(w.r.state, "stopped") != 0 || strcmp(w.r.exit_signal, "SIGKILL") != 0)
 		FAIL("expected wj-rep-1 stopped by SIGKILL after its grace; status says: %s", w.r.json);
 
 	/* delete: winch waits its 2 s grace (SIGWINCH ignored), then goes. */
 	code = ZL_TIMED(t, &ms, &out, &err, "delete", "-d", t->dep);
 	assert_exit(code, 0, out, err);
-	assert_action(out, "- remove winch-rep-1", err);
-	if (ms < 1900 || ms > 8000 || !wait_pid_dead(winch, 1000))
+	rh_assert_action(out, "- remove winch-rep-1", err);
+	if (ms < 1900 || ms > 8000 || !rh_wait_pid_dead(winch, 1000))
 		FAIL("expected delete to stop winch-rep-1 after its 2s grace (2-8 s); took %lld ms\n--- stdout:\n%s--- stderr:\n%s",
 		     (long long)ms, out, err);
 	free(out);
