@@ -123,6 +123,22 @@ static const char *extack_msg(const struct nlmsghdr *h)
 
 /* Sends m and reads until the ack (or NLMSG_DONE for a dump), passing every
  * other reply of this request to fn. A kernel error fills err with op. */
+
+/* The message after h, with *left reduced by h's aligned length; when
+ * that length is more than what is left (a malformed last message: the
+ * kernel pads), *left becomes 0 and NLMSG_OK ends the walk. NLMSG_NEXT
+ * would wrap a size_t and walk past the data. */
+static struct nlmsghdr *next_message(struct nlmsghdr *h, size_t *left)
+{
+	size_t step = NLMSG_ALIGN(h->nlmsg_len);
+	if (step >= *left) {
+		*left = 0;
+		return h;
+	}
+	*left -= step;
+	return (struct nlmsghdr *)((char *)h + step);
+}
+
 static int transact(struct nl_sock *s, struct nl_msg *m, nl_reply_fn fn, void *arg,
 		    const char *op, struct zl_err *err)
 {
@@ -150,7 +166,7 @@ static int transact(struct nl_sock *s, struct nl_msg *m, nl_reply_fn fn, void *a
 		if ((size_t)n > sizeof(in.buf))
 			return zl_fail(err, "%s: netlink reply truncated (%zd bytes)", op, n);
 		size_t left = (size_t)n;
-		for (struct nlmsghdr *h = &in.h; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+		for (struct nlmsghdr *h = &in.h; NLMSG_OK(h, left); h = next_message(h, &left)) {
 			if (h->nlmsg_seq != seq)
 				continue; /* a late answer to an earlier request */
 			if (h->nlmsg_type == NLMSG_DONE)
@@ -165,7 +181,9 @@ static int transact(struct nl_sock *s, struct nl_msg *m, nl_reply_fn fn, void *a
 			const struct nlmsgerr *e = NLMSG_DATA(h);
 			if (e->error == 0)
 				return 0;
-			zl_err_set(err, ZL_ERR_FAIL, -e->error, "%s", op);
+			/* The kernel sends -errno; anything else is no errno. */
+			int errno_value = e->error < 0 && e->error > -4096 ? -e->error : EPROTO;
+			zl_err_set(err, ZL_ERR_FAIL, errno_value, "%s", op);
 			const char *why = extack_msg(h);
 			if (why && err) {
 				size_t used = strlen(err->msg);

@@ -58,11 +58,14 @@ static void layer_types(const cJSON *layers, struct zl_buf *out)
 		zl_buf_puts(out, "none");
 }
 
-/* A descriptor's size; -1 when missing or negative. */
+/* A descriptor's size; -1 when missing, negative, or beyond what an
+ * int64 holds (a registry's number; 1e300 must not reach the cast). */
 static int64_t descriptor_size(const cJSON *desc)
 {
 	const cJSON *size = cJSON_GetObjectItemCaseSensitive(desc, "size");
-	return cJSON_IsNumber(size) && size->valuedouble >= 0 ? (int64_t)size->valuedouble : -1;
+	return cJSON_IsNumber(size) && size->valuedouble >= 0 && size->valuedouble < 0x1p63
+		       ? (int64_t)size->valuedouble
+		       : -1;
 }
 
 /* Is the manifest a WASM artifact? Fills info (signal, declared kind). */

@@ -282,6 +282,13 @@ static int parse_docker(const char *text, struct registry_ref *ref, struct zl_er
 		ref->path = zl_xasprintf("library/%s", path);
 	else
 		ref->path = zl_xstrdup(path);
+	/* The limit holds for the name as normalised (Docker's rule): a
+	 * reference whose canonical form could not be parsed back is refused. */
+	size_t full = strlen(ref->domain) + 1 + strlen(ref->path);
+	if (full > NAME_MAX_LEN)
+		return zl_invalid(err, "invalid image reference \"%s\": repository name is %zu "
+				  "characters as %s/%s, more than %d", text, full, ref->domain, ref->path,
+				  NAME_MAX_LEN);
 	ref->endpoint = zl_xstrdup(docker_hub ? "registry-1.docker.io" : ref->domain);
 	if (!ref->tag && !ref->digest)
 		ref->tag = zl_xstrdup("latest");

@@ -38,8 +38,13 @@ int monitor_exit_read(const char *dir, struct monitor_exit *ex)
 		ex->signal = cJSON_IsString(sig) ? monitor_signal_number(sig->valuestring) : 0;
 		snprintf(ex->reason, sizeof(ex->reason), "%s", reason->valuestring);
 		ex->oom_killed = cJSON_IsTrue(oom);
-		ex->finished_at_ms = cJSON_IsNumber(ms) ? (int64_t)ms->valuedouble : 0;
-		ex->pid = cJSON_IsNumber(pid) ? (int64_t)pid->valuedouble : -1;
+		/* Numbers beyond an int64 (a record edited or damaged) are
+		 * unknown, never cast. */
+		bool ms_ok = cJSON_IsNumber(ms) && ms->valuedouble >= 0 && ms->valuedouble < 0x1p63;
+		bool pid_ok = cJSON_IsNumber(pid) && pid->valuedouble >= -1 &&
+			      pid->valuedouble <= 0x7fffffff;
+		ex->finished_at_ms = ms_ok ? (int64_t)ms->valuedouble : 0;
+		ex->pid = pid_ok ? (int64_t)pid->valuedouble : -1;
 		if (cJSON_IsString(error))
 			snprintf(ex->error, sizeof(ex->error), "%s", error->valuestring);
 		ret = 0;

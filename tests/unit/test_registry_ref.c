@@ -276,26 +276,41 @@ static void test_tag_length_limit(void **state)
 static void test_name_length_limit(void **state)
 {
 	(void)state;
-	/* 255 characters of name pass, 256 fail; the tag does not count. */
+	/* 255 characters of name pass, 256 fail; the tag does not count; the
+	 * name counted is the normalised one, host included (Docker's rule). */
 	char text[400];
-	memset(text, 'a', 255);
-	strcpy(text + 255, ":v1");
 	struct zl_err err = ZL_ERR_INIT;
 	struct registry_ref ref;
+	strcpy(text, "r.io/");
+	memset(text + 5, 'a', 250);
+	strcpy(text + 255, ":v1");
 	assert_int_equal(registry_ref_parse(text, &ref, &err), 0);
 	registry_ref_clear(&ref);
 
-	memset(text, 'a', 256);
+	memset(text + 5, 'a', 251);
 	strcpy(text + 256, ":v1");
 	assert_int_equal(registry_ref_parse(text, &ref, &err), -1);
-	assert_non_null(strstr(err.msg, "repository name is 256 characters, more than 255"));
+	assert_non_null(strstr(err.msg, "repository name is 256 characters"));
+	assert_non_null(strstr(err.msg, "more than 255"));
+
+	/* A Docker Hub short name grows by docker.io/library/ (18). */
+	memset(text, 'a', 237);
+	strcpy(text + 237, ":v1");
+	assert_int_equal(registry_ref_parse(text, &ref, &err), 0);
+	registry_ref_clear(&ref);
+	memset(text, 'a', 238);
+	strcpy(text + 238, ":v1");
+	struct zl_err err2 = ZL_ERR_INIT;
+	assert_int_equal(registry_ref_parse(text, &ref, &err2), -1);
+	assert_non_null(strstr(err2.msg, "256 characters as docker.io/library/aaa"));
 
 	/* Also with a registry host in front: the whole name counts. */
 	strcpy(text, "registry.example.com/");
 	memset(text + 21, 'b', 240);
 	text[261] = '\0';
-	assert_int_equal(registry_ref_parse(text, &ref, &err), -1);
-	assert_non_null(strstr(err.msg, "more than 255"));
+	struct zl_err err3 = ZL_ERR_INIT;
+	assert_int_equal(registry_ref_parse(text, &ref, &err3), -1);
+	assert_non_null(strstr(err3.msg, "more than 255"));
 }
 
 /* Relative file: paths are made absolute against the current directory. */
