@@ -1,4 +1,4 @@
-/* backend.h: the vtable every container backend implements (DESIGN.md).
+/* backend.h: the vtable every container backend implements (docs/architecture.md).
  *
  * The reconciler drives replicas only through struct backend_ops and never
  * knows which backend is behind it. A backend instance is the ops table plus

@@ -1,6 +1,6 @@
 /* process.c: the process an image config and a service spec describe
  * together -- argv, environment, stop signal -- with Docker's semantics
- * (SPEC-REFERENCE decision 4), shared by the backends that run images:
+ * (docs/spec-reference.md, Differences from ZLayer, row 4), shared by the backends that run images:
  * oci (config.json's process) and wasm (the module's argv and env). */
 #include "backends/process.h"
 

@@ -12,7 +12,7 @@
 static inline void cjson_deletep(cJSON **j) { cJSON_Delete(*j); }
 #define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
 
-/* The process argv (SPEC-REFERENCE decision 4, Docker/Kubernetes semantics):
+/* The process argv (docs/spec-reference.md, Differences from ZLayer, row 4, Docker/Kubernetes semantics):
  * entrypoint = command.entrypoint when given, else the image's Entrypoint;
  * cmd = command.args when given, else the image's Cmd unless a non-empty
  * entrypoint was given (overriding the entrypoint drops the image's Cmd, as

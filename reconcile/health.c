@@ -1,5 +1,5 @@
 /* health.c: health probes, liveness restarts and the readiness gates of an
- * apply (SPEC-REFERENCE.md decisions 5-7).
+ * apply (docs/spec-reference.md, Differences from ZLayer, rows 5-7).
  *
  * zlapply is no daemon, so probing happens while it runs: once per apply for
  * every running replica of a service with a health block (in parallel, each

@@ -1,5 +1,5 @@
-/* reconcile.h: what the command line needs of zlapply (DESIGN.md "Data
- * flow of one apply"): apply, diff, delete, status, --wait, watch, doctor,
+/* reconcile.h: what the command line needs of zlapply (docs/architecture.md):
+ * apply, diff, delete, status, --wait, watch, doctor,
  * the image verbs. The CLI calls this header (and common/) only; everything
  * else of reconcile/ is in reconcile-internal.h, and the planner has its own
  * header, plan.h. */
@@ -73,7 +73,7 @@ int reconcile_run_stopped(const struct reconcile_opts *opts, const char *deploym
 			  const char *service, struct zl_err *err);
 
 /* ---- watch (watch.c, watch_metrics.c): zlapply watch ----
- * The long-running mode (DESIGN.md "Processes"): apply at start, then again
+ * The long-running mode (docs/operations.md): apply at start, then again
  * when the watched files change (inotify, debounced), every interval, on
  * SIGHUP, and soon after a replica exits (a cheap reconcile_status() every
  * half second; replicas in back-off are left to the planner and re-checked

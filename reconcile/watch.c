@@ -1,4 +1,4 @@
-/* watch.c: zlapply watch, the one long-running mode (DESIGN.md "Processes").
+/* watch.c: zlapply watch, the one long-running mode (docs/architecture.md).
  *
  * One process, one poll() loop over
  *   - an inotify fd: each directory PATH itself, and for a file PATH its

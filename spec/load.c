@@ -44,7 +44,7 @@ void spec_kv_sort(struct spec_kv *kv, size_t count)
 		qsort(kv, count, sizeof(*kv), kv_cmp);
 }
 
-/* The defaults of SPEC-REFERENCE.md, so an absent key and its explicit
+/* The defaults of docs/spec-reference.md, so an absent key and its explicit
  * default produce the same model (and the same spec hash). */
 int spec_stop_signal(const struct spec_service *svc)
 {

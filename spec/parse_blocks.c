@@ -2,7 +2,7 @@
  * endpoints, port_mappings, storage, health, depends, init, errors,
  * restart_policy, devices, ulimits). Each handler fills its part of struct
  * spec_service with defaults already applied (spec_service_init) and checks
- * the rules of SPEC-REFERENCE.md that concern the block alone. */
+ * the rules of docs/spec-reference.md that concern the block alone. */
 #include "spec-internal.h"
 
 #include <arpa/inet.h>

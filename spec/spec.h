@@ -1,4 +1,4 @@
-/* spec.h: deployment YAML (ZLayer v1, SPEC-REFERENCE.md) -> validated model.
+/* spec.h: deployment YAML (ZLayer v1, docs/spec-reference.md) -> validated model.
  *
  * spec_load_paths() reads files, directories (*.yaml, *.yml, sorted) or "-"
  * (stdin); every YAML document is one deployment. All problems of all files

@@ -1,4 +1,4 @@
-/* units.c: the scalar formats of SPEC-REFERENCE.md (duration, memory, cpu,
+/* units.c: the scalar formats of docs/spec-reference.md (duration, memory, cpu,
  * signal). Each parser is strict on purpose: "512M" silently meaning 512 MB
  * or 512 MiB is exactly the ambiguity the format forbids. */
 #include "spec.h"

@@ -70,7 +70,7 @@ enum state_replica_state {
 const char *state_replica_state_name(enum state_replica_state s);
 int state_replica_state_parse(const char *name, enum state_replica_state *s);
 
-/* Every field DESIGN.md lists for a replica. Strings are owned by the struct
+/* Every field recorded for a replica (what status shows). Strings are owned by the struct
  * (free with state_replica_clear / state_replicas_free); NULL = unknown.
  * Integers use -1 for unknown unless noted. Times are ms since the epoch, 0 = unknown. */
 struct state_replica {

@@ -4,7 +4,7 @@
  * The defaults are Docker's, so an image behaves here as under `docker run`:
  * its capability set, seccomp profile, masked and read-only /proc and /sys
  * paths, standard mounts and device cgroup rules; command and environment
- * merge with the image's as decision 4 of SPEC-REFERENCE.md says. Users
+ * merge with the image's as row 4 of docs/spec-reference.md's "Differences from ZLayer" says. Users
  * (user.c), security settings (security.c), the seccomp filter (seccomp.c)
  * and mounts (mounts.c) live beside it.
  *

@@ -1,6 +1,6 @@
 /* test_spec_parse.c: loading deployment specs: the project's own fixtures
  * (tests/fixtures/spec: valid files covering every key family, invalid files
- * with their exact diagnostics), every validation rule of SPEC-REFERENCE.md
+ * with their exact diagnostics), every validation rule of docs/spec-reference.md
  * with its key path, the decisions where zlapply differs, defaults, depends
  * order, multi-document files, directories, stdin, robustness against
  * garbage and the 1000-service load time. ZLayer's own examples are an

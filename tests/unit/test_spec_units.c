@@ -1,4 +1,4 @@
-/* test_spec_units.c: the scalar formats of SPEC-REFERENCE.md: duration,
+/* test_spec_units.c: the scalar formats of docs/spec-reference.md: duration,
  * memory, cpu and signal names, valid and invalid forms. */
 #include <setjmp.h>
 #include <stdarg.h>
