@@ -12,12 +12,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -119,12 +117,6 @@ char *supervise_cgroup_path(const struct spec_service *svc, const char *id)
 	while (len > 0 && parent[len - 1] == '/')
 		len--;
 	return len ? zl_xasprintf("/%.*s/%s", (int)len, parent, id) : zl_xasprintf("/%s", id);
-}
-
-bool supervise_cgroup2_unified(void)
-{
-	struct statfs fs;
-	return statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
 }
 
 static char *path_in(const struct supervised *s, const char *name)
@@ -743,7 +735,7 @@ void supervise_cgroup_stats(const char *cgroup, struct backend_stats *st)
 {
 	st->cpu_usage_ns = st->memory_bytes = -1;
 	char path[4096];
-	if (supervise_cgroup2_unified()) {
+	if (zl_cgroup2()) {
 		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.current", cgroup);
 		st->memory_bytes = read_int_file(path);
 		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.stat", cgroup);

@@ -62,8 +62,6 @@ int supervise_claim(const struct zl_owner *me, const char *id, struct zl_err *er
 /* The replica's cgroup path: "/zlapply/<id>", or "<cgroup_parent>/<id>"
  * (Docker's --cgroup-parent). svc NULL: the default parent. Caller frees. */
 char *supervise_cgroup_path(const struct spec_service *svc, const char *id);
-/* True on a pure cgroup v2 host. */
-bool supervise_cgroup2_unified(void);
 
 /* Before a start: waits for (or ends) a monitor still at work in the
  * directory, then removes the previous run's records. */

@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -147,6 +148,26 @@ int zl_rm_rf(const char *path, struct zl_err *err);
  * be run at all. */
 int zl_run(const char *const argv[], int stdin_fd, struct zl_buf *out, int *exit_code,
 	   struct zl_err *err);
+
+/* A cgroup zlapply makes for a process itself (cgroup.c): path like
+ * "/zlapply/<id>", v2 or v1 (memory, cpu, cpuacct, pids) as runc lays it
+ * out. Limits of 0 are unset. */
+struct zl_cgroup_limits {
+	int64_t memory;                 /* bytes */
+	int64_t cpu_quota, cpu_period;  /* microseconds */
+	int64_t cpu_shares;
+	int64_t pids;
+};
+bool zl_cgroup2(void); /* a pure cgroup v2 host */
+/* Makes path (and its ancestors) with the limits; on failure nothing stays. */
+int zl_cgroup_make(const char *path, const struct zl_cgroup_limits *l, struct zl_err *err);
+/* The cgroup.procs files of path's existing directories (one per
+ * hierarchy); *files the caller's (each string and the array). */
+void zl_cgroup_procs_files(const char *path, char ***files, size_t *n);
+/* Moves pid into path (every hierarchy). */
+int zl_cgroup_join(const char *path, pid_t pid, struct zl_err *err);
+/* Removes path's directories, waiting while a just-killed process leaves. */
+void zl_cgroup_remove(const char *path);
 
 /* Ownership of host objects (owner.c): the identity of a state root, and
  * claims on host-wide names (runtime ids, network namespaces, veths,

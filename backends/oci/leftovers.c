@@ -294,7 +294,7 @@ int oci_leftovers(struct backend *b, const struct backend_replica_ref *refs, siz
 static void kill_cgroup(struct backend *b, const char *id)
 {
 	_cleanup_free_ char *cg = oci_container_cgroup(b, id);
-	if (supervise_cgroup2_unified()) {
+	if (zl_cgroup2()) {
 		_cleanup_free_ char *path = zl_xasprintf("/sys/fs/cgroup%s/cgroup.kill", cg);
 		FILE *f = fopen(path, "we");
 		if (f) { /* no such cgroup: nothing runs */

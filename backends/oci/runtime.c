@@ -38,11 +38,11 @@ int oci_runtime_choose(const char *root, const char *requested, char **runtime, 
 		free(text); /* the remembered runtime went away: probe again */
 	}
 	/* crun first where it works: it needs a pure cgroup v2 hierarchy. */
-	if (supervise_cgroup2_unified())
+	if (zl_cgroup2())
 		*runtime = supervise_which("crun");
 	if (!*runtime)
 		*runtime = supervise_which("runc");
-	if (!*runtime && !supervise_cgroup2_unified() && (*runtime = supervise_which("crun")))
+	if (!*runtime && !zl_cgroup2() && (*runtime = supervise_which("crun")))
 		zl_log(ZL_LOG_WARN, "only crun is installed; it refuses hosts with hybrid cgroups like this one");
 	if (!*runtime)
 		return zl_fail(err, "no OCI runtime found: install runc or crun (scripts/setup), or pass --runtime PATH");

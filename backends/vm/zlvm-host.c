@@ -9,7 +9,6 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
-#include <linux/magic.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -20,7 +19,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -63,150 +61,6 @@ char *vm_guest_kernel(const char *guest)
 		return elf;
 	free(elf);
 	return zl_xasprintf("%s/vmlinuz", guest);
-}
-
-/* ---- cgroups ----
- * v2: one directory with memory, cpu and pids enabled down the way; v1:
- * one directory in each of the memory, cpu, cpuacct and pids hierarchies
- * (as runc makes them for a container: zlmon and zlapply's stats read
- * them the same way). */
-#define CG_ROOT "/sys/fs/cgroup"
-static const char *const v1_hierarchies[] = { "memory", "cpu", "cpuacct", "pids" };
-#define N_V1 (sizeof(v1_hierarchies) / sizeof(v1_hierarchies[0]))
-
-static bool cgroup2(void)
-{
-	struct statfs fs;
-	return statfs(CG_ROOT, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
-}
-
-static int cg_write(const char *dir, const char *file, const char *value, struct zl_err *err)
-{
-	_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, file);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return zl_fail_errno(err, "cgroup: open %s", path);
-	ssize_t w = write(fd, value, strlen(value));
-	int saved = errno;
-	close(fd);
-	if (w < 0) {
-		errno = saved;
-		return zl_fail_errno(err, "cgroup: write \"%s\" to %s", value, path);
-	}
-	return 0;
-}
-
-static char *cg_dir(const char *path, const char *hierarchy)
-{
-	return cgroup2() ? zl_xasprintf(CG_ROOT "%s", path)
-			 : zl_xasprintf(CG_ROOT "/%s%s", hierarchy, path);
-}
-
-int vm_cgroup_setup(const char *path, const struct vm_size *s, int64_t cpu_shares,
-		    struct zl_err *err)
-{
-	bool v2 = cgroup2();
-	if (v2) {
-		/* Every ancestor hands memory, cpu and pids down (best effort: a
-		 * controller the kernel lacks is simply absent). */
-		_cleanup_free_ char *walk = zl_xstrdup(path);
-		_cleanup_free_ char *dir = zl_xstrdup(CG_ROOT);
-		struct zl_err ignored = ZL_ERR_INIT;
-		char *save = NULL;
-		for (char *part = strtok_r(walk, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
-			cg_write(dir, "cgroup.subtree_control", "+memory +cpu +pids", &ignored);
-			char *next = zl_xasprintf("%s/%s", dir, part);
-			free(dir);
-			dir = next;
-			if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-				return zl_fail_errno(err, "cgroup: mkdir %s", dir);
-		}
-	} else {
-		for (size_t i = 0; i < N_V1; i++) {
-			_cleanup_free_ char *mount = zl_xasprintf(CG_ROOT "/%s", v1_hierarchies[i]);
-			if (access(mount, F_OK) < 0)
-				continue;
-			_cleanup_free_ char *dir = cg_dir(path, v1_hierarchies[i]);
-			if (zl_mkdir_p(dir, 0755, err) < 0)
-				return zl_err_prefix(err, "cgroup");
-		}
-	}
-	char value[64];
-	_cleanup_free_ char *mem = cg_dir(path, "memory");
-	snprintf(value, sizeof(value), "%lld", (long long)s->cg_memory);
-	if (cg_write(mem, v2 ? "memory.max" : "memory.limit_in_bytes", value, err) < 0)
-		return -1;
-	_cleanup_free_ char *cpu = cg_dir(path, "cpu");
-	if (s->cg_quota > 0) {
-		if (v2) {
-			snprintf(value, sizeof(value), "%lld %lld", (long long)s->cg_quota,
-				 (long long)s->cg_period);
-			if (cg_write(cpu, "cpu.max", value, err) < 0)
-				return -1;
-		} else {
-			snprintf(value, sizeof(value), "%lld", (long long)s->cg_period);
-			if (cg_write(cpu, "cpu.cfs_period_us", value, err) < 0)
-				return -1;
-			snprintf(value, sizeof(value), "%lld", (long long)s->cg_quota);
-			if (cg_write(cpu, "cpu.cfs_quota_us", value, err) < 0)
-				return -1;
-		}
-	}
-	if (cpu_shares > 0) {
-		if (v2) /* runc's conversion of shares to weight */
-			snprintf(value, sizeof(value), "%lld",
-				 (long long)(1 + ((cpu_shares - 2) * 9999) / 262142));
-		else
-			snprintf(value, sizeof(value), "%lld", (long long)cpu_shares);
-		if (cg_write(cpu, v2 ? "cpu.weight" : "cpu.shares", value, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-int vm_cgroup_join(const char *path, pid_t pid, struct zl_err *err)
-{
-	char value[32];
-	snprintf(value, sizeof(value), "%d", (int)pid);
-	if (cgroup2()) {
-		_cleanup_free_ char *dir = cg_dir(path, "");
-		return cg_write(dir, "cgroup.procs", value, err);
-	}
-	for (size_t i = 0; i < N_V1; i++) {
-		_cleanup_free_ char *dir = cg_dir(path, v1_hierarchies[i]);
-		if (access(dir, F_OK) < 0)
-			continue;
-		if (cg_write(dir, "cgroup.procs", value, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* rmdir of a cgroup directory, waiting while it is busy: QEMU killed a
- * moment ago is a zombie whose threads are still leaving the cgroup (EBUSY
- * for a few milliseconds), and a cgroup left now would stay for good.
- * Absent is fine; busy after 5 s is left (something else joined it). */
-static void cg_rmdir(const char *dir)
-{
-	for (int i = 0; i < 250; i++) {
-		if (rmdir(dir) == 0 || errno != EBUSY)
-			return;
-		struct timespec ts = { 0, 20 * 1000000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
-void vm_cgroup_remove(const char *path)
-{
-	if (cgroup2()) {
-		_cleanup_free_ char *dir = cg_dir(path, "");
-		cg_rmdir(dir);
-		return;
-	}
-	for (size_t i = 0; i < N_V1; i++) {
-		_cleanup_free_ char *dir = cg_dir(path, v1_hierarchies[i]);
-		cg_rmdir(dir);
-	}
 }
 
 /* ---- the network namespace ----

@@ -133,13 +133,8 @@ int vm_meta_write(const struct vm_config *c, const char *dir, struct zl_err *err
  * onto a file in each); vm_file_shares_remove undoes them (at delete). */
 int vm_file_shares_setup(struct vm_config *c, const char *state_dir, struct zl_err *err);
 void vm_file_shares_remove(const char *state_dir);
-
 /* ---- the host (zlvm-host.c) ---- */
-/* cgroups: path is linux.cgroupsPath ("/zlapply/ID"). */
-int vm_cgroup_setup(const char *path, const struct vm_size *s, int64_t cpu_shares,
-		    struct zl_err *err);
-int vm_cgroup_join(const char *path, pid_t pid, struct zl_err *err);
-void vm_cgroup_remove(const char *path);
+/* The replica's cgroup: common/cgroup.c (zl_cgroup_*), path linux.cgroupsPath. */
 
 /* The replica's network, as create found it in the namespace. */
 struct vm_net {

@@ -370,7 +370,7 @@ static void undo_create(const char *dir, const struct vm_config *cfg, bool cgrou
 	_cleanup_free_ char *net = zl_xasprintf("%s/net", dir);
 	vm_net_teardown(net, &ignored);
 	if (cgroup_made && cfg->cgroup)
-		vm_cgroup_remove(cfg->cgroup);
+		zl_cgroup_remove(cfg->cgroup);
 	vm_file_shares_remove(dir);
 	zl_rm_rf(dir, &ignored);
 }
@@ -436,7 +436,10 @@ static int do_create(const struct zlvm_opts *o, const struct create_args *ca, st
 		goto out;
 	if (cfg.cgroup) {
 		cgroup_made = true;
-		if (vm_cgroup_setup(cfg.cgroup, &size, cfg.cpu_shares, err) < 0)
+		struct zl_cgroup_limits lim = { .memory = size.cg_memory, .cpu_quota = size.cg_quota,
+						.cpu_period = size.cg_period,
+						.cpu_shares = cfg.cpu_shares };
+		if (zl_cgroup_make(cfg.cgroup, &lim, err) < 0)
 			goto out;
 	}
 	if (cfg.netns && vm_net_setup(cfg.netns, dir, cfg.bundle, &net, &tap, err) < 0)
@@ -478,7 +481,7 @@ static int do_create(const struct zlvm_opts *o, const struct create_args *ca, st
 	monitor_format_time(monitor_now_ms(), st.created);
 	char pid_text[32];
 	snprintf(pid_text, sizeof(pid_text), "%d", (int)shim);
-	if ((cfg.cgroup && vm_cgroup_join(cfg.cgroup, shim, err) < 0) ||
+	if ((cfg.cgroup && zl_cgroup_join(cfg.cgroup, shim, err) < 0) ||
 	    state_write(dir, ca->id, &st, err) < 0 ||
 	    (ca->pid_file && zl_write_file_atomic(ca->pid_file, pid_text, strlen(pid_text), 0644, err) < 0)) {
 		kill(shim, SIGKILL);
@@ -698,7 +701,7 @@ static int cmd_delete(const struct zlvm_opts *o, int argc, char **argv)
 		unlink(copy);
 	}
 	if (st.cgroup)
-		vm_cgroup_remove(st.cgroup);
+		zl_cgroup_remove(st.cgroup);
 	vm_file_shares_remove(dir);
 	zl_err_clear(&err);
 	if (zl_rm_rf(dir, &err) < 0) {

@@ -50,10 +50,7 @@ int wasm_launch_write(const struct wasm_launch_input *in, struct zl_err *err);
  * no cgroup (*n 0). */
 int wasm_cgroup_create(const char *cgroup, const struct spec_resources *r, char ***procs,
 		       size_t *n, struct zl_err *err);
-/* The cgroup.procs files of an existing cgroup (for a start after create). */
-void wasm_cgroup_procs(const char *cgroup, char ***procs, size_t *n);
+/* Frees what wasm_cgroup_create() or zl_cgroup_procs_files() gave. */
 void wasm_cgroup_procs_free(char **procs, size_t n);
-/* Removes the cgroup's directories (empty by then); absent is fine. */
-void wasm_cgroup_remove(const char *cgroup);
 
 #endif

@@ -204,7 +204,7 @@ static int wasm_start(struct backend *b, const char *id, struct zl_err *err)
 	_cleanup_free_ char *cgroup = recorded_cgroup(dir, id);
 	char **procs = NULL;
 	size_t n_procs = 0;
-	wasm_cgroup_procs(cgroup, &procs, &n_procs);
+	zl_cgroup_procs_files(cgroup, &procs, &n_procs);
 	if (n_procs == 0) {
 		/* Gone with a reboot (or never made): again, with its limits. */
 		struct spec_resources limits;
@@ -337,7 +337,7 @@ static int wasm_remove(struct backend *b, const char *id, struct zl_err *err)
 	bool ours = me && zl_claim_is_ours(CLAIM_KIND, id, me) != 0;
 	if (ours) {
 		_cleanup_free_ char *cgroup = recorded_cgroup(dir, id);
-		wasm_cgroup_remove(cgroup);
+		zl_cgroup_remove(cgroup);
 	} else {
 		zl_log(ZL_LOG_WARN, "remove %s: another state root holds the name now; its cgroup is left alone", id);
 	}
