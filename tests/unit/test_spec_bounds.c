@@ -58,15 +58,12 @@ struct loaded {
 	struct spec_set set;
 	struct spec_diags diags;
 	int rc;
-	int64_t ms;
 };
 
 static void load_len(struct loaded *l, const char *file, const char *text, size_t len)
 {
 	memset(l, 0, sizeof(*l));
-	int64_t t0 = zl_monotonic_ms();
 	l->rc = spec_load_text(file, text, len, &l->set, &l->diags);
-	l->ms = zl_monotonic_ms() - t0;
 }
 
 static void load(struct loaded *l, const char *text) { load_len(l, "t.yaml", text, strlen(text)); }
@@ -74,9 +71,7 @@ static void load(struct loaded *l, const char *text) { load_len(l, "t.yaml", tex
 static void load_paths(struct loaded *l, const char *const *paths, size_t count)
 {
 	memset(l, 0, sizeof(*l));
-	int64_t t0 = zl_monotonic_ms();
 	l->rc = spec_load_paths(paths, count, &l->set, &l->diags);
-	l->ms = zl_monotonic_ms() - t0;
 }
 
 static void unload(struct loaded *l)
