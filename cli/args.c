@@ -21,7 +21,7 @@
 enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE, OPT_INSECURE,
        OPT_AUTH_FILE, OPT_PLATFORM, OPT_SIGNAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_FOLLOW,
        OPT_RUNTIME, OPT_WASM_ENGINE, OPT_BRIDGE, OPT_SUBNET, OPT_INTERVAL, OPT_METRICS,
-       OPT_FIX,
+       OPT_FIX, OPT_SPEC_ONLY,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
        OPT_DETACH /* jobs/cron: run --detach */ };
 
@@ -83,6 +83,8 @@ static const struct flag flags[] = {
 	/* jobs/cron: run --detach */
 	{ { "detach", no_argument, NULL, OPT_DETACH }, V(CLI_RUN),
 	  NULL, "start the run and return without waiting for it to end" },
+	{ { "spec-only", no_argument, NULL, OPT_SPEC_ONLY }, V(CLI_VALIDATE),
+	  NULL, "check the spec alone, not against this host (bind sources, devices, what zlapply may grant)" },
 	{ { "fix", no_argument, NULL, OPT_FIX }, V(CLI_DOCTOR),
 	  NULL, "remove what no replica owns (default: only list it)" },
 	{ { "quiet", no_argument, NULL, 'q' }, ALL_VERBS, NULL, "no progress output" },
@@ -327,6 +329,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 			break;
 		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_FIX: o->fix = true; break;
+		case OPT_SPEC_ONLY: o->spec_only = true; break;
 		case OPT_INTERVAL:
 			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)
 				return zl_err_prefix(err, "--interval");

@@ -51,6 +51,7 @@ struct cli_opts {
 	const char *wasm_engine; /* --wasm-engine PATH */
 	const char *bridge, *subnet; /* --bridge, --subnet */
 	bool fix;                /* doctor --fix */
+	bool spec_only;          /* validate --spec-only: not against this host */
 	/* health: apply --wait [--timeout D] */
 	bool wait;
 	int64_t wait_timeout_ms; /* 0 = the default (5m) */

@@ -7,7 +7,7 @@
 static int load_specs(const struct cli_opts *o, struct spec_set *set, bool print_notes)
 {
 	size_t errors = 0;
-	if (reconcile_spec_load(o->files, o->file_count, print_notes, stderr, set, &errors) < 0) {
+	if (reconcile_spec_load(o->files, o->file_count, print_notes, !o->spec_only, stderr, set, &errors) < 0) {
 		fprintf(stderr, "zlapply: error: %zu problem%s in the spec; nothing was changed\n",
 			errors, errors == 1 ? "" : "s");
 		return 2;

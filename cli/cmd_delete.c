@@ -11,7 +11,7 @@ int cmd_delete(const struct cli_opts *o)
 	int code = 0;
 
 	if (o->file_count > 0 &&
-	    reconcile_spec_load(o->files, o->file_count, false, stderr, &set, NULL) < 0) {
+	    reconcile_spec_load(o->files, o->file_count, false, false, stderr, &set, NULL) < 0) {
 		fprintf(stderr, "zlapply: error: the spec has problems; nothing was deleted\n");
 		code = 2;
 		goto out;

@@ -65,7 +65,7 @@ int cmd_run(const struct cli_opts *o)
 		files = (const char *const *)&source;
 		file_count = 1;
 	}
-	if (reconcile_spec_load(files, file_count, false, stderr, &set, NULL) < 0) {
+	if (reconcile_spec_load(files, file_count, false, true, stderr, &set, NULL) < 0) {
 		fprintf(stderr, "zlapply: error: the spec has problems; nothing was run\n");
 		code = 2;
 		goto out;

@@ -108,6 +108,19 @@ void zl_sha256_hex(const void *data, size_t len, char out[65]);
 struct evp_md_st;
 const struct evp_md_st *zl_sha256_evp(void);
 
+/* This process's powers over the replicas it makes (host.c). */
+/* One of its capability sets ("CapBnd", "CapEff") from /proc/self/status;
+ * false when it cannot be read. */
+bool zl_own_caps(const char *set, uint64_t *mask);
+/* Whether it holds CAP_SYS_RESOURCE (some sandboxes drop it even for root):
+ * without it no hard rlimit goes above its own and no oom_score_adj below
+ * its own. True when unknown (the runtime decides). */
+bool zl_have_cap_sys_resource(void);
+/* The hard limit of an RLIMIT_* it can grant (UINT64_MAX: any). */
+uint64_t zl_rlimit_grantable(int resource);
+/* Its own oom_score_adj (0 when unreadable). */
+int zl_own_oom_score_adj(void);
+
 /* Filesystem. */
 int zl_mkdir_p(const char *path, unsigned mode, struct zl_err *err);
 /* Reads a whole file (or "-" for stdin); *data is NUL-terminated, caller frees. */

@@ -552,6 +552,20 @@ static void run_close(struct apply_run *run, struct state_lock *lock)
 	free(run->secrets_dir);
 }
 
+/* The last replica on the root's bridge is gone: the bridge and its rules
+ * go too, unless another root or a veth still uses it (as compose's down
+ * removes its network). A failure is only a warning: doctor finds it. */
+static void release_bridge(struct state_db *db, const char *root)
+{
+	struct root_network net;
+	struct zl_err err = ZL_ERR_INIT;
+	int unused = root_bridge_unused(db, root, &net, &err);
+	if (unused > 0 && root_bridge_teardown(root, &net, &err) == 0)
+		return;
+	if (unused != 0)
+		zl_log(ZL_LOG_WARN, "bridge %s: %s", net.bridge, err.msg);
+}
+
 int reconcile_apply(const struct reconcile_opts *opts, const struct spec_set *set,
 		    struct reconcile_result *res, struct zl_err *err)
 {
@@ -578,6 +592,11 @@ int reconcile_apply(const struct reconcile_opts *opts, const struct spec_set *se
 			ret = -1;
 		}
 	}
+	/* A failed create gives its address back; when that was the only one
+	 * (the first apply of a spec no replica of which starts) the bridge it
+	 * made goes too, as after a delete. */
+	if (res->actions_failed > 0 && !opts->dry_run)
+		release_bridge(run.db, opts->root);
 out:
 	run_close(&run, &lock);
 	for (size_t i = 0; i < set->count; i++)
@@ -603,20 +622,6 @@ static int forget_deployment(struct state_db *db, const char *name, struct zl_er
 		state_rollback(db);
 	state_services_free(&services);
 	return r;
-}
-
-/* The last replica on the root's bridge is gone: the bridge and its rules
- * go too, unless another root or a veth still uses it (as compose's down
- * removes its network). A failure is only a warning: doctor finds it. */
-static void release_bridge(struct state_db *db, const char *root)
-{
-	struct root_network net;
-	struct zl_err err = ZL_ERR_INIT;
-	int unused = root_bridge_unused(db, root, &net, &err);
-	if (unused > 0 && root_bridge_teardown(root, &net, &err) == 0)
-		return;
-	if (unused != 0)
-		zl_log(ZL_LOG_WARN, "bridge %s: %s", net.bridge, err.msg);
 }
 
 /* Does db know deployment name: a deployment row, a replica row or a

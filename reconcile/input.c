@@ -12,10 +12,12 @@ int reconcile_opts_check(const struct reconcile_opts *opts, struct zl_err *err)
 }
 
 int reconcile_spec_load(const char *const *paths, size_t count, bool print_notes,
-			FILE *diags_out, struct spec_set *set, size_t *problems)
+			bool host_checks, FILE *diags_out, struct spec_set *set, size_t *problems)
 {
 	struct spec_diags diags = { 0 };
+	spec_set_host_checks(host_checks);
 	int r = spec_load_paths(paths, count, set, &diags);
+	spec_set_host_checks(false);
 	bool bad = r < 0 || diags.errors > 0;
 	if (bad || (print_notes && diags.count > 0))
 		spec_diags_print(&diags, diags_out);

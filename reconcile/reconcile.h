@@ -152,9 +152,12 @@ int reconcile_opts_check(const struct reconcile_opts *opts, struct zl_err *err);
  * after a failure). Prints the diagnostics (FILE:LINE:COL: PATH: MSG) to
  * diags_out when the spec has problems, and its notes too when print_notes.
  * Returns 0, or -1 when the spec has problems; *problems (may be NULL) gets
- * the number of errors. */
+ * the number of errors. host_checks adds the checks against this host that
+ * the backends would make (spec_set_host_checks), so what apply would refuse
+ * is refused before anything changes; delete goes without, so a spec whose
+ * bind source is gone can still be deleted. */
 int reconcile_spec_load(const char *const *paths, size_t count, bool print_notes,
-			FILE *diags_out, struct spec_set *set, size_t *problems);
+			bool host_checks, FILE *diags_out, struct spec_set *set, size_t *problems);
 void reconcile_spec_free(struct spec_set *set);
 
 /* A duration flag ("30s", "1h30m", "250ms"; a bare number is an error) in

@@ -293,6 +293,14 @@ static const char *const ulimit_names[] = {
 	"locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime", NULL,
 };
 
+int spec_ulimit_resource(const char *name)
+{
+	for (int j = 0; ulimit_names[j]; j++)
+		if (!strcmp(ulimit_names[j], name))
+			return j;
+	return -1;
+}
+
 #define UL(obj) ((struct spec_ulimit *)(obj))
 static void ul_soft(struct pctx *c, yaml_node_t *n, void *obj) { get_int(c, n, -1, INT64_MAX, &UL(obj)->soft); }
 static void ul_hard(struct pctx *c, yaml_node_t *n, void *obj) { get_int(c, n, -1, INT64_MAX, &UL(obj)->hard); }
@@ -315,9 +323,7 @@ void f_ulimits(struct pctx *c, yaml_node_t *n, void *obj)
 			continue;
 		const char *name = node_scalar(k);
 		size_t old = path_push_key(c, name);
-		bool known = false;
-		for (int j = 0; ulimit_names[j] && !known; j++)
-			known = !strcmp(ulimit_names[j], name);
+		bool known = spec_ulimit_resource(name) >= 0;
 		struct spec_ulimit u = { .soft = -2, .hard = -2 };
 		if (!known) {
 			perr(c, k, "unknown ulimit \"%s\" (expected cpu, fsize, data, stack, core, rss, nproc, nofile, memlock, as, locks, sigpending, msgqueue, nice, rtprio or rttime)",

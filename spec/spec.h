@@ -413,6 +413,44 @@ const char *spec_sysctl_problem(const struct spec_service *svc, const char *key)
 /* command: an explicitly empty entrypoint and args, or an empty program. */
 const char *spec_command_problem(const struct spec_service *svc);
 
+/* resources: memory at least SPEC_MIN_MEMORY, memory_reservation at most
+ * memory, memory_swap (memory + swap, as Docker) with memory and not below
+ * it, cpu at least 0.01 (the kernel's 1 ms quota per 100 ms); a WASM
+ * service's memory at least SPEC_MIN_WASM_MEMORY. Returns the key under
+ * resources that is wrong ("memory_swap") with what is wrong in buf, or NULL
+ * when fine. */
+#define SPEC_MIN_MEMORY ((int64_t)6 << 20)      /* runc refuses less */
+#define SPEC_MIN_WASM_MEMORY ((int64_t)64 << 20) /* the engine's own share */
+const char *spec_resources_problem(const struct spec_service *svc, char *buf, size_t len);
+/* "64Mi" when exact, else "N bytes": messages echo what the user wrote. */
+void spec_format_memory(int64_t bytes, char out[32]);
+/* One security_opt entry: no-new-privileges[:true|false],
+ * systempaths=unconfined, seccomp=unconfined|builtin|/abs/profile.json,
+ * apparmor=..., label=.... */
+const char *spec_security_opt_problem(const char *opt);
+
+/* Linux capability names (capability.c): "NET_ADMIN", "cap_net_admin";
+ * the index is the capability's number. */
+#define SPEC_CAP_COUNT 41
+#define SPEC_CAP_ALL (-2)
+/* The number of a name, SPEC_CAP_ALL for "ALL", -1 for an unknown name. */
+int spec_capability_index(const char *name);
+/* The name of a number ("NET_ADMIN", without CAP_), NULL out of range. */
+const char *spec_capability_name(int index);
+
+/* The RLIMIT_* number of a ulimits name ("nofile": RLIMIT_NOFILE), -1 for
+ * an unknown name. */
+int spec_ulimit_resource(const char *name);
+
+/* Checks against this host, made while loading when enabled (reconcile's
+ * spec loading enables them for validate and apply; off by default and in
+ * the unit tests): capabilities zlapply cannot hand out, ulimits above what
+ * it may grant, an oom_score_adj below its own without CAP_SYS_RESOURCE, a
+ * bind source or device that does not exist or is of the wrong kind. So a
+ * spec this host's backends would refuse is refused, with its file:line:col,
+ * before anything changes. */
+void spec_set_host_checks(bool enabled);
+
 /* ---- environment ---- */
 /* Resolves env values: "$E:VAR" (whole value) from the process environment,
  * "$S:name" and "$secret://name" from secrets_dir/<name> (trailing newline

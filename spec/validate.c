@@ -10,9 +10,11 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static bool is_lower_alnum(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); }
@@ -664,7 +666,7 @@ const char *spec_user_problem(const char *user)
 		return NULL; /* the image's USER, else root */
 	const char *colon = strchr(user, ':');
 	size_t ulen = colon ? (size_t)(colon - user) : strlen(user);
-	if (!ulen || (colon && !colon[1]))
+	if (!ulen || (colon && (!colon[1] || strchr(colon + 1, ':'))))
 		return "expected uid[:gid] or name[:group]";
 	const char *why = id_problem(user, ulen);
 	if (!why && colon)
@@ -749,6 +751,91 @@ static void rule_diag(struct pctx *c, yaml_node_t *n, const char *const *keys, c
 	path_pop(c, old);
 }
 
+/* The ulimits table is in RLIMIT_* order (spec_ulimit_resource). */
+_Static_assert(RLIMIT_NOFILE == 7 && RLIMIT_RTTIME == 15, "ulimit names follow RLIMIT_* numbers");
+
+static bool host_checks;
+
+void spec_set_host_checks(bool enabled)
+{
+	host_checks = enabled;
+}
+
+/* What the oci backend would refuse on this host (common/host.c). */
+static void validate_host(struct pctx *c, yaml_node_t *n, const struct spec_service *svc, const char *cap_key)
+{
+	char idx[24];
+	uint64_t bounding;
+	if (!svc->privileged && zl_own_caps("CapBnd", &bounding)) {
+		for (size_t i = 0; i < svc->cap_add.count; i++) {
+			int cap = spec_capability_index(svc->cap_add.items[i]);
+			snprintf(idx, sizeof(idx), "#%zu", i);
+			if (cap >= 0 && !(bounding & (UINT64_C(1) << cap)))
+				rule_diag(c, n, (const char *const[]){ cap_key, idx, NULL },
+					  "CAP_%s is not available to zlapply on this host (not in its bounding set)",
+					  spec_capability_name(cap));
+		}
+	}
+	for (size_t i = 0; i < svc->ulimit_count; i++) {
+		const struct spec_ulimit *u = &svc->ulimits[i];
+		int res = spec_ulimit_resource(u->name);
+		uint64_t room = res < 0 ? UINT64_MAX : zl_rlimit_grantable(res);
+		if ((uint64_t)u->hard <= room)
+			continue;
+		char hard[32] = "unlimited";
+		if (u->hard != -1)
+			snprintf(hard, sizeof(hard), "%" PRId64, u->hard);
+		rule_diag(c, n, (const char *const[]){ "ulimits", u->name, NULL },
+			  "hard limit %s is above %" PRIu64 ", the most this host lets zlapply grant (no CAP_SYS_RESOURCE)",
+			  hard, room);
+	}
+	int adj = svc->resources.oom_score_adj, own;
+	if (adj && adj < (own = zl_own_oom_score_adj()) && !zl_have_cap_sys_resource())
+		rule_diag(c, n, (const char *const[]){ "resources", "oom_score_adj", NULL },
+			  "%d is below zlapply's own %d, which needs CAP_SYS_RESOURCE", adj, own);
+	for (size_t i = 0; i < svc->storage_count; i++) {
+		const struct spec_storage *st = &svc->storage[i];
+		struct stat sb;
+		if (st->type != SPEC_STORAGE_BIND || !st->source || st->source[0] != '/')
+			continue;
+		snprintf(idx, sizeof(idx), "#%zu", i);
+		const char *const keys[] = { "storage", idx, "source", NULL };
+		if (stat(st->source, &sb) < 0)
+			rule_diag(c, n, keys, "bind source %s: %s on this host", st->source,
+				  errno == ENOENT ? "does not exist" : strerror(errno));
+		/* A container may bind any kind (a socket such as /dev/log is
+		 * common; mounting reads nothing); a module sees directories. */
+		else if (!S_ISDIR(sb.st_mode) && spec_service_declares_wasm(svc))
+			rule_diag(c, n, keys, "bind source %s is not a directory (a WASM module is given directories only)",
+				  st->source);
+	}
+	for (size_t i = 0; i < svc->device_count; i++) {
+		const struct spec_device *d = &svc->devices[i];
+		struct stat sb;
+		if (!d->path || spec_device_path_problem(d->path))
+			continue;
+		snprintf(idx, sizeof(idx), "#%zu", i);
+		const char *const keys[] = { "devices", idx, "path", NULL };
+		if (stat(d->path, &sb) < 0)
+			rule_diag(c, n, keys, "device %s: %s on this host", d->path,
+				  errno == ENOENT ? "does not exist" : strerror(errno));
+		else if (!S_ISCHR(sb.st_mode) && !S_ISBLK(sb.st_mode))
+			rule_diag(c, n, keys, "%s is not a device but %s", d->path, zl_file_kind(sb.st_mode));
+	}
+}
+
+static void validate_caps(struct pctx *c, yaml_node_t *n, const struct spec_strv *list, const char *key)
+{
+	char idx[24];
+	for (size_t i = 0; i < list->count; i++) {
+		snprintf(idx, sizeof(idx), "#%zu", i);
+		if (spec_capability_index(list->items[i]) == -1)
+			rule_diag(c, n, (const char *const[]){ key, idx, NULL },
+				  "unknown capability \"%s\" (expected a name such as NET_ADMIN or CAP_NET_ADMIN, or ALL)",
+				  list->items[i]);
+	}
+}
+
 struct want_port {
 	bool v6, udp;
 	uint32_t ip;
@@ -761,7 +848,21 @@ void validate_service_rules(struct pctx *c, yaml_node_t *n, struct spec_service 
 	if (why)
 		rule_diag(c, n, (const char *const[]){ "command", NULL }, "%s", why);
 
-	char idx[24];
+	char idx[24], buf[256];
+	const char *key = spec_resources_problem(svc, buf, sizeof(buf));
+	if (key)
+		rule_diag(c, n, (const char *const[]){ "resources", key, NULL }, "%s", buf);
+	const char *cap_key = map_get(c, n, "cap_add") ? "cap_add" : "capabilities";
+	validate_caps(c, n, &svc->cap_add, cap_key);
+	validate_caps(c, n, &svc->cap_drop, "cap_drop");
+	for (size_t i = 0; i < svc->security_opt.count; i++) {
+		snprintf(idx, sizeof(idx), "#%zu", i);
+		if ((why = spec_security_opt_problem(svc->security_opt.items[i])))
+			rule_diag(c, n, (const char *const[]){ "security_opt", idx, NULL }, "%s, got \"%s\"", why,
+				  svc->security_opt.items[i]);
+	}
+	if (host_checks)
+		validate_host(c, n, svc, cap_key);
 	for (size_t i = 0; i < svc->device_count; i++) {
 		const struct spec_device *d = &svc->devices[i];
 		snprintf(idx, sizeof(idx), "#%zu", i);
@@ -775,6 +876,9 @@ void validate_service_rules(struct pctx *c, yaml_node_t *n, struct spec_service 
 	for (size_t i = 0; i < svc->storage_count; i++) {
 		const struct spec_storage *st = &svc->storage[i];
 		snprintf(idx, sizeof(idx), "#%zu", i);
+		if (st->type == SPEC_STORAGE_S3)
+			rule_diag(c, n, (const char *const[]){ "storage", idx, "type", NULL },
+				  "storage type s3 is not supported: no backend of zlapply mounts buckets (mount it on the host and use type bind)");
 		if (st->type != SPEC_STORAGE_BIND || !st->source)
 			continue;
 		if (st->source[0] != '/')
@@ -832,4 +936,88 @@ void validate_service_rules(struct pctx *c, yaml_node_t *n, struct spec_service 
 		}
 	}
 	free(w);
+}
+
+/* ---- resources, security_opt and capabilities ---- */
+
+void spec_format_memory(int64_t bytes, char out[32])
+{
+	static const char *const units[] = { "Ti", "Gi", "Mi", "Ki" };
+	for (int i = 0; i < 4; i++) {
+		int64_t unit = (int64_t)1 << (10 * (4 - i));
+		if (bytes >= unit && bytes % unit == 0) {
+			snprintf(out, 32, "%" PRId64 "%s", bytes / unit, units[i]);
+			return;
+		}
+	}
+	snprintf(out, 32, "%" PRId64 " bytes", bytes);
+}
+
+const char *spec_resources_problem(const struct spec_service *svc, char *buf, size_t len)
+{
+	const struct spec_resources *r = &svc->resources;
+	char a[32], b[32];
+	bool wasm = spec_service_declares_wasm(svc);
+	int64_t min = wasm ? SPEC_MIN_WASM_MEMORY : SPEC_MIN_MEMORY;
+	if (r->memory_bytes < 0 || (r->memory_bytes > 0 && r->memory_bytes < min)) {
+		spec_format_memory(r->memory_bytes, a);
+		spec_format_memory(min, b);
+		snprintf(buf, len, wasm ? "%s is below the %s a WASM replica needs (the engine, Node.js, takes about 45 MiB of its own; cap the module with wasm.max_memory)"
+					: "%s is below the %s a container needs",
+			 a, b);
+		return "memory";
+	}
+	if (r->memory_reservation < 0) {
+		snprintf(buf, len, "must be positive");
+		return "memory_reservation";
+	}
+	if (r->memory_reservation > 0 && r->memory_bytes > 0 && r->memory_reservation > r->memory_bytes) {
+		spec_format_memory(r->memory_reservation, a);
+		spec_format_memory(r->memory_bytes, b);
+		snprintf(buf, len, "%s is above the memory limit %s", a, b);
+		return "memory_reservation";
+	}
+	/* Like Docker, memory_swap is memory + swap, so it needs a memory limit
+	 * at or below it; -1 is unlimited swap. */
+	if (r->memory_swap != 0 && r->memory_swap != -1) {
+		if (r->memory_bytes <= 0) {
+			snprintf(buf, len, "needs resources.memory as well (it is memory + swap)");
+			return "memory_swap";
+		}
+		if (r->memory_swap < r->memory_bytes) {
+			spec_format_memory(r->memory_swap, a);
+			spec_format_memory(r->memory_bytes, b);
+			snprintf(buf, len, "%s is below resources.memory %s (it is memory + swap)", a, b);
+			return "memory_swap";
+		}
+	}
+	if (r->cpu_millicores < 0) {
+		snprintf(buf, len, "must be above 0");
+		return "cpu";
+	}
+	/* The kernel's smallest quota is 1 ms of a 100 ms period. */
+	if (r->cpu_millicores > 0 && r->cpu_millicores < 10) {
+		snprintf(buf, len, "%.3f is below the minimum 0.01", (double)r->cpu_millicores / 1000);
+		return "cpu";
+	}
+	return NULL;
+}
+
+const char *spec_security_opt_problem(const char *opt)
+{
+	size_t klen = strcspn(opt, ":=");
+	const char *val = opt[klen] ? opt + klen + 1 : NULL;
+	if (klen == 17 && !strncmp(opt, "no-new-privileges", klen))
+		return !val || !strcmp(val, "true") || !strcmp(val, "false")
+			       ? NULL
+			       : "expected no-new-privileges[:true|false]";
+	if (klen == 11 && !strncmp(opt, "systempaths", klen))
+		return val && !strcmp(val, "unconfined") ? NULL : "expected systempaths=unconfined";
+	if (klen == 7 && !strncmp(opt, "seccomp", klen))
+		return val && (!strcmp(val, "unconfined") || !strcmp(val, "builtin") || val[0] == '/')
+			       ? NULL
+			       : "expected seccomp=unconfined, seccomp=builtin or seccomp=/absolute/path/to/profile.json (Docker's format)";
+	if ((klen == 8 && !strncmp(opt, "apparmor", klen)) || (klen == 5 && !strncmp(opt, "label", klen)))
+		return NULL; /* accepted; the backend says what it cannot honour */
+	return "unknown option (expected no-new-privileges, systempaths=unconfined, seccomp=, apparmor= or label=)";
 }

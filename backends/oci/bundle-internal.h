@@ -68,8 +68,6 @@ struct security {
 };
 /* Parses svc's security_opt into *sec (kind INPUT for unknown options). */
 int oci_security_parse(const struct spec_service *svc, struct security *sec, struct zl_err *err);
-/* Whether zlapply holds CAP_SYS_RESOURCE (some sandboxes drop it for root). */
-bool oci_have_cap_sys_resource(void);
 /* A capability's number from its name ("net_admin", "CAP_NET_ADMIN"); -1
  * for an unknown name (and for ALL). */
 int oci_cap_from_name(const char *name);

@@ -23,24 +23,7 @@
 #include <sys/sysmacros.h>
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define MIN_MEMORY (6LL * 1024 * 1024) /* runc refuses less */
 #define CPU_PERIOD 100000
-
-/* ---- small helpers ---- */
-
-/* "64Mi" when exact, else bytes: messages echo what the user wrote. */
-static void format_memory(int64_t bytes, char out[32])
-{
-	static const char *const units[] = { "Ti", "Gi", "Mi", "Ki" };
-	for (int i = 0; i < 4; i++) {
-		int64_t unit = 1LL << (10 * (4 - i));
-		if (bytes >= unit && bytes % unit == 0) {
-			snprintf(out, 32, "%" PRId64 "%s", bytes / unit, units[i]);
-			return;
-		}
-	}
-	snprintf(out, 32, "%" PRId64 " bytes", bytes);
-}
 
 static int process_json(const struct oci_bundle_input *in, const char *hostname,
 			const cJSON *cfg, const struct security *sec, uint64_t caps, cJSON **out,
@@ -165,41 +148,21 @@ static int namespaces_json(const struct oci_bundle_input *in, cJSON *arr, struct
 static int resources_json(const struct spec_service *svc, cJSON *res, struct zl_err *err)
 {
 	const struct spec_resources *r = &svc->resources;
-	char a[32], b[32];
-
 	cJSON *mem = cJSON_CreateObject();
 	cJSON_AddItemToObject(res, "memory", mem);
-	if (r->memory_bytes < 0 || (r->memory_bytes > 0 && r->memory_bytes < MIN_MEMORY)) {
-		format_memory(r->memory_bytes, a);
-		format_memory(MIN_MEMORY, b);
-		return zl_invalid(err, "resources.memory: %s is below the %s a container needs", a, b);
-	}
+	/* The rules are validate's (spec/validate.c), so apply refused the
+	 * spec before getting here; checked again for callers that did not
+	 * validate. */
+	char why[256];
+	const char *key = spec_resources_problem(svc, why, sizeof(why));
+	if (key)
+		return zl_invalid(err, "resources.%s: %s", key, why);
 	if (r->memory_bytes > 0)
 		cJSON_AddItemToObject(mem, "limit", jint(r->memory_bytes));
-	if (r->memory_reservation < 0)
-		return zl_invalid(err, "resources.memory_reservation: must be positive");
-	if (r->memory_reservation > 0) {
-		if (r->memory_bytes > 0 && r->memory_reservation > r->memory_bytes) {
-			format_memory(r->memory_reservation, a);
-			format_memory(r->memory_bytes, b);
-			return zl_invalid(err, "resources.memory_reservation: %s is above the memory limit %s", a, b);
-		}
+	if (r->memory_reservation > 0)
 		cJSON_AddItemToObject(mem, "reservation", jint(r->memory_reservation));
-	}
-	if (r->memory_swap == -1) {
-		cJSON_AddItemToObject(mem, "swap", jint(-1));
-	} else if (r->memory_swap != 0) {
-		/* Like Docker, memory_swap is memory + swap, so it needs a memory
-		 * limit at or below it. */
-		if (r->memory_bytes <= 0)
-			return zl_invalid(err, "resources.memory_swap: needs resources.memory as well (it is memory + swap)");
-		if (r->memory_swap < r->memory_bytes) {
-			format_memory(r->memory_swap, a);
-			format_memory(r->memory_bytes, b);
-			return zl_invalid(err, "resources.memory_swap: %s is below resources.memory %s (it is memory + swap)", a, b);
-		}
+	if (r->memory_swap != 0)
 		cJSON_AddItemToObject(mem, "swap", jint(r->memory_swap));
-	}
 	if (r->memory_swappiness >= 0) {
 		if (r->memory_swappiness > 100)
 			return zl_invalid(err, "resources.memory_swappiness: %d is outside 0..100", r->memory_swappiness);
@@ -210,13 +173,9 @@ static int resources_json(const struct spec_service *svc, cJSON *res, struct zl_
 
 	cJSON *cpu = cJSON_CreateObject();
 	cJSON_AddItemToObject(res, "cpu", cpu);
-	if (r->cpu_millicores < 0)
-		return zl_invalid(err, "resources.cpu: must be above 0");
 	if (r->cpu_millicores > 0) {
 		/* A quota above the host's cpus * period is fine: cgroups cap it. */
 		int64_t quota = r->cpu_millicores * (CPU_PERIOD / 1000);
-		if (quota < 1000) /* the kernel's minimum quota is 1 ms */
-			return zl_invalid(err, "resources.cpu: %.3f is below the minimum 0.01", (double)r->cpu_millicores / 1000);
 		cJSON_AddItemToObject(cpu, "quota", jint(quota));
 		cJSON_AddItemToObject(cpu, "period", juint(CPU_PERIOD));
 	}

@@ -12,40 +12,13 @@
 
 /* ---- capabilities ---- */
 
-/* Indexed by capability number (linux/capability.h). */
-static const char *const cap_names[] = {
-	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-	"SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-	"NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-	"SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-	"SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
-	"AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-};
-#define CAP_COUNT (sizeof(cap_names) / sizeof(cap_names[0]))
+#define CAP_COUNT SPEC_CAP_COUNT /* spec/capability.c names them */
 
 /* Docker's default set. */
 static const char *const default_caps[] = {
 	"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
 	"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 };
-
-/* One of zlapply's own capability sets ("CapBnd", "CapEff") from
- * /proc/self/status; false when it cannot be read. */
-static bool own_caps(const char *set, uint64_t *mask)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0, len = strlen(set);
-	while (f && getline(&line, &cap, f) > 0) {
-		unsigned long long v;
-		if (!strncmp(line, set, len) && line[len] == ':' && sscanf(line + len + 1, "%llx", &v) == 1) {
-			*mask = v;
-			return true;
-		}
-	}
-	return false;
-}
 
 /* The capabilities zlapply can hand out: those of its bounding set (a
  * container never gets more than its creator, and runtimes fail the start
@@ -54,7 +27,7 @@ static uint64_t host_caps(void)
 {
 	uint64_t known = CAP_COUNT >= 64 ? UINT64_MAX : (UINT64_C(1) << CAP_COUNT) - 1;
 	uint64_t bnd;
-	if (own_caps("CapBnd", &bnd))
+	if (zl_own_caps("CapBnd", &bnd))
 		return known & bnd;
 	_cleanup_fclose_ FILE *last_f = fopen("/proc/sys/kernel/cap_last_cap", "re");
 	unsigned last;
@@ -63,23 +36,9 @@ static uint64_t host_caps(void)
 	return known;
 }
 
-/* Index of a capability name ("net_admin", "CAP_NET_ADMIN"), -1 for
- * unknown, -2 for ALL. */
-static int cap_index(const char *name)
-{
-	if (!strncasecmp(name, "CAP_", 4))
-		name += 4;
-	if (!strcasecmp(name, "ALL"))
-		return -2;
-	for (size_t i = 0; i < CAP_COUNT; i++)
-		if (!strcasecmp(name, cap_names[i]))
-			return (int)i;
-	return -1;
-}
-
 int oci_cap_from_name(const char *name)
 {
-	int idx = cap_index(name);
+	int idx = spec_capability_index(name);
 	return idx < 0 ? -1 : idx;
 }
 
@@ -90,10 +49,10 @@ static int cap_list(const struct spec_strv *list, const char *key, uint64_t *mas
 	*mask = 0;
 	*all = false;
 	for (size_t i = 0; i < list->count; i++) {
-		int idx = cap_index(list->items[i]);
+		int idx = spec_capability_index(list->items[i]);
 		if (idx == -1)
 			return zl_invalid(err, "%s: unknown capability \"%s\"", key, list->items[i]);
-		if (idx == -2)
+		if (idx == SPEC_CAP_ALL)
 			*all = true;
 		else
 			*mask |= UINT64_C(1) << idx;
@@ -119,10 +78,10 @@ int oci_compute_caps(const struct spec_service *svc, uint64_t *caps, struct zl_e
 	for (size_t i = 0; i < CAP_COUNT; i++)
 		if ((add & ~host) & (UINT64_C(1) << i))
 			return zl_invalid(err, "capabilities: CAP_%s is not available to zlapply on this host (not in its bounding set)",
-					  cap_names[i]);
+					  spec_capability_name((int)i));
 	uint64_t base = 0;
 	for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
-		base |= UINT64_C(1) << cap_index(default_caps[i]);
+		base |= UINT64_C(1) << spec_capability_index(default_caps[i]);
 	if (add_all)
 		*caps = host & ~drop;
 	else if (drop_all)
@@ -138,7 +97,7 @@ cJSON *oci_caps_json(uint64_t caps)
 	for (size_t i = 0; i < CAP_COUNT; i++) {
 		if (caps & (UINT64_C(1) << i)) {
 			char name[64];
-			snprintf(name, sizeof(name), "CAP_%s", cap_names[i]);
+			snprintf(name, sizeof(name), "CAP_%s", spec_capability_name((int)i));
 			cJSON_AddItemToArray(arr, cJSON_CreateString(name));
 		}
 	}
@@ -160,26 +119,6 @@ static const struct {
 	{ "msgqueue", "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "nice", "RLIMIT_NICE", RLIMIT_NICE },
 	{ "rtprio", "RLIMIT_RTPRIO", RLIMIT_RTPRIO }, { "rttime", "RLIMIT_RTTIME", RLIMIT_RTTIME },
 };
-
-/* Without CAP_SYS_RESOURCE (some sandboxes drop it even for root) the
- * runtime cannot raise a hard limit above ours: it fails the start with a
- * bare EPERM. Knowing it here gives a clear error, and a default that fits. */
-bool oci_have_cap_sys_resource(void)
-{
-	uint64_t eff;
-	if (own_caps("CapEff", &eff))
-		return eff & (UINT64_C(1) << 24 /* CAP_SYS_RESOURCE */);
-	return true; /* unknown: let the runtime decide */
-}
-
-/* The hard limit the runtime can grant for resource (UINT64_MAX = any). */
-static uint64_t grantable_hard(int resource)
-{
-	struct rlimit rl;
-	if (oci_have_cap_sys_resource() || getrlimit(resource, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
-		return UINT64_MAX;
-	return rl.rlim_max;
-}
 
 static void add_rlimit(cJSON *arr, const char *type, int64_t soft, int64_t hard)
 {
@@ -214,7 +153,7 @@ int oci_rlimits_json(const struct spec_service *svc, cJSON **out, struct zl_err 
 			return zl_invalid(err, "ulimits.%s: soft limit %" PRId64 " is above hard limit %" PRId64,
 					  u->name, u->soft, u->hard);
 		}
-		uint64_t room = grantable_hard(resource);
+		uint64_t room = zl_rlimit_grantable(resource);
 		if ((uint64_t)u->hard > room) {
 			char hard[32] = "unlimited";
 			if (u->hard != -1)
@@ -227,7 +166,7 @@ int oci_rlimits_json(const struct spec_service *svc, cJSON **out, struct zl_err 
 		add_rlimit(arr, type, u->soft, u->hard);
 	}
 	if (!nofile) {
-		uint64_t n = grantable_hard(RLIMIT_NOFILE);
+		uint64_t n = zl_rlimit_grantable(RLIMIT_NOFILE);
 		if (n > DEFAULT_NOFILE)
 			n = DEFAULT_NOFILE;
 		add_rlimit(arr, "RLIMIT_NOFILE", (int64_t)n, (int64_t)n);
@@ -243,40 +182,32 @@ int oci_security_parse(const struct spec_service *svc, struct security *sec,
 	*sec = (struct security){ 0 };
 	for (size_t i = 0; i < svc->security_opt.count; i++) {
 		const char *opt = svc->security_opt.items[i];
+		const char *why = spec_security_opt_problem(opt); /* validate's rule */
+		if (why)
+			return zl_invalid(err, "security_opt: %s, got \"%s\"", why, opt);
 		size_t klen = strcspn(opt, ":=");
 		const char *val = opt[klen] ? opt + klen + 1 : NULL;
 		if (klen == 17 && !strncmp(opt, "no-new-privileges", klen)) {
-			if (!val || !strcmp(val, "true"))
-				sec->no_new_privileges = true;
-			else if (!strcmp(val, "false"))
-				sec->no_new_privileges = false;
-			else
-				return zl_invalid(err, "security_opt: expected no-new-privileges[:true|false], got \"%s\"", opt);
-		} else if (klen == 11 && !strncmp(opt, "systempaths", klen) && val &&
-			   !strcmp(val, "unconfined")) {
+			sec->no_new_privileges = !val || !strcmp(val, "true");
+		} else if (klen == 11 && !strncmp(opt, "systempaths", klen)) {
 			sec->unconfined_paths = true;
 		} else if (klen == 7 && !strncmp(opt, "seccomp", klen)) {
 			/* seccomp.c applies it; Docker's values, the last one counting. */
 			sec->seccomp_profile = NULL;
-			if (val && !strcmp(val, "unconfined")) {
+			if (!strcmp(val, "unconfined")) {
 				sec->seccomp = OCI_SECCOMP_UNCONFINED;
-			} else if (val && !strcmp(val, "builtin")) {
+			} else if (!strcmp(val, "builtin")) {
 				sec->seccomp = OCI_SECCOMP_BUILTIN;
-			} else if (val && val[0] == '/') {
+			} else {
 				sec->seccomp = OCI_SECCOMP_FILE;
 				sec->seccomp_profile = val;
-			} else {
-				return zl_invalid(err, "security_opt: expected seccomp=unconfined, seccomp=builtin or seccomp=/absolute/path/to/profile.json (Docker's format), got \"%s\"", opt);
 			}
-		} else if ((klen == 8 && !strncmp(opt, "apparmor", klen)) ||
-			   (klen == 5 && !strncmp(opt, "label", klen))) {
-			/* No LSM label is applied here: "unconfined" is already
-			 * true and anything else cannot be honoured. */
-			if (!val || strcmp(val, "unconfined"))
-				zl_log(ZL_LOG_WARN, "service %s: security_opt \"%s\" is ignored on this host",
-				       svc->name, opt);
-		} else {
-			return zl_invalid(err, "security_opt: unknown option \"%s\" (expected no-new-privileges, systempaths=unconfined, seccomp=, apparmor= or label=)", opt);
+		} else if (!val || strcmp(val, "unconfined")) {
+			/* apparmor= or label=: no LSM label is applied here, so
+			 * "unconfined" is already true and anything else cannot
+			 * be honoured. */
+			zl_log(ZL_LOG_WARN, "service %s: security_opt \"%s\" is ignored on this host",
+			       svc->name, opt);
 		}
 	}
 	return 0;
@@ -290,14 +221,8 @@ int oci_oom_score_adj_json(int adj, cJSON *process, struct zl_err *err)
 		return zl_invalid(err, "resources.oom_score_adj: %d is outside -1000..1000", adj);
 	if (adj == 0)
 		return 0;
-	int own = 0;
-	FILE *f = fopen("/proc/self/oom_score_adj", "re");
-	if (f) {
-		if (fscanf(f, "%d", &own) != 1)
-			own = 0;
-		fclose(f);
-	}
-	if (adj < own && !oci_have_cap_sys_resource())
+	int own = zl_own_oom_score_adj();
+	if (adj < own && !zl_have_cap_sys_resource())
 		return zl_invalid(err, "resources.oom_score_adj: %d is below zlapply's own %d, which needs CAP_SYS_RESOURCE", adj, own);
 	cJSON_AddItemToObject(process, "oomScoreAdj", jint(adj));
 	return 0;

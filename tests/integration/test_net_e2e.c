@@ -919,6 +919,33 @@ static void test_lost_and_corrupt_state(void **state)
 				      g.subnet, g.bridge), 0);
 }
 
+/* A first apply none of whose replicas can be made (a user the image does
+ * not have: found at create, after the address was leased and the bridge
+ * made) gives every address back and takes the bridge down again: nothing
+ * of it is left for doctor, and the next apply starts clean. */
+static void test_failed_creates_release_leases_and_bridge(void **state)
+{
+	struct tcase *c = *state;
+	assert_false(net_link_exists(g.bridge));
+	char *svc = sleeper_service("nouser", 2, "    user: zl-no-such-user\n");
+	write_spec(c, "spec.yaml", svc);
+	free(svc);
+	char spec[PATH_MAX];
+	cli_path(&c->t, "spec.yaml", spec);
+	char *out = NULL, *err = NULL;
+	int code = ZL(c->t.root, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 1, out, err);
+	if (!strstr(err, "no user \"zl-no-such-user\" in the image's /etc/passwd"))
+		fail_msg("the error does not say why:\n%s", err);
+	free(out);
+	free(err);
+	assert_int_equal(cli_db_int(c->t.root, "SELECT COUNT(*) FROM leases", NULL), 0);
+	assert_int_equal(cli_db_int(c->t.root, "SELECT COUNT(*) FROM replicas WHERE state = 'failed'", NULL), 2);
+	assert_int_equal(count_netns(c->deployment), 0);
+	assert_false(net_link_exists(g.bridge));
+	assert_doctor_clean(c);
+}
+
 static void test_network_modes_host_and_none(void **state)
 {
 	struct tcase *c = *state;
@@ -1010,6 +1037,8 @@ int main(void)
 						case_teardown),
 		cmocka_unit_test_setup_teardown(test_lost_network_is_replaced, case_setup, case_teardown),
 		cmocka_unit_test_setup_teardown(test_lost_and_corrupt_state, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_creates_release_leases_and_bridge, case_setup,
+						case_teardown),
 		cmocka_unit_test_setup_teardown(test_network_modes_host_and_none, case_setup,
 						case_teardown),
 	};

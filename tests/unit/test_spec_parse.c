@@ -293,7 +293,7 @@ static void check_storage(const struct spec_set *set)
 {
 	const struct spec_service *s = must_find(&set->deployments[0], "archive");
 	assert_string_equal(s->image, "registry.example.net:5000/photos/archive:2024.11");
-	assert_int_equal(s->storage_count, 9);
+	assert_int_equal(s->storage_count, 8);
 	const struct spec_storage *st = s->storage;
 	assert_int_equal(st[0].type, SPEC_STORAGE_BIND);
 	assert_string_equal(st[0].source, "/srv/photos/incoming");
@@ -315,12 +315,6 @@ static void check_storage(const struct spec_set *set)
 	assert_int_equal(st[5].mode, 01777);
 	assert_int_equal(st[6].mode, 0750);
 	assert_int_equal(st[7].mode, 0700);
-	assert_int_equal(st[8].type, SPEC_STORAGE_S3);
-	assert_string_equal(st[8].bucket, "photo-backups");
-	assert_string_equal(st[8].prefix, "nightly/");
-	assert_string_equal(st[8].endpoint, "https://s3.eu-central-1.example.com");
-	assert_string_equal(st[8].target, "/mnt/backups");
-	assert_true(st[8].readonly);
 }
 
 static void check_jobs(const struct spec_set *set)
@@ -787,8 +781,10 @@ static void test_fixtures_cover_every_key(void **state)
 		"cpu_shares", "blkio_weight", "oom_score_adj", "oom_kill_disable", "gpu", "count", "vendor",
 		"mode", "replicas", "min", "max", "cooldown", "targets", "rps", "protocol", "port",
 		"target_port", "path", "host", "stream", "target_role", "tunnel", "container_port",
-		"host_port", "host_ip", "type", "source", "target", "readonly", "nocopy", "tier", "size", "bucket",
-		"prefix", "endpoint", "credentials", "check", "start_grace", "interval", "timeout",
+		"host_port", "host_ip", "type", "source", "target", "readonly", "nocopy", "tier", "size",
+		/* s3's bucket, prefix, endpoint and credentials: validate refuses
+		 * type s3 (invalid/storage.yaml) */
+		"check", "start_grace", "interval", "timeout",
 		"retries", "url", "expect_status", "service", "condition", "on_timeout", "steps", "id",
 		"uses", "with", "retry", "on_failure", "on_init_failure", "on_panic", "action", "kind",
 		"max_attempts", "delay", "delete_on_exit", "read", "write", "mknod", "soft", "hard",
@@ -801,7 +797,7 @@ static void test_fixtures_cover_every_key(void **state)
 		"pull_policy: never", "mode: fixed", "mode: adaptive", "mode: manual", "protocol: http",
 		"protocol: https", "protocol: tcp", "protocol: udp", "protocol: websocket",
 		"expose: public", "expose: internal", "type: bind", "type: named", "type: anonymous",
-		"type: tmpfs", "type: s3", "type: tcp", "type: http", "type: command",
+		"type: tmpfs", "type: tcp", "type: http", "type: command",
 		"condition: healthy", "condition: started", "condition: ready", "on_timeout: fail",
 		"on_timeout: warn", "on_timeout: continue", "uses: init.wait_tcp",
 		"uses: init.wait_http", "uses: init.run", "action: restart", "action: shutdown",
@@ -1648,11 +1644,57 @@ static void test_validate_as_apply(void **state)
 		  "      - {host_port: 8080, container_port: 81}\n",
 		  "services.w.port_mappings[1].host_port",
 		  "host port 8080/tcp is published twice, to 80 and 81 (also port_mappings[0])" },
+		/* What the oci backend refused at create, one replica at a time. */
+		{ "    resources: {memory: 4Mi}\n", "services.w.resources.memory",
+		  "4Mi is below the 6Mi a container needs" },
+		{ "    resources: {memory: 16Mi, memory_reservation: 32Mi}\n",
+		  "services.w.resources.memory_reservation", "32Mi is above the memory limit 16Mi" },
+		{ "    resources: {memory_swap: 32Mi}\n", "services.w.resources.memory_swap",
+		  "needs resources.memory as well (it is memory + swap)" },
+		{ "    resources: {memory: 32Mi, memory_swap: 16Mi}\n", "services.w.resources.memory_swap",
+		  "16Mi is below resources.memory 32Mi (it is memory + swap)" },
+		{ "    resources: {cpu: 0.005}\n", "services.w.resources.cpu", "0.005 is below the minimum 0.01" },
+		{ "    capabilities: [NET_FOO]\n", "services.w.capabilities[0]",
+		  "unknown capability \"NET_FOO\" (expected a name such as NET_ADMIN or CAP_NET_ADMIN, or ALL)" },
+		{ "    cap_add: [NET_ADMIN, CAP_BOGUS]\n", "services.w.cap_add[1]", "unknown capability \"CAP_BOGUS\"" },
+		{ "    cap_drop: [BOGUS]\n", "services.w.cap_drop[0]", "unknown capability \"BOGUS\"" },
+		{ "    security_opt: [\"no-new-privileges:maybe\"]\n", "services.w.security_opt[0]",
+		  "expected no-new-privileges[:true|false], got \"no-new-privileges:maybe\"" },
+		{ "    security_opt: [seccomp=relative.json]\n", "services.w.security_opt[0]",
+		  "seccomp=/absolute/path/to/profile.json (Docker's format), got \"seccomp=relative.json\"" },
+		{ "    security_opt: [bogus]\n", "services.w.security_opt[0]", "unknown option (expected" },
+		{ "    storage: [{type: s3, bucket: b, target: /b}]\n", "services.w.storage[0].type",
+		  "storage type s3 is not supported" },
+		{ "    user: \"a:b:c\"\n", "services.w.user", "expected uid[:gid] or name[:group], got \"a:b:c\"" },
+		{ "    service_type: wasm_plugin\n    resources: {memory: 32Mi}\n", "services.w.resources.memory",
+		  "32Mi is below the 64Mi a WASM replica needs" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		_cleanup_free_ char *text = zl_xasprintf(HEAD "  w:\n    image: busybox\n%s", cases[i].yaml);
 		expect_error(text, cases[i].path, cases[i].part);
 	}
+	/* Without host checks (spec_set_host_checks), what depends on this
+	 * host is left to it: a missing bind source is fine. */
+	struct loaded h;
+	expect_clean(&h, HEAD "  w:\n    image: busybox\n    storage: [{type: bind, source: /nonexistent/zl, target: /d}]\n");
+	unload(&h);
+	/* With them, what this host's backends would refuse. */
+	spec_set_host_checks(true);
+	expect_error(HEAD "  w:\n    image: busybox\n    storage: [{type: bind, source: /nonexistent/zl, target: /d}]\n",
+		     "services.w.storage[0].source", "bind source /nonexistent/zl: does not exist on this host");
+	expect_error(HEAD "  w:\n    image: busybox\n    devices: [{path: /dev/shm}]\n", "services.w.devices[0].path",
+		     "/dev/shm is not a device but a directory");
+	expect_error(HEAD "  w:\n    image: busybox\n    devices: [{path: /dev/zl-none}]\n",
+		     "services.w.devices[0].path", "device /dev/zl-none: does not exist on this host");
+	expect_error(HEAD "  w:\n    image: \"file:/m.wasm\"\n    storage: [{type: bind, source: /etc/hostname, target: /d}]\n",
+		     "services.w.storage[0].source", "is not a directory (a WASM module is given directories only)");
+	if (!zl_have_cap_sys_resource())
+		expect_error(HEAD "  w:\n    image: busybox\n    resources: {oom_score_adj: -999}\n",
+			     "services.w.resources.oom_score_adj", "which needs CAP_SYS_RESOURCE");
+	expect_clean(&h, HEAD "  w:\n    image: busybox\n    storage: [{type: bind, source: /etc/hostname, target: /d}]\n"
+		     "    devices: [{path: /dev/null}]\n    capabilities: [CHOWN]\n");
+	unload(&h);
+	spec_set_host_checks(false);
 	/* command: [] alone keeps the image's ENTRYPOINT (Docker's rule). */
 	struct loaded l;
 	expect_clean(&l, HEAD "  w:\n    image: busybox\n    command: []\n");
