@@ -1920,6 +1920,58 @@ static void test_hostile_input(void **state)
 		snprintf(want, sizeof(want), "%s:%s: a NUL byte (\\0) is not allowed in a value", path, nul[i].where);
 		expect_refused(t, before, "apply", path, NULL, want, true);
 	}
+	/* Specs validate called valid and every apply refused, replica by
+	 * replica, without a place (and keeping their leases): now validate,
+	 * diff and apply refuse them alike, at their place, changing nothing.
+	 * The last two depend on this host (validate --spec-only lets them
+	 * through). */
+	static const struct { const char *svc, *want; bool host; } refused[] = {
+		{ "port_mappings: [{host_port: 8080, container_port: 80}, {host_port: 8080, container_port: 81}]",
+		  "7:72: services.web.port_mappings[1].host_port: host port 8080/tcp is published twice, to 80 and 81 (also port_mappings[0])", false },
+		{ "storage: [{type: anonymous, target: /}]",
+		  "7:41: services.web.storage[0].target: expected an absolute path other than / without . or .. components, got \"/\"", false },
+		{ "storage: [{type: anonymous, target: /a/../b}]",
+		  "7:41: services.web.storage[0].target: expected an absolute path other than / without . or .. components, got \"/a/../b\"", false },
+		{ "hostname: \"bad_host!\"",
+		  "7:15: services.web.hostname: expected letters, digits, '.', '-' and '_', got \"bad_host!\"", false },
+		{ "devices: [{path: /dev/../etc/passwd}]",
+		  "7:22: services.web.devices[0].path: expected a device path under /dev/ without . or .. components, got \"/dev/../etc/passwd\"", false },
+		{ "user: \"4294967295\"", "7:11: services.web.user: a numeric id must be 0..4294967294, got \"4294967295\"", false },
+		{ "command: {entrypoint: [], args: []}",
+		  "7:14: services.web.command: no command: entrypoint and args are both empty, which clears the image's too", false },
+		{ "resources: {memory: 4Mi}", "7:25: services.web.resources.memory: 4Mi is below the 6Mi a container needs", false },
+		{ "resources: {memory: 16Mi, memory_reservation: 32Mi}",
+		  "7:51: services.web.resources.memory_reservation: 32Mi is above the memory limit 16Mi", false },
+		{ "resources: {cpu: 0.005}", "7:22: services.web.resources.cpu: 0.005 is below the minimum 0.01", false },
+		{ "capabilities: [NET_FOO]",
+		  "7:20: services.web.capabilities[0]: unknown capability \"NET_FOO\" (expected a name such as NET_ADMIN or CAP_NET_ADMIN, or ALL)", false },
+		{ "security_opt: [seccomp=relative.json]",
+		  "7:20: services.web.security_opt[0]: expected seccomp=unconfined, seccomp=builtin or seccomp=/absolute/path/to/profile.json (Docker's format), got \"seccomp=relative.json\"", false },
+		{ "storage: [{type: s3, bucket: b, target: /b}]",
+		  "7:22: services.web.storage[0].type: storage type s3 is not supported: no backend of zlapply mounts buckets (mount it on the host and use type bind)", false },
+		{ "storage: [{type: bind, source: /nonexistent/zl-src, target: /d}]",
+		  "7:36: services.web.storage[0].source: bind source /nonexistent/zl-src: does not exist on this host", true },
+		{ "devices: [{path: /dev/shm}]", "7:22: services.web.devices[0].path: /dev/shm is not a device but a directory", true },
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		char text[1024], name[64];
+		snprintf(text, sizeof(text), "version: v1\ndeployment: demo\nservices:\n  web:\n"
+			 "    scale: {mode: fixed, replicas: 3}\n    image: {name: \"nginx:1.25\"}\n    %s\n",
+			 refused[i].svc);
+		snprintf(name, sizeof(name), "refused-%zu.yaml", i);
+		cli_path(t, name, path);
+		cli_write_file(path, text);
+		snprintf(want, sizeof(want), "%s:%s", path, refused[i].want);
+		expect_refused(t, before, "validate", path, NULL, want, true);
+		expect_refused(t, before, "diff", path, NULL, want, true);
+		expect_refused(t, before, "apply", path, NULL, want, true);
+		char *out = NULL, *err = NULL;
+		int code = run_zlapply(NULL, NULL, &out, &err, "validate", "--spec-only", "-f", path);
+		assert_exit(code, refused[i].host ? 0 : 2, out, err);
+		free(out);
+		free(err);
+	}
+
 	/* A raw NUL byte. */
 	static const char raw[] = "version: v1\ndeployment: demo\0x\nservices: {}\n";
 	cli_path(t, "raw-nul.yaml", path);
