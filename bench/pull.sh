@@ -48,6 +48,9 @@ zl_run() {
   "$zl" --root "$root" pull -q --authfile "$work/no-auth.json" "$ref" >/dev/null
   t1=$(ms_now)
   [ -x "$root/layers" ] || { echo "bench: zlapply left no layers" >&2; exit 1; }
+  # Disk: the whole root after the pull against the unpacked layers alone.
+  du -s -B1 "$root" | cut -f1 > "$work/zl-disk"
+  du -s -B1 "$root/layers" | cut -f1 > "$work/zl-unpacked"
   rm -rf "$root"
   echo $(( (t1 - t0) / 1000000 ))
 }
@@ -83,12 +86,16 @@ cpu=$(awk -F: '/model name/ {gsub(/^ +/, "", $2); print $2; exit}' /proc/cpuinfo
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 machine="$(nproc) x ${cpu:-unknown CPU}, $mem RAM, $(uname -sr), $(df -T /tmp | awk 'NR==2 {print $2}') /tmp"
 bytes=$(du -sb "$cache/big/blobs" | cut -f1)
+disk=$(cat "$work/zl-disk") unpacked=$(cat "$work/zl-unpacked")
+disk_ratio=$(awk -v a="$disk" -v b="$unpacked" 'BEGIN {printf "%.2f", a / b}')
+disk_verdict=$(awk -v r="$disk_ratio" 'BEGIN {print (r <= 1.1) ? "meets" : "misses"}')
 
 cat <<OUT
 image            $ref ($layers layers, $((bytes / 1048576)) MiB of blobs)
 zlapply pull     median ${zl_med} ms   (runs: ${zl_times[*]})
 skopeo + umoci   median ${sk_med} ms   (runs: ${sk_times[*]})
 ratio            ${ratio} (target <= 0.8: ${verdict})
+disk             $((disk / 1048576)) MiB state root / $((unpacked / 1048576)) MiB unpacked layers = ${disk_ratio} (target <= 1.1: ${disk_verdict})
 machine          $machine
 OUT
 
@@ -108,6 +115,7 @@ entry=$(cat <<MD
 | \`zlapply pull\` (fresh root) | ${zl_med} ms | ${zl_times[*]} |
 | \`skopeo copy\` + \`umoci unpack\` (fresh dirs) | ${sk_med} ms | ${sk_times[*]} |
 | ratio zlapply / skopeo+umoci | **${ratio}** | target <= 0.8: ${verdict} |
+| disk: state root / unpacked layers | **${disk_ratio}** ($((disk / 1048576)) / $((unpacked / 1048576)) MiB) | target <= 1.1: ${disk_verdict} |
 MD
 )
 header='## Image pull (bench/pull.sh)'

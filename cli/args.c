@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <string.h>
+#include <strings.h>
 
 #define V(v) (1u << (v))
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
@@ -21,7 +22,7 @@
 enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE, OPT_INSECURE,
        OPT_AUTH_FILE, OPT_PLATFORM, OPT_SIGNAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_FOLLOW,
        OPT_RUNTIME, OPT_WASM_ENGINE, OPT_BRIDGE, OPT_SUBNET, OPT_INTERVAL, OPT_METRICS,
-       OPT_FIX, OPT_SPEC_ONLY,
+       OPT_FIX, OPT_SPEC_ONLY, OPT_KEEP_LAYER_BLOBS,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
        OPT_DETACH /* jobs/cron: run --detach */ };
 
@@ -71,6 +72,8 @@ static const struct flag flags[] = {
 	  "FILE", "registry credentials (default $REGISTRY_AUTH_FILE, ~/.docker/config.json)" },
 	{ { "platform", required_argument, NULL, OPT_PLATFORM }, PULLING,
 	  "OS/ARCH[/VARIANT]", "pick this platform from multi-platform images (default: this host)" },
+	{ { "keep-layer-blobs", no_argument, NULL, OPT_KEEP_LAYER_BLOBS }, PULLING,
+	  NULL, "keep layers' compressed blobs after unpacking them (env ZLAPPLY_KEEP_LAYER_BLOBS=1; default: removed)" },
 	{ { "interval", required_argument, NULL, OPT_INTERVAL }, V(CLI_WATCH),
 	  "DURATION", "read the files and apply this often even without a change (default 30s)" },
 	{ { "metrics", required_argument, NULL, OPT_METRICS }, V(CLI_WATCH),
@@ -226,6 +229,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	if (!o->backend || !*o->backend)
 		o->backend = "oci";
 	o->runtime = getenv("ZLAPPLY_RUNTIME"); /* read here, passed on as an argument */
+	const char *keep = getenv("ZLAPPLY_KEEP_LAYER_BLOBS");
+	o->keep_layer_blobs = keep && (!strcmp(keep, "1") || !strcasecmp(keep, "true") || !strcasecmp(keep, "yes"));
 	if (o->runtime && !*o->runtime)
 		o->runtime = NULL;
 
@@ -330,6 +335,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_FIX: o->fix = true; break;
 		case OPT_SPEC_ONLY: o->spec_only = true; break;
+		case OPT_KEEP_LAYER_BLOBS: o->keep_layer_blobs = true; break;
 		case OPT_INTERVAL:
 			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)
 				return zl_err_prefix(err, "--interval");

@@ -42,6 +42,7 @@ struct cli_opts {
 	size_t insecure_count;
 	const char *auth_file;
 	const char *platform;
+	bool keep_layer_blobs;  /* --keep-layer-blobs, env ZLAPPLY_KEEP_LAYER_BLOBS */
 	char **argv_copy; /* owned: argv without the verb, for getopt */
 	/* kill, logs, exec */
 	const char *signal_name; /* --signal */

@@ -14,6 +14,7 @@ void cli_images_opts(const struct cli_opts *o, struct images_opts *out)
 		.auth_file = o->auth_file,
 		.platform = o->platform,
 		.quiet = o->quiet,
+		.keep_layer_blobs = o->keep_layer_blobs,
 	};
 }
 
@@ -36,6 +37,7 @@ static int list_images(const struct cli_opts *o)
 			cJSON_AddStringToObject(j, "digest", im->manifest_digest);
 			cJSON_AddStringToObject(j, "config_digest", im->config_digest);
 			cJSON_AddNumberToObject(j, "size", (double)im->size);
+			cJSON_AddNumberToObject(j, "disk_size", (double)reconcile_image_disk_size(o->root, im));
 			cJSON_AddStringToObject(j, "pulled_at", pulled);
 			cJSON_AddStringToObject(j, "last_used", used);
 			cJSON_AddItemToArray(arr, j);
@@ -47,13 +49,14 @@ static int list_images(const struct cli_opts *o)
 	} else if (images.count == 0) {
 		printf("no images stored\n");
 	} else {
-		printf("%-50s  %-19s  %-10s  %s\n", "REFERENCE", "DIGEST", "SIZE", "LAST USED");
+		printf("%-50s  %-19s  %-10s  %-10s  %s\n", "REFERENCE", "DIGEST", "SIZE", "ON DISK", "LAST USED");
 		for (size_t i = 0; i < images.count; i++) {
 			const struct state_image *im = &images.items[i];
-			char size[32], used[32];
+			char size[32], disk[32], used[32];
 			zl_format_size(im->size, size);
+			zl_format_size(reconcile_image_disk_size(o->root, im), disk);
 			zl_format_time(im->last_used, used);
-			printf("%-50s  %.19s  %-10s  %s\n", im->reference, im->manifest_digest, size, used);
+			printf("%-50s  %.19s  %-10s  %-10s  %s\n", im->reference, im->manifest_digest, size, disk, used);
 		}
 	}
 	reconcile_images_free(&images);

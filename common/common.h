@@ -153,6 +153,9 @@ int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigne
 size_t zl_remove_stale_temps(const char *dir);
 /* Removes path and everything under it; a missing path is not an error. */
 int zl_rm_rf(const char *path, struct zl_err *err);
+/* The disk space path takes (a file, or a tree walked without following
+ * symlinks), as du counts it: allocated blocks. A missing path is 0. */
+int zl_disk_usage(const char *path, int64_t *bytes, struct zl_err *err);
 
 /* Processes. */
 /* Runs argv (argv[0] a path) with stdin from stdin_fd (-1: /dev/null),

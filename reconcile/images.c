@@ -58,6 +58,7 @@ static int client_get(struct images_ctx *ctx, struct registry_client **out, stru
 			.insecure_count = ctx->opts.insecure_count,
 			.auth_file = ctx->opts.auth_file,
 			.platform = ctx->opts.platform,
+			.keep_layer_blobs = ctx->opts.keep_layer_blobs,
 			.progress = ctx->opts.quiet ? REGISTRY_PROGRESS_NONE : REGISTRY_PROGRESS_AUTO,
 		};
 		if (registry_client_new(&ro, &ctx->client, err) < 0)

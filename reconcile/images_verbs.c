@@ -2,7 +2,9 @@
  * prune` on top of images.c. pull and prune change the store, so they hold
  * the apply lock (struct reconcile_store); images only reads. */
 #include "reconcile-internal.h"
+#include "registry/registry.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <string.h>
 
@@ -26,6 +28,39 @@ int reconcile_images_list(const char *root, struct state_images *out, struct zl_
 	int r = state_images_load(db, out, err);
 	state_close(db);
 	return r;
+}
+
+int64_t reconcile_image_disk_size(const char *root, const struct state_image *img)
+{
+	int64_t total = 0, bytes;
+	struct zl_err ignored = ZL_ERR_INIT;
+	const char *blobs[] = { img->manifest_digest, img->config_digest };
+	for (size_t i = 0; i < 2; i++) {
+		if (!blobs[i] || !registry_digest_valid(blobs[i]))
+			continue;
+		_cleanup_free_ char *path = registry_blob_path(root, blobs[i]);
+		if (zl_disk_usage(path, &bytes, &ignored) == 0)
+			total += bytes;
+	}
+	cJSON *arr = cJSON_Parse(img->layers);
+	const cJSON *l;
+	cJSON_ArrayForEach(l, arr) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "diff_id");
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(l, "digest");
+		/* A kept (or WASM) blob, and the unpacked tree. */
+		if (cJSON_IsString(d) && registry_digest_valid(d->valuestring)) {
+			_cleanup_free_ char *path = registry_blob_path(root, d->valuestring);
+			if (zl_disk_usage(path, &bytes, &ignored) == 0)
+				total += bytes;
+		}
+		if (cJSON_IsString(id) && registry_digest_valid(id->valuestring)) {
+			_cleanup_free_ char *dir = registry_layer_dir(root, id->valuestring);
+			if (zl_disk_usage(dir, &bytes, &ignored) == 0)
+				total += bytes;
+		}
+	}
+	cJSON_Delete(arr);
+	return total;
 }
 
 void reconcile_images_free(struct state_images *list)

@@ -19,6 +19,7 @@ struct images_opts {
 	const char *auth_file;
 	const char *platform;
 	bool quiet;
+	bool keep_layer_blobs; /* registry_opts.keep_layer_blobs */
 };
 
 struct reconcile_opts {
@@ -247,6 +248,10 @@ int reconcile_exec(struct reconcile_target *t, char *const argv[], int *exit_cod
  * The caller frees *out with reconcile_images_free(). */
 int reconcile_images_list(const char *root, struct state_images *out, struct zl_err *err);
 void reconcile_images_free(struct state_images *list);
+/* What an image takes on disk under root: its manifest and config blobs,
+ * every unpacked layer and any layer blob kept (a layer shared by two
+ * images counts for both). */
+int64_t reconcile_image_disk_size(const char *root, const struct state_image *img);
 /* The image store held for pull and prune: the apply lock (waiting at most
  * opts->lock_timeout_ms), the state database and a registry client with
  * opts->images. */

@@ -506,6 +506,25 @@ int registry_resolve(struct registry_client *c, const char *text, char **digest,
 	return r;
 }
 
+static bool layer_unpacked(const char *root, const struct registry_layer *l)
+{
+	_cleanup_free_ char *dir = registry_layer_dir(root, l->diff_id);
+	return access(dir, F_OK) == 0;
+}
+
+/* A layer's compressed blob once its directory holds it: the unpacked tree
+ * is what replicas use and what a re-pull checks, so the blob would only
+ * double the image's size on disk (registry_opts.keep_layer_blobs keeps
+ * it). A failure leaves a blob prune removes later: only a warning. */
+static void drop_layer_blob(struct registry_client *c, const struct registry_layer *l)
+{
+	if (c->opts.keep_layer_blobs)
+		return;
+	_cleanup_free_ char *blob = registry_blob_path(c->root, l->digest);
+	if (unlink(blob) < 0 && errno != ENOENT)
+		zl_log(ZL_LOG_WARN, "remove layer blob %s: %s", blob, strerror(errno));
+}
+
 /* Unpacks every layer of img not yet unpacked, each into a temporary
  * directory renamed into place, so a layer directory is always complete. */
 static int unpack_layers(struct registry_client *c, const struct registry_image *img,
@@ -517,8 +536,10 @@ static int unpack_layers(struct registry_client *c, const struct registry_image 
 	for (size_t i = 0; i < img->layer_count; i++) {
 		const struct registry_layer *l = &img->layers[i];
 		_cleanup_free_ char *dir = registry_layer_dir(c->root, l->diff_id);
-		if (access(dir, F_OK) == 0)
-			continue; /* shared with an image pulled before */
+		if (access(dir, F_OK) == 0) {
+			drop_layer_blob(c, l); /* shared with an image pulled before */
+			continue;
+		}
 		_cleanup_free_ char *tmp = zl_xasprintf("%s/.unpack-%s-%d", layers, l->diff_id + 7, (int)getpid());
 		_cleanup_free_ char *blob = registry_blob_path(c->root, l->digest);
 		struct zl_err ignored = ZL_ERR_INIT;
@@ -545,6 +566,7 @@ static int unpack_layers(struct registry_client *c, const struct registry_image 
 			return -1;
 		}
 		zl_rm_rf(tmp, &ignored); /* lost a race to a concurrent unpack: fine */
+		drop_layer_blob(c, l);
 	}
 	return 0;
 }
@@ -662,17 +684,22 @@ int registry_pull(struct registry_client *c, const char *text, struct registry_i
 	img->size = (int64_t)config_len;
 
 	step = "layers";
+	/* A layer already unpacked (and its diff_id verified then) needs no
+	 * blob: a re-pull, or an image sharing it, fetches nothing for it. */
 	fetch = zl_xcalloc(img->layer_count + 1, sizeof(*fetch));
+	size_t fetch_count = 0;
 	for (size_t i = 0; i < img->layer_count; i++) {
-		fetch[i] = (struct store_fetch){ img->layers[i].digest, img->layers[i].size,
-						 img->layers[i].digest + 7 };
 		img->size += img->layers[i].size;
+		if (layer_unpacked(c->root, &img->layers[i]))
+			continue;
+		fetch[fetch_count++] = (struct store_fetch){ img->layers[i].digest, img->layers[i].size,
+							     img->layers[i].digest + 7 };
 	}
 	if (ref.is_oci_layout) {
-		for (size_t i = 0; i < img->layer_count; i++)
-			if (layout_copy_blob(&s, img->layers[i].digest, err) < 0)
+		for (size_t i = 0; i < fetch_count; i++)
+			if (layout_copy_blob(&s, fetch[i].digest, err) < 0)
 				goto out;
-	} else if (store_fetch_blobs(c, &ref, fetch, img->layer_count, err) < 0) {
+	} else if (store_fetch_blobs(c, &ref, fetch, fetch_count, err) < 0) {
 		goto out;
 	}
 

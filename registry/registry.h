@@ -79,6 +79,11 @@ struct registry_opts {
 	int max_attempts;      /* per request, for 429, 5xx and timeouts; 0 = 5 */
 	int64_t retry_base_ms; /* first back-off; doubles each time; 0 = 500 */
 	enum registry_progress progress;
+	/* Keep a layer's compressed blob once it is unpacked and its diff_id
+	 * verified (default: removed, so an image takes its unpacked size on
+	 * disk and not twice that; a re-pull of unpacked layers fetches
+	 * nothing either way). Manifests, configs and WASM modules are kept. */
+	bool keep_layer_blobs;
 };
 
 struct registry_client; /* opaque: connection pool, token cache, credentials */

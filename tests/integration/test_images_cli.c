@@ -121,7 +121,8 @@ static void test_pull_images_prune(void **state)
 		fail_msg("pull did not print \"%s %s\":\n%s", env.ref, env.digest, out);
 	free(out);
 	free(err);
-	assert_true(dir_entries(t->root, "blobs/sha256") >= 3); /* manifest, config, layer */
+	/* manifest and config; the layer's blob went once it was unpacked */
+	assert_int_equal(dir_entries(t->root, "blobs/sha256"), 2);
 	char busybox[PATH_MAX];
 	rf_layer_path(t->root, rf_info_at(env.busybox, "diff_ids", 0), "bin/busybox", busybox);
 	assert_true(rf_exists(busybox));
@@ -131,7 +132,7 @@ static void test_pull_images_prune(void **state)
 	assert_exit(code, 0, out, err);
 	char short_digest[20];
 	rf_fmt(short_digest, sizeof(short_digest), "%.19s", env.digest);
-	if (!cli_has_line_with(out, "REFERENCE", "DIGEST", "SIZE", "LAST USED") ||
+	if (!cli_has_line_with(out, "REFERENCE", "DIGEST", "SIZE", "ON DISK", "LAST USED") ||
 	    !cli_has_line_with(out, env.ref, short_digest, "MiB"))
 		fail_msg("images does not list %s:\n%s", env.ref, out);
 	free(out);
@@ -147,6 +148,17 @@ static void test_pull_images_prune(void **state)
 	assert_string_equal(cli_json_str(im, "config_digest"), rf_info_str(env.busybox, "config"));
 	cJSON *size = cJSON_GetObjectItemCaseSensitive(im, "size");
 	assert_true(cJSON_IsNumber(size) && size->valuedouble > 1000000);
+	/* On disk: the unpacked tree (busybox is about 2 MB), once; du agrees. */
+	cJSON *disk = cJSON_GetObjectItemCaseSensitive(im, "disk_size");
+	char ldir[PATH_MAX];
+	rf_layer_path(t->root, rf_info_at(env.busybox, "diff_ids", 0), NULL, ldir);
+	char *du = rf_sh_out("du -s -B1 %s | cut -f1", ldir);
+	long long du_bytes = du ? atoll(du) : 0;
+	free(du);
+	if (!cJSON_IsNumber(disk) || disk->valuedouble < (double)du_bytes ||
+	    disk->valuedouble > (double)du_bytes + 64 * 1024)
+		fail_msg("disk_size %.0f is not the layer's %lld bytes (du) plus the small blobs",
+			 cJSON_IsNumber(disk) ? disk->valuedouble : -1.0, du_bytes);
 	if (!rfc3339ish(cli_json_str(im, "last_used")) || !rfc3339ish(cli_json_str(im, "pulled_at")))
 		fail_msg("last_used / pulled_at are not timestamps: %s, %s", cli_json_str(im, "last_used"),
 			 cli_json_str(im, "pulled_at"));
@@ -281,9 +293,9 @@ static void test_apply_pulls_if_not_present(void **state)
 	assert_non_null(strstr(out, "removed 0 images"));
 	free(out);
 	free(err);
-	char blob[PATH_MAX];
-	rf_blob_path(t->root, rf_info_at(env.busybox, "layers", 0), blob);
-	assert_true(rf_exists(blob));
+	char layer[PATH_MAX];
+	rf_layer_path(t->root, rf_info_at(env.busybox, "diff_ids", 0), "bin/busybox", layer);
+	assert_true(rf_exists(layer));
 	rf_proxy_stop(&proxy);
 }
 

@@ -244,8 +244,9 @@ static void assert_store_empty(const char *root)
 	assert_int_equal(rf_count_entries(dir, NULL), 0);
 }
 
-/* The busybox image is complete in root: manifest, config and layer blobs,
- * the layer unpacked with an executable /bin/busybox. */
+/* The busybox image is complete in root: manifest and config blobs, the
+ * layer unpacked with an executable /bin/busybox and its compressed blob
+ * gone (registry_opts.keep_layer_blobs is off). */
 static void assert_busybox_stored(const char *root, const struct registry_image *img)
 {
 	assert_string_equal(img->manifest_digest, rf_info_str(env.busybox, "manifest"));
@@ -257,7 +258,7 @@ static void assert_busybox_stored(const char *root, const struct registry_image 
 	assert_non_null(strstr(img->config_json, "\"architecture\""));
 	assert_blob(root, img->manifest_digest);
 	assert_blob(root, img->config_digest);
-	assert_blob(root, img->layers[0].digest);
+	assert_no_blob(root, img->layers[0].digest);
 	char dir[PATH_MAX];
 	rf_fmt(dir, sizeof(dir), "%s/blobs/sha256", root);
 	assert_int_equal(rf_count_entries(dir, ".partial"), 0);
@@ -427,8 +428,11 @@ static void test_token_auth(void **state)
 	must_pull(&o, rf_ref(ref, port, "test/private:1.0"), &img);
 	assert_string_equal(img.manifest_digest, rf_info_str(env.multi, "manifest"));
 	assert_int_equal(img.layer_count, 3);
-	for (size_t i = 0; i < 3; i++)
-		assert_blob(t->root, img.layers[i].digest);
+	for (size_t i = 0; i < 3; i++) {
+		char ldir[PATH_MAX];
+		rf_layer_path(t->root, img.layers[i].diff_id, NULL, ldir);
+		assert_true(rf_exists(ldir));
+	}
 	registry_image_clear(&img);
 	size_t used = token_requests() - before;
 	if (used != 1)
@@ -718,6 +722,25 @@ static void start_proxy(struct t *t, const char *mode)
 	rf_fmt(dir, sizeof(dir), "%s/proxy", t->dir);
 	if (rf_proxy_start(&t->proxy, dir, env.reg[REG_PLAIN].port, mode) < 0)
 		fail_msg("cannot start tests/infra/fault-proxy.py");
+}
+
+/* Disk: a layer's blob goes once the layer is unpacked and verified
+ * (assert_busybox_stored; test_second_pull_downloads_nothing shows a
+ * re-pull still fetches nothing); keep_layer_blobs keeps them. */
+static void test_keep_layer_blobs(void **state)
+{
+	need_env();
+	struct t *t = *state;
+	struct registry_opts o = opts_for(t);
+	o.keep_layer_blobs = true;
+	char ref[256];
+	struct registry_image img;
+	must_pull(&o, rf_ref(ref, env.reg[REG_PLAIN].port, "test/busybox:1.0"), &img);
+	assert_blob(t->root, img.layers[0].digest);
+	char path[PATH_MAX];
+	rf_layer_path(t->root, img.layers[0].diff_id, "bin/busybox", path);
+	assert_true(rf_exists(path));
+	registry_image_clear(&img);
 }
 
 static void test_truncated_body_retried_with_range(void **state)
@@ -1363,6 +1386,7 @@ int main(void)
 		T(test_index_missing_platform),
 		T(test_whiteouts),
 		T(test_tampered_blob),
+		T(test_keep_layer_blobs),
 		T(test_truncated_body_retried_with_range),
 		T(test_truncated_every_time_then_next_pull_resumes),
 		T(test_resume_when_registry_ignores_range),
