@@ -86,6 +86,12 @@ int main(int argc, char **argv)
 	case CLI_RUN: /* jobs/cron */
 		code = cmd_run(&o);
 		break;
+	case CLI_COMPLETION: /* shell */
+		code = cmd_completion(&o);
+		break;
+	case CLI_MAN: /* shell */
+		code = cmd_man(&o);
+		break;
 	default:
 		code = cmd_apply(&o);
 		break;
