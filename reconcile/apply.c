@@ -741,13 +741,9 @@ int reconcile_status(const char *root, const char *deployment, struct state_repl
 {
 	struct state_db *db = NULL;
 	memset(out, 0, sizeof(*out));
-	struct zl_err oerr = ZL_ERR_INIT;
-	if (state_open(root, true, &db, &oerr) < 0) {
-		if (oerr.sys_errno == ENOENT)
-			return 0; /* nothing recorded yet */
-		*err = oerr;
-		return -1;
-	}
+	int opened = root_open_read(root, &db, err);
+	if (opened != 0)
+		return opened < 0 ? -1 : 0; /* 1: nothing recorded yet */
 	int r = state_replicas_load(db, deployment, out, err);
 	state_close(db);
 	if (r < 0)

@@ -89,6 +89,12 @@ int reconcile_delete(const struct reconcile_opts *opts, const char *const *deplo
 int reconcile_status(const char *root, const char *deployment, struct state_replicas *out,
 		     struct zl_err *err);
 
+/* The names of the deployments recorded under root, sorted (shell
+ * completion of -d); a missing database yields none. Reads only. Caller
+ * frees with reconcile_names_free(). */
+int reconcile_deployment_names(const char *root, char ***names, size_t *count, struct zl_err *err);
+void reconcile_names_free(char **names, size_t count);
+
 /* For status: the kept runs of jobs and cron services and the cron
  * schedules (deployment NULL = all). A missing database yields empty lists. */
 int reconcile_status_runs(const char *root, const char *deployment, struct state_runs *runs,
