@@ -2,7 +2,8 @@
  * issue 18 item 1), end to end with the real binary and the mock backend:
  *
  * - completion scripts generated from the CLI's tables: bash loads its
- *   script and completes verbs, flags and flag values (driven through the
+ *   script and completes verbs, flags, flag values and the deployments
+ *   recorded under the root (driven through the
  *   completion function as bash's programmable completion drives it); zsh
  *   and fish parse theirs, and fish completes with it;
  * - the manual pages render without warnings (groff -ww) and through man;
@@ -151,6 +152,7 @@ static void assert_no_escape(const char *text, const char *what)
  * trailing space means an empty word to complete), one "LINE -> WORDS"
  * per line, as bash's programmable completion calls it. */
 static const char bash_driver[] =
+	"zlapply() { \"$ZLAPPLY\" \"$@\"; }\n" /* the word the scripts run */
 	"source <(\"$ZLAPPLY\" completion bash) || exit 3\n"
 	"for line in \"$@\"; do\n"
 	"  read -r -a COMP_WORDS <<< \"$line\"\n"
@@ -246,6 +248,48 @@ static void test_bash_completes_every_verb(void **state)
 	}
 	assert_true(verbs >= 18);
 	free(help);
+	free(out);
+	free(err);
+}
+
+/* -d completes the deployments recorded under the --root of the line. */
+static void test_completes_deployment_names(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], line1[PATH_MAX + 64], line2[PATH_MAX + 64], line3[PATH_MAX + 64];
+	char *out = NULL, *err = NULL;
+	cli_write_web_spec(cli_path(t, "shop.yaml", spec), "shop", 1, NULL);
+	int code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	cli_write_web_spec(spec, "store", 1, NULL);
+	code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+
+	code = run_zlapply(NULL, NULL, &out, &err, "completion", "deployments", "--root", t->root);
+	assert_exit(code, 0, out, err);
+	assert_string_equal(out, "shop\nstore\n");
+	free(out);
+	free(err);
+
+	snprintf(line1, sizeof(line1), "zlapply status --root %s -d ", t->root);
+	snprintf(line2, sizeof(line2), "zlapply logs --root=%s --deployment st", t->root);
+	snprintf(line3, sizeof(line3), "zlapply status --root %s/none -d ", t->dir);
+	code = run_prog_args(&out, &err, "bash", "-c", bash_driver, "bash", line1, line2, line3);
+	assert_exit(code, 0, out, err);
+	char want[PATH_MAX + 80];
+	snprintf(want, sizeof(want), "%s -> shop store", line1);
+	if (cli_line_index(out, want) < 0)
+		fail_msg("no line \"%s\" in:\n%s", want, out);
+	snprintf(want, sizeof(want), "%s -> store", line2);
+	if (cli_line_index(out, want) < 0)
+		fail_msg("no line \"%s\" in:\n%s", want, out);
+	snprintf(want, sizeof(want), "%s -> ", line3); /* a root with nothing recorded */
+	if (cli_line_index(out, want) < 0)
+		fail_msg("no line \"%s\" in:\n%s", want, out);
 	free(out);
 	free(err);
 }
@@ -806,6 +850,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bash_completion_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bash_completes_verbs_flags_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bash_completes_every_verb, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_completes_deployment_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zsh_and_fish_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_man_pages_render, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_color, setup, teardown),
