@@ -170,6 +170,14 @@ void output_pull_json_add(struct cJSON *root, const char *image, const char *ref
 			  const char *digest, const char *error);
 /* prune -o json: {removed_images, freed_bytes}. */
 void output_prune_json(FILE *out, size_t removed, int64_t freed);
+/* run -o json: {job, deployment, detached, timed_out, replicas: [{replica,
+ * exit_code, exit_signal, duration_ms, status, stopped, error}]}. */
+void output_run_json(FILE *out, const char *job, const char *deployment, bool detached,
+		     const struct reconcile_run_ends *ends);
+/* kill -o json: {signal, replicas: [{replica, error}]}, one entry per
+ * replica signalled (or not: error); print with output_json_print(). */
+struct cJSON *output_kill_json_new(const char *signal_name);
+void output_kill_json_add(struct cJSON *root, const char *replica, const char *error);
 
 /* completion.c: zlapply completion bash|zsh|fish, from the tables */
 int cmd_completion(const struct cli_opts *o);

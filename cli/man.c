@@ -104,9 +104,8 @@ int cmd_man(const struct cli_opts *o)
 	for (size_t i = 0; i < cli_verb_count(); i++) {
 		struct cli_verb_info v;
 		cli_verb_at(i, &v);
-		if (!v.usage) { /* an alias: named with its verb */
+		if (!v.usage) /* an alias: named with its verb */
 			continue;
-		}
 		fputs(".TP\n.B ", out);
 		put_troff(out, v.name);
 		fputs("\n", out);
@@ -117,7 +116,12 @@ int cmd_man(const struct cli_opts *o)
 		for (size_t k = 0; k < cli_verb_count(); k++) {
 			struct cli_verb_info alias;
 			cli_verb_at(k, &alias);
-			if (alias.verb == v.verb && !alias.usage) {
+			if (alias.verb != v.verb || alias.usage)
+				continue;
+			/* named unless the summary already says "(alias: ps)" */
+			char said[96];
+			snprintf(said, sizeof(said), "alias: %s", alias.name);
+			if (!strstr(v.summary, said)) {
 				fputs(" Alias: \\fB", out);
 				put_troff(out, alias.name);
 				fputs("\\fR.", out);

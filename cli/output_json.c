@@ -161,3 +161,53 @@ void output_prune_json(FILE *out, size_t removed, int64_t freed)
 	cJSON_AddNumberToObject(root, "freed_bytes", (double)freed);
 	output_json_print(out, root);
 }
+
+/* ---- run and kill ---- */
+
+void output_run_json(FILE *out, const char *job, const char *deployment, bool detached,
+		     const struct reconcile_run_ends *ends)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "job", job);
+	add_string_or_null(root, "deployment", deployment);
+	cJSON_AddBoolToObject(root, "detached", detached);
+	cJSON_AddBoolToObject(root, "timed_out", ends->timed_out);
+	cJSON *list = cJSON_AddArrayToObject(root, "replicas");
+	for (size_t i = 0; i < ends->count; i++) {
+		const struct reconcile_run_end *e = &ends->items[i];
+		bool exited = !e->error && !e->status;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "replica", e->replica);
+		if (exited && e->exit_code >= 0 && !e->exit_signal)
+			cJSON_AddNumberToObject(o, "exit_code", e->exit_code);
+		else
+			cJSON_AddNullToObject(o, "exit_code");
+		add_string_or_null(o, "exit_signal",
+				   exited && e->exit_signal ? reconcile_signal_name(e->exit_signal) : NULL);
+		if (exited && e->duration_ms >= 0)
+			cJSON_AddNumberToObject(o, "duration_ms", (double)e->duration_ms);
+		else
+			cJSON_AddNullToObject(o, "duration_ms");
+		add_string_or_null(o, "status", e->status);
+		cJSON_AddBoolToObject(o, "stopped", e->stop_tried && !e->stop_error);
+		add_string_or_null(o, "error", e->error ? e->error : e->stop_error);
+		cJSON_AddItemToArray(list, o);
+	}
+	output_json_print(out, root);
+}
+
+struct cJSON *output_kill_json_new(const char *signal_name)
+{
+	cJSON *root = cJSON_CreateObject();
+	add_string_or_null(root, "signal", signal_name);
+	cJSON_AddArrayToObject(root, "replicas");
+	return root;
+}
+
+void output_kill_json_add(struct cJSON *root, const char *replica, const char *error)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "replica", replica);
+	add_string_or_null(o, "error", error);
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(root, "replicas"), o);
+}

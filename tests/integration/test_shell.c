@@ -844,6 +844,72 @@ static void test_other_json(void **state)
 	free(err);
 }
 
+/* kill -o json: each replica signalled; run -o json: how each replica of
+ * the run ended (here: stopped by --timeout, as the mock's job never ends
+ * by itself), or a detached start. */
+static void test_kill_and_run_json(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], job[PATH_MAX];
+	cli_write_web_spec(cli_path(t, "web.yaml", spec), "shop", 2, NULL);
+	char *out = NULL, *err = NULL;
+	int code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+
+	code = run_zlapply(t->root, NULL, &out, &err, "kill", "web", "--signal", "TERM", "-o", "json");
+	assert_exit(code, 0, out, err);
+	cJSON *doc = parse_doc(out);
+	assert_str_field(doc, "signal", "SIGTERM");
+	const cJSON *reps = cJSON_GetObjectItemCaseSensitive(doc, "replicas");
+	assert_int_equal(cJSON_GetArraySize(reps), 2);
+	assert_str_field(cJSON_GetArrayItem(reps, 0), "replica", "web-rep-1");
+	assert_str_field(cJSON_GetArrayItem(reps, 0), "error", NULL);
+	assert_str_field(cJSON_GetArrayItem(reps, 1), "replica", "web-rep-2");
+	cJSON_Delete(doc);
+	free(out);
+	free(err);
+
+	cli_write_file(cli_path(t, "job.yaml", job),
+		       "version: v1\n"
+		       "deployment: jobs\n"
+		       "services:\n"
+		       "  once:\n"
+		       "    rtype: job\n"
+		       "    image: {name: \"busybox:1\"}\n");
+	code = run_zlapply(t->root, NULL, &out, &err, "run", "once", "-f", job, "--detach", "-o", "json");
+	assert_exit(code, 0, out, err);
+	doc = parse_doc(out);
+	assert_str_field(doc, "job", "once");
+	assert_str_field(doc, "deployment", "jobs");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "detached")));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "replicas")), 0);
+	cJSON_Delete(doc);
+	free(out);
+	free(err);
+
+	code = run_zlapply(t->root, NULL, &out, &err, "run", "once", "-f", job, "--timeout", "1s",
+			   "-o", "json");
+	assert_exit(code, 3, out, err);
+	doc = parse_doc(out);
+	assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "detached")));
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "timed_out")));
+	reps = cJSON_GetObjectItemCaseSensitive(doc, "replicas");
+	assert_int_equal(cJSON_GetArraySize(reps), 1);
+	const cJSON *r = cJSON_GetArrayItem(reps, 0);
+	assert_str_field(r, "replica", "once-rep-1");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "stopped")));
+	assert_str_field(r, "error", NULL);
+	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "exit_code")) ||
+		    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, "exit_code")));
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(r, "exit_signal"));
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(r, "duration_ms"));
+	cJSON_Delete(doc);
+	free(out);
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -858,6 +924,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plan_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_json_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_and_run_json, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
