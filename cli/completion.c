@@ -282,7 +282,7 @@ static void zsh_script(FILE *out)
 	      "\t\t--root=*) root=${words[i]#--root=} ;;\n"
 	      "\t\tesac\n"
 	      "\tdone\n"
-	      "\t\"${words[1]}\" completion deployments ${root:+--root \"$root\"} 2>/dev/null\n"
+	      "\t\"${words[1]}\" completion deployments ${root:+--root} $root 2>/dev/null\n"
 	      "}\n\n", out);
 	fputs("_zlapply() {\n\tlocal cur=${words[CURRENT]} prev=${words[CURRENT-1]} verb= i w\n"
 	      "\tlocal -a verbs flags\n\tverbs=(\n", out);

@@ -3,7 +3,7 @@
  *
  * - completion scripts generated from the CLI's tables: bash loads its
  *   script and completes verbs, flags, flag values and the deployments
- *   recorded under the root (driven through the
+ *   recorded under the root, and so does zsh's (driven through the
  *   completion function as bash's programmable completion drives it); zsh
  *   and fish parse theirs, and fish completes with it;
  * - the manual pages render without warnings (groff -ww) and through man;
@@ -16,7 +16,6 @@
  */
 #include "cli-helpers.h"
 
-#include <poll.h>
 #include <pty.h>
 
 /* ---- per-test setup ---- */
@@ -145,6 +144,19 @@ static void assert_no_escape(const char *text, const char *what)
 		fail_msg("%s: an escape sequence in:\n%s", what, text);
 }
 
+/* Writes the web spec of deployment (t->dir/shop.yaml, reused) and applies
+ * it: exit 0. */
+static void apply_web(const struct cli_tmp *t, const char *deployment, int replicas,
+		      char spec[PATH_MAX])
+{
+	char *out = NULL, *err = NULL;
+	cli_write_web_spec(cli_path(t, "shop.yaml", spec), deployment, replicas, NULL);
+	int code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+}
+
 /* ---- completion ---- */
 
 /* A bash program that loads the completion and prints what _zlapply
@@ -252,24 +264,84 @@ static void test_bash_completes_every_verb(void **state)
 	free(err);
 }
 
+/* The same for zsh: the completion system's builtins replaced by functions
+ * that print what they are given (one word a line; _describe's items as
+ * "word:description"; _files as <files>), after a line "== LINE". */
+static const char zsh_driver[] =
+	"compdef() { : }\n"
+	"_describe() { [[ $1 == -t ]] && shift 2; print -rl -- \"${(@P)2}\" }\n"
+	"compadd() { [[ $1 == -- ]] && shift; print -rl -- \"$@\" }\n"
+	"_files() { print -r -- '<files>' }\n"
+	"_message() { print -r -- \"<message $*>\" }\n"
+	"zlapply() { \"$ZLAPPLY\" \"$@\" }\n"
+	"source <(\"$ZLAPPLY\" completion zsh) || exit 3\n"
+	"for line in \"$@\"; do\n"
+	"  words=(${(s: :)line})\n"
+	"  [[ $line == *' ' ]] && words+=('')\n"
+	"  CURRENT=${#words}\n"
+	"  print -r -- \"== $line\"\n"
+	"  _zlapply\n"
+	"done\n";
+
+/* The lines zsh_driver printed for line (up to the next "== "), malloc'd. */
+static char *zsh_answer(const char *out, const char *line)
+{
+	char head[PATH_MAX + 8];
+	snprintf(head, sizeof(head), "== %s\n", line);
+	const char *p = strstr(out, head);
+	if (!p)
+		fail_msg("no answer for \"%s\" in:\n%s", line, out);
+	p += strlen(head);
+	const char *end = strstr(p, "== ");
+	return strndup(p, end ? (size_t)(end - p) : strlen(p));
+}
+
+static void test_zsh_completes(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], line[PATH_MAX + 64];
+	char *out = NULL, *err = NULL;
+	apply_web(t, "shop", 1, spec);
+	snprintf(line, sizeof(line), "zlapply status --root %s -d ", t->root);
+	int code = run_prog_args(&out, &err, "zsh", "-f", "-c", zsh_driver, "zsh", "zlapply st",
+			     "zlapply diff --ex", "zlapply status -o ", "zlapply -f ",
+			     "zlapply completion ", line);
+	assert_exit(code, 0, out, err);
+
+	char *a = zsh_answer(out, "zlapply st"); /* every verb, with its summary */
+	assert_true(cli_has_line_with(a, "status:show every replica"));
+	assert_true(cli_has_line_with(a, "completion:"));
+	free(a);
+	a = zsh_answer(out, "zlapply diff --ex"); /* diff's flags only */
+	assert_true(cli_has_line_with(a, "--exit-code:exit 7"));
+	assert_false(cli_has_line_with(a, "--dry-run"));
+	free(a);
+	a = zsh_answer(out, "zlapply status -o ");
+	assert_string_equal(a, "text\njson\n");
+	free(a);
+	a = zsh_answer(out, "zlapply -f ");
+	assert_string_equal(a, "<files>\n");
+	free(a);
+	a = zsh_answer(out, "zlapply completion ");
+	assert_string_equal(a, "bash\nzsh\nfish\n");
+	free(a);
+	a = zsh_answer(out, line);
+	assert_string_equal(a, "shop\n");
+	free(a);
+	free(out);
+	free(err);
+}
+
 /* -d completes the deployments recorded under the --root of the line. */
 static void test_completes_deployment_names(void **state)
 {
 	struct cli_tmp *t = *state;
 	char spec[PATH_MAX], line1[PATH_MAX + 64], line2[PATH_MAX + 64], line3[PATH_MAX + 64];
 	char *out = NULL, *err = NULL;
-	cli_write_web_spec(cli_path(t, "shop.yaml", spec), "shop", 1, NULL);
-	int code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec);
-	assert_exit(code, 0, out, err);
-	free(out);
-	free(err);
-	cli_write_web_spec(spec, "store", 1, NULL);
-	code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec);
-	assert_exit(code, 0, out, err);
-	free(out);
-	free(err);
+	apply_web(t, "shop", 1, spec);
+	apply_web(t, "store", 1, spec);
 
-	code = run_zlapply(NULL, NULL, &out, &err, "completion", "deployments", "--root", t->root);
+	int code = run_zlapply(NULL, NULL, &out, &err, "completion", "deployments", "--root", t->root);
 	assert_exit(code, 0, out, err);
 	assert_string_equal(out, "shop\nstore\n");
 	free(out);
@@ -851,14 +923,9 @@ static void test_kill_and_run_json(void **state)
 {
 	struct cli_tmp *t = *state;
 	char spec[PATH_MAX], job[PATH_MAX];
-	cli_write_web_spec(cli_path(t, "web.yaml", spec), "shop", 2, NULL);
+	apply_web(t, "shop", 2, spec);
 	char *out = NULL, *err = NULL;
-	int code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec);
-	assert_exit(code, 0, out, err);
-	free(out);
-	free(err);
-
-	code = run_zlapply(t->root, NULL, &out, &err, "kill", "web", "--signal", "TERM", "-o", "json");
+	int code = run_zlapply(t->root, NULL, &out, &err, "kill", "web", "--signal", "TERM", "-o", "json");
 	assert_exit(code, 0, out, err);
 	cJSON *doc = parse_doc(out);
 	assert_str_field(doc, "signal", "SIGTERM");
@@ -918,6 +985,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bash_completes_every_verb, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_completes_deployment_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zsh_and_fish_parse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zsh_completes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_man_pages_render, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_color, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_exit_code, setup, teardown),
