@@ -1,7 +1,7 @@
 /* cli.h: zlapply's command line (private to cli/). main.c picks the verb,
  * args.c parses flags into struct cli_opts, each cmd_*.c runs one verb and
  * returns the process exit code (0 converged, 1 failure, 2 invalid input or
- * usage, 3 timeout). */
+ * usage, 3 timeout, 4 busy, CLI_EXIT_CHANGES for diff --exit-code). */
 #ifndef ZL_CLI_H
 #define ZL_CLI_H
 
