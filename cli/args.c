@@ -29,7 +29,8 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
 /* shell: verbs that print data take -o json; verbs that print a table or a
  * plan take --color. */
 #define PRINTING (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
-		  V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | V(CLI_DOCTOR) | V(CLI_RUN) | V(CLI_KILL))
+		  V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | V(CLI_DOCTOR) | V(CLI_RUN) | V(CLI_KILL) | \
+		  V(CLI_VERSION))
 #define COLORED (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE))
 
 struct flag {

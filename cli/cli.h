@@ -179,6 +179,9 @@ void output_run_json(FILE *out, const char *job, const char *deployment, bool de
 struct cJSON *output_kill_json_new(const char *signal_name);
 void output_kill_json_add(struct cJSON *root, const char *replica, const char *error);
 
+/* version -o json: {"version": "0.1.0"}. */
+void output_version_json(FILE *out);
+
 /* completion.c: zlapply completion bash|zsh|fish, from the tables */
 int cmd_completion(const struct cli_opts *o);
 /* man.c: zlapply man: zlapply(1) in troff, from the tables */

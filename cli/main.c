@@ -58,7 +58,10 @@ int main(int argc, char **argv)
 	}
 	switch (o.verb) {
 	case CLI_VERSION:
-		printf("zlapply %s\n", ZLAPPLY_VERSION);
+		if (o.output == CLI_OUTPUT_JSON) /* shell */
+			output_version_json(stdout);
+		else
+			printf("zlapply %s\n", ZLAPPLY_VERSION);
 		code = 0;
 		break;
 	case CLI_STATUS:

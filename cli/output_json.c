@@ -211,3 +211,10 @@ void output_kill_json_add(struct cJSON *root, const char *replica, const char *e
 	add_string_or_null(o, "error", error);
 	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(root, "replicas"), o);
 }
+
+void output_version_json(FILE *out)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "version", ZLAPPLY_VERSION);
+	output_json_print(out, root);
+}

@@ -882,6 +882,16 @@ static void test_other_json(void **state)
 	free(out);
 	free(err);
 
+	/* version */
+	code = run_zlapply(NULL, NULL, &out, &err, "version", "-o", "json");
+	assert_exit(code, 0, out, err);
+	doc = parse_doc(out);
+	assert_non_null(cli_json_str(doc, "version"));
+	assert_true(strlen(cli_json_str(doc, "version")) > 0);
+	cJSON_Delete(doc);
+	free(out);
+	free(err);
+
 	/* prune and doctor on an empty root */
 	code = run_zlapply(t->root, NULL, &out, &err, "prune", "-o", "json");
 	assert_exit(code, 0, out, err);
