@@ -10,7 +10,8 @@
 #define V(v) (1u << (v))
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | \
-		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN))
+		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | \
+		   V(CLI_COMPLETION) | V(CLI_MAN))
 #define REPLICA_VERBS (V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
 #define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE) | V(CLI_PULL) | \
 		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_DOCTOR) | \
@@ -24,7 +25,14 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_RUNTIME, OPT_WASM_ENGINE, OPT_BRIDGE, OPT_SUBNET, OPT_INTERVAL, OPT_METRICS,
        OPT_FIX, OPT_SPEC_ONLY, OPT_KEEP_LAYER_BLOBS,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
-       OPT_DETACH /* jobs/cron: run --detach */ };
+       OPT_DETACH /* jobs/cron: run --detach */,
+       OPT_EXIT_CODE, OPT_COLOR /* shell: diff --exit-code, --color */ };
+/* shell: verbs that print data take -o json; verbs that print a table or a
+ * plan take --color. */
+#define PRINTING (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
+		  V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | V(CLI_DOCTOR) | V(CLI_RUN) | V(CLI_KILL) | \
+		  V(CLI_VERSION))
+#define COLORED (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE))
 
 struct flag {
 	struct option opt;
@@ -52,9 +60,14 @@ static const struct flag flags[] = {
 	  "PATH", "WASI engine for WASM replicas (a Node.js with node:wasi; default: node in $PATH, remembered)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
-	{ { "output", required_argument, NULL, 'o' }, V(CLI_STATUS) | V(CLI_IMAGES),
-	  "text|json", "output format" },
-	{ { "root", required_argument, NULL, OPT_ROOT }, STATEFUL,
+	{ { "output", required_argument, NULL, 'o' }, PRINTING,
+	  "text|json", "output format (json: see \"Output for scripts\" in the user guide)" },
+	/* shell: diff --exit-code, --color */
+	{ { "exit-code", no_argument, NULL, OPT_EXIT_CODE }, V(CLI_DIFF),
+	  NULL, "exit 7 when something would change, 0 when nothing would" },
+	{ { "color", required_argument, NULL, OPT_COLOR }, COLORED,
+	  "auto|always|never", "colour the output (auto: on a terminal, unless NO_COLOR is set)" },
+	{ { "root", required_argument, NULL, OPT_ROOT }, STATEFUL | V(CLI_COMPLETION),
 	  "DIR", "state root (env ZLAPPLY_ROOT; default /var/lib/zlapply)" },
 	{ { "backend", required_argument, NULL, OPT_BACKEND }, STATEFUL,
 	  "NAME", "container backend: oci (default) or mock (env ZLAPPLY_BACKEND)" },
@@ -131,6 +144,9 @@ static const struct {
 	  "list (--fix: remove) netns, veths, leases, mounts, dirs, monitors and port rules no replica owns" },
 	{ "run", CLI_RUN, "zlapply run JOB [-f FILE] [-d NAME] [--timeout D | --detach] [flags]",
 	  "run a job (or cron service) now, wait for it to end, exit with its result" },
+	{ "completion", CLI_COMPLETION, "zlapply completion bash|zsh|fish|deployments [--root DIR]",
+	  "print a shell completion script (bash: source <(zlapply completion bash)); deployments: the names under the root" },
+	{ "man", CLI_MAN, "zlapply man", "print the zlapply(1) manual page (troff: zlapply man | man -l -)" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };
@@ -163,7 +179,7 @@ void cli_usage(FILE *out, enum cli_verb verb)
 			if (verbs[i].summary)
 				fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
 		fprintf(out, "\nExit codes: 0 converged, 1 failure, 2 invalid input or usage, "
-			     "3 not converged before a timeout.\n"
+			     "3 not converged before a timeout, 7 diff --exit-code: changes pending.\n"
 			     "Run 'zlapply VERB --help' for a verb's flags.\n");
 		return;
 	}
@@ -228,6 +244,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	o->backend = getenv("ZLAPPLY_BACKEND");
 	if (!o->backend || !*o->backend)
 		o->backend = "oci";
+	const char *no_color = getenv("NO_COLOR"); /* https://no-color.org: set and non-empty */
+	o->no_color_env = no_color && *no_color;
 	o->runtime = getenv("ZLAPPLY_RUNTIME"); /* read here, passed on as an argument */
 	const char *keep = getenv("ZLAPPLY_KEEP_LAYER_BLOBS");
 	o->keep_layer_blobs = keep && (!strcmp(keep, "1") || !strcasecmp(keep, "true") || !strcasecmp(keep, "yes"));
@@ -326,6 +344,17 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_SUBNET: o->subnet = optarg; break;
 		case OPT_WAIT: o->wait = true; break; /* health: --wait */
 		case OPT_DETACH: o->detach = true; break; /* jobs/cron: run --detach */
+		case OPT_EXIT_CODE: o->exit_code = true; break; /* shell */
+		case OPT_COLOR:
+			if (strcmp(optarg, "auto") == 0)
+				o->color = CLI_COLOR_AUTO;
+			else if (strcmp(optarg, "always") == 0)
+				o->color = CLI_COLOR_ALWAYS;
+			else if (strcmp(optarg, "never") == 0)
+				o->color = CLI_COLOR_NEVER;
+			else
+				return zl_invalid(err, "--color: expected auto|always|never, got \"%s\"", optarg);
+			break;
 		case OPT_WAIT_TIMEOUT:
 			if (reconcile_parse_duration(optarg, &o->wait_timeout_ms, err) < 0)
 				return zl_err_prefix(err, "--timeout");
@@ -355,7 +384,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 			break;
 		}
 	}
-	if (optind < nargs && (o->verb == CLI_PULL || o->verb == CLI_RUN ||
+	if (optind < nargs && (o->verb == CLI_PULL || o->verb == CLI_RUN || o->verb == CLI_COMPLETION ||
 			       (V(o->verb) & REPLICA_VERBS))) {
 		for (int i = optind; i < nargs; i++)
 			push(&o->args, &o->arg_count, args[i]);
@@ -404,6 +433,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		return zl_invalid(err, "pull needs at least one IMAGE (run 'zlapply pull --help')");
 	if (o->verb == CLI_STATUS && o->name_count > 1)
 		return zl_invalid(err, "status takes at most one -d NAME");
+	if (o->verb == CLI_COMPLETION && o->arg_count != 1)
+		return zl_invalid(err, "completion needs one shell: bash, zsh or fish");
 	return 0;
 }
 
@@ -419,4 +450,36 @@ void cli_opts_free(struct cli_opts *o)
 int cli_help_topic(const char *topic, enum cli_verb *verb)
 {
 	return verb_lookup(topic, verb);
+}
+
+/* ---- the tables, for completion.c ---- */
+
+size_t cli_verb_count(void)
+{
+	return VERB_COUNT;
+}
+
+void cli_verb_at(size_t i, struct cli_verb_info *out)
+{
+	*out = (struct cli_verb_info){ .name = verbs[i].name, .verb = verbs[i].verb,
+				       .usage = verbs[i].usage, .summary = verbs[i].summary };
+}
+
+size_t cli_flag_count(void)
+{
+	return FLAG_COUNT;
+}
+
+void cli_flag_at(size_t i, struct cli_flag_info *out)
+{
+	const struct flag *f = &flags[i];
+	*out = (struct cli_flag_info){ .name = f->opt.name,
+				       .short_name = f->opt.val < 256 ? f->opt.val : 0,
+				       .takes_value = f->opt.has_arg == required_argument,
+				       .arg = f->arg, .help = f->help };
+}
+
+bool cli_flag_accepts(size_t i, enum cli_verb verb)
+{
+	return (flags[i].verbs & V(verb)) != 0;
 }

@@ -1,7 +1,7 @@
 /* cli.h: zlapply's command line (private to cli/). main.c picks the verb,
  * args.c parses flags into struct cli_opts, each cmd_*.c runs one verb and
  * returns the process exit code (0 converged, 1 failure, 2 invalid input or
- * usage, 3 timeout). */
+ * usage, 3 timeout, 4 busy, CLI_EXIT_CHANGES for diff --exit-code). */
 #ifndef ZL_CLI_H
 #define ZL_CLI_H
 
@@ -14,9 +14,12 @@ enum cli_verb {
 	CLI_WATCH,
 	CLI_DOCTOR, /* networking: zlapply doctor */
 	CLI_RUN,    /* jobs/cron: zlapply run JOB */
+	CLI_COMPLETION, /* shell: zlapply completion bash|zsh|fish */
+	CLI_MAN,        /* shell: zlapply man (zlapply(1) as troff) */
 };
 
 enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
+enum cli_color { CLI_COLOR_AUTO = 0, CLI_COLOR_ALWAYS, CLI_COLOR_NEVER };
 
 struct cli_opts {
 	enum cli_verb verb;
@@ -60,7 +63,14 @@ struct cli_opts {
 	int64_t interval_ms;     /* --interval; 0 = the default */
 	const char *metrics;     /* --metrics HOST:PORT */
 	bool detach;             /* jobs/cron: run --detach (--timeout: wait_timeout_ms) */
+	/* shell: diff --exit-code, --color */
+	bool exit_code;          /* diff: exit CLI_EXIT_CHANGES when something would change */
+	enum cli_color color;    /* auto: on a terminal unless NO_COLOR is set and non-empty */
+	bool no_color_env;       /* NO_COLOR set and non-empty (read by cli_parse) */
 };
+
+/* diff --exit-code: something would change. 5 and 6 are the rollout's. */
+#define CLI_EXIT_CHANGES 7
 
 /* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).
  * opts->files points into argv. Caller frees with cli_opts_free(). */
@@ -70,6 +80,29 @@ void cli_usage(FILE *out, enum cli_verb verb);
 const char *cli_verb_name(enum cli_verb verb);
 /* Verb for `zlapply help TOPIC`; -1 when unknown. */
 int cli_help_topic(const char *topic, enum cli_verb *verb);
+
+/* shell: the verb and flag tables of args.c, read by the completion and
+ * manual page generators (completion.c) so a new verb or flag needs no
+ * change there. Index i < cli_verb_count() / cli_flag_count(). */
+struct cli_verb_info {
+	const char *name;
+	enum cli_verb verb;
+	const char *usage;   /* NULL for an alias */
+	const char *summary; /* NULL for an alias */
+};
+struct cli_flag_info {
+	const char *name;  /* long name, without -- */
+	int short_name;    /* 'f', or 0 when the flag has no short form */
+	bool takes_value;
+	const char *arg;   /* argument name ("FILE", "text|json"); NULL without a value */
+	const char *help;
+};
+size_t cli_verb_count(void);
+void cli_verb_at(size_t i, struct cli_verb_info *out);
+size_t cli_flag_count(void);
+void cli_flag_at(size_t i, struct cli_flag_info *out);
+/* Does flag i apply to verb? */
+bool cli_flag_accepts(size_t i, enum cli_verb verb);
 
 int cmd_apply(const struct cli_opts *o);    /* apply, diff, validate */
 int cmd_status(const struct cli_opts *o);
@@ -103,11 +136,60 @@ struct output_runs {
 	char *const *notes;                      /* how the backends run replicas here */
 	size_t note_count;
 };
+/* color: the STATE column in ANSI colours (cli_color()). */
 void output_status_table(FILE *out, const struct state_replicas *rows,
-			 const struct output_runs *runs, int64_t now_ms);
+			 const struct output_runs *runs, int64_t now_ms, bool color);
 /* stats: one per row (cgroup usage; -1 unknown) or NULL. Caller frees the text. */
 char *output_status_json(const struct state_replicas *rows,
 			 const struct reconcile_replica_stats *stats,
 			 const struct output_runs *runs, int64_t now_ms);
+
+/* output_json.c: -o json documents (docs/user-guide.md, "Output for scripts") */
+struct cJSON;
+/* Prints root (pretty) and a newline on out, then deletes root. */
+void output_json_print(FILE *out, struct cJSON *root);
+/* The actions of a plan or an apply, collected through
+ * reconcile_opts.on_action = output_plan_action, action_ctx = the plan. */
+struct output_plan {
+	struct cJSON *actions;
+};
+void output_plan_init(struct output_plan *p);
+void output_plan_action(const struct reconcile_action *a, void *ctx);
+/* Prints {dry_run, planned, done, failed, actions} and empties p. */
+void output_plan_print(FILE *out, struct output_plan *p, bool dry_run,
+		       const struct reconcile_result *res);
+void output_plan_release(struct output_plan *p);
+/* validate -o json: {valid, deployments, services, errors, problems}. */
+void output_validate_json(FILE *out, const struct spec_set *set, const struct spec_diags *diags,
+			  bool valid);
+/* doctor -o json: {fix, findings: [{kind, name, detail, backend, fixed,
+ * error}], left, foreign, notes}. */
+void output_doctor_json(FILE *out, const struct doctor_report *rep, bool fix);
+/* pull -o json: {images: [{image, reference, digest, error}]}, one entry
+ * per IMAGE added as it is pulled; print with output_json_print(). */
+struct cJSON *output_pull_json_new(void);
+void output_pull_json_add(struct cJSON *root, const char *image, const char *reference,
+			  const char *digest, const char *error);
+/* prune -o json: {removed_images, freed_bytes}. */
+void output_prune_json(FILE *out, size_t removed, int64_t freed);
+/* run -o json: {job, deployment, detached, timed_out, replicas: [{replica,
+ * exit_code, exit_signal, duration_ms, status, stopped, error}]}. */
+void output_run_json(FILE *out, const char *job, const char *deployment, bool detached,
+		     const struct reconcile_run_ends *ends);
+/* kill -o json: {signal, replicas: [{replica, error}]}, one entry per
+ * replica signalled (or not: error); print with output_json_print(). */
+struct cJSON *output_kill_json_new(const char *signal_name);
+void output_kill_json_add(struct cJSON *root, const char *replica, const char *error);
+
+/* version -o json: {"version": "0.1.0"}. */
+void output_version_json(FILE *out);
+
+/* completion.c: zlapply completion bash|zsh|fish, from the tables */
+int cmd_completion(const struct cli_opts *o);
+/* man.c: zlapply man: zlapply(1) in troff, from the tables */
+int cmd_man(const struct cli_opts *o);
+/* output.c: should output to f be coloured? --color always|never decide;
+ * auto colours a terminal unless NO_COLOR is set and non-empty; -o json never. */
+bool cli_color(const struct cli_opts *o, FILE *f);
 
 #endif

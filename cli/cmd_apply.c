@@ -15,6 +15,19 @@ static int load_specs(const struct cli_opts *o, struct spec_set *set, bool print
 	return 0;
 }
 
+/* validate -o json: the problems as JSON on stdout (exit 2 when there is
+ * an error), nothing on stderr. */
+static int validate_json(const struct cli_opts *o)
+{
+	struct spec_set set = { 0 };
+	struct spec_diags diags;
+	bool valid = reconcile_spec_load_diags(o->files, o->file_count, !o->spec_only, &set, &diags) == 0;
+	output_validate_json(stdout, &set, &diags, valid);
+	reconcile_spec_diags_free(&diags);
+	reconcile_spec_free(&set);
+	return valid ? 0 : 2;
+}
+
 static int cmd_validate(const struct cli_opts *o, const struct spec_set *set)
 {
 	size_t services = 0;
@@ -50,7 +63,11 @@ int cli_reconcile_opts(const struct cli_opts *o, struct reconcile_opts *out, str
 
 int cmd_apply(const struct cli_opts *o)
 {
+	bool json = o->output == CLI_OUTPUT_JSON;
+	if (o->verb == CLI_VALIDATE && json)
+		return validate_json(o);
 	struct spec_set set = { 0 };
+	struct output_plan jplan = { 0 };
 	int code = load_specs(o, &set, o->verb == CLI_VALIDATE);
 	if (code != 0)
 		goto out;
@@ -67,9 +84,18 @@ int cmd_apply(const struct cli_opts *o)
 	}
 	bool plan_only = o->verb == CLI_DIFF || o->dry_run;
 	ropts.dry_run = plan_only;
-	ropts.plan_out = stdout;
-	struct reconcile_result res;
-	if (reconcile_apply(&ropts, &set, &res, &err) < 0) {
+	ropts.plan_out = json ? NULL : stdout;
+	ropts.plan_color = cli_color(o, stdout);
+	if (json) { /* shell: -o json prints the plan or what was done */
+		output_plan_init(&jplan);
+		ropts.on_action = output_plan_action;
+		ropts.action_ctx = &jplan;
+	}
+	struct reconcile_result res = { 0 };
+	int applied = reconcile_apply(&ropts, &set, &res, &err);
+	if (json && (applied == 0 || res.actions_failed > 0))
+		output_plan_print(stdout, &jplan, plan_only, &res);
+	if (applied < 0) {
 		/* Each failed action was reported as it failed; add the count. */
 		if (res.actions_failed > 0) {
 			fprintf(stderr, "zlapply: %zu of %zu action%s failed\n", res.actions_failed,
@@ -98,8 +124,10 @@ int cmd_apply(const struct cli_opts *o)
 		code = cli_fail(&err);
 		goto out;
 	}
-	code = 0;
+	/* shell: diff --exit-code says whether anything would change */
+	code = o->exit_code && res.actions_planned > 0 ? CLI_EXIT_CHANGES : 0;
 out:
+	output_plan_release(&jplan);
 	reconcile_spec_free(&set);
 	return code;
 }

@@ -9,6 +9,7 @@ int cmd_delete(const struct cli_opts *o)
 	const char **names = NULL;
 	size_t count = 0;
 	int code = 0;
+	struct output_plan jplan = { 0 };
 
 	if (o->file_count > 0 &&
 	    reconcile_spec_load(o->files, o->file_count, false, false, stderr, &set, NULL) < 0) {
@@ -25,10 +26,21 @@ int cmd_delete(const struct cli_opts *o)
 	struct reconcile_opts ropts;
 	cli_base_opts(o, &ropts);
 	ropts.dry_run = o->dry_run;
-	ropts.plan_out = stdout;
-	struct reconcile_result res;
+	/* shell: -o json prints the removals (planned or done), --color colours them */
+	bool json = o->output == CLI_OUTPUT_JSON;
+	ropts.plan_out = json ? NULL : stdout;
+	ropts.plan_color = cli_color(o, stdout);
+	if (json) {
+		output_plan_init(&jplan);
+		ropts.on_action = output_plan_action;
+		ropts.action_ctx = &jplan;
+	}
+	struct reconcile_result res = { 0 };
 	struct zl_err err = ZL_ERR_INIT;
-	if (reconcile_delete(&ropts, names, count, &res, &err) < 0) {
+	int deleted = reconcile_delete(&ropts, names, count, &res, &err);
+	if (json && (deleted == 0 || res.actions_failed > 0))
+		output_plan_print(stdout, &jplan, o->dry_run, &res);
+	if (deleted < 0) {
 		if (res.actions_failed > 0) {
 			fprintf(stderr, "zlapply: %zu of %zu removals failed\n", res.actions_failed,
 				res.actions_planned);
@@ -42,6 +54,7 @@ int cmd_delete(const struct cli_opts *o)
 		fprintf(stderr, "zlapply: deleted %zu replica%s\n", res.actions_done,
 			res.actions_done == 1 ? "" : "s");
 out:
+	output_plan_release(&jplan);
 	free(names);
 	reconcile_spec_free(&set);
 	return code;

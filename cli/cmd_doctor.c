@@ -15,6 +15,13 @@ int cmd_doctor(const struct cli_opts *o)
 		return cli_fail(&err);
 	}
 	size_t left = 0;
+	if (o->output == CLI_OUTPUT_JSON) { /* shell: the same exit codes */
+		output_doctor_json(stdout, &rep, o->fix);
+		for (size_t i = 0; i < rep.count; i++)
+			left += !rep.items[i].fixed;
+		reconcile_doctor_report_free(&rep);
+		return left ? 1 : 0;
+	}
 	for (size_t i = 0; i < rep.count; i++) {
 		const struct doctor_finding *f = &rep.items[i];
 		if (!o->fix)

@@ -84,22 +84,35 @@ int cmd_images(const struct cli_opts *o)
 			code = cli_fail(&err);
 			goto out;
 		}
+		if (o->output == CLI_OUTPUT_JSON) { /* shell */
+			output_prune_json(stdout, removed, freed);
+			goto out;
+		}
 		char size[32];
 		zl_format_size(freed, size);
 		printf("removed %zu image%s, freed %s (%lld bytes)\n", removed, removed == 1 ? "" : "s",
 		       size, (long long)freed);
 		goto out;
 	}
+	cJSON *pulled = o->output == CLI_OUTPUT_JSON ? output_pull_json_new() : NULL; /* shell */
 	for (size_t i = 0; i < o->arg_count; i++) {
 		char *reference = NULL, *digest = NULL;
 		if (reconcile_pull(store, o->args[i], &reference, &digest, &err) < 0) {
+			if (pulled)
+				output_pull_json_add(pulled, o->args[i], NULL, NULL, err.msg);
 			code = cli_fail(&err);
+			zl_err_clear(&err);
 			continue; /* pull the others all the same */
 		}
-		printf("%s %s\n", reference, digest);
+		if (pulled)
+			output_pull_json_add(pulled, o->args[i], reference, digest, NULL);
+		else
+			printf("%s %s\n", reference, digest);
 		free(reference);
 		free(digest);
 	}
+	if (pulled)
+		output_json_print(stdout, pulled);
 out:
 	reconcile_store_close(store);
 	return code;

@@ -5,6 +5,7 @@
  * that service. */
 #include "cli.h"
 
+#include <cjson/cJSON.h>
 #include <signal.h>
 
 int cmd_replica(const struct cli_opts *o)
@@ -27,15 +28,27 @@ int cmd_replica(const struct cli_opts *o)
 	}
 
 	switch (o->verb) {
-	case CLI_KILL:
+	case CLI_KILL: {
+		/* shell: -o json lists each replica with its error or null */
+		cJSON *killed = o->output == CLI_OUTPUT_JSON
+					? output_kill_json_new(reconcile_signal_name(signo))
+					: NULL;
 		for (size_t i = 0; i < t.count; i++) {
 			struct zl_err kerr = ZL_ERR_INIT;
-			if (reconcile_kill(&t, i, signo, &kerr) < 0)
+			char name[192];
+			snprintf(name, sizeof(name), "%s-rep-%d", t.items[i]->service, t.items[i]->index);
+			int r = reconcile_kill(&t, i, signo, &kerr);
+			if (killed)
+				output_kill_json_add(killed, name, r < 0 ? kerr.msg : NULL);
+			if (r < 0)
 				code = cli_fail(&kerr);
-			else if (!o->quiet)
-				printf("%s-rep-%d\n", t.items[i]->service, t.items[i]->index);
+			else if (!o->quiet && !killed)
+				printf("%s\n", name);
 		}
+		if (killed)
+			output_json_print(stdout, killed);
 		break;
+	}
 	case CLI_LOGS: {
 		/* --tail 0: no earlier line; with -f what comes from now on (docker's). */
 		struct reconcile_log_opts lo = {

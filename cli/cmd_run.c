@@ -33,7 +33,7 @@ static int report(const struct cli_opts *o, const struct reconcile_run_ends *end
 		if (e->duration_ms >= 0)
 			snprintf(took, sizeof(took), " after %.1fs", (double)e->duration_ms / 1000.0);
 		const char *sig = e->exit_signal ? reconcile_signal_name(e->exit_signal) : NULL;
-		if (!o->quiet) {
+		if (!o->quiet && o->output != CLI_OUTPUT_JSON) {
 			if (e->exit_signal)
 				printf("%s killed by %s%s\n", e->replica, sig ? sig : "a signal", took);
 			else
@@ -73,7 +73,8 @@ int cmd_run(const struct cli_opts *o)
 
 	struct reconcile_opts ropts;
 	cli_base_opts(o, &ropts);
-	ropts.plan_out = stdout;
+	bool json = o->output == CLI_OUTPUT_JSON; /* shell: -o json */
+	ropts.plan_out = json ? NULL : stdout;
 	/* The deployment holding JOB (-d or the recorded one narrow it down). */
 	struct reconcile_run run;
 	if (reconcile_run_start(&ropts, &set, job, o->name_count ? o->names[0] : recorded_dep,
@@ -81,14 +82,19 @@ int cmd_run(const struct cli_opts *o)
 		code = cli_fail(&err);
 		goto out;
 	}
-	if (o->detach)
+	if (o->detach) {
+		if (json)
+			output_run_json(stdout, job, run.deployment->name, true, &ends);
 		goto out;
+	}
 
 	if (reconcile_run_wait(&ropts, &run, o->wait_timeout_ms, &ends, &err) < 0) {
 		code = cli_fail(&err);
 		goto out;
 	}
 	code = report(o, &ends);
+	if (json)
+		output_run_json(stdout, job, run.deployment->name, false, &ends);
 	/* A run stopped by --timeout is not retried by the next apply. */
 	if (ends.timed_out &&
 	    reconcile_run_stopped(&ropts, run.deployment->name, job, &err) < 0)

@@ -23,7 +23,7 @@ int cmd_status(const struct cli_opts *o)
 		printf("%s\n", text);
 		free(text);
 	} else {
-		output_status_table(stdout, &rep.replicas, &extra, now);
+		output_status_table(stdout, &rep.replicas, &extra, now, cli_color(o, stdout));
 	}
 	reconcile_status_report_free(&rep);
 	return 0;

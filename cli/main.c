@@ -58,7 +58,10 @@ int main(int argc, char **argv)
 	}
 	switch (o.verb) {
 	case CLI_VERSION:
-		printf("zlapply %s\n", ZLAPPLY_VERSION);
+		if (o.output == CLI_OUTPUT_JSON) /* shell */
+			output_version_json(stdout);
+		else
+			printf("zlapply %s\n", ZLAPPLY_VERSION);
 		code = 0;
 		break;
 	case CLI_STATUS:
@@ -85,6 +88,12 @@ int main(int argc, char **argv)
 		break;
 	case CLI_RUN: /* jobs/cron */
 		code = cmd_run(&o);
+		break;
+	case CLI_COMPLETION: /* shell */
+		code = cmd_completion(&o);
+		break;
+	case CLI_MAN: /* shell */
+		code = cmd_man(&o);
 		break;
 	default:
 		code = cmd_apply(&o);

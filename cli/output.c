@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <string.h>
+#include <unistd.h>
 
 
 static void add_string_or_null(cJSON *obj, const char *key, const char *value)
@@ -253,8 +254,36 @@ static void output_runs_table(FILE *out, const struct state_replicas *rows,
 	}
 }
 
+/* shell: the STATE column's colour (ANSI SGR) on a terminal: green runs,
+ * red failed, lost or exited non-zero, yellow waits or is on its way. */
+static const char *status_color(const struct state_replica *r, bool backoff)
+{
+	if (backoff)
+		return "33";
+	switch (r->state) {
+	case STATE_REPLICA_RUNNING: return "32";
+	case STATE_REPLICA_FAILED:
+	case STATE_REPLICA_UNKNOWN: return "31";
+	case STATE_REPLICA_EXITED: return r->exit_code == 0 && r->exit_signal == 0 ? NULL : "31";
+	case STATE_REPLICA_CREATING:
+	case STATE_REPLICA_CREATED:
+	case STATE_REPLICA_REMOVING:
+	case STATE_REPLICA_STOPPED: return "33";
+	}
+	return NULL;
+}
+
+bool cli_color(const struct cli_opts *o, FILE *f)
+{
+	if (o->output == CLI_OUTPUT_JSON || o->color == CLI_COLOR_NEVER)
+		return false;
+	if (o->color == CLI_COLOR_ALWAYS)
+		return true;
+	return !o->no_color_env && isatty(fileno(f));
+}
+
 void output_status_table(FILE *out, const struct state_replicas *rows,
-			 const struct output_runs *runs, int64_t now_ms)
+			 const struct output_runs *runs, int64_t now_ms, bool color)
 {
 	if (rows->count == 0) {
 		fprintf(out, "no replicas recorded\n");
@@ -303,8 +332,10 @@ void output_status_table(FILE *out, const struct state_replicas *rows,
 		} else {
 			snprintf(state_s, sizeof(state_s), "%s", reconcile_replica_state_name(r->state));
 		}
-		fprintf(out, "%-*s  %-*s  %-12s  %-7s  %-8s  %-15s  %-10s  %-8d  %-9s  %s\n", w_dep,
-			r->deployment, w_name, name, state_s, r->backend ? r->backend : "-", pid,
+		const char *sgr = color ? status_color(r, wait > 0) : NULL;
+		fprintf(out, "%-*s  %-*s  %s%s%s%-12s%s  %-7s  %-8s  %-15s  %-10s  %-8d  %-9s  %s\n", w_dep,
+			r->deployment, w_name, name, sgr ? "\033[" : "", sgr ? sgr : "", sgr ? "m" : "",
+			state_s, sgr ? "\033[0m" : "", r->backend ? r->backend : "-", pid,
 			r->ip ? r->ip : "-", exit_s, r->restarts, r->health ? r->health : "-", age);
 		/* why it failed, or why its command could not be executed */
 		bool exited = r->state == STATE_REPLICA_EXITED && r->exit_reason;

@@ -162,11 +162,50 @@ static void print_line(const struct reconcile_opts *o, const struct plan_action 
 {
 	if (!o->plan_out)
 		return;
+	/* create green, recreate yellow, restart cyan, remove red */
+	static const char *const colors[] = { [PLAN_CREATE] = "32", [PLAN_RECREATE] = "33",
+					      [PLAN_RESTART] = "36", [PLAN_REMOVE] = "31" };
 	struct zl_buf line = { 0 };
 	plan_action_format(a, &line);
-	fprintf(o->plan_out, "%s\n", line.data);
+	if (o->plan_color)
+		fprintf(o->plan_out, "\033[%sm%s\033[0m\n", colors[a->kind], line.data);
+	else
+		fprintf(o->plan_out, "%s\n", line.data);
 	fflush(o->plan_out);
 	zl_buf_free(&line);
+}
+
+const char *reconcile_action_result_name(enum reconcile_action_result r)
+{
+	switch (r) {
+	case RECONCILE_ACTION_PLANNED: return "planned";
+	case RECONCILE_ACTION_DONE: return "done";
+	case RECONCILE_ACTION_FAILED: return "failed";
+	case RECONCILE_ACTION_SKIPPED: return "skipped";
+	}
+	return "?";
+}
+
+/* Tells opts->on_action what became of an action; row is the replica's
+ * row before the action (NULL when it has none). */
+static void report_action(const struct reconcile_opts *o, const struct plan_action *a,
+			  const struct state_replica *row, enum reconcile_action_result result,
+			  const char *error)
+{
+	if (!o->on_action)
+		return;
+	struct reconcile_action info = {
+		.deployment = a->deployment,
+		.service = a->service,
+		.index = a->index,
+		.kind = plan_action_name(a->kind),
+		.reason = a->reason,
+		.old_spec_hash = row && row->spec_hash && *row->spec_hash ? row->spec_hash : NULL,
+		.new_spec_hash = a->kind != PLAN_REMOVE && a->desired ? a->desired->spec_hash : NULL,
+		.result = result,
+		.error = error,
+	};
+	o->on_action(&info, o->action_ctx);
 }
 
 /* Writes observed changes of rows (one transaction) and an event per exit. */
@@ -373,6 +412,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		const struct plan_action *a = &plan.items[i];
 		if (o->dry_run) {
 			print_line(o, a);
+			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_PLANNED, NULL);
 			continue;
 		}
 		/* A rollout stops at its first failed replica: the others keep
@@ -380,10 +420,13 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		if (a->kind == PLAN_RECREATE && halted && strcmp(halted, a->service) == 0) {
 			zl_log(ZL_LOG_WARN, "%s: rollout of %s stopped; %s-rep-%d keeps its old spec",
 			       name, a->service, a->service, a->index);
+			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_SKIPPED,
+				      "the rollout stopped at a failed replica");
 			continue;
 		}
 		struct zl_err aerr = ZL_ERR_INIT;
 		if (publish_refuse(pub, a, &aerr) < 0) { /* networking: a taken port */
+			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_FAILED, aerr.msg);
 			run->res->actions_failed++;
 			if (ret == 0)
 				*err = aerr;
@@ -393,8 +436,10 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		/* health/depends/init: 1 = skip (init back-off); -1, or a new
 		 * replica that never gets ready, fails the action */
 		int gated = health_gate_before(gate, a, row_for(&rows, a), &aerr);
-		if (gated > 0)
+		if (gated > 0) {
+			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_SKIPPED, "init back-off");
 			continue;
+		}
 		if (!o->quiet && gated == 0)
 			print_line(o, a);
 		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
@@ -403,6 +448,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 			drain(pub, run->db, a, row_for(&rows, a));
 		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
 		    health_gate_after(gate, a, &aerr) < 0) {
+			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_FAILED, aerr.msg);
 			run->res->actions_failed++;
 			zl_log(ZL_LOG_ERROR, "%s: %s", name, aerr.msg);
 			if (a->kind == PLAN_RECREATE)
@@ -412,6 +458,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 			ret = -1;
 			continue;
 		}
+		report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_DONE, NULL);
 		run->res->actions_done++;
 		/* A replaced replica takes connections again once it is ready
 		 * (new ones join at the end of the apply, all in one update). */
@@ -699,13 +746,9 @@ int reconcile_status(const char *root, const char *deployment, struct state_repl
 {
 	struct state_db *db = NULL;
 	memset(out, 0, sizeof(*out));
-	struct zl_err oerr = ZL_ERR_INIT;
-	if (state_open(root, true, &db, &oerr) < 0) {
-		if (oerr.sys_errno == ENOENT)
-			return 0; /* nothing recorded yet */
-		*err = oerr;
-		return -1;
-	}
+	int opened = root_open_read(root, &db, err);
+	if (opened != 0)
+		return opened < 0 ? -1 : 0; /* 1: nothing recorded yet */
 	int r = state_replicas_load(db, deployment, out, err);
 	state_close(db);
 	if (r < 0)

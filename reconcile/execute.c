@@ -676,13 +676,9 @@ int reconcile_status_runs(const char *root, const char *deployment, struct state
 	memset(runs, 0, sizeof(*runs));
 	memset(schedules, 0, sizeof(*schedules));
 	struct state_db *db = NULL;
-	struct zl_err oerr = ZL_ERR_INIT;
-	if (state_open(root, true, &db, &oerr) < 0) {
-		if (oerr.sys_errno == ENOENT)
-			return 0; /* nothing recorded yet */
-		*err = oerr;
-		return -1;
-	}
+	int opened = root_open_read(root, &db, err);
+	if (opened != 0)
+		return opened < 0 ? -1 : 0; /* 1: nothing recorded yet */
 	int r = state_runs_load(db, deployment, runs, err);
 	if (r == 0)
 		r = state_schedules_load(db, deployment, schedules, err);

@@ -18,13 +18,9 @@ int reconcile_images_list(const char *root, struct state_images *out, struct zl_
 {
 	struct state_db *db = NULL;
 	memset(out, 0, sizeof(*out));
-	struct zl_err oerr = ZL_ERR_INIT;
-	if (state_open(root, true, &db, &oerr) < 0) {
-		if (oerr.sys_errno == ENOENT)
-			return 0; /* nothing stored yet */
-		*err = oerr;
-		return -1;
-	}
+	int opened = root_open_read(root, &db, err);
+	if (opened != 0)
+		return opened < 0 ? -1 : 0; /* 1: nothing stored yet */
 	int r = state_images_load(db, out, err);
 	state_close(db);
 	return r;

@@ -4,6 +4,8 @@
  * run print for signals and replica states. */
 #include "reconcile-internal.h"
 
+#include <string.h>
+
 int reconcile_opts_check(const struct reconcile_opts *opts, struct zl_err *err)
 {
 	/* A bad --subnet is bad input: refuse it before anything is touched. */
@@ -11,20 +13,32 @@ int reconcile_opts_check(const struct reconcile_opts *opts, struct zl_err *err)
 	return reconcile_subnet(opts, &subnet, err);
 }
 
+int reconcile_spec_load_diags(const char *const *paths, size_t count, bool host_checks,
+			      struct spec_set *set, struct spec_diags *diags)
+{
+	memset(diags, 0, sizeof(*diags));
+	spec_set_host_checks(host_checks);
+	int r = spec_load_paths(paths, count, set, diags);
+	spec_set_host_checks(false);
+	return r < 0 || diags->errors > 0 ? -1 : 0;
+}
+
 int reconcile_spec_load(const char *const *paths, size_t count, bool print_notes,
 			bool host_checks, FILE *diags_out, struct spec_set *set, size_t *problems)
 {
-	struct spec_diags diags = { 0 };
-	spec_set_host_checks(host_checks);
-	int r = spec_load_paths(paths, count, set, &diags);
-	spec_set_host_checks(false);
-	bool bad = r < 0 || diags.errors > 0;
+	struct spec_diags diags;
+	bool bad = reconcile_spec_load_diags(paths, count, host_checks, set, &diags) < 0;
 	if (bad || (print_notes && diags.count > 0))
 		spec_diags_print(&diags, diags_out);
 	if (problems)
 		*problems = diags.errors;
 	spec_diags_free(&diags);
 	return bad ? -1 : 0;
+}
+
+void reconcile_spec_diags_free(struct spec_diags *diags)
+{
+	spec_diags_free(diags);
 }
 
 void reconcile_spec_free(struct spec_set *set)

@@ -81,6 +81,9 @@ struct root_network {
  * moved aside (state.db.corrupt-<ms>) and a new one opened, for adopt_held()
  * to fill. */
 int root_open_state(const char *root, bool repair, struct state_db **db, struct zl_err *err);
+/* Opens root's state.db read-only: 0 with *db, 1 when there is none (nothing
+ * recorded yet; *db NULL), -1 with err. */
+int root_open_read(const char *root, struct state_db **db, struct zl_err *err);
 /* Checks the root's identity against db (a database copied from another
  * root is refused, kind INPUT) and settles its network: --bridge/--subnet
  * when given, else what the root stored, else the defaults; a change while

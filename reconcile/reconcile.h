@@ -22,6 +22,28 @@ struct images_opts {
 	bool keep_layer_blobs; /* registry_opts.keep_layer_blobs */
 };
 
+/* One action of an apply or a dry run, as it is reported to
+ * reconcile_opts.on_action (what `-o json` prints; docs/user-guide.md,
+ * "Output for scripts"). Every pointer is borrowed for the call only. */
+enum reconcile_action_result {
+	RECONCILE_ACTION_PLANNED = 0, /* a dry run: what would be done */
+	RECONCILE_ACTION_DONE,
+	RECONCILE_ACTION_FAILED,      /* error says why */
+	RECONCILE_ACTION_SKIPPED,     /* left for later (rollout stopped, init back-off) */
+};
+const char *reconcile_action_result_name(enum reconcile_action_result r);
+
+struct reconcile_action {
+	const char *deployment, *service;
+	int index;                 /* replica number, from 1 */
+	const char *kind;          /* "create", "recreate", "restart", "remove" */
+	const char *reason;        /* "env changed", "exited 1", ...; NULL when obvious */
+	const char *old_spec_hash; /* the replica's recorded spec hash; NULL when none */
+	const char *new_spec_hash; /* the spec hash it gets; NULL for a remove */
+	enum reconcile_action_result result;
+	const char *error;         /* FAILED or SKIPPED: why; NULL otherwise */
+};
+
 struct reconcile_opts {
 	const char *root;         /* state root */
 	struct images_opts images;
@@ -35,6 +57,11 @@ struct reconcile_opts {
 	bool dry_run;             /* plan and print only */
 	bool quiet;               /* no progress lines on stderr */
 	FILE *plan_out;           /* where plan / action lines go (stdout) */
+	bool plan_color;          /* colour those lines by kind (ANSI; the CLI decides) */
+	/* Called for every action a dry run plans and every action an apply
+	 * carries out, fails or leaves for later; NULL = none. */
+	void (*on_action)(const struct reconcile_action *a, void *ctx);
+	void *action_ctx;
 	int64_t (*clock_ms)(void); /* NULL = zl_now_ms; tests inject */
 	/* `zlapply run`: only this deployment's service run_service is acted
 	 * on, and it gets a new run now. NULL = a normal apply. */
@@ -62,6 +89,12 @@ int reconcile_delete(const struct reconcile_opts *opts, const char *const *deplo
  * database yields an empty list. */
 int reconcile_status(const char *root, const char *deployment, struct state_replicas *out,
 		     struct zl_err *err);
+
+/* The names of the deployments recorded under root, sorted (shell
+ * completion of -d); a missing database yields none. Reads only. Caller
+ * frees with reconcile_names_free(). */
+int reconcile_deployment_names(const char *root, char ***names, size_t *count, struct zl_err *err);
+void reconcile_names_free(char **names, size_t count);
 
 /* For status: the kept runs of jobs and cron services and the cron
  * schedules (deployment NULL = all). A missing database yields empty lists. */
@@ -160,6 +193,13 @@ int reconcile_opts_check(const struct reconcile_opts *opts, struct zl_err *err);
 int reconcile_spec_load(const char *const *paths, size_t count, bool print_notes,
 			bool host_checks, FILE *diags_out, struct spec_set *set, size_t *problems);
 void reconcile_spec_free(struct spec_set *set);
+/* reconcile_spec_load() that hands the diagnostics (errors and notes) to
+ * the caller instead of printing them (validate -o json). The caller frees
+ * diags with reconcile_spec_diags_free(), set with reconcile_spec_free(). */
+int reconcile_spec_load_diags(const char *const *paths, size_t count, bool host_checks,
+			      struct spec_set *set,
+			      struct spec_diags *diags);
+void reconcile_spec_diags_free(struct spec_diags *diags);
 
 /* A duration flag ("30s", "1h30m", "250ms"; a bare number is an error) in
  * milliseconds. -1 with err (kind INPUT) when it is not one. */

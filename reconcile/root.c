@@ -60,6 +60,18 @@ static int leased_any(struct state_db *db, bool *any, struct zl_err *err)
 	return 0;
 }
 
+int root_open_read(const char *root, struct state_db **db, struct zl_err *err)
+{
+	struct zl_err oerr = ZL_ERR_INIT;
+	*db = NULL;
+	if (state_open(root, true, db, &oerr) == 0)
+		return 0;
+	if (oerr.sys_errno == ENOENT)
+		return 1;
+	*err = oerr;
+	return -1;
+}
+
 int root_open_state(const char *root, bool repair, struct state_db **db, struct zl_err *err)
 {
 	if (state_open(root, false, db, err) == 0)

@@ -168,3 +168,21 @@ void reconcile_doctor_report_free(struct doctor_report *r)
 {
 	doctor_report_free(r);
 }
+
+int reconcile_deployment_names(const char *root, char ***names, size_t *count, struct zl_err *err)
+{
+	*names = NULL;
+	*count = 0;
+	struct state_db *db = NULL;
+	int opened = root_open_read(root, &db, err);
+	if (opened != 0)
+		return opened < 0 ? -1 : 0; /* 1: nothing recorded yet */
+	int r = state_deployments_list(db, names, count, err);
+	state_close(db);
+	return r;
+}
+
+void reconcile_names_free(char **names, size_t count)
+{
+	state_names_free(names, count);
+}

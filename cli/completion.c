@@ -1,0 +1,480 @@
+/* completion.c: `zlapply completion bash|zsh|fish`: a completion script
+ * generated at run time from args.c's verb and flag tables, so a new verb
+ * or flag is completed without a change here. Each script completes verbs
+ * (apply is implied when none is given), the flags of the verb on the line,
+ * the values of flags whose argument is a finite list of lower-case words
+ * ("text|json"), file names for FILE, DIR and PATH arguments, the names
+ * of the deployments recorded under the root for --deployment (the script
+ * asks `zlapply completion deployments [--root DIR]`: one read-only query),
+ * and the arguments of help (verbs) and completion (shells). */
+#include "cli.h"
+
+#include <ctype.h>
+#include <string.h>
+
+static const char *const shells[] = { "bash", "zsh", "fish" };
+#define SHELL_COUNT (sizeof(shells) / sizeof(shells[0]))
+
+/* ---- what the tables say ---- */
+
+enum value_kind { VALUE_NONE, VALUE_WORDS, VALUE_FILE, VALUE_DEPLOYMENT, VALUE_FREE };
+
+/* How a flag's value is completed, from its argument name. */
+static enum value_kind value_kind(const struct cli_flag_info *f)
+{
+	if (!f->takes_value)
+		return VALUE_NONE;
+	const char *a = f->arg ? f->arg : "";
+	bool words = strchr(a, '|') != NULL;
+	for (const char *p = a; *p && words; p++)
+		words = islower((unsigned char)*p) || *p == '|' || *p == '-';
+	if (words)
+		return VALUE_WORDS;
+	/* the names recorded under the root (`zlapply completion deployments`) */
+	if (strcmp(f->name, "deployment") == 0)
+		return VALUE_DEPLOYMENT;
+	if (strstr(a, "FILE") || strstr(a, "DIR") || strstr(a, "PATH"))
+		return VALUE_FILE;
+	return VALUE_FREE;
+}
+
+/* "text|json" -> "text json" into out. */
+static void value_words(const struct cli_flag_info *f, char *out, size_t size)
+{
+	snprintf(out, size, "%s", f->arg);
+	for (char *p = out; *p; p++)
+		if (*p == '|')
+			*p = ' ';
+}
+
+/* Prints s single-quoted for bash and zsh, or for fish, where a backslash
+ * inside quotes escapes too ('\'' closes, escapes and reopens in all three). */
+static void put_quoted(FILE *out, const char *s, bool fish)
+{
+	fputc('\'', out);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", out);
+		else if (*s == '\\' && fish)
+			fputs("\\\\", out);
+		else
+			fputc(*s, out);
+	}
+	fputc('\'', out);
+}
+
+/* "--file|-f": the case pattern of a flag in bash and zsh. */
+static void put_flag_pattern(FILE *out, const struct cli_flag_info *f)
+{
+	fprintf(out, "--%s", f->name);
+	if (f->short_name)
+		fprintf(out, "|-%c", f->short_name);
+}
+
+/* One case pattern of every flag that takes a value ("--file|-f|--root|..."). */
+static void put_value_flags_pattern(FILE *out)
+{
+	bool any = false;
+	for (size_t i = 0; i < cli_flag_count(); i++) {
+		struct cli_flag_info f;
+		cli_flag_at(i, &f);
+		if (!f.takes_value)
+			continue;
+		if (any)
+			fputc('|', out);
+		put_flag_pattern(out, &f);
+		any = true;
+	}
+}
+
+/* How a shell's case arm completes a flag value of each kind. */
+struct value_style {
+	const char *words_pre, *words_post; /* around "text json" */
+	const char *file;                   /* a file name */
+	const char *deployment;             /* a deployment recorded under the root */
+	const char *free_pre, *free_post;   /* around the argument name, or free_pre alone */
+	bool free_names_arg;
+};
+
+/* A case arm per flag that takes a value: "\t--output|-o) ... ;;". */
+static void put_value_cases(FILE *out, const struct value_style *st)
+{
+	for (size_t i = 0; i < cli_flag_count(); i++) {
+		struct cli_flag_info f;
+		cli_flag_at(i, &f);
+		enum value_kind k = value_kind(&f);
+		if (k == VALUE_NONE)
+			continue;
+		fputc('\t', out);
+		put_flag_pattern(out, &f);
+		fputs(") ", out);
+		if (k == VALUE_WORDS) {
+			char words[256];
+			value_words(&f, words, sizeof(words));
+			fprintf(out, "%s%s%s", st->words_pre, words, st->words_post);
+		} else if (k == VALUE_FILE) {
+			fputs(st->file, out);
+		} else if (k == VALUE_DEPLOYMENT) {
+			fputs(st->deployment, out);
+		} else {
+			fputs(st->free_pre, out);
+			if (st->free_names_arg)
+				fprintf(out, "%s%s", f.arg ? f.arg : "value", st->free_post);
+		}
+	}
+}
+
+/* The names of verb v joined by sep ("status|ps"); false when none is listed. */
+static bool verb_names(enum cli_verb v, const char *sep, FILE *out)
+{
+	bool any = false;
+	for (size_t i = 0; i < cli_verb_count(); i++) {
+		struct cli_verb_info vi;
+		cli_verb_at(i, &vi);
+		if (vi.verb != v)
+			continue;
+		fprintf(out, "%s%s", any ? sep : "", vi.name);
+		any = true;
+	}
+	return any;
+}
+
+/* Each verb once (aliases share their verb's entry): true for the first
+ * table entry of its verb. */
+static bool first_of_verb(size_t i)
+{
+	struct cli_verb_info vi, other;
+	cli_verb_at(i, &vi);
+	for (size_t k = 0; k < i; k++) {
+		cli_verb_at(k, &other);
+		if (other.verb == vi.verb)
+			return false;
+	}
+	return true;
+}
+
+/* ---- bash ---- */
+
+static void bash_script(FILE *out)
+{
+	fputs("# bash completion for zlapply (generated by `zlapply completion bash`)\n"
+	      "# load it with: source <(zlapply completion bash)\n\n", out);
+	fputs("_zlapply_verbs='", out);
+	for (size_t i = 0; i < cli_verb_count(); i++) {
+		struct cli_verb_info vi;
+		cli_verb_at(i, &vi);
+		fprintf(out, "%s%s", i ? " " : "", vi.name);
+	}
+	fputs("'\n_zlapply_shells='", out);
+	for (size_t i = 0; i < SHELL_COUNT; i++)
+		fprintf(out, "%s%s", i ? " " : "", shells[i]);
+	fputs("'\n\n# The flags that take a value (the next word is no verb).\n"
+	      "_zlapply_takes_value() {\n\tcase \"$1\" in\n\t", out);
+	put_value_flags_pattern(out);
+	fputs(") return 0 ;;\n\tesac\n\treturn 1\n}\n\n", out);
+
+	fputs("# Completes the value of flag $1 into COMPREPLY; 1 when $1 takes none.\n"
+	      "_zlapply_value() {\n\tlocal cur=$2\n\tcase \"$1\" in\n", out);
+	static const struct value_style bash_values = {
+		.words_pre = "COMPREPLY=($(compgen -W '",
+		.words_post = "' -- \"$cur\")) ;;\n",
+		.file = "COMPREPLY=($(compgen -f -- \"$cur\")); compopt -o filenames 2>/dev/null ;;\n",
+		.deployment = "COMPREPLY=($(compgen -W \"$(_zlapply_deployments)\" -- \"$cur\")) ;;\n",
+		.free_pre = "COMPREPLY=() ;;\n",
+	};
+	put_value_cases(out, &bash_values);
+	fputs("\t*) return 1 ;;\n\tesac\n\treturn 0\n}\n\n", out);
+
+	fputs("# The deployments recorded under the root the line names (--root) or the default.\n"
+	      "_zlapply_deployments() {\n"
+	      "\tlocal root= i\n"
+	      "\tfor (( i = 1; i < COMP_CWORD; i++ )); do\n"
+	      "\t\tcase ${COMP_WORDS[i]} in\n"
+	      "\t\t--root) root=${COMP_WORDS[i+1]}; [[ $root == = ]] && root=${COMP_WORDS[i+2]} ;;\n"
+	      "\t\t--root=*) root=${COMP_WORDS[i]#--root=} ;;\n"
+	      "\t\tesac\n"
+	      "\tdone\n"
+	      "\t\"${COMP_WORDS[0]}\" completion deployments ${root:+--root \"$root\"} 2>/dev/null\n"
+	      "}\n\n", out);
+	fputs("# The flags of verb $1.\n_zlapply_flags() {\n\tcase \"$1\" in\n", out);
+	for (size_t i = 0; i < cli_verb_count(); i++) {
+		struct cli_verb_info vi;
+		cli_verb_at(i, &vi);
+		if (!first_of_verb(i))
+			continue;
+		fputc('\t', out);
+		verb_names(vi.verb, "|", out);
+		fputs(") echo '", out);
+		bool first = true;
+		for (size_t k = 0; k < cli_flag_count(); k++) {
+			struct cli_flag_info f;
+			cli_flag_at(k, &f);
+			if (!cli_flag_accepts(k, vi.verb))
+				continue;
+			fprintf(out, "%s--%s", first ? "" : " ", f.name);
+			if (f.short_name)
+				fprintf(out, " -%c", f.short_name);
+			first = false;
+		}
+		fputs("' ;;\n", out);
+	}
+	fputs("\tesac\n}\n\n", out);
+
+	fputs("_zlapply() {\n"
+	      "\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev= verb= i w\n"
+	      "\t(( COMP_CWORD > 0 )) && prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+	      "\tCOMPREPLY=()\n"
+	      "\tfor (( i = 1; i < COMP_CWORD; i++ )); do\n"
+	      "\t\tw=${COMP_WORDS[i]}\n"
+	      "\t\tif [[ $w == -- ]]; then break; fi\n"
+	      "\t\t# bash splits --output=json at the = (COMP_WORDBREAKS)\n"
+	      "\t\tif [[ $w == = ]]; then (( i++ )); continue; fi\n"
+	      "\t\tif [[ $w == -* ]]; then\n"
+	      "\t\t\tif [[ $w != *=* && ${COMP_WORDS[i+1]} != = ]] && _zlapply_takes_value \"$w\"; then\n"
+	      "\t\t\t\t(( i++ ))\n"
+	      "\t\t\tfi\n"
+	      "\t\t\tcontinue\n"
+	      "\t\tfi\n"
+	      "\t\tverb=$w\n"
+	      "\t\tbreak\n"
+	      "\tdone\n"
+	      "\tif [[ $cur == = && $prev == --* ]]; then\n"
+	      "\t\t_zlapply_value \"$prev\" '' && return 0\n"
+	      "\tfi\n"
+	      "\tif [[ $prev == = ]] && (( COMP_CWORD > 2 )); then\n"
+	      "\t\t_zlapply_value \"${COMP_WORDS[COMP_CWORD-2]}\" \"$cur\" && return 0\n"
+	      "\tfi\n"
+	      "\tif [[ $cur == --*=* ]]; then\n"
+	      "\t\t_zlapply_value \"${cur%%=*}\" \"${cur#*=}\" && return 0\n"
+	      "\tfi\n"
+	      "\tif (( COMP_CWORD > 1 )) && [[ $prev == -* ]] && _zlapply_takes_value \"$prev\"; then\n"
+	      "\t\t_zlapply_value \"$prev\" \"$cur\"\n"
+	      "\t\treturn 0\n"
+	      "\tfi\n"
+	      "\tif [[ $cur == -* ]]; then\n"
+	      "\t\tCOMPREPLY=($(compgen -W \"$(_zlapply_flags \"${verb:-apply}\")\" -- \"$cur\"))\n"
+	      "\t\treturn 0\n"
+	      "\tfi\n"
+	      "\tcase $verb in\n"
+	      "\t'') COMPREPLY=($(compgen -W \"$_zlapply_verbs\" -- \"$cur\")) ;;\n"
+	      "\thelp) COMPREPLY=($(compgen -W \"$_zlapply_verbs\" -- \"$cur\")) ;;\n"
+	      "\tcompletion) COMPREPLY=($(compgen -W \"$_zlapply_shells\" -- \"$cur\")) ;;\n"
+	      "\tesac\n"
+	      "\treturn 0\n"
+	      "}\n"
+	      "complete -F _zlapply zlapply\n",
+	      out);
+}
+
+/* ---- zsh ---- */
+
+static void zsh_script(FILE *out)
+{
+	fputs("#compdef zlapply\n"
+	      "# zsh completion for zlapply (generated by `zlapply completion zsh`)\n"
+	      "# load it with: source <(zlapply completion zsh), or save it as _zlapply in $fpath\n\n",
+	      out);
+	fputs("_zlapply_deployments() {\n"
+	      "\tlocal root= i\n"
+	      "\tfor (( i = 2; i < CURRENT; i++ )); do\n"
+	      "\t\tcase ${words[i]} in\n"
+	      "\t\t--root) root=${words[i+1]} ;;\n"
+	      "\t\t--root=*) root=${words[i]#--root=} ;;\n"
+	      "\t\tesac\n"
+	      "\tdone\n"
+	      "\t\"${words[1]}\" completion deployments ${root:+--root} $root 2>/dev/null\n"
+	      "}\n\n", out);
+	fputs("_zlapply() {\n\tlocal cur=${words[CURRENT]} prev=${words[CURRENT-1]} verb= i w\n"
+	      "\tlocal -a verbs flags\n\tverbs=(\n", out);
+	for (size_t i = 0; i < cli_verb_count(); i++) {
+		struct cli_verb_info vi;
+		cli_verb_at(i, &vi);
+		char item[512];
+		snprintf(item, sizeof(item), "%s:%s", vi.name,
+			 vi.summary ? vi.summary : "alias");
+		fputs("\t\t", out);
+		put_quoted(out, item, false);
+		fputc('\n', out);
+	}
+	fputs("\t)\n\tfor (( i = 2; i < CURRENT; i++ )); do\n\t\tw=${words[i]}\n"
+	      "\t\t[[ $w == -- ]] && break\n\t\tif [[ $w == -* ]]; then\n\t\t\tcase $w in\n\t\t\t",
+	      out);
+	put_value_flags_pattern(out);
+	fputs(") (( i++ )) ;;\n\t\t\tesac\n\t\t\tcontinue\n\t\tfi\n\t\tverb=$w\n\t\tbreak\n\tdone\n",
+	      out);
+	fputs("\tcase $prev in\n", out);
+	static const struct value_style zsh_values = {
+		.words_pre = "compadd -- ",
+		.words_post = "; return ;;\n",
+		.file = "_files; return ;;\n",
+		.deployment = "compadd -- ${(f)\"$(_zlapply_deployments)\"}; return ;;\n",
+		.free_pre = "_message '",
+		.free_post = "'; return ;;\n",
+		.free_names_arg = true,
+	};
+	put_value_cases(out, &zsh_values);
+	fputs("\tesac\n\tif [[ $cur == -* ]]; then\n\t\tcase ${verb:-apply} in\n", out);
+	for (size_t i = 0; i < cli_verb_count(); i++) {
+		struct cli_verb_info vi;
+		cli_verb_at(i, &vi);
+		if (!first_of_verb(i))
+			continue;
+		fputs("\t\t", out);
+		verb_names(vi.verb, "|", out);
+		fputs(") flags=(\n", out);
+		for (size_t k = 0; k < cli_flag_count(); k++) {
+			struct cli_flag_info f;
+			cli_flag_at(k, &f);
+			if (!cli_flag_accepts(k, vi.verb))
+				continue;
+			char item[512];
+			snprintf(item, sizeof(item), "--%s:%s", f.name, f.help);
+			fputs("\t\t\t", out);
+			put_quoted(out, item, false);
+			fputc('\n', out);
+			if (f.short_name) {
+				snprintf(item, sizeof(item), "-%c:%s", f.short_name, f.help);
+				fputs("\t\t\t", out);
+				put_quoted(out, item, false);
+				fputc('\n', out);
+			}
+		}
+		fputs("\t\t) ;;\n", out);
+	}
+	fputs("\t\tesac\n\t\t_describe -t flags 'flag' flags\n\t\treturn\n\tfi\n"
+	      "\tcase $verb in\n"
+	      "\t'') _describe -t verbs 'verb' verbs ;;\n"
+	      "\thelp) _describe -t verbs 'verb' verbs ;;\n"
+	      "\tcompletion) compadd --",
+	      out);
+	for (size_t i = 0; i < SHELL_COUNT; i++)
+		fprintf(out, " %s", shells[i]);
+	fputs(" ;;\n\tesac\n}\n\n"
+	      "if [[ $zsh_eval_context[-1] == loadautofunc ]]; then\n"
+	      "\t_zlapply \"$@\"\n"
+	      "else\n"
+	      "\tcompdef _zlapply zlapply\n"
+	      "fi\n",
+	      out);
+}
+
+/* ---- fish ---- */
+
+/* "__fish_seen_subcommand_from status ps" for verb v. */
+static void fish_seen(enum cli_verb v, FILE *out)
+{
+	fputs("__fish_seen_subcommand_from ", out);
+	verb_names(v, " ", out);
+}
+
+static void fish_script(FILE *out)
+{
+	fputs("# fish completion for zlapply (generated by `zlapply completion fish`)\n"
+	      "# load it with: zlapply completion fish | source\n\n"
+	      "complete -c zlapply -f\n\n"
+	      "# The deployments recorded under the root the line names (--root) or the default.\n"
+	      "function __zlapply_deployments\n"
+	      "\tset -l args (commandline -opc)\n"
+	      "\tset -l root\n"
+	      "\tfor i in (seq (count $args))\n"
+	      "\t\tif test \"$args[$i]\" = --root; and test $i -lt (count $args)\n"
+	      "\t\t\tset root --root $args[(math $i + 1)]\n"
+	      "\t\telse if string match -q -- '--root=*' $args[$i]\n"
+	      "\t\t\tset root --root (string replace -- '--root=' '' $args[$i])\n"
+	      "\t\tend\n"
+	      "\tend\n"
+	      "\t$args[1] completion deployments $root 2>/dev/null\n"
+	      "end\n\n",
+	      out);
+	for (size_t i = 0; i < cli_verb_count(); i++) {
+		struct cli_verb_info vi;
+		cli_verb_at(i, &vi);
+		fprintf(out, "complete -c zlapply -n __fish_use_subcommand -a %s -d ", vi.name);
+		put_quoted(out, vi.summary ? vi.summary : "alias", true);
+		fputc('\n', out);
+	}
+	for (size_t i = 0; i < cli_verb_count(); i++) {
+		struct cli_verb_info vi;
+		cli_verb_at(i, &vi);
+		if (!first_of_verb(i))
+			continue;
+		for (size_t k = 0; k < cli_flag_count(); k++) {
+			struct cli_flag_info f;
+			cli_flag_at(k, &f);
+			if (!cli_flag_accepts(k, vi.verb))
+				continue;
+			fputs("complete -c zlapply -n '", out);
+			/* apply is the verb when none is given */
+			if (vi.verb == CLI_APPLY)
+				fputs("__fish_use_subcommand; or ", out);
+			fish_seen(vi.verb, out);
+			fprintf(out, "' -l %s", f.name);
+			if (f.short_name)
+				fprintf(out, " -s %c", f.short_name);
+			enum value_kind kind = value_kind(&f);
+			if (kind == VALUE_WORDS) {
+				char words[256];
+				value_words(&f, words, sizeof(words));
+				fprintf(out, " -x -a '%s'", words);
+			} else if (kind == VALUE_FILE) {
+				fputs(" -r -F", out);
+			} else if (kind == VALUE_DEPLOYMENT) {
+				fputs(" -x -a '(__zlapply_deployments)'", out);
+			} else if (kind == VALUE_FREE) {
+				fputs(" -x", out);
+			}
+			fputs(" -d ", out);
+			put_quoted(out, f.help, true);
+			fputc('\n', out);
+		}
+	}
+	fputs("complete -c zlapply -n '", out);
+	fish_seen(CLI_HELP, out);
+	fputs("' -a '", out);
+	for (size_t i = 0; i < cli_verb_count(); i++) {
+		struct cli_verb_info vi;
+		cli_verb_at(i, &vi);
+		fprintf(out, "%s%s", i ? " " : "", vi.name);
+	}
+	fputs("'\ncomplete -c zlapply -n '", out);
+	fish_seen(CLI_COMPLETION, out);
+	fputs("' -a '", out);
+	for (size_t i = 0; i < SHELL_COUNT; i++)
+		fprintf(out, "%s%s", i ? " " : "", shells[i]);
+	fputs("'\n", out);
+}
+
+/* ---- the verb ---- */
+
+/* `zlapply completion deployments`: what the scripts complete -d with. */
+static int list_deployments(const struct cli_opts *o)
+{
+	char **names = NULL;
+	size_t count = 0;
+	struct zl_err err = ZL_ERR_INIT;
+	if (reconcile_deployment_names(o->root, &names, &count, &err) < 0)
+		return cli_fail(&err);
+	for (size_t i = 0; i < count; i++)
+		printf("%s\n", names[i]);
+	reconcile_names_free(names, count);
+	return 0;
+}
+
+int cmd_completion(const struct cli_opts *o)
+{
+	const char *shell = o->args[0];
+	if (strcmp(shell, "deployments") == 0)
+		return list_deployments(o);
+	if (strcmp(shell, "bash") == 0)
+		bash_script(stdout);
+	else if (strcmp(shell, "zsh") == 0)
+		zsh_script(stdout);
+	else if (strcmp(shell, "fish") == 0)
+		fish_script(stdout);
+	else {
+		struct zl_err err = ZL_ERR_INIT;
+		zl_invalid(&err, "completion: unknown shell \"%s\" (expected bash, zsh or fish; or deployments)", shell);
+		return cli_fail(&err);
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
