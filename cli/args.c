@@ -9,7 +9,8 @@
 #define V(v) (1u << (v))
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | \
-		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN))
+		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | \
+		   V(CLI_RENDER))
 #define REPLICA_VERBS (V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
 #define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE) | V(CLI_PULL) | \
 		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_DOCTOR) | \
@@ -23,7 +24,8 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_RUNTIME, OPT_WASM_ENGINE, OPT_BRIDGE, OPT_SUBNET, OPT_INTERVAL, OPT_METRICS,
        OPT_FIX,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
-       OPT_DETACH /* jobs/cron: run --detach */ };
+       OPT_DETACH /* jobs/cron: run --detach */,
+       OPT_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_STRICT /* render */ };
 
 struct flag {
 	struct option opt;
@@ -33,7 +35,7 @@ struct flag {
 };
 
 static const struct flag flags[] = {
-	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN),
+	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_RENDER),
 	  "FILE|DIR|-", "deployment spec: a file, a directory of *.yaml/*.yml, or - for stdin (repeatable)" },
 	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_RUN),
 	  "NAME", "a deployment by name (delete: repeatable)" },
@@ -83,6 +85,15 @@ static const struct flag flags[] = {
 	/* jobs/cron: run --detach */
 	{ { "detach", no_argument, NULL, OPT_DETACH }, V(CLI_RUN),
 	  NULL, "start the run and return without waiting for it to end" },
+	/* render */
+	{ { "to", required_argument, NULL, OPT_TO }, V(CLI_RENDER),
+	  "kubernetes|compose", "the engine to render for (required)" },
+	{ { "output-dir", required_argument, NULL, OPT_OUTPUT_DIR }, V(CLI_RENDER),
+	  "DIR", "write one file per object under DIR instead of printing one stream" },
+	{ { "public-service", required_argument, NULL, OPT_PUBLIC_SERVICE }, V(CLI_RENDER),
+	  "loadbalancer|nodeport", "Kubernetes Service type of expose: public endpoints (default loadbalancer)" },
+	{ { "strict", no_argument, NULL, OPT_STRICT }, V(CLI_RENDER),
+	  NULL, "a key that cannot map is an error (exit 2, nothing written)" },
 	{ { "fix", no_argument, NULL, OPT_FIX }, V(CLI_DOCTOR),
 	  NULL, "remove what no replica owns (default: only list it)" },
 	{ { "quiet", no_argument, NULL, 'q' }, ALL_VERBS, NULL, "no progress output" },
@@ -126,6 +137,8 @@ static const struct {
 	  "list (--fix: remove) netns, veths, leases, mounts, dirs, monitors and port rules no replica owns" },
 	{ "run", CLI_RUN, "zlapply run JOB [-f FILE] [-d NAME] [--timeout D | --detach] [flags]",
 	  "run a job (or cron service) now, wait for it to end, exit with its result" },
+	{ "render", CLI_RENDER, "zlapply render --to kubernetes|compose -f FILE|DIR|- [--output-dir DIR] [--strict]",
+	  "print the spec as Kubernetes manifests or a Compose file for Swarm (docs/scale-out.md)" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };
@@ -327,6 +340,10 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 			break;
 		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_FIX: o->fix = true; break;
+		case OPT_TO: o->render_to = optarg; break; /* render */
+		case OPT_OUTPUT_DIR: o->output_dir = optarg; break;
+		case OPT_PUBLIC_SERVICE: o->public_service = optarg; break;
+		case OPT_STRICT: o->strict = true; break;
 		case OPT_INTERVAL:
 			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)
 				return zl_err_prefix(err, "--interval");
@@ -363,7 +380,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	if (o->help || o->verb == CLI_HELP || o->verb == CLI_VERSION)
 		return 0;
 	if ((o->verb == CLI_APPLY || o->verb == CLI_DIFF || o->verb == CLI_VALIDATE ||
-	     o->verb == CLI_WATCH) && o->file_count == 0)
+	     o->verb == CLI_WATCH || o->verb == CLI_RENDER) && o->file_count == 0)
 		return zl_invalid(err, "%s needs -f FILE|DIR|- (run 'zlapply %s --help')",
 				  cli_verb_name(o->verb), cli_verb_name(o->verb));
 	for (size_t i = 0; o->verb == CLI_WATCH && i < o->file_count; i++)
@@ -383,6 +400,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		return zl_invalid(err, "--timeout and --detach exclude each other");
 	if (o->verb == CLI_RUN && o->name_count > 1)
 		return zl_invalid(err, "run takes at most one -d NAME");
+	if (o->verb == CLI_RENDER && !o->render_to)
+		return zl_invalid(err, "render needs --to kubernetes|compose");
 	if (o->verb == CLI_DELETE && o->file_count == 0 && o->name_count == 0)
 		return zl_invalid(err, "delete needs -f FILE or -d NAME");
 	if ((V(o->verb) & REPLICA_VERBS) && o->arg_count == 0)

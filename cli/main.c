@@ -86,6 +86,9 @@ int main(int argc, char **argv)
 	case CLI_RUN: /* jobs/cron */
 		code = cmd_run(&o);
 		break;
+	case CLI_RENDER: /* render */
+		code = cmd_render(&o);
+		break;
 	default:
 		code = cmd_apply(&o);
 		break;
