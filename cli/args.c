@@ -25,7 +25,7 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_FIX,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
        OPT_DETACH /* jobs/cron: run --detach */,
-       OPT_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_STRICT /* render */ };
+       OPT_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_PUBLISH_MODE, OPT_STRICT /* render */ };
 
 struct flag {
 	struct option opt;
@@ -92,6 +92,8 @@ static const struct flag flags[] = {
 	  "DIR", "write one file per object under DIR instead of printing one stream" },
 	{ { "public-service", required_argument, NULL, OPT_PUBLIC_SERVICE }, V(CLI_RENDER),
 	  "loadbalancer|nodeport", "Kubernetes Service type of expose: public endpoints (default loadbalancer)" },
+	{ { "publish-mode", required_argument, NULL, OPT_PUBLISH_MODE }, V(CLI_RENDER),
+	  "ingress|host", "how Swarm publishes expose: public endpoints (default ingress)" },
 	{ { "strict", no_argument, NULL, OPT_STRICT }, V(CLI_RENDER),
 	  NULL, "a key that cannot map is an error (exit 2, nothing written)" },
 	{ { "fix", no_argument, NULL, OPT_FIX }, V(CLI_DOCTOR),
@@ -343,6 +345,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_TO: o->render_to = optarg; break; /* render */
 		case OPT_OUTPUT_DIR: o->output_dir = optarg; break;
 		case OPT_PUBLIC_SERVICE: o->public_service = optarg; break;
+		case OPT_PUBLISH_MODE: o->publish_mode = optarg; break;
 		case OPT_STRICT: o->strict = true; break;
 		case OPT_INTERVAL:
 			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)

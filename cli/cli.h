@@ -59,8 +59,8 @@ struct cli_opts {
 	int64_t interval_ms;     /* --interval; 0 = the default */
 	const char *metrics;     /* --metrics HOST:PORT */
 	bool detach;             /* jobs/cron: run --detach (--timeout: wait_timeout_ms) */
-	/* render: --to, --output-dir, --public-service, --strict */
-	const char *render_to, *output_dir, *public_service;
+	/* render: --to, --output-dir, --public-service, --publish-mode, --strict */
+	const char *render_to, *output_dir, *public_service, *publish_mode;
 	bool strict;
 };
 

@@ -19,8 +19,15 @@ int cmd_render(const struct cli_opts *o)
 		code = cli_fail(&err);
 		goto out;
 	}
-	if (o->public_service && ro.target != RENDER_KUBERNETES) {
-		zl_invalid(&err, "--public-service goes with --to kubernetes");
+	if (o->publish_mode && render_parse_publish(o->publish_mode, &ro.publish_mode, &err) < 0) {
+		code = cli_fail(&err);
+		goto out;
+	}
+	if ((o->public_service && ro.target != RENDER_KUBERNETES) ||
+	    (o->publish_mode && ro.target != RENDER_COMPOSE)) {
+		zl_invalid(&err, o->public_service && ro.target != RENDER_KUBERNETES
+					 ? "--public-service goes with --to kubernetes"
+					 : "--publish-mode goes with --to compose");
 		code = cli_fail(&err);
 		goto out;
 	}

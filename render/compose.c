@@ -25,15 +25,13 @@ static void put_env(struct render_ctx *c, struct rnode *s, struct rnode *secrets
 		int kind = render_env_ref(svc->env[i].value, &ref);
 		struct rnode *env = rn_sub(s, "environment");
 		if (!kind) {
-			/* "$" would be read as interpolation by docker stack deploy. */
-			struct zl_buf b = { 0 };
-			for (const char *p = svc->env[i].value; *p; p++)
-				zl_buf_puts(&b, *p == '$' ? "$$" : (char[]){ *p, 0 });
-			char *v = zl_buf_steal(&b);
-			rn_put(env, svc->env[i].key, rn_str(v));
-			free(v);
+			rn_put(env, svc->env[i].key, rn_str(svc->env[i].value));
 		} else if (kind == 1) {
-			rn_put(env, svc->env[i].key, rn_strf("${%s}", ref));
+			/* The one interpolation meant: a plain node, which
+			 * escape_dollars() leaves alone. */
+			struct rnode *v = rn_strf("${%s}", ref);
+			v->kind = RN_PLAIN;
+			rn_put(env, svc->env[i].key, v);
 		} else {
 			char key[160];
 			snprintf(key, sizeof(key), "env.%s", svc->env[i].key);
@@ -57,7 +55,7 @@ static void put_healthcheck(struct rnode *s, const struct spec_service *svc)
 	switch (h->check) {
 	case SPEC_CHECK_TCP:
 		rn_add(test, rn_str("CMD-SHELL"));
-		rn_add(test, rn_strf("nc -z -w %lld 127.0.0.1 %d", (long long)render_seconds(h->timeout_ms, 1),
+		rn_add(test, rn_strf("nc -w %lld 127.0.0.1 %d </dev/null", (long long)render_seconds(h->timeout_ms, 1),
 				     h->port));
 		break;
 	case SPEC_CHECK_HTTP:
@@ -89,7 +87,10 @@ static void put_deploy(struct render_ctx *c, struct rnode *s, const struct spec_
 	struct rnode *d = rn_sub(s, "deploy");
 	rn_put(d, "mode", rn_str("replicated"));
 	rn_put(d, "replicas", rn_int(spec_service_desired_replicas(svc)));
-	if (svc->scale.mode == SPEC_SCALE_ADAPTIVE)
+	_cleanup_free_ char *scale_key = zl_xasprintf("services.%s.scale", svc->name);
+	/* Only a scale block that asks for it: without one, zlapply runs the
+	 * default minimum (1) on one host too. */
+	if (svc->scale.mode == SPEC_SCALE_ADAPTIVE && render_doc_find(c->doc, scale_key))
 		render_warn(c, svc, "scale", "Swarm does not autoscale: rendered with min (%d) "
 			    "replicas", svc->scale.min);
 	/* zlapply rolls out one replica at a time and goes on only when it is
@@ -159,11 +160,16 @@ static void put_ports(struct render_ctx *c, struct rnode *s, const struct spec_s
 		char key[64];
 		if (ep->expose != SPEC_EXPOSE_PUBLIC)
 			continue; /* reachable inside the stack's network by service name */
+		if (c->opts->publish_mode == RENDER_PUBLISH_HOST && spec_service_desired_replicas(svc) > 1) {
+			snprintf(key, sizeof(key), "endpoints[%zu].port", i);
+			render_warn(c, svc, key, "--publish-mode host: one node binds port %d for one task "
+				    "only, so the other replicas wait for more nodes", ep->port);
+		}
 		struct rnode *p = rn_add(rn_list(s, "ports"), rn_map());
 		rn_put(p, "target", rn_int(ep->target_port));
 		rn_put(p, "published", rn_int(ep->port));
 		rn_put(p, "protocol", rn_str(strcmp(ep->protocol, "udp") == 0 ? "udp" : "tcp"));
-		rn_put(p, "mode", rn_str("ingress"));
+		rn_put(p, "mode", rn_str(c->opts->publish_mode == RENDER_PUBLISH_HOST ? "host" : "ingress"));
 		if (ep->path || ep->host) {
 			snprintf(key, sizeof(key), "endpoints[%zu].%s", i, ep->host ? "host" : "path");
 			render_warn(c, svc, key, "HTTP routing by host or path needs a proxy in front "
@@ -314,6 +320,21 @@ static void put_service(struct render_ctx *c, struct rnode *services, struct rno
 			    "itself (use --resolve-image never): not rendered");
 }
 
+/* docker stack deploy reads "$" in any string as interpolation: every
+ * string taken from the spec says "$$" for a literal "$". */
+static void escape_dollars(struct rnode *n)
+{
+	if (n->kind == RN_STR && strchr(n->text, '$')) {
+		struct zl_buf b = { 0 };
+		for (const char *p = n->text; *p; p++)
+			zl_buf_puts(&b, *p == '$' ? "$$" : (char[]){ *p, '\0' });
+		free(n->text);
+		n->text = zl_buf_steal(&b);
+	}
+	for (size_t i = 0; i < n->count; i++)
+		escape_dollars(n->kids[i]);
+}
+
 int render_compose(struct render_ctx *c, struct zl_err *err)
 {
 	struct rnode *doc = rn_map();
@@ -342,6 +363,7 @@ int render_compose(struct render_ctx *c, struct zl_err *err)
 		rn_put(doc, "secrets", secrets);
 	else
 		rn_free(secrets);
+	escape_dollars(doc);
 	render_object(c, doc);
 	(void)err;
 	return 0;

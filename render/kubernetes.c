@@ -442,7 +442,7 @@ static void put_init_steps(struct render_ctx *c, struct rnode *inits, const stru
 				    "restart policy, not a count: not rendered", st->retry);
 		if (strcmp(st->uses, "init.wait_tcp") == 0) {
 			const char *host = step_with(st, "host"), *port = step_with(st, "port");
-			_cleanup_free_ char *test = zl_xasprintf("nc -z -w 2 %s %s", host ? host : "127.0.0.1",
+			_cleanup_free_ char *test = zl_xasprintf("nc -w 2 %s %s </dev/null", host ? host : "127.0.0.1",
 								 port ? port : "0");
 			_cleanup_free_ char *script = wait_script(test, timeout_s, fail);
 			rn_add(inits, wait_container(name, script));
@@ -494,7 +494,7 @@ static void put_depends(struct render_ctx *c, struct rnode *inits, const struct 
 			continue;
 		}
 		_cleanup_free_ char *host = render_name(dep->name, RENDER_DNS1035, &(bool){ false });
-		_cleanup_free_ char *test = zl_xasprintf("nc -z -w 2 %s %d", host, dep->endpoints[0].port);
+		_cleanup_free_ char *test = zl_xasprintf("nc -w 2 %s %d </dev/null", host, dep->endpoints[0].port);
 		_cleanup_free_ char *script = wait_script(test, render_seconds(d->timeout_ms, 1),
 							  d->on_timeout == SPEC_ON_TIMEOUT_FAIL);
 		_cleanup_free_ char *name = zl_xasprintf("wait-%s", host);
@@ -724,10 +724,15 @@ static struct rnode *job_spec(struct render_ctx *c, struct k8s_dep *kd, const st
 	return spec;
 }
 
-/* A cron schedule as Kubernetes' 5 fields: ZLayer's seconds field must be
+/* A cron schedule as Kubernetes' 5 fields (or a macro such as @daily): ZLayer's seconds field must be
  * 0 (dropped), a year field * or ? (dropped). NULL with *why otherwise. */
 static char *k8s_schedule(const char *text, const char **why)
 {
+	static const char *const macros[] = { "@yearly", "@annually", "@monthly", "@weekly",
+					      "@daily", "@midnight", "@hourly" };
+	for (size_t i = 0; i < sizeof(macros) / sizeof(macros[0]); i++)
+		if (strcmp(text, macros[i]) == 0)
+			return zl_xstrdup(text); /* Kubernetes reads the same macros */
 	char *copy = zl_xstrdup(text), *save = NULL, *fields[8];
 	int n = 0;
 	for (char *t = strtok_r(copy, " \t", &save); t && n < 8; t = strtok_r(NULL, " \t", &save))

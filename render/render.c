@@ -436,6 +436,17 @@ int render_parse_public(const char *text, enum render_public *ret, struct zl_err
 	return 0;
 }
 
+int render_parse_publish(const char *text, enum render_publish *ret, struct zl_err *err)
+{
+	if (strcmp(text, "ingress") == 0)
+		*ret = RENDER_PUBLISH_INGRESS;
+	else if (strcmp(text, "host") == 0)
+		*ret = RENDER_PUBLISH_HOST;
+	else
+		return zl_invalid(err, "--publish-mode: expected ingress|host, got \"%s\"", text);
+	return 0;
+}
+
 int render_set(const struct spec_set *set, const struct render_opts *o, size_t *ret_warnings,
 	       struct zl_err *err)
 {

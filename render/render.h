@@ -17,9 +17,15 @@ enum render_target { RENDER_KUBERNETES = 0, RENDER_COMPOSE };
 /* The Service type of endpoints with expose: public (Kubernetes). */
 enum render_public { RENDER_PUBLIC_LOADBALANCER = 0, RENDER_PUBLIC_NODEPORT };
 
+/* How Swarm publishes public endpoints: ingress (the routing mesh, any
+ * node answers; needs IPVS in the kernel) or host (the node running the
+ * task binds the port: at most one task per node for a port). */
+enum render_publish { RENDER_PUBLISH_INGRESS = 0, RENDER_PUBLISH_HOST };
+
 struct render_opts {
 	enum render_target target;
 	enum render_public public_type;
+	enum render_publish publish_mode; /* compose */
 	bool strict;            /* a warning is an error: nothing is written */
 	const char *output_dir; /* NULL: one YAML stream on out */
 	FILE *out;              /* the stream when output_dir is NULL */
@@ -30,6 +36,9 @@ struct render_opts {
 int render_parse_target(const char *text, enum render_target *ret, struct zl_err *err);
 /* Parses "loadbalancer" or "nodeport"; -1 with err (INPUT). */
 int render_parse_public(const char *text, enum render_public *ret, struct zl_err *err);
+
+/* Parses "ingress" or "host"; -1 with err (INPUT). */
+int render_parse_publish(const char *text, enum render_publish *ret, struct zl_err *err);
 
 /* Renders every deployment of set. Returns 0 (warnings, if any, printed on
  * o->diag and counted in *ret_warnings), or -1 with err: kind INPUT when
