@@ -25,7 +25,7 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_FIX,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
        OPT_DETACH /* jobs/cron: run --detach */,
-       OPT_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_PUBLISH_MODE, OPT_STRICT /* render */ };
+       OPT_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_PUBLISH_MODE, OPT_STRICT, OPT_INCLUDE_VALUES, OPT_SECRETS_DIR /* render */ };
 
 struct flag {
 	struct option opt;
@@ -94,6 +94,10 @@ static const struct flag flags[] = {
 	  "loadbalancer|nodeport", "Kubernetes Service type of expose: public endpoints (default loadbalancer)" },
 	{ { "publish-mode", required_argument, NULL, OPT_PUBLISH_MODE }, V(CLI_RENDER),
 	  "ingress|host", "how Swarm publishes expose: public endpoints (default ingress)" },
+	{ { "include-values", no_argument, NULL, OPT_INCLUDE_VALUES }, V(CLI_RENDER),
+	  NULL, "resolve $E:/$S: env as apply does and put the values in the output" },
+	{ { "secrets-dir", required_argument, NULL, OPT_SECRETS_DIR }, V(CLI_RENDER),
+	  "DIR", "with --include-values: where $S:NAME secrets are (a file per secret)" },
 	{ { "strict", no_argument, NULL, OPT_STRICT }, V(CLI_RENDER),
 	  NULL, "a key that cannot map is an error (exit 2, nothing written)" },
 	{ { "fix", no_argument, NULL, OPT_FIX }, V(CLI_DOCTOR),
@@ -347,6 +351,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_PUBLIC_SERVICE: o->public_service = optarg; break;
 		case OPT_PUBLISH_MODE: o->publish_mode = optarg; break;
 		case OPT_STRICT: o->strict = true; break;
+		case OPT_INCLUDE_VALUES: o->include_values = true; break;
+		case OPT_SECRETS_DIR: o->secrets_dir = optarg; break;
 		case OPT_INTERVAL:
 			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)
 				return zl_err_prefix(err, "--interval");
@@ -405,6 +411,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		return zl_invalid(err, "run takes at most one -d NAME");
 	if (o->verb == CLI_RENDER && !o->render_to)
 		return zl_invalid(err, "render needs --to kubernetes|compose");
+	if (o->verb == CLI_RENDER && o->secrets_dir && !o->include_values)
+		return zl_invalid(err, "--secrets-dir goes with --include-values");
 	if (o->verb == CLI_DELETE && o->file_count == 0 && o->name_count == 0)
 		return zl_invalid(err, "delete needs -f FILE or -d NAME");
 	if ((V(o->verb) & REPLICA_VERBS) && o->arg_count == 0)

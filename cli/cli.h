@@ -59,9 +59,10 @@ struct cli_opts {
 	int64_t interval_ms;     /* --interval; 0 = the default */
 	const char *metrics;     /* --metrics HOST:PORT */
 	bool detach;             /* jobs/cron: run --detach (--timeout: wait_timeout_ms) */
-	/* render: --to, --output-dir, --public-service, --publish-mode, --strict */
-	const char *render_to, *output_dir, *public_service, *publish_mode;
-	bool strict;
+	/* render: --to, --output-dir, --public-service, --publish-mode, --strict,
+	 * --include-values, --secrets-dir */
+	const char *render_to, *output_dir, *public_service, *publish_mode, *secrets_dir;
+	bool strict, include_values;
 };
 
 /* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).

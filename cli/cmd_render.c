@@ -11,7 +11,8 @@ int cmd_render(const struct cli_opts *o)
 	struct spec_set set = { 0 };
 	struct zl_err err = ZL_ERR_INIT;
 	struct render_opts ro = { .strict = o->strict, .output_dir = o->output_dir, .out = stdout,
-				  .diag = stderr };
+				  .diag = stderr, .include_values = o->include_values,
+				  .secrets_dir = o->secrets_dir };
 	size_t problems = 0, warnings = 0;
 	int code;
 	if (render_parse_target(o->render_to, &ro.target, &err) < 0 ||

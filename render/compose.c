@@ -17,15 +17,19 @@ static void put_strv(struct rnode *m, const char *key, const struct spec_strv *v
 		rn_add(seq, rn_str(v->items[i]));
 }
 
-static void put_env(struct render_ctx *c, struct rnode *s, struct rnode *secrets,
-		    const struct spec_service *svc)
+static int put_env(struct render_ctx *c, struct rnode *s, struct rnode *secrets,
+		   const struct spec_service *svc, struct zl_err *err)
 {
 	for (size_t i = 0; i < svc->env_count; i++) {
 		const char *ref = NULL;
 		int kind = render_env_ref(svc->env[i].value, &ref);
 		struct rnode *env = rn_sub(s, "environment");
-		if (!kind) {
-			rn_put(env, svc->env[i].key, rn_str(svc->env[i].value));
+		const char *value = NULL;
+		if (kind && c->opts->include_values &&
+		    render_env_value(c, svc, svc->env[i].key, &value, err) < 0)
+			return -1;
+		if (!kind || (kind == 1 && value)) {
+			rn_put(env, svc->env[i].key, rn_str(value ? value : svc->env[i].value));
 		} else if (kind == 1) {
 			/* The one interpolation meant: a plain node, which
 			 * escape_dollars() leaves alone. */
@@ -38,9 +42,16 @@ static void put_env(struct render_ctx *c, struct rnode *s, struct rnode *secrets
 			render_warn(c, svc, key, "Swarm gives secrets as files, not env: secret \"%s\" is "
 				    "mounted at /run/secrets/%s instead", ref, ref);
 			rn_add(rn_list(s, "secrets"), rn_str(ref));
-			rn_put(rn_sub(secrets, ref), "external", rn_bool(true));
+			/* include_values: Swarm reads the secret's file at deploy
+			 * time; the value stays out of the Compose file. */
+			struct rnode *sec = rn_sub(secrets, ref);
+			if (value)
+				rn_put(sec, "file", rn_strf("%s/%s", c->opts->secrets_dir, ref));
+			else
+				rn_put(sec, "external", rn_bool(true));
 		}
 	}
+	return 0;
 }
 
 static void put_healthcheck(struct rnode *s, const struct spec_service *svc)
@@ -260,8 +271,9 @@ static void put_security(struct render_ctx *c, struct rnode *s, const struct spe
 			    "namespace with the host: not rendered");
 }
 
-static void put_service(struct render_ctx *c, struct rnode *services, struct rnode *volumes,
-			struct rnode *secrets, const struct spec_service *svc, const char *image)
+static int put_service(struct render_ctx *c, struct rnode *services, struct rnode *volumes,
+		       struct rnode *secrets, const struct spec_service *svc, const char *image,
+		       struct zl_err *err)
 {
 	struct rnode *s = rn_sub(services, svc->name);
 	rn_put(s, "image", rn_str(image));
@@ -271,7 +283,8 @@ static void put_service(struct render_ctx *c, struct rnode *services, struct rno
 		put_strv(s, "command", &svc->args);
 	if (svc->workdir)
 		rn_put(s, "working_dir", rn_str(svc->workdir));
-	put_env(c, s, secrets, svc);
+	if (put_env(c, s, secrets, svc, err) < 0)
+		return -1;
 	put_ports(c, s, svc);
 	put_volumes(c, s, volumes, svc);
 	put_healthcheck(s, svc);
@@ -318,6 +331,7 @@ static void put_service(struct render_ctx *c, struct rnode *services, struct rno
 	if (svc->pull_policy == SPEC_PULL_NEVER)
 		render_warn(c, svc, "image.pull_policy", "never: docker stack deploy resolves images "
 			    "itself (use --resolve-image never): not rendered");
+	return 0;
 }
 
 /* docker stack deploy reads "$" in any string as interpolation: every
@@ -353,7 +367,12 @@ int render_compose(struct render_ctx *c, struct zl_err *err)
 		if (!image)
 			continue;
 		render_warn_common(c, svc);
-		put_service(c, services, volumes, secrets, svc, image);
+		if (put_service(c, services, volumes, secrets, svc, image, err) < 0) {
+			rn_free(doc);
+			rn_free(volumes);
+			rn_free(secrets);
+			return -1;
+		}
 	}
 	if (volumes->count)
 		rn_put(doc, "volumes", volumes);
@@ -365,6 +384,5 @@ int render_compose(struct render_ctx *c, struct zl_err *err)
 		rn_free(secrets);
 	escape_dollars(doc);
 	render_object(c, doc);
-	(void)err;
 	return 0;
 }

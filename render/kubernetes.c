@@ -21,6 +21,7 @@
 /* What one deployment's render keeps between services. */
 struct k8s_dep {
 	char *ns;
+	struct rnode *env_data, *secret_data; /* include_values: the values */
 	char **claims; /* PVC names already made (jobs' named volumes) */
 	size_t claim_count, claim_cap;
 };
@@ -66,10 +67,11 @@ static void put_strv(struct rnode *m, const char *key, const struct spec_strv *v
 		rn_add(seq, rn_str(v->items[i]));
 }
 
-static void put_env(struct rnode *ctr, const struct spec_service *svc)
+static int put_env(struct render_ctx *c, struct k8s_dep *kd, struct rnode *ctr,
+		   const struct spec_service *svc, struct zl_err *err)
 {
 	if (!svc->env_count)
-		return;
+		return 0;
 	struct rnode *env = rn_put(ctr, "env", rn_seq());
 	for (size_t i = 0; i < svc->env_count; i++) {
 		struct rnode *e = rn_add(env, rn_map());
@@ -84,7 +86,14 @@ static void put_env(struct rnode *ctr, const struct spec_service *svc)
 					 kind == 1 ? "configMapKeyRef" : "secretKeyRef");
 		rn_put(r, "name", rn_str(kind == 1 ? ENV_CONFIGMAP : ENV_SECRET));
 		rn_put(r, "key", rn_str(ref));
+		const char *value = NULL;
+		if (!c->opts->include_values)
+			continue;
+		if (render_env_value(c, svc, svc->env[i].key, &value, err) < 0)
+			return -1;
+		rn_put(kind == 1 ? kd->env_data : kd->secret_data, ref, rn_str(value));
 	}
+	return 0;
 }
 
 /* ports: endpoints' target ports, then port_mappings (a hostPort on the
@@ -326,7 +335,7 @@ static struct rnode *claim_spec(const struct spec_storage *st)
  * templates is not NULL (a StatefulSet: one claim per replica), else a
  * PersistentVolumeClaim object per name, made once per deployment. */
 static void put_volumes(struct render_ctx *c, struct k8s_dep *kd, struct rnode *ctr,
-			struct rnode *pod, struct rnode *templates, const struct spec_service *svc)
+			struct rnode *vols, struct rnode *templates, const struct spec_service *svc)
 {
 	for (size_t i = 0; i < svc->storage_count; i++) {
 		const struct spec_storage *st = &svc->storage[i];
@@ -350,7 +359,7 @@ static void put_volumes(struct render_ctx *c, struct k8s_dep *kd, struct rnode *
 			rn_put(t, "spec", claim_spec(st));
 			continue;
 		}
-		struct rnode *v = rn_add(rn_list(pod, "volumes"), rn_map());
+		struct rnode *v = rn_add(vols, rn_map());
 		rn_put(v, "name", rn_str(vol));
 		switch (st->type) {
 		case SPEC_STORAGE_BIND:
@@ -534,7 +543,7 @@ static void put_network(struct render_ctx *c, struct rnode *pod, const struct sp
 /* The pod template of svc; templates: see put_volumes(). */
 static struct rnode *pod_template(struct render_ctx *c, struct k8s_dep *kd,
 				  const struct spec_service *svc, const char *image,
-				  const char *restart, struct rnode *templates)
+				  const char *restart, struct rnode *templates, struct zl_err *err)
 {
 	struct rnode *tpl = rn_map();
 	struct rnode *md = rn_sub(tpl, "metadata");
@@ -568,10 +577,14 @@ static struct rnode *pod_template(struct render_ctx *c, struct k8s_dep *kd,
 		put_strv(ctr, "args", &svc->args);
 	if (svc->workdir)
 		rn_put(ctr, "workingDir", rn_str(svc->workdir));
-	put_env(ctr, svc);
+	if (put_env(c, kd, ctr, svc, err) < 0) {
+		rn_free(tpl);
+		return NULL;
+	}
 	put_ports(c, ctr, svc);
 	put_resources(c, ctr, svc);
-	put_volumes(c, kd, ctr, pod, templates, svc);
+	struct rnode *vols = rn_seq();
+	put_volumes(c, kd, ctr, vols, templates, svc);
 	if (svc->health.present && svc->health.check != SPEC_CHECK_NONE) {
 		rn_put(ctr, "readinessProbe", probe(c, svc));
 		/* zlapply restarts a replica failing retries probes in a row. */
@@ -583,20 +596,11 @@ static struct rnode *pod_template(struct render_ctx *c, struct k8s_dep *kd,
 		rn_put(ctr, "tty", rn_bool(true));
 	if (svc->stdin_open)
 		rn_put(ctr, "stdin", rn_bool(true));
-	/* Move the pod's volumes after its containers: kubectl's order. */
-	struct rnode *vols = rn_get(pod, "volumes");
-	if (vols) {
-		for (size_t i = 0; i < pod->count; i++)
-			if (pod->kids[i] == vols) {
-				char *k = pod->keys[i];
-				memmove(&pod->keys[i], &pod->keys[i + 1], (pod->count - i - 1) * sizeof(char *));
-				memmove(&pod->kids[i], &pod->kids[i + 1],
-					(pod->count - i - 1) * sizeof(struct rnode *));
-				pod->keys[pod->count - 1] = k;
-				pod->kids[pod->count - 1] = vols;
-				break;
-			}
-	}
+	/* The pod's volumes after its containers: kubectl's order. */
+	if (vols->count)
+		rn_put(pod, "volumes", vols);
+	else
+		rn_free(vols);
 	if (svc->ulimit_count)
 		render_warn(c, svc, "ulimits", "Kubernetes sets no per-container ulimits: not rendered");
 	if (svc->init_container)
@@ -674,8 +678,8 @@ static void put_workload_meta(struct render_ctx *c, struct rnode *obj, const str
 		rn_put(rn_sub(md, "annotations"), RENDER_ANN_HASH, rn_str(hash));
 }
 
-static void render_long_running(struct render_ctx *c, struct k8s_dep *kd,
-				const struct spec_service *svc, const char *image)
+static int render_long_running(struct render_ctx *c, struct k8s_dep *kd,
+			       const struct spec_service *svc, const char *image, struct zl_err *err)
 {
 	bool stateful = has_named_volume(svc);
 	const char *kind = stateful ? "StatefulSet" : "Deployment";
@@ -697,7 +701,13 @@ static void render_long_running(struct render_ctx *c, struct k8s_dep *kd,
 		rn_put(ru, "maxSurge", rn_int(1));
 	}
 	struct rnode *templates = stateful ? rn_seq() : NULL;
-	rn_put(spec, "template", pod_template(c, kd, svc, image, "Always", templates));
+	struct rnode *tpl = pod_template(c, kd, svc, image, "Always", templates, err);
+	if (!tpl) {
+		rn_free(templates);
+		rn_free(w);
+		return -1;
+	}
+	rn_put(spec, "template", tpl);
 	if (templates)
 		rn_put(spec, "volumeClaimTemplates", templates);
 	restart_warnings(c, svc);
@@ -707,17 +717,21 @@ static void render_long_running(struct render_ctx *c, struct k8s_dep *kd,
 	else if (svc->scale.mode == SPEC_SCALE_MANUAL)
 		render_warn(c, svc, "scale.mode", "manual: rendered with 0 replicas, as zlapply starts "
 			    "none (scale with kubectl scale)");
+	return 0;
 }
 
-/* The job spec of a Job or a CronJob's jobTemplate. */
+/* The job spec of a Job or a CronJob's jobTemplate; NULL with err. */
 static struct rnode *job_spec(struct render_ctx *c, struct k8s_dep *kd, const struct spec_service *svc,
-			      const char *image)
+			      const char *image, struct zl_err *err)
 {
-	struct rnode *spec = rn_map();
 	/* zlapply runs a failed job again unless restart_policy says no. */
 	bool never = svc->restart_kind == SPEC_RESTART_NO;
+	struct rnode *tpl = pod_template(c, kd, svc, image, never ? "Never" : "OnFailure", NULL, err);
+	if (!tpl)
+		return NULL;
+	struct rnode *spec = rn_map();
 	rn_put(spec, "backoffLimit", rn_int(never ? 0 : svc->restart_max_attempts ? svc->restart_max_attempts : 6));
-	rn_put(spec, "template", pod_template(c, kd, svc, image, never ? "Never" : "OnFailure", NULL));
+	rn_put(spec, "template", tpl);
 	if (svc->restart_delay_ms)
 		render_warn(c, svc, "restart_policy.delay", "the Job controller's back-off decides the "
 			    "delay: not rendered");
@@ -754,22 +768,28 @@ static char *k8s_schedule(const char *text, const char **why)
 	return out;
 }
 
-static void render_job(struct render_ctx *c, struct k8s_dep *kd, const struct spec_service *svc,
-		       const char *image)
+static int render_job(struct render_ctx *c, struct k8s_dep *kd, const struct spec_service *svc,
+		      const char *image, struct zl_err *err)
 {
 	if (svc->rtype == SPEC_RTYPE_JOB) {
+		struct rnode *spec = job_spec(c, kd, svc, image, err);
+		if (!spec)
+			return -1;
 		struct rnode *j = object(kd, "batch/v1", "Job", svc->name);
 		put_workload_meta(c, j, svc);
-		rn_put(j, "spec", job_spec(c, kd, svc, image));
+		rn_put(j, "spec", spec);
 		render_object(c, j);
-		return;
+		return 0;
 	}
 	const char *why = NULL;
 	_cleanup_free_ char *schedule = k8s_schedule(svc->schedule, &why);
 	if (!schedule) {
 		render_warn(c, svc, "schedule", "\"%s\": %s: the CronJob is not rendered", svc->schedule, why);
-		return;
+		return 0;
 	}
+	struct rnode *job = job_spec(c, kd, svc, image, err);
+	if (!job)
+		return -1;
 	struct rnode *cj = object(kd, "batch/v1", "CronJob", svc->name);
 	put_workload_meta(c, cj, svc);
 	struct rnode *spec = rn_sub(cj, "spec");
@@ -777,8 +797,9 @@ static void render_job(struct render_ctx *c, struct k8s_dep *kd, const struct sp
 	rn_put(spec, "timeZone", rn_str("Etc/UTC"));
 	/* zlapply starts no run while the last one is still going. */
 	rn_put(spec, "concurrencyPolicy", rn_str("Forbid"));
-	rn_put(rn_sub(spec, "jobTemplate"), "spec", job_spec(c, kd, svc, image));
+	rn_put(rn_sub(spec, "jobTemplate"), "spec", job);
 	render_object(c, cj);
+	return 0;
 }
 
 /* ---- Services ---- */
@@ -840,9 +861,37 @@ static void render_services(struct render_ctx *c, struct k8s_dep *kd, const stru
 	render_object(c, p);
 }
 
+/* include_values: the ConfigMap and Secret the env references name, right
+ * after the Namespace (pods need them to start). */
+static void put_values(struct render_ctx *c, struct k8s_dep *kd)
+{
+	size_t first = c->object_count;
+	if (kd->env_data->count) {
+		struct rnode *cm = object(kd, "v1", "ConfigMap", ENV_CONFIGMAP);
+		rn_put(cm, "data", kd->env_data);
+		kd->env_data = NULL;
+		render_object(c, cm);
+	}
+	if (kd->secret_data->count) {
+		struct rnode *sec = object(kd, "v1", "Secret", ENV_SECRET);
+		rn_put(sec, "type", rn_str("Opaque"));
+		rn_put(sec, "stringData", kd->secret_data);
+		kd->secret_data = NULL;
+		render_object(c, sec);
+	}
+	size_t added = c->object_count - first;
+	if (!added || first <= 1)
+		return;
+	struct rnode *moved[2] = { c->objects[first], added > 1 ? c->objects[first + 1] : NULL };
+	memmove(&c->objects[1 + added], &c->objects[1], (first - 1) * sizeof(*c->objects));
+	for (size_t i = 0; i < added; i++)
+		c->objects[1 + i] = moved[i];
+}
+
 int render_kubernetes(struct render_ctx *c, struct zl_err *err)
 {
-	struct k8s_dep kd = { 0 };
+	struct k8s_dep kd = { .env_data = rn_map(), .secret_data = rn_map() };
+	int ret = -1;
 	kd.ns = render_name_checked(c, NULL, "deployment", c->dep->name, RENDER_DNS1123);
 	struct rnode *ns = object(NULL, "v1", "Namespace", kd.ns);
 	rn_put(rn_sub(rn_get(ns, "metadata"), "labels"), RENDER_LABEL_MANAGED, rn_str("zlapply"));
@@ -854,17 +903,21 @@ int render_kubernetes(struct render_ctx *c, struct zl_err *err)
 		if (!image)
 			continue;
 		render_warn_common(c, svc);
-		if (svc->rtype == SPEC_RTYPE_SERVICE)
-			render_long_running(c, &kd, svc, image);
-		else
-			render_job(c, &kd, svc, image);
+		int r = svc->rtype == SPEC_RTYPE_SERVICE ? render_long_running(c, &kd, svc, image, err)
+							  : render_job(c, &kd, svc, image, err);
+		if (r < 0)
+			goto out;
 		if (svc->endpoint_count)
 			render_services(c, &kd, svc);
 	}
+	put_values(c, &kd);
+	ret = 0;
+out:
 	for (size_t i = 0; i < kd.claim_count; i++)
 		free(kd.claims[i]);
 	free(kd.claims);
 	free(kd.ns);
-	(void)err;
-	return 0;
+	rn_free(kd.env_data);
+	rn_free(kd.secret_data);
+	return ret;
 }

@@ -73,6 +73,9 @@ struct render_ctx {
 	size_t warnings;
 	struct rnode **objects;           /* what the target made for dep */
 	size_t object_count, object_cap;
+	const struct spec_service *env_svc; /* render_env_value()'s resolved env */
+	struct spec_kv *env;
+	size_t env_count;
 };
 
 /* A key of svc (path relative to the service, "" for the service itself;
@@ -98,8 +101,8 @@ char *render_name_checked(struct render_ctx *c, const struct spec_service *svc, 
 
 /* Units: "512Mi"/"1Gi"/"1536" (Kubernetes quantity), "512M" (Docker) for
  * bytes; "250m"/"2" (Kubernetes) and "0.25" (Docker) for millicores;
- * "1m30s"-free Docker durations "90s"/"250ms"; whole seconds rounded up
- * (at least min_s) for Kubernetes fields. */
+ * Docker durations "90s"/"250ms"; whole seconds rounded up (at least
+ * min_s) for Kubernetes fields. */
 char *render_k8s_memory(int64_t bytes);
 char *render_docker_memory(int64_t bytes);
 char *render_k8s_cpu(int64_t millicores);
@@ -111,6 +114,11 @@ int64_t render_seconds(int64_t ms, int64_t min_s);
  * "oci:DIR[:TAG]" becomes "BASENAME:TAG" (with a warning: a cluster pulls
  * from a registry); "file:" (WASM modules) is NULL with a warning. */
 char *render_image(struct render_ctx *c, const struct spec_service *svc);
+/* The value apply would give env key of svc (include_values only): 0 and
+ * *ret (owned by c), or -1 with err (a missing variable or secret, kind
+ * INPUT, naming service and key). */
+int render_env_value(struct render_ctx *c, const struct spec_service *svc, const char *key,
+		     const char **ret, struct zl_err *err);
 /* Does the env value name a reference: 1 for "$E:VAR" (*name = VAR), 2 for
  * "$S:name" or "$secret://name", 0 for a plain value. */
 int render_env_ref(const char *value, const char **name);

@@ -238,6 +238,26 @@ int render_env_ref(const char *value, const char **name)
 	return 0;
 }
 
+int render_env_value(struct render_ctx *c, const struct spec_service *svc, const char *key,
+		     const char **ret, struct zl_err *err)
+{
+	if (c->env_svc != svc) {
+		spec_kv_free(c->env, c->env_count);
+		c->env = NULL;
+		c->env_count = 0;
+		c->env_svc = NULL;
+		if (spec_service_resolve_env(svc, c->opts->secrets_dir, &c->env, &c->env_count, err) < 0)
+			return zl_err_prefix(err, "--include-values");
+		c->env_svc = svc;
+	}
+	for (size_t i = 0; i < c->env_count; i++)
+		if (strcmp(c->env[i].key, key) == 0) {
+			*ret = c->env[i].value;
+			return 0;
+		}
+	return zl_fail(err, "service %s: env %s: not resolved", svc->name, key);
+}
+
 bool render_spec_hash(const struct spec_deployment *dep, const struct spec_service *svc,
 		      char hash[65])
 {
@@ -349,8 +369,8 @@ void render_warn_common(struct render_ctx *c, const struct spec_service *svc)
 
 /* ---- the driver ---- */
 
-static int write_out(const struct render_opts *o, const char *dir, const char *name,
-		     const char *text, size_t len, struct zl_err *err)
+static int write_out(const char *dir, const char *name, const char *text, size_t len,
+		     struct zl_err *err)
 {
 	_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, name);
 	if (zl_write_file_atomic(path, text, len, 0644, err) < 0)
@@ -397,7 +417,7 @@ static int flush_objects(const struct render_ctx *c, struct zl_buf *stream, bool
 		_cleanup_free_ char *name = object_file(c, i);
 		int r = rn_emit(c->objects[i], false, &b, err);
 		if (r == 0)
-			r = write_out(o, o->output_dir, name, b.data, b.len, err);
+			r = write_out(o->output_dir, name, b.data, b.len, err);
 		zl_buf_free(&b);
 		if (r < 0)
 			return -1;
@@ -412,6 +432,10 @@ static void ctx_release(struct render_ctx *c)
 	free(c->objects);
 	c->objects = NULL;
 	c->object_count = c->object_cap = 0;
+	spec_kv_free(c->env, c->env_count);
+	c->env = NULL;
+	c->env_count = 0;
+	c->env_svc = NULL;
 }
 
 int render_parse_target(const char *text, enum render_target *ret, struct zl_err *err)

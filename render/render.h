@@ -27,6 +27,13 @@ struct render_opts {
 	enum render_public public_type;
 	enum render_publish publish_mode; /* compose */
 	bool strict;            /* a warning is an error: nothing is written */
+	/* $E:/$S: env references: false (the default) renders references only
+	 * (ConfigMap/Secret keys, ${VAR}, external secrets); true resolves them
+	 * as apply does (zlapply's environment, secrets_dir/<name>) and puts
+	 * the values in the output: Kubernetes a ConfigMap and a Secret,
+	 * Compose literal values and secrets read from their files. */
+	bool include_values;
+	const char *secrets_dir; /* for $S: with include_values; may be NULL */
 	const char *output_dir; /* NULL: one YAML stream on out */
 	FILE *out;              /* the stream when output_dir is NULL */
 	FILE *diag;             /* warnings and errors, FILE:LINE:COL: ... */

@@ -374,6 +374,62 @@ static void test_output_dir_one_file_per_object(void **state)
 	free(err);
 }
 
+static void test_values_only_when_asked(void **state)
+{
+	struct cli_tmp *t = *state;
+	char secrets[PATH_MAX], key[PATH_MAX], *out = NULL, *err = NULL;
+	cli_path(t, "secrets", secrets);
+	assert_int_equal(mkdir(secrets, 0700), 0);
+	cli_pathf(key, "%s/api-key", secrets);
+	cli_write_file(key, "s3cr3t-value\n");
+	const char *const env[] = { "SHOP_DB_URL=postgres://db.internal/shop", NULL };
+
+	/* By default: references only, whatever the environment holds. */
+	int code = cli_run(NULL, NULL, env, (const char *const[]){ "render", "--to", "kubernetes", "-f",
+		"tests/fixtures/render/mapping.yaml", NULL }, &out, &err);
+	assert_exit(code, 0, out, err);
+	assert_null(strstr(out, "postgres://db.internal/shop"));
+	assert_null(strstr(out, "kind: ConfigMap"));
+	free(out);
+	free(err);
+
+	/* Asked: a ConfigMap and a Secret with the values apply would use. */
+	code = cli_run(NULL, NULL, env, (const char *const[]){ "render", "--to", "kubernetes",
+		"--include-values", "--secrets-dir", secrets, "-f", "tests/fixtures/render/mapping.yaml", NULL },
+		&out, &err);
+	assert_exit(code, 0, out, err);
+	cJSON *docs = yaml_docs(out);
+	const cJSON *cm = find_object(docs, "ConfigMap", "zlapply-env");
+	assert_non_null(cm);
+	assert_string_equal(jstr(cm, "data.SHOP_DB_URL"), "postgres://db.internal/shop");
+	/* Applied before the pods that need it: right after the Namespace. */
+	assert_ptr_equal(cm, cJSON_GetArrayItem(docs, 1));
+	assert_string_equal(jstr(find_object(docs, "Secret", "zlapply-secrets"), "stringData.api-key"),
+			    "s3cr3t-value");
+	cJSON_Delete(docs);
+	free(out);
+	free(err);
+
+	/* Compose: the variable's value; the secret from its file, by path. */
+	code = cli_run(NULL, NULL, env, (const char *const[]){ "render", "--to", "compose",
+		"--include-values", "--secrets-dir", secrets, "-f", "tests/fixtures/render/mapping.yaml", NULL },
+		&out, &err);
+	assert_exit(code, 0, out, err);
+	assert_has(out, "DB_URL: postgres://db.internal/shop");
+	assert_has(out, key);
+	assert_null(strstr(out, "s3cr3t-value"));
+	free(out);
+	free(err);
+
+	/* A missing secret: the error apply gives, exit 2. */
+	code = run_zlapply(NULL, NULL, &out, &err, "render", "--to", "kubernetes", "--include-values",
+			   "-f", "tests/fixtures/render/mapping.yaml");
+	assert_exit(code, 2, out, err);
+	assert_has(err, "--include-values: service 1api: env");
+	free(out);
+	free(err);
+}
+
 static void test_usage_errors(void **state)
 {
 	(void)state;
@@ -587,6 +643,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_strict_refuses_and_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names_made_valid_and_said, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_dir_one_file_per_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_values_only_when_asked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_examples, setup, teardown),
 	};

@@ -25,6 +25,12 @@ while IFS= read -r spec; do
 	done
 done < <(find "$src/examples/deployments" "$src/tests/fixtures" -name '*.y*ml' | sort)
 [ "$n" -gt 0 ] || { echo "FAIL: no spec rendered"; exit 1; }
+# With the values (a ConfigMap and a Secret).
+mkdir -p "$T/secrets" && printf 'v' >"$T/secrets/api-key"
+SHOP_DB_URL=postgres://db "$zlapply" render --to kubernetes --include-values --secrets-dir "$T/secrets" \
+	--output-dir "$T/values" -q -f "$src/tests/fixtures/render/mapping.yaml" 2>"$T/err" ||
+	{ cat "$T/err"; echo "FAIL: render --include-values"; exit 1; }
+rm -rf "$T/secrets"
 echo "$n specs rendered"
 status=0
 node "$src/tests/render/validate-k8s.mjs" "$T" >"$T/report" || status=$?
