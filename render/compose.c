@@ -10,13 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-static void put_strv(struct rnode *m, const char *key, const struct spec_strv *v)
-{
-	struct rnode *seq = rn_put(m, key, rn_seq());
-	for (size_t i = 0; i < v->count; i++)
-		rn_add(seq, rn_str(v->items[i]));
-}
-
 static int put_env(struct render_ctx *c, struct rnode *s, struct rnode *secrets,
 		   const struct spec_service *svc, struct zl_err *err)
 {
@@ -251,9 +244,9 @@ static void put_security(struct render_ctx *c, struct rnode *s, const struct spe
 	if (svc->read_only_root_fs)
 		rn_put(s, "read_only", rn_bool(true));
 	if (svc->cap_add.count)
-		put_strv(s, "cap_add", &svc->cap_add);
+		render_put_strv(s, "cap_add", &svc->cap_add);
 	if (svc->cap_drop.count)
-		put_strv(s, "cap_drop", &svc->cap_drop);
+		render_put_strv(s, "cap_drop", &svc->cap_drop);
 	if (svc->security_opt.count)
 		render_warn(c, svc, "security_opt", "Swarm services take no security options: not "
 			    "rendered");
@@ -278,9 +271,9 @@ static int put_service(struct render_ctx *c, struct rnode *services, struct rnod
 	struct rnode *s = rn_sub(services, svc->name);
 	rn_put(s, "image", rn_str(image));
 	if (svc->has_entrypoint)
-		put_strv(s, "entrypoint", &svc->entrypoint);
+		render_put_strv(s, "entrypoint", &svc->entrypoint);
 	if (svc->has_args)
-		put_strv(s, "command", &svc->args);
+		render_put_strv(s, "command", &svc->args);
 	if (svc->workdir)
 		rn_put(s, "working_dir", rn_str(svc->workdir));
 	if (put_env(c, s, secrets, svc, err) < 0)
@@ -318,9 +311,9 @@ static int put_service(struct render_ctx *c, struct rnode *services, struct rnod
 	if (svc->hostname)
 		rn_put(s, "hostname", rn_str(svc->hostname));
 	if (svc->dns.count)
-		put_strv(s, "dns", &svc->dns);
+		render_put_strv(s, "dns", &svc->dns);
 	if (svc->extra_hosts.count)
-		put_strv(s, "extra_hosts", &svc->extra_hosts);
+		render_put_strv(s, "extra_hosts", &svc->extra_hosts);
 	put_security(c, s, svc);
 	if (svc->tty)
 		rn_put(s, "tty", rn_bool(true));

@@ -128,6 +128,8 @@ bool render_spec_hash(const struct spec_deployment *dep, const struct spec_servi
 		      char hash[65]);
 /* Warnings shared by both targets for keys neither can express. */
 void render_warn_common(struct render_ctx *c, const struct spec_service *svc);
+/* map[key]: a list of v's strings. */
+void render_put_strv(struct rnode *map, const char *key, const struct spec_strv *v);
 /* Warnings for the top-level keys ZLayer uses for clusters (externals,
  * tunnels, api). */
 void render_warn_top(struct render_ctx *c);

@@ -193,6 +193,13 @@ int64_t render_seconds(int64_t ms, int64_t min_s)
 
 /* ---- what both targets read the same way ---- */
 
+void render_put_strv(struct rnode *map, const char *key, const struct spec_strv *v)
+{
+	struct rnode *seq = rn_put(map, key, rn_seq());
+	for (size_t i = 0; i < v->count; i++)
+		rn_add(seq, rn_str(v->items[i]));
+}
+
 char *render_image(struct render_ctx *c, const struct spec_service *svc)
 {
 	const char *img = svc->image;
