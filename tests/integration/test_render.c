@@ -144,11 +144,15 @@ static const char *const golden_specs[] = {
 	"tests/fixtures/render/swarm.yaml",
 	"tests/fixtures/spec/full.yaml",
 	"tests/fixtures/spec/valid/cluster.yaml",
+	"tests/fixtures/spec/valid/documents.yaml",
 	"tests/fixtures/spec/valid/jobs.yaml",
+	"tests/fixtures/spec/valid/minimal.yaml",
 	"tests/fixtures/spec/valid/network.yaml",
 	"tests/fixtures/spec/valid/security.yaml",
 	"tests/fixtures/spec/valid/shop.yaml",
 	"tests/fixtures/spec/valid/storage.yaml",
+	"tests/fixtures/spec/valid/wasm.yaml",
+	"tests/fixtures/spec/valid/yaml-forms.yaml",
 };
 
 static void check_golden(const char *path, const char *got)
