@@ -351,6 +351,11 @@ void render_warn_common(struct render_ctx *c, const struct spec_service *svc)
 	if (svc->device_count)
 		render_warn(c, svc, "devices", "devices need a device plugin (Kubernetes) or are not "
 			    "supported by Swarm services: not rendered");
+	if (spec_service_type_is_wasm(svc->service_type) || svc->wasm.present)
+		render_warn(c, svc, svc->wasm.present ? "wasm" : "service_type",
+			    "a WebAssembly service needs a WASM runtime in the cluster (a Kubernetes "
+			    "RuntimeClass such as a containerd wasm shim; Swarm has none): rendered as a "
+			    "container of the image");
 	if (svc->isolation == SPEC_ISOLATION_VM)
 		render_warn(c, svc, "isolation", "isolation: vm needs a VM runtime class (Kata) the "
 			    "cluster may not have: rendered as a container");
