@@ -118,8 +118,12 @@ static int render_long_running(struct render_ctx *c, struct k8s_dep *kd,
 	struct rnode *w = k8s_object(kd, "apps/v1", kind, svc->name);
 	put_workload_meta(c, w, svc);
 	struct rnode *spec = rn_sub(w, "spec");
-	if (stateful)
-		rn_put(spec, "serviceName", rn_str(svc->name));
+	if (stateful) {
+		/* The Service's own name (render_services() says when it differs). */
+		bool renamed = false;
+		_cleanup_free_ char *service = render_name(svc->name, RENDER_DNS1035, &renamed);
+		rn_put(spec, "serviceName", rn_str(service));
+	}
 	rn_put(spec, "replicas", rn_int(spec_service_desired_replicas(svc)));
 	rn_put(rn_sub(spec, "selector"), "matchLabels", k8s_selector(c, svc));
 	if (stateful) {
