@@ -11,7 +11,7 @@
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | \
 		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | \
-		   V(CLI_COMPLETION) | V(CLI_MAN))
+		   V(CLI_COMPLETION) | V(CLI_MAN) | V(CLI_RENDER))
 #define REPLICA_VERBS (V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
 #define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE) | V(CLI_PULL) | \
 		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_DOCTOR) | \
@@ -26,7 +26,9 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_FIX, OPT_SPEC_ONLY, OPT_KEEP_LAYER_BLOBS,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
        OPT_DETACH /* jobs/cron: run --detach */,
-       OPT_EXIT_CODE, OPT_COLOR /* shell: diff --exit-code, --color */ };
+       OPT_EXIT_CODE, OPT_COLOR /* shell: diff --exit-code, --color */,
+       OPT_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_PUBLISH_MODE, OPT_STRICT, OPT_INCLUDE_VALUES, OPT_SECRETS_DIR /* render */ };
+
 /* shell: verbs that print data take -o json; verbs that print a table or a
  * plan take --color. */
 #define PRINTING (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
@@ -42,7 +44,7 @@ struct flag {
 };
 
 static const struct flag flags[] = {
-	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN),
+	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_RENDER),
 	  "FILE|DIR|-", "deployment spec: a file, a directory of *.yaml/*.yml, or - for stdin (repeatable)" },
 	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_RUN),
 	  "NAME", "a deployment by name (delete: repeatable)" },
@@ -101,6 +103,21 @@ static const struct flag flags[] = {
 	  NULL, "start the run and return without waiting for it to end" },
 	{ { "spec-only", no_argument, NULL, OPT_SPEC_ONLY }, V(CLI_VALIDATE),
 	  NULL, "check the spec alone, not against this host (bind sources, devices, what zlapply may grant)" },
+	/* render */
+	{ { "to", required_argument, NULL, OPT_TO }, V(CLI_RENDER),
+	  "kubernetes|compose", "the engine to render for (required)" },
+	{ { "output-dir", required_argument, NULL, OPT_OUTPUT_DIR }, V(CLI_RENDER),
+	  "DIR", "write one file per object under DIR instead of printing one stream" },
+	{ { "public-service", required_argument, NULL, OPT_PUBLIC_SERVICE }, V(CLI_RENDER),
+	  "loadbalancer|nodeport", "Kubernetes Service type of expose: public endpoints (default loadbalancer)" },
+	{ { "publish-mode", required_argument, NULL, OPT_PUBLISH_MODE }, V(CLI_RENDER),
+	  "ingress|host", "how Swarm publishes expose: public endpoints (default ingress)" },
+	{ { "include-values", no_argument, NULL, OPT_INCLUDE_VALUES }, V(CLI_RENDER),
+	  NULL, "resolve $E:/$S: env as apply does and put the values in the output" },
+	{ { "secrets-dir", required_argument, NULL, OPT_SECRETS_DIR }, V(CLI_RENDER),
+	  "DIR", "with --include-values: where $S:NAME secrets are (a file per secret)" },
+	{ { "strict", no_argument, NULL, OPT_STRICT }, V(CLI_RENDER),
+	  NULL, "a key that cannot map is an error (exit 2, nothing written)" },
 	{ { "fix", no_argument, NULL, OPT_FIX }, V(CLI_DOCTOR),
 	  NULL, "remove what no replica owns (default: only list it)" },
 	{ { "quiet", no_argument, NULL, 'q' }, ALL_VERBS, NULL, "no progress output" },
@@ -147,6 +164,8 @@ static const struct {
 	{ "completion", CLI_COMPLETION, "zlapply completion bash|zsh|fish|deployments [--root DIR]",
 	  "print a shell completion script (bash: source <(zlapply completion bash)); deployments: the names under the root" },
 	{ "man", CLI_MAN, "zlapply man", "print the zlapply(1) manual page (troff: zlapply man | man -l -)" },
+	{ "render", CLI_RENDER, "zlapply render --to kubernetes|compose -f FILE|DIR|- [--output-dir DIR] [--strict]",
+	  "print the spec as Kubernetes manifests or a Compose file for Swarm (docs/scale-out.md)" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };
@@ -365,6 +384,13 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_FIX: o->fix = true; break;
 		case OPT_SPEC_ONLY: o->spec_only = true; break;
 		case OPT_KEEP_LAYER_BLOBS: o->keep_layer_blobs = true; break;
+		case OPT_TO: o->render_to = optarg; break; /* render */
+		case OPT_OUTPUT_DIR: o->output_dir = optarg; break;
+		case OPT_PUBLIC_SERVICE: o->public_service = optarg; break;
+		case OPT_PUBLISH_MODE: o->publish_mode = optarg; break;
+		case OPT_STRICT: o->strict = true; break;
+		case OPT_INCLUDE_VALUES: o->include_values = true; break;
+		case OPT_SECRETS_DIR: o->secrets_dir = optarg; break;
 		case OPT_INTERVAL:
 			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)
 				return zl_err_prefix(err, "--interval");
@@ -401,7 +427,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	if (o->help || o->verb == CLI_HELP || o->verb == CLI_VERSION)
 		return 0;
 	if ((o->verb == CLI_APPLY || o->verb == CLI_DIFF || o->verb == CLI_VALIDATE ||
-	     o->verb == CLI_WATCH) && o->file_count == 0)
+	     o->verb == CLI_WATCH || o->verb == CLI_RENDER) && o->file_count == 0)
 		return zl_invalid(err, "%s needs -f FILE|DIR|- (run 'zlapply %s --help')",
 				  cli_verb_name(o->verb), cli_verb_name(o->verb));
 	for (size_t i = 0; o->verb == CLI_WATCH && i < o->file_count; i++)
@@ -421,6 +447,10 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		return zl_invalid(err, "--timeout and --detach exclude each other");
 	if (o->verb == CLI_RUN && o->name_count > 1)
 		return zl_invalid(err, "run takes at most one -d NAME");
+	if (o->verb == CLI_RENDER && !o->render_to)
+		return zl_invalid(err, "render needs --to kubernetes|compose");
+	if (o->verb == CLI_RENDER && o->secrets_dir && !o->include_values)
+		return zl_invalid(err, "--secrets-dir goes with --include-values");
 	if (o->verb == CLI_DELETE && o->file_count == 0 && o->name_count == 0)
 		return zl_invalid(err, "delete needs -f FILE or -d NAME");
 	if ((V(o->verb) & REPLICA_VERBS) && o->arg_count == 0)

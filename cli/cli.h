@@ -16,6 +16,7 @@ enum cli_verb {
 	CLI_RUN,    /* jobs/cron: zlapply run JOB */
 	CLI_COMPLETION, /* shell: zlapply completion bash|zsh|fish */
 	CLI_MAN,        /* shell: zlapply man (zlapply(1) as troff) */
+	CLI_RENDER, /* render: zlapply render --to kubernetes|compose */
 };
 
 enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
@@ -67,6 +68,10 @@ struct cli_opts {
 	bool exit_code;          /* diff: exit CLI_EXIT_CHANGES when something would change */
 	enum cli_color color;    /* auto: on a terminal unless NO_COLOR is set and non-empty */
 	bool no_color_env;       /* NO_COLOR set and non-empty (read by cli_parse) */
+	/* render: --to, --output-dir, --public-service, --publish-mode, --strict,
+	 * --include-values, --secrets-dir */
+	const char *render_to, *output_dir, *public_service, *publish_mode, *secrets_dir;
+	bool strict, include_values;
 };
 
 /* diff --exit-code: something would change. 5 and 6 are the rollout's. */
@@ -114,6 +119,7 @@ int cmd_delete(const struct cli_opts *o);
 int cmd_watch(const struct cli_opts *o);
 int cmd_doctor(const struct cli_opts *o); /* networking: doctor [--fix] */
 int cmd_run(const struct cli_opts *o);    /* jobs/cron: run JOB [--timeout D] [--detach] */
+int cmd_render(const struct cli_opts *o); /* render: render --to TARGET -f FILE */
 /* The reconcile options the flags describe, for every verb that opens a
  * backend or the store (root, backend, --runtime, lock timeout, quiet,
  * bridge, subnet, images). dry_run, plan_out and the run fields are left to

@@ -95,6 +95,9 @@ int main(int argc, char **argv)
 	case CLI_MAN: /* shell */
 		code = cmd_man(&o);
 		break;
+	case CLI_RENDER: /* render */
+		code = cmd_render(&o);
+		break;
 	default:
 		code = cmd_apply(&o);
 		break;
