@@ -14,6 +14,7 @@ enum cli_verb {
 	CLI_WATCH,
 	CLI_DOCTOR, /* networking: zlapply doctor */
 	CLI_RUN,    /* jobs/cron: zlapply run JOB */
+	CLI_EVENTS, CLI_STATS, CLI_INSPECT, /* observe: events, stats, inspect */
 };
 
 enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
@@ -58,6 +59,9 @@ struct cli_opts {
 	int64_t interval_ms;     /* --interval; 0 = the default */
 	const char *metrics;     /* --metrics HOST:PORT */
 	bool detach;             /* jobs/cron: run --detach (--timeout: wait_timeout_ms) */
+	/* observe: events [-f] [--since D], stats [--no-stream] */
+	const char *since;       /* --since, parsed by cmd_events against the clock */
+	bool no_stream;
 };
 
 /* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).
@@ -79,6 +83,9 @@ int cmd_delete(const struct cli_opts *o);
 int cmd_watch(const struct cli_opts *o);
 int cmd_doctor(const struct cli_opts *o); /* networking: doctor [--fix] */
 int cmd_run(const struct cli_opts *o);    /* jobs/cron: run JOB [--timeout D] [--detach] */
+int cmd_events(const struct cli_opts *o);  /* observe: events [-d NAME] [-f] [--since D] */
+int cmd_stats(const struct cli_opts *o);   /* observe: stats [REPLICA...] [--no-stream] */
+int cmd_inspect(const struct cli_opts *o); /* observe: inspect REPLICA */
 /* The reconcile options the flags describe, for every verb that opens a
  * backend or the store (root, backend, --runtime, lock timeout, quiet,
  * bridge, subnet, images). dry_run, plan_out and the run fields are left to

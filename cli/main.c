@@ -86,6 +86,10 @@ int main(int argc, char **argv)
 	case CLI_RUN: /* jobs/cron */
 		code = cmd_run(&o);
 		break;
+	case CLI_EVENTS: /* observe */
+		code = cmd_events(&o);
+		break;
+
 	default:
 		code = cmd_apply(&o);
 		break;

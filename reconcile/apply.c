@@ -182,11 +182,7 @@ static int record_observed(struct state_db *db, const struct state_replicas *bef
 		if (state_replica_upsert(db, r, err) < 0)
 			goto fail;
 		if (r->state != old->state && r->state == STATE_REPLICA_EXITED) {
-			_cleanup_free_ char *msg =
-				r->exit_signal ? zl_xasprintf("exited on signal %d", r->exit_signal)
-					       : zl_xasprintf("exited with code %d", r->exit_code);
-			if (state_event_add(db, now_ms, r->deployment, r->service, r->index, "exited",
-					    msg, err) < 0)
+			if (events_record_exit(db, now_ms, r, err) < 0)
 				goto fail;
 		} else if (r->state != old->state && r->state == STATE_REPLICA_UNKNOWN) {
 			if (state_event_add(db, now_ms, r->deployment, r->service, r->index, "lost",

@@ -165,6 +165,22 @@ const char *reconcile_signal_name(int signo);
 /* "running", "exited", ... for a replica row's state. Static text. */
 const char *reconcile_replica_state_name(enum state_replica_state s);
 
+/* ---- events (events.c) ---- */
+/* --since TEXT: a duration back from now_ms ("10m", "1h30m") or an RFC 3339
+ * time ("2026-12-05T10:00:00Z", "2026-12-05T11:00:00.5+01:00"), in ms since
+ * the epoch. -1 with err (kind INPUT) naming the text otherwise. */
+int reconcile_parse_since(const char *text, int64_t now_ms, int64_t *since_ms,
+			  struct zl_err *err);
+/* A read-only view of a root's events. A root with no database yet has no
+ * events (each read looks again, so a follower sees the first ones). */
+struct reconcile_events;
+int reconcile_events_open(const char *root, struct reconcile_events **out, struct zl_err *err);
+/* The events q selects (state_events_query()); caller frees *out with
+ * state_events_free(). */
+int reconcile_events_read(struct reconcile_events *ev, const struct state_events_query *q,
+			  struct state_events *out, struct zl_err *err);
+void reconcile_events_close(struct reconcile_events *ev);
+
 /* ---- status (status.c) ---- */
 /* cpu and memory of one replica (cgroup files, no subprocess); -1 unknown. */
 struct reconcile_replica_stats {

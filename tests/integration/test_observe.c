@@ -1,0 +1,343 @@
+/* test_observe.c: `zlapply events`, `stats` and `inspect` end to end with
+ * the real zlapply binary, real runc containers from the offline busybox
+ * image (scripts/build-example-image) and real cgroups.
+ *
+ * Replicas live on a bridge and subnet of this program's own (zlo<pid%100>,
+ * 10.219.<pid%250>.0/24); traffic goes only from the host to a replica's
+ * address inside the namespace zlapply made for it. Every test deletes its
+ * deployment and checks nothing of it is left. Skipped without root, runc
+ * or crun, or umoci. */
+#include "replica-helpers.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#define WAIT_MS 20000
+
+static struct {
+	bool usable;
+	char skip_why[256];
+	char dir[PATH_MAX];   /* /tmp/zlobs-g-XXXXXX */
+	char image[PATH_MAX]; /* dir/img: the example busybox image */
+	char bridge[16];      /* zlo<pid%100> */
+	char subnet[32];      /* 10.219.<pid%250>.0/24 */
+	char ip_forward[16];
+	int seq;
+} g;
+
+/* Text with @IMG@ replaced; caller frees. */
+static char *expand(const struct rh_test *t, const char *text)
+{
+	(void)t;
+	const struct rh_subst subst[] = { { "@IMG@", g.image } };
+	return rh_expand(text, subst, sizeof(subst) / sizeof(subst[0]));
+}
+
+static char *apply_spec(const struct rh_test *t, const char *services)
+{
+	char *out = rh_apply(t, "spec.yaml", services, 0, NULL, NULL, false);
+	return out;
+}
+
+/* ---- events ---- */
+
+/* `events -d DEP -o json` as a document (an array); fails on a bad exit. */
+static cJSON *events_doc(const struct rh_test *t)
+{
+	char *out = NULL, *err = NULL;
+	int code = ZL(t, &out, &err, "events", "-d", t->dep, "-o", "json");
+	cJSON *doc = code == 0 ? cJSON_Parse(out) : NULL;
+	if (!doc || !cJSON_IsArray(doc))
+		FAIL("events -o json: exit %d, not a JSON array\n--- stdout:\n%s--- stderr:\n%s", code,
+		     out, err);
+	free(out);
+	free(err);
+	return doc;
+}
+
+/* "kind kind ..." of the events of svc-rep-1 in doc, in order. */
+static char *kinds_of(cJSON *doc, const char *replica)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	cJSON *e;
+	cJSON_ArrayForEach(e, doc)
+	{
+		const char *rep = cli_json_str(e, "replica");
+		if (rep && strcmp(rep, replica) == 0)
+			fprintf(f, "%s%s", len || ftell(f) ? " " : "", cli_json_str(e, "kind"));
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The n-th (0-based) event of kind for replica in doc, or NULL. */
+static cJSON *nth_event(cJSON *doc, const char *replica, const char *kind, int n)
+{
+	cJSON *e;
+	cJSON_ArrayForEach(e, doc)
+	{
+		const char *rep = cli_json_str(e, "replica"), *k = cli_json_str(e, "kind");
+		if (rep && k && !strcmp(rep, replica) && !strcmp(k, kind) && n-- == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static double data_num(cJSON *event, const char *key)
+{
+	cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(event, "data"), key);
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static const char crash_spec[] =
+	"  crash:\n"
+	"    image: {name: \"oci:@IMG@:1.0\"}\n"
+	"    network_mode: none\n"
+	"    command: {args: [\"/bin/sh\", \"-c\", \"echo up; sleep 0.2; exit 3\"]}\n"
+	"    restart_policy: {kind: always, delay: 1s}\n";
+
+/* A crash-looping replica: applied again after each exit, the events read
+ * created, started, exited (code 3), restarted at once, exited with a
+ * back-off of 1 s announced, and (after it) restarted saying it waited. */
+static void test_events_of_a_crash_loop(void **state)
+{
+	struct rh_test *t = rh_begin(state, g.usable, g.skip_why);
+	free(apply_spec(t, crash_spec));
+	rh_wait_rep(t, "crash", 1, "exited", 0, WAIT_MS, 50);
+	free(apply_spec(t, crash_spec)); /* records the exit, restarts at once */
+	rh_wait_rep(t, "crash", 1, "exited", 1, WAIT_MS, 50);
+	free(apply_spec(t, crash_spec)); /* records the exit; backs off 1 s */
+	cli_sleep_ms(1100);
+	free(apply_spec(t, crash_spec)); /* restarts after the back-off */
+
+	cJSON *doc = events_doc(t);
+	char *kinds = kinds_of(doc, "crash-rep-1");
+	if (strncmp(kinds, "created started exited restarted exited restarted", 49) != 0)
+		FAIL("expected created started exited restarted exited restarted; got: %s", kinds);
+	free(kinds);
+	cJSON *ex1 = nth_event(doc, "crash-rep-1", "exited", 0);
+	cJSON *ex2 = nth_event(doc, "crash-rep-1", "exited", 1);
+	cJSON *re1 = nth_event(doc, "crash-rep-1", "restarted", 0);
+	cJSON *re2 = nth_event(doc, "crash-rep-1", "restarted", 1);
+	assert_true(data_num(ex1, "exit_code") == 3 && data_num(ex1, "signal") == 0);
+	assert_string_equal(cli_json_str(cJSON_GetObjectItem(ex1, "data"), "reason"), "exited");
+	assert_string_equal(cli_json_str(ex1, "message"), "exited with code 3");
+	assert_true(data_num(ex1, "backoff_ms") == 0);
+	assert_true(data_num(re1, "restarts") == 1 && data_num(re1, "backoff_ms") == 0);
+	assert_true(data_num(ex2, "exit_code") == 3 && data_num(ex2, "backoff_ms") == 1000);
+	assert_contains(cli_json_str(ex2, "message"), "next start in 1s");
+	assert_true(data_num(re2, "restarts") == 2 && data_num(re2, "backoff_ms") == 1000);
+	assert_string_equal(cli_json_str(re2, "message"), "exited 3: restart 2 after 1s back-off");
+	/* times in order, each an RFC 3339 time with milliseconds */
+	double last = 0;
+	cJSON *e;
+	cJSON_ArrayForEach(e, doc)
+	{
+		double ms = cJSON_GetObjectItem(e, "time_ms")->valuedouble;
+		assert_true(ms >= last);
+		last = ms;
+		assert_int_equal(strlen(cli_json_str(e, "time")), strlen("2026-12-05T10:00:00.000Z"));
+	}
+	cJSON_Delete(doc);
+
+	/* text: one line per event, the replica and the kind on it */
+	char *out = NULL, *err = NULL;
+	assert_int_equal(ZL(t, &out, &err, "events", "-d", t->dep), 0);
+	char *line = cli_find_line(out, (const char *const[]){ "crash-rep-1", "exited",
+							      "exited with code 3", NULL });
+	if (!line)
+		FAIL("expected an exited line for crash-rep-1 in:\n%s", out);
+	free(line);
+	free(out);
+	free(err);
+
+	/* --since: an hour ago has them all, a time to come none */
+	assert_int_equal(ZL(t, &out, &err, "events", "-d", t->dep, "--since", "1h"), 0);
+	assert_contains(out, "restarted");
+	free(out);
+	free(err);
+	assert_int_equal(ZL(t, &out, &err, "events", "-d", t->dep, "--since", "2999-01-01T00:00:00Z"), 0);
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+}
+
+/* --since garbage: exit 2, the message names the value; nothing written. */
+static void test_events_since_garbage(void **state)
+{
+	struct rh_test *t = rh_begin(state, g.usable, g.skip_why);
+	char *out = NULL, *err = NULL;
+	int code = ZL(t, &out, &err, "events", "--since", "yesterday-ish");
+	if (code != 2 || !strstr(err, "--since") || !strstr(err, "\"yesterday-ish\"") || *out)
+		FAIL("expected exit 2 naming --since and \"yesterday-ish\"; exit %d\n--- stdout:\n%s--- stderr:\n%s",
+		     code, out, err);
+	free(out);
+	free(err);
+}
+
+/* `events -f` prints an event as it happens (one JSON object per line) and
+ * exits 0 on SIGTERM; with --since, from that time on. */
+static void test_events_follow(void **state)
+{
+	struct rh_test *t = rh_begin(state, g.usable, g.skip_why);
+	static const char box[] =
+		"  box:\n"
+		"    image: {name: \"oci:@IMG@:1.0\"}\n"
+		"    network_mode: none\n"
+		"    command: {args: [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1 & wait; done\"]}\n"
+		"    restart_policy: {kind: \"no\"}\n";
+	free(apply_spec(t, box));
+	rh_wait_rep(t, "box", 1, "running", 0, WAIT_MS, 50);
+
+	/* from now on (to the millisecond): the follower prints what comes
+	 * however late it starts, and nothing of before */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct tm tm;
+	gmtime_r(&now.tv_sec, &tm);
+	char since[64], secs[32];
+	strftime(secs, sizeof(secs), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(since, sizeof(since), "%s.%03ldZ", secs, now.tv_nsec / 1000000);
+	struct cli_proc p;
+	const struct oci_test_flags f = { .root = t->tmp.root };
+	oci_test_spawn(OCI_FLAGS_AFTER_VERB, &f, NULL,
+		       (const char *const[]){ "events", "-f", "-o", "json", "-d", t->dep, "--since",
+					      since, NULL },
+		       &p);
+	char *out = NULL, *err = NULL;
+	assert_int_equal(ZL(t, &out, &err, "kill", "box", "-d", t->dep, "--signal", "KILL"), 0);
+	free(out);
+	free(err);
+	rh_wait_rep(t, "box", 1, "exited", 0, WAIT_MS, 50);
+	free(apply_spec(t, box)); /* records the exit */
+
+	/* the new line comes while the follower runs */
+	int64_t deadline = cli_mono_ms() + WAIT_MS;
+	char *seen = NULL;
+	while (cli_mono_ms() < deadline) {
+		free(seen);
+		seen = cli_read_file(p.out_path);
+		if (seen && strstr(seen, "\"kind\":\"exited\""))
+			break;
+		cli_sleep_ms(50);
+	}
+	kill(p.pid, SIGTERM);
+	int code = cli_wait(&p, &out, &err);
+	free(seen);
+	if (code != 0 || !strstr(out, "\"kind\":\"exited\""))
+		FAIL("expected events -f to print the exit and end 0 on SIGTERM; exit %d\n--- stdout:\n%s--- stderr:\n%s",
+		     code, out, err);
+	/* only what happened since: not the create of before */
+	if (strstr(out, "\"kind\":\"created\""))
+		FAIL("events -f --since printed earlier events:\n%s", out);
+	/* one object per line, each complete */
+	size_t lines = 0;
+	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		cJSON *o = cJSON_Parse(l);
+		if (!o || !cJSON_IsObject(o))
+			FAIL("not a JSON object per line: %s", l);
+		assert_string_equal(cli_json_str(o, "deployment"), t->dep);
+		cJSON_Delete(o);
+		lines++;
+	}
+	assert_true(lines >= 1);
+	free(out);
+	free(err);
+}
+
+/* ---- setup and teardown ---- */
+
+static char *procs_of(const struct rh_test *t, pid_t **pids, size_t *npids)
+{
+	return rh_procs_of(t, NULL, 4096, INT_MAX, pids, npids);
+}
+
+/* Everything of the deployment still on the host, as text ("" when nothing). */
+static char *leftovers(const struct rh_test *t)
+{
+	pid_t *pids;
+	size_t npids;
+	char *p = rh_procs_left(t, procs_of, 3000, &pids, &npids), *c = rh_cgroups_of(t);
+	char *cl = rh_claims_of(t), *m = oci_test_mounts_under(t->tmp.root);
+	char *ct = rh_root_entries(t, "containers");
+	free(pids);
+	char *all = NULL;
+	if (*p || *c || *cl || *m || *ct) {
+		if (asprintf(&all, "-- processes:\n%s-- cgroups:\n%s-- claims:\n%s-- mounts:\n%s-- containers:\n%s",
+			     p, c, cl, m, ct) < 0)
+			abort();
+	} else {
+		all = strdup("");
+	}
+	free(p);
+	free(c);
+	free(cl);
+	free(m);
+	free(ct);
+	return all;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	int pid = (int)getpid();
+	snprintf(g.bridge, sizeof(g.bridge), "zlo%d", pid % 100);
+	snprintf(g.subnet, sizeof(g.subnet), "10.219.%d.0/24", pid % 250);
+	oci_test_ip_forward_save(g.ip_forward, sizeof(g.ip_forward));
+	if (geteuid() != 0) {
+		snprintf(g.skip_why, sizeof(g.skip_why), "needs root (cgroups, containers)");
+		return 0;
+	}
+	if (!oci_test_have("crun") && !oci_test_have("runc")) {
+		snprintf(g.skip_why, sizeof(g.skip_why), "no crun or runc");
+		return 0;
+	}
+	if (!oci_test_have("umoci")) {
+		snprintf(g.skip_why, sizeof(g.skip_why), "no umoci (the example image); run scripts/setup");
+		return 0;
+	}
+	snprintf(g.dir, sizeof(g.dir), "/tmp/zlobs-g-XXXXXX");
+	if (!mkdtemp(g.dir)) {
+		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	cli_pathf(g.image, "%s/img", g.dir);
+	if (oci_test_build_example_image(g.image) < 0)
+		return -1;
+	g.usable = true;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	rh_group_cleanup(true, g.bridge, g.subnet, g.ip_forward, g.dir);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return rh_setup(state, "/tmp/zlobs-XXXXXX", "zo", ++g.seq, g.bridge, g.subnet, expand);
+}
+
+static int teardown(void **state)
+{
+	static const struct rh_teardown_ops ops = { .leftovers = leftovers, .procs = procs_of };
+	return rh_teardown(*state, g.usable, &ops);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_events_of_a_crash_loop),
+		T(test_events_since_garbage),
+		T(test_events_follow),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
