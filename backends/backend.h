@@ -66,10 +66,19 @@ struct backend_replica_spec {
 	const struct net_subnet *subnet; /* the bridge's */
 };
 
+/* A replica's usage, from its cgroup; -1 unknown. Counters (cpu, block
+ * i/o) grow for the life of the cgroup. */
 struct backend_stats {
-	int64_t cpu_usage_ns;  /* -1 unknown */
-	int64_t memory_bytes;  /* -1 unknown */
+	int64_t cpu_usage_ns;
+	int64_t memory_bytes;       /* usage, page cache included */
+	int64_t memory_cache_bytes; /* of which inactive file cache (reclaimable) */
+	int64_t memory_limit_bytes; /* -1 also when unlimited */
+	int64_t pids;
+	int64_t blkio_read_bytes, blkio_write_bytes;
 };
+/* Every field -1. */
+#define BACKEND_STATS_UNKNOWN                                                              \
+	((struct backend_stats){ -1, -1, -1, -1, -1, -1, -1 })
 
 struct backend_log_opts {
 	size_t tail;     /* last N lines; 0 = all; BACKEND_LOG_TAIL_NONE = none */

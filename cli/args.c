@@ -137,6 +137,8 @@ static const struct {
 	  "run a job (or cron service) now, wait for it to end, exit with its result" },
 	{ "events", CLI_EVENTS, "zlapply events [-d NAME] [-f] [--since D|TIME] [-o text|json]",
 	  "what happened to replicas and images, with time and reason; -f follows new ones" },
+	{ "stats", CLI_STATS, "zlapply stats [REPLICA...] [-d NAME] [--no-stream] [-o text|json]",
+	  "cpu %, memory, pids, network and block i/o of running replicas, refreshing" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };

@@ -100,6 +100,18 @@ int cli_exit_code(const struct zl_err *err);
 /* Prints "zlapply: error: MSG" to stderr and returns the exit code. */
 int cli_fail(const struct zl_err *err);
 
+/* stream.c: verbs that print until interrupted (events -f, stats) */
+struct cJSON;
+/* SIGINT and SIGTERM set the stop flag (and cut a sleep short). */
+void cli_stop_on_signals(void);
+bool cli_stop_requested(void);
+void cli_sleep_ms(int64_t ms);
+/* -o json of a list: item goes into array, or with array NULL is printed as
+ * one line (JSON Lines); either way the caller no longer owns it. */
+void output_json_emit(struct cJSON *item, struct cJSON *array);
+/* Prints doc (indented) and frees it. */
+void output_json_print(struct cJSON *doc);
+
 /* output.c */
 /* jobs/cron: what status shows besides replicas (either may be NULL). */
 struct output_runs {

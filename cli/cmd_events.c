@@ -11,19 +11,9 @@
 #include "cli.h"
 
 #include <cjson/cJSON.h>
-#include <signal.h>
 #include <string.h>
-#include <time.h>
 
 #define FOLLOW_POLL_MS 200
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int signo)
-{
-	(void)signo;
-	stop_requested = 1;
-}
 
 /* "2026-12-05T10:00:00.123Z" */
 static void format_time_ms(int64_t ms, char out[40])
@@ -79,31 +69,16 @@ static void print_text(const struct state_event *e)
 	printf("%s  %-24s %-10s %s\n", when, who, e->kind ? e->kind : "", e->message ? e->message : "");
 }
 
-/* Prints evs; lines: one JSON object per line, else into *array. */
-static void print_events(const struct state_events *evs, bool json, bool lines, cJSON *array)
+/* Prints evs; json: into array, or one object per line when it is NULL. */
+static void print_events(const struct state_events *evs, bool json, cJSON *array)
 {
 	for (size_t i = 0; i < evs->count; i++) {
-		if (!json) {
+		if (json)
+			output_json_emit(event_json(&evs->items[i]), array);
+		else
 			print_text(&evs->items[i]);
-			continue;
-		}
-		cJSON *o = event_json(&evs->items[i]);
-		if (!lines) {
-			cJSON_AddItemToArray(array, o);
-			continue;
-		}
-		char *text = cJSON_PrintUnformatted(o);
-		printf("%s\n", text);
-		free(text);
-		cJSON_Delete(o);
 	}
 	fflush(stdout);
-}
-
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-	(void)nanosleep(&ts, NULL); /* a signal cuts it short: the loop checks why */
 }
 
 /* The id of the newest event now, so -f without --since starts after it. */
@@ -139,10 +114,7 @@ int cmd_events(const struct cli_opts *o)
 
 	int code = 0;
 	if (o->follow) {
-		struct sigaction sa = { .sa_handler = on_stop }; /* no SA_RESTART: sleeps end */
-		sigemptyset(&sa.sa_mask);
-		(void)sigaction(SIGINT, &sa, NULL); /* cannot fail for these signals */
-		(void)sigaction(SIGTERM, &sa, NULL);
+		cli_stop_on_signals();
 		if (!o->since && newest_id(ev, q.deployment, &q.after_id, &err) < 0) {
 			code = cli_fail(&err);
 			goto out;
@@ -155,19 +127,17 @@ int cmd_events(const struct cli_opts *o)
 			code = cli_fail(&err);
 			break;
 		}
-		print_events(&page, json, o->follow, array);
+		print_events(&page, json, array);
 		if (page.count)
 			q.after_id = page.items[page.count - 1].id;
 		state_events_free(&page);
-		if (o->follow && !stop_requested)
-			sleep_ms(FOLLOW_POLL_MS);
-	} while (o->follow && !stop_requested);
-	if (array && code == 0) {
-		char *text = cJSON_Print(array);
-		printf("%s\n", text);
-		free(text);
-	}
-	cJSON_Delete(array);
+		if (o->follow && !cli_stop_requested())
+			cli_sleep_ms(FOLLOW_POLL_MS);
+	} while (o->follow && !cli_stop_requested());
+	if (array && code == 0)
+		output_json_print(array);
+	else
+		cJSON_Delete(array);
 out:
 	reconcile_events_close(ev);
 	return code;

@@ -89,6 +89,9 @@ int main(int argc, char **argv)
 	case CLI_EVENTS: /* observe */
 		code = cmd_events(&o);
 		break;
+	case CLI_STATS:
+		code = cmd_stats(&o);
+		break;
 
 	default:
 		code = cmd_apply(&o);

@@ -44,6 +44,21 @@ int images_prune(struct images_ctx *ctx, int64_t *freed, size_t *images_removed,
 		 struct zl_err *err);
 
 
+/* ---- replica names (replica.c) ---- */
+/* Splits "web-rep-3" into (*service "web", *index 3); plain "web" gives
+ * index 0 (every replica). -1 (kind INPUT) for an empty name. Caller frees
+ * *service. */
+int replica_parse_target(const char *target, char **service, int *index, struct zl_err *err);
+
+/* ---- stats (stats.c) ---- */
+/* Sums the byte counters of /proc/<pid>/net/dev text over every interface
+ * but lo; -1 (and *rx, *tx -1) when it names none. */
+int stats_net_dev_parse(const char *text, int64_t *rx, int64_t *tx);
+/* One usage per row of rows (unknown for rows not running), read now
+ * through the rows' backends opened with opts. Caller frees the array. */
+struct reconcile_usage *stats_read_rows(const struct reconcile_opts *opts,
+					const struct state_replicas *rows);
+
 /* ---- events (events.c) ---- */
 struct cJSON;
 /* Records an event with data, a JSON object of its facts (consumed; NULL

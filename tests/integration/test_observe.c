@@ -40,6 +40,23 @@ static char *apply_spec(const struct rh_test *t, const char *services)
 	return out;
 }
 
+/* The text of path once it holds needle (and also, when not NULL), within
+ * WAIT_MS; fails with what it holds otherwise. Caller frees. */
+static char *wait_text(const char *path, const char *needle, const char *also)
+{
+	int64_t deadline = cli_mono_ms() + WAIT_MS;
+	for (;;) {
+		char *text = cli_read_file(path);
+		if (text && strstr(text, needle) && (!also || strstr(text, also)))
+			return text;
+		if (cli_mono_ms() > deadline)
+			FAIL("expected %s%s%s in %s within %d ms; it holds:\n%s", needle, also ? " and " : "",
+			     also ? also : "", path, WAIT_MS, text ? text : "");
+		free(text);
+		cli_sleep_ms(50);
+	}
+}
+
 /* ---- events ---- */
 
 /* `events -d DEP -o json` as a document (an array); fails on a bad exit. */
@@ -216,18 +233,9 @@ static void test_events_follow(void **state)
 	free(apply_spec(t, box)); /* records the exit */
 
 	/* the new line comes while the follower runs */
-	int64_t deadline = cli_mono_ms() + WAIT_MS;
-	char *seen = NULL;
-	while (cli_mono_ms() < deadline) {
-		free(seen);
-		seen = cli_read_file(p.out_path);
-		if (seen && strstr(seen, "\"kind\":\"exited\""))
-			break;
-		cli_sleep_ms(50);
-	}
+	free(wait_text(p.out_path, "\"kind\":\"exited\"", NULL));
 	kill(p.pid, SIGTERM);
 	int code = cli_wait(&p, &out, &err);
-	free(seen);
 	if (code != 0 || !strstr(out, "\"kind\":\"exited\""))
 		FAIL("expected events -f to print the exit and end 0 on SIGTERM; exit %d\n--- stdout:\n%s--- stderr:\n%s",
 		     code, out, err);
@@ -245,6 +253,233 @@ static void test_events_follow(void **state)
 		lines++;
 	}
 	assert_true(lines >= 1);
+	free(out);
+	free(err);
+}
+
+/* ---- stats ---- */
+
+/* `stats ARGS... --no-stream -o json` as an array; fails on a bad exit. */
+static cJSON *stats_doc(const struct rh_test *t, const char *replica)
+{
+	char *out = NULL, *err = NULL;
+	int code = ZL(t, &out, &err, "stats", replica, "-d", t->dep, "--no-stream", "-o", "json");
+	cJSON *doc = code == 0 ? cJSON_Parse(out) : NULL;
+	if (!doc || !cJSON_IsArray(doc) || cJSON_GetArraySize(doc) != 1)
+		FAIL("stats %s --no-stream -o json: exit %d, not an array of one\n--- stdout:\n%s--- stderr:\n%s",
+		     replica, code, out, err);
+	free(out);
+	free(err);
+	return doc;
+}
+
+static double stat_num(const struct rh_test *t, const char *replica, const char *key)
+{
+	cJSON *doc = stats_doc(t, replica);
+	cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 0), key);
+	if (!cJSON_IsNumber(v)) {
+		char *text = cJSON_Print(doc);
+		FAIL("stats %s: expected a number for %s in:\n%s", replica, key, text);
+	}
+	double d = v->valuedouble;
+	cJSON_Delete(doc);
+	return d;
+}
+
+/* Runs a command in the replica (its cgroup and namespaces). */
+static void exec_in(const struct rh_test *t, const char *replica, const char *script)
+{
+	char *out = NULL, *err = NULL;
+	int code = ZL(t, &out, &err, "exec", replica, "-d", t->dep, "--", "/bin/sh", "-c", script);
+	if (code != 0)
+		FAIL("exec %s: exit %d\n--- stdout:\n%s--- stderr:\n%s", script, code, out, err);
+	free(out);
+	free(err);
+}
+
+/* Sends n bytes to ip:port over TCP (the replica's address, in the
+ * namespace zlapply made for it); the replica's listener reads them. */
+static void send_bytes(const char *ip, int port, size_t n)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
+	int64_t deadline = cli_mono_ms() + WAIT_MS;
+	while (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (cli_mono_ms() > deadline)
+			FAIL("connect %s:%d: %s", ip, port, strerror(errno));
+		close(fd);
+		cli_sleep_ms(100);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fd >= 0);
+	}
+	static char chunk[65536];
+	memset(chunk, 'z', sizeof(chunk));
+	for (size_t sent = 0; sent < n;) {
+		size_t k = n - sent < sizeof(chunk) ? n - sent : sizeof(chunk);
+		ssize_t w = write(fd, chunk, k);
+		if (w <= 0)
+			FAIL("send to %s:%d: %s", ip, port, strerror(errno));
+		sent += (size_t)w;
+	}
+	close(fd);
+}
+
+/* GET /metrics of the watcher p, once its "watching" line says the port
+ * and the first apply is done. Caller frees. */
+static char *metrics_body(struct cli_proc *p)
+{
+	char *log = wait_text(p->err_path, "msg=\"watching\"", "metrics=127.0.0.1:");
+	int port = atoi(strstr(log, "metrics=127.0.0.1:") + strlen("metrics=127.0.0.1:"));
+	free(log);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		FAIL("connect 127.0.0.1:%d: %s", port, strerror(errno));
+	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+	assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
+	size_t cap = 1 << 17, len = 0;
+	char *buf = calloc(1, cap);
+	assert_non_null(buf);
+	ssize_t r;
+	while (len < cap - 1 && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	return buf;
+}
+
+/* The value of name+labels in a metrics body; -1 when absent. */
+static double metric(const char *body, const char *name, const char *labels)
+{
+	char series[640];
+	snprintf(series, sizeof(series), "\n%s%s ", name, labels);
+	const char *at = strstr(body, series);
+	return at ? strtod(at + strlen(series), NULL) : -1;
+}
+
+static const char box_on_bridge[] =
+	"  box:\n"
+	"    image: {name: \"oci:@IMG@:1.0\"}\n"
+	"    command: {args: [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while true; do nc -l -p 7000 > /dev/null; done & wait\"]}\n"
+	"    resources: {memory: 256Mi}\n";
+
+/* stats --no-stream -o json of one running replica: cpu rises under a busy
+ * loop, memory under an allocation (with the limit the spec set), network
+ * rx under traffic from the host, pids counted. */
+static void test_stats_move_under_load(void **state)
+{
+	struct rh_test *t = rh_begin(state, g.usable, g.skip_why);
+	free(apply_spec(t, box_on_bridge));
+	struct rh_replica r = rh_wait_rep(t, "box", 1, "running", 0, WAIT_MS, 50);
+	if (!r.ip[0])
+		FAIL("box-rep-1 has no address: %s", r.r.json);
+
+	double cpu_idle = stat_num(t, "box-rep-1", "cpu_percent");
+	double mem_before = stat_num(t, "box-rep-1", "memory_bytes");
+	double rx_before = stat_num(t, "box-rep-1", "net_rx_bytes");
+	assert_true(stat_num(t, "box-rep-1", "memory_limit_bytes") == 256.0 * 1024 * 1024);
+	assert_true(stat_num(t, "box-rep-1", "pids") >= 2);
+	assert_true(stat_num(t, "box-rep-1", "blkio_read_bytes") >= 0);
+
+	/* a busy loop left running in the replica */
+	exec_in(t, "box-rep-1", "while :; do :; done > /dev/null 2>&1 &");
+	double cpu_busy = stat_num(t, "box-rep-1", "cpu_percent");
+	if (!(cpu_busy > 50 && cpu_idle < 30))
+		FAIL("expected cpu %% to rise from under 30 to over 50 with a busy loop: %.2f -> %.2f",
+		     cpu_idle, cpu_busy);
+
+	/* 64 MiB held in the replica's /dev/shm (tmpfs: charged to its memory) */
+	exec_in(t, "box-rep-1", "/bin/busybox dd if=/dev/zero of=/dev/shm/fill bs=1048576 count=64 2>/dev/null");
+	double mem_after = stat_num(t, "box-rep-1", "memory_bytes");
+	if (mem_after < mem_before + 60.0 * 1024 * 1024)
+		FAIL("expected memory to grow by 64 MiB: %.0f -> %.0f", mem_before, mem_after);
+	assert_true(stat_num(t, "box-rep-1", "memory_percent") > 20);
+
+	/* 2 MB from the host to the replica's address */
+	send_bytes(r.ip, 7000, 2 * 1000 * 1000);
+	double rx_after = stat_num(t, "box-rep-1", "net_rx_bytes");
+	if (rx_after < rx_before + 2e6)
+		FAIL("expected net rx to grow by 2 MB: %.0f -> %.0f", rx_before, rx_after);
+	assert_true(stat_num(t, "box-rep-1", "net_tx_bytes") > 0); /* its acks */
+
+	/* the text table names it with its numbers */
+	char *out = NULL, *err = NULL;
+	int code = ZL(t, &out, &err, "stats", "--no-stream", "-d", t->dep);
+	assert_int_equal(code, 0);
+	char *line = cli_find_line(out, (const char *const[]){ "box-rep-1", "running", "%", "MiB / 256.0MiB", NULL });
+	if (!line)
+		FAIL("expected a table row for box-rep-1 with cpu %% and 256.0MiB limit:\n%s", out);
+	free(line);
+	free(out);
+	free(err);
+
+	/* the same numbers on `watch --metrics`, with replica labels */
+	char spec[PATH_MAX], series[512];
+	cli_path(&t->tmp, "spec.yaml", spec);
+	struct oci_test_flags wf = rh_flags_for(t, "watch");
+	struct cli_proc wp;
+	oci_test_spawn(OCI_FLAGS_AFTER_VERB, &wf, NULL,
+		       (const char *const[]){ "watch", "-f", spec, "--interval", "1h", "--metrics",
+					      "127.0.0.1:0", NULL },
+		       &wp);
+	char *body = metrics_body(&wp);
+	snprintf(series, sizeof(series), "{deployment=\"%s\",service=\"box\",replica=\"box-rep-1\"}",
+		 t->dep);
+	if (metric(body, "zlapply_replica_memory_bytes", series) < 60.0 * 1024 * 1024 ||
+	    metric(body, "zlapply_replica_memory_limit_bytes", series) != 256.0 * 1024 * 1024 ||
+	    metric(body, "zlapply_replica_cpu_seconds_total", series) <= 0 ||
+	    metric(body, "zlapply_replica_network_receive_bytes_total", series) < 2e6 ||
+	    metric(body, "zlapply_replica_pids", series) < 2 ||
+	    metric(body, "zlapply_replica_blkio_read_bytes_total", series) < 0)
+		FAIL("expected box-rep-1's usage on /metrics:\n%s", body);
+	free(body);
+	kill(wp.pid, SIGTERM);
+	code = cli_wait(&wp, &out, &err);
+	if (code != 0)
+		FAIL("watch: exit %d on SIGTERM\n--- stderr:\n%s", code, err);
+	free(out);
+	free(err);
+
+	/* streaming without a tty: plain samples until SIGTERM, exit 0 */
+	struct cli_proc p;
+	const struct oci_test_flags f = { .root = t->tmp.root };
+	oci_test_spawn(OCI_FLAGS_AFTER_VERB, &f, NULL,
+		       (const char *const[]){ "stats", "-o", "json", "-d", t->dep, NULL }, &p);
+	free(wait_text(p.out_path, "}\n{", NULL)); /* a second line */
+	kill(p.pid, SIGTERM);
+	code = cli_wait(&p, &out, &err);
+	if (code != 0 || cli_count_lines(out) < 2 || !strstr(out, "\"replica\":\"box-rep-1\""))
+		FAIL("expected stats to stream a line per second until SIGTERM, exit 0; exit %d\n--- stdout:\n%s--- stderr:\n%s",
+		     code, out, err);
+	free(out);
+	free(err);
+}
+
+/* stats of a replica that exited: exit 1, the message says so and how it
+ * ended; an unknown replica: exit 1, named. */
+static void test_stats_of_an_exited_replica(void **state)
+{
+	struct rh_test *t = rh_begin(state, g.usable, g.skip_why);
+	free(apply_spec(t, "  once:\n"
+			   "    image: {name: \"oci:@IMG@:1.0\"}\n"
+			   "    network_mode: none\n"
+			   "    command: {args: [\"/bin/sh\", \"-c\", \"exit 3\"]}\n"
+			   "    restart_policy: {kind: \"no\"}\n"));
+	rh_wait_rep(t, "once", 1, "exited", 0, WAIT_MS, 50);
+	char *out = NULL, *err = NULL;
+	int code = ZL(t, &out, &err, "stats", "once-rep-1", "-d", t->dep, "--no-stream");
+	if (code != 1 || !strstr(err, "once-rep-1 is not running") || !strstr(err, "exited with code 3") ||
+	    *out)
+		FAIL("expected exit 1 saying once-rep-1 is not running, exited with code 3; exit %d\n--- stdout:\n%s--- stderr:\n%s",
+		     code, out, err);
+	free(out);
+	free(err);
+	code = ZL(t, &out, &err, "stats", "nosuch-rep-1", "-d", t->dep, "--no-stream");
+	if (code != 1 || !strstr(err, "no replica nosuch-rep-1"))
+		FAIL("expected exit 1 naming nosuch-rep-1; exit %d\n--- stderr:\n%s", code, err);
 	free(out);
 	free(err);
 }
@@ -337,6 +572,8 @@ int main(void)
 		T(test_events_of_a_crash_loop),
 		T(test_events_since_garbage),
 		T(test_events_follow),
+		T(test_stats_move_under_load),
+		T(test_stats_of_an_exited_replica),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,7 +1,10 @@
 /* test_observe_units.c: what events, stats and inspect rest on: --since (a
  * duration or an RFC 3339 time), the events table's bounded retention and
- * its query (after an id, since a time, of a deployment), and the exit
- * event's sentence and facts. Each store test has its own temporary root. */
+ * its query (after an id, since a time, of a deployment), the exit event's
+ * sentence and facts; cgroup usage on v2 and v1 (fixture trees in
+ * tests/fixtures/cgroup laid out as the kernel does), the interface
+ * counters of /proc/<pid>/net/dev and cpu %. Each store test has its own
+ * temporary root. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +12,7 @@
 
 #include <string.h>
 
+#include "backends/supervise.h"
 #include "reconcile/reconcile-internal.h"
 
 #define assert_ok(call, err)                                          \
@@ -210,6 +214,96 @@ static void test_exit_event_sentence_and_facts(void **state)
 	state_events_free(&ev);
 }
 
+/* ---- cgroup usage (backends/cgroup_stats.c) ---- */
+
+static char *cgroup_fixtures(const char *version)
+{
+	const char *e = getenv("ZLAPPLY_SOURCE_ROOT");
+	return zl_xasprintf("%s/tests/fixtures/cgroup/%s", e && *e ? e : ZL_TEST_SOURCE_ROOT, version);
+}
+
+static void assert_stats(const struct backend_stats *got, const struct backend_stats *want)
+{
+	assert_int_equal(got->cpu_usage_ns, want->cpu_usage_ns);
+	assert_int_equal(got->memory_bytes, want->memory_bytes);
+	assert_int_equal(got->memory_cache_bytes, want->memory_cache_bytes);
+	assert_int_equal(got->memory_limit_bytes, want->memory_limit_bytes);
+	assert_int_equal(got->pids, want->pids);
+	assert_int_equal(got->blkio_read_bytes, want->blkio_read_bytes);
+	assert_int_equal(got->blkio_write_bytes, want->blkio_write_bytes);
+}
+
+static void test_cgroup_v2(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *base = cgroup_fixtures("v2");
+	struct backend_stats st;
+	supervise_cgroup_stats_at(base, true, "/zlapply/zl-shop-web-1", &st);
+	assert_stats(&st, &(struct backend_stats){
+				   .cpu_usage_ns = 2500000000, /* usage_usec 2500000 */
+				   .memory_bytes = 52428800,
+				   .memory_cache_bytes = 8388608, /* inactive_file */
+				   .memory_limit_bytes = 134217728,
+				   .pids = 7,
+				   .blkio_read_bytes = 1048576 + 2048, /* two devices */
+				   .blkio_write_bytes = 4096 + 8192,
+			   });
+	/* memory.max "max" is no limit; an empty io.stat did no i/o */
+	supervise_cgroup_stats_at(base, true, "/zlapply/zl-shop-idle-1", &st);
+	assert_stats(&st, &(struct backend_stats){ 10000, 4096, 0, -1, 1, 0, 0 });
+	/* a cgroup that is not there: all unknown */
+	supervise_cgroup_stats_at(base, true, "/zlapply/zl-gone-1", &st);
+	assert_stats(&st, &BACKEND_STATS_UNKNOWN);
+}
+
+static void test_cgroup_v1(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *base = cgroup_fixtures("v1");
+	struct backend_stats st;
+	supervise_cgroup_stats_at(base, false, "/zlapply/zl-shop-web-1", &st);
+	/* blkio from the _recursive file (per device Read/Write; Sync, Async,
+	 * Total lines ignored), not the plain one that says 0 */
+	assert_stats(&st, &(struct backend_stats){ 3000000000, 62914560, 10485760, 268435456, 3,
+						   1048576 + 512, 65536 });
+	/* v1's "no limit" is a huge number; without the _recursive file the
+	 * plain one counts; hierarchies without the cgroup stay unknown */
+	supervise_cgroup_stats_at(base, false, "/zlapply/zl-shop-nolimit-1", &st);
+	assert_stats(&st, &(struct backend_stats){ -1, 4096, -1, -1, -1, 100, 200 });
+}
+
+static void test_net_dev_and_cpu_percent(void **state)
+{
+	(void)state;
+	static const char net_dev[] =
+		"Inter-|   Receive                                                |  Transmit\n"
+		" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
+		"    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n"
+		"  eth0: 2001234    1500    0    0    0     0          0         0    65432     800    0    0    0     0       0          0\n"
+		"  eth1:      10       1    0    0    0     0          0         0       20       1    0    0    0     0       0          0\n";
+	int64_t rx, tx;
+	assert_int_equal(stats_net_dev_parse(net_dev, &rx, &tx), 0);
+	assert_int_equal(rx, 2001244);
+	assert_int_equal(tx, 65452);
+	/* only lo: nothing to say */
+	static const char only_lo[] =
+		"Inter-|   Receive |  Transmit\n face |bytes|bytes\n"
+		"    lo: 5 1 0 0 0 0 0 0 5 1 0 0 0 0 0 0\n";
+	assert_int_equal(stats_net_dev_parse(only_lo, &rx, &tx), -1);
+	assert_int_equal(rx, -1);
+
+	/* 1.5 s of cpu in 2 s: 75 %; two cpus busy: 200 %; unknown: -1 */
+	struct reconcile_usage a = { .at_ns = 1000000000, .cpu_usage_ns = 500000000 };
+	struct reconcile_usage b = { .at_ns = 3000000000, .cpu_usage_ns = 2000000000 };
+	assert_true(reconcile_usage_cpu_percent(&a, &b) == 75.0);
+	b.cpu_usage_ns = 4500000000;
+	assert_true(reconcile_usage_cpu_percent(&a, &b) == 200.0);
+	a.cpu_usage_ns = -1;
+	assert_true(reconcile_usage_cpu_percent(&a, &b) == -1);
+	a.cpu_usage_ns = 5000000000; /* the counter went back: a new cgroup */
+	assert_true(reconcile_usage_cpu_percent(&a, &b) == -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +314,9 @@ int main(void)
 						store_close),
 		cmocka_unit_test_setup_teardown(test_exit_event_sentence_and_facts, store_open,
 						store_close),
+		cmocka_unit_test(test_cgroup_v2),
+		cmocka_unit_test(test_cgroup_v1),
+		cmocka_unit_test(test_net_dev_and_cpu_percent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
