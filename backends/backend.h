@@ -185,6 +185,10 @@ struct backend_ops {
 		     struct zl_err *err);
 	/* Waits up to timeout_ms for id to exit; 0 when it exited. */
 	int (*wait)(struct backend *b, const char *id, int64_t timeout_ms, struct zl_err *err);
+	/* Optional (inspect): *json, a JSON object summing up how the backend
+	 * runs id (runtime, process, mounts, namespaces, cgroup, limits; no
+	 * environment values); caller frees. NULL op = nothing to say. */
+	int (*inspect)(struct backend *b, const char *id, char **json, struct zl_err *err);
 	/* Optional: moves the output of id's finished run to dest_path (whose
 	 * directory exists), so its next start begins a fresh log. No log is
 	 * not an error (dest_path is then not created). NULL = nothing to keep. */

@@ -139,6 +139,8 @@ static const struct {
 	  "what happened to replicas and images, with time and reason; -f follows new ones" },
 	{ "stats", CLI_STATS, "zlapply stats [REPLICA...] [-d NAME] [--no-stream] [-o text|json]",
 	  "cpu %, memory, pids, network and block i/o of running replicas, refreshing" },
+	{ "inspect", CLI_INSPECT, "zlapply inspect REPLICA [-d NAME] [-o text|json]",
+	  "everything known about one replica: spec, backend, mounts, network, health, exits" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };

@@ -92,6 +92,9 @@ int main(int argc, char **argv)
 	case CLI_STATS:
 		code = cmd_stats(&o);
 		break;
+	case CLI_INSPECT:
+		code = cmd_inspect(&o);
+		break;
 
 	default:
 		code = cmd_apply(&o);

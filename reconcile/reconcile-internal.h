@@ -44,6 +44,11 @@ int images_prune(struct images_ctx *ctx, int64_t *freed, size_t *images_removed,
 		 struct zl_err *err);
 
 
+/* A replica's spec hash: the spec's (spec_service_hash()) mixed with the
+ * image's manifest digest in place, so a new image under the same tag
+ * makes a new hash (apply.c). */
+void apply_hash_with_digest(char hash[65], const char *digest);
+
 /* ---- replica names (replica.c) ---- */
 /* Splits "web-rep-3" into (*service "web", *index 3); plain "web" gives
  * index 0 (every replica). -1 (kind INPUT) for an empty name. Caller frees

@@ -227,6 +227,14 @@ double reconcile_usage_cpu_percent(const struct reconcile_usage *prev,
 				   const struct reconcile_usage *cur);
 void reconcile_stats_free(struct reconcile_stats *s);
 
+/* ---- inspect (inspect.c) ---- */
+/* Everything known about the replica target names (SERVICE-rep-N, or a
+ * SERVICE with one replica) as one JSON object text (*json; caller frees;
+ * shape in docs/operations.md, "Inspect"). -1 with err: INPUT when target
+ * is ambiguous, FAIL when no replica has that name. */
+int reconcile_inspect(const struct reconcile_opts *opts, const char *target, const char *deployment,
+		      char **json, struct zl_err *err);
+
 /* ---- status (status.c) ---- */
 /* cpu and memory of one replica (cgroup files, no subprocess); -1 unknown. */
 struct reconcile_replica_stats {
