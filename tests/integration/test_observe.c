@@ -10,6 +10,7 @@
 #include "replica-helpers.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -55,6 +56,31 @@ static char *wait_text(const char *path, const char *needle, const char *also)
 		free(text);
 		cli_sleep_ms(50);
 	}
+}
+
+/* Waits until pid holds a state database open. */
+static void wait_db_open(pid_t pid)
+{
+	int64_t deadline = cli_mono_ms() + WAIT_MS;
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	while (cli_mono_ms() < deadline) {
+		DIR *d = opendir(dir);
+		struct dirent *de;
+		bool open_now = false;
+		while (d && (de = readdir(d)) && !open_now) {
+			char link[PATH_MAX + 64], target[PATH_MAX] = "";
+			snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+			ssize_t n = readlink(link, target, sizeof(target) - 1);
+			open_now = n > 0 && strstr(target, "/state.db");
+		}
+		if (d)
+			closedir(d);
+		if (open_now)
+			return;
+		cli_sleep_ms(20);
+	}
+	FAIL("pid %d did not open its state database within %d ms", (int)pid, WAIT_MS);
 }
 
 /* ---- events ---- */
@@ -225,6 +251,13 @@ static void test_events_follow(void **state)
 		       (const char *const[]){ "events", "-f", "-o", "json", "-d", t->dep, "--since",
 					      since, NULL },
 		       &p);
+	/* and one without --since: it starts with what comes after it has
+	 * read the table (it holds the database open by then) */
+	struct cli_proc q;
+	oci_test_spawn(OCI_FLAGS_AFTER_VERB, &f, NULL,
+		       (const char *const[]){ "events", "-f", "-d", t->dep, NULL }, &q);
+	wait_db_open(q.pid);
+	cli_sleep_ms(300);
 	char *out = NULL, *err = NULL;
 	assert_int_equal(ZL(t, &out, &err, "kill", "box", "-d", t->dep, "--signal", "KILL"), 0);
 	free(out);
@@ -253,6 +286,19 @@ static void test_events_follow(void **state)
 		lines++;
 	}
 	assert_true(lines >= 1);
+	free(out);
+	free(err);
+
+	/* text, from when it started: the exit, not the create */
+	free(wait_text(q.out_path, "exited", NULL));
+	kill(q.pid, SIGTERM);
+	code = cli_wait(&q, &out, &err);
+	char *exit_line = cli_find_line(out, (const char *const[]){ "box-rep-1", "exited", "SIGKILL", NULL });
+	bool printed = exit_line != NULL;
+	free(exit_line);
+	if (code != 0 || !printed || strstr(out, "created"))
+		FAIL("expected events -f to print only the exit of box-rep-1 and end 0; exit %d\n--- stdout:\n%s--- stderr:\n%s",
+		     code, out, err);
 	free(out);
 	free(err);
 }
