@@ -66,10 +66,19 @@ struct backend_replica_spec {
 	const struct net_subnet *subnet; /* the bridge's */
 };
 
+/* A replica's usage, from its cgroup; -1 unknown. Counters (cpu, block
+ * i/o) grow for the life of the cgroup. */
 struct backend_stats {
-	int64_t cpu_usage_ns;  /* -1 unknown */
-	int64_t memory_bytes;  /* -1 unknown */
+	int64_t cpu_usage_ns;
+	int64_t memory_bytes;       /* usage, page cache included */
+	int64_t memory_cache_bytes; /* of which inactive file cache (reclaimable) */
+	int64_t memory_limit_bytes; /* -1 also when unlimited */
+	int64_t pids;
+	int64_t blkio_read_bytes, blkio_write_bytes;
 };
+/* Every field -1. */
+#define BACKEND_STATS_UNKNOWN                                                              \
+	((struct backend_stats){ -1, -1, -1, -1, -1, -1, -1 })
 
 struct backend_log_opts {
 	size_t tail;     /* last N lines; 0 = all; BACKEND_LOG_TAIL_NONE = none */
@@ -176,6 +185,10 @@ struct backend_ops {
 		     struct zl_err *err);
 	/* Waits up to timeout_ms for id to exit; 0 when it exited. */
 	int (*wait)(struct backend *b, const char *id, int64_t timeout_ms, struct zl_err *err);
+	/* Optional (inspect): *json, a JSON object summing up how the backend
+	 * runs id (runtime, process, mounts, namespaces, cgroup, limits; no
+	 * environment values); caller frees. NULL op = nothing to say. */
+	int (*inspect)(struct backend *b, const char *id, char **json, struct zl_err *err);
 	/* Optional: moves the output of id's finished run to dest_path (whose
 	 * directory exists), so its next start begins a fresh log. No log is
 	 * not an error (dest_path is then not created). NULL = nothing to keep. */

@@ -717,45 +717,6 @@ int supervise_archive_logs(const struct supervised *s, const char *dest_path, st
 	return 0;
 }
 
-static int64_t read_int_file(const char *path)
-{
-	char buf[64];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return strtoll(buf, NULL, 10);
-}
-
-void supervise_cgroup_stats(const char *cgroup, struct backend_stats *st)
-{
-	st->cpu_usage_ns = st->memory_bytes = -1;
-	char path[4096];
-	if (zl_cgroup2()) {
-		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.current", cgroup);
-		st->memory_bytes = read_int_file(path);
-		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.stat", cgroup);
-		FILE *f = fopen(path, "re");
-		if (f) {
-			char key[64];
-			long long v;
-			while (fscanf(f, "%63s %lld", key, &v) == 2)
-				if (strcmp(key, "usage_usec") == 0)
-					st->cpu_usage_ns = v * 1000;
-			fclose(f);
-		}
-	} else {
-		snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", cgroup);
-		st->memory_bytes = read_int_file(path);
-		snprintf(path, sizeof(path), "/sys/fs/cgroup/cpuacct%s/cpuacct.usage", cgroup);
-		st->cpu_usage_ns = read_int_file(path);
-	}
-}
-
 /* ---- the replica record (adoption) ---- */
 int supervise_write_replica(const struct supervised *s, const struct backend_replica_spec *rs,
 			    struct zl_err *err)

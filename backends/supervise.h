@@ -97,8 +97,15 @@ void supervise_settle(const struct supervised *s, bool scan);
 int supervise_logs(const struct supervised *s, const struct backend_log_opts *o, FILE *out,
 		   struct zl_err *err);
 int supervise_archive_logs(const struct supervised *s, const char *dest_path, struct zl_err *err);
-/* CPU and memory of a cgroup ("/zlapply/<id>"), v2 or v1. */
+/* cgroup_stats.c: the usage of a cgroup ("/zlapply/<id>") on this host,
+ * v2 or v1 (what is unknown stays -1). */
 void supervise_cgroup_stats(const char *cgroup, struct backend_stats *st);
+/* The same under base (a cgroup mount: "/sys/fs/cgroup", or a fixture
+ * tree in tests): v2 reads base<cgroup>/{cpu.stat, memory.current,
+ * memory.max, memory.stat, pids.current, io.stat}; v1 reads
+ * base/<controller><cgroup>/ of cpuacct, memory, pids and blkio. */
+void supervise_cgroup_stats_at(const char *base, bool v2, const char *cgroup,
+			       struct backend_stats *st);
 
 /* The `replica` record: who this is, for adoption by a database that lost it. */
 int supervise_write_replica(const struct supervised *s, const struct backend_replica_spec *rs,

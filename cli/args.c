@@ -11,11 +11,13 @@
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | \
 		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | \
-		   V(CLI_COMPLETION) | V(CLI_MAN) | V(CLI_RENDER))
+		   V(CLI_COMPLETION) | V(CLI_MAN) | V(CLI_RENDER) | OBSERVE_VERBS)
+/* observe: events, stats, inspect read the store (and cgroups), never lock */
+#define OBSERVE_VERBS (V(CLI_EVENTS) | V(CLI_STATS) | V(CLI_INSPECT))
 #define REPLICA_VERBS (V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
 #define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE) | V(CLI_PULL) | \
 		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_DOCTOR) | \
-		  V(CLI_RUN))
+		  V(CLI_RUN) | OBSERVE_VERBS)
 #define PULLING (V(CLI_APPLY) | V(CLI_PULL) | V(CLI_WATCH) | V(CLI_RUN))
 #define LOCKING (V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_PULL) | V(CLI_PRUNE) | V(CLI_DOCTOR) | \
 		 V(CLI_RUN))
@@ -27,13 +29,14 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
        OPT_DETACH /* jobs/cron: run --detach */,
        OPT_EXIT_CODE, OPT_COLOR /* shell: diff --exit-code, --color */,
-       OPT_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_PUBLISH_MODE, OPT_STRICT, OPT_INCLUDE_VALUES, OPT_SECRETS_DIR /* render */ };
+       OPT_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_PUBLISH_MODE, OPT_STRICT, OPT_INCLUDE_VALUES, OPT_SECRETS_DIR /* render */,
+       OPT_SINCE, OPT_NO_STREAM /* observe: events --since, stats --no-stream */ };
 
 /* shell: verbs that print data take -o json; verbs that print a table or a
  * plan take --color. */
 #define PRINTING (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		  V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | V(CLI_DOCTOR) | V(CLI_RUN) | V(CLI_KILL) | \
-		  V(CLI_VERSION))
+		  V(CLI_VERSION) | OBSERVE_VERBS)
 #define COLORED (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE))
 
 struct flag {
@@ -46,12 +49,17 @@ struct flag {
 static const struct flag flags[] = {
 	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_RENDER),
 	  "FILE|DIR|-", "deployment spec: a file, a directory of *.yaml/*.yml, or - for stdin (repeatable)" },
-	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_RUN),
+	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_RUN) | OBSERVE_VERBS,
 	  "NAME", "a deployment by name (delete: repeatable)" },
 	{ { "signal", required_argument, NULL, OPT_SIGNAL }, V(CLI_KILL),
 	  "SIGNAL", "KILL (default), TERM, INT, HUP, USR1 or USR2; with or without SIG, any case" },
-	{ { "follow", no_argument, NULL, OPT_FOLLOW }, V(CLI_LOGS),
-	  NULL, "keep printing new output until the replica exits (also -f)" },
+	{ { "follow", no_argument, NULL, OPT_FOLLOW }, V(CLI_LOGS) | V(CLI_EVENTS),
+	  NULL, "keep printing new output until the replica exits (also -f); events: new events until interrupted" },
+	/* observe */
+	{ { "since", required_argument, NULL, OPT_SINCE }, V(CLI_EVENTS),
+	  "D|TIME", "only events since a duration ago (10m, 1h30m) or an RFC 3339 time" },
+	{ { "no-stream", no_argument, NULL, OPT_NO_STREAM }, V(CLI_STATS),
+	  NULL, "print one sample and exit instead of refreshing" },
 	{ { "tail", required_argument, NULL, OPT_TAIL }, V(CLI_LOGS),
 	  "N", "only the last N lines" },
 	{ { "timestamps", no_argument, NULL, OPT_TIMESTAMPS }, V(CLI_LOGS),
@@ -166,6 +174,12 @@ static const struct {
 	{ "man", CLI_MAN, "zlapply man", "print the zlapply(1) manual page (troff: zlapply man | man -l -)" },
 	{ "render", CLI_RENDER, "zlapply render --to kubernetes|compose -f FILE|DIR|- [--output-dir DIR] [--strict]",
 	  "print the spec as Kubernetes manifests or a Compose file for Swarm (docs/scale-out.md)" },
+	{ "events", CLI_EVENTS, "zlapply events [-d NAME] [-f] [--since D|TIME] [-o text|json]",
+	  "what happened to replicas and images, with time and reason; -f follows new ones" },
+	{ "stats", CLI_STATS, "zlapply stats [REPLICA...] [-d NAME] [--no-stream] [-o text|json]",
+	  "cpu %, memory, pids, network and block i/o of running replicas, refreshing" },
+	{ "inspect", CLI_INSPECT, "zlapply inspect REPLICA [-d NAME] [-o text|json]",
+	  "everything known about one replica: spec, backend, mounts, network, health, exits" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };
@@ -306,8 +320,9 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	optind = 1;
 	opterr = 0;
 	int c;
-	/* logs: -f is --follow (as in docker logs), -t is --timestamps. */
-	const char *shortopts = o->verb == CLI_LOGS ? ":fd:tqvh" : ":f:d:o:qvh";
+	/* logs: -f is --follow (as in docker logs), -t is --timestamps; events: -f is --follow. */
+	const char *shortopts = o->verb == CLI_LOGS ? ":fd:tqvh" :
+				o->verb == CLI_EVENTS ? ":fd:o:qvh" : ":f:d:o:qvh";
 	o->tail = -1;
 	while ((c = getopt_long(nargs, args, shortopts, longopts, NULL)) != -1) {
 		if (o->verb == CLI_LOGS && (c == 'f' || c == 't')) {
@@ -315,6 +330,10 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 				o->follow = true;
 			else
 				o->timestamps = true;
+			continue;
+		}
+		if (o->verb == CLI_EVENTS && c == 'f') {
+			o->follow = true;
 			continue;
 		}
 		if (c == '?') {
@@ -391,6 +410,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_STRICT: o->strict = true; break;
 		case OPT_INCLUDE_VALUES: o->include_values = true; break;
 		case OPT_SECRETS_DIR: o->secrets_dir = optarg; break;
+		case OPT_SINCE: o->since = optarg; break;
+		case OPT_NO_STREAM: o->no_stream = true; break;
 		case OPT_INTERVAL:
 			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)
 				return zl_err_prefix(err, "--interval");
@@ -411,7 +432,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		}
 	}
 	if (optind < nargs && (o->verb == CLI_PULL || o->verb == CLI_RUN || o->verb == CLI_COMPLETION ||
-			       (V(o->verb) & REPLICA_VERBS))) {
+			       (V(o->verb) & (REPLICA_VERBS | V(CLI_STATS) | V(CLI_INSPECT))))) {
 		for (int i = optind; i < nargs; i++)
 			push(&o->args, &o->arg_count, args[i]);
 		optind = nargs;
@@ -465,6 +486,12 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		return zl_invalid(err, "status takes at most one -d NAME");
 	if (o->verb == CLI_COMPLETION && o->arg_count != 1)
 		return zl_invalid(err, "completion needs one shell: bash, zsh or fish");
+	if ((V(o->verb) & OBSERVE_VERBS) && o->name_count > 1)
+		return zl_invalid(err, "%s takes at most one -d NAME", cli_verb_name(o->verb));
+	if (o->verb == CLI_INSPECT && o->arg_count != 1)
+		return zl_invalid(err, o->arg_count ? "inspect takes one REPLICA, got \"%s\" too"
+						    : "inspect needs a REPLICA: SERVICE-rep-N%s",
+				  o->arg_count ? o->args[1] : "");
 	return 0;
 }
 

@@ -17,6 +17,7 @@ enum cli_verb {
 	CLI_COMPLETION, /* shell: zlapply completion bash|zsh|fish */
 	CLI_MAN,        /* shell: zlapply man (zlapply(1) as troff) */
 	CLI_RENDER, /* render: zlapply render --to kubernetes|compose */
+	CLI_EVENTS, CLI_STATS, CLI_INSPECT, /* observe: events, stats, inspect */
 };
 
 enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
@@ -72,6 +73,9 @@ struct cli_opts {
 	 * --include-values, --secrets-dir */
 	const char *render_to, *output_dir, *public_service, *publish_mode, *secrets_dir;
 	bool strict, include_values;
+	/* observe: events [-f] [--since D], stats [--no-stream] */
+	const char *since;       /* --since, parsed by cmd_events against the clock */
+	bool no_stream;
 };
 
 /* diff --exit-code: something would change. 5 and 6 are the rollout's. */
@@ -120,6 +124,9 @@ int cmd_watch(const struct cli_opts *o);
 int cmd_doctor(const struct cli_opts *o); /* networking: doctor [--fix] */
 int cmd_run(const struct cli_opts *o);    /* jobs/cron: run JOB [--timeout D] [--detach] */
 int cmd_render(const struct cli_opts *o); /* render: render --to TARGET -f FILE */
+int cmd_events(const struct cli_opts *o);  /* observe: events [-d NAME] [-f] [--since D] */
+int cmd_stats(const struct cli_opts *o);   /* observe: stats [REPLICA...] [--no-stream] */
+int cmd_inspect(const struct cli_opts *o); /* observe: inspect REPLICA */
 /* The reconcile options the flags describe, for every verb that opens a
  * backend or the store (root, backend, --runtime, lock timeout, quiet,
  * bridge, subnet, images). dry_run, plan_out and the run fields are left to
@@ -133,6 +140,16 @@ int cli_reconcile_opts(const struct cli_opts *o, struct reconcile_opts *out, str
 int cli_exit_code(const struct zl_err *err);
 /* Prints "zlapply: error: MSG" to stderr and returns the exit code. */
 int cli_fail(const struct zl_err *err);
+
+/* stream.c: verbs that print until interrupted (events -f, stats) */
+struct cJSON;
+/* SIGINT and SIGTERM set the stop flag (and cut a sleep short). */
+void cli_stop_on_signals(void);
+bool cli_stop_requested(void);
+void cli_sleep_ms(int64_t ms);
+/* -o json of a list: item goes into array, or with array NULL is printed as
+ * one line (JSON Lines); either way the caller no longer owns it. */
+void output_json_emit(struct cJSON *item, struct cJSON *array);
 
 /* output.c */
 /* jobs/cron: what status shows besides replicas (either may be NULL). */

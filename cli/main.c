@@ -98,6 +98,15 @@ int main(int argc, char **argv)
 	case CLI_RENDER: /* render */
 		code = cmd_render(&o);
 		break;
+	case CLI_EVENTS: /* observe */
+		code = cmd_events(&o);
+		break;
+	case CLI_STATS:
+		code = cmd_stats(&o);
+		break;
+	case CLI_INSPECT:
+		code = cmd_inspect(&o);
+		break;
 	default:
 		code = cmd_apply(&o);
 		break;

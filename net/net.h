@@ -113,6 +113,10 @@ struct net_replica {
 					  * (the namespace is made again after a reboot) */
 };
 
+/* The MAC of a replica's eth0 on the bridge: 02:42 and its IPv4 address
+ * (Docker's rule), the same whenever the replica gets that address. */
+void net_replica_mac(uint32_t ip, unsigned char mac[6]);
+
 /* Creates netns net_netns_name(...), a veth pair with host end
  * net_ifname("zlh", ...) on the bridge and the peer made directly inside the
  * netns as "eth0", ip/prefix on eth0, lo and eth0 up, a default route via

@@ -166,6 +166,13 @@ static void undo_setup(struct nl_sock *host_nl, const char *ns, const char *host
 			(void)unlink(u->files[i]);
 }
 
+void net_replica_mac(uint32_t ip, unsigned char mac[6])
+{
+	const unsigned char m[6] = { 0x02, 0x42, (unsigned char)(ip >> 24), (unsigned char)(ip >> 16),
+				     (unsigned char)(ip >> 8), (unsigned char)ip };
+	memcpy(mac, m, sizeof(m));
+}
+
 int net_replica_setup(const struct net_replica *r, char **netns_path, struct zl_err *err)
 {
 	struct zl_err e = ZL_ERR_INIT;
@@ -211,8 +218,8 @@ int net_replica_setup(const struct net_replica *r, char **netns_path, struct zl_
 	 * does), so a replica recreated with the same address answers with the
 	 * same MAC and the host's and its peers' ARP caches stay right: no
 	 * connection stalls on a stale neighbour entry after a rolling update. */
-	unsigned char mac[6] = { 0x02, 0x42, (unsigned char)(r->ip >> 24), (unsigned char)(r->ip >> 16),
-				 (unsigned char)(r->ip >> 8), (unsigned char)r->ip };
+	unsigned char mac[6];
+	net_replica_mac(r->ip, mac);
 	if (nl_veth_create(&host_nl, host_if, "eth0", ns_fd, mac, &e) < 0)
 		goto fail;
 	u.veth = true;

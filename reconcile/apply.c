@@ -72,13 +72,19 @@ static int desired_build(const struct spec_deployment *dep, const char *secrets_
 /* Folds the image's manifest digest into the service's spec hash and its
  * "image" section, so a tag that moved to a new digest recreates replicas
  * (decision 2) and diff says "image changed". */
+void apply_hash_with_digest(char hash[65], const char *digest)
+{
+	char hex[65];
+	_cleanup_free_ char *joined = zl_xasprintf("%s\n%s", hash, digest);
+	zl_sha256_hex(joined, strlen(joined), hex);
+	memcpy(hash, hex, sizeof(hex));
+}
+
 static void mix_image_digest(struct plan_desired_service *ds)
 {
 	const char *digest = ds->image.manifest_digest;
 	char hex[65];
-	_cleanup_free_ char *joined = zl_xasprintf("%s\n%s", ds->spec_hash, digest);
-	zl_sha256_hex(joined, strlen(joined), hex);
-	memcpy(ds->spec_hash, hex, sizeof(hex));
+	apply_hash_with_digest(ds->spec_hash, digest);
 
 	cJSON *sections = cJSON_Parse(ds->sections);
 	cJSON *image = cJSON_GetObjectItemCaseSensitive(sections, "image");
@@ -221,11 +227,7 @@ static int record_observed(struct state_db *db, const struct state_replicas *bef
 		if (state_replica_upsert(db, r, err) < 0)
 			goto fail;
 		if (r->state != old->state && r->state == STATE_REPLICA_EXITED) {
-			_cleanup_free_ char *msg =
-				r->exit_signal ? zl_xasprintf("exited on signal %d", r->exit_signal)
-					       : zl_xasprintf("exited with code %d", r->exit_code);
-			if (state_event_add(db, now_ms, r->deployment, r->service, r->index, "exited",
-					    msg, err) < 0)
+			if (events_record_exit(db, now_ms, r, err) < 0)
 				goto fail;
 		} else if (r->state != old->state && r->state == STATE_REPLICA_UNKNOWN) {
 			if (state_event_add(db, now_ms, r->deployment, r->service, r->index, "lost",

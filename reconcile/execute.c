@@ -73,10 +73,10 @@ static int record_run_start(const struct exec_ctx *x, const struct state_replica
  * the replica's container (a job/cron replica then begins a run). A cron
  * run's schedule is recorded with it, started or not: a failed attempt
  * waits for the next scheduled time like a run would. */
-static int record_result(const struct exec_ctx *x, int64_t journal_id,
-			 enum state_journal_status status, const struct state_replica *row,
-			 bool started, const char *event_kind, const char *message,
-			 struct zl_err *err)
+static int record_result_data(const struct exec_ctx *x, int64_t journal_id,
+			      enum state_journal_status status, const struct state_replica *row,
+			      bool started, const char *event_kind, const char *message,
+			      const char *event_data, struct zl_err *err)
 {
 	const struct plan_action *a = x->a;
 	int64_t t = now(x);
@@ -98,8 +98,8 @@ static int record_result(const struct exec_ctx *x, int64_t journal_id,
 	if (r == 0)
 		r = state_journal_finish(x->db, journal_id, status, message, t, err);
 	if (r == 0)
-		r = state_event_add(x->db, t, a->deployment, a->service, a->index, event_kind,
-				    message, err);
+		r = state_event_add_data(x->db, t, a->deployment, a->service, a->index, event_kind,
+					 message, event_data, err);
 	if (r == 0)
 		r = state_commit(x->db, err);
 	if (r < 0)
@@ -110,6 +110,29 @@ static int record_result(const struct exec_ctx *x, int64_t journal_id,
 			zl_log(ZL_LOG_WARN, "remove old run log %s: %s", pruned[i], strerror(errno));
 	state_names_free(pruned, pruned_count);
 	return r;
+}
+
+/* record_result_data() without facts beyond the message. */
+static int record_result(const struct exec_ctx *x, int64_t journal_id,
+			 enum state_journal_status status, const struct state_replica *row,
+			 bool started, const char *event_kind, const char *message,
+			 struct zl_err *err)
+{
+	return record_result_data(x, journal_id, status, row, started, event_kind, message, NULL,
+				  err);
+}
+
+/* events: an event outside record_result's transaction (a step of an
+ * action: created, stopped); losing it is logged, never fails the action. */
+static void note_event(const struct exec_ctx *x, const char *kind, const char *message,
+		       struct cJSON *data)
+{
+	const struct plan_action *a = x->a;
+	struct zl_err e = ZL_ERR_INIT;
+	if (events_record(x->db, now(x), a->deployment, a->service, a->index, kind, message, data,
+			  &e) < 0)
+		zl_log(ZL_LOG_WARN, "%s-rep-%d: record event %s: %s", a->service, a->index, kind,
+		       e.msg);
 }
 
 /* Moves the output of run run_no to its archive and records where. */
@@ -344,6 +367,11 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 		r = x->b->ops->create(x->b, &rs, &act);
 		if (r < 0)
 			zl_err_prefix(&act, "create");
+		if (r == 0) { /* events: the container exists before init steps and start */
+			_cleanup_free_ char *msg = NULL;
+			struct cJSON *data = events_create_data(&rs, x->b->ops->name, &msg);
+			note_event(x, "created", msg, data);
+		}
 		/* init steps run after create, before start (reconcile/init.c) */
 		if (r == 0 && (r = init_run_steps(x->b, a, x->backend_id, env, env_count, &act)) < 0)
 			init_fail = true;
@@ -373,8 +401,10 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 	row.started_at = now(x);
 	take_backend_state(x, &row);
 	row.updated_at = now(x);
-	ret = record_result(x, journal_id, STATE_JOURNAL_DONE, &row, true, "started",
-			    "created and started", err);
+	char started[48]; /* events: the facts of a start */
+	snprintf(started, sizeof(started), "{\"pid\":%lld}", (long long)row.pid);
+	ret = record_result_data(x, journal_id, STATE_JOURNAL_DONE, &row, true, "started",
+				 "created and started", row.pid > 0 ? started : NULL, err);
 	/* Last use feeds `zlapply images`; losing it is harmless. */
 	struct zl_err ignored = ZL_ERR_INIT;
 	if (ret == 0 && ds->image.reference &&
@@ -425,6 +455,8 @@ static int do_remove(const struct exec_ctx *x, const struct state_replica *curre
 	if (r == 0 && st.status == BACKEND_STATUS_RUNNING &&
 	    (r = x->b->ops->stop(x->b, x->backend_id, signo, grace, &act)) < 0)
 		zl_err_prefix(&act, "stop");
+	else if (r == 0 && st.status == BACKEND_STATUS_RUNNING) /* events */
+		note_event(x, "stopped", a->reason ? a->reason : "stopped", NULL);
 	if (r == 0 && keeps_runs(a)) {
 		struct zl_err ignored = ZL_ERR_INIT;
 		bool known = x->b->ops->state(x->b, x->backend_id, &st, &ignored) == 0;
@@ -515,8 +547,12 @@ static int do_restart(const struct exec_ctx *x, const struct state_replica *curr
 		execute_mark_restarted(&row, now(x));
 		take_backend_state(x, &row);
 		row.updated_at = now(x);
-		ret = record_result(x, journal_id, STATE_JOURNAL_DONE, &row, true, "restarted",
-				    x->a->reason ? x->a->reason : "restarted", err);
+		/* events: the restart count and the back-off it waited */
+		_cleanup_free_ char *msg = NULL;
+		_cleanup_free_ char *data = events_restart_data(
+			current, row.restarts, x->a->reason ? x->a->reason : "restarted", &msg);
+		ret = record_result_data(x, journal_id, STATE_JOURNAL_DONE, &row, true, "restarted",
+					 msg, data, err);
 	}
 	state_replica_clear(&row);
 	return ret;

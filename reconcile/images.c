@@ -153,6 +153,15 @@ static int pull_and_record(struct images_ctx *ctx, const char *image, struct ima
 		.last_used = now,
 	};
 	int r = ctx->db ? state_image_upsert(ctx->db, &row, err) : 0;
+	if (r == 0 && ctx->db) { /* events: a pull is about no one deployment */
+		_cleanup_free_ char *msg = zl_xasprintf("pulled %s (%s, %lld bytes)", img.reference,
+							img.manifest_digest, (long long)img.size);
+		cJSON *data = cJSON_CreateObject();
+		cJSON_AddStringToObject(data, "image", img.reference);
+		cJSON_AddStringToObject(data, "digest", img.manifest_digest);
+		cJSON_AddNumberToObject(data, "size", (double)img.size);
+		r = events_record(ctx->db, now, NULL, NULL, 0, "pulled", msg, data, err);
+	}
 	if (r == 0 && !ready_from_row(ctx->root, &row, out))
 		r = zl_fail(err, "image %s: pulled but incomplete in the store", image);
 	free(row.layers);

@@ -44,6 +44,48 @@ int images_prune(struct images_ctx *ctx, int64_t *freed, size_t *images_removed,
 		 struct zl_err *err);
 
 
+/* A replica's spec hash: the spec's (spec_service_hash()) mixed with the
+ * image's manifest digest in place, so a new image under the same tag
+ * makes a new hash (apply.c). */
+void apply_hash_with_digest(char hash[65], const char *digest);
+
+/* ---- replica names (replica.c) ---- */
+/* Splits "web-rep-3" into (*service "web", *index 3); plain "web" gives
+ * index 0 (every replica). -1 (kind INPUT) for an empty name. Caller frees
+ * *service. */
+int replica_parse_target(const char *target, char **service, int *index, struct zl_err *err);
+
+/* ---- stats (stats.c) ---- */
+/* Sums the byte counters of /proc/<pid>/net/dev text over every interface
+ * but lo; -1 (and *rx, *tx -1) when it names none. */
+int stats_net_dev_parse(const char *text, int64_t *rx, int64_t *tx);
+/* One usage per row of rows (unknown for rows not running), read now
+ * through the rows' backends opened with opts. Caller frees the array. */
+struct reconcile_usage *stats_read_rows(const struct reconcile_opts *opts,
+					const struct state_replicas *rows);
+
+/* ---- events (events.c) ---- */
+struct cJSON;
+/* Records an event with data, a JSON object of its facts (consumed; NULL
+ * none). */
+int events_record(struct state_db *db, int64_t now_ms, const char *deployment,
+		  const char *service, int index, const char *kind, const char *message,
+		  struct cJSON *data, struct zl_err *err);
+/* The "exited" event of row r (just observed exited): code or signal, the
+ * reason, and the back-off before its next start (r->backoff_until). */
+int events_record_exit(struct state_db *db, int64_t now_ms, const struct state_replica *r,
+		       struct zl_err *err);
+/* The facts of a create (consumed by events_record) and its *message
+ * (caller frees): image, backend, id, address. backend_name: the backend's
+ * when rs names none. */
+struct cJSON *events_create_data(const struct backend_replica_spec *rs, const char *backend_name,
+				 char **message);
+/* The facts of a restart (JSON; caller frees) and its *message (caller
+ * frees): reason, the restart count after it, and the back-off it waited
+ * (from before's exit to its back-off deadline). */
+char *events_restart_data(const struct state_replica *before, int restarts, const char *reason,
+			  char **message);
+
 /* ---- pieces used by apply (exposed for tests) ---- */
 /* Refreshes rows from backend b: running / exited / lost. Pure on rows: the
  * caller writes changed ones. Returns the number of rows changed. */

@@ -209,6 +209,77 @@ const char *reconcile_signal_name(int signo);
 /* "running", "exited", ... for a replica row's state. Static text. */
 const char *reconcile_replica_state_name(enum state_replica_state s);
 
+/* ---- events (events.c) ---- */
+/* --since TEXT: a duration back from now_ms ("10m", "1h30m") or an RFC 3339
+ * time ("2026-12-05T10:00:00Z", "2026-12-05T11:00:00.5+01:00"), in ms since
+ * the epoch. -1 with err (kind INPUT) naming the text otherwise. */
+int reconcile_parse_since(const char *text, int64_t now_ms, int64_t *since_ms,
+			  struct zl_err *err);
+/* A read-only view of a root's events. A root with no database yet has no
+ * events (each read looks again, so a follower sees the first ones). */
+struct reconcile_events;
+int reconcile_events_open(const char *root, struct reconcile_events **out, struct zl_err *err);
+/* The events q selects (state_events_query()); caller frees *out with
+ * reconcile_events_free(). */
+int reconcile_events_read(struct reconcile_events *ev, const struct state_events_query *q,
+			  struct state_events *out, struct zl_err *err);
+void reconcile_events_close(struct reconcile_events *ev);
+void reconcile_events_free(struct state_events *events);
+
+/* ---- stats (stats.c) ---- */
+/* What one replica used, read at one moment (cgroup files and the
+ * interface counters of its network namespace; no subprocess). -1 unknown. */
+struct reconcile_usage {
+	int64_t at_ns;              /* monotonic clock when read */
+	int64_t cpu_usage_ns;       /* counter */
+	int64_t memory_bytes;       /* in use: usage minus inactive file cache (docker's) */
+	int64_t memory_usage_bytes; /* the cgroup's usage, cache included */
+	int64_t memory_limit_bytes; /* -1 also when unlimited */
+	int64_t pids;
+	int64_t net_rx_bytes, net_tx_bytes;         /* counters, every interface but lo */
+	int64_t blkio_read_bytes, blkio_write_bytes; /* counters */
+};
+struct reconcile_stats_item {
+	const struct state_replica *row; /* points into the set's rows */
+	bool running;                    /* false once it was seen gone */
+	struct reconcile_usage prev, cur;
+};
+struct reconcile_stats_backend;
+/* The replicas `zlapply stats` samples. */
+struct reconcile_stats {
+	struct state_replicas rows;
+	struct reconcile_stats_item *items;
+	size_t count;
+	struct reconcile_stats_backend *backends; /* opened once per backend name */
+	size_t backend_count;
+	const struct reconcile_opts *opts;        /* borrowed */
+};
+/* Finds the replicas names give ("SERVICE-rep-N" or "SERVICE"; none =
+ * every running replica, of deployment when not NULL) and opens their
+ * backends. -1 with err: INPUT for an ambiguous or empty name, FAIL for a
+ * name no recorded replica has, or one that is not running ("web-rep-1 is
+ * not running: it exited with code 3 at TIME"). The caller frees *out with
+ * reconcile_stats_free() (also after a failure). */
+int reconcile_stats_open(const struct reconcile_opts *opts, const char *deployment,
+			 const char *const *names, size_t name_count, struct reconcile_stats *out,
+			 struct zl_err *err);
+/* Reads every item's usage now: cur moves to prev first. An item whose
+ * replica is no longer running turns running = false (cur unknown). */
+void reconcile_stats_sample(struct reconcile_stats *s);
+/* CPU use between prev and cur in percent of one CPU (docker's: 200 is two
+ * CPUs busy); -1 when either sample lacks it. */
+double reconcile_usage_cpu_percent(const struct reconcile_usage *prev,
+				   const struct reconcile_usage *cur);
+void reconcile_stats_free(struct reconcile_stats *s);
+
+/* ---- inspect (inspect.c) ---- */
+/* Everything known about the replica target names (SERVICE-rep-N, or a
+ * SERVICE with one replica) as one JSON object text (*json; caller frees;
+ * shape in docs/operations.md, "Inspect"). -1 with err: INPUT when target
+ * is ambiguous, FAIL when no replica has that name. */
+int reconcile_inspect(const struct reconcile_opts *opts, const char *target, const char *deployment,
+		      char **json, struct zl_err *err);
+
 /* ---- status (status.c) ---- */
 /* cpu and memory of one replica (cgroup files, no subprocess); -1 unknown. */
 struct reconcile_replica_stats {

@@ -31,8 +31,7 @@ int reconcile_kill_signal_parse(const char *name, int *signo, struct zl_err *err
 			  name);
 }
 
-/* Splits "web-rep-3" into ("web", 3); plain "web" gives index 0 (all). */
-static int parse_target(const char *target, char **service, int *index, struct zl_err *err)
+int replica_parse_target(const char *target, char **service, int *index, struct zl_err *err)
 {
 	const char *rep = NULL;
 	for (const char *p = strstr(target, "-rep-"); p; p = strstr(p + 1, "-rep-"))
@@ -60,7 +59,7 @@ static int find_targets(const struct reconcile_opts *opts, const char *deploymen
 {
 	_cleanup_free_ char *service = NULL;
 	int index = 0;
-	if (parse_target(t->name, &service, &index, err) < 0)
+	if (replica_parse_target(t->name, &service, &index, err) < 0)
 		return -1;
 	if (reconcile_status(opts->root, deployment, &t->all, err) < 0)
 		return -1;

@@ -36,7 +36,7 @@ static struct reconcile_replica_stats *collect_stats(const struct reconcile_opts
 		struct zl_err err = ZL_ERR_INIT;
 		if (!backend_for(opts, r->backend, &b))
 			continue;
-		struct backend_stats st = { .cpu_usage_ns = -1, .memory_bytes = -1 };
+		struct backend_stats st = BACKEND_STATS_UNKNOWN;
 		if (b->ops->stats(b, r->backend_id, &st, &err) == 0) {
 			stats[i].cpu_usage_ns = st.cpu_usage_ns;
 			stats[i].memory_bytes = st.memory_bytes;

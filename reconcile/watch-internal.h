@@ -15,6 +15,9 @@ struct watch_snapshot {
 	int64_t last_apply_ms;              /* duration of the last apply; -1 none yet */
 	uint64_t applies_ok, applies_failed;
 	bool spec_valid;                    /* did the last load of the files succeed? */
+	/* stats: opens the replicas' backends to read their usage when
+	 * rendered (cgroup files only); NULL = no usage metrics */
+	const struct reconcile_opts *opts;
 };
 
 /* Prometheus text format 0.0.4 of s into out. */

@@ -593,6 +593,7 @@ static struct watch_snapshot snapshot(const struct watch *w)
 		.applies_ok = w->applies_ok,
 		.applies_failed = w->applies_failed,
 		.spec_valid = w->spec_valid,
+		.opts = &w->ropts, /* stats: per-replica usage on each scrape */
 	};
 }
 

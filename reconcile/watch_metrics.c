@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -71,6 +72,70 @@ static const struct spec_deployment *set_find(const struct spec_set *set, const 
 	return NULL;
 }
 
+/* stats: the numbers of `zlapply stats`, one series per running replica
+ * of a watched deployment (cpu % is rate(zlapply_replica_cpu_seconds_total)). */
+static const struct usage_metric {
+	const char *name, *type, *help;
+	size_t offset;  /* of the int64_t in struct reconcile_usage */
+	double scale;
+} usage_metrics[] = {
+	{ "zlapply_replica_cpu_seconds_total", "counter", "CPU time the replica's cgroup used.",
+	  offsetof(struct reconcile_usage, cpu_usage_ns), 1e-9 },
+	{ "zlapply_replica_memory_bytes", "gauge",
+	  "Memory the replica uses (its cgroup's usage minus inactive file cache).",
+	  offsetof(struct reconcile_usage, memory_bytes), 1 },
+	{ "zlapply_replica_memory_limit_bytes", "gauge", "The replica's memory limit (absent: none).",
+	  offsetof(struct reconcile_usage, memory_limit_bytes), 1 },
+	{ "zlapply_replica_pids", "gauge", "Processes (tasks) in the replica's cgroup.",
+	  offsetof(struct reconcile_usage, pids), 1 },
+	{ "zlapply_replica_network_receive_bytes_total", "counter",
+	  "Bytes the replica's network namespace received (every interface but lo).",
+	  offsetof(struct reconcile_usage, net_rx_bytes), 1 },
+	{ "zlapply_replica_network_transmit_bytes_total", "counter",
+	  "Bytes the replica's network namespace sent (every interface but lo).",
+	  offsetof(struct reconcile_usage, net_tx_bytes), 1 },
+	{ "zlapply_replica_blkio_read_bytes_total", "counter", "Bytes the replica read from block devices.",
+	  offsetof(struct reconcile_usage, blkio_read_bytes), 1 },
+	{ "zlapply_replica_blkio_write_bytes_total", "counter", "Bytes the replica wrote to block devices.",
+	  offsetof(struct reconcile_usage, blkio_write_bytes), 1 },
+};
+
+static void put_replica_labels(struct zl_buf *out, const struct state_replica *row)
+{
+	char replica[256];
+	snprintf(replica, sizeof(replica), "%s-rep-%d", row->service, row->index);
+	put_label(out, "deployment", row->deployment);
+	zl_buf_puts(out, ",");
+	put_label(out, "service", row->service);
+	zl_buf_puts(out, ",");
+	put_label(out, "replica", replica);
+}
+
+static void put_usage(struct zl_buf *out, const struct watch_snapshot *s)
+{
+	if (!s->opts || !s->rows)
+		return;
+	struct reconcile_usage *usage = stats_read_rows(s->opts, s->rows);
+	for (size_t m = 0; m < sizeof(usage_metrics) / sizeof(usage_metrics[0]); m++) {
+		const struct usage_metric *um = &usage_metrics[m];
+		put_header(out, um->name, um->type, um->help);
+		for (size_t r = 0; r < s->rows->count; r++) {
+			const struct state_replica *row = &s->rows->items[r];
+			int64_t v;
+			memcpy(&v, (const char *)&usage[r] + um->offset, sizeof(v));
+			if (v < 0 || !set_find(s->set, row->deployment))
+				continue;
+			zl_buf_printf(out, "%s{", um->name);
+			put_replica_labels(out, row);
+			if (um->scale == 1)
+				zl_buf_printf(out, "} %lld\n", (long long)v);
+			else
+				zl_buf_printf(out, "} %.9f\n", (double)v * um->scale);
+		}
+	}
+	free(usage);
+}
+
 void watch_metrics_render(const struct watch_snapshot *s, struct zl_buf *out)
 {
 	const struct spec_set *set = s->set;
@@ -118,16 +183,12 @@ void watch_metrics_render(const struct watch_snapshot *s, struct zl_buf *out)
 		const struct state_replica *row = &rows->items[r];
 		if (!set_find(set, row->deployment))
 			continue;
-		char replica[256];
-		snprintf(replica, sizeof(replica), "%s-rep-%d", row->service, row->index);
 		zl_buf_puts(out, "zlapply_replica_restarts_total{");
-		put_label(out, "deployment", row->deployment);
-		zl_buf_puts(out, ",");
-		put_label(out, "service", row->service);
-		zl_buf_puts(out, ",");
-		put_label(out, "replica", replica);
+		put_replica_labels(out, row);
 		zl_buf_printf(out, "} %d\n", row->restarts);
 	}
+
+	put_usage(out, s);
 
 	put_header(out, "zlapply_apply_duration_seconds", "gauge", "How long the last apply took.");
 	if (s->last_apply_ms >= 0)

@@ -341,17 +341,16 @@ static char *print_json(const cJSON *j)
 	return out;
 }
 
-int spec_service_hash(const struct spec_deployment *dep, const struct spec_service *svc,
-		      const char *secrets_dir, char hash[65], char **sections, struct zl_err *err)
+/* The canonical sections of svc, in hashing order, with env as given. */
+struct section {
+	const char *name;
+	cJSON *json; /* NULL: the section is left out */
+};
+#define SECTION_COUNT 14
+static void build_sections(const struct spec_service *svc, const struct spec_kv *env,
+			   size_t env_count, struct section parts[SECTION_COUNT])
 {
-	struct spec_kv *env = NULL;
-	size_t env_count = 0;
-	if (spec_service_resolve_env(svc, secrets_dir, &env, &env_count, err) < 0)
-		return -1;
-	struct {
-		const char *name;
-		cJSON *json;
-	} parts[] = {
+	const struct section all[SECTION_COUNT] = {
 		{ "image", image_json(svc) },
 		{ "command", command_json(svc) },
 		{ "env", kv_json(env, env_count) },
@@ -367,12 +366,37 @@ int spec_service_hash(const struct spec_deployment *dep, const struct spec_servi
 		{ "wasm", wasm_json(svc) }, /* NULL (left out) for most services */
 		{ "isolation", isolation_json(svc) }, /* NULL but for isolation: vm */
 	};
+	memcpy(parts, all, sizeof(all));
+}
+
+char *spec_service_describe(const struct spec_service *svc)
+{
+	struct section parts[SECTION_COUNT];
+	build_sections(svc, svc->env, svc->env_count, parts);
+	cJSON *obj = cJSON_CreateObject();
+	for (size_t i = 0; i < SECTION_COUNT; i++)
+		if (parts[i].json)
+			cJSON_AddItemToObject(obj, parts[i].name, parts[i].json);
+	char *text = print_json(obj);
+	cJSON_Delete(obj);
+	return text;
+}
+
+int spec_service_hash(const struct spec_deployment *dep, const struct spec_service *svc,
+		      const char *secrets_dir, char hash[65], char **sections, struct zl_err *err)
+{
+	struct spec_kv *env = NULL;
+	size_t env_count = 0;
+	if (spec_service_resolve_env(svc, secrets_dir, &env, &env_count, err) < 0)
+		return -1;
+	struct section parts[SECTION_COUNT];
+	build_sections(svc, env, env_count, parts);
 	spec_kv_free(env, env_count);
 	/* The whole object's unformatted text is the sections' texts joined,
 	 * so it is assembled from them instead of printed a second time. */
 	struct zl_buf all = { 0 };
 	cJSON *shas = cJSON_CreateObject();
-	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+	for (size_t i = 0; i < SECTION_COUNT; i++) {
 		if (!parts[i].json)
 			continue;
 		char *text = print_json(parts[i].json);

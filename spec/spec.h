@@ -471,6 +471,10 @@ void spec_kv_free(struct spec_kv *kv, size_t count);
 int spec_service_hash(const struct spec_deployment *dep, const struct spec_service *svc,
 		      const char *secrets_dir, char hash[65], char **sections,
 		      struct zl_err *err);
+/* inspect: the canonical sections of svc as spec_service_hash() sees them,
+ * but with env values as written ("$S:name" and "$E:VAR" unresolved, so no
+ * secret is shown), as one JSON object text. Caller frees. */
+char *spec_service_describe(const struct spec_service *svc);
 /* Names of sections that differ between two section JSON texts, joined with
  * ", " ("env, resources"); "spec" when either is unparsable. Caller frees. */
 char *spec_sections_diff(const char *old_sections, const char *new_sections);

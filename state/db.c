@@ -153,6 +153,10 @@ static const char *const migrations[] = {
 	"  key TEXT PRIMARY KEY,\n"
 	"  value TEXT NOT NULL\n"
 	");\n",
+	/* 6 -> 7: events carry their facts as a JSON object (exit code, signal,
+	 * reason, back-off, image digest...) beside the sentence, for `events
+	 * -o json`. */
+	"ALTER TABLE events ADD COLUMN data TEXT;\n",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,

@@ -61,6 +61,8 @@
 	X(EVENT_ADD, "record event")                                                           \
 	X(EVENTS_LOAD_ALL, "load events")                                                      \
 	X(EVENTS_LOAD_DEPLOYMENT, "load events")                                               \
+	X(EVENTS_QUERY, "load events")                                                         \
+	X(EVENTS_PRUNE, "drop old events")                                                     \
 	/* images.c */                                                                         \
 	X(IMAGE_GET, "load image")                                                             \
 	X(IMAGE_UPSERT, "record image")                                                        \

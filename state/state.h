@@ -44,7 +44,7 @@ void state_lock_release(struct state_lock *lock);
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
 int state_schema_version(struct state_db *db);
-#define STATE_SCHEMA_VERSION 6
+#define STATE_SCHEMA_VERSION 7
 /* state_open() of a database SQLite finds corrupt (or not a database at
  * all) fails with err->sys_errno == STATE_CORRUPT_ERRNO. */
 #define STATE_CORRUPT_ERRNO EBADMSG
@@ -208,23 +208,42 @@ int state_journal_pending(struct state_db *db, const char *deployment, struct st
 struct state_event {
 	int64_t id;
 	int64_t time;
-	char *deployment, *service;
+	char *deployment, *service; /* NULL: not about one deployment (a pull) */
 	int index; /* 0 = not about one replica */
 	char *kind;    /* "created", "started", "exited", "removed", "failed", ... */
 	char *message;
+	char *data;    /* a JSON object of the event's facts, or NULL */
 };
 struct state_events {
 	struct state_event *items;
 	size_t count, cap;
 };
 void state_events_free(struct state_events *e);
+/* How many events the table keeps: each add drops those older than the
+ * newest STATE_EVENTS_KEPT (by id: one range delete on the primary key). */
+#define STATE_EVENTS_KEPT 10000
 int state_event_add(struct state_db *db, int64_t now_ms, const char *deployment,
 		    const char *service, int index, const char *kind, const char *message,
 		    struct zl_err *err);
+/* state_event_add() with data, a JSON object of the event's facts (NULL = none). */
+int state_event_add_data(struct state_db *db, int64_t now_ms, const char *deployment,
+			 const char *service, int index, const char *kind, const char *message,
+			 const char *data, struct zl_err *err);
 /* The last `limit` events (0 = all), oldest first / newest last.
  * deployment NULL = all. */
 int state_events_load(struct state_db *db, const char *deployment, size_t limit,
 		      struct state_events *out, struct zl_err *err);
+/* Events with id > after_id and time >= since_ms (0 = any), of deployment
+ * (NULL = all), oldest first; at most limit (0 = no limit). Cheap on the
+ * primary key: `events -f` polls with after_id = the last id seen. */
+struct state_events_query {
+	const char *deployment;
+	int64_t after_id;
+	int64_t since_ms;
+	size_t limit;
+};
+int state_events_query(struct state_db *db, const struct state_events_query *q,
+		       struct state_events *out, struct zl_err *err);
 
 /* ---- images ---- */
 /* A pulled image as the store holds it. reference is canonical

@@ -600,8 +600,7 @@ static int mock_stats(struct backend *b, const char *id, struct backend_stats *s
 		      struct zl_err *err)
 {
 	struct mock_record r;
-	st->cpu_usage_ns = -1;
-	st->memory_bytes = -1;
+	*st = BACKEND_STATS_UNKNOWN;
 	return mock_load_existing(b->root, id, &r, err);
 }
 

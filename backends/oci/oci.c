@@ -597,6 +597,73 @@ static int oci_archive_logs(struct backend *b, const char *id, const char *dest_
 	return supervise_archive_logs(&sv, dest_path, err);
 }
 
+/* ---- inspect ---- */
+
+/* Copies key of from (when there) into to. */
+static void copy_item(cJSON *to, const cJSON *from, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, key);
+	if (v)
+		cJSON_AddItemToObject(to, key, cJSON_Duplicate(v, true));
+}
+
+/* The process of config.json: argv, cwd, user, terminal, the names of its
+ * environment variables (values may be secrets), capabilities counted. */
+static cJSON *process_summary(const cJSON *proc)
+{
+	cJSON *p = cJSON_CreateObject();
+	copy_item(p, proc, "args");
+	copy_item(p, proc, "cwd");
+	copy_item(p, proc, "user");
+	copy_item(p, proc, "terminal");
+	copy_item(p, proc, "noNewPrivileges");
+	cJSON *names = cJSON_AddArrayToObject(p, "env_names");
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(proc, "env"))
+		if (cJSON_IsString(e)) {
+			_cleanup_free_ char *name = zl_xstrndup(e->valuestring, strcspn(e->valuestring, "="));
+			cJSON_AddItemToArray(names, cJSON_CreateString(name));
+		}
+	copy_item(p, proc, "capabilities");
+	return p;
+}
+
+static int oci_inspect(struct backend *b, const char *id, char **json, struct zl_err *err)
+{
+	*json = NULL;
+	if (backend_check_id(id, err) < 0)
+		return -1;
+	_cleanup_free_ char *dir = container_dir(b, id);
+	_cleanup_free_ char *path = zl_xasprintf("%s/config.json", dir);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	if (zl_read_file(path, &text, &len, err) < 0)
+		return zl_err_prefix(err, "inspect %s", id);
+	cJSON *config = cJSON_Parse(text);
+	if (!config)
+		return zl_fail(err, "inspect %s: %s is not JSON", id, path);
+	cJSON *out = cJSON_CreateObject();
+	_cleanup_free_ char *runtime = replica_runtime(b, dir);
+	_cleanup_free_ char *cgroup = oci_container_cgroup(b, id);
+	cJSON_AddItemToObject(out, "runtime", runtime ? cJSON_CreateString(runtime) : cJSON_CreateNull());
+	cJSON_AddStringToObject(out, "bundle", dir);
+	cJSON_AddStringToObject(out, "cgroup", cgroup);
+	copy_item(out, config, "ociVersion");
+	copy_item(out, config, "hostname");
+	copy_item(out, config, "root");
+	cJSON_AddItemToObject(out, "process",
+			      process_summary(cJSON_GetObjectItemCaseSensitive(config, "process")));
+	copy_item(out, config, "mounts");
+	const cJSON *linux_ = cJSON_GetObjectItemCaseSensitive(config, "linux");
+	copy_item(out, linux_, "namespaces");
+	copy_item(out, linux_, "resources");
+	copy_item(out, linux_, "readonlyPaths");
+	cJSON_Delete(config);
+	*json = cJSON_PrintUnformatted(out);
+	cJSON_Delete(out);
+	return 0;
+}
+
 /* ---- adoption ---- */
 
 /* What <dir>/replica says of the replica (the network record names
@@ -663,6 +730,7 @@ const struct backend_ops backend_oci_ops = {
 	.logs = oci_logs,
 	.exec = oci_exec,
 	.stats = oci_stats,
+	.inspect = oci_inspect,
 	.wait = oci_wait,
 	.archive_logs = oci_archive_logs,
 	.held = oci_held,

@@ -161,6 +161,11 @@ static int vm_wait(struct backend *b, const char *id, int64_t timeout_ms, struct
 	DELEGATE(-1, in->ops->wait(in, id, timeout_ms, err));
 }
 
+static int vm_inspect(struct backend *b, const char *id, char **json, struct zl_err *err)
+{
+	DELEGATE(-1, in->ops->inspect ? in->ops->inspect(in, id, json, err) : (*json = NULL, 0));
+}
+
 static int vm_archive_logs(struct backend *b, const char *id, const char *dest_path,
 			   struct zl_err *err)
 {
@@ -228,6 +233,7 @@ const struct backend_ops backend_vm_ops = {
 	.stats = vm_stats,
 	.wait = vm_wait,
 	.archive_logs = vm_archive_logs,
+	.inspect = vm_inspect,
 	.describe = vm_describe,
 	.destroy = vm_destroy,
 };

@@ -202,6 +202,7 @@ static void test_bash_completes_verbs_flags_values(void **state)
 	char *out = NULL, *err = NULL;
 	int code = run_prog_args(&out, &err, "bash", "-c", bash_driver, "bash",
 				 "zlapply st",
+				 "zlapply ev",
 				 "zlapply dif",
 				 "zlapply diff --ex",
 				 "zlapply diff -f spec.yaml --exit",
@@ -216,7 +217,8 @@ static void test_bash_completes_verbs_flags_values(void **state)
 				 "zlapply -f spec.yaml --dry");
 	assert_exit(code, 0, out, err);
 	static const char *const want[] = {
-		"zlapply st -> status",
+		"zlapply st -> status stats",
+		"zlapply ev -> events",
 		"zlapply dif -> diff",
 		"zlapply diff --ex -> --exit-code",
 		"zlapply diff -f spec.yaml --exit -> --exit-code",

@@ -57,7 +57,8 @@ static void test_apply_creates_running_replicas(void **state)
 
 	assert_sql(f, "SELECT action, idx, status FROM journal ORDER BY id",
 		   "create|1|done\ncreate|2|done\ncreate|3|done\n");
-	assert_sql(f, "SELECT idx, kind FROM events ORDER BY id", "1|started\n2|started\n3|started\n");
+	assert_sql(f, "SELECT idx, kind FROM events ORDER BY id",
+		   "1|created\n1|started\n2|created\n2|started\n3|created\n3|started\n");
 	assert_sql(f, "SELECT deployment, name, rtype, desired_replicas FROM services",
 		   "demo|web|service|3\n");
 	assert_sql(f, "SELECT name, source FROM deployments", "demo|demo.yaml\n");
@@ -127,8 +128,9 @@ static void test_env_change_rolls_replicas_one_at_a_time(void **state)
 		   "remove|1|done\ncreate|1|done\n"
 		   "remove|2|done\ncreate|2|done\n"
 		   "remove|3|done\ncreate|3|done\n");
-	assert_sql(f, "SELECT idx, kind FROM events WHERE id > 3 ORDER BY id",
-		   "1|removed\n1|started\n2|removed\n2|started\n3|removed\n3|started\n");
+	assert_sql(f, "SELECT idx, kind FROM events WHERE id > 6 ORDER BY id",
+		   "1|stopped\n1|removed\n1|created\n1|started\n2|stopped\n2|removed\n2|created\n"
+		   "2|started\n3|stopped\n3|removed\n3|created\n3|started\n");
 
 	/* and then it is converged */
 	res = apply_web(f, 3, "b");
@@ -271,7 +273,7 @@ static void test_create_failure_is_recorded_and_retried(void **state)
 	assert_int_equal(mock_status(f, "zl-demo-web-3"), BACKEND_STATUS_RUNNING);
 	assert_sql(f, "SELECT action, idx, status FROM journal ORDER BY id",
 		   "create|1|done\ncreate|2|failed\ncreate|3|done\n");
-	assert_sql(f, "SELECT kind FROM events WHERE idx = 2", "failed\n");
+	assert_sql(f, "SELECT kind FROM events WHERE idx = 2", "created\nfailed\n");
 	/* the spec was accepted even though an action failed */
 	assert_sql(f, "SELECT name, desired_replicas FROM services", "web|3\n");
 
@@ -413,7 +415,7 @@ static void test_exited_replica_is_restarted(void **state)
 	struct zl_err err = ZL_ERR_INIT;
 	apply_web(f, 2, "a");
 	free(take_lines(f));
-	int64_t events_before = sql_int(f, "SELECT count(*) FROM events");
+	int64_t events_before = sql_int(f, "SELECT max(id) FROM events");
 	assert_ok(backend_mock_set_exit(f->root, "zl-demo-web-1", 3, 0, &err), err);
 	sleep_ms(2); /* see test_exit_is_recorded_within_the_same_millisecond */
 
@@ -433,7 +435,7 @@ static void test_exited_replica_is_restarted(void **state)
 	char q[128];
 	snprintf(q, sizeof(q), "SELECT idx, kind, message FROM events WHERE id > %lld ORDER BY id",
 		 (long long)events_before);
-	assert_sql(f, q, "1|exited|exited with code 3\n1|restarted|exited 3\n");
+	assert_sql(f, q, "1|exited|exited with code 3\n1|restarted|exited 3: restart 1\n");
 	assert_sql(f, "SELECT action, idx, status FROM journal WHERE action = 'restart'",
 		   "restart|1|done\n");
 
@@ -446,10 +448,19 @@ static void test_exited_replica_is_restarted(void **state)
 	int64_t finished = sql_int(f, "SELECT finished_at FROM replicas WHERE idx = 1");
 	assert_int_equal(sql_int(f, "SELECT backoff_until FROM replicas WHERE idx = 1"),
 			 finished + 10000);
+	/* events: the exit says when the next start comes; the restart, the
+	 * back-off it waited */
+	assert_sql(f, "SELECT message, data FROM events WHERE kind = 'exited' ORDER BY id DESC LIMIT 1",
+		   "killed by SIGKILL; next start in 10s (back-off after 1 restart)|"
+		   "{\"exit_code\":0,\"signal\":9,\"signal_name\":\"SIGKILL\",\"reason\":\"signal\","
+		   "\"restarts\":1,\"backoff_ms\":10000}\n");
 	set_clock(finished + 10000);
 	apply_web(f, 2, "a");
 	assert_lines(f, "> restart web-rep-1 (killed by SIGKILL)\n");
 	assert_int_equal(sql_int(f, "SELECT restarts FROM replicas WHERE idx = 1"), 2);
+	assert_sql(f, "SELECT message, data FROM events WHERE kind = 'restarted' ORDER BY id DESC LIMIT 1",
+		   "killed by SIGKILL: restart 2 after 10s back-off|"
+		   "{\"reason\":\"killed by SIGKILL\",\"restarts\":2,\"backoff_ms\":10000}\n");
 }
 
 static void test_exit_is_recorded_when_policy_says_no(void **state)
