@@ -9,21 +9,23 @@
 #define V(v) (1u << (v))
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | \
-		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN))
+		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | \
+		   V(CLI_HISTORY) | V(CLI_ROLLBACK))
 #define REPLICA_VERBS (V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
 #define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE) | V(CLI_PULL) | \
 		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_DOCTOR) | \
-		  V(CLI_RUN))
-#define PULLING (V(CLI_APPLY) | V(CLI_PULL) | V(CLI_WATCH) | V(CLI_RUN))
+		  V(CLI_RUN) | V(CLI_HISTORY) | V(CLI_ROLLBACK))
+#define PULLING (V(CLI_APPLY) | V(CLI_PULL) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK))
 #define LOCKING (V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_PULL) | V(CLI_PRUNE) | V(CLI_DOCTOR) | \
-		 V(CLI_RUN))
+		 V(CLI_RUN) | V(CLI_ROLLBACK))
 
 enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE, OPT_INSECURE,
        OPT_AUTH_FILE, OPT_PLATFORM, OPT_SIGNAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_FOLLOW,
        OPT_RUNTIME, OPT_WASM_ENGINE, OPT_BRIDGE, OPT_SUBNET, OPT_INTERVAL, OPT_METRICS,
        OPT_FIX,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
-       OPT_DETACH /* jobs/cron: run --detach */ };
+       OPT_DETACH /* jobs/cron: run --detach */,
+       OPT_NO_ROLLBACK, OPT_TO /* history and rollback */ };
 
 struct flag {
 	struct option opt;
@@ -35,7 +37,7 @@ struct flag {
 static const struct flag flags[] = {
 	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN),
 	  "FILE|DIR|-", "deployment spec: a file, a directory of *.yaml/*.yml, or - for stdin (repeatable)" },
-	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_RUN),
+	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_RUN) | V(CLI_HISTORY) | V(CLI_ROLLBACK),
 	  "NAME", "a deployment by name (delete: repeatable)" },
 	{ { "signal", required_argument, NULL, OPT_SIGNAL }, V(CLI_KILL),
 	  "SIGNAL", "KILL (default), TERM, INT, HUP, USR1 or USR2; with or without SIG, any case" },
@@ -45,13 +47,13 @@ static const struct flag flags[] = {
 	  "N", "only the last N lines" },
 	{ { "timestamps", no_argument, NULL, OPT_TIMESTAMPS }, V(CLI_LOGS),
 	  NULL, "prefix each line with its time (also -t)" },
-	{ { "runtime", required_argument, NULL, OPT_RUNTIME }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN),
+	{ { "runtime", required_argument, NULL, OPT_RUNTIME }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "PATH", "OCI runtime for the oci backend (crun, runc, youki; env ZLAPPLY_RUNTIME)" },
-	{ { "wasm-engine", required_argument, NULL, OPT_WASM_ENGINE }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN),
+	{ { "wasm-engine", required_argument, NULL, OPT_WASM_ENGINE }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "PATH", "WASI engine for WASM replicas (a Node.js with node:wasi; default: node in $PATH, remembered)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
-	{ { "output", required_argument, NULL, 'o' }, V(CLI_STATUS) | V(CLI_IMAGES),
+	{ { "output", required_argument, NULL, 'o' }, V(CLI_STATUS) | V(CLI_IMAGES) | V(CLI_HISTORY),
 	  "text|json", "output format" },
 	{ { "root", required_argument, NULL, OPT_ROOT }, STATEFUL,
 	  "DIR", "state root (env ZLAPPLY_ROOT; default /var/lib/zlapply)" },
@@ -59,9 +61,9 @@ static const struct flag flags[] = {
 	  "NAME", "container backend: oci (default) or mock (env ZLAPPLY_BACKEND)" },
 	{ { "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT }, LOCKING,
 	  "DURATION", "how long to wait for another zlapply's lock (default 60s)" },
-	{ { "bridge", required_argument, NULL, OPT_BRIDGE }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN),
+	{ { "bridge", required_argument, NULL, OPT_BRIDGE }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "NAME", "bridge replicas attach to (env ZLAPPLY_BRIDGE; default zl0)" },
-	{ { "subnet", required_argument, NULL, OPT_SUBNET }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN),
+	{ { "subnet", required_argument, NULL, OPT_SUBNET }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "CIDR", "the bridge's IPv4 subnet (env ZLAPPLY_SUBNET; default 10.213.0.0/16)" },
 	{ { "ca-file", required_argument, NULL, OPT_CA_FILE }, PULLING,
 	  "FILE", "also trust the CA certificates in FILE for registry TLS" },
@@ -83,6 +85,11 @@ static const struct flag flags[] = {
 	/* jobs/cron: run --detach */
 	{ { "detach", no_argument, NULL, OPT_DETACH }, V(CLI_RUN),
 	  NULL, "start the run and return without waiting for it to end" },
+	/* history and rollback */
+	{ { "no-rollback", no_argument, NULL, OPT_NO_ROLLBACK }, V(CLI_APPLY),
+	  NULL, "a rollout whose new replica is not ready in time stops there (exit 5) instead of putting the previous revision back (exit 6)" },
+	{ { "to", required_argument, NULL, OPT_TO }, V(CLI_ROLLBACK),
+	  "REV", "the revision to apply again (default: the one before the newest; see 'zlapply history')" },
 	{ { "fix", no_argument, NULL, OPT_FIX }, V(CLI_DOCTOR),
 	  NULL, "remove what no replica owns (default: only list it)" },
 	{ { "quiet", no_argument, NULL, 'q' }, ALL_VERBS, NULL, "no progress output" },
@@ -126,6 +133,10 @@ static const struct {
 	  "list (--fix: remove) netns, veths, leases, mounts, dirs, monitors and port rules no replica owns" },
 	{ "run", CLI_RUN, "zlapply run JOB [-f FILE] [-d NAME] [--timeout D | --detach] [flags]",
 	  "run a job (or cron service) now, wait for it to end, exit with its result" },
+	{ "history", CLI_HISTORY, "zlapply history -d NAME [-o text|json]",
+	  "list a deployment's revisions: number, time, status, cause, hash, source" },
+	{ "rollback", CLI_ROLLBACK, "zlapply rollback -d NAME [--to REV] [flags]",
+	  "apply a kept revision of a deployment again (default: the previous one)" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };
@@ -158,7 +169,8 @@ void cli_usage(FILE *out, enum cli_verb verb)
 			if (verbs[i].summary)
 				fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
 		fprintf(out, "\nExit codes: 0 converged, 1 failure, 2 invalid input or usage, "
-			     "3 not converged before a timeout.\n"
+			     "3 not converged before a timeout, 4 busy (another zlapply held the lock),\n"
+			     "5 a rollout stopped (--no-rollback), 6 a rollout rolled back.\n"
 			     "Run 'zlapply VERB --help' for a verb's flags.\n");
 		return;
 	}
@@ -327,6 +339,15 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 			break;
 		case OPT_METRICS: o->metrics = optarg; break;
 		case OPT_FIX: o->fix = true; break;
+		case OPT_NO_ROLLBACK: o->no_rollback = true; break; /* history and rollback */
+		case OPT_TO: {
+			char *end = NULL;
+			long long n = strtoll(optarg, &end, 10);
+			if (!*optarg || *end || n < 1)
+				return zl_invalid(err, "--to: expected a revision number >= 1, got \"%s\"", optarg);
+			o->rollback_to = n;
+			break;
+		}
 		case OPT_INTERVAL:
 			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)
 				return zl_err_prefix(err, "--interval");
@@ -393,6 +414,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		return zl_invalid(err, "unexpected argument \"%s\"", o->args[1]);
 	if (o->verb == CLI_PULL && o->arg_count == 0)
 		return zl_invalid(err, "pull needs at least one IMAGE (run 'zlapply pull --help')");
+	if ((o->verb == CLI_HISTORY || o->verb == CLI_ROLLBACK) && o->name_count != 1)
+		return zl_invalid(err, "%s needs one -d NAME", cli_verb_name(o->verb));
 	if (o->verb == CLI_STATUS && o->name_count > 1)
 		return zl_invalid(err, "status takes at most one -d NAME");
 	return 0;

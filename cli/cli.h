@@ -14,6 +14,7 @@ enum cli_verb {
 	CLI_WATCH,
 	CLI_DOCTOR, /* networking: zlapply doctor */
 	CLI_RUN,    /* jobs/cron: zlapply run JOB */
+	CLI_HISTORY, CLI_ROLLBACK, /* history and rollback (cmd_history.c) */
 };
 
 enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
@@ -58,6 +59,9 @@ struct cli_opts {
 	int64_t interval_ms;     /* --interval; 0 = the default */
 	const char *metrics;     /* --metrics HOST:PORT */
 	bool detach;             /* jobs/cron: run --detach (--timeout: wait_timeout_ms) */
+	/* history and rollback */
+	bool no_rollback;        /* apply --no-rollback */
+	int64_t rollback_to;     /* rollback --to REV; 0 = the previous revision */
 };
 
 /* Parses argv. Returns 0, or -1 with a usage message in err (kind INPUT).
@@ -79,6 +83,11 @@ int cmd_delete(const struct cli_opts *o);
 int cmd_watch(const struct cli_opts *o);
 int cmd_doctor(const struct cli_opts *o); /* networking: doctor [--fix] */
 int cmd_run(const struct cli_opts *o);    /* jobs/cron: run JOB [--timeout D] [--detach] */
+int cmd_history(const struct cli_opts *o);  /* history -d NAME [-o text|json] */
+int cmd_rollback(const struct cli_opts *o); /* rollback -d NAME [--to REV] */
+/* Exit codes of a failed rollout (docs/user-guide.md, exit codes). */
+#define CLI_EXIT_ROLLOUT_STOPPED 5 /* stopped where it failed (--no-rollback) */
+#define CLI_EXIT_ROLLED_BACK 6     /* stopped and the previous revision put back */
 /* The reconcile options the flags describe, for every verb that opens a
  * backend or the store (root, backend, --runtime, lock timeout, quiet,
  * bridge, subnet, images). dry_run, plan_out and the run fields are left to

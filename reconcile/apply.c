@@ -23,6 +23,11 @@ struct apply_run {
 	struct reconcile_opts settled; /* the caller's opts with that network */
 	bool repair_corrupt;           /* delete: a corrupt state.db is moved aside */
 	bool apply_in_progress;        /* a dry run while another run holds the lock */
+	/* history and rollback (rollback.c): what the last apply_deployment()
+	 * recorded and whether a rollout of it stopped, and why */
+	struct revision_run rev;
+	char *halted_why;              /* owned; NULL when no rollout stopped */
+	bool halted_timeout;           /* it stopped because --timeout ran out */
 };
 
 /* A dry run (diff) while another zlapply works: its replicas in flight are
@@ -341,6 +346,16 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	/* restarts/jobs/cron: cron schedules and `zlapply run` into desired */
 	if (execute_prepare_desired(run->db, o, desired, err) < 0)
 		goto out;
+	/* history: a rollback whose image is gone changes nothing; any other
+	 * change of the deployment is a revision, recorded before it acts */
+	memset(&run->rev, 0, sizeof(run->rev));
+	if (dep && !o->dry_run && !o->run_service) {
+		if (o->origin && o->origin->restores > 0 &&
+		    revision_images_missing(desired, o->origin->restores, err) < 0)
+			goto out;
+		if (revision_begin(run->db, dep, desired, o->origin, t, &run->rev, err) < 0)
+			goto out;
+	}
 	if (run->db && state_replicas_load(run->db, name, &rows, err) < 0)
 		goto out;
 	if (run->b) {
@@ -364,7 +379,8 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	const char *halted = NULL; /* service whose rolling recreate failed */
 	/* health/depends/init: gates around the actions (reconcile/health.c) */
 	struct execute_env genv = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
-				    .bridge = run->net.bridge, .subnet = &run->net.subnet };
+				    .bridge = run->net.bridge, .subnet = &run->net.subnet,
+				    .deadline_mono_ms = o->deadline_mono_ms };
 	if (!o->dry_run)
 		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
 	if (!o->dry_run)
@@ -405,8 +421,13 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		    health_gate_after(gate, a, &aerr) < 0) {
 			run->res->actions_failed++;
 			zl_log(ZL_LOG_ERROR, "%s: %s", name, aerr.msg);
-			if (a->kind == PLAN_RECREATE)
+			if (a->kind == PLAN_RECREATE && !halted) {
 				halted = a->service;
+				/* history: why the rollout stopped, for its revision */
+				free(run->halted_why);
+				run->halted_why = zl_xstrdup(aerr.msg);
+				run->halted_timeout = aerr.kind == ZL_ERR_TIMEOUT;
+			}
 			if (ret == 0)
 				*err = aerr;
 			ret = -1;
@@ -455,6 +476,154 @@ out:
 	plan_free(&plan);
 	state_replicas_free(&rows);
 	state_replicas_free(&before);
+	return ret;
+}
+
+/* ---- history and rollback (rollback.c, docs/user-guide.md) ---- */
+
+/* Applies stored revision rev again, as origin says (opts swapped in for
+ * the time of it): the normal apply, journaled, gated by health. */
+static int apply_revision(struct apply_run *run, const struct state_revision *rev,
+			  const struct revision_origin *origin, struct zl_err *err)
+{
+	struct spec_set set = { 0 };
+	struct plan_desired desired = { 0 };
+	const struct reconcile_opts *saved = run->opts;
+	struct reconcile_opts ropts = *saved;
+	ropts.origin = origin;
+	ropts.no_rollback = true; /* a rollback that fails stops; it is not rolled back */
+	int ret = -1;
+	if (revision_spec_load(rev, &set, err) < 0 ||
+	    desired_build(&set.deployments[0], run->secrets_dir, &desired, err) < 0)
+		goto out;
+	run->opts = &ropts;
+	ret = apply_deployment(run, &set.deployments[0], &desired, err);
+	run->opts = saved;
+out:
+	plan_desired_free(&desired);
+	spec_set_free(&set);
+	return ret;
+}
+
+/* Sets a revision's status; a failure to record it is only a warning (the
+ * replicas are what they are; the next apply of the same spec retries). */
+static void revision_end(struct apply_run *run, const char *deployment, int64_t number,
+			 const char *status, const char *reason)
+{
+	struct zl_err err = ZL_ERR_INIT;
+	if (number > 0 &&
+	    state_revision_set_status(run->db, deployment, number, status, reason, &err) < 0)
+		zl_log(ZL_LOG_WARN, "%s: revision %lld: %s", deployment, (long long)number, err.msg);
+}
+
+static void rollback_event(struct apply_run *run, const char *deployment, const char *msg)
+{
+	struct zl_err err = ZL_ERR_INIT;
+	zl_log(ZL_LOG_WARN, "%s: %s", deployment, msg);
+	if (state_event_add(run->db, run_now(run->opts), deployment, NULL, 0, "rollback", msg, &err) < 0)
+		zl_log(ZL_LOG_WARN, "%s: %s", deployment, err.msg);
+}
+
+/* A rollback a crash interrupted (its revision still "applying") is
+ * finished before anything else is done to its deployment. */
+static int finish_interrupted_rollback(struct apply_run *run, const char *name, struct zl_err *err)
+{
+	struct state_revision latest;
+	bool found = false;
+	if (state_revision_latest(run->db, name, &latest, &found, err) < 0)
+		return -1;
+	int ret = 0;
+	if (found && latest.restores > 0 && strcmp(latest.status, REVISION_APPLYING) == 0) {
+		_cleanup_free_ char *msg = zl_xasprintf(
+			"finishing the interrupted rollback to revision %lld (revision %lld)",
+			(long long)latest.restores, (long long)latest.number);
+		rollback_event(run, name, msg);
+		struct revision_origin origin = { .restores = latest.restores, .number = latest.number };
+		ret = apply_revision(run, &latest, &origin, err);
+		revision_end(run, name, latest.number, ret == 0 ? REVISION_APPLIED : REVISION_FAILED,
+			     ret == 0 ? NULL : err->msg);
+		if (ret < 0)
+			zl_err_prefix(err, "finish the interrupted rollback to revision %lld",
+				      (long long)latest.restores);
+	}
+	state_revision_clear(&latest);
+	return ret;
+}
+
+/* Puts revision run->rev.restore_to back after the rollout of revision
+ * failed at run->halted_why. 0 when it is back; err says what happened
+ * either way (the apply failed: its spec is not what runs). */
+static int roll_back(struct apply_run *run, const char *name, int64_t failed, struct zl_err *err)
+{
+	int64_t to = run->rev.restore_to;
+	_cleanup_free_ char *why = zl_xstrdup(run->halted_why);
+	_cleanup_free_ char *msg = zl_xasprintf("the rollout of revision %lld stopped (%s); rolling back to revision %lld",
+						(long long)failed, why, (long long)to);
+	rollback_event(run, name, msg);
+	struct state_revision prev;
+	bool found = false;
+	struct zl_err rerr = ZL_ERR_INIT;
+	int r = state_revision_get(run->db, name, to, &prev, &found, &rerr);
+	if (r == 0 && !found)
+		r = zl_fail(&rerr, "revision %lld is no longer kept", (long long)to);
+	_cleanup_free_ char *source = zl_xasprintf("revision %lld", (long long)to);
+	struct revision_origin origin = { .cause = "automatic rollback", .source = source,
+					  .restores = to };
+	if (r == 0)
+		r = apply_revision(run, &prev, &origin, &rerr);
+	state_revision_clear(&prev);
+	int64_t rollback_no = run->rev.number; /* the rollback's own revision */
+	revision_end(run, name, rollback_no, r == 0 ? REVISION_APPLIED : REVISION_FAILED,
+		     r == 0 ? NULL : rerr.msg);
+	revision_end(run, name, failed, r == 0 ? REVISION_ROLLED_BACK : REVISION_STOPPED, why);
+	if (r == 0) {
+		run->res->rollouts_rolled_back++;
+		zl_fail(err, "%s: the rollout of revision %lld stopped: %s; rolled back to revision %lld (recorded as revision %lld)",
+			name, (long long)failed, why, (long long)to, (long long)rollback_no);
+		_cleanup_free_ char *done = zl_xasprintf("rolled back to revision %lld", (long long)to);
+		rollback_event(run, name, done);
+		return 0;
+	}
+	run->res->rollouts_stopped++;
+	zl_fail(err, "%s: the rollout of revision %lld stopped: %s; the rollback to revision %lld failed too: %s",
+		name, (long long)failed, why, (long long)to, rerr.msg);
+	return -1;
+}
+
+/* apply_deployment() of a deployment's spec, with its history: finishes an
+ * interrupted rollback first, records the revision, and when the rollout
+ * of a new revision stops, puts the previous one back (unless
+ * --no-rollback, or --timeout ran out: then it stays where it stopped). */
+static int apply_tracked(struct apply_run *run, const struct spec_deployment *dep,
+			 struct plan_desired *desired, struct zl_err *err)
+{
+	const struct reconcile_opts *o = run->opts;
+	if (o->dry_run || o->run_service)
+		return apply_deployment(run, dep, desired, err);
+	if (finish_interrupted_rollback(run, dep->name, err) < 0)
+		return -1;
+	free(run->halted_why);
+	run->halted_why = NULL;
+	run->halted_timeout = false;
+	int ret = apply_deployment(run, dep, desired, err);
+	int64_t number = run->rev.number;
+	if (number == 0)
+		return ret;
+	if (ret == 0) {
+		revision_end(run, dep->name, number, REVISION_APPLIED, NULL);
+	} else if (!run->halted_why) {
+		revision_end(run, dep->name, number, REVISION_FAILED, err->msg);
+	} else if (run->halted_timeout || o->no_rollback || run->rev.restore_to == 0) {
+		run->res->rollouts_stopped++;
+		revision_end(run, dep->name, number, REVISION_STOPPED, run->halted_why);
+		if (!run->halted_timeout && !o->no_rollback)
+			zl_log(ZL_LOG_WARN, "%s: no earlier revision was applied in full: nothing to roll back to",
+			       dep->name);
+	} else {
+		roll_back(run, dep->name, number, err);
+	}
+	free(run->halted_why);
+	run->halted_why = NULL;
 	return ret;
 }
 
@@ -545,6 +714,7 @@ static int run_open(struct apply_run *run, struct state_lock *lock, struct zl_er
 
 static void run_close(struct apply_run *run, struct state_lock *lock)
 {
+	free(run->halted_why);
 	images_ctx_free(run->images);
 	backend_close(run->b);
 	state_close(run->db);
@@ -572,7 +742,7 @@ int reconcile_apply(const struct reconcile_opts *opts, const struct spec_set *se
 	ret = 0;
 	for (size_t i = 0; i < set->count; i++) {
 		struct zl_err derr = ZL_ERR_INIT;
-		if (apply_deployment(&run, &set->deployments[i], &desired[i], &derr) < 0) {
+		if (apply_tracked(&run, &set->deployments[i], &desired[i], &derr) < 0) {
 			if (ret == 0)
 				*err = derr;
 			ret = -1;

@@ -153,6 +153,22 @@ static const char *const migrations[] = {
 	"  key TEXT PRIMARY KEY,\n"
 	"  value TEXT NOT NULL\n"
 	");\n",
+	/* 6 -> 7: history and rollback: each deployment's revisions (the spec
+	 * as applied, where from, its hash, what it restored, how it ended).
+	 * They outlive a delete, so a deleted deployment can be rolled back. */
+	"CREATE TABLE revisions (\n"
+	"  deployment TEXT NOT NULL,\n"
+	"  number INTEGER NOT NULL,\n"
+	"  hash TEXT NOT NULL,\n"
+	"  spec TEXT,\n"
+	"  source TEXT,\n"
+	"  cause TEXT,\n"
+	"  restores INTEGER NOT NULL,\n"
+	"  status TEXT NOT NULL,\n"
+	"  reason TEXT,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (deployment, number)\n"
+	") WITHOUT ROWID;\n",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
