@@ -421,13 +421,17 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		    health_gate_after(gate, a, &aerr) < 0) {
 			run->res->actions_failed++;
 			zl_log(ZL_LOG_ERROR, "%s: %s", name, aerr.msg);
-			if (a->kind == PLAN_RECREATE && !halted) {
-				halted = a->service;
-				/* history: why the rollout stopped, for its revision */
+			const struct state_replica *was = row_for(&rows, a);
+			/* history: why the rollout stopped, for its revision (a
+			 * replica that did not run was no rollout's to stop) */
+			if (a->kind == PLAN_RECREATE && !halted && was &&
+			    was->state == STATE_REPLICA_RUNNING) {
 				free(run->halted_why);
 				run->halted_why = zl_xstrdup(aerr.msg);
 				run->halted_timeout = aerr.kind == ZL_ERR_TIMEOUT;
 			}
+			if (a->kind == PLAN_RECREATE)
+				halted = a->service;
 			if (ret == 0)
 				*err = aerr;
 			ret = -1;
