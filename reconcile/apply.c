@@ -582,8 +582,11 @@ static int roll_back(struct apply_run *run, const char *name, int64_t failed, st
 	revision_end(run, name, failed, r == 0 ? REVISION_ROLLED_BACK : REVISION_STOPPED, why);
 	if (r == 0) {
 		run->res->rollouts_rolled_back++;
-		zl_fail(err, "%s: the rollout of revision %lld stopped: %s; rolled back to revision %lld (recorded as revision %lld)",
-			name, (long long)failed, why, (long long)to, (long long)rollback_no);
+		_cleanup_free_ char *recorded =
+			rollback_no > 0 ? zl_xasprintf(" (recorded as revision %lld)", (long long)rollback_no)
+					: zl_xstrdup("");
+		zl_fail(err, "%s: the rollout of revision %lld stopped: %s; rolled back to revision %lld%s",
+			name, (long long)failed, why, (long long)to, recorded);
 		_cleanup_free_ char *done = zl_xasprintf("rolled back to revision %lld", (long long)to);
 		rollback_event(run, name, done);
 		return 0;

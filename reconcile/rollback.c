@@ -105,6 +105,19 @@ int revision_begin(struct state_db *db, const struct spec_deployment *dep,
 						err);
 		goto out;
 	}
+	/* The spec an automatic rollback just undid, again (from cron or
+	 * watch): that revision is tried again, so retries do not push the
+	 * good revisions out of the history. */
+	const struct state_revision *undone = list.count >= 2 ? &list.items[list.count - 2] : NULL;
+	if (!origin && undone && latest->restores > 0 && latest->cause &&
+	    strcmp(latest->cause, "automatic rollback") == 0 && strcmp(undone->hash, hash) == 0 &&
+	    !revision_applied(undone)) {
+		out->number = undone->number;
+		out->restore_to = revision_restore_target(&list, undone->number);
+		ret = state_revision_set_status(db, dep->name, undone->number, REVISION_APPLYING, NULL,
+						err);
+		goto out;
+	}
 	if (origin && origin->source)
 		source = zl_xstrdup(origin->source);
 	else if (strcmp(dep->file, "-") == 0)

@@ -138,8 +138,8 @@ static void poller_stop(struct poller *p, long *ok, long *failed)
 /* web: two busybox httpd replicas serving `text`, or (listen false) a
  * process that never listens; health: tcp 8080 with the given start_grace
  * and rollout_deadline. */
-static void write_spec(struct tcase *c, const char *name, const char *text, bool listen,
-		       const char *grace, const char *deadline, char path[PATH_MAX])
+static void write_spec_of(struct tcase *c, const char *image, const char *name, const char *text,
+			  bool listen, const char *grace, const char *deadline, char path[PATH_MAX])
 {
 	char main_cmd[256];
 	if (listen)
@@ -169,9 +169,10 @@ static void write_spec(struct tcase *c, const char *name, const char *text, bool
 		 "      timeout: 1s\n"
 		 "      retries: 2\n"
 		 "      rollout_deadline: %s\n",
-		 c->deployment, g.image, main_cmd, g.port, grace, deadline);
+		 c->deployment, image, main_cmd, g.port, grace, deadline);
 	cli_write_file(cli_path(&c->t, name, path), spec);
 }
+#define write_spec(c, ...) write_spec_of((c), g.image, __VA_ARGS__)
 
 /* Both replicas answer `want` on the published port (tries a while: the
  * rules follow the replicas). */
@@ -246,6 +247,14 @@ static void test_updates_rollback_and_history(void **state)
 	assert_int_equal(db_int(c, "SELECT count(*) FROM events WHERE deployment = ?1 AND kind = 'rollback'"), 2);
 	assert_int_equal(db_int(c, "SELECT count(*) FROM revisions WHERE deployment = ?1 AND number = 3 AND status = 'rolled back'"), 1);
 	assert_int_equal(db_int(c, "SELECT restores FROM revisions WHERE deployment = ?1 AND number = 4 AND cause = 'automatic rollback' AND status = 'applied'"), 2);
+	/* The same bad spec again (as cron would): rolled back again, and no
+	 * new revisions. */
+	code = ZL(c, &out, &err, "apply", "-q", "-f", bad);
+	assert_exit(code, 6, out, err);
+	free(out);
+	free(err);
+	assert_int_equal(db_int(c, "SELECT count(*) FROM revisions WHERE deployment = ?1"), 4);
+	assert_serves("v2");
 
 	/* history: text and JSON. */
 	code = ZL_ROOT(c, &out, &err, "history", "-d", c->deployment);
@@ -366,6 +375,48 @@ static void test_kill9_during_rollback(void **state)
 	assert_serves("v1");
 }
 
+static void test_rollback_to_a_gone_image(void **state)
+{
+	struct tcase *c = *state;
+	if (!g.usable)
+		skip();
+	/* Revision 1 runs a copy of the image that is then deleted and pruned. */
+	char copy[PATH_MAX], old_image[PATH_MAX + 16];
+	cli_pathf(copy, "%s/image-%s", g.dir, c->deployment);
+	/* Another config, so another digest than the image revision 2 runs. */
+	assert_int_equal(oci_test_sh_quiet("cp -a '%s/image' '%s' && umoci config --image '%s:1.0' "
+					   "--config.env REVISION=one",
+					   g.dir, copy, copy),
+			 0);
+	snprintf(old_image, sizeof(old_image), "oci:%s:1.0", copy);
+	char v1[PATH_MAX], v2[PATH_MAX], *out = NULL, *err = NULL;
+	write_spec_of(c, old_image, "v1.yaml", "v1", true, "1s", "20s", v1);
+	write_spec(c, "v2.yaml", "v2", true, "1s", "20s", v2);
+	int code = ZL(c, &out, &err, "apply", "-q", "-f", v1, "--wait", "--timeout", "60s");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	code = ZL(c, &out, &err, "apply", "-q", "-f", v2);
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	cli_rm_rf(copy);
+	code = ZL_ROOT(c, &out, &err, "prune");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+
+	code = ZL(c, &out, &err, "rollback", "-d", c->deployment, "--to", "1");
+	assert_exit(code, 1, out, err);
+	assert_contains(err, "revision 1: service web: image");
+	assert_contains(err, "cannot be had");
+	assert_contains(err, "nothing was changed");
+	free(out);
+	free(err);
+	assert_int_equal(db_int(c, "SELECT count(*) FROM revisions WHERE deployment = ?1"), 2);
+	assert_serves("v2");
+}
+
 /* ---- set-up ---- */
 
 static int group_setup(void **state)
@@ -442,6 +493,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_timeout_bounds_the_rollout, case_setup,
 						case_teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_during_rollback, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_to_a_gone_image, case_setup,
+						case_teardown),
 	};
 	int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
 	if (!g.usable && g.skip_why[0])

@@ -230,6 +230,37 @@ static void test_begin_records_changes_only(void **state)
 	free(d.services[1].image_error);
 
 	free(d.services);
+
+	/* The spec an automatic rollback undid, applied again (cron): the
+	 * same revision is tried again, no new one. */
+	const struct spec_deployment *blog = &set.deployments[1];
+	desired_of(blog, &d);
+	assert_ok(revision_begin(db, blog, &d, NULL, 1000, &run, &err), err);
+	assert_int_equal(run.number, 1);
+	assert_ok(state_revision_set_status(db, "blog", 1, REVISION_APPLIED, NULL, &err), err);
+	d.services[0].replicas = 3;
+	assert_ok(revision_begin(db, blog, &d, NULL, 2000, &run, &err), err);
+	assert_int_equal(run.number, 2);
+	assert_ok(state_revision_set_status(db, "blog", 2, REVISION_ROLLED_BACK, "not ready", &err), err);
+	d.services[0].replicas = 1;
+	struct revision_origin automatic = { .cause = "automatic rollback", .source = "revision 1",
+					     .restores = 1 };
+	assert_ok(revision_begin(db, blog, &d, &automatic, 3000, &run, &err), err);
+	assert_int_equal(run.number, 3);
+	assert_ok(state_revision_set_status(db, "blog", 3, REVISION_APPLIED, NULL, &err), err);
+	d.services[0].replicas = 3;
+	assert_ok(revision_begin(db, blog, &d, NULL, 4000, &run, &err), err);
+	assert_int_equal(run.number, 2);
+	assert_int_equal(run.restore_to, 1);
+	/* Rolled back again: its rollback asks what revision 3 asks, no new one. */
+	d.services[0].replicas = 1;
+	assert_ok(revision_begin(db, blog, &d, &automatic, 5000, &run, &err), err);
+	assert_int_equal(run.number, 0);
+	assert_ok(state_revisions_load(db, "blog", &list, &err), err);
+	assert_int_equal(list.count, 3);
+	state_revisions_free(&list);
+	free(d.services);
+
 	spec_set_free(&set);
 	state_close(db);
 	assert_ok(zl_rm_rf(tmp, &err), err);
