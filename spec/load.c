@@ -242,20 +242,26 @@ static void add_deployment(struct spec_set *set, struct spec_deployment *dep, in
 	set->deployments[set->count++] = *dep;
 }
 
-/* Byte offset of character chars of UTF-8 text (libyaml's marks count
- * characters); len when the text is shorter. */
-static size_t utf8_offset(const char *text, size_t len, size_t chars)
+/* Where libyaml's marks (which count characters) are in UTF-8 text: a
+ * cursor that only moves forward, so cutting every document of a file
+ * reads the file once. */
+struct utf8_cursor {
+	size_t chars, byte;
+};
+
+/* Byte offset of character chars (>= the cursor's); len when the text is
+ * shorter. */
+static size_t utf8_offset(struct utf8_cursor *cur, const char *text, size_t len, size_t chars)
 {
-	size_t i = 0;
 	/* libyaml skips a byte order mark without counting it. */
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		i = 3;
-	for (; i < len && chars > 0; chars--) {
-		i++;
-		while (i < len && ((unsigned char)text[i] & 0xc0) == 0x80)
-			i++;
+	if (cur->byte == 0 && len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		cur->byte = 3;
+	for (; cur->byte < len && cur->chars < chars; cur->chars++) {
+		cur->byte++;
+		while (cur->byte < len && ((unsigned char)text[cur->byte] & 0xc0) == 0x80)
+			cur->byte++;
 	}
-	return i;
+	return cur->byte;
 }
 
 static bool utf16_bom(const char *text, size_t len)
@@ -294,6 +300,7 @@ static int load_text(const char *file, const char *text, size_t len, struct spec
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	size_t documents = 0;
 	struct compose_totals totals = { 0 };
+	struct utf8_cursor cursor = { 0 };
 	for (;;) {
 		yaml_document_t doc;
 		if (compose_document(&parser, file, text, len, &totals, &doc, diags) <= 0)
@@ -309,8 +316,8 @@ static int load_text(const char *file, const char *text, size_t len, struct spec
 		struct spec_deployment dep = { .file = zl_xstrdup(file), .line = node_line(root) };
 		/* The document alone, so a revision can be applied again. */
 		if (!utf16_bom(text, len)) {
-			size_t from = utf8_offset(text, len, doc.start_mark.index);
-			size_t to = utf8_offset(text, len, doc.end_mark.index);
+			size_t from = utf8_offset(&cursor, text, len, doc.start_mark.index);
+			size_t to = utf8_offset(&cursor, text, len, doc.end_mark.index);
 			if (to > from)
 				dep.text = zl_xstrndup(text + from, to - from);
 		}
