@@ -100,6 +100,8 @@ int cmd_rollback(const struct cli_opts *o)
 			fprintf(stderr, "zlapply: %zu of %zu action%s failed\n", res.actions_failed,
 				res.actions_planned, res.actions_planned == 1 ? "" : "s");
 		int code = cli_fail(&err);
+		if (res.actions_failed > 0 && res.rollouts_stopped > 0 && code != 3)
+			return CLI_EXIT_ROLLOUT_STOPPED; /* the rollback's own rollout stopped */
 		return res.actions_failed > 0 && code == 2 ? 1 : code;
 	}
 	if (!o->quiet) {

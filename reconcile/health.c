@@ -455,7 +455,7 @@ int health_gate_before(struct health_gate *g, const struct plan_action *a,
 		res->service = svc->name;
 		zl_err_clear(&res->err);
 		res->ret = depends_wait(g->db, g->b, g->dep, &g->current, svc, g->mem, g->env.clock_ms,
-					&res->err);
+					g->env.deadline_mono_ms, &res->err);
 	}
 	if (res->ret == 0)
 		return 0;
