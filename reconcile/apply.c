@@ -6,6 +6,7 @@
  * 3. per deployment: observe, plan, execute, record. */
 #include "reconcile-internal.h"
 #include "publish-internal.h" /* networking: published ports */
+#include "health-internal.h"  /* health_sleep_ms() */
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -239,17 +240,27 @@ static const struct state_replica *row_for(const struct state_replicas *rows,
 	return NULL;
 }
 
+/* How long a replica taken out of its published ports keeps running before
+ * its stop signal, so the connections it accepted just before finish: a
+ * rolling update loses no request (docs/networking.md). */
+#define DRAIN_SETTLE_MS 500
+
 /* Takes a replica about to stop out of its service's published ports, so
- * new connections go to the others while it finishes its own. */
-static void drain(struct publish *pub, struct state_db *db, const struct plan_action *a,
+ * new connections go to the others while it finishes its own. True when it
+ * took out a replica that served published ports. */
+static bool drain(struct publish *pub, struct state_db *db, const struct plan_action *a,
 		  const struct state_replica *r)
 {
 	if (!r || r->state != STATE_REPLICA_RUNNING || !r->ip || !*r->ip)
-		return;
+		return false;
 	const char *ip = r->ip;
 	struct zl_err err = ZL_ERR_INIT;
-	if (publish_update(pub, db, a->service, &ip, 1, &err) < 0)
+	if (publish_update(pub, db, a->service, &ip, 1, &err) < 0) {
 		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
+		return false;
+	}
+	const struct spec_service *svc = a->desired ? a->desired->svc : NULL;
+	return pub && svc && (svc->endpoint_count > 0 || svc->port_mapping_count > 0);
 }
 
 /* Replicas on their way out (scale-down, a dropped service, delete) get
@@ -274,7 +285,7 @@ static void begin_stops(struct state_db *db, struct backend *b, struct plan *pla
 		if (!r || r->state != STATE_REPLICA_RUNNING || !r->backend_id)
 			continue;
 		struct zl_err err = ZL_ERR_INIT;
-		drain(pub, db, a, r);
+		(void)drain(pub, db, a, r); /* they all stop together: no pause each */
 		if (execute_journal_remove(db, a, r, env, &a->journal_id, &err) < 0) {
 			zl_log(ZL_LOG_DEBUG, "journal remove of %s: %s", r->backend_id, err.msg);
 			a->journal_id = 0; /* the remove journals itself, and stops alone */
@@ -336,6 +347,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	int64_t t = run_now(o);
 
 	const char *name = desired->deployment;
+	memset(&run->rev, 0, sizeof(run->rev)); /* history: none recorded yet */
 	if (run->db && !o->dry_run && recover_pending(run->db, run->b, name, t, err) < 0)
 		goto out;
 	/* Leases whose replica is gone (a crash between steps) go back to the pool. */
@@ -348,7 +360,6 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		goto out;
 	/* history: a rollback whose image is gone changes nothing; any other
 	 * change of the deployment is a revision, recorded before it acts */
-	memset(&run->rev, 0, sizeof(run->rev));
 	if (dep && !o->dry_run && !o->run_service) {
 		if (o->origin && o->origin->restores > 0 &&
 		    revision_images_missing(desired, o->origin->restores, err) < 0)
@@ -415,8 +426,9 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 			print_line(o, a);
 		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
 					   .bridge = run->net.bridge, .subnet = &run->net.subnet };
-		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE))
-			drain(pub, run->db, a, row_for(&rows, a));
+		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE) &&
+		    drain(pub, run->db, a, row_for(&rows, a)))
+			health_sleep_ms(DRAIN_SETTLE_MS);
 		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
 		    health_gate_after(gate, a, &aerr) < 0) {
 			run->res->actions_failed++;
