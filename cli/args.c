@@ -169,8 +169,9 @@ void cli_usage(FILE *out, enum cli_verb verb)
 			if (verbs[i].summary)
 				fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
 		fprintf(out, "\nExit codes: 0 converged, 1 failure, 2 invalid input or usage, "
-			     "3 not converged before a timeout, 4 busy (another zlapply held the lock),\n"
-			     "5 a rollout stopped (--no-rollback), 6 a rollout rolled back.\n"
+			     "3 not converged\nbefore a timeout, 4 busy (another zlapply held the lock), "
+			     "5 a rollout stopped\n(--no-rollback), 6 a rollout rolled back to the "
+			     "previous revision.\n"
 			     "Run 'zlapply VERB --help' for a verb's flags.\n");
 		return;
 	}

@@ -297,6 +297,32 @@ static void begin_stops(struct state_db *db, struct backend *b, struct plan *pla
 	}
 }
 
+/* -1 with err (and run->halted_why) when a service of desired has running
+ * replicas but its image cannot be had: the planner leaves them as they
+ * are, so the rollout of the revision stopped before it began. */
+static int image_halt(struct apply_run *run, const struct plan_desired *desired,
+		      const struct state_replicas *rows, struct zl_err *err)
+{
+	for (size_t i = 0; i < desired->count; i++) {
+		const struct plan_desired_service *ds = &desired->services[i];
+		if (!ds->image_error)
+			continue;
+		for (size_t k = 0; k < rows->count; k++) {
+			const struct state_replica *r = &rows->items[k];
+			if (r->state != STATE_REPLICA_RUNNING || strcmp(r->service, ds->svc->name) != 0)
+				continue;
+			zl_fail(err, "service %s: image %s cannot be had (%s); the rollout of %s stops before its first replica",
+				ds->svc->name, ds->svc->image, ds->image_error, ds->svc->name);
+			if (!run->halted_why) {
+				run->halted_why = zl_xstrdup(err->msg);
+				run->halted_timeout = false;
+			}
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Records the deployment and its services; drops service rows that left the
  * spec. Writes nothing when nothing changed (a no-op apply changes no row). */
 static int record_spec(struct state_db *db, const struct spec_deployment *dep,
@@ -457,6 +483,10 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		    publish_update(pub, run->db, a->service, NULL, 0, &uerr) < 0)
 			zl_log(ZL_LOG_WARN, "%s: %s", name, uerr.msg);
 	}
+	/* history: a service whose new image cannot be had keeps its running
+	 * replicas on the old spec; its rollout stops before the first one */
+	if (!o->dry_run && dep && ret == 0 && image_halt(run, desired, &rows, err) < 0)
+		ret = -1;
 	/* health: probe running replicas once, restart the unhealthy (health.c) */
 	struct zl_err herr = ZL_ERR_INIT;
 	if (health_gate_finish(gate, run->res, &herr) < 0 && ret == 0) {

@@ -302,6 +302,42 @@ static void test_updates_rollback_and_history(void **state)
 	assert_serves("v1"); /* replica 2 still serves the old spec */
 }
 
+/* A tag that does not exist: the new revision's rollout cannot begin, the
+ * old replicas keep serving, and it is rolled back (exit 6). */
+static void test_bad_image_tag_rolled_back(void **state)
+{
+	struct tcase *c = *state;
+	if (!g.usable)
+		skip();
+	char v1[PATH_MAX], bad_tag[PATH_MAX + 16], badtag[PATH_MAX], *out = NULL, *err = NULL;
+	write_spec(c, "v1.yaml", "v1", true, "1s", "20s", v1);
+	snprintf(bad_tag, sizeof(bad_tag), "%.*s:no-such-tag", (int)(strlen(g.image) - 4), g.image);
+	write_spec_of(c, bad_tag, "badtag.yaml", "v9", true, "1s", "20s", badtag);
+	int code = ZL(c, &out, &err, "apply", "-q", "-f", v1, "--wait", "--timeout", "60s");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	assert_serves("v1");
+	struct poller p;
+	long ok, failed;
+	poller_start(&p);
+	cli_sleep_ms(300);
+	code = ZL(c, &out, &err, "apply", "-f", badtag);
+	cli_sleep_ms(300);
+	poller_stop(&p, &ok, &failed);
+	print_message("bad tag: %ld requests answered, %ld failed\n", ok, failed);
+	assert_exit(code, 6, out, err);
+	assert_contains(err, "no-such-tag cannot be had");
+	assert_contains(err, "rolled back to revision 1");
+	free(out);
+	free(err);
+	assert_true(ok > 5);
+	assert_int_equal(failed, 0);
+	assert_serves("v1");
+	assert_int_equal(db_int(c, "SELECT count(*) FROM revisions WHERE deployment = ?1 AND number = 2 AND status = 'rolled back'"), 1);
+	assert_int_equal(db_int(c, "SELECT restores FROM revisions WHERE deployment = ?1 AND number = 3 AND cause = 'automatic rollback'"), 1);
+}
+
 static void test_wait_timeout_bounds_the_rollout(void **state)
 {
 	struct tcase *c = *state;
@@ -489,6 +525,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_updates_rollback_and_history, case_setup,
+						case_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_image_tag_rolled_back, case_setup,
 						case_teardown),
 		cmocka_unit_test_setup_teardown(test_wait_timeout_bounds_the_rollout, case_setup,
 						case_teardown),
