@@ -11,16 +11,17 @@
 #define ALL_VERBS (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		   V(CLI_VERSION) | V(CLI_HELP) | V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | \
 		   V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | \
-		   V(CLI_COMPLETION) | V(CLI_MAN) | V(CLI_RENDER) | OBSERVE_VERBS)
+		   V(CLI_COMPLETION) | V(CLI_MAN) | V(CLI_RENDER) | OBSERVE_VERBS | \
+		   V(CLI_HISTORY) | V(CLI_ROLLBACK))
 /* observe: events, stats, inspect read the store (and cgroups), never lock */
 #define OBSERVE_VERBS (V(CLI_EVENTS) | V(CLI_STATS) | V(CLI_INSPECT))
 #define REPLICA_VERBS (V(CLI_KILL) | V(CLI_LOGS) | V(CLI_EXEC))
 #define STATEFUL (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE) | V(CLI_PULL) | \
 		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_DOCTOR) | \
-		  V(CLI_RUN) | OBSERVE_VERBS)
-#define PULLING (V(CLI_APPLY) | V(CLI_PULL) | V(CLI_WATCH) | V(CLI_RUN))
+		  V(CLI_RUN) | OBSERVE_VERBS | V(CLI_HISTORY) | V(CLI_ROLLBACK))
+#define PULLING (V(CLI_APPLY) | V(CLI_PULL) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK))
 #define LOCKING (V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_PULL) | V(CLI_PRUNE) | V(CLI_DOCTOR) | \
-		 V(CLI_RUN))
+		 V(CLI_RUN) | V(CLI_ROLLBACK))
 
 enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE, OPT_INSECURE,
        OPT_AUTH_FILE, OPT_PLATFORM, OPT_SIGNAL, OPT_TAIL, OPT_TIMESTAMPS, OPT_FOLLOW,
@@ -29,14 +30,15 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_WAIT, OPT_WAIT_TIMEOUT /* health: --wait, --timeout */,
        OPT_DETACH /* jobs/cron: run --detach */,
        OPT_EXIT_CODE, OPT_COLOR /* shell: diff --exit-code, --color */,
-       OPT_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_PUBLISH_MODE, OPT_STRICT, OPT_INCLUDE_VALUES, OPT_SECRETS_DIR /* render */,
-       OPT_SINCE, OPT_NO_STREAM /* observe: events --since, stats --no-stream */ };
+       OPT_RENDER_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_PUBLISH_MODE, OPT_STRICT, OPT_INCLUDE_VALUES, OPT_SECRETS_DIR /* render */,
+       OPT_SINCE, OPT_NO_STREAM /* observe: events --since, stats --no-stream */,
+       OPT_NO_ROLLBACK, OPT_ROLLBACK_TO /* history and rollback */ };
 
 /* shell: verbs that print data take -o json; verbs that print a table or a
  * plan take --color. */
 #define PRINTING (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_STATUS) | V(CLI_DELETE) | \
 		  V(CLI_PULL) | V(CLI_IMAGES) | V(CLI_PRUNE) | V(CLI_DOCTOR) | V(CLI_RUN) | V(CLI_KILL) | \
-		  V(CLI_VERSION) | OBSERVE_VERBS)
+		  V(CLI_VERSION) | OBSERVE_VERBS | V(CLI_HISTORY))
 #define COLORED (V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_STATUS) | V(CLI_DELETE))
 
 struct flag {
@@ -49,7 +51,8 @@ struct flag {
 static const struct flag flags[] = {
 	{ { "file", required_argument, NULL, 'f' }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_VALIDATE) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_RENDER),
 	  "FILE|DIR|-", "deployment spec: a file, a directory of *.yaml/*.yml, or - for stdin (repeatable)" },
-	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_RUN) | OBSERVE_VERBS,
+	{ { "deployment", required_argument, NULL, 'd' }, V(CLI_STATUS) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_RUN) | OBSERVE_VERBS |
+							 V(CLI_HISTORY) | V(CLI_ROLLBACK),
 	  "NAME", "a deployment by name (delete: repeatable)" },
 	{ { "signal", required_argument, NULL, OPT_SIGNAL }, V(CLI_KILL),
 	  "SIGNAL", "KILL (default), TERM, INT, HUP, USR1 or USR2; with or without SIG, any case" },
@@ -64,9 +67,9 @@ static const struct flag flags[] = {
 	  "N", "only the last N lines" },
 	{ { "timestamps", no_argument, NULL, OPT_TIMESTAMPS }, V(CLI_LOGS),
 	  NULL, "prefix each line with its time (also -t)" },
-	{ { "runtime", required_argument, NULL, OPT_RUNTIME }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN),
+	{ { "runtime", required_argument, NULL, OPT_RUNTIME }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "PATH", "OCI runtime for the oci backend (crun, runc, youki; env ZLAPPLY_RUNTIME)" },
-	{ { "wasm-engine", required_argument, NULL, OPT_WASM_ENGINE }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN),
+	{ { "wasm-engine", required_argument, NULL, OPT_WASM_ENGINE }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "PATH", "WASI engine for WASM replicas (a Node.js with node:wasi; default: node in $PATH, remembered)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
@@ -83,9 +86,9 @@ static const struct flag flags[] = {
 	  "NAME", "container backend: oci (default) or mock (env ZLAPPLY_BACKEND)" },
 	{ { "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT }, LOCKING,
 	  "DURATION", "how long to wait for another zlapply's lock (default 60s)" },
-	{ { "bridge", required_argument, NULL, OPT_BRIDGE }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN),
+	{ { "bridge", required_argument, NULL, OPT_BRIDGE }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "NAME", "bridge replicas attach to (env ZLAPPLY_BRIDGE; default zl0)" },
-	{ { "subnet", required_argument, NULL, OPT_SUBNET }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN),
+	{ { "subnet", required_argument, NULL, OPT_SUBNET }, V(CLI_APPLY) | V(CLI_DIFF) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_DOCTOR) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "CIDR", "the bridge's IPv4 subnet (env ZLAPPLY_SUBNET; default 10.213.0.0/16)" },
 	{ { "ca-file", required_argument, NULL, OPT_CA_FILE }, PULLING,
 	  "FILE", "also trust the CA certificates in FILE for registry TLS" },
@@ -112,7 +115,7 @@ static const struct flag flags[] = {
 	{ { "spec-only", no_argument, NULL, OPT_SPEC_ONLY }, V(CLI_VALIDATE),
 	  NULL, "check the spec alone, not against this host (bind sources, devices, what zlapply may grant)" },
 	/* render */
-	{ { "to", required_argument, NULL, OPT_TO }, V(CLI_RENDER),
+	{ { "to", required_argument, NULL, OPT_RENDER_TO }, V(CLI_RENDER),
 	  "kubernetes|compose", "the engine to render for (required)" },
 	{ { "output-dir", required_argument, NULL, OPT_OUTPUT_DIR }, V(CLI_RENDER),
 	  "DIR", "write one file per object under DIR instead of printing one stream" },
@@ -126,6 +129,11 @@ static const struct flag flags[] = {
 	  "DIR", "with --include-values: where $S:NAME secrets are (a file per secret)" },
 	{ { "strict", no_argument, NULL, OPT_STRICT }, V(CLI_RENDER),
 	  NULL, "a key that cannot map is an error (exit 2, nothing written)" },
+	/* history and rollback */
+	{ { "no-rollback", no_argument, NULL, OPT_NO_ROLLBACK }, V(CLI_APPLY),
+	  NULL, "a rollout whose new replica is not ready in time stops there (exit 5) instead of putting the previous revision back (exit 6)" },
+	{ { "to", required_argument, NULL, OPT_ROLLBACK_TO }, V(CLI_ROLLBACK),
+	  "REV", "the revision to apply again (default: the one before the newest; see 'zlapply history')" },
 	{ { "fix", no_argument, NULL, OPT_FIX }, V(CLI_DOCTOR),
 	  NULL, "remove what no replica owns (default: only list it)" },
 	{ { "quiet", no_argument, NULL, 'q' }, ALL_VERBS, NULL, "no progress output" },
@@ -180,6 +188,10 @@ static const struct {
 	  "cpu %, memory, pids, network and block i/o of running replicas, refreshing" },
 	{ "inspect", CLI_INSPECT, "zlapply inspect REPLICA [-d NAME] [-o text|json]",
 	  "everything known about one replica: spec, backend, mounts, network, health, exits" },
+	{ "history", CLI_HISTORY, "zlapply history -d NAME [-o text|json]",
+	  "list a deployment's revisions: number, time, status, cause, hash, source" },
+	{ "rollback", CLI_ROLLBACK, "zlapply rollback -d NAME [--to REV] [flags]",
+	  "apply a kept revision of a deployment again (default: the previous one)" },
 	{ "version", CLI_VERSION, "zlapply version", "print the version" },
 	{ "help", CLI_HELP, "zlapply help [VERB]", "show help" },
 };
@@ -212,7 +224,9 @@ void cli_usage(FILE *out, enum cli_verb verb)
 			if (verbs[i].summary)
 				fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
 		fprintf(out, "\nExit codes: 0 converged, 1 failure, 2 invalid input or usage, "
-			     "3 not converged before a timeout, 7 diff --exit-code: changes pending.\n"
+			     "3 not converged\nbefore a timeout, 4 busy (another zlapply held the lock), "
+			     "5 a rollout stopped\n(--no-rollback), 6 a rollout rolled back to the "
+			     "previous revision, 7 diff --exit-code: changes pending.\n"
 			     "Run 'zlapply VERB --help' for a verb's flags.\n");
 		return;
 	}
@@ -312,9 +326,16 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 			args[nargs++] = argv[i];
 	o->argv_copy = args;
 
+	/* The verb's own flags first: two verbs may give one name different
+	 * meanings (render --to TARGET, rollback --to REV), and getopt_long
+	 * takes the first entry of a name. The others stay, so a flag of
+	 * another verb is named as such instead of "unknown". */
 	struct option longopts[FLAG_COUNT + 1];
-	for (size_t i = 0; i < FLAG_COUNT; i++)
-		longopts[i] = flags[i].opt;
+	size_t n_long = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < FLAG_COUNT; i++)
+			if (!(flags[i].verbs & V(o->verb)) == (pass == 1))
+				longopts[n_long++] = flags[i].opt;
 	memset(&longopts[FLAG_COUNT], 0, sizeof(longopts[0]));
 
 	optind = 1;
@@ -403,7 +424,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_FIX: o->fix = true; break;
 		case OPT_SPEC_ONLY: o->spec_only = true; break;
 		case OPT_KEEP_LAYER_BLOBS: o->keep_layer_blobs = true; break;
-		case OPT_TO: o->render_to = optarg; break; /* render */
+		case OPT_RENDER_TO: o->render_to = optarg; break; /* render */
 		case OPT_OUTPUT_DIR: o->output_dir = optarg; break;
 		case OPT_PUBLIC_SERVICE: o->public_service = optarg; break;
 		case OPT_PUBLISH_MODE: o->publish_mode = optarg; break;
@@ -412,6 +433,15 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_SECRETS_DIR: o->secrets_dir = optarg; break;
 		case OPT_SINCE: o->since = optarg; break;
 		case OPT_NO_STREAM: o->no_stream = true; break;
+		case OPT_NO_ROLLBACK: o->no_rollback = true; break; /* history and rollback */
+		case OPT_ROLLBACK_TO: {
+			char *end = NULL;
+			long long n = strtoll(optarg, &end, 10);
+			if (!*optarg || *end || n < 1)
+				return zl_invalid(err, "--to: expected a revision number >= 1, got \"%s\"", optarg);
+			o->rollback_to = n;
+			break;
+		}
 		case OPT_INTERVAL:
 			if (reconcile_parse_duration(optarg, &o->interval_ms, err) < 0)
 				return zl_err_prefix(err, "--interval");
@@ -482,6 +512,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		return zl_invalid(err, "unexpected argument \"%s\"", o->args[1]);
 	if (o->verb == CLI_PULL && o->arg_count == 0)
 		return zl_invalid(err, "pull needs at least one IMAGE (run 'zlapply pull --help')");
+	if ((o->verb == CLI_HISTORY || o->verb == CLI_ROLLBACK) && o->name_count != 1)
+		return zl_invalid(err, "%s needs one -d NAME", cli_verb_name(o->verb));
 	if (o->verb == CLI_STATUS && o->name_count > 1)
 		return zl_invalid(err, "status takes at most one -d NAME");
 	if (o->verb == CLI_COMPLETION && o->arg_count != 1)

@@ -18,6 +18,7 @@ enum cli_verb {
 	CLI_MAN,        /* shell: zlapply man (zlapply(1) as troff) */
 	CLI_RENDER, /* render: zlapply render --to kubernetes|compose */
 	CLI_EVENTS, CLI_STATS, CLI_INSPECT, /* observe: events, stats, inspect */
+	CLI_HISTORY, CLI_ROLLBACK, /* history and rollback (cmd_history.c) */
 };
 
 enum cli_output { CLI_OUTPUT_TEXT = 0, CLI_OUTPUT_JSON };
@@ -76,6 +77,9 @@ struct cli_opts {
 	/* observe: events [-f] [--since D], stats [--no-stream] */
 	const char *since;       /* --since, parsed by cmd_events against the clock */
 	bool no_stream;
+	/* history and rollback */
+	bool no_rollback;        /* apply --no-rollback */
+	int64_t rollback_to;     /* rollback --to REV; 0 = the previous revision */
 };
 
 /* diff --exit-code: something would change. 5 and 6 are the rollout's. */
@@ -127,6 +131,11 @@ int cmd_render(const struct cli_opts *o); /* render: render --to TARGET -f FILE 
 int cmd_events(const struct cli_opts *o);  /* observe: events [-d NAME] [-f] [--since D] */
 int cmd_stats(const struct cli_opts *o);   /* observe: stats [REPLICA...] [--no-stream] */
 int cmd_inspect(const struct cli_opts *o); /* observe: inspect REPLICA */
+int cmd_history(const struct cli_opts *o);  /* history -d NAME [-o text|json] */
+int cmd_rollback(const struct cli_opts *o); /* rollback -d NAME [--to REV] */
+/* Exit codes of a failed rollout (docs/user-guide.md, exit codes). */
+#define CLI_EXIT_ROLLOUT_STOPPED 5 /* stopped where it failed (--no-rollback) */
+#define CLI_EXIT_ROLLED_BACK 6     /* stopped and the previous revision put back */
 /* The reconcile options the flags describe, for every verb that opens a
  * backend or the store (root, backend, --runtime, lock timeout, quiet,
  * bridge, subnet, images). dry_run, plan_out and the run fields are left to

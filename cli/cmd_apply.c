@@ -61,6 +61,14 @@ int cli_reconcile_opts(const struct cli_opts *o, struct reconcile_opts *out, str
 	return reconcile_opts_check(out, err);
 }
 
+/* What is left of --timeout after the apply (at least 1 ms: the wait then
+ * reports what is not ready). */
+static int64_t wait_left_ms(int64_t deadline_mono_ms)
+{
+	int64_t left = deadline_mono_ms - zl_monotonic_ms();
+	return left > 0 ? left : 1;
+}
+
 int cmd_apply(const struct cli_opts *o)
 {
 	bool json = o->output == CLI_OUTPUT_JSON;
@@ -91,6 +99,12 @@ int cmd_apply(const struct cli_opts *o)
 		ropts.on_action = output_plan_action;
 		ropts.action_ctx = &jplan;
 	}
+	/* history and rollback: --no-rollback; --timeout bounds every wait of
+	 * the apply (a rollout's) and the --wait after it together */
+	ropts.no_rollback = o->no_rollback;
+	int64_t wait_ms = o->wait_timeout_ms > 0 ? o->wait_timeout_ms : 300000;
+	if (o->wait && !plan_only)
+		ropts.deadline_mono_ms = zl_monotonic_ms() + wait_ms;
 	struct reconcile_result res = { 0 };
 	int applied = reconcile_apply(&ropts, &set, &res, &err);
 	if (json && (applied == 0 || res.actions_failed > 0))
@@ -106,6 +120,15 @@ int cmd_apply(const struct cli_opts *o)
 		} else {
 			code = cli_fail(&err);
 		}
+		/* history and rollback: a rollout that stopped (5) or was rolled
+		 * back (6), unless the timeout came first (3) */
+		if (code == 1 && res.rollouts_rolled_back > 0) {
+			if (res.actions_failed > 0) /* not printed above */
+				fprintf(stderr, "zlapply: error: %s\n", err.msg);
+			code = CLI_EXIT_ROLLED_BACK;
+		} else if (code == 1 && res.rollouts_stopped > 0) {
+			code = CLI_EXIT_ROLLOUT_STOPPED;
+		}
 		goto out;
 	}
 	if (!o->quiet && !plan_only) {
@@ -119,8 +142,7 @@ int cmd_apply(const struct cli_opts *o)
 		fprintf(stderr, "zlapply: up to date, nothing to do\n");
 	/* health: --wait until every replica is ready (reconcile/wait.c); exit 3 on timeout */
 	if (o->wait && !plan_only &&
-	    reconcile_wait(&ropts, &set, o->wait_timeout_ms > 0 ? o->wait_timeout_ms : 300000, stderr,
-			   &err) < 0) {
+	    reconcile_wait(&ropts, &set, wait_left_ms(ropts.deadline_mono_ms), stderr, &err) < 0) {
 		code = cli_fail(&err);
 		goto out;
 	}

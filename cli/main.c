@@ -107,6 +107,12 @@ int main(int argc, char **argv)
 	case CLI_INSPECT:
 		code = cmd_inspect(&o);
 		break;
+	case CLI_HISTORY: /* history and rollback */
+		code = cmd_history(&o);
+		break;
+	case CLI_ROLLBACK:
+		code = cmd_rollback(&o);
+		break;
 	default:
 		code = cmd_apply(&o);
 		break;

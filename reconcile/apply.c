@@ -6,6 +6,7 @@
  * 3. per deployment: observe, plan, execute, record. */
 #include "reconcile-internal.h"
 #include "publish-internal.h" /* networking: published ports */
+#include "health-internal.h"  /* health_sleep_ms() */
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -23,6 +24,11 @@ struct apply_run {
 	struct reconcile_opts settled; /* the caller's opts with that network */
 	bool repair_corrupt;           /* delete: a corrupt state.db is moved aside */
 	bool apply_in_progress;        /* a dry run while another run holds the lock */
+	/* history and rollback (rollback.c): what the last apply_deployment()
+	 * recorded and whether a rollout of it stopped, and why */
+	struct revision_run rev;
+	char *halted_why;              /* owned; NULL when no rollout stopped */
+	bool halted_timeout;           /* it stopped because --timeout ran out */
 };
 
 /* A dry run (diff) while another zlapply works: its replicas in flight are
@@ -275,17 +281,27 @@ static const struct state_replica *row_for(const struct state_replicas *rows,
 	return NULL;
 }
 
+/* How long a replica taken out of its published ports keeps running before
+ * its stop signal, so the connections it accepted just before finish: a
+ * rolling update loses no request (docs/networking.md). */
+#define DRAIN_SETTLE_MS 500
+
 /* Takes a replica about to stop out of its service's published ports, so
- * new connections go to the others while it finishes its own. */
-static void drain(struct publish *pub, struct state_db *db, const struct plan_action *a,
+ * new connections go to the others while it finishes its own. True when it
+ * took out a replica that served published ports. */
+static bool drain(struct publish *pub, struct state_db *db, const struct plan_action *a,
 		  const struct state_replica *r)
 {
 	if (!r || r->state != STATE_REPLICA_RUNNING || !r->ip || !*r->ip)
-		return;
+		return false;
 	const char *ip = r->ip;
 	struct zl_err err = ZL_ERR_INIT;
-	if (publish_update(pub, db, a->service, &ip, 1, &err) < 0)
+	if (publish_update(pub, db, a->service, &ip, 1, &err) < 0) {
 		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
+		return false;
+	}
+	const struct spec_service *svc = a->desired ? a->desired->svc : NULL;
+	return pub && svc && (svc->endpoint_count > 0 || svc->port_mapping_count > 0);
 }
 
 /* Replicas on their way out (scale-down, a dropped service, delete) get
@@ -310,7 +326,7 @@ static void begin_stops(struct state_db *db, struct backend *b, struct plan *pla
 		if (!r || r->state != STATE_REPLICA_RUNNING || !r->backend_id)
 			continue;
 		struct zl_err err = ZL_ERR_INIT;
-		drain(pub, db, a, r);
+		(void)drain(pub, db, a, r); /* they all stop together: no pause each */
 		if (execute_journal_remove(db, a, r, env, &a->journal_id, &err) < 0) {
 			zl_log(ZL_LOG_DEBUG, "journal remove of %s: %s", r->backend_id, err.msg);
 			a->journal_id = 0; /* the remove journals itself, and stops alone */
@@ -320,6 +336,32 @@ static void begin_stops(struct state_db *db, struct backend *b, struct plan *pla
 				       &err) < 0)
 			zl_log(ZL_LOG_DEBUG, "stop %s: %s", r->backend_id, err.msg);
 	}
+}
+
+/* -1 with err (and run->halted_why) when a service of desired has running
+ * replicas but its image cannot be had: the planner leaves them as they
+ * are, so the rollout of the revision stopped before it began. */
+static int image_halt(struct apply_run *run, const struct plan_desired *desired,
+		      const struct state_replicas *rows, struct zl_err *err)
+{
+	for (size_t i = 0; i < desired->count; i++) {
+		const struct plan_desired_service *ds = &desired->services[i];
+		if (!ds->image_error)
+			continue;
+		for (size_t k = 0; k < rows->count; k++) {
+			const struct state_replica *r = &rows->items[k];
+			if (r->state != STATE_REPLICA_RUNNING || strcmp(r->service, ds->svc->name) != 0)
+				continue;
+			zl_fail(err, "service %s: image %s cannot be had (%s); the rollout of %s stops before its first replica",
+				ds->svc->name, ds->svc->image, ds->image_error, ds->svc->name);
+			if (!run->halted_why) {
+				run->halted_why = zl_xstrdup(err->msg);
+				run->halted_timeout = false;
+			}
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Records the deployment and its services; drops service rows that left the
@@ -372,6 +414,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	int64_t t = run_now(o);
 
 	const char *name = desired->deployment;
+	memset(&run->rev, 0, sizeof(run->rev)); /* history: none recorded yet */
 	if (run->db && !o->dry_run && recover_pending(run->db, run->b, name, t, err) < 0)
 		goto out;
 	/* Leases whose replica is gone (a crash between steps) go back to the pool. */
@@ -382,6 +425,15 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	/* restarts/jobs/cron: cron schedules and `zlapply run` into desired */
 	if (execute_prepare_desired(run->db, o, desired, err) < 0)
 		goto out;
+	/* history: a rollback whose image is gone changes nothing; any other
+	 * change of the deployment is a revision, recorded before it acts */
+	if (dep && !o->dry_run && !o->run_service) {
+		if (o->origin && o->origin->restores > 0 &&
+		    revision_images_missing(desired, o->origin->restores, err) < 0)
+			goto out;
+		if (revision_begin(run->db, dep, desired, o->origin, t, &run->rev, err) < 0)
+			goto out;
+	}
 	if (run->db && state_replicas_load(run->db, name, &rows, err) < 0)
 		goto out;
 	if (run->b) {
@@ -405,7 +457,8 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	const char *halted = NULL; /* service whose rolling recreate failed */
 	/* health/depends/init: gates around the actions (reconcile/health.c) */
 	struct execute_env genv = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
-				    .bridge = run->net.bridge, .subnet = &run->net.subnet };
+				    .bridge = run->net.bridge, .subnet = &run->net.subnet,
+				    .deadline_mono_ms = o->deadline_mono_ms };
 	if (!o->dry_run)
 		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
 	if (!o->dry_run)
@@ -446,13 +499,23 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 			print_line(o, a);
 		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
 					   .bridge = run->net.bridge, .subnet = &run->net.subnet };
-		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE))
-			drain(pub, run->db, a, row_for(&rows, a));
+		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE) &&
+		    drain(pub, run->db, a, row_for(&rows, a)))
+			health_sleep_ms(DRAIN_SETTLE_MS);
 		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
 		    health_gate_after(gate, a, &aerr) < 0) {
 			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_FAILED, aerr.msg);
 			run->res->actions_failed++;
 			zl_log(ZL_LOG_ERROR, "%s: %s", name, aerr.msg);
+			const struct state_replica *was = row_for(&rows, a);
+			/* history: why the rollout stopped, for its revision (a
+			 * replica that did not run was no rollout's to stop) */
+			if (a->kind == PLAN_RECREATE && !halted && was &&
+			    was->state == STATE_REPLICA_RUNNING) {
+				free(run->halted_why);
+				run->halted_why = zl_xstrdup(aerr.msg);
+				run->halted_timeout = aerr.kind == ZL_ERR_TIMEOUT;
+			}
 			if (a->kind == PLAN_RECREATE)
 				halted = a->service;
 			if (ret == 0)
@@ -469,6 +532,10 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		    publish_update(pub, run->db, a->service, NULL, 0, &uerr) < 0)
 			zl_log(ZL_LOG_WARN, "%s: %s", name, uerr.msg);
 	}
+	/* history: a service whose new image cannot be had keeps its running
+	 * replicas on the old spec; its rollout stops before the first one */
+	if (!o->dry_run && dep && ret == 0 && image_halt(run, desired, &rows, err) < 0)
+		ret = -1;
 	/* health: probe running replicas once, restart the unhealthy (health.c) */
 	struct zl_err herr = ZL_ERR_INIT;
 	if (health_gate_finish(gate, run->res, &herr) < 0 && ret == 0) {
@@ -504,6 +571,157 @@ out:
 	plan_free(&plan);
 	state_replicas_free(&rows);
 	state_replicas_free(&before);
+	return ret;
+}
+
+/* ---- history and rollback (rollback.c, docs/user-guide.md) ---- */
+
+/* Applies stored revision rev again, as origin says (opts swapped in for
+ * the time of it): the normal apply, journaled, gated by health. */
+static int apply_revision(struct apply_run *run, const struct state_revision *rev,
+			  const struct revision_origin *origin, struct zl_err *err)
+{
+	struct spec_set set = { 0 };
+	struct plan_desired desired = { 0 };
+	const struct reconcile_opts *saved = run->opts;
+	struct reconcile_opts ropts = *saved;
+	ropts.origin = origin;
+	ropts.no_rollback = true; /* a rollback that fails stops; it is not rolled back */
+	int ret = -1;
+	if (revision_spec_load(rev, &set, err) < 0 ||
+	    desired_build(&set.deployments[0], run->secrets_dir, &desired, err) < 0)
+		goto out;
+	run->opts = &ropts;
+	ret = apply_deployment(run, &set.deployments[0], &desired, err);
+	run->opts = saved;
+out:
+	plan_desired_free(&desired);
+	spec_set_free(&set);
+	return ret;
+}
+
+/* Sets a revision's status; a failure to record it is only a warning (the
+ * replicas are what they are; the next apply of the same spec retries). */
+static void revision_end(struct apply_run *run, const char *deployment, int64_t number,
+			 const char *status, const char *reason)
+{
+	struct zl_err err = ZL_ERR_INIT;
+	if (number > 0 &&
+	    state_revision_set_status(run->db, deployment, number, status, reason, &err) < 0)
+		zl_log(ZL_LOG_WARN, "%s: revision %lld: %s", deployment, (long long)number, err.msg);
+}
+
+static void rollback_event(struct apply_run *run, const char *deployment, const char *msg)
+{
+	struct zl_err err = ZL_ERR_INIT;
+	zl_log(ZL_LOG_WARN, "%s: %s", deployment, msg);
+	if (state_event_add(run->db, run_now(run->opts), deployment, NULL, 0, "rollback", msg, &err) < 0)
+		zl_log(ZL_LOG_WARN, "%s: %s", deployment, err.msg);
+}
+
+/* A rollback a crash interrupted (its revision still "applying") is
+ * finished before anything else is done to its deployment. */
+static int finish_interrupted_rollback(struct apply_run *run, const char *name, struct zl_err *err)
+{
+	struct state_revision latest;
+	bool found = false;
+	if (state_revision_latest(run->db, name, &latest, &found, err) < 0)
+		return -1;
+	int ret = 0;
+	if (found && latest.restores > 0 && strcmp(latest.status, REVISION_APPLYING) == 0) {
+		_cleanup_free_ char *msg = zl_xasprintf(
+			"finishing the interrupted rollback to revision %lld (revision %lld)",
+			(long long)latest.restores, (long long)latest.number);
+		rollback_event(run, name, msg);
+		struct revision_origin origin = { .restores = latest.restores, .number = latest.number };
+		ret = apply_revision(run, &latest, &origin, err);
+		revision_end(run, name, latest.number, ret == 0 ? REVISION_APPLIED : REVISION_FAILED,
+			     ret == 0 ? NULL : err->msg);
+		if (ret < 0)
+			zl_err_prefix(err, "finish the interrupted rollback to revision %lld",
+				      (long long)latest.restores);
+	}
+	state_revision_clear(&latest);
+	return ret;
+}
+
+/* Puts revision run->rev.restore_to back after the rollout of revision
+ * failed at run->halted_why. 0 when it is back; err says what happened
+ * either way (the apply failed: its spec is not what runs). */
+static int roll_back(struct apply_run *run, const char *name, int64_t failed, struct zl_err *err)
+{
+	int64_t to = run->rev.restore_to;
+	_cleanup_free_ char *why = zl_xstrdup(run->halted_why);
+	_cleanup_free_ char *msg = zl_xasprintf("the rollout of revision %lld stopped (%s); rolling back to revision %lld",
+						(long long)failed, why, (long long)to);
+	rollback_event(run, name, msg);
+	struct state_revision prev;
+	bool found = false;
+	struct zl_err rerr = ZL_ERR_INIT;
+	int r = state_revision_get(run->db, name, to, &prev, &found, &rerr);
+	if (r == 0 && !found)
+		r = zl_fail(&rerr, "revision %lld is no longer kept", (long long)to);
+	_cleanup_free_ char *source = zl_xasprintf("revision %lld", (long long)to);
+	struct revision_origin origin = { .cause = "automatic rollback", .source = source,
+					  .restores = to };
+	if (r == 0)
+		r = apply_revision(run, &prev, &origin, &rerr);
+	state_revision_clear(&prev);
+	int64_t rollback_no = run->rev.number; /* the rollback's own revision */
+	revision_end(run, name, rollback_no, r == 0 ? REVISION_APPLIED : REVISION_FAILED,
+		     r == 0 ? NULL : rerr.msg);
+	revision_end(run, name, failed, r == 0 ? REVISION_ROLLED_BACK : REVISION_STOPPED, why);
+	if (r == 0) {
+		run->res->rollouts_rolled_back++;
+		_cleanup_free_ char *recorded =
+			rollback_no > 0 ? zl_xasprintf(" (recorded as revision %lld)", (long long)rollback_no)
+					: zl_xstrdup("");
+		zl_fail(err, "%s: the rollout of revision %lld stopped: %s; rolled back to revision %lld%s",
+			name, (long long)failed, why, (long long)to, recorded);
+		_cleanup_free_ char *done = zl_xasprintf("rolled back to revision %lld", (long long)to);
+		rollback_event(run, name, done);
+		return 0;
+	}
+	run->res->rollouts_stopped++;
+	zl_fail(err, "%s: the rollout of revision %lld stopped: %s; the rollback to revision %lld failed too: %s",
+		name, (long long)failed, why, (long long)to, rerr.msg);
+	return -1;
+}
+
+/* apply_deployment() of a deployment's spec, with its history: finishes an
+ * interrupted rollback first, records the revision, and when the rollout
+ * of a new revision stops, puts the previous one back (unless
+ * --no-rollback, or --timeout ran out: then it stays where it stopped). */
+static int apply_tracked(struct apply_run *run, const struct spec_deployment *dep,
+			 struct plan_desired *desired, struct zl_err *err)
+{
+	const struct reconcile_opts *o = run->opts;
+	if (o->dry_run || o->run_service)
+		return apply_deployment(run, dep, desired, err);
+	if (finish_interrupted_rollback(run, dep->name, err) < 0)
+		return -1;
+	free(run->halted_why);
+	run->halted_why = NULL;
+	run->halted_timeout = false;
+	int ret = apply_deployment(run, dep, desired, err);
+	int64_t number = run->rev.number;
+	if (number == 0)
+		return ret;
+	if (ret == 0) {
+		revision_end(run, dep->name, number, REVISION_APPLIED, NULL);
+	} else if (!run->halted_why) {
+		revision_end(run, dep->name, number, REVISION_FAILED, err->msg);
+	} else if (run->halted_timeout || o->no_rollback || run->rev.restore_to == 0) {
+		run->res->rollouts_stopped++;
+		revision_end(run, dep->name, number, REVISION_STOPPED, run->halted_why);
+		if (!run->halted_timeout && !o->no_rollback)
+			zl_log(ZL_LOG_WARN, "%s: no earlier revision was applied in full: nothing to roll back to",
+			       dep->name);
+	} else {
+		roll_back(run, dep->name, number, err);
+	}
+	free(run->halted_why);
+	run->halted_why = NULL;
 	return ret;
 }
 
@@ -594,6 +812,7 @@ static int run_open(struct apply_run *run, struct state_lock *lock, struct zl_er
 
 static void run_close(struct apply_run *run, struct state_lock *lock)
 {
+	free(run->halted_why);
 	images_ctx_free(run->images);
 	backend_close(run->b);
 	state_close(run->db);
@@ -635,7 +854,7 @@ int reconcile_apply(const struct reconcile_opts *opts, const struct spec_set *se
 	ret = 0;
 	for (size_t i = 0; i < set->count; i++) {
 		struct zl_err derr = ZL_ERR_INIT;
-		if (apply_deployment(&run, &set->deployments[i], &desired[i], &derr) < 0) {
+		if (apply_tracked(&run, &set->deployments[i], &desired[i], &derr) < 0) {
 			if (ret == 0)
 				*err = derr;
 			ret = -1;

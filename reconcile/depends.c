@@ -89,13 +89,18 @@ static bool condition_met(const struct spec_service *target, enum spec_condition
 static int wait_edge(struct state_db *db, struct backend *b, const struct spec_deployment *dep,
 		     const struct state_services *current, const struct spec_service *svc,
 		     const struct spec_depend *d,
-		     struct health_memory *mem, int64_t (*clock_ms)(void), struct zl_err *err)
+		     struct health_memory *mem, int64_t (*clock_ms)(void), int64_t run_deadline,
+		     struct zl_err *err)
 {
 	const struct spec_service *target = spec_deployment_find(dep, d->service);
 	if (!target)
 		return zl_fail(err, "depends: unknown service %s", d->service);
 	int want = target->rtype == SPEC_RTYPE_CRON ? 0 : spec_service_desired_replicas(target);
 	int64_t start = zl_monotonic_ms(), deadline = start + d->timeout_ms;
+	/* --wait --timeout bounds the whole apply, this wait included. */
+	bool run_out = run_deadline > 0 && run_deadline < deadline;
+	if (run_out)
+		deadline = run_deadline;
 	bool logged = false, first = true;
 	for (;;) {
 		int64_t now = clock_ms ? clock_ms() : zl_now_ms();
@@ -125,6 +130,13 @@ static int wait_edge(struct state_db *db, struct backend *b, const struct spec_d
 			return 0;
 		}
 		int64_t left = deadline - zl_monotonic_ms();
+		if (!hopeless && left <= 0 && run_out) {
+			zl_err_set(err, ZL_ERR_TIMEOUT, 0, "depends: %s is not %s when --timeout ran out: %s",
+				   d->service, condition_name(d->condition),
+				   why.data ? why.data : "no replicas");
+			zl_buf_free(&why);
+			return -1;
+		}
 		if (hopeless || left <= 0) {
 			double waited = (zl_monotonic_ms() - start) / 1000.0;
 			zl_fail(err, "depends: %s is not %s after %.0fs (timeout %.0fs): %s", d->service,
@@ -145,13 +157,18 @@ static int wait_edge(struct state_db *db, struct backend *b, const struct spec_d
 
 int depends_wait(struct state_db *db, struct backend *b, const struct spec_deployment *dep,
 		 const struct state_services *current, const struct spec_service *svc,
-		 struct health_memory *mem, int64_t (*clock_ms)(void), struct zl_err *err)
+		 struct health_memory *mem, int64_t (*clock_ms)(void), int64_t run_deadline,
+		 struct zl_err *err)
 {
 	for (size_t i = 0; i < svc->depend_count; i++) {
 		const struct spec_depend *d = &svc->depends[i];
 		struct zl_err derr = ZL_ERR_INIT;
-		if (wait_edge(db, b, dep, current, svc, d, mem, clock_ms, &derr) == 0)
+		if (wait_edge(db, b, dep, current, svc, d, mem, clock_ms, run_deadline, &derr) == 0)
 			continue;
+		if (derr.kind == ZL_ERR_TIMEOUT) { /* the run's time is up, whatever on_timeout says */
+			*err = derr;
+			return -1;
+		}
 		switch (d->on_timeout) {
 		case SPEC_ON_TIMEOUT_FAIL:
 			*err = derr;

@@ -113,12 +113,15 @@ void health_sleep_ms(int64_t ms);
 
 /* ---- depends.c ---- */
 /* Waits until every dependency of service svc satisfies its condition, each
- * bounded by its timeout. Returns 0 when all are met (or a miss is warn /
- * continue), -1 with err naming the dependency, the condition and why it is
- * not met when one with on_timeout fail is not. */
+ * bounded by its timeout and by run_deadline (a zl_monotonic_ms() time, the
+ * end of --wait --timeout; 0 none). Returns 0 when all are met (or a miss is
+ * warn / continue), -1 with err naming the dependency, the condition and why
+ * it is not met when one with on_timeout fail is not, or (kind TIMEOUT, any
+ * on_timeout) when run_deadline came first. */
 int depends_wait(struct state_db *db, struct backend *b, const struct spec_deployment *dep,
 		 const struct state_services *current, const struct spec_service *svc,
-		 struct health_memory *mem, int64_t (*clock_ms)(void), struct zl_err *err);
+		 struct health_memory *mem, int64_t (*clock_ms)(void), int64_t run_deadline,
+		 struct zl_err *err);
 
 /* ---- init.c ---- */
 /* Should the planned (re)create of a failed replica wait (init failure

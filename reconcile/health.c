@@ -455,7 +455,7 @@ int health_gate_before(struct health_gate *g, const struct plan_action *a,
 		res->service = svc->name;
 		zl_err_clear(&res->err);
 		res->ret = depends_wait(g->db, g->b, g->dep, &g->current, svc, g->mem, g->env.clock_ms,
-					&res->err);
+					g->env.deadline_mono_ms, &res->err);
 	}
 	if (res->ret == 0)
 		return 0;
@@ -468,7 +468,8 @@ int health_gate_before(struct health_gate *g, const struct plan_action *a,
 }
 
 /* Rolling recreate: the next replica is replaced only when this one is
- * ready, which it must be within start_grace + retries x interval + timeout. */
+ * ready, which it must be within the service's rollout deadline
+ * (spec_rollout_deadline_ms()), and before --wait --timeout runs out. */
 int health_gate_after(struct health_gate *g, const struct plan_action *a, struct zl_err *err)
 {
 	if (!g || a->kind != PLAN_RECREATE || !a->desired)
@@ -476,10 +477,14 @@ int health_gate_after(struct health_gate *g, const struct plan_action *a, struct
 	const struct spec_service *svc = a->desired->svc;
 	if (!svc->health.present || svc->rtype != SPEC_RTYPE_SERVICE)
 		return 0;
-	const struct spec_health *h = &svc->health;
-	int retries = h->retries > 0 ? h->retries : 3;
-	int64_t budget = h->start_grace_ms + retries * h->interval_ms + h->timeout_ms;
+	int64_t budget = spec_rollout_deadline_ms(&svc->health);
 	int64_t deadline = zl_monotonic_ms() + budget;
+	/* --wait --timeout bounds the whole apply, this wait included. */
+	bool run_out = g->env.deadline_mono_ms > 0 && g->env.deadline_mono_ms < deadline;
+	if (run_out) {
+		budget -= deadline - g->env.deadline_mono_ms;
+		deadline = g->env.deadline_mono_ms;
+	}
 	const char *why = "not probed yet";
 	_cleanup_free_ char *last = NULL;
 	bool first = true;
@@ -515,6 +520,13 @@ int health_gate_after(struct health_gate *g, const struct plan_action *a, struct
 		state_replicas_free(&rows);
 		if (ready)
 			return 0;
+		if (!hopeless && run_out && zl_monotonic_ms() >= deadline) {
+			zl_err_set(err, ZL_ERR_TIMEOUT, 0,
+				   "%s-rep-%d is not ready when --timeout ran out (%s%s%s); the rollout of %s stops here",
+				   a->service, a->index, why_copy, last ? ": " : "", last ? last : "",
+				   a->service);
+			return -1;
+		}
 		if (hopeless || zl_monotonic_ms() >= deadline) {
 			zl_fail(err, "%s-rep-%d is not ready after %.0fs (%s%s%s); the rollout of %s stops here",
 				a->service, a->index, (budget - (deadline - zl_monotonic_ms())) / 1000.0,

@@ -6,6 +6,7 @@
  * because a port the service already publishes is held by its own DNAT rules
  * and nothing binds it. */
 #include "publish-internal.h"
+#include "health-internal.h" /* a rollout's unready replica gets no connections */
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -470,17 +471,25 @@ static bool has_service(const struct publish *p, const char *name)
 	return false;
 }
 
-/* The addresses of service's running replicas in rows, but those in skip.
- * The strings are borrowed from rows; the array is the caller's. */
-static const char **running_ips(const struct state_replicas *rows, const char *service,
+/* The addresses of svc's running replicas in rows, but those in skip.
+ * With a health check, a replica that is not ready gets no connections
+ * while another one is ready (a rollout's new replica that never became
+ * healthy must not take the clients of the old ones that serve). The
+ * strings are borrowed from rows; the array is the caller's. */
+static const char **running_ips(const struct state_replicas *rows, const struct spec_service *svc,
 				const char *const *skip, size_t n_skip, size_t *n)
 {
+	const char *service = svc->name;
 	const char **ips = zl_xcalloc(rows->count + 1, sizeof(*ips));
 	*n = 0;
+	bool any_ready = false;
+	for (size_t k = 0; k < rows->count && svc->health.present && !any_ready; k++)
+		any_ready = strcmp(rows->items[k].service, service) == 0 &&
+			    health_replica_ready(svc, &rows->items[k]);
 	for (size_t k = 0; k < rows->count; k++) {
 		const struct state_replica *r = &rows->items[k];
 		if (strcmp(r->service, service) != 0 || r->state != STATE_REPLICA_RUNNING || !r->ip ||
-		    !*r->ip)
+		    !*r->ip || (any_ready && !health_replica_ready(svc, r)))
 			continue;
 		bool skipped = false;
 		for (size_t i = 0; i < n_skip && !skipped; i++)
@@ -504,7 +513,7 @@ int publish_update(struct publish *p, struct state_db *db, const char *service,
 	if (state_replicas_load_service(db, p->deployment, service, &rows, err) < 0)
 		return zl_err_prefix(err, "published ports of %s", service);
 	size_t n_ips = 0;
-	const char **ips = running_ips(&rows, service, skip_ips, n_skip, &n_ips);
+	const char **ips = running_ips(&rows, s->svc, skip_ips, n_skip, &n_ips);
 	int r = sync_service(p, service, &s->want, ips, n_ips, err);
 	free(ips);
 	state_replicas_free(&rows);
@@ -526,7 +535,7 @@ int publish_finish(struct publish *p, struct state_db *db, struct zl_err *err)
 	for (size_t i = 0; i < p->n; i++) {
 		const struct publish_service *s = &p->svcs[i];
 		size_t n_ips = 0;
-		const char **ips = running_ips(&rows, s->svc->name, NULL, 0, &n_ips);
+		const char **ips = running_ips(&rows, s->svc, NULL, 0, &n_ips);
 		struct zl_err e = ZL_ERR_INIT;
 		if (sync_service(p, s->svc->name, &s->want, ips, n_ips, &e) < 0) {
 			zl_log(ZL_LOG_ERROR, "%s: service %s: %s", p->deployment, s->svc->name, e.msg);

@@ -106,6 +106,9 @@ struct execute_env {
 	/* Bridge networking for backends that want it; NULL: the defaults. */
 	const char *bridge;
 	const struct net_subnet *subnet;
+	/* --wait --timeout: no wait of the run (a rollout's readiness gate)
+	 * lasts past this zl_monotonic_ms() time; 0 = none. */
+	int64_t deadline_mono_ms;
 };
 /* adopt.c: rows for the replicas the backend holds that neither a row nor a
  * pending journal entry knows (a lost or reset state.db); *adopted counts
@@ -223,5 +226,46 @@ bool init_failed(const char *error);
 int64_t init_backoff_until(struct state_db *db, const struct plan_action *a, int64_t now_ms);
 
 /* ==== end health, depends, init steps and --wait ==== */
+
+/* ---- history and rollback (rollback.c) ---- */
+/* A revision's status (state_revision.status). */
+#define REVISION_APPLYING "applying"
+#define REVISION_APPLIED "applied"
+#define REVISION_ROLLED_BACK "rolled back"
+#define REVISION_STOPPED "stopped"
+#define REVISION_FAILED "failed"
+/* Where an apply comes from when it is not a plain apply of files. */
+struct revision_origin {
+	const char *cause;  /* "rollback", "automatic rollback"; NULL = "apply" */
+	const char *source; /* recorded as the revision's source; NULL = the file */
+	int64_t restores;   /* the revision this apply puts back; 0 = none */
+	int64_t number;     /* > 0: finish this recorded revision (no new one) */
+};
+/* What an apply of one deployment records of its revision. */
+struct revision_run {
+	int64_t number;     /* this apply's revision; 0 = none (nothing changed) */
+	int64_t restore_to; /* what a failed rollout goes back to; 0 = nothing */
+};
+/* The hash a revision is known by: every service's spec hash, replica
+ * count, type and schedule, sorted by service. */
+void revision_hash(const struct plan_desired *desired, char out[65]);
+bool revision_applied(const struct state_revision *r);
+/* Pure: the newest revision before current (a number in list) applied in
+ * full whose hash differs from current's; 0 when there is none. */
+int64_t revision_restore_target(const struct state_revisions *list, int64_t current);
+/* Records the revision of an apply about to act (status "applying"), unless
+ * it asks for what the newest applied revision asks (nothing new: out->number
+ * 0). The same spec as a newest revision that stopped or failed is that
+ * revision again. */
+int revision_begin(struct state_db *db, const struct spec_deployment *dep,
+		   const struct plan_desired *desired, const struct revision_origin *origin,
+		   int64_t now_ms, struct revision_run *out, struct zl_err *err);
+/* -1 with err naming the first service of desired whose image could not be
+ * had (a rollback to a revision whose image is gone changes nothing). */
+int revision_images_missing(const struct plan_desired *desired, int64_t number,
+			    struct zl_err *err);
+/* Loads a stored revision's spec into *set (caller frees with
+ * spec_set_free(), also after a failure). */
+int revision_spec_load(const struct state_revision *rev, struct spec_set *set, struct zl_err *err);
 
 #endif

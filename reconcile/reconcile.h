@@ -44,6 +44,8 @@ struct reconcile_action {
 	const char *error;         /* FAILED or SKIPPED: why; NULL otherwise */
 };
 
+struct revision_origin; /* rollback.c */
+
 struct reconcile_opts {
 	const char *root;         /* state root */
 	struct images_opts images;
@@ -66,12 +68,21 @@ struct reconcile_opts {
 	/* `zlapply run`: only this deployment's service run_service is acted
 	 * on, and it gets a new run now. NULL = a normal apply. */
 	const char *run_deployment, *run_service;
+	/* history and rollback (rollback.c) */
+	bool no_rollback;          /* --no-rollback: a failed rollout stops where it failed */
+	int64_t deadline_mono_ms;  /* --wait --timeout: no wait of the apply lasts past this
+				    * zl_monotonic_ms() time; 0 = none */
+	const struct revision_origin *origin; /* NULL: an apply of files (rollback.c sets it) */
 };
 
 struct reconcile_result {
 	size_t actions_planned;
 	size_t actions_done;
 	size_t actions_failed;
+	/* history and rollback: failed rollouts left where they stopped
+	 * (--no-rollback, or --timeout ran out) and rolled back */
+	size_t rollouts_stopped;
+	size_t rollouts_rolled_back;
 };
 
 /* Applies every deployment of set. Returns 0 when all actions succeeded; -1
@@ -79,6 +90,20 @@ struct reconcile_result {
  * action failed; the run still carries out the other actions). */
 int reconcile_apply(const struct reconcile_opts *opts, const struct spec_set *set,
 		    struct reconcile_result *res, struct zl_err *err);
+
+/* ---- history and rollback (rollback.c; docs/user-guide.md) ---- */
+/* The kept revisions of deployment, oldest first (caller frees with
+ * state_revisions_free()). -1 with err (kind INPUT) when none is recorded. */
+int reconcile_history(const char *root, const char *deployment, struct state_revisions *out,
+		      struct zl_err *err);
+void reconcile_history_free(struct state_revisions *list);
+/* Applies revision to of deployment again (to <= 0: the newest applied
+ * revision before the newest one), through the normal apply (journaled),
+ * recorded as a new revision that restores it; *restored gets its number.
+ * -1 with err: INPUT when there is no such revision, FAIL when its image
+ * cannot be had (nothing changed) or an action failed. */
+int reconcile_rollback(const struct reconcile_opts *opts, const char *deployment, int64_t to,
+		       struct reconcile_result *res, int64_t *restored, struct zl_err *err);
 
 /* Removes every replica and record of the named deployments. */
 int reconcile_delete(const struct reconcile_opts *opts, const char *const *deployments,

@@ -154,6 +154,7 @@ void spec_deployment_free(struct spec_deployment *dep)
 	free(dep->services);
 	free(dep->name);
 	free(dep->file);
+	free(dep->text);
 	memset(dep, 0, sizeof(*dep));
 }
 
@@ -174,6 +175,14 @@ const struct spec_service *spec_deployment_find(const struct spec_deployment *d,
 		if (!strcmp(d->services[i].name, name))
 			return &d->services[i];
 	return NULL;
+}
+
+int64_t spec_rollout_deadline_ms(const struct spec_health *h)
+{
+	if (h->rollout_deadline_ms > 0)
+		return h->rollout_deadline_ms;
+	int retries = h->retries > 0 ? h->retries : 3;
+	return h->start_grace_ms + retries * h->interval_ms + h->timeout_ms;
 }
 
 int spec_service_desired_replicas(const struct spec_service *svc)
@@ -233,6 +242,28 @@ static void add_deployment(struct spec_set *set, struct spec_deployment *dep, in
 	set->deployments[set->count++] = *dep;
 }
 
+/* Where libyaml's marks (which count characters) are in UTF-8 text: a
+ * cursor that only moves forward, so cutting every document of a file
+ * reads the file once. */
+struct utf8_cursor {
+	size_t chars, byte;
+};
+
+/* Byte offset of character chars (>= the cursor's); len when the text is
+ * shorter. */
+static size_t utf8_offset(struct utf8_cursor *cur, const char *text, size_t len, size_t chars)
+{
+	/* libyaml skips a byte order mark without counting it. */
+	if (cur->byte == 0 && len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		cur->byte = 3;
+	for (; cur->byte < len && cur->chars < chars; cur->chars++) {
+		cur->byte++;
+		while (cur->byte < len && ((unsigned char)text[cur->byte] & 0xc0) == 0x80)
+			cur->byte++;
+	}
+	return cur->byte;
+}
+
 static bool utf16_bom(const char *text, size_t len)
 {
 	return len >= 2 && (((unsigned char)text[0] == 0xff && (unsigned char)text[1] == 0xfe) ||
@@ -269,6 +300,7 @@ static int load_text(const char *file, const char *text, size_t len, struct spec
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	size_t documents = 0;
 	struct compose_totals totals = { 0 };
+	struct utf8_cursor cursor = { 0 };
 	for (;;) {
 		yaml_document_t doc;
 		if (compose_document(&parser, file, text, len, &totals, &doc, diags) <= 0)
@@ -282,6 +314,13 @@ static int load_text(const char *file, const char *text, size_t len, struct spec
 		struct pctx c = { .file = file, .diags = diags, .doc = &doc, .budget = 100000,
 				  .suggest_cells = 20000000 };
 		struct spec_deployment dep = { .file = zl_xstrdup(file), .line = node_line(root) };
+		/* The document alone, so a revision can be applied again. */
+		if (!utf16_bom(text, len)) {
+			size_t from = utf8_offset(&cursor, text, len, doc.start_mark.index);
+			size_t to = utf8_offset(&cursor, text, len, doc.end_mark.index);
+			if (to > from)
+				dep.text = zl_xstrndup(text + from, to - from);
+		}
 		parse_deployment(&c, root, &dep);
 		yaml_node_t *name = map_get(&c, root, "deployment");
 		c.path.len = 0;

@@ -497,12 +497,19 @@ static void h_start_grace(struct pctx *c, yaml_node_t *n, void *obj) { get_durat
 static void h_interval(struct pctx *c, yaml_node_t *n, void *obj) { get_duration(c, n, &HL(obj)->interval_ms); }
 static void h_timeout(struct pctx *c, yaml_node_t *n, void *obj) { get_duration(c, n, &HL(obj)->timeout_ms); }
 static void h_retries(struct pctx *c, yaml_node_t *n, void *obj) { get_int32(c, n, 1, 1000, &HL(obj)->retries); }
+static void h_rollout_deadline(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	get_duration(c, n, &HL(obj)->rollout_deadline_ms);
+	if (HL(obj)->rollout_deadline_ms <= 0)
+		perr(c, n, "rollout_deadline must be greater than 0");
+}
 
 void f_health(struct pctx *c, yaml_node_t *n, void *obj)
 {
 	static const struct field fields[] = {
 		{ "check", h_check }, { "start_grace", h_start_grace }, { "interval", h_interval },
 		{ "timeout", h_timeout }, { "retries", h_retries },
+		{ "rollout_deadline", h_rollout_deadline }, /* zlapply's own key */
 	};
 	struct spec_health *h = &SVC(obj)->health;
 	if (!WALK(c, n, fields, NULL, h))

@@ -154,6 +154,11 @@ struct spec_health {
 	int64_t interval_ms;    /* default 10s */
 	int64_t timeout_ms;     /* default 5s */
 	int retries;            /* default 3 */
+	/* zlapply's key rollout_deadline: how long a replaced replica of a
+	 * rolling update has to become ready; 0 = not given, the default is
+	 * spec_rollout_deadline_ms(). Outside the spec hash: it says how to
+	 * roll out, not what runs. */
+	int64_t rollout_deadline_ms;
 };
 
 struct spec_depend {
@@ -338,6 +343,8 @@ struct spec_deployment {
 	char *name;
 	char *file; /* file it came from */
 	int line;   /* line of the document start */
+	char *text; /* the document as written (it loads on its own); NULL
+		     * for a UTF-16 file */
 	struct spec_service *services; /* in topological order of depends (dependencies first) */
 	size_t service_count;
 };
@@ -388,6 +395,10 @@ int spec_load_text(const char *file, const char *text, size_t len, struct spec_s
 void spec_set_free(struct spec_set *set);
 
 const struct spec_service *spec_deployment_find(const struct spec_deployment *d, const char *name);
+/* How long a new replica of a rolling update may take to become ready:
+ * health.rollout_deadline, else start_grace + retries x interval + timeout
+ * (docs/spec-reference.md, health). */
+int64_t spec_rollout_deadline_ms(const struct spec_health *h);
 /* Desired replica count: fixed -> replicas, adaptive -> min, manual -> 0. */
 int spec_service_desired_replicas(const struct spec_service *svc);
 /* Does the spec alone say the service runs WebAssembly: service_type

@@ -157,6 +157,22 @@ static const char *const migrations[] = {
 	 * reason, back-off, image digest...) beside the sentence, for `events
 	 * -o json`. */
 	"ALTER TABLE events ADD COLUMN data TEXT;\n",
+	/* 7 -> 8: history and rollback: each deployment's revisions (the spec
+	 * as applied, where from, its hash, what it restored, how it ended).
+	 * They outlive a delete, so a deleted deployment can be rolled back. */
+	"CREATE TABLE revisions (\n"
+	"  deployment TEXT NOT NULL,\n"
+	"  number INTEGER NOT NULL,\n"
+	"  hash TEXT NOT NULL,\n"
+	"  spec TEXT,\n"
+	"  source TEXT,\n"
+	"  cause TEXT,\n"
+	"  restores INTEGER NOT NULL,\n"
+	"  status TEXT NOT NULL,\n"
+	"  reason TEXT,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (deployment, number)\n"
+	") WITHOUT ROWID;\n",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,

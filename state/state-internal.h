@@ -91,7 +91,14 @@
 	X(SCHEDULES_LOAD_ALL, "load schedules")                                                \
 	X(SCHEDULES_LOAD_DEPLOYMENT, "load schedules")                                         \
 	X(SCHEDULE_PUT, "save schedule")                                                       \
-	X(SCHEDULE_DELETE, "delete schedule")
+	X(SCHEDULE_DELETE, "delete schedule")                                                 \
+	/* revisions.c */                                                                      \
+	X(REVISION_INSERT, "record revision")                                                  \
+	X(REVISIONS_PRUNE, "drop old revisions")                                               \
+	X(REVISION_SET_STATUS, "mark revision")                                                \
+	X(REVISION_GET, "load revision")                                                       \
+	X(REVISION_LATEST, "load revision")                                                    \
+	X(REVISIONS_LOAD, "load revisions")
 
 enum state_stmt_id {
 #define STATE_STMT_ENUM(id, purpose) STMT_##id,

@@ -44,7 +44,7 @@ void state_lock_release(struct state_lock *lock);
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
 int state_schema_version(struct state_db *db);
-#define STATE_SCHEMA_VERSION 7
+#define STATE_SCHEMA_VERSION 8
 /* state_open() of a database SQLite finds corrupt (or not a database at
  * all) fails with err->sys_errno == STATE_CORRUPT_ERRNO. */
 #define STATE_CORRUPT_ERRNO EBADMSG
@@ -346,6 +346,44 @@ int state_run_latest(struct state_db *db, const char *deployment, const char *se
 /* Runs ordered by deployment, service, run_no. deployment NULL = all. */
 int state_runs_load(struct state_db *db, const char *deployment, struct state_runs *out,
 		    struct zl_err *err);
+
+/* ---- revisions (revisions.c): a deployment's history ---- */
+struct state_revision {
+	char *deployment;
+	int64_t number;     /* 1, 2, ... per deployment (assigned by state_revision_add) */
+	char *hash;         /* what the revision asks for (reconcile/revision.c) */
+	char *spec;         /* the deployment's YAML document as applied; NULL if unknown */
+	char *source;       /* where it came from: a file path, "stdin", free text */
+	char *cause;        /* "apply", "rollback", "automatic rollback" */
+	int64_t restores;   /* a rollback: the revision it restored; 0 otherwise */
+	char *status;       /* applying | applied | rolled back | stopped | failed */
+	char *reason;       /* why it ended as it did; NULL when applied */
+	int64_t created_at; /* ms */
+};
+void state_revision_clear(struct state_revision *r);
+struct state_revisions {
+	struct state_revision *items;
+	size_t count, cap;
+};
+void state_revisions_free(struct state_revisions *list);
+
+/* How many revisions of a deployment are kept. */
+#define STATE_REVISIONS_KEPT 10
+
+/* Records a new revision (status NULL = "applying"); rev->number gets its
+ * number, one more than the deployment's highest. Then drops the
+ * deployment's revisions beyond the last STATE_REVISIONS_KEPT. */
+int state_revision_add(struct state_db *db, struct state_revision *rev, struct zl_err *err);
+int state_revision_set_status(struct state_db *db, const char *deployment, int64_t number,
+			      const char *status, const char *reason, struct zl_err *err);
+/* *found false (and *out zeroed) when there is no such revision. */
+int state_revision_get(struct state_db *db, const char *deployment, int64_t number,
+		       struct state_revision *out, bool *found, struct zl_err *err);
+int state_revision_latest(struct state_db *db, const char *deployment, struct state_revision *out,
+			  bool *found, struct zl_err *err);
+/* Oldest first. */
+int state_revisions_load(struct state_db *db, const char *deployment, struct state_revisions *out,
+			 struct zl_err *err);
 
 /* ---- cron schedules ---- */
 struct state_schedule {

@@ -197,6 +197,34 @@ static void test_depends_timeout_fail(void **state)
 	free(err);
 }
 
+/* --wait --timeout bounds the whole apply: a depends wait of 60s (even with
+ * on_timeout warn) ends when the 2s run out, exit 3. */
+static void test_depends_wait_bounded_by_timeout(void **state)
+{
+	struct cli_tmp *t = *state;
+	char spec[PATH_MAX], *out = NULL, *err = NULL;
+	write_spec(t, "slowdep.yaml",
+		   "version: v1\n"
+		   "deployment: slowdep\n"
+		   "services:\n"
+		   "  db:\n"
+		   "    image: {name: \"nginx:1.25\"}\n"
+		   "    health: {check: {type: tcp, port: 5432}, start_grace: 60s, interval: 1s}\n"
+		   "  api:\n"
+		   "    image: {name: \"nginx:1.25\"}\n"
+		   "    depends: [{service: db, condition: healthy, timeout: 60s, on_timeout: warn}]\n",
+		   spec);
+	int64_t t0 = cli_mono_ms();
+	int code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec, "--wait", "--timeout",
+			       "2s");
+	int64_t took = cli_mono_ms() - t0;
+	assert_exit(code, 3, out, err);
+	assert_true(took < 15000); /* a correctness bound: the depends timeout is 60 s */
+	assert_contains(err, "depends: db is not healthy when --timeout ran out");
+	free(out);
+	free(err);
+}
+
 static void test_depends_timeout_warn_and_continue(void **state)
 {
 	struct cli_tmp *t = *state;
@@ -359,8 +387,9 @@ static void test_rollout_stops_at_a_replica_that_is_not_ready(void **state)
 		 v1);
 	write_spec(t, "roll.yaml", v2, spec);
 	int64_t t0 = cli_mono_ms();
-	code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec);
-	assert_exit(code, 1, out, err);
+	/* --no-rollback: it stops there (exit 5; test_rollback.c has the rest) */
+	code = run_zlapply(t->root, NULL, &out, &err, "apply", "-f", spec, "--no-rollback");
+	assert_exit(code, 5, out, err);
 	assert_true(cli_mono_ms() - t0 < 15000);
 	assert_true(cli_action_index(out, "~ recreate web-rep-1") >= 0);
 	assert_true(cli_action_index(out, "~ recreate web-rep-2") < 0);
@@ -717,6 +746,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_depends_order_waits_for_healthy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depends_timeout_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depends_timeout_warn_and_continue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depends_wait_bounded_by_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depends_started_does_not_wait_for_health, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_wait_timeout_exit_3, setup, teardown),

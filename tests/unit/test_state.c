@@ -942,7 +942,7 @@ static void test_migrates_v1_forward(void **state)
 	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; DROP TABLE leases; DROP TRIGGER services_delete_runs; "
 					 "DROP TABLE runs; DROP TABLE schedules; DROP INDEX replicas_backend_id; DROP TABLE meta; "
-					 "ALTER TABLE events DROP COLUMN data; "
+					 "ALTER TABLE events DROP COLUMN data; DROP TABLE revisions; "
 					 "PRAGMA user_version = 1", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(c);
@@ -951,9 +951,80 @@ static void test_migrates_v1_forward(void **state)
 	assert_int_equal(state_schema_version(f->db), STATE_SCHEMA_VERSION);
 	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name = 'images'"), 1);
 	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name IN "
-					    "('runs', 'schedules', 'services_delete_runs', 'replicas_backend_id')"),
-			 4);
+					    "('runs', 'schedules', 'services_delete_runs', 'replicas_backend_id', 'revisions')"),
+			 5);
 	assert_int_equal(query_int(f->root, "SELECT count(*) FROM deployments WHERE name = 'web'"), 1);
+}
+
+/* ---- revisions (history and rollback) ---- */
+
+static int64_t add_revision(struct state_db *db, const char *dep, const char *hash,
+			    int64_t restores, int64_t when)
+{
+	struct zl_err err = ZL_ERR_INIT;
+	struct state_revision rev = { .deployment = (char *)dep, .hash = (char *)hash,
+				      .spec = (char *)"version: v1\n", .source = (char *)"a.yaml",
+				      .cause = (char *)"apply", .restores = restores,
+				      .created_at = when };
+	assert_ok(state_begin(db, &err), err);
+	assert_ok(state_revision_add(db, &rev, &err), err);
+	assert_ok(state_commit(db, &err), err);
+	return rev.number;
+}
+
+static void test_revisions(void **state)
+{
+	struct fixture *f = *state;
+	struct zl_err err = ZL_ERR_INIT;
+	/* Numbered per deployment, from 1; status "applying" until set. */
+	assert_int_equal(add_revision(f->db, "shop", "h1", 0, 10), 1);
+	assert_int_equal(add_revision(f->db, "blog", "b1", 0, 11), 1);
+	assert_int_equal(add_revision(f->db, "shop", "h2", 0, 12), 2);
+	struct state_revision r;
+	bool found = false;
+	assert_ok(state_revision_latest(f->db, "shop", &r, &found, &err), err);
+	assert_true(found);
+	assert_int_equal(r.number, 2);
+	assert_string_equal(r.hash, "h2");
+	assert_string_equal(r.status, "applying");
+	assert_string_equal(r.source, "a.yaml");
+	assert_string_equal(r.spec, "version: v1\n");
+	assert_null(r.reason);
+	state_revision_clear(&r);
+	assert_ok(state_revision_set_status(f->db, "shop", 2, "rolled back", "not ready", &err), err);
+	assert_ok(state_revision_get(f->db, "shop", 2, &r, &found, &err), err);
+	assert_true(found);
+	assert_string_equal(r.status, "rolled back");
+	assert_string_equal(r.reason, "not ready");
+	state_revision_clear(&r);
+	assert_ok(state_revision_get(f->db, "shop", 999, &r, &found, &err), err);
+	assert_false(found);
+	assert_ok(state_revision_latest(f->db, "nobody", &r, &found, &err), err);
+	assert_false(found);
+
+	/* A rollback points at what it restored. */
+	assert_int_equal(add_revision(f->db, "shop", "h1", 1, 13), 3);
+	assert_ok(state_revision_get(f->db, "shop", 3, &r, &found, &err), err);
+	assert_int_equal(r.restores, 1);
+	state_revision_clear(&r);
+
+	/* Only the last STATE_REVISIONS_KEPT stay; numbers keep growing. */
+	for (int i = 0; i < STATE_REVISIONS_KEPT + 2; i++)
+		add_revision(f->db, "shop", "hx", 0, 20 + i);
+	struct state_revisions list = { 0 };
+	assert_ok(state_revisions_load(f->db, "shop", &list, &err), err);
+	assert_int_equal(list.count, STATE_REVISIONS_KEPT);
+	assert_int_equal(list.items[0].number, 3 + 2 + 1);
+	assert_int_equal(list.items[list.count - 1].number, 3 + STATE_REVISIONS_KEPT + 2);
+	state_revisions_free(&list);
+	/* The other deployment keeps its own. */
+	assert_ok(state_revisions_load(f->db, "blog", &list, &err), err);
+	assert_int_equal(list.count, 1);
+	state_revisions_free(&list);
+	/* A revision needs a hash. */
+	struct state_revision bad = { .deployment = (char *)"shop" };
+	assert_int_equal(state_revision_add(f->db, &bad, &err), -1);
+	zl_err_clear(&err);
 }
 
 /* ---- runs and schedules (jobs and cron) ---- */
@@ -1129,6 +1200,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_leases, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_v1_forward, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_runs_and_schedules, setup_db, teardown),
+		cmocka_unit_test_setup_teardown(test_revisions, setup_db, teardown),
 	};
 	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
 }
