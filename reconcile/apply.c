@@ -6,6 +6,7 @@
  * 3. per deployment: observe, plan, execute, record. */
 #include "reconcile-internal.h"
 #include "publish-internal.h" /* networking: published ports */
+#include "names-internal.h"   /* networking: service names */
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -326,6 +327,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	struct state_replicas rows = { 0 }, before = { 0 };
 	struct plan plan = { 0 };
 	struct publish *pub = NULL; /* networking: published ports */
+	struct names *names = NULL; /* networking: service names */
 	struct health_gate *gate = NULL; /* health/depends/init (health.c) */
 	int ret = -1;
 	int64_t t = run_now(o);
@@ -360,6 +362,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		mark_in_progress(&plan, &rows);
 	/* networking: new published ports must be free before anything is made */
 	pub = publish_begin(run->b, o, desired);
+	names = names_begin(run->b, o, desired);
 	ret = 0;
 	const char *halted = NULL; /* service whose rolling recreate failed */
 	/* health/depends/init: gates around the actions (reconcile/health.c) */
@@ -397,8 +400,10 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 			continue;
 		if (!o->quiet && gated == 0)
 			print_line(o, a);
+		_cleanup_free_ char *names_now = names_text(names);
 		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
-					   .bridge = run->net.bridge, .subnet = &run->net.subnet };
+					   .bridge = run->net.bridge, .subnet = &run->net.subnet,
+					   .names = names_now };
 		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE))
 			drain(pub, run->db, a, row_for(&rows, a));
 		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
@@ -419,6 +424,11 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		if ((a->kind == PLAN_RECREATE || a->kind == PLAN_RESTART) &&
 		    publish_update(pub, run->db, a->service, NULL, 0, &uerr) < 0)
 			zl_log(ZL_LOG_WARN, "%s: %s", name, uerr.msg);
+		/* Names follow each change at once (a later service may need
+		 * this one's name when it starts); names_finish retries. */
+		struct zl_err nerr = ZL_ERR_INIT;
+		if (names_update(names, run->db, &nerr) < 0)
+			zl_log(ZL_LOG_WARN, "%s: %s", name, nerr.msg);
 	}
 	/* health: probe running replicas once, restart the unhealthy (health.c) */
 	struct zl_err herr = ZL_ERR_INIT;
@@ -430,6 +440,12 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	struct zl_err perr = ZL_ERR_INIT;
 	if (publish_finish(pub, run->db, &perr) < 0 && ret == 0) {
 		*err = perr;
+		ret = -1;
+	}
+	/* networking: service names follow the ready replicas */
+	struct zl_err nerr = ZL_ERR_INIT;
+	if (names_finish(names, run->db, &nerr) < 0 && ret == 0) {
+		*err = nerr;
 		ret = -1;
 	}
 	if (!o->dry_run) {
@@ -452,6 +468,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 out:
 	health_gate_free(gate);
 	publish_free(pub);
+	names_free(names);
 	plan_free(&plan);
 	state_replicas_free(&rows);
 	state_replicas_free(&before);

@@ -64,6 +64,8 @@ struct execute_env {
 	/* Bridge networking for backends that want it; NULL: the defaults. */
 	const char *bridge;
 	const struct net_subnet *subnet;
+	/* Service names a created replica starts with (names.c); NULL none. */
+	const char *names;
 };
 /* adopt.c: rows for the replicas the backend holds that neither a row nor a
  * pending journal entry knows (a lost or reset state.db); *adopted counts
