@@ -235,16 +235,20 @@ static const struct state_replica *row_for(const struct state_replicas *rows,
 	return NULL;
 }
 
-/* Takes a replica about to stop out of its service's published ports, so
- * new connections go to the others while it finishes its own. */
-static void drain(struct publish *pub, struct state_db *db, const struct plan_action *a,
-		  const struct state_replica *r)
+/* Takes a replica about to stop out of its service's published ports and
+ * out of the service names, so new connections go to the others while it
+ * finishes its own. */
+static void drain(struct publish *pub, struct names *names, struct state_db *db,
+		  const struct plan_action *a, const struct state_replica *r)
 {
 	if (!r || r->state != STATE_REPLICA_RUNNING || !r->ip || !*r->ip)
 		return;
 	const char *ip = r->ip;
 	struct zl_err err = ZL_ERR_INIT;
 	if (publish_update(pub, db, a->service, &ip, 1, &err) < 0)
+		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
+	zl_err_clear(&err);
+	if (names_update(names, db, ip, &err) < 0)
 		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
 }
 
@@ -255,7 +259,7 @@ static void drain(struct publish *pub, struct state_db *db, const struct plan_ac
  * pending removes, which the next run's recovery completes. */
 static void begin_stops(struct state_db *db, struct backend *b, struct plan *plan,
 			const struct state_replicas *rows, const struct execute_env *env,
-			struct publish *pub)
+			struct publish *pub, struct names *names)
 {
 	if (!b || !b->ops->stop_begin)
 		return;
@@ -270,7 +274,7 @@ static void begin_stops(struct state_db *db, struct backend *b, struct plan *pla
 		if (!r || r->state != STATE_REPLICA_RUNNING || !r->backend_id)
 			continue;
 		struct zl_err err = ZL_ERR_INIT;
-		drain(pub, db, a, r);
+		drain(pub, names, db, a, r);
 		if (execute_journal_remove(db, a, r, env, &a->journal_id, &err) < 0) {
 			zl_log(ZL_LOG_DEBUG, "journal remove of %s: %s", r->backend_id, err.msg);
 			a->journal_id = 0; /* the remove journals itself, and stops alone */
@@ -371,7 +375,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	if (!o->dry_run)
 		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
 	if (!o->dry_run)
-		begin_stops(run->db, run->b, &plan, &rows, &genv, pub);
+		begin_stops(run->db, run->b, &plan, &rows, &genv, pub, names);
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct plan_action *a = &plan.items[i];
 		if (o->dry_run) {
@@ -405,7 +409,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 					   .bridge = run->net.bridge, .subnet = &run->net.subnet,
 					   .names = names_now };
 		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE))
-			drain(pub, run->db, a, row_for(&rows, a));
+			drain(pub, names, run->db, a, row_for(&rows, a));
 		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
 		    health_gate_after(gate, a, &aerr) < 0) {
 			run->res->actions_failed++;
@@ -427,7 +431,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		/* Names follow each change at once (a later service may need
 		 * this one's name when it starts); names_finish retries. */
 		struct zl_err nerr = ZL_ERR_INIT;
-		if (names_update(names, run->db, &nerr) < 0)
+		if (names_update(names, run->db, NULL, &nerr) < 0)
 			zl_log(ZL_LOG_WARN, "%s: %s", name, nerr.msg);
 	}
 	/* health: probe running replicas once, restart the unhealthy (health.c) */

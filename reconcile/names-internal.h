@@ -10,7 +10,8 @@
  * apply.c calls, per deployment:
  *   names_begin()      before any action: loads the records;
  *   names_text()       the names a replica created now gets;
- *   names_update()     after each action: the deployment's lines from its
+ *   names_update()     before a replica stops (it leaves every name) and
+ *                      after each action: the deployment's lines from its
  *                      rows; its replicas' files when they changed;
  *   names_finish()     after health probes: the same, then, when what the
  *                      deployment offers others changed, every other
@@ -32,7 +33,9 @@ struct names *names_begin(struct backend *b, const struct reconcile_opts *o,
 /* The names section of a replica of the deployment created now; NULL when
  * n is NULL. Caller frees. */
 char *names_text(const struct names *n);
-int names_update(struct names *n, struct state_db *db, struct zl_err *err);
+/* leaving_ip: the address of a replica about to stop (NULL: none). */
+int names_update(struct names *n, struct state_db *db, const char *leaving_ip,
+		 struct zl_err *err);
 int names_finish(struct names *n, struct state_db *db, struct zl_err *err);
 void names_free(struct names *n);
 

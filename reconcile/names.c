@@ -227,13 +227,18 @@ static bool same(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
-int names_update(struct names *n, struct state_db *db, struct zl_err *err)
+int names_update(struct names *n, struct state_db *db, const char *leaving_ip,
+		 struct zl_err *err)
 {
 	if (!n)
 		return 0;
 	struct state_replicas rows = { 0 };
 	if (state_replicas_load(db, n->deployment, &rows, err) < 0)
 		return zl_err_prefix(err, "service names");
+	/* A replica about to stop is out of every name from now on. */
+	for (size_t i = 0; leaving_ip && i < rows.count; i++)
+		if (rows.items[i].ip && strcmp(rows.items[i].ip, leaving_ip) == 0)
+			rows.items[i].state = STATE_REPLICA_REMOVING;
 	char *own = names_render_own(n->desired, &rows);
 	char *exports = names_render_exports(n->desired, &rows);
 	bool own_changed = !same(own, n->own), offer_changed = !same(exports, n->exports);
@@ -283,7 +288,7 @@ int names_finish(struct names *n, struct state_db *db, struct zl_err *err)
 {
 	if (!n)
 		return 0;
-	if (names_update(n, db, err) < 0)
+	if (names_update(n, db, NULL, err) < 0)
 		return -1;
 	if (!same(n->exports, n->exports_rec) && !(n->exports_rec == NULL && !*n->exports)) {
 		if (push_others(n, db, err) < 0)
