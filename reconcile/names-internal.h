@@ -38,6 +38,10 @@ int names_update(struct names *n, struct state_db *db, const char *leaving_ip,
 		 struct zl_err *err);
 int names_finish(struct names *n, struct state_db *db, struct zl_err *err);
 void names_free(struct names *n);
+/* begin + finish for a deployment outside an apply (`--wait` polls, whose
+ * probes change readiness): the deployment's spec as dep says. */
+int names_refresh(struct backend *b, const struct reconcile_opts *o,
+		  const struct spec_deployment *dep, struct state_db *db, struct zl_err *err);
 
 /* ---- rendering (pure; exposed for tests) ---- */
 /* The deployment's own lines from its rows (sorted by service, index): one

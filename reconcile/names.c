@@ -304,6 +304,21 @@ int names_finish(struct names *n, struct state_db *db, struct zl_err *err)
 	return 0;
 }
 
+int names_refresh(struct backend *b, const struct reconcile_opts *o,
+		  const struct spec_deployment *dep, struct state_db *db, struct zl_err *err)
+{
+	struct plan_desired_service *ds = zl_xcalloc(dep->service_count + 1, sizeof(*ds));
+	for (size_t i = 0; i < dep->service_count; i++)
+		ds[i].svc = &dep->services[i];
+	struct plan_desired desired = { .deployment = dep->name, .services = ds,
+					.count = dep->service_count };
+	struct names *n = names_begin(b, o, &desired);
+	int r = names_finish(n, db, err);
+	names_free(n);
+	free(ds);
+	return r;
+}
+
 void names_free(struct names *n)
 {
 	if (!n)
