@@ -17,8 +17,9 @@
  *                      deployment offers others changed, every other
  *                      deployment's replicas; the records last.
  * Records live in <root>/names/: <deployment>.own (the deployment's own
- * lines) and <deployment>.exports (what it offers the others), so an apply
- * that changes nothing reads two small files and writes nothing. */
+ * lines), <deployment>.exports (what it offers the others) and
+ * <deployment>.given (the names its replicas last got), so an apply that
+ * changes nothing reads a few small files and writes nothing. */
 #ifndef ZL_RECONCILE_NAMES_INTERNAL_H
 #define ZL_RECONCILE_NAMES_INTERNAL_H
 

@@ -17,6 +17,7 @@
 
 #define OWN_EXT ".own"
 #define EXPORTS_EXT ".exports"
+#define GIVEN_EXT ".given"
 
 struct offer {
 	char *deployment;
@@ -30,7 +31,12 @@ struct names {
 	const char *deployment;
 	char *own, *exports;          /* the deployment's lines now (NULL: unknown) */
 	char *own_rec, *exports_rec;  /* as recorded (NULL: no record) */
-	bool push_failed;             /* a replica of the deployment missed its lines */
+	/* What its replicas were last given, all of them (NULL: unknown); a
+	 * change of another deployment's offer that did not reach them (a
+	 * failure, a record removed by hand) differs from it and is given at
+	 * this deployment's next apply. */
+	char *given, *given_rec;
+	bool gone;                    /* no replica left and none desired (delete) */
 	struct offer *offers;         /* every other deployment's record, by name */
 	size_t n_offers;
 };
@@ -216,8 +222,10 @@ struct names *names_begin(struct backend *b, const struct reconcile_opts *o,
 	n->deployment = desired->deployment;
 	n->own_rec = record_read(n, n->deployment, OWN_EXT);
 	n->exports_rec = record_read(n, n->deployment, EXPORTS_EXT);
+	n->given_rec = record_read(n, n->deployment, GIVEN_EXT);
 	n->own = zl_xstrdup(n->own_rec);
 	n->exports = zl_xstrdup(n->exports_rec);
+	n->given = zl_xstrdup(n->given_rec);
 	offers_load(n);
 	return n;
 }
@@ -239,20 +247,22 @@ int names_update(struct names *n, struct state_db *db, const char *leaving_ip,
 	for (size_t i = 0; leaving_ip && i < rows.count; i++)
 		if (rows.items[i].ip && strcmp(rows.items[i].ip, leaving_ip) == 0)
 			rows.items[i].state = STATE_REPLICA_REMOVING;
-	char *own = names_render_own(n->desired, &rows);
-	char *exports = names_render_exports(n->desired, &rows);
-	bool own_changed = !same(own, n->own), offer_changed = !same(exports, n->exports);
 	free(n->own);
 	free(n->exports);
-	n->own = own;
-	n->exports = exports;
+	n->own = names_render_own(n->desired, &rows);
+	n->exports = names_render_exports(n->desired, &rows);
+	n->gone = rows.count == 0 && n->desired->count == 0;
 	int r = 0;
-	/* What it offers others is part of its own replicas' names too. */
-	if (own_changed || offer_changed || n->push_failed) {
-		_cleanup_free_ char *text = names_text(n);
+	char *text = names_text(n);
+	if (!same(text, n->given)) {
 		r = push(n, &rows, n->deployment, text, err);
-		n->push_failed = r < 0;
+		if (r == 0) { /* else the next call tries again */
+			free(n->given);
+			n->given = text;
+			text = NULL;
+		}
 	}
+	free(text);
 	state_replicas_free(&rows);
 	return r;
 }
@@ -296,10 +306,11 @@ int names_finish(struct names *n, struct state_db *db, struct zl_err *err)
 		if (record_write(n, EXPORTS_EXT, n->exports, n->exports_rec, err) < 0)
 			return zl_err_prefix(err, "service names");
 	}
-	if (record_write(n, OWN_EXT, n->own, n->own_rec, err) < 0)
+	if (record_write(n, OWN_EXT, n->own, n->own_rec, err) < 0 ||
+	    record_write(n, GIVEN_EXT, n->gone ? "" : n->given, n->given_rec, err) < 0)
 		return zl_err_prefix(err, "service names");
 	/* The last deployment gone: the directory goes too. */
-	if (!*n->own && !*n->exports && rmdir(n->dir) < 0 && errno != ENOENT && errno != ENOTEMPTY)
+	if (n->gone && rmdir(n->dir) < 0 && errno != ENOENT && errno != ENOTEMPTY)
 		zl_log(ZL_LOG_WARN, "remove %s: %s", n->dir, strerror(errno));
 	return 0;
 }
@@ -332,6 +343,8 @@ void names_free(struct names *n)
 	free(n->exports);
 	free(n->own_rec);
 	free(n->exports_rec);
+	free(n->given);
+	free(n->given_rec);
 	free(n->dir);
 	free(n);
 }

@@ -535,6 +535,16 @@ static void test_names_across_deployments(void **state)
 	char *two = ips_of(c, c->dep, "api", 2);
 	assert_resolves(c, c->other, "cli-rep-1", api_a, two);
 
+	/* The records are what the replicas get: one removed by hand is
+	 * noticed by the next apply of either deployment. */
+	char record[PATH_MAX];
+	cli_pathf(record, "%s/names/%s.exports", c->t.root, c->dep);
+	assert_int_equal(unlink(record), 0);
+	apply(c, c->other, cli, 0);
+	assert_resolves(c, c->other, "cli-rep-1", api_a, "");
+	apply(c, c->dep, a_spec, 0);
+	assert_resolves(c, c->other, "cli-rep-1", api_a, two);
+
 	char *out = NULL, *err = NULL;
 	int code = ZL(c, &out, &err, "delete", "-q", "-d", c->dep);
 	assert_exit(code, 0, out, err);
