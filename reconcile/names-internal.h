@@ -44,6 +44,12 @@ void names_free(struct names *n);
 int names_refresh(struct backend *b, const struct reconcile_opts *o,
 		  const struct spec_deployment *dep, struct state_db *db, struct zl_err *err);
 
+/* <root>/names: where the records are (doctor reads them). Caller frees. */
+char *names_dir(const char *root);
+/* Is file (a name in names_dir) a record? *deployment gets whose (caller
+ * frees) when it is. */
+bool names_is_record(const char *file, char **deployment);
+
 /* ---- rendering (pure; exposed for tests) ---- */
 /* The deployment's own lines from its rows (sorted by service, index): one
  * line per running replica with an address: "IP\t[S S.D ]S-rep-N

@@ -94,6 +94,22 @@ char *names_render_exports(const struct plan_desired *desired, const struct stat
 
 /* ---- records ---- */
 
+char *names_dir(const char *root)
+{
+	return zl_xasprintf("%s/names", root);
+}
+
+bool names_is_record(const char *file, char **deployment)
+{
+	static const char *const exts[] = { OWN_EXT, EXPORTS_EXT, GIVEN_EXT };
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (file[0] != '.' && zl_str_has_suffix(file, exts[i])) {
+			*deployment = zl_xstrndup(file, strlen(file) - strlen(exts[i]));
+			return true;
+		}
+	return false;
+}
+
 static char *record_path(const struct names *n, const char *deployment, const char *ext)
 {
 	return zl_xasprintf("%s/%s%s", n->dir, deployment, ext);
@@ -217,7 +233,7 @@ struct names *names_begin(struct backend *b, const struct reconcile_opts *o,
 		return NULL;
 	struct names *n = zl_xcalloc(1, sizeof(*n));
 	n->b = b;
-	n->dir = zl_xasprintf("%s/names", o->root);
+	n->dir = names_dir(o->root);
 	n->desired = desired;
 	n->deployment = desired->deployment;
 	n->own_rec = record_read(n, n->deployment, OWN_EXT);

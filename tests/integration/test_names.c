@@ -551,6 +551,26 @@ static void test_names_across_deployments(void **state)
 	free(out);
 	free(err);
 	assert_resolves(c, c->other, "cli-rep-1", api_a, "");
+
+	/* A record of a deployment that is not recorded (say, a lost
+	 * state.db) is doctor's to remove; the next apply drops its names. */
+	cli_pathf(record, "%s/names/ghost.exports", c->t.root);
+	char *ghost = fmt("%s\tapi.ghost\n", one);
+	cli_write_file(record, ghost);
+	apply(c, c->other, cli, 0);
+	assert_resolves(c, c->other, "cli-rep-1", "api.ghost", one);
+	code = ZL(c, &out, &err, "doctor");
+	assert_exit(code, 1, out, err);
+	assert_contains(out, record);
+	free(out);
+	free(err);
+	code = ZL(c, &out, &err, "doctor", "--fix");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	apply(c, c->other, cli, 0);
+	assert_resolves(c, c->other, "cli-rep-1", "api.ghost", "");
+	free(ghost);
 	assert_true(replica(c, c->other, "cli", 1).pid == cli1);
 	free(one);
 	free(two);
