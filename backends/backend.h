@@ -64,6 +64,9 @@ struct backend_replica_spec {
 	const char *ip;
 	const char *bridge;
 	const struct net_subnet *subnet; /* the bridge's */
+	/* Service names: hosts lines the replica's hosts file carries from
+	 * the start (see set_names); NULL: none yet. */
+	const char *names;
 };
 
 /* A replica's usage, from its cgroup; -1 unknown. Counters (cpu, block
@@ -218,6 +221,12 @@ struct backend_ops {
 	 * (say, the hypervisor's acceleration), for status and doctor; NULL
 	 * when there is nothing to say. Caller frees. */
 	char *(*describe)(struct backend *b);
+	/* Optional: makes names (hosts lines: the service names of
+	 * docs/networking.md) the names section of id's /etc/hosts, in place,
+	 * without restarting it, and only when they differ. A replica without
+	 * a hosts file (no bridge network, not created yet) is success with
+	 * nothing done. NULL: this backend's replicas have no hosts file. */
+	int (*set_names)(struct backend *b, const char *id, const char *names, struct zl_err *err);
 	void (*destroy)(struct backend *b);
 };
 

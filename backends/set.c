@@ -184,6 +184,13 @@ static int set_archive_logs(struct backend *b, const char *id, const char *dest_
 	return m->ops->archive_logs ? m->ops->archive_logs(m, id, dest_path, err) : 0;
 }
 
+static int set_set_names(struct backend *b, const char *id, const char *names,
+			 struct zl_err *err)
+{
+	struct backend *m = member_of(b, id);
+	return m->ops->set_names ? m->ops->set_names(m, id, names, err) : 0;
+}
+
 static int set_held(struct backend *b, backend_known_fn known, void *kctx,
 		    struct backend_held **out, size_t *n, struct zl_err *err)
 {
@@ -242,6 +249,7 @@ static const struct backend_ops set_ops_template = {
 	.wait = set_wait,
 	.archive_logs = set_archive_logs,
 	.held = set_held,
+	.set_names = set_set_names,
 	.destroy = set_destroy,
 };
 

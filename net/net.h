@@ -111,6 +111,8 @@ struct net_replica {
 	const char *host_resolv_conf;    /* NULL: /etc/resolv.conf */
 	bool keep_files;                 /* run_dir's resolv.conf and hosts exist: leave them
 					  * (the namespace is made again after a reboot) */
+	const char *names;               /* hosts lines of service names (net_hosts_set_names);
+					  * NULL: none yet */
 };
 
 /* The MAC of a replica's eth0 on the bridge: 02:42 and its IPv4 address
@@ -131,6 +133,18 @@ int net_replica_setup(const struct net_replica *r, char **netns_path, struct zl_
  * missing pieces are success. */
 int net_replica_teardown(const char *deployment, const char *service, int index,
 			 struct zl_err *err);
+
+/* ---- service names in a replica's hosts file (hosts.c) ---- */
+/* base's lines up to the names section (all of base when it has none),
+ * then the section's mark and names (hosts lines, each ending in '\n').
+ * Caller frees. */
+char *net_hosts_with_names(const char *base, const char *names);
+/* Replaces the names section of the hosts file at path with names, in
+ * place (the file may be bind-mounted into a running replica: a rename
+ * would not reach it), and only when the text differs; *changed (may be
+ * NULL) says whether it was written. A reader may, for an instant, see the
+ * new lines followed by the old file's tail until the truncate. */
+int net_hosts_set_names(const char *path, const char *names, bool *changed, struct zl_err *err);
 
 /* ---- iptables (nat.c) ---- */
 /* Masquerading for the subnet's traffic leaving through other interfaces,

@@ -140,7 +140,8 @@ static char *render_hosts(const struct net_replica *r)
 		zl_buf_printf(&out, "%s\t%.*s\n", addr, (int)(colon - r->extra_hosts[i]),
 			      r->extra_hosts[i]);
 	}
-	return zl_buf_steal(&out);
+	_cleanup_free_ char *base = zl_buf_steal(&out);
+	return net_hosts_with_names(base, r->names);
 }
 
 /* ---- setup and teardown ---- */

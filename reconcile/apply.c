@@ -7,6 +7,7 @@
 #include "reconcile-internal.h"
 #include "publish-internal.h" /* networking: published ports */
 #include "health-internal.h"  /* health_sleep_ms() */
+#include "names-internal.h"   /* networking: service names */
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -286,22 +287,27 @@ static const struct state_replica *row_for(const struct state_replicas *rows,
  * rolling update loses no request (docs/networking.md). */
 #define DRAIN_SETTLE_MS 500
 
-/* Takes a replica about to stop out of its service's published ports, so
- * new connections go to the others while it finishes its own. True when it
- * took out a replica that served published ports. */
-static bool drain(struct publish *pub, struct state_db *db, const struct plan_action *a,
-		  const struct state_replica *r)
+/* Takes a replica about to stop out of its service's published ports and
+ * out of the service names, so new connections go to the others while it
+ * finishes its own. True when it took out a replica that served published
+ * ports. */
+static bool drain(struct publish *pub, struct names *names, struct state_db *db,
+		  const struct plan_action *a, const struct state_replica *r)
 {
 	if (!r || r->state != STATE_REPLICA_RUNNING || !r->ip || !*r->ip)
 		return false;
 	const char *ip = r->ip;
 	struct zl_err err = ZL_ERR_INIT;
+	bool published = true;
 	if (publish_update(pub, db, a->service, &ip, 1, &err) < 0) {
 		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
-		return false;
+		published = false;
 	}
+	zl_err_clear(&err);
+	if (names_update(names, db, ip, &err) < 0)
+		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
 	const struct spec_service *svc = a->desired ? a->desired->svc : NULL;
-	return pub && svc && (svc->endpoint_count > 0 || svc->port_mapping_count > 0);
+	return published && pub && svc && (svc->endpoint_count > 0 || svc->port_mapping_count > 0);
 }
 
 /* Replicas on their way out (scale-down, a dropped service, delete) get
@@ -311,7 +317,7 @@ static bool drain(struct publish *pub, struct state_db *db, const struct plan_ac
  * pending removes, which the next run's recovery completes. */
 static void begin_stops(struct state_db *db, struct backend *b, struct plan *plan,
 			const struct state_replicas *rows, const struct execute_env *env,
-			struct publish *pub)
+			struct publish *pub, struct names *names)
 {
 	if (!b || !b->ops->stop_begin)
 		return;
@@ -326,7 +332,7 @@ static void begin_stops(struct state_db *db, struct backend *b, struct plan *pla
 		if (!r || r->state != STATE_REPLICA_RUNNING || !r->backend_id)
 			continue;
 		struct zl_err err = ZL_ERR_INIT;
-		(void)drain(pub, db, a, r); /* they all stop together: no pause each */
+		(void)drain(pub, names, db, a, r); /* they all stop together: no pause each */
 		if (execute_journal_remove(db, a, r, env, &a->journal_id, &err) < 0) {
 			zl_log(ZL_LOG_DEBUG, "journal remove of %s: %s", r->backend_id, err.msg);
 			a->journal_id = 0; /* the remove journals itself, and stops alone */
@@ -409,6 +415,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	struct state_replicas rows = { 0 }, before = { 0 };
 	struct plan plan = { 0 };
 	struct publish *pub = NULL; /* networking: published ports */
+	struct names *names = NULL; /* networking: service names */
 	struct health_gate *gate = NULL; /* health/depends/init (health.c) */
 	int ret = -1;
 	int64_t t = run_now(o);
@@ -453,6 +460,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		mark_in_progress(&plan, &rows);
 	/* networking: new published ports must be free before anything is made */
 	pub = publish_begin(run->b, o, desired);
+	names = names_begin(run->b, o, desired);
 	ret = 0;
 	const char *halted = NULL; /* service whose rolling recreate failed */
 	/* health/depends/init: gates around the actions (reconcile/health.c) */
@@ -462,7 +470,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	if (!o->dry_run)
 		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
 	if (!o->dry_run)
-		begin_stops(run->db, run->b, &plan, &rows, &genv, pub);
+		begin_stops(run->db, run->b, &plan, &rows, &genv, pub, names);
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct plan_action *a = &plan.items[i];
 		if (o->dry_run) {
@@ -497,10 +505,12 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		}
 		if (!o->quiet && gated == 0)
 			print_line(o, a);
+		_cleanup_free_ char *names_now = names_text(names);
 		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
-					   .bridge = run->net.bridge, .subnet = &run->net.subnet };
+					   .bridge = run->net.bridge, .subnet = &run->net.subnet,
+					   .names = names_now };
 		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE) &&
-		    drain(pub, run->db, a, row_for(&rows, a)))
+		    drain(pub, names, run->db, a, row_for(&rows, a)))
 			health_sleep_ms(DRAIN_SETTLE_MS);
 		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
 		    health_gate_after(gate, a, &aerr) < 0) {
@@ -531,6 +541,11 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		if ((a->kind == PLAN_RECREATE || a->kind == PLAN_RESTART) &&
 		    publish_update(pub, run->db, a->service, NULL, 0, &uerr) < 0)
 			zl_log(ZL_LOG_WARN, "%s: %s", name, uerr.msg);
+		/* Names follow each change at once (a later service may need
+		 * this one's name when it starts); names_finish retries. */
+		struct zl_err nerr = ZL_ERR_INIT;
+		if (names_update(names, run->db, NULL, &nerr) < 0)
+			zl_log(ZL_LOG_WARN, "%s: %s", name, nerr.msg);
 	}
 	/* history: a service whose new image cannot be had keeps its running
 	 * replicas on the old spec; its rollout stops before the first one */
@@ -546,6 +561,12 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	struct zl_err perr = ZL_ERR_INIT;
 	if (publish_finish(pub, run->db, &perr) < 0 && ret == 0) {
 		*err = perr;
+		ret = -1;
+	}
+	/* networking: service names follow the ready replicas */
+	struct zl_err nerr = ZL_ERR_INIT;
+	if (names_finish(names, run->db, &nerr) < 0 && ret == 0) {
+		*err = nerr;
 		ret = -1;
 	}
 	if (!o->dry_run) {
@@ -568,6 +589,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 out:
 	health_gate_free(gate);
 	publish_free(pub);
+	names_free(names);
 	plan_free(&plan);
 	state_replicas_free(&rows);
 	state_replicas_free(&before);

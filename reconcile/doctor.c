@@ -17,6 +17,7 @@
 #endif
 #include "reconcile-internal.h"
 #include "publish-internal.h"
+#include "names-internal.h"
 
 #include <stdarg.h>
 
@@ -188,6 +189,44 @@ static void scan_port_records(struct doctor *d, struct state_db *db)
 	closedir(dh);
 }
 
+/* Service-name records (<root>/names/<dep>.*) of deployments that are
+ * neither recorded nor have replicas: they would give other deployments'
+ * replicas names of nothing. Once removed, each deployment's next apply
+ * gives its replicas the names without them. */
+static void scan_names_records(struct doctor *d, struct state_db *db)
+{
+	_cleanup_free_ char *top = names_dir(d->root);
+	DIR *dh = opendir(top);
+	if (!dh)
+		return;
+	char **deps = NULL;
+	size_t n_deps = 0;
+	struct zl_err err = ZL_ERR_INIT;
+	if (state_deployments_list(db, &deps, &n_deps, &err) < 0) {
+		zl_log(ZL_LOG_WARN, "doctor: service-name records not checked: %s", err.msg);
+		closedir(dh);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(dh))) {
+		_cleanup_free_ char *dep = NULL;
+		if (!names_is_record(de->d_name, &dep))
+			continue;
+		bool recorded = false;
+		for (size_t i = 0; !recorded && i < n_deps; i++)
+			recorded = strcmp(deps[i], dep) == 0;
+		for (size_t i = 0; !recorded && i < d->rows.count; i++)
+			recorded = strcmp(d->rows.items[i].deployment, dep) == 0;
+		if (recorded)
+			continue;
+		_cleanup_free_ char *path = zl_xasprintf("%s/%s", top, de->d_name);
+		add_finding(d, "names", path, path, "service-name record of %s, deployment not recorded",
+			    dep);
+	}
+	closedir(dh);
+	state_names_free(deps, n_deps);
+}
+
 /* The bridge this root stored, with its masquerading and forward rules,
  * when no replica of any root uses it any more (root_bridge_unused). A
  * delete of the last deployment removes it itself; this finds one a crash
@@ -255,7 +294,7 @@ static int fix_one(struct doctor *d, struct state_db *db, const struct doctor_fi
 		_cleanup_free_ char *scope = publish_scope(d->root);
 		return net_ports_remove(scope, dep, svc, err);
 	}
-	if (strcmp(kind, "ports") == 0) {
+	if (strcmp(kind, "ports") == 0 || strcmp(kind, "names") == 0) {
 		if (unlink(f->key) < 0 && errno != ENOENT)
 			return zl_fail_errno(err, "remove %s", f->key);
 		_cleanup_free_ char *parent = zl_xstrdup(f->key);
@@ -270,7 +309,7 @@ static int fix_one(struct doctor *d, struct state_db *db, const struct doctor_fi
 static bool still_there(const struct doctor_finding *f)
 {
 	struct stat st;
-	if (strcmp(f->kind, "ports") == 0)
+	if (strcmp(f->kind, "ports") == 0 || strcmp(f->kind, "names") == 0)
 		return stat(f->key, &st) == 0;
 	if (strcmp(f->kind, "bridge") == 0)
 		return net_link_exists(f->name);
@@ -396,6 +435,7 @@ int reconcile_doctor(const struct reconcile_opts *opts, bool fix, struct doctor_
 	scan_leases(&d, db);
 	scan_rules(&d);
 	scan_port_records(&d, db);
+	scan_names_records(&d, db);
 	scan_bridge(&d, db); /* last: after the leases and rules that use it */
 
 	/* In the order listed: each backend's own order (a directory before

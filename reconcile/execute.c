@@ -29,6 +29,7 @@ struct exec_ctx {
 	int64_t (*clock_ms)(void);
 	const char *bridge;             /* for backends that want networking */
 	const struct net_subnet *subnet; /* never NULL */
+	const char *names;              /* service names a created replica starts with */
 	char *backend_id; /* owned */
 };
 
@@ -363,6 +364,7 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 			.ip = row.ip,
 			.bridge = x->bridge ? x->bridge : NET_DEFAULT_BRIDGE,
 			.subnet = x->subnet,
+			.names = x->names,
 		};
 		r = x->b->ops->create(x->b, &rs, &act);
 		if (r < 0)
@@ -571,6 +573,7 @@ int execute_action(struct state_db *db, struct backend *b, const struct plan_act
 		.clock_ms = env ? env->clock_ms : NULL,
 		.bridge = env ? env->bridge : NULL,
 		.subnet = env && env->subnet ? env->subnet : &default_subnet,
+		.names = env ? env->names : NULL,
 		.backend_id = current && current->backend_id
 				      ? zl_xstrdup(current->backend_id)
 				      : backend_replica_id(a->deployment, a->service, a->index),

@@ -109,6 +109,8 @@ struct execute_env {
 	/* --wait --timeout: no wait of the run (a rollout's readiness gate)
 	 * lasts past this zl_monotonic_ms() time; 0 = none. */
 	int64_t deadline_mono_ms;
+	/* Service names a created replica starts with (names.c); NULL none. */
+	const char *names;
 };
 /* adopt.c: rows for the replicas the backend holds that neither a row nor a
  * pending journal entry knows (a lost or reset state.db); *adopted counts

@@ -11,6 +11,7 @@
  * such an exit the report names every replica that is not ready, why, and
  * its last log lines. */
 #include "health-internal.h"
+#include "names-internal.h" /* networking: service names */
 
 #include <errno.h>
 #include <string.h>
@@ -264,6 +265,12 @@ int reconcile_wait(const struct reconcile_opts *opts, const struct spec_set *set
 		int r = 0;
 		for (size_t i = 0; r == 0 && i < set->count; i++)
 			r = poll_deployment(db, b, &set->deployments[i], &env, mem, &nr, err);
+		/* networking: the probes changed readiness, so service names */
+		for (size_t i = 0; r == 0 && i < set->count; i++) {
+			struct zl_err nerr = ZL_ERR_INIT;
+			if (names_refresh(b, opts, &set->deployments[i], db, &nerr) < 0)
+				zl_log(ZL_LOG_WARN, "--wait: %s", nerr.msg);
+		}
 		state_lock_release(&lock);
 		if (r < 0)
 			goto out;

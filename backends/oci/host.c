@@ -328,6 +328,7 @@ int oci_net_setup(bool *bridge_ready, const char *dir, const struct backend_repl
 		.n_extra_hosts = svc->extra_hosts.count,
 		.hostname = hostname,
 		.run_dir = dir,
+		.names = rs->names,
 	};
 	/* networking: the record goes first, so a crash (SIGKILL) in the middle
 	 * of the setup still leaves remove/recovery the names to tear down. */

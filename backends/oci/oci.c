@@ -664,6 +664,23 @@ static int oci_inspect(struct backend *b, const char *id, char **json, struct zl
 	return 0;
 }
 
+/* ---- service names ---- */
+
+static int oci_set_names(struct backend *b, const char *id, const char *names, struct zl_err *err)
+{
+	if (backend_check_id(id, err) < 0)
+		return -1;
+	_cleanup_free_ char *dir = container_dir(b, id);
+	_cleanup_free_ char *hosts = zl_xasprintf("%s/hosts", dir);
+	struct zl_err e = ZL_ERR_INIT;
+	if (net_hosts_set_names(hosts, names, NULL, &e) == 0)
+		return 0;
+	if (e.sys_errno == ENOENT)
+		return 0; /* no bridge network, or not made yet: create writes them */
+	*err = e;
+	return -1;
+}
+
 /* ---- adoption ---- */
 
 /* What <dir>/replica says of the replica (the network record names
@@ -737,5 +754,6 @@ const struct backend_ops backend_oci_ops = {
 	.leftovers = oci_leftovers,
 	.sweep = oci_sweep,
 	.leftover_present = oci_leftover_present,
+	.set_names = oci_set_names,
 	.destroy = oci_destroy,
 };

@@ -172,6 +172,15 @@ static int vm_archive_logs(struct backend *b, const char *id, const char *dest_p
 	DELEGATE(-1, in->ops->archive_logs(in, id, dest_path, err));
 }
 
+/* The inner oci instance writes the bundle's hosts file; zlvm binds that
+ * file into the guest's zlmeta share, so the guest reads the new lines. */
+static int vm_set_names(struct backend *b, const char *id, const char *names, struct zl_err *err)
+{
+	struct zl_err unusable = ZL_ERR_INIT;
+	struct backend *in = inner_of(b, &unusable);
+	return in ? in->ops->set_names(in, id, names, err) : 0;
+}
+
 /* Which acceleration QEMU gets here, as zlvm decided it (once per boot). */
 static char *vm_describe(struct backend *b)
 {
@@ -235,5 +244,6 @@ const struct backend_ops backend_vm_ops = {
 	.archive_logs = vm_archive_logs,
 	.inspect = vm_inspect,
 	.describe = vm_describe,
+	.set_names = vm_set_names,
 	.destroy = vm_destroy,
 };

@@ -4,7 +4,8 @@
  * zlmeta share the guest's init reads (vm-proto.h).
  *
  * A container's standard mounts (/proc, /dev, /sys, ...) are the guest's
- * own; resolv.conf and hosts are copied into zlmeta; bind mounts of
+ * own; resolv.conf is copied into zlmeta and hosts bound there (the
+ * service names in it change while the replica runs); bind mounts of
  * directories become 9p shares. What a VM cannot have (bind mounts of
  * single files, other mount types, a terminal) is left out and noted, not
  * refused: the replica still runs, and vm.log says what differs. */
@@ -370,6 +371,28 @@ int vm_size_compute(struct vm_config *c, struct vm_size *s, struct zl_err *err)
 }
 
 /* ---- zlmeta ---- */
+
+/* Binds the file from onto a new empty file to. The hosts file is bound,
+ * not copied: zlapply rewrites it in place when the service names change,
+ * and the guest reads zlmeta over 9p with cache=none, so every lookup sees
+ * the file as it is now. vm_binds_remove() undoes it. */
+static int bind_file(const char *from, const char *to, struct zl_err *err)
+{
+	int fd = open(to, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return zl_fail_errno(err, "create %s", to);
+	close(fd);
+	if (mount(from, to, NULL, MS_BIND, NULL) < 0)
+		return zl_fail_errno(err, "bind %s onto %s", from, to);
+	return 0;
+}
+
+/* Detaches every mount on path. */
+static void unbind(const char *path)
+{
+	while (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+		;
+}
 static int copy_file(const char *from, const char *to, struct zl_err *err)
 {
 	char *data = NULL;
@@ -413,9 +436,10 @@ int vm_meta_write(const struct vm_config *c, const char *dir, struct zl_err *err
 		return -1;
 	_cleanup_free_ char *resolv = zl_xasprintf("%s/resolv.conf", dir);
 	_cleanup_free_ char *hosts = zl_xasprintf("%s/hosts", dir);
-	if ((c->resolv && copy_file(c->resolv, resolv, err) < 0) ||
-	    (c->hosts && copy_file(c->hosts, hosts, err) < 0))
+	if (c->resolv && copy_file(c->resolv, resolv, err) < 0)
 		return -1;
+	if (c->hosts && bind_file(c->hosts, hosts, err) < 0)
+		return zl_err_prefix(err, "zlmeta hosts");
 	return 0;
 }
 
@@ -446,8 +470,10 @@ int vm_file_shares_setup(struct vm_config *c, const char *state_dir, struct zl_e
 	return 0;
 }
 
-void vm_file_shares_remove(const char *state_dir)
+void vm_binds_remove(const char *state_dir)
 {
+	_cleanup_free_ char *hosts = zl_xasprintf("%s/meta/hosts", state_dir);
+	unbind(hosts);
 	_cleanup_free_ char *files = zl_xasprintf("%s/files", state_dir);
 	DIR *d = opendir(files);
 	if (!d)
@@ -464,8 +490,7 @@ void vm_file_shares_remove(const char *state_dir)
 				continue;
 			_cleanup_free_ char *path = zl_xasprintf("%s/%s", dir, f->d_name);
 			/* Detached: nothing of the source may go with the state dir. */
-			while (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
-				;
+			unbind(path);
 		}
 		if (inner)
 			closedir(inner);

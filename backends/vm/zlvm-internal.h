@@ -127,12 +127,15 @@ void vm_config_free(struct vm_config *c);
 /* Guest memory and vCPUs from the limits and the host; refuses a memory
  * limit above the host's memory; clamps are added to c->notes. */
 int vm_size_compute(struct vm_config *c, struct vm_size *s, struct zl_err *err);
-/* Fills dir (the zlmeta share): process, mounts, resolv.conf, hosts. */
+/* Fills dir (the zlmeta share): process, mounts, resolv.conf (a copy),
+ * hosts (the bundle's, bound: its service names change in place). */
 int vm_meta_write(const struct vm_config *c, const char *dir, struct zl_err *err);
 /* The directories of file volumes under state_dir/files (the source bound
- * onto a file in each); vm_file_shares_remove undoes them (at delete). */
+ * onto a file in each). */
 int vm_file_shares_setup(struct vm_config *c, const char *state_dir, struct zl_err *err);
-void vm_file_shares_remove(const char *state_dir);
+/* Undoes the binds of state_dir (at delete): the file volumes' and
+ * zlmeta's hosts (state_dir/meta). */
+void vm_binds_remove(const char *state_dir);
 /* ---- the host (zlvm-host.c) ---- */
 /* The replica's cgroup: common/cgroup.c (zl_cgroup_*), path linux.cgroupsPath. */
 

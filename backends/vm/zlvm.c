@@ -371,7 +371,7 @@ static void undo_create(const char *dir, const struct vm_config *cfg, bool cgrou
 	vm_net_teardown(net, &ignored);
 	if (cgroup_made && cfg->cgroup)
 		zl_cgroup_remove(cfg->cgroup);
-	vm_file_shares_remove(dir);
+	vm_binds_remove(dir);
 	zl_rm_rf(dir, &ignored);
 }
 
@@ -702,7 +702,7 @@ static int cmd_delete(const struct zlvm_opts *o, int argc, char **argv)
 	}
 	if (st.cgroup)
 		zl_cgroup_remove(st.cgroup);
-	vm_file_shares_remove(dir);
+	vm_binds_remove(dir);
 	zl_err_clear(&err);
 	if (zl_rm_rf(dir, &err) < 0) {
 		zlvm_error(o, "delete %s: %s", id, err.msg);

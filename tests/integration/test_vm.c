@@ -41,7 +41,8 @@
  * container from it); a restart policy's attempts; delete (of a running
  * VM, and of one just SIGKILLed with `zlapply kill`) leaves nothing; bad
  * input (memory above the host's, network_mode host or container:);
- * adoption (no-op apply, lost state.db).
+ * adoption (no-op apply, lost state.db); service names reaching a running
+ * guest (a scale up and down).
  *
  * ZL_VM_TEST_SHOW_LOGS=1 prints each replica's vm.log, vm-console.log and
  * zlmon.log at teardown; ZL_KEEP_TMP=1 keeps the roots. */
@@ -1239,6 +1240,98 @@ static void test_adoption(void **state)
 	free(table);
 }
 
+/* ---- 10. service names (issue 15) ---- */
+
+/* srv: a VM; box: n containers, each answering its hostname on 8081. */
+static char *names_spec(int boxes)
+{
+	char *text = NULL;
+	if (asprintf(&text,
+		     "  srv:\n"
+		     "    isolation: vm\n"
+		     "    image: {name: \"oci:@IMG@:1.0\"}\n"
+		     "    command: {args: " UP_ARGS "}\n"
+		     "  box:\n"
+		     "    image: {name: \"oci:@IMG@:1.0\"}\n"
+		     "    command: {args: [\"/bin/sh\", \"-c\", \"exec nc -ll -p 8081 -e hostname\"]}\n"
+		     "    scale: {mode: fixed, replicas: %d}\n",
+		     boxes) < 0)
+		abort();
+	return text;
+}
+
+/* `nc -w 5 name 8081` in the VM srv-rep-1: its exit code, what it printed
+ * (stdout, then stderr) into *said (caller frees). */
+static int nc_in_vm(const struct rh_test *t, const char *name, char **said)
+{
+	char *out = NULL, *err = NULL;
+	int code = ZL(t, &out, &err, "exec", "-d", t->dep, "srv-rep-1", "--", "nc", "-w", "5", name,
+		      "8081");
+	if (asprintf(said, "%s%s", out, err) < 0)
+		abort();
+	free(out);
+	free(err);
+	return code;
+}
+
+/* In the VM, name reaches box-rep-<want> (its hostname comes back); a
+ * container may take a moment to listen after its start. */
+static void assert_vm_reaches(const struct rh_test *t, const char *name, const char *want)
+{
+	int64_t deadline = cli_mono_ms() + WAIT_MS;
+	for (;;) {
+		char *said = NULL;
+		int code = nc_in_vm(t, name, &said);
+		bool ok = code == 0 && strstr(said, want) != NULL;
+		if (!ok && cli_mono_ms() > deadline)
+			FAIL("expected `nc %s 8081` in srv-rep-1 (a VM) to get \"%s\"; exit %d: %s", name,
+			     want, code, said);
+		free(said);
+		if (ok)
+			return;
+		cli_sleep_ms(200);
+	}
+}
+
+/* A VM replica resolves the deployment's names from the hosts file zlmeta
+ * binds (not a copy): a scale up and down reaches the running guest. */
+static void test_names_in_a_vm(void **state)
+{
+	struct rh_test *t = begin(state);
+	char *spec = names_spec(1);
+	free(apply_spec(t, "names.yaml", spec, 0, NULL));
+	free(spec);
+	struct rh_replica vm = running_vm(t, "srv", 1);
+	free(LOGS_WITH(t, "srv", "hello from srv-rep-1 in a vm"));
+	assert_vm_reaches(t, "box-rep-1", "box-rep-1");
+	assert_vm_reaches(t, "box", "box-rep-1");
+
+	spec = names_spec(2);
+	free(apply_spec(t, "names.yaml", spec, 0, NULL));
+	free(spec);
+	wait_rep(t, "box", 2, "running", 0);
+	assert_vm_reaches(t, "box-rep-2", "box-rep-2");
+	char *dotted = NULL;
+	if (asprintf(&dotted, "box-rep-2.%s", t->dep) < 0)
+		abort();
+	assert_vm_reaches(t, dotted, "box-rep-2");
+	free(dotted);
+
+	spec = names_spec(1);
+	free(apply_spec(t, "names.yaml", spec, 0, NULL));
+	free(spec);
+	char *said = NULL;
+	int code = nc_in_vm(t, "box-rep-2", &said);
+	if (code == 0 || !strstr(said, "bad address"))
+		FAIL("expected box-rep-2 not to resolve in srv-rep-1 after the scale down; exit %d: %s",
+		     code, said);
+	free(said);
+	struct rh_replica after = running_vm(t, "srv", 1);
+	if (after.r.pid != vm.r.pid)
+		FAIL("expected srv-rep-1 to keep running (pid %lld) through the scales; status says: %s",
+		     vm.r.pid, after.r.json);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1252,6 +1345,7 @@ int main(void)
 		T(test_delete_leaves_nothing),
 		T(test_bad_input),
 		T(test_adoption),
+		T(test_names_in_a_vm),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
