@@ -58,6 +58,8 @@ struct cli_opts {
 	/* watch */
 	int64_t interval_ms;     /* --interval; 0 = the default */
 	const char *metrics;     /* --metrics HOST:PORT */
+	bool no_heal;            /* gitops: watch --no-heal */
+	struct watch_git_opts git; /* gitops: watch --git URL ... */
 	bool detach;             /* jobs/cron: run --detach (--timeout: wait_timeout_ms) */
 };
 

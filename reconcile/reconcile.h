@@ -82,6 +82,18 @@ int reconcile_run_stopped(const struct reconcile_opts *opts, const char *deploym
  * syntax error mid-edit. SIGTERM or SIGINT ends the loop after the apply in
  * progress; containers keep running. Log lines on stderr are logfmt
  * (time=... level=info msg="applied" actions=3 duration_ms=42). */
+/* watch --git: follow a branch of a git repository instead of files
+ * (docs/gitops.md). Credentials come from files only. */
+struct watch_git_opts {
+	const char *url;     /* NULL = watch files (-f) */
+	const char *branch;  /* NULL = "main" */
+	const char *path;    /* directory of the specs in the repository; NULL = its top */
+	const char *ssh_key_file, *token_file;
+	const char *host_key; /* "SHA256:..." pinned SSH host key; NULL = ~/.ssh/known_hosts */
+	const char *webhook;  /* "HOST:PORT" of the webhook listener; NULL = none */
+	const char *webhook_secret_file;
+};
+
 struct watch_opts {
 	/* How each apply runs (root, backend, images, network); the watcher
 	 * sets plan_out, quiet, dry_run and lock_timeout_ms itself. */
@@ -90,6 +102,8 @@ struct watch_opts {
 	size_t path_count;
 	int64_t interval_ms;      /* resync; 0 = WATCH_DEFAULT_INTERVAL_MS */
 	const char *metrics_addr; /* "HOST:PORT" for GET /metrics; NULL = none */
+	bool no_heal;             /* report drift, apply only when the spec changed */
+	struct watch_git_opts git;
 };
 #define WATCH_DEFAULT_INTERVAL_MS 30000
 

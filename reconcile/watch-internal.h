@@ -15,6 +15,7 @@ struct watch_snapshot {
 	int64_t last_apply_ms;              /* duration of the last apply; -1 none yet */
 	uint64_t applies_ok, applies_failed;
 	bool spec_valid;                    /* did the last load of the files succeed? */
+	uint64_t drift_total;               /* drifted replicas reported (watch.c: drift) */
 };
 
 /* Prometheus text format 0.0.4 of s into out. */

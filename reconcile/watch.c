@@ -63,6 +63,11 @@ struct watch {
 	struct state_replicas rows; /* the latest observation */
 	char *fingerprint;    /* of our replicas' states, as last seen */
 	int64_t backoff_next; /* wall clock: the earliest back-off end of an exited replica */
+	int64_t cron_next;    /* wall clock: the earliest next cron time recorded; 0 none */
+
+	char *applied_spec;   /* spec_fingerprint() of the set last applied; NULL none */
+	char *drift_seen;     /* drift lines last reported, so each is reported once */
+	uint64_t drift_total;
 
 	const char *pending;  /* an apply is due; why ("replica changed", ...) */
 	bool lock_busy;       /* the last attempt found another zlapply's lock */
@@ -417,6 +422,12 @@ static int reload(struct watch *w, const char *why)
 
 /* ---- observing ---- */
 
+/* The earlier of two deadlines; 0 is "none". */
+static int64_t earliest(int64_t a, int64_t b)
+{
+	return a && (!b || a < b) ? a : b;
+}
+
 static bool in_set(const struct spec_set *set, const char *deployment)
 {
 	for (size_t i = 0; i < set->count; i++)
@@ -492,6 +503,174 @@ static bool observe(struct watch *w, bool log_changes)
 	return changed;
 }
 
+/* The earliest next cron time of the set's services, from the schedules
+ * the last apply recorded: the loop wakes for it instead of waiting for
+ * the resync. Schedules change only when an apply runs, so this is read
+ * after each apply, not at every tick. */
+static void cron_next_load(struct watch *w)
+{
+	struct state_runs runs = { 0 };
+	struct state_schedules sched = { 0 };
+	struct zl_err err = ZL_ERR_INIT;
+	w->cron_next = 0;
+	if (reconcile_status_runs(w->ropts.root, NULL, &runs, &sched, &err) < 0) {
+		zl_log(ZL_LOG_DEBUG, "watch: schedules: %s", err.msg);
+		return; /* the resync still runs what is due */
+	}
+	for (size_t i = 0; i < sched.count; i++) {
+		const struct state_schedule *c = &sched.items[i];
+		if (c->next_s >= 0 && w->have_set && in_set(&w->set, c->deployment))
+			w->cron_next = earliest(w->cron_next, c->next_s * 1000);
+	}
+	state_runs_free(&runs);
+	state_schedules_free(&sched);
+}
+
+/* ---- drift ----
+ * Drift is what the latest observation shows against a spec that has not
+ * changed since it was last applied: a replica the spec says should run
+ * that exited (and its restart policy wants it back), that its backend no
+ * longer knows (removed by hand), or whose record is gone. The first apply
+ * of a spec (at start, or after the files or the commit changed) is never
+ * drift: it is the spec being carried out. */
+
+/* What identifies the set as applied: each service's canonical hash and
+ * replica count. NULL when a hash cannot be made (a missing secret): the
+ * set then counts as changed. Caller frees. */
+static char *spec_fingerprint(const struct watch *w)
+{
+	_cleanup_free_ char *secrets = zl_xasprintf("%s/secrets", w->ropts.root);
+	struct zl_buf b = { 0 };
+	for (size_t d = 0; d < w->set.count; d++) {
+		const struct spec_deployment *dep = &w->set.deployments[d];
+		for (size_t i = 0; i < dep->service_count; i++) {
+			const struct spec_service *svc = &dep->services[i];
+			char hash[65];
+			char *sections = NULL;
+			struct zl_err err = ZL_ERR_INIT;
+			if (spec_service_hash(dep, svc, secrets, hash, &sections, &err) < 0) {
+				zl_buf_free(&b);
+				return NULL;
+			}
+			free(sections);
+			zl_buf_printf(&b, "%s/%s %d %s\n", dep->name, svc->name,
+				      spec_service_desired_replicas(svc), hash);
+		}
+	}
+	return zl_buf_steal(&b);
+}
+
+/* One drifted replica, "DEPLOYMENT/SERVICE-rep-N STATE" in lines. */
+static void drift_add(struct zl_buf *lines, const char *dep, const char *svc, int index,
+		      const char *what)
+{
+	zl_buf_printf(lines, "%s/%s-rep-%d %s\n", dep, svc, index, what);
+}
+
+/* The drift in w->rows against w->set, one line per replica ("" none).
+ * Caller frees. */
+static char *drift_find(const struct watch *w)
+{
+	struct zl_buf lines = { 0 };
+	for (size_t d = 0; d < w->set.count; d++) {
+		const struct spec_deployment *dep = &w->set.deployments[d];
+		for (size_t i = 0; i < dep->service_count; i++) {
+			const struct spec_service *svc = &dep->services[i];
+			if (svc->rtype != SPEC_RTYPE_SERVICE)
+				continue; /* jobs and cron runs end by design */
+			int want = spec_service_desired_replicas(svc);
+			for (int n = 1; n <= want; n++) {
+				const struct state_replica like = { .deployment = dep->name,
+								    .service = svc->name,
+								    .index = n };
+				const struct state_replica *r = row_find(&w->rows, &like);
+				if (!r)
+					drift_add(&lines, dep->name, svc->name, n, "missing");
+				else if (r->state == STATE_REPLICA_UNKNOWN)
+					drift_add(&lines, dep->name, svc->name, n, "lost");
+				else if (r->state == STATE_REPLICA_EXITED && plan_restart_wanted(svc, r))
+					drift_add(&lines, dep->name, svc->name, n, "exited");
+			}
+		}
+	}
+	return zl_buf_steal(&lines);
+}
+
+static bool has_line(const char *text, const char *line, size_t len)
+{
+	for (const char *p = text; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+		if (l == len && memcmp(p, line, len) == 0)
+			return true;
+		p = nl ? nl + 1 : p + l;
+	}
+	return false;
+}
+
+/* Reports each drifted replica not reported since it last matched: a log
+ * line, an event "drift" and zlapply_drift_total. Returns how many replicas
+ * drift now. */
+static size_t drift_report(struct watch *w)
+{
+	_cleanup_free_ char *now = drift_find(w);
+	struct state_db *db = NULL;
+	struct zl_err err = ZL_ERR_INIT;
+	size_t count = 0;
+	for (const char *p = now; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = (size_t)(nl - p);
+		count++;
+		if (!has_line(w->drift_seen, p, len)) {
+			_cleanup_free_ char *line = zl_xstrndup(p, len);
+			char *slash = strchr(line, '/'), *space = strrchr(line, ' ');
+			*slash = *space = '\0';
+			char *rep = strstr(slash + 1, "-rep-");
+			w->drift_total++;
+			struct logline l;
+			lbegin(&l, ZL_LOG_WARN, "drift");
+			lstr(&l, "deployment", line);
+			lstr(&l, "replica", slash + 1);
+			lstr(&l, "state", space + 1);
+			lstr(&l, "action", w->o->no_heal ? "reported (--no-heal)" : "repair");
+			lend(&l);
+			if (!db && state_open(w->ropts.root, false, &db, &err) < 0)
+				zl_log(ZL_LOG_WARN, "watch: drift event: %s", err.msg);
+			_cleanup_free_ char *service = zl_xstrndup(slash + 1, (size_t)(rep - slash - 1));
+			_cleanup_free_ char *msg = zl_xasprintf(
+				"%s %s while the spec did not change; %s", slash + 1, space + 1,
+				w->o->no_heal ? "not repaired (--no-heal)" : "repaired by watch");
+			if (db && state_event_add(db, zl_now_ms(), line, service, atoi(rep + 5), "drift",
+						  msg, &err) < 0)
+				zl_log(ZL_LOG_WARN, "watch: drift event: %s", err.msg);
+		}
+		p = nl + 1;
+	}
+	state_close(db);
+	free(w->drift_seen);
+	w->drift_seen = zl_xstrdup(now);
+	return count;
+}
+
+/* After an apply: a replica it repaired is forgotten, so drifting again is
+ * reported again; one still waiting (a restart back-off) stays reported. */
+static void drift_forget_repaired(struct watch *w)
+{
+	if (!w->drift_seen)
+		return;
+	_cleanup_free_ char *now = drift_find(w);
+	struct zl_buf kept = { 0 };
+	for (const char *p = w->drift_seen; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = (size_t)(nl - p) + 1;
+		if (has_line(now, p, len - 1))
+			zl_buf_append(&kept, p, len);
+		p = nl + 1;
+	}
+	free(w->drift_seen);
+	w->drift_seen = zl_buf_steal(&kept);
+}
+
 /* ---- applying ---- */
 
 static void log_actions(const char *lines)
@@ -516,6 +695,25 @@ static void apply_now(struct watch *w, const char *why)
 	if (!w->have_set) {
 		w->pending = NULL;
 		return;
+	}
+	_cleanup_free_ char *fp = spec_fingerprint(w);
+	bool spec_changed = !fp || !w->applied_spec || strcmp(fp, w->applied_spec) != 0;
+	if (!spec_changed) {
+		size_t drifted = drift_report(w);
+		if (w->o->no_heal) {
+			/* Report only: with the spec unchanged, an apply could only
+			 * repair what drifted. */
+			w->pending = NULL;
+			struct logline l;
+			lbegin(&l, ZL_LOG_DEBUG, "not applied (--no-heal)");
+			lstr(&l, "trigger", why);
+			lint(&l, "drifted", (int64_t)drifted);
+			lend(&l);
+			return;
+		}
+	} else {
+		free(w->drift_seen); /* a new spec: what drifted before is moot */
+		w->drift_seen = NULL;
 	}
 	struct state_lock probe = { .fd = -1 };
 	struct zl_err err = ZL_ERR_INIT;
@@ -555,6 +753,8 @@ static void apply_now(struct watch *w, const char *why)
 	w->ropts.plan_out = NULL;
 	log_actions(out);
 	free(out);
+	free(w->applied_spec);
+	w->applied_spec = fp ? zl_xstrdup(fp) : NULL;
 
 	struct logline l;
 	if (r < 0) {
@@ -575,14 +775,11 @@ static void apply_now(struct watch *w, const char *why)
 	lend(&l);
 	/* What the apply left is the new baseline for the exit check. */
 	observe(w, false);
+	drift_forget_repaired(w);
+	cron_next_load(w);
 }
 
 /* ---- the loop ---- */
-
-static int64_t earliest(int64_t a, int64_t b)
-{
-	return a && (!b || a < b) ? a : b;
-}
 
 static struct watch_snapshot snapshot(const struct watch *w)
 {
@@ -593,7 +790,39 @@ static struct watch_snapshot snapshot(const struct watch *w)
 		.applies_ok = w->applies_ok,
 		.applies_failed = w->applies_failed,
 		.spec_valid = w->spec_valid,
+		.drift_total = w->drift_total,
 	};
+}
+
+/* The earliest wall-clock deadline the reconciler left (a back-off end, a
+ * cron time) as a monotonic time, so poll() wakes for it and not at the
+ * next resync; 0 none. While the lock is busy the tick retries instead. */
+static int64_t timed_wake(const struct watch *w, int64_t now_mono)
+{
+	int64_t at = earliest(w->backoff_next, w->cron_next);
+	if (!at || w->lock_busy)
+		return 0;
+	int64_t left = at - zl_now_ms();
+	return now_mono + (left > 0 ? left : 0);
+}
+
+/* Which deadline has come, if one has ("back-off over", "cron due"). It is
+ * cleared here: the apply it causes (or the observation after a skipped
+ * one) sets the next. */
+static const char *timed_due(struct watch *w)
+{
+	int64_t now = zl_now_ms();
+	if (w->lock_busy)
+		return NULL;
+	if (w->backoff_next && now >= w->backoff_next) {
+		w->backoff_next = 0;
+		return "back-off over";
+	}
+	if (w->cron_next && now >= w->cron_next) {
+		w->cron_next = 0;
+		return "cron due";
+	}
+	return NULL;
 }
 
 /* Drains the signal pipe. Returns the stop signal, or 0. */
@@ -626,6 +855,7 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 			{ .fd = w->inotify_fd, .events = POLLIN },
 		};
 		int64_t deadline = earliest(earliest(next_resync, next_tick), w->reload_at);
+		deadline = earliest(deadline, timed_wake(w, zl_monotonic_ms()));
 		size_t nm = watch_metrics_pollfds(w->metrics, fds + 2, MAX_FDS - 2, &deadline);
 		now = zl_monotonic_ms();
 		int timeout = deadline <= now ? 0 : (int)(deadline - now);
@@ -667,12 +897,13 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 			now = zl_monotonic_ms();
 			next_resync = now + w->interval_ms;
 		}
-		if (now >= next_tick && !stop_requested) {
+		const char *due = timed_due(w);
+		if ((now >= next_tick || due) && !stop_requested) {
 			if (w->have_set) {
 				if (observe(w, true))
 					w->pending = "replica changed";
-				else if (w->backoff_next && zl_now_ms() >= w->backoff_next)
-					w->pending = "back-off over";
+				else if (due)
+					w->pending = due;
 				if (w->pending)
 					apply_now(w, w->pending);
 			}
@@ -753,5 +984,7 @@ out:
 	state_replicas_free(&w.rows);
 	free(w.fingerprint);
 	free(w.last_report);
+	free(w.applied_spec);
+	free(w.drift_seen);
 	return ret;
 }

@@ -143,6 +143,10 @@ void watch_metrics_render(const struct watch_snapshot *s, struct zl_buf *out)
 	put_header(out, "zlapply_spec_valid", "gauge",
 		   "1 when the watched files loaded without error; 0 while the last good state is kept.");
 	zl_buf_printf(out, "zlapply_spec_valid %d\n", s->spec_valid ? 1 : 0);
+
+	put_header(out, "zlapply_drift_total", "counter",
+		   "Replicas found not as the unchanged spec says (exited, lost, missing).");
+	zl_buf_printf(out, "zlapply_drift_total %llu\n", (unsigned long long)s->drift_total);
 }
 
 /* ---- the socket ---- */
