@@ -103,6 +103,7 @@ struct output_runs {
 	const struct state_schedules *schedules; /* cron: next run times */
 	char *const *notes;                      /* how the backends run replicas here */
 	size_t note_count;
+	const char *source; /* gitops: "git URL@COMMIT" watch --git applied last; NULL none */
 };
 void output_status_table(FILE *out, const struct state_replicas *rows,
 			 const struct output_runs *runs, int64_t now_ms);

@@ -179,4 +179,8 @@ int64_t init_backoff_until(struct state_db *db, const struct plan_action *a, int
 
 /* ==== end health, depends, init steps and --wait ==== */
 
+/* gitops: "git URL@COMMIT" that `watch --git` applied last under root
+ * (watch_git.c); NULL when none. Caller frees. */
+char *watch_git_source_recorded(const char *root);
+
 #endif

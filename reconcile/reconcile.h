@@ -199,6 +199,8 @@ struct reconcile_status_report {
 	 * each ("vm: QEMU with TCG ..."), for those that say. */
 	char **notes;
 	size_t note_count;
+	/* gitops: what `watch --git` applied last, "git URL@COMMIT"; NULL none */
+	char *source;
 };
 /* reconcile_status() and reconcile_status_runs() of opts->root (deployment
  * NULL = all) in one; with_stats also asks each running replica's backend

@@ -54,6 +54,12 @@ struct watch {
 	size_t target_count;
 	int inotify_fd;
 	struct watch_metrics *metrics;
+	/* --git: the specs come from a commit, not from -f paths */
+	struct watch_git *git;
+	struct watch_metrics *webhook;
+	char git_pending[41]; /* loaded, applied at the next apply that runs */
+	char *git_reported;   /* the git error last logged, so repeats stay short */
+	uint64_t git_errors;
 
 	struct spec_set set;  /* the last good set */
 	bool have_set;
@@ -371,13 +377,13 @@ static void report_diags(const struct spec_diags *d, bool errors)
 
 /* Reads the files again. A set with an error is reported and dropped: the
  * last good set stays. Returns 0 when the files loaded. */
-static int reload(struct watch *w, const char *why)
+static int reload(struct watch *w, const char *why, const char *const *paths, size_t count)
 {
 	(void)targets_arm(w, NULL); /* a missing path shows up as a load error */
 	struct spec_set set = { 0 };
 	struct spec_diags diags = { 0 };
 	spec_set_host_checks(true); /* what apply would refuse: see reconcile_spec_load */
-	int r = spec_load_paths(w->o->paths, w->o->path_count, &set, &diags);
+	int r = spec_load_paths(paths, count, &set, &diags);
 	spec_set_host_checks(false);
 	if (stop_requested) {
 		/* Stopping: whatever was read is dropped unreported. */
@@ -395,6 +401,7 @@ static int reload(struct watch *w, const char *why)
 		lbegin(&l, repeat ? ZL_LOG_DEBUG : ZL_LOG_WARN,
 		       w->have_set ? "spec invalid; the last good state stays in force"
 				   : "spec invalid; nothing applied until it loads");
+		lstr(&l, "commit", w->git ? paths[0] + strlen(paths[0]) - 40 : NULL);
 		lint(&l, "errors", (int64_t)diags.errors);
 		lstr(&l, "trigger", why);
 		lend(&l);
@@ -755,6 +762,10 @@ static void apply_now(struct watch *w, const char *why)
 	free(out);
 	free(w->applied_spec);
 	w->applied_spec = fp ? zl_xstrdup(fp) : NULL;
+	if (w->git_pending[0]) {
+		watch_git_applied(w->git, w->ropts.root, &w->set, w->git_pending);
+		w->git_pending[0] = '\0';
+	}
 
 	struct logline l;
 	if (r < 0) {
@@ -779,6 +790,87 @@ static void apply_now(struct watch *w, const char *why)
 	cron_next_load(w);
 }
 
+/* ---- git (--git) ---- */
+
+/* Logs a git error, once while it stays the same, and counts it. */
+static void git_report(struct watch *w, const char *msg, const char *error, const char *commit,
+		       const char *why)
+{
+	w->git_errors++;
+	bool repeat = w->git_reported && strcmp(w->git_reported, error) == 0;
+	struct logline l;
+	lbegin(&l, repeat ? ZL_LOG_DEBUG : ZL_LOG_ERROR, msg);
+	lstr(&l, "url", watch_git_url(w->git));
+	lstr(&l, "commit", commit);
+	lstr(&l, "error", error);
+	lstr(&l, "in_force", watch_git_commit(w->git));
+	lstr(&l, "trigger", why);
+	lend(&l);
+	free(w->git_reported);
+	w->git_reported = zl_xstrdup(error);
+}
+
+/* Fetches; a new commit whose specs load is applied, one whose specs do not
+ * is refused (the commit in force stays). Returns true when it applied. */
+static bool git_sync(struct watch *w, const char *why, bool use_local)
+{
+	char commit[41] = "";
+	_cleanup_free_ char *dir = NULL;
+	struct zl_err err = ZL_ERR_INIT;
+	int r = watch_git_next(w->git, use_local, commit, &dir, &err);
+	if (stop_requested)
+		return false;
+	if (r < 0 && err.kind == ZL_ERR_INPUT && commit[0]) {
+		/* The commit itself is bad (--path, a symlink out of the tree). */
+		watch_git_refused(w->git, w->ropts.root, w->have_set ? &w->set : NULL, commit, err.msg);
+		git_report(w, "commit refused; the commit in force stays", err.msg, commit, why);
+		return false;
+	}
+	if (r < 0 || watch_git_error(w->git))
+		git_report(w, r < 0 ? "git fetch failed; the commit in force stays"
+				    : "git fetch failed; applying the commit fetched before",
+			   watch_git_error(w->git), NULL, why);
+	else if (w->git_reported && !watch_git_error(w->git)) {
+		log_msg(ZL_LOG_INFO, "git fetch works again");
+		free(w->git_reported);
+		w->git_reported = NULL;
+	}
+	if (r <= 0)
+		return false;
+	const char *const paths[] = { dir };
+	if (reload(w, why, paths, 1) < 0) {
+		if (stop_requested)
+			return false;
+		_cleanup_free_ char *msg = zl_xasprintf("its specs do not load (%s)", w->last_report);
+		msg[strcspn(msg, "\n")] = '\0';
+		watch_git_refused(w->git, w->ropts.root, w->have_set ? &w->set : NULL, commit, msg);
+		git_report(w, "commit refused; the commit in force stays", msg, commit, why);
+		return false;
+	}
+	struct logline l;
+	lbegin(&l, ZL_LOG_INFO, "git commit");
+	lstr(&l, "url", watch_git_url(w->git));
+	lstr(&l, "commit", commit);
+	lstr(&l, "previous", watch_git_commit(w->git));
+	lstr(&l, "trigger", why);
+	lend(&l);
+	snprintf(w->git_pending, sizeof(w->git_pending), "%s", commit);
+	apply_now(w, why);
+	return true;
+}
+
+/* What a file event, SIGHUP or the start asks for: read the specs again
+ * (the files, or a fetch) and apply them. */
+static void refresh(struct watch *w, const char *why)
+{
+	if (w->git) {
+		git_sync(w, why, strcmp(why, "start") == 0);
+		return;
+	}
+	if (reload(w, why, w->o->paths, w->o->path_count) == 0 && !stop_requested)
+		apply_now(w, why);
+}
+
 /* ---- the loop ---- */
 
 static struct watch_snapshot snapshot(const struct watch *w)
@@ -791,6 +883,10 @@ static struct watch_snapshot snapshot(const struct watch *w)
 		.applies_failed = w->applies_failed,
 		.spec_valid = w->spec_valid,
 		.drift_total = w->drift_total,
+		.git_url = w->git ? watch_git_url(w->git) : NULL,
+		.git_commit = w->git ? watch_git_commit(w->git) : NULL,
+		.git_error = w->git ? watch_git_error(w->git) : NULL,
+		.git_errors = w->git_errors,
 	};
 }
 
@@ -846,7 +942,7 @@ static int read_signals(struct watch *w, int fd, int64_t now)
 /* Runs until a stop signal (returns 0) or until poll() itself fails. */
 static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 {
-	enum { MAX_FDS = 2 + 1 + 16 };
+	enum { MAX_FDS = 2 + 2 * (1 + 16) };
 	int64_t now = zl_monotonic_ms();
 	int64_t next_resync = now + w->interval_ms, next_tick = now + TICK_MS;
 	for (;;) {
@@ -857,9 +953,10 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 		int64_t deadline = earliest(earliest(next_resync, next_tick), w->reload_at);
 		deadline = earliest(deadline, timed_wake(w, zl_monotonic_ms()));
 		size_t nm = watch_metrics_pollfds(w->metrics, fds + 2, MAX_FDS - 2, &deadline);
+		size_t nh = watch_metrics_pollfds(w->webhook, fds + 2 + nm, MAX_FDS - 2 - nm, &deadline);
 		now = zl_monotonic_ms();
 		int timeout = deadline <= now ? 0 : (int)(deadline - now);
-		if (poll(fds, 2 + nm, timeout) < 0 && errno != EINTR)
+		if (poll(fds, 2 + nm + nh, timeout) < 0 && errno != EINTR)
 			return zl_fail_errno(err, "watch: poll");
 		now = zl_monotonic_ms();
 		if (fds[0].revents) {
@@ -876,12 +973,17 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 			read_events(w, now);
 		struct watch_snapshot s = snapshot(w);
 		watch_metrics_handle(w->metrics, fds + 2, nm, now, &s);
+		watch_metrics_handle(w->webhook, fds + 2 + nm, nh, now, &s);
+		if (watch_webhook_take(w->webhook) && !stop_requested) {
+			log_msg(ZL_LOG_INFO, "webhook; fetching");
+			git_sync(w, "webhook", false);
+			now = zl_monotonic_ms();
+		}
 
 		if (w->reload_at && now >= w->reload_at) {
 			const char *why = w->reload_why;
 			w->reload_at = 0;
-			if (reload(w, why) == 0 && !stop_requested)
-				apply_now(w, why);
+			refresh(w, why);
 			now = zl_monotonic_ms();
 		}
 		if (stop_requested)
@@ -890,10 +992,15 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 			/* Read the files too: an event inotify missed (a file behind a
 			 * symlink, a network filesystem) is caught here. A broken file
 			 * does not stop the last good state from being enforced. */
-			reload(w, "resync");
+			bool applied = false;
+			if (w->git)
+				applied = git_sync(w, "resync", false);
+			else
+				reload(w, "resync", w->o->paths, w->o->path_count);
 			if (stop_requested)
 				continue;
-			apply_now(w, "resync");
+			if (!applied)
+				apply_now(w, "resync");
 			now = zl_monotonic_ms();
 			next_resync = now + w->interval_ms;
 		}
@@ -911,6 +1018,22 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 			next_tick = now + TICK_MS;
 		}
 	}
+}
+
+/* Flags that go together (kind INPUT). */
+static int watch_opts_check(const struct watch_opts *o, struct zl_err *err)
+{
+	const struct watch_git_opts *g = &o->git;
+	if (g->url && o->path_count > 0)
+		return zl_invalid(err, "watch: give -f FILE|DIR or --git URL, not both");
+	if (!g->url && o->path_count == 0)
+		return zl_invalid(err, "watch needs -f FILE|DIR or --git URL");
+	const char *git_only = g->branch ? "--branch" : g->path ? "--path" : g->webhook ? "--webhook"
+		: g->webhook_secret_file ? "--webhook-secret-file" : g->ssh_key_file ? "--git-ssh-key"
+		: g->token_file ? "--git-token-file" : g->host_key ? "--git-host-key" : NULL;
+	if (!g->url && git_only)
+		return zl_invalid(err, "%s goes with --git URL", git_only);
+	return 0;
 }
 
 static void watch_log_sink(enum zl_log_level level, const char *msg)
@@ -935,16 +1058,24 @@ int reconcile_watch(const struct watch_opts *opts, struct zl_err *err)
 	w.ropts.images.quiet = true;
 	w.ropts.lock_timeout_ms = APPLY_LOCK_WAIT_MS;
 
-	if (opts->path_count == 0) {
-		zl_invalid(err, "watch needs -f FILE|DIR");
+	if (watch_opts_check(opts, err) < 0)
 		goto out;
-	}
-	if (targets_init(&w, err) < 0)
+	if (!opts->git.url && targets_init(&w, err) < 0)
 		goto out;
-	char bound[80] = "";
+	char bound[80] = "", hook_bound[80] = "";
 	if (opts->metrics_addr && watch_metrics_open(opts->metrics_addr, &w.metrics, bound,
 						     sizeof(bound), err) < 0)
 		goto out;
+	if (opts->git.url) {
+		_cleanup_free_ char *note = NULL;
+		if (watch_git_open(&opts->git, w.ropts.root, &stop_requested, &w.git, &note, err) < 0)
+			goto out;
+		if (note)
+			log_msg(ZL_LOG_WARN, note);
+		if (opts->git.webhook && watch_webhook_open(opts->git.webhook, w.git, &w.webhook,
+							    hook_bound, sizeof(hook_bound), err) < 0)
+			goto out;
+	}
 	w.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w.inotify_fd < 0) {
 		zl_fail_errno(err, "watch: inotify");
@@ -959,16 +1090,21 @@ int reconcile_watch(const struct watch_opts *opts, struct zl_err *err)
 	struct zl_buf paths = { 0 };
 	for (size_t i = 0; i < opts->path_count; i++)
 		zl_buf_printf(&paths, "%s%s", i ? "," : "", opts->paths[i]);
-	lstr(&l, "paths", paths.data);
+	lstr(&l, "paths", w.git ? NULL : paths.data);
 	zl_buf_free(&paths);
+	if (w.git) {
+		lstr(&l, "git", opts->git.url);
+		lstr(&l, "branch", opts->git.branch ? opts->git.branch : "main");
+		lstr(&l, "path", opts->git.path);
+		lstr(&l, "webhook", w.webhook ? hook_bound : NULL);
+	}
 	lint(&l, "interval_ms", w.interval_ms);
 	lstr(&l, "backend", w.ropts.backend_name);
 	lstr(&l, "root", w.ropts.root);
 	lstr(&l, "metrics", w.metrics ? bound : NULL);
 	lend(&l);
 
-	if (reload(&w, "start") == 0 && !stop_requested)
-		apply_now(&w, "start");
+	refresh(&w, "start");
 	ret = run_loop(&w, sigs.pipe[0], err);
 	if (ret == 0)
 		log_msg(ZL_LOG_INFO, "stopped");
@@ -978,6 +1114,9 @@ out:
 	if (w.inotify_fd >= 0)
 		close(w.inotify_fd);
 	watch_metrics_close(w.metrics);
+	watch_metrics_close(w.webhook);
+	watch_git_close(w.git);
+	free(w.git_reported);
 	targets_free(&w);
 	if (w.have_set)
 		spec_set_free(&w.set);
