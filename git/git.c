@@ -109,6 +109,22 @@ static int repo_init(struct gitsrc *g, struct zl_err *err)
 	return 0;
 }
 
+/* The clone is broken (why, and libgit2's last error): moved aside to
+ * repo.git.broken-<ms> and made anew, empty; *note says so (caller frees). */
+static int repo_renew(struct gitsrc *g, const char *why, char **note, struct zl_err *err)
+{
+	const git_error *e = git_error_last();
+	_cleanup_free_ char *aside = zl_xasprintf("%s.broken-%lld", g->repo_dir, (long long)zl_now_ms());
+	free(*note);
+	*note = zl_xasprintf("the clone %s %s (%s); moved to %s, cloning anew", g->repo_dir, why,
+			     e && e->message ? e->message : "?", aside);
+	git_repository_free(g->repo);
+	g->repo = NULL;
+	if (rename(g->repo_dir, aside) < 0)
+		return zl_fail_errno(err, "rename %s", g->repo_dir);
+	return repo_init(g, err);
+}
+
 int gitsrc_open(const struct gitsrc_opts *o, const char *root, struct gitsrc **out, char **note,
 		struct zl_err *err)
 {
@@ -130,18 +146,9 @@ int gitsrc_open(const struct gitsrc_opts *o, const char *root, struct gitsrc **o
 	if (stat(g->repo_dir, &st) < 0) {
 		if (repo_init(g, err) < 0)
 			goto fail;
-	} else if (git_repository_open_bare(&g->repo, g->repo_dir) < 0) {
-		const git_error *e = git_error_last();
-		_cleanup_free_ char *aside = zl_xasprintf("%s.broken-%lld", g->repo_dir,
-							  (long long)zl_now_ms());
-		*note = zl_xasprintf("the clone %s cannot be opened (%s); moved to %s, cloning anew",
-				     g->repo_dir, e && e->message ? e->message : "?", aside);
-		if (rename(g->repo_dir, aside) < 0) {
-			zl_fail_errno(err, "rename %s", g->repo_dir);
-			goto fail;
-		}
-		if (repo_init(g, err) < 0)
-			goto fail;
+	} else if (git_repository_open_bare(&g->repo, g->repo_dir) < 0 &&
+		   repo_renew(g, "cannot be opened", note, err) < 0) {
+		goto fail;
 	}
 	*out = g;
 	return 0;
@@ -256,7 +263,9 @@ static void oid_hex(const git_oid *oid, char out[41])
 	git_oid_tostr(out, 41, oid);
 }
 
-int gitsrc_fetch(struct gitsrc *g, char commit[41], struct zl_err *err)
+/* One fetch; *own (on failure) tells whether the clone itself failed
+ * (unreadable objects, refs or config) rather than the remote. */
+static int fetch_once(struct gitsrc *g, char commit[41], bool *own, struct zl_err *err)
 {
 	git_remote *remote = NULL;
 	_cleanup_free_ char *src = zl_xasprintf("refs/heads/%s", g->branch);
@@ -304,16 +313,40 @@ int gitsrc_fetch(struct gitsrc *g, char commit[41], struct zl_err *err)
 		goto out;
 	}
 	git_commit *c = NULL;
-	if (git_commit_lookup(&c, g->repo, &head->oid) < 0) {
+	git_tree *tree = NULL;
+	if (git_commit_lookup(&c, g->repo, &head->oid) < 0 || git_commit_tree(&tree, c) < 0) {
 		git_fail_url(err, "fetch (the branch's head)", g->o->url);
 		goto out;
 	}
+	git_tree_free(tree);
 	git_commit_free(c);
 	oid_hex(&head->oid, commit);
 	ret = 0;
 out:
+	if (ret < 0) {
+		const git_error *e = git_error_last();
+		int k = e ? e->klass : GIT_ERROR_NONE;
+		*own = !g->cb_error && (k == GIT_ERROR_ODB || k == GIT_ERROR_ZLIB || k == GIT_ERROR_OBJECT ||
+					k == GIT_ERROR_REPOSITORY || k == GIT_ERROR_CONFIG ||
+					k == GIT_ERROR_REFERENCE || k == GIT_ERROR_INDEXER);
+	}
 	git_remote_free(remote);
 	return ret;
+}
+
+int gitsrc_fetch(struct gitsrc *g, char commit[41], char **note, struct zl_err *err)
+{
+	bool own = false;
+	*note = NULL;
+	if (fetch_once(g, commit, &own, err) == 0)
+		return 0;
+	if (!own)
+		return -1;
+	/* The clone is broken, not the remote: a new one, fetched once. */
+	zl_err_clear(err);
+	if (repo_renew(g, "cannot be read", note, err) < 0)
+		return -1;
+	return fetch_once(g, commit, &own, err);
 }
 
 bool gitsrc_local_head(struct gitsrc *g, char commit[41])

@@ -49,9 +49,11 @@ int gitsrc_open(const struct gitsrc_opts *o, const char *root, struct gitsrc **o
 void gitsrc_close(struct gitsrc *g);
 
 /* Fetches the branch from the remote; commit gets the 40-hex id of its
- * head. Fails (FAIL) when the remote cannot be reached or read, or the
- * branch does not exist there ("branch B not found in URL"). */
-int gitsrc_fetch(struct gitsrc *g, char commit[41], struct zl_err *err);
+ * head. A clone whose objects or refs cannot be read is set aside and made
+ * anew as gitsrc_open() does, and *note (caller frees; NULL when nothing to
+ * say) says so. Fails (FAIL) when the remote cannot be reached or read, or
+ * the branch does not exist there ("branch B not found in URL"). */
+int gitsrc_fetch(struct gitsrc *g, char commit[41], char **note, struct zl_err *err);
 
 /* The commit recorded as the local branch's head by an earlier fetch, if
  * the clone has one (for a start while the remote is unreachable); false

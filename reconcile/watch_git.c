@@ -121,14 +121,18 @@ int watch_git_next(struct watch_git *g, bool use_local, char commit[41], char **
 		   struct zl_err *err)
 {
 	*dir = NULL;
-	if (gitsrc_fetch(g->src, commit, err) < 0) {
+	_cleanup_free_ char *note = NULL;
+	int fetched = gitsrc_fetch(g->src, commit, &note, err);
+	if (note)
+		zl_log(ZL_LOG_WARN, "%s", note);
+	if (fetched < 0) {
 		set_error(g, err->msg);
 		/* At start, a remote that cannot be reached leaves the last
 		 * commit fetched in force, as it was before the restart. */
 		if (!use_local || g->applied[0] || !gitsrc_local_head(g->src, commit))
 			return -1;
-	} else {
-		free(g->error);
+	} else if (strcmp(commit, g->refused) != 0) {
+		free(g->error); /* a refused head stays an error until it moves */
 		g->error = NULL;
 	}
 	if (strcmp(commit, g->applied) == 0 || strcmp(commit, g->refused) == 0)
