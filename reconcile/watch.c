@@ -474,8 +474,10 @@ static bool observe(struct watch *w, bool log_changes)
 			continue;
 		zl_buf_printf(&fp, "%s/%s/%d %s %lld\n", r->deployment, r->service, r->index,
 			      state_replica_state_name(r->state), (long long)r->pid);
-		if ((r->state == STATE_REPLICA_EXITED || r->state == STATE_REPLICA_STOPPED) &&
-		    r->backoff_until > now && (!backoff_next || r->backoff_until < backoff_next))
+		/* A crash's restart back-off (exited), or an init's retry
+		 * back-off (failed, errors.on_init_failure: backoff). */
+		if (r->state != STATE_REPLICA_RUNNING && r->backoff_until > now &&
+		    (!backoff_next || r->backoff_until < backoff_next))
 			backoff_next = r->backoff_until;
 		if (!log_changes)
 			continue;
