@@ -74,7 +74,7 @@ static const struct flag flags[] = {
 	{ { "platform", required_argument, NULL, OPT_PLATFORM }, PULLING,
 	  "OS/ARCH[/VARIANT]", "pick this platform from multi-platform images (default: this host)" },
 	{ { "interval", required_argument, NULL, OPT_INTERVAL }, V(CLI_WATCH),
-	  "DURATION", "read the files and apply this often even without a change (default 30s)" },
+	  "DURATION", "read the files (--git: fetch) and apply this often even without a change (default 30s)" },
 	{ { "metrics", required_argument, NULL, OPT_METRICS }, V(CLI_WATCH),
 	  "HOST:PORT", "serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)" },
 	/* gitops: watch --no-heal, watch --git */
@@ -144,7 +144,7 @@ static const struct {
 	{ "exec", CLI_EXEC, "zlapply exec SVC[-rep-N] [-d NAME] -- CMD [ARG...]",
 	  "run a command inside a replica; exits with the command's exit code" },
 	{ "watch", CLI_WATCH, "zlapply watch -f FILE|DIR | --git URL [--branch B] [--path DIR] [--interval D] [--metrics HOST:PORT] [flags]",
-	  "keep applying: when the files change, every --interval and when a replica exits" },
+	  "keep applying: when the files (or the --git branch) change, every --interval and when a replica exits" },
 	{ "doctor", CLI_DOCTOR, "zlapply doctor [--fix] [flags]",
 	  "list (--fix: remove) netns, veths, leases, mounts, dirs, monitors and port rules no replica owns" },
 	{ "run", CLI_RUN, "zlapply run JOB [-f FILE] [-d NAME] [--timeout D | --detach] [flags]",

@@ -67,6 +67,18 @@ static bool path_escapes(const char *path)
 	return false;
 }
 
+/* "scheme://user:secret@host/...": a credential on the command line. */
+static bool url_has_password(const char *url)
+{
+	const char *auth = strstr(url, "://");
+	if (!auth)
+		return false;
+	auth += 3;
+	size_t len = strcspn(auth, "/");
+	const char *at = memchr(auth, '@', len);
+	return at && memchr(auth, ':', (size_t)(at - auth));
+}
+
 static int file_readable(const char *flag, const char *path, struct zl_err *err)
 {
 	if (path && access(path, R_OK) < 0)
@@ -78,6 +90,9 @@ int gitsrc_opts_check(const struct gitsrc_opts *o, struct zl_err *err)
 {
 	if (!o->url || !*o->url)
 		return zl_invalid(err, "--git: expected a repository URL");
+	if (url_has_password(o->url))
+		return zl_invalid(err, "--git: the URL carries a password or token, which would show in "
+				  "ps and the logs; put it in a file for --git-token-file");
 	const char *branch = o->branch ? o->branch : "main";
 	_cleanup_free_ char *ref = zl_xasprintf("refs/heads/%s", branch);
 	int valid = 0;

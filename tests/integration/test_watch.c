@@ -357,7 +357,7 @@ static void test_watch_restarts_when_backoff_ends(void **state)
 	int64_t ms = kill_and_wait_restart(w, 1, 20000);
 	print_message("web-rep-1 restarted %lld ms after its second exit (back-off 3 s)\n",
 		      (long long)ms);
-	if (ms < 2900 || ms > 3000 + 1500)
+	if (ms < 2900 || ms > 3000 + 1000)
 		fail_msg("restarted %lld ms after the exit; its back-off ended at 3000 ms", (long long)ms);
 	wait_log(w, 1000, "msg=\"applied\"", "trigger=\"back-off over\"", "actions=1");
 	free(stop_watch(w));

@@ -77,6 +77,9 @@ static void test_opts_check(void **state)
 		{ { .url = "x", .path = "deploy/../../etc" }, "leads out of the repository" },
 		{ { .url = "x", .path = "/etc" }, "leads out of the repository" },
 		{ { .url = "x", .host_key = "MD5:aa" }, "SHA256:" },
+		{ { .url = "https://bot:ghp_secret@example.invalid/a.git" }, "--git-token-file" },
+		{ { .url = "https://bot@example.invalid/a.git" }, NULL },
+		{ { .url = "git@example.invalid:ops/a.git" }, NULL },
 		{ { .url = "x", .ssh_key_file = "/nonexistent/key" }, "--git-ssh-key /nonexistent/key" },
 		{ { .url = "x", .token_file = "/nonexistent/token" }, "--git-token-file /nonexistent/token" },
 	};
