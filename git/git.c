@@ -182,6 +182,13 @@ int gitsrc_open(const struct gitsrc_opts *o, const char *root, struct gitsrc **o
 	}
 	if (repo_isolate(g, err) < 0)
 		goto fail;
+	/* What an earlier run wrote out may be for another --path: this run
+	 * writes its commits anew. */
+	char *specs = zl_xasprintf("%s/specs", g->dir);
+	int r = zl_rm_rf(specs, err);
+	free(specs);
+	if (r < 0)
+		goto fail;
 	*out = g;
 	return 0;
 fail:

@@ -8,9 +8,21 @@
  *   - a self-pipe written by the SIGTERM/SIGINT/SIGHUP handlers (SIGTERM
  *     and SIGINT also raise a flag the spec loader polls, so a load in
  *     progress stops at once and the watcher exits within a second);
- *   - the metrics socket and its clients (watch_metrics.c);
- * and three deadlines: a debounced reload after file events, the resync
- * interval, and a short tick that notices exited replicas.
+ *   - the metrics socket and its clients (watch_metrics.c), and with
+ *     --git --webhook the webhook listener (the same server, taking signed
+ *     POSTs);
+ * and these deadlines: a debounced reload after file events, the resync
+ * interval (with --git: a fetch), a short tick that notices exited
+ * replicas, and the earliest wall-clock deadline the last apply left (a
+ * restart or init back-off's end, a cron time), so a replica is started
+ * again when its back-off ends, not at the next resync.
+ *
+ * With --git (watch_git.c, git/) the specs are a commit's, written out
+ * under the root; a commit whose specs do not load is refused and the
+ * commit in force stays, as the last good files do.
+ *
+ * Drift (see its section) is reported before each apply of an unchanged
+ * spec; --no-heal then skips the apply.
  *
  * Why a self-pipe and not a signalfd: a signalfd needs the signals blocked,
  * and a blocked mask is inherited by every program an apply runs (OCI

@@ -284,6 +284,15 @@ static void test_git_daemon_follows_the_branch(void **state)
 	daemon_stop(&r);
 	wait_log(w, 10000, "level=error", "msg=\"git fetch failed; the commit in force stays\"", url);
 	assert_int_equal(running_count(w->t.root), 1);
+	/* Restarted while the remote is down: the commit fetched before. */
+	free(stop_watch(w));
+	cli_spawn(w->t.root, NULL, NULL,
+		  (const char *const[]){ "watch", "--git", url, "--path", "deploy", "--interval", "1s", NULL },
+		  &w->p);
+	w->running = true;
+	wait_log(w, 10000, "level=error", "msg=\"git fetch failed; applying the commit fetched before\"");
+	wait_log(w, 10000, "msg=\"git commit\"", c5);
+	assert_int_equal(running_count(w->t.root), 1);
 	daemon_start(w, &r);
 	wait_log(w, 10000, "msg=\"git fetch works again\"");
 
@@ -396,8 +405,21 @@ static void test_git_refuses_paths_out_of_the_tree(void **state)
 	char *out = status_text(w);
 	assert_null(strstr(out, "outside"));
 	free(out);
+	unlink(evil);
+	char *c5 = commit_spec(&r, 1, NULL, NULL, "no link outside");
+	wait_source(w, url, c5);
 	free(stop_watch(w));
-	free(c1), free(c2), free(c3), free(c4);
+
+	/* Started again with another --path: that directory's specs, not the
+	 * ones written out for the same commit before. */
+	cli_spawn(w->t.root, NULL, NULL,
+		  (const char *const[]){ "watch", "--git", url, "--path", "shared", "--interval", "1h", NULL },
+		  &w->p);
+	w->running = true;
+	wait_log(w, 10000, "msg=\"git commit\"", c5);
+	wait_log(w, 1000, "msg=\"spec loaded\"", "deployments=1");
+	free(stop_watch(w));
+	free(c1), free(c2), free(c3), free(c4), free(c5);
 }
 
 /* An unreachable repository, a branch that does not exist, a corrupt
