@@ -6,7 +6,10 @@
  * answered and closed. Sockets are non-blocking and live in the watcher's
  * poll() set, so a slow or silent client can never stall reconciling: it
  * gets CLIENT_DEADLINE_MS to send its request and a second to take the
- * answer, then it is dropped. It binds exactly the address given. */
+ * answer, then it is dropped. It binds exactly the address given.
+ *
+ * The same server is watch --git's webhook listener (`--webhook
+ * HOST:PORT`, see its section): signed POSTs instead of GET /metrics. */
 #include "watch-internal.h"
 
 #include <errno.h>
