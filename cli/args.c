@@ -32,7 +32,9 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_EXIT_CODE, OPT_COLOR /* shell: diff --exit-code, --color */,
        OPT_RENDER_TO, OPT_OUTPUT_DIR, OPT_PUBLIC_SERVICE, OPT_PUBLISH_MODE, OPT_STRICT, OPT_INCLUDE_VALUES, OPT_SECRETS_DIR /* render */,
        OPT_SINCE, OPT_NO_STREAM /* observe: events --since, stats --no-stream */,
-       OPT_NO_ROLLBACK, OPT_ROLLBACK_TO /* history and rollback */ };
+       OPT_NO_ROLLBACK, OPT_ROLLBACK_TO /* history and rollback */,
+       OPT_NO_HEAL, OPT_GIT, OPT_BRANCH, OPT_GIT_PATH, OPT_WEBHOOK, OPT_WEBHOOK_SECRET,
+       OPT_GIT_SSH_KEY, OPT_GIT_TOKEN, OPT_GIT_HOST_KEY /* gitops: watch */ };
 
 /* shell: verbs that print data take -o json; verbs that print a table or a
  * plan take --color. */
@@ -101,9 +103,28 @@ static const struct flag flags[] = {
 	{ { "keep-layer-blobs", no_argument, NULL, OPT_KEEP_LAYER_BLOBS }, PULLING,
 	  NULL, "keep layers' compressed blobs after unpacking them (env ZLAPPLY_KEEP_LAYER_BLOBS=1; default: removed)" },
 	{ { "interval", required_argument, NULL, OPT_INTERVAL }, V(CLI_WATCH),
-	  "DURATION", "read the files and apply this often even without a change (default 30s)" },
+	  "DURATION", "read the files (--git: fetch) and apply this often even without a change (default 30s)" },
 	{ { "metrics", required_argument, NULL, OPT_METRICS }, V(CLI_WATCH),
 	  "HOST:PORT", "serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)" },
+	/* gitops: watch --no-heal, watch --git */
+	{ { "no-heal", no_argument, NULL, OPT_NO_HEAL }, V(CLI_WATCH),
+	  NULL, "report drift (replicas exited, lost, missing) but apply only when the spec changes" },
+	{ { "git", required_argument, NULL, OPT_GIT }, V(CLI_WATCH),
+	  "URL", "follow a git repository (file://, git://, ssh://, https://) instead of -f" },
+	{ { "branch", required_argument, NULL, OPT_BRANCH }, V(CLI_WATCH),
+	  "BRANCH", "--git: the branch whose head is applied (default main)" },
+	{ { "path", required_argument, NULL, OPT_GIT_PATH }, V(CLI_WATCH),
+	  "DIR", "--git: the directory of the repository holding the specs (default: its top)" },
+	{ { "webhook", required_argument, NULL, OPT_WEBHOOK }, V(CLI_WATCH),
+	  "HOST:PORT", "--git: fetch now on a signed POST (GitHub, Gitea) to http://HOST:PORT/" },
+	{ { "webhook-secret-file", required_argument, NULL, OPT_WEBHOOK_SECRET }, V(CLI_WATCH),
+	  "FILE", "--webhook: the file holding the HMAC-SHA256 secret" },
+	{ { "git-ssh-key", required_argument, NULL, OPT_GIT_SSH_KEY }, V(CLI_WATCH),
+	  "FILE", "--git ssh://: the private key file (no passphrase)" },
+	{ { "git-token-file", required_argument, NULL, OPT_GIT_TOKEN }, V(CLI_WATCH),
+	  "FILE", "--git https://: a file holding an access token (or USER:TOKEN)" },
+	{ { "git-host-key", required_argument, NULL, OPT_GIT_HOST_KEY }, V(CLI_WATCH),
+	  "SHA256:FP", "--git ssh://: accept only this host key fingerprint (ssh-keygen -lf)" },
 	/* health: --wait [--timeout D] */
 	{ { "wait", no_argument, NULL, OPT_WAIT }, V(CLI_APPLY),
 	  NULL, "after the apply, wait until every replica is ready (exit 3 on timeout)" },
@@ -171,8 +192,8 @@ static const struct {
 	  "print a replica's output" },
 	{ "exec", CLI_EXEC, "zlapply exec SVC[-rep-N] [-d NAME] -- CMD [ARG...]",
 	  "run a command inside a replica; exits with the command's exit code" },
-	{ "watch", CLI_WATCH, "zlapply watch -f FILE|DIR [--interval D] [--metrics HOST:PORT] [flags]",
-	  "keep applying: when the files change, every --interval and when a replica exits" },
+	{ "watch", CLI_WATCH, "zlapply watch -f FILE|DIR | --git URL [--branch B] [--path DIR] [--interval D] [--metrics HOST:PORT] [flags]",
+	  "keep applying: when the files (or the --git branch) change, every --interval and when a replica exits" },
 	{ "doctor", CLI_DOCTOR, "zlapply doctor [--fix] [flags]",
 	  "list (--fix: remove) netns, veths, leases, mounts, dirs, monitors and port rules no replica owns" },
 	{ "run", CLI_RUN, "zlapply run JOB [-f FILE] [-d NAME] [--timeout D | --detach] [flags]",
@@ -421,6 +442,15 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 				return zl_invalid(err, "--timeout: expected a duration > 0, got \"%s\"", optarg);
 			break;
 		case OPT_METRICS: o->metrics = optarg; break;
+		case OPT_NO_HEAL: o->no_heal = true; break; /* gitops */
+		case OPT_GIT: o->git.url = optarg; break;
+		case OPT_BRANCH: o->git.branch = optarg; break;
+		case OPT_GIT_PATH: o->git.path = optarg; break;
+		case OPT_WEBHOOK: o->git.webhook = optarg; break;
+		case OPT_WEBHOOK_SECRET: o->git.webhook_secret_file = optarg; break;
+		case OPT_GIT_SSH_KEY: o->git.ssh_key_file = optarg; break;
+		case OPT_GIT_TOKEN: o->git.token_file = optarg; break;
+		case OPT_GIT_HOST_KEY: o->git.host_key = optarg; break;
 		case OPT_FIX: o->fix = true; break;
 		case OPT_SPEC_ONLY: o->spec_only = true; break;
 		case OPT_KEEP_LAYER_BLOBS: o->keep_layer_blobs = true; break;
@@ -478,7 +508,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	if (o->help || o->verb == CLI_HELP || o->verb == CLI_VERSION)
 		return 0;
 	if ((o->verb == CLI_APPLY || o->verb == CLI_DIFF || o->verb == CLI_VALIDATE ||
-	     o->verb == CLI_WATCH || o->verb == CLI_RENDER) && o->file_count == 0)
+	     o->verb == CLI_RENDER || (o->verb == CLI_WATCH && !o->git.url)) && o->file_count == 0)
 		return zl_invalid(err, "%s needs -f FILE|DIR|- (run 'zlapply %s --help')",
 				  cli_verb_name(o->verb), cli_verb_name(o->verb));
 	for (size_t i = 0; o->verb == CLI_WATCH && i < o->file_count; i++)

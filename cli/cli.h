@@ -65,6 +65,8 @@ struct cli_opts {
 	/* watch */
 	int64_t interval_ms;     /* --interval; 0 = the default */
 	const char *metrics;     /* --metrics HOST:PORT */
+	bool no_heal;            /* gitops: watch --no-heal */
+	struct watch_git_opts git; /* gitops: watch --git URL ... */
 	bool detach;             /* jobs/cron: run --detach (--timeout: wait_timeout_ms) */
 	/* shell: diff --exit-code, --color */
 	bool exit_code;          /* diff: exit CLI_EXIT_CHANGES when something would change */
@@ -167,6 +169,7 @@ struct output_runs {
 	const struct state_schedules *schedules; /* cron: next run times */
 	char *const *notes;                      /* how the backends run replicas here */
 	size_t note_count;
+	const char *source; /* gitops: "git URL@COMMIT" watch --git applied last; NULL none */
 };
 /* color: the STATE column in ANSI colours (cli_color()). */
 void output_status_table(FILE *out, const struct state_replicas *rows,

@@ -16,7 +16,8 @@ int cmd_status(const struct cli_opts *o)
 		return cli_fail(&err);
 	}
 	struct output_runs extra = { .runs = &rep.runs, .schedules = &rep.schedules,
-				     .notes = rep.notes, .note_count = rep.note_count };
+				     .notes = rep.notes, .note_count = rep.note_count,
+				     .source = rep.source };
 	int64_t now = zl_now_ms();
 	if (json) {
 		char *text = output_status_json(&rep.replicas, rep.stats, &extra, now);

@@ -12,6 +12,8 @@ int cmd_watch(const struct cli_opts *o)
 		.path_count = o->file_count,
 		.interval_ms = o->interval_ms,
 		.metrics_addr = o->metrics,
+		.no_heal = o->no_heal,
+		.git = o->git,
 	};
 	if (cli_reconcile_opts(o, &w.apply, &err) < 0 || reconcile_watch(&w, &err) < 0)
 		return cli_fail(&err);

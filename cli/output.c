@@ -161,6 +161,7 @@ char *output_status_json(const struct state_replicas *rows,
 	cJSON *notes = cJSON_AddArrayToObject(root, "notes");
 	for (size_t i = 0; i < runs->note_count; i++)
 		cJSON_AddItemToArray(notes, cJSON_CreateString(runs->notes[i]));
+	add_string_or_null(root, "source", runs->source);
 	char *text = cJSON_Print(root);
 	cJSON_Delete(root);
 	if (!text) {
@@ -351,4 +352,6 @@ void output_status_table(FILE *out, const struct state_replicas *rows,
 	output_runs_table(out, rows, runs, now_ms);
 	for (size_t i = 0; i < runs->note_count; i++)
 		fprintf(out, "note: %s\n", runs->notes[i]);
+	if (runs->source)
+		fprintf(out, "source: %s\n", runs->source);
 }

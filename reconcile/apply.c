@@ -438,7 +438,7 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 		if (o->origin && o->origin->restores > 0 &&
 		    revision_images_missing(desired, o->origin->restores, err) < 0)
 			goto out;
-		if (revision_begin(run->db, dep, desired, o->origin, t, &run->rev, err) < 0)
+		if (revision_begin(run->db, dep, desired, o->origin, o->source, t, &run->rev, err) < 0)
 			goto out;
 	}
 	if (run->db && state_replicas_load(run->db, name, &rows, err) < 0)

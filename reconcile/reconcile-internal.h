@@ -261,6 +261,7 @@ int64_t revision_restore_target(const struct state_revisions *list, int64_t curr
  * revision again. */
 int revision_begin(struct state_db *db, const struct spec_deployment *dep,
 		   const struct plan_desired *desired, const struct revision_origin *origin,
+		   const char *source,
 		   int64_t now_ms, struct revision_run *out, struct zl_err *err);
 /* -1 with err naming the first service of desired whose image could not be
  * had (a rollback to a revision whose image is gone changes nothing). */
@@ -269,5 +270,8 @@ int revision_images_missing(const struct plan_desired *desired, int64_t number,
 /* Loads a stored revision's spec into *set (caller frees with
  * spec_set_free(), also after a failure). */
 int revision_spec_load(const struct state_revision *rev, struct spec_set *set, struct zl_err *err);
+/* gitops: "git URL@COMMIT" that `watch --git` applied last under root
+ * (watch_git.c); NULL when none. Caller frees. */
+char *watch_git_source_recorded(const char *root);
 
 #endif

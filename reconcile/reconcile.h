@@ -73,6 +73,9 @@ struct reconcile_opts {
 	int64_t deadline_mono_ms;  /* --wait --timeout: no wait of the apply lasts past this
 				    * zl_monotonic_ms() time; 0 = none */
 	const struct revision_origin *origin; /* NULL: an apply of files (rollback.c sets it) */
+	/* Recorded as the source of a revision this apply makes ("git
+	 * URL@COMMIT" under watch --git); NULL: the spec's file, or stdin. */
+	const char *source;
 };
 
 struct reconcile_result {
@@ -141,6 +144,18 @@ int reconcile_run_stopped(const struct reconcile_opts *opts, const char *deploym
  * syntax error mid-edit. SIGTERM or SIGINT ends the loop after the apply in
  * progress; containers keep running. Log lines on stderr are logfmt
  * (time=... level=info msg="applied" actions=3 duration_ms=42). */
+/* watch --git: follow a branch of a git repository instead of files
+ * (docs/gitops.md). Credentials come from files only. */
+struct watch_git_opts {
+	const char *url;     /* NULL = watch files (-f) */
+	const char *branch;  /* NULL = "main" */
+	const char *path;    /* directory of the specs in the repository; NULL = its top */
+	const char *ssh_key_file, *token_file;
+	const char *host_key; /* "SHA256:..." pinned SSH host key; NULL = ~/.ssh/known_hosts */
+	const char *webhook;  /* "HOST:PORT" of the webhook listener; NULL = none */
+	const char *webhook_secret_file;
+};
+
 struct watch_opts {
 	/* How each apply runs (root, backend, images, network); the watcher
 	 * sets plan_out, quiet, dry_run and lock_timeout_ms itself. */
@@ -149,6 +164,8 @@ struct watch_opts {
 	size_t path_count;
 	int64_t interval_ms;      /* resync; 0 = WATCH_DEFAULT_INTERVAL_MS */
 	const char *metrics_addr; /* "HOST:PORT" for GET /metrics; NULL = none */
+	bool no_heal;             /* report drift, apply only when the spec changed */
+	struct watch_git_opts git;
 };
 #define WATCH_DEFAULT_INTERVAL_MS 30000
 
@@ -322,6 +339,8 @@ struct reconcile_status_report {
 	 * each ("vm: QEMU with TCG ..."), for those that say. */
 	char **notes;
 	size_t note_count;
+	/* gitops: what `watch --git` applied last, "git URL@COMMIT"; NULL none */
+	char *source;
 };
 /* reconcile_status() and reconcile_status_runs() of opts->root (deployment
  * NULL = all) in one; with_stats also asks each running replica's backend

@@ -75,6 +75,7 @@ int64_t revision_restore_target(const struct state_revisions *list, int64_t curr
 
 int revision_begin(struct state_db *db, const struct spec_deployment *dep,
 		   const struct plan_desired *desired, const struct revision_origin *origin,
+		   const char *given_source,
 		   int64_t now_ms, struct revision_run *out, struct zl_err *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -120,6 +121,8 @@ int revision_begin(struct state_db *db, const struct spec_deployment *dep,
 	}
 	if (origin && origin->source)
 		source = zl_xstrdup(origin->source);
+	else if (given_source)
+		source = zl_xstrdup(given_source);
 	else if (strcmp(dep->file, "-") == 0)
 		source = zl_xstrdup("stdin");
 	else

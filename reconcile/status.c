@@ -120,6 +120,7 @@ int reconcile_status_report(const struct reconcile_opts *opts, const char *deplo
 	    out->schedules.count == 0 && check_deployment_known(opts->root, deployment, err) < 0)
 		return -1;
 	explain_exec_failures(opts, &out->replicas);
+	out->source = watch_git_source_recorded(opts->root);
 	if (with_stats)
 		out->stats = collect_stats(opts, &out->replicas);
 	/* Each backend named by a row once, in the order they appear. */
@@ -161,6 +162,7 @@ void reconcile_status_report_free(struct reconcile_status_report *r)
 	for (size_t i = 0; i < r->note_count; i++)
 		free(r->notes[i]);
 	free(r->notes);
+	free(r->source);
 	memset(r, 0, sizeof(*r));
 }
 

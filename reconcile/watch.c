@@ -8,9 +8,21 @@
  *   - a self-pipe written by the SIGTERM/SIGINT/SIGHUP handlers (SIGTERM
  *     and SIGINT also raise a flag the spec loader polls, so a load in
  *     progress stops at once and the watcher exits within a second);
- *   - the metrics socket and its clients (watch_metrics.c);
- * and three deadlines: a debounced reload after file events, the resync
- * interval, and a short tick that notices exited replicas.
+ *   - the metrics socket and its clients (watch_metrics.c), and with
+ *     --git --webhook the webhook listener (the same server, taking signed
+ *     POSTs);
+ * and these deadlines: a debounced reload after file events, the resync
+ * interval (with --git: a fetch), a short tick that notices exited
+ * replicas, and the earliest wall-clock deadline the last apply left (a
+ * restart or init back-off's end, a cron time), so a replica is started
+ * again when its back-off ends, not at the next resync.
+ *
+ * With --git (watch_git.c, git/) the specs are a commit's, written out
+ * under the root; a commit whose specs do not load is refused and the
+ * commit in force stays, as the last good files do.
+ *
+ * Drift (see its section) is reported before each apply of an unchanged
+ * spec; --no-heal then skips the apply.
  *
  * Why a self-pipe and not a signalfd: a signalfd needs the signals blocked,
  * and a blocked mask is inherited by every program an apply runs (OCI
@@ -54,6 +66,12 @@ struct watch {
 	size_t target_count;
 	int inotify_fd;
 	struct watch_metrics *metrics;
+	/* --git: the specs come from a commit, not from -f paths */
+	struct watch_git *git;
+	struct watch_metrics *webhook;
+	char git_pending[41]; /* loaded, applied at the next apply that runs */
+	char *git_reported;   /* the git error last logged, so repeats stay short */
+	uint64_t git_errors;
 
 	struct spec_set set;  /* the last good set */
 	bool have_set;
@@ -63,6 +81,11 @@ struct watch {
 	struct state_replicas rows; /* the latest observation */
 	char *fingerprint;    /* of our replicas' states, as last seen */
 	int64_t backoff_next; /* wall clock: the earliest back-off end of an exited replica */
+	int64_t cron_next;    /* wall clock: the earliest next cron time recorded; 0 none */
+
+	char *applied_spec;   /* spec_fingerprint() of the set last applied; NULL none */
+	char *drift_seen;     /* drift lines last reported, so each is reported once */
+	uint64_t drift_total;
 
 	const char *pending;  /* an apply is due; why ("replica changed", ...) */
 	bool lock_busy;       /* the last attempt found another zlapply's lock */
@@ -366,13 +389,13 @@ static void report_diags(const struct spec_diags *d, bool errors)
 
 /* Reads the files again. A set with an error is reported and dropped: the
  * last good set stays. Returns 0 when the files loaded. */
-static int reload(struct watch *w, const char *why)
+static int reload(struct watch *w, const char *why, const char *const *paths, size_t count)
 {
 	(void)targets_arm(w, NULL); /* a missing path shows up as a load error */
 	struct spec_set set = { 0 };
 	struct spec_diags diags = { 0 };
 	spec_set_host_checks(true); /* what apply would refuse: see reconcile_spec_load */
-	int r = spec_load_paths(w->o->paths, w->o->path_count, &set, &diags);
+	int r = spec_load_paths(paths, count, &set, &diags);
 	spec_set_host_checks(false);
 	if (stop_requested) {
 		/* Stopping: whatever was read is dropped unreported. */
@@ -390,6 +413,7 @@ static int reload(struct watch *w, const char *why)
 		lbegin(&l, repeat ? ZL_LOG_DEBUG : ZL_LOG_WARN,
 		       w->have_set ? "spec invalid; the last good state stays in force"
 				   : "spec invalid; nothing applied until it loads");
+		lstr(&l, "commit", w->git ? paths[0] + strlen(paths[0]) - 40 : NULL);
 		lint(&l, "errors", (int64_t)diags.errors);
 		lstr(&l, "trigger", why);
 		lend(&l);
@@ -416,6 +440,12 @@ static int reload(struct watch *w, const char *why)
 }
 
 /* ---- observing ---- */
+
+/* The earlier of two deadlines; 0 is "none". */
+static int64_t earliest(int64_t a, int64_t b)
+{
+	return a && (!b || a < b) ? a : b;
+}
 
 static bool in_set(const struct spec_set *set, const char *deployment)
 {
@@ -456,8 +486,10 @@ static bool observe(struct watch *w, bool log_changes)
 			continue;
 		zl_buf_printf(&fp, "%s/%s/%d %s %lld\n", r->deployment, r->service, r->index,
 			      state_replica_state_name(r->state), (long long)r->pid);
-		if ((r->state == STATE_REPLICA_EXITED || r->state == STATE_REPLICA_STOPPED) &&
-		    r->backoff_until > now && (!backoff_next || r->backoff_until < backoff_next))
+		/* A crash's restart back-off (exited), or an init's retry
+		 * back-off (failed, errors.on_init_failure: backoff). */
+		if (r->state != STATE_REPLICA_RUNNING && r->backoff_until > now &&
+		    (!backoff_next || r->backoff_until < backoff_next))
 			backoff_next = r->backoff_until;
 		if (!log_changes)
 			continue;
@@ -492,6 +524,174 @@ static bool observe(struct watch *w, bool log_changes)
 	return changed;
 }
 
+/* The earliest next cron time of the set's services, from the schedules
+ * the last apply recorded: the loop wakes for it instead of waiting for
+ * the resync. Schedules change only when an apply runs, so this is read
+ * after each apply, not at every tick. */
+static void cron_next_load(struct watch *w)
+{
+	struct state_runs runs = { 0 };
+	struct state_schedules sched = { 0 };
+	struct zl_err err = ZL_ERR_INIT;
+	w->cron_next = 0;
+	if (reconcile_status_runs(w->ropts.root, NULL, &runs, &sched, &err) < 0) {
+		zl_log(ZL_LOG_DEBUG, "watch: schedules: %s", err.msg);
+		return; /* the resync still runs what is due */
+	}
+	for (size_t i = 0; i < sched.count; i++) {
+		const struct state_schedule *c = &sched.items[i];
+		if (c->next_s >= 0 && w->have_set && in_set(&w->set, c->deployment))
+			w->cron_next = earliest(w->cron_next, c->next_s * 1000);
+	}
+	state_runs_free(&runs);
+	state_schedules_free(&sched);
+}
+
+/* ---- drift ----
+ * Drift is what the latest observation shows against a spec that has not
+ * changed since it was last applied: a replica the spec says should run
+ * that exited (and its restart policy wants it back), that its backend no
+ * longer knows (removed by hand), or whose record is gone. The first apply
+ * of a spec (at start, or after the files or the commit changed) is never
+ * drift: it is the spec being carried out. */
+
+/* What identifies the set as applied: each service's canonical hash and
+ * replica count. NULL when a hash cannot be made (a missing secret): the
+ * set then counts as changed. Caller frees. */
+static char *spec_fingerprint(const struct watch *w)
+{
+	_cleanup_free_ char *secrets = zl_xasprintf("%s/secrets", w->ropts.root);
+	struct zl_buf b = { 0 };
+	for (size_t d = 0; d < w->set.count; d++) {
+		const struct spec_deployment *dep = &w->set.deployments[d];
+		for (size_t i = 0; i < dep->service_count; i++) {
+			const struct spec_service *svc = &dep->services[i];
+			char hash[65];
+			char *sections = NULL;
+			struct zl_err err = ZL_ERR_INIT;
+			if (spec_service_hash(dep, svc, secrets, hash, &sections, &err) < 0) {
+				zl_buf_free(&b);
+				return NULL;
+			}
+			free(sections);
+			zl_buf_printf(&b, "%s/%s %d %s\n", dep->name, svc->name,
+				      spec_service_desired_replicas(svc), hash);
+		}
+	}
+	return zl_buf_steal(&b);
+}
+
+/* One drifted replica, "DEPLOYMENT/SERVICE-rep-N STATE" in lines. */
+static void drift_add(struct zl_buf *lines, const char *dep, const char *svc, int index,
+		      const char *what)
+{
+	zl_buf_printf(lines, "%s/%s-rep-%d %s\n", dep, svc, index, what);
+}
+
+/* The drift in w->rows against w->set, one line per replica ("" none).
+ * Caller frees. */
+static char *drift_find(const struct watch *w)
+{
+	struct zl_buf lines = { 0 };
+	for (size_t d = 0; d < w->set.count; d++) {
+		const struct spec_deployment *dep = &w->set.deployments[d];
+		for (size_t i = 0; i < dep->service_count; i++) {
+			const struct spec_service *svc = &dep->services[i];
+			if (svc->rtype != SPEC_RTYPE_SERVICE)
+				continue; /* jobs and cron runs end by design */
+			int want = spec_service_desired_replicas(svc);
+			for (int n = 1; n <= want; n++) {
+				const struct state_replica like = { .deployment = dep->name,
+								    .service = svc->name,
+								    .index = n };
+				const struct state_replica *r = row_find(&w->rows, &like);
+				if (!r)
+					drift_add(&lines, dep->name, svc->name, n, "missing");
+				else if (r->state == STATE_REPLICA_UNKNOWN)
+					drift_add(&lines, dep->name, svc->name, n, "lost");
+				else if (r->state == STATE_REPLICA_EXITED && plan_restart_wanted(svc, r))
+					drift_add(&lines, dep->name, svc->name, n, "exited");
+			}
+		}
+	}
+	return zl_buf_steal(&lines);
+}
+
+static bool has_line(const char *text, const char *line, size_t len)
+{
+	for (const char *p = text; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+		if (l == len && memcmp(p, line, len) == 0)
+			return true;
+		p = nl ? nl + 1 : p + l;
+	}
+	return false;
+}
+
+/* Reports each drifted replica not reported since it last matched: a log
+ * line, an event "drift" and zlapply_drift_total. Returns how many replicas
+ * drift now. */
+static size_t drift_report(struct watch *w)
+{
+	_cleanup_free_ char *now = drift_find(w);
+	struct state_db *db = NULL;
+	struct zl_err err = ZL_ERR_INIT;
+	size_t count = 0;
+	for (const char *p = now; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = (size_t)(nl - p);
+		count++;
+		if (!has_line(w->drift_seen, p, len)) {
+			_cleanup_free_ char *line = zl_xstrndup(p, len);
+			char *slash = strchr(line, '/'), *space = strrchr(line, ' ');
+			*slash = *space = '\0';
+			char *rep = strstr(slash + 1, "-rep-");
+			w->drift_total++;
+			struct logline l;
+			lbegin(&l, ZL_LOG_WARN, "drift");
+			lstr(&l, "deployment", line);
+			lstr(&l, "replica", slash + 1);
+			lstr(&l, "state", space + 1);
+			lstr(&l, "action", w->o->no_heal ? "reported (--no-heal)" : "repair");
+			lend(&l);
+			if (!db && state_open(w->ropts.root, false, &db, &err) < 0)
+				zl_log(ZL_LOG_WARN, "watch: drift event: %s", err.msg);
+			_cleanup_free_ char *service = zl_xstrndup(slash + 1, (size_t)(rep - slash - 1));
+			_cleanup_free_ char *msg = zl_xasprintf(
+				"%s %s while the spec did not change; %s", slash + 1, space + 1,
+				w->o->no_heal ? "not repaired (--no-heal)" : "repaired by watch");
+			if (db && state_event_add(db, zl_now_ms(), line, service, atoi(rep + 5), "drift",
+						  msg, &err) < 0)
+				zl_log(ZL_LOG_WARN, "watch: drift event: %s", err.msg);
+		}
+		p = nl + 1;
+	}
+	state_close(db);
+	free(w->drift_seen);
+	w->drift_seen = zl_xstrdup(now);
+	return count;
+}
+
+/* After an apply: a replica it repaired is forgotten, so drifting again is
+ * reported again; one still waiting (a restart back-off) stays reported. */
+static void drift_forget_repaired(struct watch *w)
+{
+	if (!w->drift_seen)
+		return;
+	_cleanup_free_ char *now = drift_find(w);
+	struct zl_buf kept = { 0 };
+	for (const char *p = w->drift_seen; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = (size_t)(nl - p) + 1;
+		if (has_line(now, p, len - 1))
+			zl_buf_append(&kept, p, len);
+		p = nl + 1;
+	}
+	free(w->drift_seen);
+	w->drift_seen = zl_buf_steal(&kept);
+}
+
 /* ---- applying ---- */
 
 static void log_actions(const char *lines)
@@ -516,6 +716,25 @@ static void apply_now(struct watch *w, const char *why)
 	if (!w->have_set) {
 		w->pending = NULL;
 		return;
+	}
+	_cleanup_free_ char *fp = spec_fingerprint(w);
+	bool spec_changed = !fp || !w->applied_spec || strcmp(fp, w->applied_spec) != 0;
+	if (!spec_changed) {
+		size_t drifted = drift_report(w);
+		if (w->o->no_heal) {
+			/* Report only: with the spec unchanged, an apply could only
+			 * repair what drifted. */
+			w->pending = NULL;
+			struct logline l;
+			lbegin(&l, ZL_LOG_DEBUG, "not applied (--no-heal)");
+			lstr(&l, "trigger", why);
+			lint(&l, "drifted", (int64_t)drifted);
+			lend(&l);
+			return;
+		}
+	} else {
+		free(w->drift_seen); /* a new spec: what drifted before is moot */
+		w->drift_seen = NULL;
 	}
 	struct state_lock probe = { .fd = -1 };
 	struct zl_err err = ZL_ERR_INIT;
@@ -547,14 +766,27 @@ static void apply_now(struct watch *w, const char *why)
 		abort();
 	}
 	w->ropts.plan_out = plan_out;
+	/* watch --git: the revisions this apply records come from the commit */
+	_cleanup_free_ char *git_source = NULL;
+	const char *commit = w->git_pending[0] ? w->git_pending : w->git ? watch_git_commit(w->git) : NULL;
+	if (w->git && commit && *commit)
+		git_source = zl_xasprintf("git %s@%s", watch_git_url(w->git), commit);
+	w->ropts.source = git_source;
 	struct reconcile_result res = { 0 };
 	int64_t t0 = zl_monotonic_ms();
 	int r = reconcile_apply(&w->ropts, &w->set, &res, &err);
 	w->last_apply_ms = zl_monotonic_ms() - t0;
 	fclose(plan_out);
 	w->ropts.plan_out = NULL;
+	w->ropts.source = NULL;
 	log_actions(out);
 	free(out);
+	free(w->applied_spec);
+	w->applied_spec = fp ? zl_xstrdup(fp) : NULL;
+	if (w->git_pending[0]) {
+		watch_git_applied(w->git, w->ropts.root, &w->set, w->git_pending);
+		w->git_pending[0] = '\0';
+	}
 
 	struct logline l;
 	if (r < 0) {
@@ -575,14 +807,92 @@ static void apply_now(struct watch *w, const char *why)
 	lend(&l);
 	/* What the apply left is the new baseline for the exit check. */
 	observe(w, false);
+	drift_forget_repaired(w);
+	cron_next_load(w);
+}
+
+/* ---- git (--git) ---- */
+
+/* Logs a git error, once while it stays the same, and counts it. */
+static void git_report(struct watch *w, const char *msg, const char *error, const char *commit,
+		       const char *why)
+{
+	w->git_errors++;
+	bool repeat = w->git_reported && strcmp(w->git_reported, error) == 0;
+	struct logline l;
+	lbegin(&l, repeat ? ZL_LOG_DEBUG : ZL_LOG_ERROR, msg);
+	lstr(&l, "url", watch_git_url(w->git));
+	lstr(&l, "commit", commit);
+	lstr(&l, "error", error);
+	lstr(&l, "in_force", watch_git_commit(w->git));
+	lstr(&l, "trigger", why);
+	lend(&l);
+	free(w->git_reported);
+	w->git_reported = zl_xstrdup(error);
+}
+
+/* Fetches; a new commit whose specs load is applied, one whose specs do not
+ * is refused (the commit in force stays). Returns true when it applied. */
+static bool git_sync(struct watch *w, const char *why, bool use_local)
+{
+	char commit[41] = "";
+	_cleanup_free_ char *dir = NULL;
+	struct zl_err err = ZL_ERR_INIT;
+	int r = watch_git_next(w->git, use_local, commit, &dir, &err);
+	if (stop_requested)
+		return false;
+	if (r < 0 && err.kind == ZL_ERR_INPUT && commit[0]) {
+		/* The commit itself is bad (--path, a symlink out of the tree). */
+		watch_git_refused(w->git, w->ropts.root, w->have_set ? &w->set : NULL, commit, err.msg);
+		git_report(w, "commit refused; the commit in force stays", err.msg, commit, why);
+		return false;
+	}
+	if (r < 0 || watch_git_error(w->git))
+		git_report(w, r < 0 ? "git fetch failed; the commit in force stays"
+				    : "git fetch failed; applying the commit fetched before",
+			   watch_git_error(w->git), NULL, why);
+	else if (w->git_reported && !watch_git_error(w->git)) {
+		log_msg(ZL_LOG_INFO, "git fetch works again");
+		free(w->git_reported);
+		w->git_reported = NULL;
+	}
+	if (r <= 0)
+		return false;
+	const char *const paths[] = { dir };
+	if (reload(w, why, paths, 1) < 0) {
+		if (stop_requested)
+			return false;
+		_cleanup_free_ char *msg = zl_xasprintf("its specs do not load (%s)", w->last_report);
+		msg[strcspn(msg, "\n")] = '\0';
+		watch_git_refused(w->git, w->ropts.root, w->have_set ? &w->set : NULL, commit, msg);
+		git_report(w, "commit refused; the commit in force stays", msg, commit, why);
+		return false;
+	}
+	struct logline l;
+	lbegin(&l, ZL_LOG_INFO, "git commit");
+	lstr(&l, "url", watch_git_url(w->git));
+	lstr(&l, "commit", commit);
+	lstr(&l, "previous", watch_git_commit(w->git));
+	lstr(&l, "trigger", why);
+	lend(&l);
+	snprintf(w->git_pending, sizeof(w->git_pending), "%s", commit);
+	apply_now(w, why);
+	return true;
+}
+
+/* What a file event, SIGHUP or the start asks for: read the specs again
+ * (the files, or a fetch) and apply them. */
+static void refresh(struct watch *w, const char *why)
+{
+	if (w->git) {
+		git_sync(w, why, strcmp(why, "start") == 0);
+		return;
+	}
+	if (reload(w, why, w->o->paths, w->o->path_count) == 0 && !stop_requested)
+		apply_now(w, why);
 }
 
 /* ---- the loop ---- */
-
-static int64_t earliest(int64_t a, int64_t b)
-{
-	return a && (!b || a < b) ? a : b;
-}
 
 static struct watch_snapshot snapshot(const struct watch *w)
 {
@@ -594,7 +904,43 @@ static struct watch_snapshot snapshot(const struct watch *w)
 		.applies_failed = w->applies_failed,
 		.spec_valid = w->spec_valid,
 		.opts = &w->ropts, /* stats: per-replica usage on each scrape */
+		.drift_total = w->drift_total,
+		.git_url = w->git ? watch_git_url(w->git) : NULL,
+		.git_commit = w->git ? watch_git_commit(w->git) : NULL,
+		.git_error = w->git ? watch_git_error(w->git) : NULL,
+		.git_errors = w->git_errors,
 	};
+}
+
+/* The earliest wall-clock deadline the reconciler left (a back-off end, a
+ * cron time) as a monotonic time, so poll() wakes for it and not at the
+ * next resync; 0 none. While the lock is busy the tick retries instead. */
+static int64_t timed_wake(const struct watch *w, int64_t now_mono)
+{
+	int64_t at = earliest(w->backoff_next, w->cron_next);
+	if (!at || w->lock_busy)
+		return 0;
+	int64_t left = at - zl_now_ms();
+	return now_mono + (left > 0 ? left : 0);
+}
+
+/* Which deadline has come, if one has ("back-off over", "cron due"). It is
+ * cleared here: the apply it causes (or the observation after a skipped
+ * one) sets the next. */
+static const char *timed_due(struct watch *w)
+{
+	int64_t now = zl_now_ms();
+	if (w->lock_busy)
+		return NULL;
+	if (w->backoff_next && now >= w->backoff_next) {
+		w->backoff_next = 0;
+		return "back-off over";
+	}
+	if (w->cron_next && now >= w->cron_next) {
+		w->cron_next = 0;
+		return "cron due";
+	}
+	return NULL;
 }
 
 /* Drains the signal pipe. Returns the stop signal, or 0. */
@@ -618,7 +964,7 @@ static int read_signals(struct watch *w, int fd, int64_t now)
 /* Runs until a stop signal (returns 0) or until poll() itself fails. */
 static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 {
-	enum { MAX_FDS = 2 + 1 + 16 };
+	enum { MAX_FDS = 2 + 2 * (1 + 16) };
 	int64_t now = zl_monotonic_ms();
 	int64_t next_resync = now + w->interval_ms, next_tick = now + TICK_MS;
 	for (;;) {
@@ -627,10 +973,12 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 			{ .fd = w->inotify_fd, .events = POLLIN },
 		};
 		int64_t deadline = earliest(earliest(next_resync, next_tick), w->reload_at);
+		deadline = earliest(deadline, timed_wake(w, zl_monotonic_ms()));
 		size_t nm = watch_metrics_pollfds(w->metrics, fds + 2, MAX_FDS - 2, &deadline);
+		size_t nh = watch_metrics_pollfds(w->webhook, fds + 2 + nm, MAX_FDS - 2 - nm, &deadline);
 		now = zl_monotonic_ms();
 		int timeout = deadline <= now ? 0 : (int)(deadline - now);
-		if (poll(fds, 2 + nm, timeout) < 0 && errno != EINTR)
+		if (poll(fds, 2 + nm + nh, timeout) < 0 && errno != EINTR)
 			return zl_fail_errno(err, "watch: poll");
 		now = zl_monotonic_ms();
 		if (fds[0].revents) {
@@ -647,12 +995,17 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 			read_events(w, now);
 		struct watch_snapshot s = snapshot(w);
 		watch_metrics_handle(w->metrics, fds + 2, nm, now, &s);
+		watch_metrics_handle(w->webhook, fds + 2 + nm, nh, now, &s);
+		if (watch_webhook_take(w->webhook) && !stop_requested) {
+			log_msg(ZL_LOG_INFO, "webhook; fetching");
+			git_sync(w, "webhook", false);
+			now = zl_monotonic_ms();
+		}
 
 		if (w->reload_at && now >= w->reload_at) {
 			const char *why = w->reload_why;
 			w->reload_at = 0;
-			if (reload(w, why) == 0 && !stop_requested)
-				apply_now(w, why);
+			refresh(w, why);
 			now = zl_monotonic_ms();
 		}
 		if (stop_requested)
@@ -661,19 +1014,25 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 			/* Read the files too: an event inotify missed (a file behind a
 			 * symlink, a network filesystem) is caught here. A broken file
 			 * does not stop the last good state from being enforced. */
-			reload(w, "resync");
+			bool applied = false;
+			if (w->git)
+				applied = git_sync(w, "resync", false);
+			else
+				reload(w, "resync", w->o->paths, w->o->path_count);
 			if (stop_requested)
 				continue;
-			apply_now(w, "resync");
+			if (!applied)
+				apply_now(w, "resync");
 			now = zl_monotonic_ms();
 			next_resync = now + w->interval_ms;
 		}
-		if (now >= next_tick && !stop_requested) {
+		const char *due = timed_due(w);
+		if ((now >= next_tick || due) && !stop_requested) {
 			if (w->have_set) {
 				if (observe(w, true))
 					w->pending = "replica changed";
-				else if (w->backoff_next && zl_now_ms() >= w->backoff_next)
-					w->pending = "back-off over";
+				else if (due)
+					w->pending = due;
 				if (w->pending)
 					apply_now(w, w->pending);
 			}
@@ -681,6 +1040,22 @@ static int run_loop(struct watch *w, int signal_fd, struct zl_err *err)
 			next_tick = now + TICK_MS;
 		}
 	}
+}
+
+/* Flags that go together (kind INPUT). */
+static int watch_opts_check(const struct watch_opts *o, struct zl_err *err)
+{
+	const struct watch_git_opts *g = &o->git;
+	if (g->url && o->path_count > 0)
+		return zl_invalid(err, "watch: give -f FILE|DIR or --git URL, not both");
+	if (!g->url && o->path_count == 0)
+		return zl_invalid(err, "watch needs -f FILE|DIR or --git URL");
+	const char *git_only = g->branch ? "--branch" : g->path ? "--path" : g->webhook ? "--webhook"
+		: g->webhook_secret_file ? "--webhook-secret-file" : g->ssh_key_file ? "--git-ssh-key"
+		: g->token_file ? "--git-token-file" : g->host_key ? "--git-host-key" : NULL;
+	if (!g->url && git_only)
+		return zl_invalid(err, "%s goes with --git URL", git_only);
+	return 0;
 }
 
 static void watch_log_sink(enum zl_log_level level, const char *msg)
@@ -705,16 +1080,24 @@ int reconcile_watch(const struct watch_opts *opts, struct zl_err *err)
 	w.ropts.images.quiet = true;
 	w.ropts.lock_timeout_ms = APPLY_LOCK_WAIT_MS;
 
-	if (opts->path_count == 0) {
-		zl_invalid(err, "watch needs -f FILE|DIR");
+	if (watch_opts_check(opts, err) < 0)
 		goto out;
-	}
-	if (targets_init(&w, err) < 0)
+	if (!opts->git.url && targets_init(&w, err) < 0)
 		goto out;
-	char bound[80] = "";
+	char bound[80] = "", hook_bound[80] = "";
 	if (opts->metrics_addr && watch_metrics_open(opts->metrics_addr, &w.metrics, bound,
 						     sizeof(bound), err) < 0)
 		goto out;
+	if (opts->git.url) {
+		_cleanup_free_ char *note = NULL;
+		if (watch_git_open(&opts->git, w.ropts.root, &stop_requested, &w.git, &note, err) < 0)
+			goto out;
+		if (note)
+			log_msg(ZL_LOG_WARN, note);
+		if (opts->git.webhook && watch_webhook_open(opts->git.webhook, w.git, &w.webhook,
+							    hook_bound, sizeof(hook_bound), err) < 0)
+			goto out;
+	}
 	w.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w.inotify_fd < 0) {
 		zl_fail_errno(err, "watch: inotify");
@@ -729,16 +1112,21 @@ int reconcile_watch(const struct watch_opts *opts, struct zl_err *err)
 	struct zl_buf paths = { 0 };
 	for (size_t i = 0; i < opts->path_count; i++)
 		zl_buf_printf(&paths, "%s%s", i ? "," : "", opts->paths[i]);
-	lstr(&l, "paths", paths.data);
+	lstr(&l, "paths", w.git ? NULL : paths.data);
 	zl_buf_free(&paths);
+	if (w.git) {
+		lstr(&l, "git", opts->git.url);
+		lstr(&l, "branch", opts->git.branch ? opts->git.branch : "main");
+		lstr(&l, "path", opts->git.path);
+		lstr(&l, "webhook", w.webhook ? hook_bound : NULL);
+	}
 	lint(&l, "interval_ms", w.interval_ms);
 	lstr(&l, "backend", w.ropts.backend_name);
 	lstr(&l, "root", w.ropts.root);
 	lstr(&l, "metrics", w.metrics ? bound : NULL);
 	lend(&l);
 
-	if (reload(&w, "start") == 0 && !stop_requested)
-		apply_now(&w, "start");
+	refresh(&w, "start");
 	ret = run_loop(&w, sigs.pipe[0], err);
 	if (ret == 0)
 		log_msg(ZL_LOG_INFO, "stopped");
@@ -748,11 +1136,16 @@ out:
 	if (w.inotify_fd >= 0)
 		close(w.inotify_fd);
 	watch_metrics_close(w.metrics);
+	watch_metrics_close(w.webhook);
+	watch_git_close(w.git);
+	free(w.git_reported);
 	targets_free(&w);
 	if (w.have_set)
 		spec_set_free(&w.set);
 	state_replicas_free(&w.rows);
 	free(w.fingerprint);
 	free(w.last_report);
+	free(w.applied_spec);
+	free(w.drift_seen);
 	return ret;
 }

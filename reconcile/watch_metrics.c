@@ -6,7 +6,10 @@
  * answered and closed. Sockets are non-blocking and live in the watcher's
  * poll() set, so a slow or silent client can never stall reconciling: it
  * gets CLIENT_DEADLINE_MS to send its request and a second to take the
- * answer, then it is dropped. It binds exactly the address given. */
+ * answer, then it is dropped. It binds exactly the address given.
+ *
+ * The same server is watch --git's webhook listener (`--webhook
+ * HOST:PORT`, see its section): signed POSTs instead of GET /metrics. */
 #include "watch-internal.h"
 
 #include <errno.h>
@@ -21,18 +24,25 @@
 #define MAX_CLIENTS 16
 #define CLIENT_DEADLINE_MS 2000
 #define REQUEST_MAX 4096
+#define WEBHOOK_BODY_MAX (1u << 20) /* GitHub caps its payloads at 25 MB; pushes are far smaller */
 
 struct metrics_client {
 	int fd;
 	int64_t deadline_ms;
 	size_t len;
 	char buf[REQUEST_MAX + 1];
+	/* webhook: the body, once the headers said how long it is */
+	char *body;
+	size_t body_len, body_want;
 };
 
 struct watch_metrics {
 	int listen_fd;
 	struct metrics_client *clients[MAX_CLIENTS];
 	size_t count;
+	/* --webhook: this listener takes signed POSTs instead of GET /metrics */
+	const struct watch_git *hook;
+	bool hooked; /* a signed POST came since watch_webhook_take() */
 };
 
 /* ---- rendering ---- */
@@ -204,13 +214,35 @@ void watch_metrics_render(const struct watch_snapshot *s, struct zl_buf *out)
 	put_header(out, "zlapply_spec_valid", "gauge",
 		   "1 when the watched files loaded without error; 0 while the last good state is kept.");
 	zl_buf_printf(out, "zlapply_spec_valid %d\n", s->spec_valid ? 1 : 0);
+
+	if (s->git_url) {
+		put_header(out, "zlapply_git_commit_info", "gauge",
+			   "The commit in force (watch --git); absent until one is applied.");
+		if (s->git_commit) {
+			zl_buf_puts(out, "zlapply_git_commit_info{");
+			put_label(out, "url", s->git_url);
+			zl_buf_puts(out, ",");
+			put_label(out, "commit", s->git_commit);
+			zl_buf_puts(out, "} 1\n");
+		}
+		put_header(out, "zlapply_git_last_error", "gauge",
+			   "1 when the last fetch failed or the last commit fetched was refused.");
+		zl_buf_printf(out, "zlapply_git_last_error %d\n", s->git_error ? 1 : 0);
+		put_header(out, "zlapply_git_errors_total", "counter",
+			   "Fetches that failed and commits refused (specs that do not load).");
+		zl_buf_printf(out, "zlapply_git_errors_total %llu\n", (unsigned long long)s->git_errors);
+	}
+
+	put_header(out, "zlapply_drift_total", "counter",
+		   "Replicas found not as the unchanged spec says (exited, lost, missing).");
+	zl_buf_printf(out, "zlapply_drift_total %llu\n", (unsigned long long)s->drift_total);
 }
 
 /* ---- the socket ---- */
 
 /* Splits "HOST:PORT" / "[V6]:PORT" into host and port (copied into the
  * buffers). */
-static int split_addr(const char *addr, char *host, size_t host_size, char *port,
+static int split_addr(const char *flag, const char *addr, char *host, size_t host_size, char *port,
 		      size_t port_size, struct zl_err *err)
 {
 	const char *colon, *h = addr;
@@ -245,7 +277,7 @@ static int split_addr(const char *addr, char *host, size_t host_size, char *port
 	memcpy(port, p, plen + 1);
 	return 0;
 bad:
-	return zl_invalid(err, "--metrics: expected HOST:PORT (e.g. 127.0.0.1:9464), got \"%s\"", addr);
+	return zl_invalid(err, "%s: expected HOST:PORT (e.g. 127.0.0.1:9464), got \"%s\"", flag, addr);
 }
 
 static void format_sockaddr(const struct sockaddr_storage *ss, char *out, size_t size)
@@ -265,18 +297,19 @@ static void format_sockaddr(const struct sockaddr_storage *ss, char *out, size_t
 	}
 }
 
-int watch_metrics_open(const char *addr, struct watch_metrics **out, char *bound,
+/* Binds addr for flag ("--metrics", "--webhook"). */
+static int listen_open(const char *flag, const char *addr, struct watch_metrics **out, char *bound,
 		       size_t bound_size, struct zl_err *err)
 {
 	char host[256], port[8];
 	*out = NULL;
-	if (split_addr(addr, host, sizeof(host), port, sizeof(port), err) < 0)
+	if (split_addr(flag, addr, host, sizeof(host), port, sizeof(port), err) < 0)
 		return -1;
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV }, *res = NULL;
 	int gai = getaddrinfo(host, port, &hints, &res);
 	if (gai != 0)
-		return zl_invalid(err, "--metrics %s: %s", addr, gai_strerror(gai));
+		return zl_invalid(err, "%s %s: %s", flag, addr, gai_strerror(gai));
 	int fd = -1, last_errno = 0;
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -296,7 +329,7 @@ int watch_metrics_open(const char *addr, struct watch_metrics **out, char *bound
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return zl_err_set(err, ZL_ERR_FAIL, last_errno, "--metrics: listen on %s", addr);
+		return zl_err_set(err, ZL_ERR_FAIL, last_errno, "%s: listen on %s", flag, addr);
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
@@ -309,9 +342,33 @@ int watch_metrics_open(const char *addr, struct watch_metrics **out, char *bound
 	return 0;
 }
 
+int watch_metrics_open(const char *addr, struct watch_metrics **out, char *bound,
+		       size_t bound_size, struct zl_err *err)
+{
+	return listen_open("--metrics", addr, out, bound, bound_size, err);
+}
+
+int watch_webhook_open(const char *addr, const struct watch_git *g, struct watch_metrics **out,
+		       char *bound, size_t bound_size, struct zl_err *err)
+{
+	if (listen_open("--webhook", addr, out, bound, bound_size, err) < 0)
+		return -1;
+	(*out)->hook = g;
+	return 0;
+}
+
+bool watch_webhook_take(struct watch_metrics *m)
+{
+	bool hooked = m && m->hooked;
+	if (m)
+		m->hooked = false;
+	return hooked;
+}
+
 static void client_drop(struct watch_metrics *m, size_t i)
 {
 	close(m->clients[i]->fd);
+	free(m->clients[i]->body);
 	free(m->clients[i]);
 	m->clients[i] = m->clients[--m->count];
 	m->clients[m->count] = NULL;
@@ -413,6 +470,122 @@ static bool request_complete(const struct metrics_client *c)
 	return strstr(c->buf, "\r\n\r\n") || strstr(c->buf, "\n\n");
 }
 
+/* ---- the webhook (--webhook) ----
+ * POST with a body of at most WEBHOOK_BODY_MAX bytes, its length given by
+ * Content-Length (a larger one is refused with 413 before any of the body
+ * is read), signed as GitHub or Gitea sign (watch_git_verify). Any path:
+ * forges let users pick it. */
+
+/* The value of header name in the request head (case-insensitive name,
+ * surrounding blanks trimmed) into out; false when absent or too long. */
+static bool header_value(const char *head, const char *name, char *out, size_t size)
+{
+	size_t nlen = strlen(name);
+	for (const char *p = strchr(head, '\n'); p; p = strchr(p, '\n')) {
+		p++;
+		if (strncasecmp(p, name, nlen) != 0 || p[nlen] != ':')
+			continue;
+		const char *v = p + nlen + 1;
+		v += strspn(v, " \t");
+		size_t len = strcspn(v, "\r\n");
+		while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+			len--;
+		if (len >= size)
+			return false;
+		memcpy(out, v, len);
+		out[len] = '\0';
+		return true;
+	}
+	return false;
+}
+
+static const char text_plain[] = "text/plain; charset=utf-8";
+
+/* The whole body is in: verify it and answer. */
+static void hook_answer(struct watch_metrics *m, struct metrics_client *c)
+{
+	char github[160], gitea[160];
+	bool has_github = header_value(c->buf, "X-Hub-Signature-256", github, sizeof(github));
+	bool has_gitea = header_value(c->buf, "X-Gitea-Signature", gitea, sizeof(gitea));
+	struct zl_err err = ZL_ERR_INIT;
+	if (watch_git_verify(m->hook, c->body, c->body_len, has_github ? github : NULL,
+			     has_gitea ? gitea : NULL, &err) < 0) {
+		zl_log(ZL_LOG_WARN, "webhook refused: %s", err.msg);
+		_cleanup_free_ char *body = zl_xasprintf("refused: %s\n", err.msg);
+		respond(c->fd, "401 Unauthorized", text_plain, body, false);
+		return;
+	}
+	m->hooked = true;
+	respond(c->fd, "202 Accepted", text_plain, "fetching\n", false);
+}
+
+/* The head is complete: check method and length; true when the request
+ * was answered already (refused). */
+static bool hook_head(struct metrics_client *c)
+{
+	char method[16], length[32];
+	char *end = strstr(c->buf, "\r\n\r\n");
+	size_t head_len = end ? (size_t)(end - c->buf) + 4 : (size_t)(strstr(c->buf, "\n\n") - c->buf) + 2;
+	if (sscanf(c->buf, "%15s", method) != 1 || strcmp(method, "POST") != 0) {
+		respond(c->fd, "405 Method Not Allowed", text_plain, "only POST\n", false);
+		return true;
+	}
+	char *stop = NULL;
+	unsigned long long want = 0;
+	if (!header_value(c->buf, "Content-Length", length, sizeof(length)) ||
+	    (errno = 0, want = strtoull(length, &stop, 10), errno || !*length || *stop)) {
+		respond(c->fd, "411 Length Required", text_plain, "Content-Length required\n", false);
+		return true;
+	}
+	if (want > WEBHOOK_BODY_MAX) {
+		zl_log(ZL_LOG_WARN, "webhook refused: a body of %llu bytes (at most %u)", want,
+		       WEBHOOK_BODY_MAX);
+		respond(c->fd, "413 Payload Too Large", text_plain, "body too large\n", false);
+		return true;
+	}
+	c->body_want = (size_t)want;
+	c->body = zl_xmalloc(c->body_want + 1);
+	c->body_len = c->len - head_len < c->body_want ? c->len - head_len : c->body_want;
+	memcpy(c->body, c->buf + head_len, c->body_len);
+	c->buf[head_len] = '\0'; /* the head alone, for header_value() */
+	return false;
+}
+
+/* Reads a webhook request; true when the client is done with. */
+static bool hook_read(struct watch_metrics *m, struct metrics_client *c)
+{
+	for (;;) {
+		bool in_body = c->body != NULL;
+		char *dst = in_body ? c->body + c->body_len : c->buf + c->len;
+		size_t room = in_body ? c->body_want - c->body_len : REQUEST_MAX - c->len;
+		ssize_t r = room ? read(c->fd, dst, room) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;
+		if (r <= 0 && !(in_body && room == 0))
+			return true;
+		if (in_body) {
+			c->body_len += (size_t)r;
+		} else {
+			c->len += (size_t)r;
+			c->buf[c->len] = '\0';
+			if (request_complete(c)) {
+				if (hook_head(c))
+					return true;
+			} else if (c->len == REQUEST_MAX) {
+				respond(c->fd, "431 Request Header Fields Too Large", text_plain,
+					"request too large\n", false);
+				return true;
+			}
+		}
+		if (c->body && c->body_len == c->body_want) {
+			hook_answer(m, c);
+			return true;
+		}
+	}
+}
+
 /* Reads what the client sent; true when it is done with (answered, gone
  * or broken) and should be dropped. */
 static bool client_read(struct metrics_client *c, const struct watch_snapshot *s)
@@ -476,7 +649,7 @@ void watch_metrics_handle(struct watch_metrics *m, const struct pollfd *fds, siz
 		}
 		for (size_t i = 0; i < m->count; i++)
 			if (m->clients[i]->fd == fds[k].fd) {
-				if (client_read(m->clients[i], s))
+				if (m->hook ? hook_read(m, m->clients[i]) : client_read(m->clients[i], s))
 					client_drop(m, i);
 				break;
 			}

@@ -8,285 +8,7 @@
  * stderr, GET /metrics, and how it exits on SIGTERM. Bounds are generous:
  * each wait is a deadline, not a sleep.
  */
-#include "cli-helpers.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/file.h>
-#include <sys/socket.h>
-
-#include "backends/backend.h"
-#include "backends/mock/mock.h"
-
-struct wt {
-	struct cli_tmp t;
-	struct cli_proc p;
-	bool running; /* a watcher we started that has not been reaped */
-	char specs[PATH_MAX]; /* t.dir/specs */
-};
-
-static int setup(void **state)
-{
-	struct wt *w = calloc(1, sizeof(*w));
-	if (!w)
-		return -1;
-	cli_tmp_make(&w->t);
-	cli_pathf(w->specs, "%s/specs", w->t.dir);
-	if (mkdir(w->specs, 0755) < 0)
-		return -1;
-	*state = w;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct wt *w = *state;
-	if (w->running) {
-		/* A test failed with the watcher still up: stop it (ours, by pid). */
-		kill(w->p.pid, SIGKILL);
-		waitpid(w->p.pid, NULL, 0);
-		unlink(w->p.out_path);
-		unlink(w->p.err_path);
-	}
-	cli_tmp_remove(&w->t);
-	free(w);
-	return 0;
-}
-
-/* ---- the watcher ---- */
-
-#define start_watch(w, ...) \
-	start_watch_((w), (const char *const[]){ "watch", __VA_ARGS__, NULL })
-static void wait_log_(struct wt *w, int64_t timeout_ms, const char *const *needles);
-
-/* Starts the watcher and waits for its first apply: `status` must not race
- * the run that creates (and migrates) the database. */
-static void start_watch_(struct wt *w, const char *const *args)
-{
-	cli_spawn(w->t.root, NULL, NULL, args, &w->p);
-	w->running = true;
-	wait_log_(w, 10000, (const char *const[]){ "msg=\"applied\"", "trigger=start", NULL });
-}
-
-/* What the watcher wrote to stderr so far. Caller frees. */
-static char *watch_log(struct wt *w)
-{
-	char *text = cli_read_file(w->p.err_path);
-	assert_non_null(text);
-	return text;
-}
-
-/* Fails the test unless the watcher is still running. */
-static void assert_watching(struct wt *w)
-{
-	int status;
-	if (waitpid(w->p.pid, &status, WNOHANG) == w->p.pid) {
-		w->running = false;
-		char *log = cli_read_file(w->p.err_path);
-		fail_msg("the watcher exited (status %d):\n%s", status, log ? log : "");
-	}
-}
-
-/* Waits for a log line with every needle. */
-#define wait_log(w, timeout_ms, ...) \
-	wait_log_((w), (timeout_ms), (const char *const[]){ __VA_ARGS__, NULL })
-static void wait_log_(struct wt *w, int64_t timeout_ms, const char *const *needles)
-{
-	int64_t end = cli_mono_ms() + timeout_ms;
-	for (;;) {
-		char *log = watch_log(w);
-		char *line = cli_find_line(log, needles);
-		if (line) {
-			free(line);
-			free(log);
-			return;
-		}
-		if (cli_mono_ms() > end) {
-			fail_msg("no log line with \"%s\"%s%s after %lld ms:\n%s", needles[0],
-				 needles[1] ? " and \"" : "", needles[1] ? needles[1] : "",
-				 (long long)timeout_ms, log);
-		}
-		free(log);
-		assert_watching(w);
-		cli_sleep_ms(100);
-	}
-}
-
-/* SIGTERM; asserts exit 0 within 3 s. Returns the log (caller frees). */
-static char *stop_watch(struct wt *w)
-{
-	int64_t t0 = cli_mono_ms();
-	assert_int_equal(kill(w->p.pid, SIGTERM), 0);
-	int status = 0;
-	pid_t r;
-	while ((r = waitpid(w->p.pid, &status, WNOHANG)) == 0 && cli_mono_ms() - t0 < 3000)
-		cli_sleep_ms(20);
-	if (r != w->p.pid) {
-		char *log = watch_log(w);
-		fail_msg("the watcher did not stop within 3 s of SIGTERM:\n%s", log);
-	}
-	w->running = false;
-	char *log = cli_read_file(w->p.err_path);
-	unlink(w->p.out_path);
-	unlink(w->p.err_path);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("the watcher ended with status 0x%x after SIGTERM:\n%s", status, log);
-	return log;
-}
-
-/* ---- what is running ---- */
-
-static int running_count(const char *root)
-{
-	cJSON *doc = cli_status_json(root, "demo");
-	int n = 0;
-	cJSON *r;
-	cJSON_ArrayForEach(r, cli_json_replicas(doc))
-	{
-		const char *st = cli_json_str(r, "state");
-		if (st && strcmp(st, "running") == 0)
-			n++;
-	}
-	cJSON_Delete(doc);
-	return n;
-}
-
-/* Waits until exactly want replicas of demo run (and no others are listed). */
-static void wait_running(struct wt *w, int want, int64_t timeout_ms)
-{
-	int64_t end = cli_mono_ms() + timeout_ms;
-	for (;;) {
-		cJSON *doc = cli_status_json(w->t.root, "demo");
-		int total = cli_json_count(doc, "demo");
-		cJSON_Delete(doc);
-		int n = running_count(w->t.root);
-		if (n == want && total == want)
-			return;
-		if (cli_mono_ms() > end) {
-			char *log = watch_log(w);
-			fail_msg("%d of %d replicas running after %lld ms, expected %d:\n%s", n, total,
-				 (long long)timeout_ms, want, log);
-		}
-		assert_watching(w);
-		cli_sleep_ms(100);
-	}
-}
-
-/* State and restart count of demo's web-rep-N. */
-static void replica_state(const char *root, int index, char *state, size_t size, int *restarts)
-{
-	cJSON *doc = cli_status_json(root, "demo");
-	cJSON *r = cli_json_replica(doc, "demo", "web", index);
-	const char *st = r ? cli_json_str(r, "state") : NULL;
-	snprintf(state, size, "%s", st ? st : "(none)");
-	cJSON *n = r ? cJSON_GetObjectItemCaseSensitive(r, "restarts") : NULL;
-	*restarts = cJSON_IsNumber(n) ? n->valueint : -1;
-	cJSON_Delete(doc);
-}
-
-/* Kills web-rep-N behind zlapply's back and waits until it runs again with
- * one more restart. Returns how long that took (ms). */
-static int64_t kill_and_wait_restart(struct wt *w, int index, int64_t timeout_ms)
-{
-	char state[32], id[64];
-	int before, after;
-	replica_state(w->t.root, index, state, sizeof(state), &before);
-	assert_string_equal(state, "running");
-	snprintf(id, sizeof(id), "zl-demo-web-%d", index);
-	struct zl_err zerr = ZL_ERR_INIT;
-	int64_t t0 = cli_mono_ms();
-	if (backend_mock_set_exit(w->t.root, id, 1, 0, &zerr) < 0)
-		fail_msg("backend_mock_set_exit: %s", zerr.msg);
-	for (;;) {
-		replica_state(w->t.root, index, state, sizeof(state), &after);
-		if (strcmp(state, "running") == 0 && after > before)
-			return cli_mono_ms() - t0;
-		if (cli_mono_ms() - t0 > timeout_ms) {
-			char *log = watch_log(w);
-			fail_msg("web-rep-%d is %s (restarts %d) %lld ms after it was killed:\n%s", index,
-				 state, after, (long long)timeout_ms, log);
-		}
-		assert_watching(w);
-		cli_sleep_ms(50);
-	}
-}
-
-/* ---- HTTP ---- */
-
-/* The port of the metrics endpoint, from the "watching" line. */
-static int metrics_port(struct wt *w)
-{
-	wait_log(w, 5000, "msg=\"watching\"", "metrics=127.0.0.1:");
-	char *log = watch_log(w);
-	char *at = strstr(log, "metrics=127.0.0.1:");
-	int port = atoi(at + strlen("metrics=127.0.0.1:"));
-	free(log);
-	assert_true(port > 0 && port < 65536);
-	return port;
-}
-
-static int connect_local(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		fail_msg("connect 127.0.0.1:%d: %s", port, strerror(errno));
-	struct timeval tv = { .tv_sec = 5 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-/* GET path; returns the whole response (status line, headers, body). */
-static char *http_get(int port, const char *path)
-{
-	int fd = connect_local(port);
-	char req[512];
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n",
-			 path);
-	assert_int_equal(write(fd, req, (size_t)n), n);
-	char *buf = calloc(1, 1 << 16);
-	size_t len = 0;
-	ssize_t r;
-	while (len < (1 << 16) - 1 && (r = read(fd, buf + len, (1 << 16) - 1 - len)) > 0)
-		len += (size_t)r;
-	close(fd);
-	return buf;
-}
-
-/* The value of the sample line that starts with `series ` (name + labels). */
-static double metric_value(const char *body, const char *series)
-{
-	size_t len = strlen(series);
-	for (const char *p = body; p && *p;) {
-		if (strncmp(p, series, len) == 0 && p[len] == ' ')
-			return strtod(p + len + 1, NULL);
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	fail_msg("no sample %s in:\n%s", series, body);
-	return -1;
-}
-
-/* ---- specs ---- */
-
-static void spec_path(struct wt *w, char out[PATH_MAX])
-{
-	cli_pathf(out, "%s/demo.yaml", w->specs);
-}
-
-/* Saves like an editor: a temporary file, then rename over the spec. */
-static void save_by_rename(struct wt *w, int replicas)
-{
-	char tmp[PATH_MAX], spec[PATH_MAX];
-	cli_pathf(tmp, "%s/.demo.yaml.swp", w->specs);
-	spec_path(w, spec);
-	cli_write_web_spec(tmp, "demo", replicas, NULL);
-	if (rename(tmp, spec) < 0)
-		fail_msg("rename: %s", strerror(errno));
-}
+#include "watch-helpers.h"
 
 /* ---- tests ---- */
 
@@ -602,6 +324,121 @@ static void test_watch_bad_usage(void **state)
 	free(err);
 }
 
+/* A spec whose web service restarts after a back-off of `delay`. */
+static void write_backoff_spec(const char *path, const char *delay)
+{
+	char text[512];
+	snprintf(text, sizeof(text),
+		 "version: v1\n"
+		 "deployment: demo\n"
+		 "services:\n"
+		 "  web:\n"
+		 "    image: {name: \"nginx:1.25\"}\n"
+		 "    restart_policy: {kind: always, delay: %s}\n"
+		 "    scale: {mode: fixed, replicas: 1}\n",
+		 delay);
+	cli_write_file(path, text);
+}
+
+/* Issue 18, item 3: with --interval 60s, a replica whose back-off ends is
+ * started again when it ends, not at the next resync (it waited up to
+ * 60 s: the tick lost the deadline once it had passed). */
+static void test_watch_restarts_when_backoff_ends(void **state)
+{
+	struct wt *w = *state;
+	char spec[PATH_MAX];
+	spec_path(w, spec);
+	write_backoff_spec(spec, "3s");
+	start_watch(w, "-f", spec, "--interval", "60s");
+	wait_running(w, 1, 10000);
+
+	/* The first restart after a crash is immediate; the second waits 3 s. */
+	kill_and_wait_restart(w, 1, 5000);
+	int64_t ms = kill_and_wait_restart(w, 1, 20000);
+	print_message("web-rep-1 restarted %lld ms after its second exit (back-off 3 s)\n",
+		      (long long)ms);
+	if (ms < 2900 || ms > 3000 + 1000)
+		fail_msg("restarted %lld ms after the exit; its back-off ended at 3000 ms", (long long)ms);
+	wait_log(w, 1000, "msg=\"applied\"", "trigger=\"back-off over\"", "actions=1");
+	free(stop_watch(w));
+}
+
+/* Issue 18, item 4: a replica killed or removed behind zlapply's back is
+ * drift: a log line, an event, a metric, and (without --no-heal) repaired. */
+static void test_watch_reports_and_repairs_drift(void **state)
+{
+	struct wt *w = *state;
+	char spec[PATH_MAX], gone[PATH_MAX];
+	spec_path(w, spec);
+	cli_write_web_spec(spec, "demo", 2, NULL);
+	start_watch(w, "-f", spec, "--interval", "1h", "--metrics", "127.0.0.1:0");
+	wait_running(w, 2, 10000);
+	int port = metrics_port(w);
+	/* The first apply of a spec is not drift. */
+	char *log = watch_log(w);
+	assert_false(cli_has_line_with(log, "msg=\"drift\""));
+	free(log);
+
+	kill_and_wait_restart(w, 1, 10000);
+	wait_log(w, 2000, "level=warn", "msg=\"drift\"", "deployment=demo", "replica=web-rep-1",
+		 "state=exited", "action=repair");
+
+	/* Removed by hand: the backend no longer knows it. */
+	unlink(cli_pathf(gone, "%s/mock/zl-demo-web-2", w->t.root));
+	wait_log(w, 5000, "msg=\"drift\"", "replica=web-rep-2", "action=repair");
+	wait_running(w, 2, 10000);
+
+	char *resp = http_get(port, "/metrics");
+	const char *body = strstr(resp, "\r\n\r\n");
+	assert_non_null(body);
+	assert_true(metric_value(body + 4, "zlapply_drift_total") == 2);
+	free(resp);
+	char *events = events_of_kind(w->t.root, "drift");
+	if (!strstr(events, "web-rep-1: web-rep-1 exited while the spec did not change; repaired") ||
+	    !strstr(events, "web-rep-2: web-rep-2 "))
+		fail_msg("drift events:\n%s", events);
+	free(events);
+	free(stop_watch(w));
+}
+
+/* --no-heal: drift is reported and left alone; a spec change still applies
+ * (and with it everything the spec says). */
+static void test_watch_no_heal(void **state)
+{
+	struct wt *w = *state;
+	char spec[PATH_MAX], st[32], id[64];
+	spec_path(w, spec);
+	cli_write_web_spec(spec, "demo", 2, NULL);
+	start_watch(w, "-f", spec, "--interval", "1s", "--no-heal");
+	wait_running(w, 2, 10000);
+
+	struct zl_err zerr = ZL_ERR_INIT;
+	snprintf(id, sizeof(id), "zl-demo-web-1");
+	if (backend_mock_set_exit(w->t.root, id, 1, 0, &zerr) < 0)
+		fail_msg("backend_mock_set_exit: %s", zerr.msg);
+	wait_log(w, 5000, "msg=\"drift\"", "replica=web-rep-1", "state=exited",
+		 "action=\"reported (--no-heal)\"");
+	/* Three resyncs later it is still exited, and reported once. */
+	cli_sleep_ms(3000);
+	int restarts;
+	replica_state(w->t.root, 1, st, sizeof(st), &restarts);
+	assert_string_equal(st, "exited");
+	char *log = watch_log(w);
+	size_t reports = 0;
+	for (const char *p = log; (p = strstr(p, "msg=\"drift\"")); p++)
+		reports++;
+	assert_int_equal(reports, 1);
+	free(log);
+	char *events = events_of_kind(w->t.root, "drift");
+	assert_non_null(strstr(events, "not repaired (--no-heal)"));
+	free(events);
+
+	/* A new spec is applied whole. */
+	cli_write_web_spec(spec, "demo", 3, NULL);
+	wait_running(w, 3, 10000);
+	free(stop_watch(w));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -613,6 +450,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_watch_waits_for_the_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_bad_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_stops_during_a_long_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_restarts_when_backoff_ends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_reports_and_repairs_drift, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_no_heal, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

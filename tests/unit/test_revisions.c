@@ -179,21 +179,21 @@ static void test_begin_records_changes_only(void **state)
 	struct revision_run run;
 
 	/* First apply: revision 1, nothing to go back to. */
-	assert_ok(revision_begin(db, shop, &d, NULL, 1000, &run, &err), err);
+	assert_ok(revision_begin(db, shop, &d, NULL, NULL, 1000, &run, &err), err);
 	assert_int_equal(run.number, 1);
 	assert_int_equal(run.restore_to, 0);
 	assert_ok(state_revision_set_status(db, "shop", 1, REVISION_APPLIED, NULL, &err), err);
 	/* The same again: a no-op, no revision. */
-	assert_ok(revision_begin(db, shop, &d, NULL, 2000, &run, &err), err);
+	assert_ok(revision_begin(db, shop, &d, NULL, NULL, 2000, &run, &err), err);
 	assert_int_equal(run.number, 0);
 	/* A change: revision 2, which would go back to 1. */
 	d.services[0].replicas = 5;
-	assert_ok(revision_begin(db, shop, &d, NULL, 3000, &run, &err), err);
+	assert_ok(revision_begin(db, shop, &d, NULL, NULL, 3000, &run, &err), err);
 	assert_int_equal(run.number, 2);
 	assert_int_equal(run.restore_to, 1);
 	assert_ok(state_revision_set_status(db, "shop", 2, REVISION_STOPPED, "not ready", &err), err);
 	/* The same spec after it stopped: revision 2 again, applying. */
-	assert_ok(revision_begin(db, shop, &d, NULL, 4000, &run, &err), err);
+	assert_ok(revision_begin(db, shop, &d, NULL, NULL, 4000, &run, &err), err);
 	assert_int_equal(run.number, 2);
 	assert_int_equal(run.restore_to, 1);
 	struct state_revision r;
@@ -208,7 +208,7 @@ static void test_begin_records_changes_only(void **state)
 	/* A rollback: a new revision naming what it restores and its source. */
 	d.services[0].replicas = 2;
 	struct revision_origin origin = { .cause = "rollback", .source = "revision 1", .restores = 1 };
-	assert_ok(revision_begin(db, shop, &d, &origin, 5000, &run, &err), err);
+	assert_ok(revision_begin(db, shop, &d, &origin, NULL, 5000, &run, &err), err);
 	assert_int_equal(run.number, 3);
 	assert_ok(state_revision_get(db, "shop", 3, &r, &found, &err), err);
 	assert_int_equal(r.restores, 1);
@@ -216,12 +216,22 @@ static void test_begin_records_changes_only(void **state)
 	assert_string_equal(r.cause, "rollback");
 	state_revision_clear(&r);
 	/* Finishing an interrupted one records nothing new. */
+	/* A plain apply from somewhere else than a file (watch --git) records
+	 * where: the commit. */
+	d.services[0].replicas = 7;
+	assert_ok(revision_begin(db, shop, &d, NULL, "git file:///srv/repo@0123abcd", 5500, &run, &err), err);
+	assert_int_equal(run.number, 4);
+	assert_ok(state_revision_get(db, "shop", 4, &r, &found, &err), err);
+	assert_string_equal(r.source, "git file:///srv/repo@0123abcd");
+	assert_string_equal(r.cause, "apply");
+	state_revision_clear(&r);
+	d.services[0].replicas = 2;
 	struct revision_origin finish = { .restores = 1, .number = 3 };
-	assert_ok(revision_begin(db, shop, &d, &finish, 6000, &run, &err), err);
+	assert_ok(revision_begin(db, shop, &d, &finish, NULL, 6000, &run, &err), err);
 	assert_int_equal(run.number, 3);
 	struct state_revisions list;
 	assert_ok(state_revisions_load(db, "shop", &list, &err), err);
-	assert_int_equal(list.count, 3);
+	assert_int_equal(list.count, 4);
 	state_revisions_free(&list);
 	/* A rollback whose image is gone changes nothing. */
 	d.services[1].image_error = strdup("manifest unknown");
@@ -235,26 +245,26 @@ static void test_begin_records_changes_only(void **state)
 	 * same revision is tried again, no new one. */
 	const struct spec_deployment *blog = &set.deployments[1];
 	desired_of(blog, &d);
-	assert_ok(revision_begin(db, blog, &d, NULL, 1000, &run, &err), err);
+	assert_ok(revision_begin(db, blog, &d, NULL, NULL, 1000, &run, &err), err);
 	assert_int_equal(run.number, 1);
 	assert_ok(state_revision_set_status(db, "blog", 1, REVISION_APPLIED, NULL, &err), err);
 	d.services[0].replicas = 3;
-	assert_ok(revision_begin(db, blog, &d, NULL, 2000, &run, &err), err);
+	assert_ok(revision_begin(db, blog, &d, NULL, NULL, 2000, &run, &err), err);
 	assert_int_equal(run.number, 2);
 	assert_ok(state_revision_set_status(db, "blog", 2, REVISION_ROLLED_BACK, "not ready", &err), err);
 	d.services[0].replicas = 1;
 	struct revision_origin automatic = { .cause = "automatic rollback", .source = "revision 1",
 					     .restores = 1 };
-	assert_ok(revision_begin(db, blog, &d, &automatic, 3000, &run, &err), err);
+	assert_ok(revision_begin(db, blog, &d, &automatic, NULL, 3000, &run, &err), err);
 	assert_int_equal(run.number, 3);
 	assert_ok(state_revision_set_status(db, "blog", 3, REVISION_APPLIED, NULL, &err), err);
 	d.services[0].replicas = 3;
-	assert_ok(revision_begin(db, blog, &d, NULL, 4000, &run, &err), err);
+	assert_ok(revision_begin(db, blog, &d, NULL, NULL, 4000, &run, &err), err);
 	assert_int_equal(run.number, 2);
 	assert_int_equal(run.restore_to, 1);
 	/* Rolled back again: its rollback asks what revision 3 asks, no new one. */
 	d.services[0].replicas = 1;
-	assert_ok(revision_begin(db, blog, &d, &automatic, 5000, &run, &err), err);
+	assert_ok(revision_begin(db, blog, &d, &automatic, NULL, 5000, &run, &err), err);
 	assert_int_equal(run.number, 0);
 	assert_ok(state_revisions_load(db, "blog", &list, &err), err);
 	assert_int_equal(list.count, 3);
