@@ -130,6 +130,25 @@ static inline void cli_tmp_remove(struct cli_tmp *t)
 	t->dir[0] = '\0';
 }
 
+/* cmocka fixtures: a fresh cli_tmp per test, removed after it. */
+static inline int cli_tmp_setup(void **state)
+{
+	struct cli_tmp *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	cli_tmp_make(t);
+	*state = t;
+	return 0;
+}
+
+static inline int cli_tmp_teardown(void **state)
+{
+	struct cli_tmp *t = *state;
+	cli_tmp_remove(t);
+	free(t);
+	return 0;
+}
+
 /* t->dir/NAME into out. */
 static inline char *cli_path(const struct cli_tmp *t, const char *name, char out[PATH_MAX])
 {

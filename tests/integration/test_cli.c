@@ -13,26 +13,6 @@
 #include <glob.h>
 #include <sys/mount.h>
 
-/* ---- per-test setup ---- */
-
-static int setup(void **state)
-{
-	struct cli_tmp *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	cli_tmp_make(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct cli_tmp *t = *state;
-	cli_tmp_remove(t);
-	free(t);
-	return 0;
-}
-
 /* Applies a web spec (deployment, replicas, greeting) written to t->dir/file
  * and asserts exit 0. Returns the path in out. */
 static char *apply_web(const struct cli_tmp *t, const char *file, const char *deployment,
@@ -1569,7 +1549,7 @@ static int teardown_mounts(void **state)
 	char path[PATH_MAX];
 	umount2(cli_pathf(path, "%s/ro", t->dir), MNT_DETACH);
 	umount2(cli_pathf(path, "%s/disk", t->dir), MNT_DETACH);
-	return teardown(state);
+	return cli_tmp_teardown(state);
 }
 
 /* status writes nothing: it works on a full disk and on a read-only mount. */
@@ -2131,35 +2111,35 @@ static void test_test_subnets_outside_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_apply_three_replicas, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status_empty_root, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reapply_changes_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scale_up_and_down, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_env_change_diff_dry_run_apply, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dry_run_on_empty_root, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dropped_service_and_other_deployment, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_directory_and_multi_document, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_validate_fixture, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_validate_examples, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spec_fixtures, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_root_and_backend_from_environment, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_failing_replica, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_exited_replica_restarts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crash_loop_backoff_in_status, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_jobs_cron_and_run, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_version_and_help, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_applies, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status_unknown_deployment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status_on_full_disk, setup, teardown_mounts),
-		cmocka_unit_test_setup_teardown(test_logs_follow_tail_0, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_depends_chain_linear, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_test_subnets_outside_default, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_three_replicas, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_status_empty_root, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_reapply_changes_nothing, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_scale_up_and_down, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_env_change_diff_dry_run_apply, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_on_empty_root, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_dropped_service_and_other_deployment, cli_tmp_setup,
+						cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_delete, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_stdin, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_directory_and_multi_document, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_validate_fixture, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_validate_examples, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_spec_fixtures, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_root_and_backend_from_environment, cli_tmp_setup,
+						cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_failing_replica, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_exited_replica_restarts, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_crash_loop_backoff_in_status, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_jobs_cron_and_run, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_version_and_help, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_applies, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_status_unknown_deployment, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_status_on_full_disk, cli_tmp_setup, teardown_mounts),
+		cmocka_unit_test_setup_teardown(test_logs_follow_tail_0, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_depends_chain_linear, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_test_subnets_outside_default, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_input, cli_tmp_setup, cli_tmp_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

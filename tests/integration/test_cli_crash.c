@@ -12,24 +12,6 @@
 
 #define REPLICAS 10
 
-static int setup(void **state)
-{
-	struct cli_tmp *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	cli_tmp_make(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct cli_tmp *t = *state;
-	cli_tmp_remove(t);
-	free(t);
-	return 0;
-}
-
 /* Everything that must hold after a recovering apply. */
 static void check_converged(const char *root)
 {
@@ -229,8 +211,8 @@ static void test_kill_mid_recreate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_kill_mid_apply, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kill_mid_recreate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_mid_apply, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_kill_mid_recreate, cli_tmp_setup, cli_tmp_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

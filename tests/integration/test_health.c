@@ -23,24 +23,6 @@
 
 #include "common/common.h"
 
-static int setup(void **state)
-{
-	struct cli_tmp *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	cli_tmp_make(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct cli_tmp *t = *state;
-	cli_tmp_remove(t);
-	free(t);
-	return 0;
-}
-
 static char *write_spec(const struct cli_tmp *t, const char *name, const char *text,
 			char path[PATH_MAX])
 {
@@ -743,27 +725,27 @@ static void test_oci_command_probes_fail_and_hang(void **state)
 int main(void)
 {
 	const struct CMUnitTest mock_tests[] = {
-		cmocka_unit_test_setup_teardown(test_depends_order_waits_for_healthy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_depends_timeout_fail, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_depends_timeout_warn_and_continue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_depends_wait_bounded_by_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_depends_started_does_not_wait_for_health, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_wait_timeout_exit_3, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wait_ready_exit_0, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hanging_http_probe_is_bounded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollout_stops_at_a_replica_that_is_not_ready, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_init_run_with_env_and_failure_policies, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_init_backoff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_init_wait_tcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depends_order_waits_for_healthy, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_depends_timeout_fail, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_depends_timeout_warn_and_continue, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_depends_wait_bounded_by_timeout, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_depends_started_does_not_wait_for_health, cli_tmp_setup,
+						cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_wait_timeout_exit_3, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_wait_ready_exit_0, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_hanging_http_probe_is_bounded, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_rollout_stops_at_a_replica_that_is_not_ready, cli_tmp_setup,
+						cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_init_run_with_env_and_failure_policies, cli_tmp_setup,
+						cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_init_backoff, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_init_wait_tcp, cli_tmp_setup, cli_tmp_teardown),
 	};
 	const struct CMUnitTest oci_tests[] = {
-		cmocka_unit_test_setup_teardown(test_oci_failing_tcp_probe_restarts_replica, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_oci_http_probe_healthy_and_wait, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oci_command_probes_fail_and_hang, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oci_failing_tcp_probe_restarts_replica, cli_tmp_setup,
+						cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_oci_http_probe_healthy_and_wait, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_oci_command_probes_fail_and_hang, cli_tmp_setup, cli_tmp_teardown),
 	};
 	int failed = cmocka_run_group_tests_name("health (mock)", mock_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("health (oci)", oci_tests, oci_group_setup,

@@ -24,24 +24,6 @@
 
 #define GOLDEN_DIR "tests/fixtures/render/golden"
 
-static int setup(void **state)
-{
-	struct cli_tmp *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	cli_tmp_make(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct cli_tmp *t = *state;
-	cli_tmp_remove(t);
-	free(t);
-	return 0;
-}
-
 /* ---- YAML -> cJSON (every scalar a string), for looking things up ---- */
 
 static cJSON *yaml_node(yaml_parser_t *p, yaml_event_t *first)
@@ -642,14 +624,14 @@ int main(void)
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_goldens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_every_valid_spec_renders, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_strict_refuses_and_writes_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_names_made_valid_and_said, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_output_dir_one_file_per_object, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_values_only_when_asked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip_examples, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_goldens, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_every_valid_spec_renders, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_strict_refuses_and_writes_nothing, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_names_made_valid_and_said, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_output_dir_one_file_per_object, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_values_only_when_asked, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_usage_errors, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_examples, cli_tmp_setup, cli_tmp_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,26 +18,6 @@
 
 #include <pty.h>
 
-/* ---- per-test setup ---- */
-
-static int setup(void **state)
-{
-	struct cli_tmp *t = calloc(1, sizeof(*t));
-	if (!t)
-		return -1;
-	cli_tmp_make(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct cli_tmp *t = *state;
-	cli_tmp_remove(t);
-	free(t);
-	return 0;
-}
-
 /* ---- running other programs ---- */
 
 /* Runs argv (argv[0] found in PATH) with ZLAPPLY=<the binary> in its
@@ -992,19 +972,19 @@ static void test_kill_and_run_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_bash_completion_loads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bash_completes_verbs_flags_values, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bash_completes_every_verb, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_completes_deployment_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zsh_and_fish_parse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zsh_completes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_man_pages_render, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_color, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_diff_exit_code, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_apply_json_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kill_and_run_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bash_completion_loads, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_bash_completes_verbs_flags_values, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_bash_completes_every_verb, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_completes_deployment_names, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_zsh_and_fish_parse, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_zsh_completes, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_man_pages_render, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_color, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_diff_exit_code, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_plan_json, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_apply_json_failure, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_other_json, cli_tmp_setup, cli_tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_kill_and_run_json, cli_tmp_setup, cli_tmp_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
