@@ -25,6 +25,7 @@ struct gitsrc {
 	char *repo_dir; /* dir/repo.git */
 	git_repository *repo;
 	int cred_tries; /* credential callbacks of the fetch in progress */
+	const char *offered; /* the credential offered last ("--git-ssh-key"), for the message */
 	char *cb_error; /* why a callback refused (host key), for the message */
 };
 
@@ -245,17 +246,20 @@ static int on_credentials(git_credential **out, const char *url, const char *url
 	if (g->cred_tries++ > 0) {
 		/* libgit2 asks again after a refusal: the same answer would loop. */
 		free(g->cb_error);
-		g->cb_error = zl_xstrdup("the server refused the credentials");
+		g->cb_error = zl_xasprintf("the server refused the credentials (%s)", g->offered);
 		return GIT_EUSER;
 	}
 	if (allowed & GIT_CREDENTIAL_SSH_KEY) {
 		const char *user = url_user ? url_user : "git";
+		g->offered = g->o->ssh_key_file ? "the key of --git-ssh-key" : "the keys of ssh-agent";
 		if (g->o->ssh_key_file)
 			return git_credential_ssh_key_new(out, user, NULL, g->o->ssh_key_file, NULL);
 		return git_credential_ssh_key_from_agent(out, user);
 	}
-	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && g->o->token_file)
+	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && g->o->token_file) {
+		g->offered = "the token of --git-token-file";
 		return token_credential(out, g, url_user);
+	}
 	free(g->cb_error);
 	g->cb_error = zl_xstrdup("the server asks for credentials; give --git-ssh-key or --git-token-file");
 	return GIT_EUSER;
@@ -338,7 +342,7 @@ static int fetch_once(struct gitsrc *g, char commit[41], bool *own, struct zl_er
 	}
 	if (git_remote_fetch(remote, &refspecs, &fo, "zlapply watch: fetch") < 0) {
 		if (g->cb_error)
-			zl_err_set(err, ZL_ERR_FAIL, 0, "%s", g->cb_error);
+			zl_err_set(err, ZL_ERR_FAIL, 0, "fetch %s: %s", g->o->url, g->cb_error);
 		else
 			git_fail_url(err, "fetch", g->o->url);
 		goto out;

@@ -12,7 +12,8 @@
  *   - the webhook signatures GitHub and Gitea send (HMAC-SHA256 of the raw
  *     body with a shared secret).
  * Credentials (an SSH key, an HTTPS token) are read from files given by
- * path; none is ever put into a message. */
+ * path; none is ever put into a message. A refused credential ends the
+ * fetch ("the server refused the credentials (the key of --git-ssh-key)"). */
 #ifndef ZL_GIT_H
 #define ZL_GIT_H
 
