@@ -34,7 +34,7 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_SINCE, OPT_NO_STREAM /* observe: events --since, stats --no-stream */,
        OPT_NO_ROLLBACK, OPT_ROLLBACK_TO /* history and rollback */,
        OPT_NO_HEAL, OPT_GIT, OPT_BRANCH, OPT_GIT_PATH, OPT_WEBHOOK, OPT_WEBHOOK_SECRET,
-       OPT_GIT_SSH_KEY, OPT_GIT_TOKEN, OPT_GIT_HOST_KEY /* gitops: watch */ };
+       OPT_GIT_SSH_KEY, OPT_GIT_TOKEN, OPT_GIT_HOST_KEY, OPT_GIT_CA_FILE /* gitops: watch */ };
 
 /* shell: verbs that print data take -o json; verbs that print a table or a
  * plan take --color. */
@@ -125,6 +125,8 @@ static const struct flag flags[] = {
 	  "FILE", "--git https://: a file holding an access token (or USER:TOKEN)" },
 	{ { "git-host-key", required_argument, NULL, OPT_GIT_HOST_KEY }, V(CLI_WATCH),
 	  "SHA256:FP", "--git ssh://: accept only this host key fingerprint (ssh-keygen -lf)" },
+	{ { "git-ca-file", required_argument, NULL, OPT_GIT_CA_FILE }, V(CLI_WATCH),
+	  "FILE", "--git https://: also trust the CA certificates in this PEM file" },
 	/* health: --wait [--timeout D] */
 	{ { "wait", no_argument, NULL, OPT_WAIT }, V(CLI_APPLY),
 	  NULL, "after the apply, wait until every replica is ready (exit 3 on timeout)" },
@@ -451,6 +453,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_GIT_SSH_KEY: o->git.ssh_key_file = optarg; break;
 		case OPT_GIT_TOKEN: o->git.token_file = optarg; break;
 		case OPT_GIT_HOST_KEY: o->git.host_key = optarg; break;
+		case OPT_GIT_CA_FILE: o->git.ca_file = optarg; break;
 		case OPT_FIX: o->fix = true; break;
 		case OPT_SPEC_ONLY: o->spec_only = true; break;
 		case OPT_KEEP_LAYER_BLOBS: o->keep_layer_blobs = true; break;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #define SPEC_FILE_MAX (16u << 20) /* what the loader reads of one file at most */
+#define SYSTEM_CA_DIR "/etc/ssl/certs"
 
 struct gitsrc {
 	const struct gitsrc_opts *o;
@@ -110,7 +111,8 @@ int gitsrc_opts_check(const struct gitsrc_opts *o, struct zl_err *err)
 		return zl_invalid(err, "--git-host-key: expected SHA256:<base64> as ssh-keygen -lf prints it, "
 				  "got \"%s\"", o->host_key);
 	if (file_readable("--git-ssh-key", o->ssh_key_file, err) < 0 ||
-	    file_readable("--git-token-file", o->token_file, err) < 0)
+	    file_readable("--git-token-file", o->token_file, err) < 0 ||
+	    file_readable("--git-ca-file", o->ca_file, err) < 0)
 		return -1;
 	return 0;
 }
@@ -156,6 +158,22 @@ static int repo_renew(struct gitsrc *g, const char *why, char **note, struct zl_
 	return repo_init(g, err) < 0 ? -1 : repo_isolate(g, err);
 }
 
+/* --git-ca-file: libgit2 (mbedTLS in Debian) takes one file and one
+ * directory of CA certificates, and they replace its default (the system
+ * bundle); the system's directory keeps those trusted too. The setting is
+ * libgit2's, for the whole process: one watcher has one repository. */
+static int trust_ca_file(const char *ca_file, struct zl_err *err)
+{
+	struct stat st;
+	const char *system_dir = stat(SYSTEM_CA_DIR, &st) == 0 && S_ISDIR(st.st_mode) ? SYSTEM_CA_DIR
+										     : NULL;
+	if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_file, system_dir) < 0) {
+		_cleanup_free_ char *what = zl_xasprintf("--git-ca-file %s", ca_file);
+		return git_fail(err, what);
+	}
+	return 0;
+}
+
 int gitsrc_open(const struct gitsrc_opts *o, const char *root, struct gitsrc **out, char **note,
 		struct zl_err *err)
 {
@@ -163,6 +181,10 @@ int gitsrc_open(const struct gitsrc_opts *o, const char *root, struct gitsrc **o
 	*note = NULL;
 	if (git_libgit2_init() < 0)
 		return git_fail(err, "libgit2");
+	if (o->ca_file && trust_ca_file(o->ca_file, err) < 0) {
+		git_libgit2_shutdown();
+		return -1;
+	}
 	struct gitsrc *g = zl_xcalloc(1, sizeof(*g));
 	g->o = o;
 	g->branch = o->branch ? o->branch : "main";
@@ -340,11 +362,17 @@ static int fetch_once(struct gitsrc *g, char commit[41], bool *own, struct zl_er
 		git_fail_url(err, "--git", g->o->url);
 		goto out;
 	}
-	if (git_remote_fetch(remote, &refspecs, &fo, "zlapply watch: fetch") < 0) {
+	int r = git_remote_fetch(remote, &refspecs, &fo, "zlapply watch: fetch");
+	if (r < 0) {
+		const git_error *e = git_error_last();
+		bool untrusted = (r == GIT_ECERTIFICATE || (e && e->klass == GIT_ERROR_SSL)) &&
+				 strncmp(g->o->url, "https://", 8) == 0;
 		if (g->cb_error)
 			zl_err_set(err, ZL_ERR_FAIL, 0, "fetch %s: %s", g->o->url, g->cb_error);
 		else
-			git_fail_url(err, "fetch", g->o->url);
+			zl_err_set(err, ZL_ERR_FAIL, 0, "fetch %s: %s%s", g->o->url,
+				   e && e->message ? e->message : "unknown libgit2 error",
+				   untrusted ? " (a private server? trust its CA with --git-ca-file)" : "");
 		goto out;
 	}
 	/* What the remote advertised is the truth: a branch deleted there is

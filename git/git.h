@@ -29,6 +29,8 @@ struct gitsrc_opts {
 	const char *token_file;   /* "TOKEN" or "USER:TOKEN" on its first line */
 	const char *host_key;     /* "SHA256:<base64>" the SSH server must show; NULL =
 				   * ~/.ssh/known_hosts (libgit2's check) */
+	const char *ca_file;      /* https://: PEM CA certificates trusted besides the
+				   * system's (/etc/ssl/certs); NULL = the system's only */
 	/* Raised (by a signal handler) to abandon a fetch in progress. */
 	const volatile sig_atomic_t *cancel;
 };

@@ -152,6 +152,7 @@ struct watch_git_opts {
 	const char *path;    /* directory of the specs in the repository; NULL = its top */
 	const char *ssh_key_file, *token_file;
 	const char *host_key; /* "SHA256:..." pinned SSH host key; NULL = ~/.ssh/known_hosts */
+	const char *ca_file;  /* https://: CA certificates trusted besides the system's; NULL none */
 	const char *webhook;  /* "HOST:PORT" of the webhook listener; NULL = none */
 	const char *webhook_secret_file;
 };

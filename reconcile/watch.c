@@ -1052,7 +1052,8 @@ static int watch_opts_check(const struct watch_opts *o, struct zl_err *err)
 		return zl_invalid(err, "watch needs -f FILE|DIR or --git URL");
 	const char *git_only = g->branch ? "--branch" : g->path ? "--path" : g->webhook ? "--webhook"
 		: g->webhook_secret_file ? "--webhook-secret-file" : g->ssh_key_file ? "--git-ssh-key"
-		: g->token_file ? "--git-token-file" : g->host_key ? "--git-host-key" : NULL;
+		: g->token_file ? "--git-token-file" : g->host_key ? "--git-host-key"
+		: g->ca_file ? "--git-ca-file" : NULL;
 	if (!g->url && git_only)
 		return zl_invalid(err, "%s goes with --git URL", git_only);
 	return 0;

@@ -61,7 +61,7 @@ int watch_git_open(const struct watch_git_opts *opts, const char *root,
 	g->o = (struct gitsrc_opts){
 		.url = opts->url, .branch = opts->branch, .path = opts->path,
 		.ssh_key_file = opts->ssh_key_file, .token_file = opts->token_file,
-		.host_key = opts->host_key, .cancel = cancel,
+		.host_key = opts->host_key, .ca_file = opts->ca_file, .cancel = cancel,
 	};
 	if (gitsrc_opts_check(&g->o, err) < 0)
 		goto fail;
