@@ -8,87 +8,13 @@
  * symlink out of the tree. It checks what a user sees: `status` (replicas
  * and its "source: git URL@COMMIT" line), the watcher's log lines, events,
  * GET /metrics, and the webhook's answers to good and bad signatures. */
-#include "watch-helpers.h"
+#include "git-helpers.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-struct repo {
-	char bare[PATH_MAX], work[PATH_MAX];
-	pid_t daemon; /* git daemon serving bare's directory; 0 none */
-	int port;
-};
-
 /* The daemon of the test in progress, stopped by teardown when it fails. */
 static pid_t running_daemon;
-
-/* ---- git ---- */
-
-/* Runs git with args in dir; fails the test unless it exits 0. Returns
- * its output (caller frees). */
-#define git(dir, ...) git_((dir), (const char *const[]){ __VA_ARGS__, NULL })
-static char *git_(const char *dir, const char *const *args)
-{
-	const char *argv[32] = { "/usr/bin/git", "-C", dir, "-c", "user.name=test", "-c",
-				 "user.email=test@example.invalid", "-c", "init.defaultBranch=main" };
-	size_t n = 9;
-	for (size_t i = 0; args[i] && n < 31; i++)
-		argv[n++] = args[i];
-	struct zl_buf out = { 0 };
-	struct zl_err err = ZL_ERR_INIT;
-	int code = -1;
-	if (zl_run(argv, -1, &out, &code, &err) < 0 || code != 0)
-		fail_msg("git %s %s: exit %d %s\n%s", args[0], args[1] ? args[1] : "", code, err.msg,
-			 out.data ? out.data : "");
-	return zl_buf_steal(&out);
-}
-
-static void repo_make(struct wt *w, struct repo *r)
-{
-	memset(r, 0, sizeof(*r));
-	cli_pathf(r->bare, "%s/srv/app.git", w->t.dir);
-	cli_pathf(r->work, "%s/work", w->t.dir);
-	char srv[PATH_MAX];
-	cli_pathf(srv, "%s/srv", w->t.dir);
-	assert_int_equal(mkdir(srv, 0755), 0);
-	assert_int_equal(mkdir(r->work, 0755), 0);
-	free(git(srv, "init", "-q", "--bare", "-b", "main", r->bare));
-	free(git(r->work, "init", "-q", "-b", "main"));
-	free(git(r->work, "remote", "add", "origin", r->bare));
-}
-
-/* Writes deploy/demo.yaml (replicas, greeting) or text when given, commits
- * and pushes. Returns the commit id (caller frees). */
-static char *commit_spec(struct repo *r, int replicas, const char *greeting, const char *text,
-			 const char *message)
-{
-	char dir[PATH_MAX], path[PATH_MAX];
-	cli_pathf(dir, "%s/deploy", r->work);
-	mkdir(dir, 0755);
-	cli_pathf(path, "%s/demo.yaml", dir);
-	if (text)
-		cli_write_file(path, text);
-	else
-		cli_write_web_spec(path, "demo", replicas, greeting);
-	free(git(r->work, "add", "-A"));
-	free(git(r->work, "commit", "-q", "-m", message));
-	free(git(r->work, "push", "-q", "-f", "origin", "HEAD:main"));
-	char *id = git(r->work, "rev-parse", "HEAD");
-	id[strcspn(id, "\n")] = '\0';
-	return id;
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(sa);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
 
 /* Serves the bare repository's directory on 127.0.0.1 (git://). */
 static void daemon_start(struct wt *w, struct repo *r)
@@ -110,19 +36,7 @@ static void daemon_start(struct wt *w, struct repo *r)
 		_exit(127);
 	}
 	r->daemon = running_daemon = pid;
-	int64_t end = cli_mono_ms() + 5000;
-	for (;;) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)r->port) };
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		close(fd);
-		if (ok == 0)
-			return;
-		if (cli_mono_ms() > end)
-			fail_msg("git daemon did not listen on 127.0.0.1:%d", r->port);
-		cli_sleep_ms(50);
-	}
+	wait_listening(r->port, "git daemon", &running_daemon, NULL);
 }
 
 static void daemon_stop(struct repo *r)
@@ -142,40 +56,6 @@ static int git_teardown(void **state)
 		running_daemon = 0;
 	}
 	return teardown(state);
-}
-
-/* ---- looking ---- */
-
-static char *status_text(struct wt *w)
-{
-	char *out = NULL, *err = NULL;
-	int code = run_zlapply(w->t.root, NULL, &out, &err, "status");
-	assert_exit(code, 0, out, err);
-	free(err);
-	return out;
-}
-
-/* Waits until status says the source is URL@commit. */
-static void wait_source(struct wt *w, const char *url, const char *commit)
-{
-	char want[PATH_MAX + 64];
-	snprintf(want, sizeof(want), "source: git %s@%s\n", url, commit);
-	int64_t end = cli_mono_ms() + 10000;
-	for (;;) {
-		char *out = status_text(w);
-		bool ok = strstr(out, want) != NULL;
-		if (ok) {
-			free(out);
-			return;
-		}
-		if (cli_mono_ms() > end) {
-			char *log = watch_log(w);
-			fail_msg("status has no \"%s\":\n%s\nlog:\n%s", want, out, log);
-		}
-		free(out);
-		assert_watching(w);
-		cli_sleep_ms(100);
-	}
 }
 
 static double metric_now(int port, const char *series)
@@ -500,6 +380,8 @@ static void test_git_bad_input(void **state)
 		{ { "watch", "--git", "URL", "--webhook", "127.0.0.1:0" }, "--webhook-secret-file" },
 		{ { "watch", "--git", "URL", "--git-token-file", "/nonexistent/token" }, "--git-token-file" },
 		{ { "watch", "--git", "URL", "--git-host-key", "abc" }, "SHA256:" },
+		{ { "watch", "--git", "URL", "--git-ca-file", "/nonexistent/ca.pem" }, "--git-ca-file" },
+		{ { "watch", "-f", "SPECS", "--git-ca-file", "SECRET" }, "--git-ca-file goes with --git" },
 		{ { "watch", "-f", "SPECS", "--branch", "main" }, "--branch goes with --git" },
 		{ { "watch", "--git", "URL", "--webhook", "nowhere", "--webhook-secret-file", "SECRET" }, "HOST:PORT" },
 		{ { "watch", "--git", "URL", "--webhook", "127.0.0.1:0", "--webhook-secret-file", "EMPTY" }, "expected a secret" },
