@@ -364,15 +364,20 @@ static int fetch_once(struct gitsrc *g, char commit[41], bool *own, struct zl_er
 	}
 	int r = git_remote_fetch(remote, &refspecs, &fo, "zlapply watch: fetch");
 	if (r < 0) {
+		/* A certificate libgit2 refused (nothing pinned, or https://):
+		 * say what would make it trusted. */
 		const git_error *e = git_error_last();
-		bool untrusted = (r == GIT_ECERTIFICATE || (e && e->klass == GIT_ERROR_SSL)) &&
-				 strncmp(g->o->url, "https://", 8) == 0;
+		const char *hint = "";
+		if (e && e->klass == GIT_ERROR_SSL && strncmp(g->o->url, "https://", 8) == 0)
+			hint = " (a private server? trust its CA with --git-ca-file)";
+		else if (e && e->klass == GIT_ERROR_SSH && r == GIT_ECERTIFICATE)
+			hint = " (not in ~/.ssh/known_hosts, or another key there: add it, or pin it with "
+			       "--git-host-key)";
 		if (g->cb_error)
 			zl_err_set(err, ZL_ERR_FAIL, 0, "fetch %s: %s", g->o->url, g->cb_error);
 		else
 			zl_err_set(err, ZL_ERR_FAIL, 0, "fetch %s: %s%s", g->o->url,
-				   e && e->message ? e->message : "unknown libgit2 error",
-				   untrusted ? " (a private server? trust its CA with --git-ca-file)" : "");
+				   e && e->message ? e->message : "unknown libgit2 error", hint);
 		goto out;
 	}
 	/* What the remote advertised is the truth: a branch deleted there is

@@ -234,6 +234,7 @@ static void sshd_start(struct wt *w, struct ssh *s)
 	if (zl_run(check, -1, &out, &code, &err) < 0)
 		fail_msg("%s -t: %s", SSHD, err.msg);
 	if (code != 0 && out.data && strstr(out.data, "rivilege separation")) {
+		out.data[strcspn(out.data, "\n")] = '\0';
 		print_message("sshd cannot run here (%s): skipped\n", out.data);
 		zl_buf_free(&out);
 		skip();
@@ -272,7 +273,8 @@ static void test_git_ssh(void **state)
 	assert_refused(w,
 		       (const char *const[]){ "watch", "--git", url, "--path", "deploy", "--git-ssh-key",
 					      s.key, "--interval", "1h", NULL },
-		       "unknown remote ssh hostkey");
+		       "unknown remote ssh hostkey (not in ~/.ssh/known_hosts, or another key there: add "
+		       "it, or pin it with --git-host-key)");
 	/* A key the server does not know. */
 	assert_refused(w,
 		       (const char *const[]){ "watch", "--git", url, "--path", "deploy", "--git-ssh-key",
