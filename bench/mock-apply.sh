@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: a spec of 1,000 services x 2 replicas on the mock backend.
+# Benchmark: a spec of 1,000 services x 2 replicas on the mock backend
+# (BENCH_SERVICES=N for N services: the curve at 500/1000/2500/5000).
 # Measures the cold apply (2,000 creates), the no-op apply (median of runs)
 # and the peak RSS of each. Usage: bench/mock-apply.sh [BUILD_DIR] [RUNS]
 # env: BENCH_CALLGRIND=1 also counts the instructions of one more no-op
@@ -10,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-15}
+services=${BENCH_SERVICES:-1000}
 zl=$build/cli/zlapply
 [ -x "$zl" ] || { echo "bench: build first (scripts/build $build)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time missing (scripts/setup)" >&2; exit 1; }
@@ -21,7 +23,7 @@ spec=$work/big.yaml
   echo "version: v1"
   echo "deployment: bench"
   echo "services:"
-  for i in $(seq 1 1000); do
+  for i in $(seq 1 "$services"); do
     cat <<YAML
   svc-$i:
     image: { name: "registry.example/bench/app:1.$i" }
@@ -51,7 +53,7 @@ noop_rss=$(cut -d' ' -f2 "$work/noop" | sort -n | tail -1)
 replicas=$("$zl" --root "$work/root" --backend mock status -o json | grep -c '"state":' || true)
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-echo "spec: 1000 services x 2 replicas ($replicas replicas recorded)"
+echo "spec: $services services x 2 replicas ($replicas replicas recorded)"
 echo "cold apply:  ${cold_ms} ms, peak RSS $((cold_rss / 1024)) MiB (${cold_rss} KiB)"
 echo "no-op apply: median ${noop_ms} ms over ${runs} runs, peak RSS $((noop_rss / 1024)) MiB (${noop_rss} KiB)"
 if [ -n "${BENCH_CALLGRIND:-}" ]; then

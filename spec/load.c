@@ -152,6 +152,7 @@ void spec_deployment_free(struct spec_deployment *dep)
 	for (size_t i = 0; i < dep->service_count; i++)
 		spec_service_free(&dep->services[i]);
 	free(dep->services);
+	free(dep->by_name);
 	free(dep->name);
 	free(dep->file);
 	free(dep->text);
@@ -171,9 +172,24 @@ void spec_set_free(struct spec_set *set)
 
 const struct spec_service *spec_deployment_find(const struct spec_deployment *d, const char *name)
 {
-	for (size_t i = 0; i < d->service_count; i++)
-		if (!strcmp(d->services[i].name, name))
-			return &d->services[i];
+	if (!d->by_name) {
+		for (size_t i = 0; i < d->service_count; i++)
+			if (!strcmp(d->services[i].name, name))
+				return &d->services[i];
+		return NULL;
+	}
+	size_t lo = 0, hi = d->service_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct spec_service *s = &d->services[d->by_name[mid]];
+		int c = strcmp(s->name, name);
+		if (c == 0)
+			return s;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 

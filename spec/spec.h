@@ -347,6 +347,10 @@ struct spec_deployment {
 		     * for a UTF-16 file */
 	struct spec_service *services; /* in topological order of depends (dependencies first) */
 	size_t service_count;
+	/* Indices into services sorted by name, for spec_deployment_find()
+	 * (a lookup per replica must not cost a scan per service); NULL in a
+	 * deployment not made by the loader: then it scans. */
+	size_t *by_name;
 };
 
 struct spec_set {

@@ -359,6 +359,17 @@ void validate_deployment(struct pctx *c, struct spec_deployment *dep)
 	free(heap);
 	free(order);
 	free(done);
+
+	/* The name index over the final order. */
+	struct name_ref *byname = zl_xcalloc(n, sizeof(*byname));
+	for (size_t i = 0; i < n; i++)
+		byname[i] = (struct name_ref){ dep->services[i].name, i };
+	qsort(byname, n, sizeof(*byname), name_ref_cmp);
+	free(dep->by_name);
+	dep->by_name = zl_xcalloc(n, sizeof(*dep->by_name));
+	for (size_t i = 0; i < n; i++)
+		dep->by_name[i] = byname[i].index;
+	free(byname);
 }
 
 /* ---- WebAssembly: service_type and the wasm: block ---- */

@@ -1814,6 +1814,44 @@ static void test_wasm_key_errors(void **state)
 
 /* ---- documents, directories, stdin ---- */
 
+/* spec_deployment_find through the loader's name index: every service of a
+ * deployment whose depends order differs from its name order, and names
+ * that are not there. */
+static void test_find_service_by_name(void **state)
+{
+	(void)state;
+	struct zl_buf b = { 0 };
+	zl_buf_puts(&b, HEAD);
+	for (int i = 0; i < 60; i++) {
+		/* svc-k depends on svc-(k+1): the order runs against the names */
+		zl_buf_printf(&b, "  svc-%02d:\n    image: busybox\n", i);
+		if (i < 59)
+			zl_buf_printf(&b, "    depends: [{service: svc-%02d, condition: started}]\n", i + 1);
+	}
+	struct loaded l;
+	expect_clean(&l, b.data);
+	const struct spec_deployment *d = &l.set.deployments[0];
+	assert_non_null(d->by_name);
+	assert_string_equal(d->services[0].name, "svc-59"); /* dependencies first */
+	for (int i = 0; i < 60; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "svc-%02d", i);
+		const struct spec_service *s = spec_deployment_find(d, name);
+		assert_non_null(s);
+		assert_string_equal(s->name, name);
+	}
+	assert_null(spec_deployment_find(d, "svc-60"));
+	assert_null(spec_deployment_find(d, "a"));
+	assert_null(spec_deployment_find(d, "zzz"));
+	assert_null(spec_deployment_find(d, ""));
+	/* Without the index (a deployment made by hand) it scans. */
+	struct spec_deployment copy = *d;
+	copy.by_name = NULL;
+	assert_ptr_equal(spec_deployment_find(&copy, "svc-07"), spec_deployment_find(d, "svc-07"));
+	unload(&l);
+	zl_buf_free(&b);
+}
+
 static void test_multi_document(void **state)
 {
 	struct loaded l;
@@ -1991,6 +2029,7 @@ int main(void)
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_validate_as_apply),
 		cmocka_unit_test(test_wasm_key_errors),
+		cmocka_unit_test(test_find_service_by_name),
 		cmocka_unit_test(test_multi_document),
 		cmocka_unit_test(test_directory_and_stdin),
 		cmocka_unit_test(test_garbage_does_not_crash),
