@@ -44,8 +44,8 @@ static inline const char *cli_bin(void)
 
 /* ZLayer's examples (valid/ and invalid/), an optional extra outside the
  * repository: NULL when ZLAPPLY_EXAMPLES is unset or names no directory
- * (set it to run them: ZLAPPLY_EXAMPLES=DIR meson test ...).
- * Tests that need them skip() without them. */
+ * (set it to run them: ZLAPPLY_EXAMPLES=DIR meson test zlayer_examples).
+ * test_zlayer_examples exits 77 (meson: SKIP) without them. */
 static inline const char *cli_examples_dir(void)
 {
 	const char *e = getenv("ZLAPPLY_EXAMPLES");
@@ -53,6 +53,14 @@ static inline const char *cli_examples_dir(void)
 	if (!e || !*e || stat(e, &st) < 0 || !S_ISDIR(st.st_mode))
 		return NULL;
 	return e;
+}
+
+/* A name a spec directory is read for: *.yaml, *.yml. */
+static inline bool cli_has_yaml_suffix(const char *name)
+{
+	size_t l = strlen(name);
+	return (l > 5 && strcmp(name + l - 5, ".yaml") == 0) ||
+	       (l > 4 && strcmp(name + l - 4, ".yml") == 0);
 }
 
 /* snprintf into a PATH_MAX buffer; a path that does not fit fails the test. */

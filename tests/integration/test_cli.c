@@ -574,13 +574,6 @@ static void test_directory_and_multi_document(void **state)
 
 /* ---- validate ---- */
 
-static bool has_yaml_suffix(const char *name)
-{
-	size_t l = strlen(name);
-	return (l > 5 && strcmp(name + l - 5, ".yaml") == 0) ||
-	       (l > 4 && strcmp(name + l - 4, ".yml") == 0);
-}
-
 static void test_validate_fixture(void **state)
 {
 	(void)state;
@@ -592,54 +585,6 @@ static void test_validate_fixture(void **state)
 	assert_contains(out, "1 deployment");
 	free(out);
 	free(err);
-}
-
-/* ZLayer's own examples: an extra, run only when ZLAPPLY_EXAMPLES names
- * their directory, and reported as skipped otherwise. The repository's own
- * fixtures (test_spec_fixtures) cover the same ground. */
-static void test_validate_examples(void **state)
-{
-	(void)state;
-	const char *examples = cli_examples_dir();
-	if (!examples) {
-		print_message("ZLayer examples not found (ZLAPPLY_EXAMPLES unset or not a directory): skipped\n");
-		skip();
-	}
-	const char *sets[] = { "valid", "invalid" };
-	for (int s = 0; s < 2; s++) {
-		char dir[PATH_MAX];
-		cli_pathf(dir, "%s/%s", examples, sets[s]);
-		DIR *d = opendir(dir);
-		if (!d)
-			fail_msg("examples: %s: %s", dir, strerror(errno));
-		int checked = 0;
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (!has_yaml_suffix(de->d_name))
-				continue;
-			/* ZLayer rejects this one, zlapply accepts it on purpose:
-			 * `command:` as a list is shorthand for args (Decision 4). */
-			bool accepted = s == 1 && strcmp(de->d_name, "examples__python__hello.zlayer.yaml") == 0;
-			char path[PATH_MAX], *out = NULL, *err = NULL;
-			cli_pathf(path, "%s/%s", dir, de->d_name);
-			/* --spec-only: the fixtures name host paths this machine lacks. */
-		int code = run_zlapply(NULL, NULL, &out, &err, "validate", "--spec-only", "-f", path);
-			if ((s == 0 || accepted) && code != 0)
-				fail_msg("%s: exit %d, expected 0\n%s", path, code, err);
-			if (s == 1 && !accepted) {
-				if (code != 2)
-					fail_msg("%s: exit %d, expected 2\n%s%s", path, code, out, err);
-				if (!cli_has_location(err, path, 0))
-					fail_msg("%s: no \"%s:LINE:COL:\" message on stderr:\n%s", path,
-						 path, err);
-			}
-			free(out);
-			free(err);
-			checked++;
-		}
-		closedir(d);
-		assert_true(checked >= (s == 0 ? 5 : 3));
-	}
 }
 
 /* ---- bad input ---- */
@@ -722,7 +667,7 @@ static void test_spec_fixtures(void **state)
 	int checked = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (!has_yaml_suffix(de->d_name))
+		if (!cli_has_yaml_suffix(de->d_name))
 			continue;
 		char path[PATH_MAX], *out = NULL, *err = NULL;
 		cli_pathf(path, "%s/%s", dir, de->d_name);
@@ -761,7 +706,7 @@ static void test_spec_fixtures(void **state)
 		fail_msg("%s: %s", dir, strerror(errno));
 	checked = 0;
 	while ((de = readdir(d))) {
-		if (!has_yaml_suffix(de->d_name))
+		if (!cli_has_yaml_suffix(de->d_name))
 			continue;
 		char path[PATH_MAX], errors[PATH_MAX];
 		cli_pathf(path, "%s/%s", dir, de->d_name);
@@ -2123,7 +2068,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stdin, cli_tmp_setup, cli_tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_directory_and_multi_document, cli_tmp_setup, cli_tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_validate_fixture, cli_tmp_setup, cli_tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_validate_examples, cli_tmp_setup, cli_tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_spec_fixtures, cli_tmp_setup, cli_tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, cli_tmp_setup, cli_tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_root_and_backend_from_environment, cli_tmp_setup,

@@ -3,8 +3,8 @@
  * with their exact diagnostics), every validation rule of docs/spec-reference.md
  * with its key path, the decisions where zlapply differs, defaults, depends
  * order, multi-document files, directories, stdin, robustness against
- * garbage and the 1000-service load time. ZLayer's own examples are an
- * extra, checked only when ZLAPPLY_EXAMPLES names their directory. */
+ * garbage and the 1000-service load time. (ZLayer's own examples:
+ * tests/integration/test_zlayer_examples.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "spec/spec.h"
+#include "tests/unit/spec-helpers.h"
 
 #define HEAD "version: v1\ndeployment: test-app\nservices:\n"
 
@@ -37,25 +38,6 @@ static void unload(struct loaded *l)
 {
 	spec_set_free(&l->set);
 	spec_diags_free(&l->diags);
-}
-
-static char *diags_text(const struct spec_diags *d)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	spec_diags_print(d, f);
-	fclose(f);
-	return buf;
-}
-
-static const struct spec_diag *find_diag(const struct spec_diags *d, const char *path, const char *part)
-{
-	for (size_t i = 0; i < d->count; i++)
-		if (!d->items[i].is_note && !strcmp(d->items[i].path, path) &&
-		    (!part || strstr(d->items[i].msg, part)))
-			return &d->items[i];
-	return NULL;
 }
 
 /* The text must fail with an error at path whose message contains part. */
@@ -80,29 +62,6 @@ static void expect_clean(struct loaded *l, const char *text)
 	}
 	assert_int_equal(l->set.count, 1);
 }
-
-/* ZLayer's examples directory (with valid/ and invalid/), or NULL when
- * ZLAPPLY_EXAMPLES is unset or names no directory (an optional extra outside
- * the repository: ZLAPPLY_EXAMPLES=DIR meson test ... runs them). */
-static const char *examples_dir(void)
-{
-	const char *e = getenv("ZLAPPLY_EXAMPLES");
-	struct stat st;
-	if (!e || !*e || stat(e, &st) < 0 || !S_ISDIR(st.st_mode))
-		return NULL;
-	return e;
-}
-
-/* The tests reading ZLayer's examples are an extra: without the directory
- * they are reported as skipped, never as passed. */
-#define NEED_EXAMPLES()                                                                    \
-	do {                                                                               \
-		if (!examples_dir()) {                                                     \
-			print_message("ZLayer examples not found (ZLAPPLY_EXAMPLES unset or " \
-				      "not a directory): skipped\n");                      \
-			skip();                                                            \
-		}                                                                          \
-	} while (0)
 
 static const char *source_root(void)
 {
@@ -830,122 +789,6 @@ static void test_fixtures_cover_every_key(void **state)
 			fail_msg("no valid fixture in tests/fixtures/spec/valid uses \"%s\"", k);
 	}
 	zl_buf_free(&all);
-}
-
-/* ---- ZLayer's examples (an extra; skipped without them) ---- */
-
-static void test_valid_examples_parse_clean(void **state)
-{
-	NEED_EXAMPLES();
-	char *dir = zl_xasprintf("%s/valid", examples_dir());
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	struct dirent *de;
-	int files = 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *path = zl_xasprintf("%s/%s", dir, de->d_name);
-		const char *paths[] = { path };
-		struct spec_set set = { 0 };
-		struct spec_diags diags = { 0 };
-		int rc = spec_load_paths(paths, 1, &set, &diags);
-		if (rc != 0 || diags.errors != 0) {
-			char *all = diags_text(&diags);
-			fail_msg("%s:\n%s", path, all);
-		}
-		assert_int_equal(set.count, 1);
-		assert_true(set.deployments[0].service_count >= 1);
-		spec_set_free(&set);
-		spec_diags_free(&diags);
-		free(path);
-		files++;
-	}
-	closedir(d);
-	free(dir);
-	assert_true(files >= 11);
-}
-
-static void test_invalid_examples_name_each_key(void **state)
-{
-	static const struct {
-		const char *file;
-		const char *paths[8]; /* exactly the error paths expected */
-	} cases[] = {
-		{ "examples__containers__multi-service__deployment.yaml",
-		  { "services.web.volumes", "services.api.init.steps[1].uses", "services.database.volumes",
-		    "services.database.health.check.type", "services.cache.health.check.type" } },
-		{ "examples__containers__postgres-db__deployment.yaml",
-		  { "services.database.volumes", "services.database.health.check.type" } },
-		{ "examples__containers__redis-cache__deployment.yaml",
-		  { "services.cache.health.check.type" } },
-		{ "examples__full-service.yaml", { "services.cleanup.schedule" } },
-		/* Only problem for ZLayer: the list-form command, which we accept. */
-		{ "examples__python__hello.zlayer.yaml", { NULL } },
-		{ "examples__wasm__deployment.yaml", { "services.rust-hello.runtime", "services.go-hello.runtime" } },
-	};
-	NEED_EXAMPLES();
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *path = zl_xasprintf("%s/invalid/%s", examples_dir(), cases[i].file);
-		const char *paths[] = { path };
-		struct spec_set set = { 0 };
-		struct spec_diags diags = { 0 };
-		int rc = spec_load_paths(paths, 1, &set, &diags);
-		char *all = diags_text(&diags);
-		size_t want = 0;
-		while (want < 8 && cases[i].paths[want])
-			want++;
-		if ((rc != 0) != (want != 0) || diags.errors != want)
-			fail_msg("%s: want %zu errors, got:\n%s", path, want, all ? all : "");
-		for (size_t j = 0; j < want; j++)
-			if (!find_diag(&diags, cases[i].paths[j], NULL))
-				fail_msg("%s: no error at %s; got:\n%s", path, cases[i].paths[j], all);
-		for (size_t j = 0; j < diags.count; j++) {
-			assert_true(diags.items[j].line > 0);
-			assert_true(diags.items[j].col > 0);
-		}
-		free(all);
-		spec_set_free(&set);
-		spec_diags_free(&diags);
-		free(path);
-	}
-}
-
-static void test_invalid_example_messages(void **state)
-{
-	NEED_EXAMPLES();
-	char *path = zl_xasprintf("%s/invalid/examples__containers__multi-service__deployment.yaml", examples_dir());
-	const char *paths[] = { path };
-	struct spec_set set = { 0 };
-	struct spec_diags diags = { 0 };
-	spec_load_paths(paths, 1, &set, &diags);
-	const struct spec_diag *d = find_diag(&diags, "services.database.health.check.type", NULL);
-	assert_non_null(d);
-	assert_string_equal(d->msg, "expected tcp|http|command, got \"exec\"");
-	assert_int_equal(d->line, 208);
-	assert_int_equal(d->col, 15);
-	d = find_diag(&diags, "services.web.volumes", NULL);
-	assert_non_null(strstr(d->msg, "\"storage\""));
-	/* Dependencies first, ties in file order. */
-	const struct spec_deployment *dep = &set.deployments[0];
-	const char *order[] = { "database", "cache", "api", "web", "worker", "cleanup" };
-	assert_int_equal(dep->service_count, 6);
-	for (size_t i = 0; i < 6; i++)
-		assert_string_equal(dep->services[i].name, order[i]);
-	/* An embedded "$E:" is literal text, kept as written. */
-	const struct spec_service *api = spec_deployment_find(dep, "api");
-	bool found = false;
-	for (size_t i = 0; i < api->env_count; i++)
-		if (!strcmp(api->env[i].key, "DATABASE_URL")) {
-			assert_string_equal(api->env[i].value, "postgresql://appuser:$E:POSTGRES_PASSWORD@database.service:5432/appdb");
-			found = true;
-		}
-	assert_true(found);
-	/* "0 3 * * *" (classic 5 fields) is accepted. */
-	assert_string_equal(spec_deployment_find(dep, "cleanup")->schedule, "0 3 * * *");
-	spec_set_free(&set);
-	spec_diags_free(&diags);
-	free(path);
 }
 
 /* ---- diagnostics ---- */
@@ -2004,9 +1847,6 @@ int main(void)
 		cmocka_unit_test(test_invalid_fixtures),
 		cmocka_unit_test(test_invalid_fixture_model),
 		cmocka_unit_test(test_fixtures_cover_every_key),
-		cmocka_unit_test(test_valid_examples_parse_clean),
-		cmocka_unit_test(test_invalid_examples_name_each_key),
-		cmocka_unit_test(test_invalid_example_messages),
 		cmocka_unit_test(test_diag_format),
 		cmocka_unit_test(test_unknown_keys_suggest),
 		cmocka_unit_test(test_wrong_types),
