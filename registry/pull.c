@@ -372,18 +372,9 @@ static int file_import(struct registry_client *c, const struct registry_ref *ref
 		       struct zl_err *err)
 {
 	const char *path = ref->path;
-	/* Only a regular file is opened: a FIFO would block the run forever. */
-	unsigned mode = 0;
-	struct zl_err oerr = ZL_ERR_INIT;
-	_cleanup_close_ int in = zl_open_regular(path, false, &mode, &oerr);
-	if (in < 0) {
-		if (oerr.sys_errno == ENOENT)
-			return zl_invalid(err, "%s: no such file", path);
-		if (!oerr.sys_errno)
-			return zl_invalid(err, "%s is not a regular file but %s: refused without reading it", path,
-					  zl_file_kind(mode));
-		return zl_err_set(err, ZL_ERR_FAIL, oerr.sys_errno, "open %s", path);
-	}
+	_cleanup_close_ int in = registry_open_file(path, err);
+	if (in < 0)
+		return -1;
 	enum registry_image_kind kind = REGISTRY_IMAGE_CONTAINER;
 	char digest[72];
 	int64_t size = 0;

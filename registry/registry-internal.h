@@ -65,6 +65,11 @@ struct auth_state {
 	} *creds;
 	size_t cred_count;
 };
+/* Opens a file image (file:PATH, a module) read-only when it is a regular
+ * file, and only then (a FIFO would block the run forever): the fd, or -1
+ * with err naming the path (INPUT for a missing or non-regular file). */
+int registry_open_file(const char *path, struct zl_err *err);
+
 void auth_state_init(struct auth_state *a, const char *auth_file);
 void auth_state_free(struct auth_state *a);
 /* "user:password" for a registry host (domain or endpoint), or NULL. Not a copy. */

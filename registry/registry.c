@@ -1,7 +1,8 @@
 /* registry.c: layout of the content store and the layer tree under the
  * state root, and digest syntax. */
-#include "registry.h"
+#include "registry-internal.h"
 
+#include <errno.h>
 #include <string.h>
 
 bool registry_digest_valid(const char *digest)
@@ -12,6 +13,21 @@ bool registry_digest_valid(const char *digest)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
 			return false;
 	return true;
+}
+
+int registry_open_file(const char *path, struct zl_err *err)
+{
+	unsigned mode = 0;
+	struct zl_err oerr = ZL_ERR_INIT;
+	int fd = zl_open_regular(path, false, &mode, &oerr);
+	if (fd >= 0)
+		return fd;
+	if (oerr.sys_errno == ENOENT)
+		return zl_invalid(err, "%s: no such file", path);
+	if (!oerr.sys_errno)
+		return zl_invalid(err, "%s is not a regular file but %s: refused without reading it", path,
+				  zl_file_kind(mode));
+	return zl_err_set(err, ZL_ERR_FAIL, oerr.sys_errno, "open %s", path);
 }
 
 char *registry_blob_dir(const char *root)

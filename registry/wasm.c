@@ -161,16 +161,8 @@ int wasm_check_fd(int fd, const char *path, enum registry_image_kind *kind, stru
 int registry_wasm_check_file(const char *path, enum registry_image_kind *kind,
 			     struct zl_err *err)
 {
-	unsigned mode = 0;
-	struct zl_err oerr = ZL_ERR_INIT;
-	_cleanup_close_ int fd = zl_open_regular(path, false, &mode, &oerr);
-	if (fd < 0) {
-		if (oerr.sys_errno == ENOENT)
-			return zl_invalid(err, "%s: no such file", path);
-		if (!oerr.sys_errno)
-			return zl_invalid(err, "%s is not a regular file but %s: refused without reading it", path,
-					  zl_file_kind(mode));
-		return zl_err_set(err, ZL_ERR_FAIL, oerr.sys_errno, "open %s", path);
-	}
+	_cleanup_close_ int fd = registry_open_file(path, err);
+	if (fd < 0)
+		return -1;
 	return wasm_check_fd(fd, path, kind, err);
 }
