@@ -183,6 +183,8 @@ char *output_status_json(const struct state_replicas *rows,
 struct cJSON;
 /* Prints root (pretty) and a newline on out, then deletes root. */
 void output_json_print(FILE *out, struct cJSON *root);
+/* obj[key] = value, or null when value is NULL. */
+void output_json_string_or_null(struct cJSON *obj, const char *key, const char *value);
 /* The actions of a plan or an apply, collected through
  * reconcile_opts.on_action = output_plan_action, action_ctx = the plan. */
 struct output_plan {

@@ -34,10 +34,8 @@ static cJSON *event_json(const struct state_event *e)
 	cJSON_AddNumberToObject(o, "id", (double)e->id);
 	cJSON_AddStringToObject(o, "time", when);
 	cJSON_AddNumberToObject(o, "time_ms", (double)e->time);
-	cJSON_AddItemToObject(o, "deployment",
-			      e->deployment ? cJSON_CreateString(e->deployment) : cJSON_CreateNull());
-	cJSON_AddItemToObject(o, "service",
-			      e->service ? cJSON_CreateString(e->service) : cJSON_CreateNull());
+	output_json_string_or_null(o, "deployment", e->deployment);
+	output_json_string_or_null(o, "service", e->service);
 	if (e->service && e->index > 0) {
 		_cleanup_free_ char *rep = zl_xasprintf("%s-rep-%d", e->service, e->index);
 		cJSON_AddStringToObject(o, "replica", rep);
@@ -47,8 +45,7 @@ static cJSON *event_json(const struct state_event *e)
 		cJSON_AddNullToObject(o, "index");
 	}
 	cJSON_AddStringToObject(o, "kind", e->kind ? e->kind : "");
-	cJSON_AddItemToObject(o, "message",
-			      e->message ? cJSON_CreateString(e->message) : cJSON_CreateNull());
+	output_json_string_or_null(o, "message", e->message);
 	cJSON *data = e->data ? cJSON_Parse(e->data) : NULL;
 	cJSON_AddItemToObject(o, "data", data && cJSON_IsObject(data) ? data : cJSON_CreateObject());
 	if (data && !cJSON_IsObject(data))

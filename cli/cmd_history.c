@@ -26,7 +26,7 @@ static void history_table(const struct state_revisions *list)
 	}
 }
 
-static char *history_json(const char *deployment, const struct state_revisions *list)
+static void history_json(const char *deployment, const struct state_revisions *list)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "deployment", deployment);
@@ -46,25 +46,12 @@ static char *history_json(const char *deployment, const struct state_revisions *
 		else
 			cJSON_AddNullToObject(o, "restores");
 		cJSON_AddStringToObject(o, "hash", r->hash ? r->hash : "");
-		if (r->source)
-			cJSON_AddStringToObject(o, "source", r->source);
-		else
-			cJSON_AddNullToObject(o, "source");
-		if (r->reason)
-			cJSON_AddStringToObject(o, "reason", r->reason);
-		else
-			cJSON_AddNullToObject(o, "reason");
-		if (r->spec)
-			cJSON_AddStringToObject(o, "spec", r->spec);
-		else
-			cJSON_AddNullToObject(o, "spec");
+		output_json_string_or_null(o, "source", r->source);
+		output_json_string_or_null(o, "reason", r->reason);
+		output_json_string_or_null(o, "spec", r->spec);
 		cJSON_AddItemToArray(items, o);
 	}
-	char *text = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (!text)
-		abort(); /* out of memory */
-	return text;
+	output_json_print(stdout, root);
 }
 
 int cmd_history(const struct cli_opts *o)
@@ -76,9 +63,7 @@ int cmd_history(const struct cli_opts *o)
 		return cli_fail(&err);
 	}
 	if (o->output == CLI_OUTPUT_JSON) {
-		char *text = history_json(o->names[0], &list);
-		printf("%s\n", text);
-		free(text);
+		history_json(o->names[0], &list);
 	} else {
 		history_table(&list);
 	}

@@ -7,13 +7,6 @@
 #include <unistd.h>
 
 
-static void add_string_or_null(cJSON *obj, const char *key, const char *value)
-{
-	if (value)
-		cJSON_AddStringToObject(obj, key, value);
-	else
-		cJSON_AddNullToObject(obj, key);
-}
 
 static void add_int_or_null(cJSON *obj, const char *key, int64_t value, bool known)
 {
@@ -98,18 +91,18 @@ static void add_runs_json(cJSON *root, const struct state_replicas *rows,
 		cJSON_AddStringToObject(o, "service", r->service);
 		cJSON_AddNumberToObject(o, "run", (double)r->run_no);
 		cJSON_AddNumberToObject(o, "replica", r->index);
-		add_string_or_null(o, "cause", r->cause);
+		output_json_string_or_null(o, "cause", r->cause);
 		add_time_or_null(o, "scheduled_for", r->scheduled_s * 1000);
 		add_time_or_null(o, "started_at", r->started_at);
 		add_time_or_null(o, "finished_at", r->finished_at);
 		bool done = r->finished_at > 0;
 		add_int_or_null(o, "exit_code", r->exit_code, done && r->exit_code >= 0);
 		if (done && r->exit_signal > 0)
-			add_string_or_null(o, "exit_signal", reconcile_signal_name(r->exit_signal));
+			output_json_string_or_null(o, "exit_signal", reconcile_signal_name(r->exit_signal));
 		else
 			cJSON_AddNullToObject(o, "exit_signal");
-		add_string_or_null(o, "reason", r->reason);
-		add_string_or_null(o, "log", r->log_path);
+		output_json_string_or_null(o, "reason", r->reason);
+		output_json_string_or_null(o, "log", r->log_path);
 		cJSON_AddItemToArray(runs, o);
 	}
 }
@@ -130,14 +123,14 @@ char *output_status_json(const struct state_replicas *rows,
 		snprintf(name, sizeof(name), "%s-rep-%d", r->service, r->index);
 		cJSON_AddStringToObject(o, "name", name);
 		cJSON_AddStringToObject(o, "state", reconcile_replica_state_name(r->state));
-		add_string_or_null(o, "backend", r->backend);
+		output_json_string_or_null(o, "backend", r->backend);
 		add_int_or_null(o, "pid", r->pid, r->pid > 0);
-		add_string_or_null(o, "ip", r->ip);
-		add_string_or_null(o, "netns", r->netns);
+		output_json_string_or_null(o, "ip", r->ip);
+		output_json_string_or_null(o, "netns", r->netns);
 		add_int_or_null(o, "exit_code", r->exit_code, r->exit_code >= 0);
-		add_string_or_null(o, "exit_reason", r->exit_reason);
+		output_json_string_or_null(o, "exit_reason", r->exit_reason);
 		if (r->exit_signal > 0)
-			add_string_or_null(o, "exit_signal", reconcile_signal_name(r->exit_signal));
+			output_json_string_or_null(o, "exit_signal", reconcile_signal_name(r->exit_signal));
 		else
 			cJSON_AddNullToObject(o, "exit_signal");
 		cJSON_AddNumberToObject(o, "restarts", r->restarts);
@@ -146,12 +139,12 @@ char *output_status_json(const struct state_replicas *rows,
 		cJSON_AddNumberToObject(o, "backoff_seconds", (double)((wait + 999) / 1000));
 		const struct state_schedule *sched = schedule_of(runs, r->deployment, r->service);
 		add_time_or_null(o, "next_run", sched && sched->next_s > 0 ? sched->next_s * 1000 : 0);
-		add_string_or_null(o, "health", r->health);
-		add_string_or_null(o, "spec_hash", r->spec_hash);
-		add_string_or_null(o, "image_digest", r->image_digest);
+		output_json_string_or_null(o, "health", r->health);
+		output_json_string_or_null(o, "spec_hash", r->spec_hash);
+		output_json_string_or_null(o, "image_digest", r->image_digest);
 		add_time_or_null(o, "started_at", r->started_at);
 		add_time_or_null(o, "finished_at", r->finished_at);
-		add_string_or_null(o, "error", r->error);
+		output_json_string_or_null(o, "error", r->error);
 		int64_t cpu = stats ? stats[i].cpu_usage_ns : -1, mem = stats ? stats[i].memory_bytes : -1;
 		add_int_or_null(o, "cpu_usage_ns", cpu, cpu >= 0);
 		add_int_or_null(o, "memory_bytes", mem, mem >= 0);
@@ -161,7 +154,7 @@ char *output_status_json(const struct state_replicas *rows,
 	cJSON *notes = cJSON_AddArrayToObject(root, "notes");
 	for (size_t i = 0; i < runs->note_count; i++)
 		cJSON_AddItemToArray(notes, cJSON_CreateString(runs->notes[i]));
-	add_string_or_null(root, "source", runs->source);
+	output_json_string_or_null(root, "source", runs->source);
 	char *text = cJSON_Print(root);
 	cJSON_Delete(root);
 	if (!text) {

@@ -21,7 +21,7 @@ void output_json_print(FILE *out, struct cJSON *root)
 	cJSON_Delete(root);
 }
 
-static void add_string_or_null(cJSON *obj, const char *key, const char *value)
+void output_json_string_or_null(cJSON *obj, const char *key, const char *value)
 {
 	if (value)
 		cJSON_AddStringToObject(obj, key, value);
@@ -53,11 +53,11 @@ void output_plan_action(const struct reconcile_action *a, void *ctx)
 	snprintf(replica, sizeof(replica), "%s-rep-%d", a->service, a->index);
 	cJSON_AddStringToObject(o, "replica", replica);
 	cJSON_AddStringToObject(o, "kind", a->kind);
-	add_string_or_null(o, "reason", a->reason);
-	add_string_or_null(o, "old_spec_hash", a->old_spec_hash);
-	add_string_or_null(o, "new_spec_hash", a->new_spec_hash);
+	output_json_string_or_null(o, "reason", a->reason);
+	output_json_string_or_null(o, "old_spec_hash", a->old_spec_hash);
+	output_json_string_or_null(o, "new_spec_hash", a->new_spec_hash);
 	cJSON_AddStringToObject(o, "result", reconcile_action_result_name(a->result));
-	add_string_or_null(o, "error", a->error);
+	output_json_string_or_null(o, "error", a->error);
 	cJSON_AddItemToArray(p->actions, o);
 }
 
@@ -121,10 +121,10 @@ void output_doctor_json(FILE *out, const struct doctor_report *rep, bool fix)
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "kind", f->kind);
 		cJSON_AddStringToObject(o, "name", f->name);
-		add_string_or_null(o, "detail", f->detail);
-		add_string_or_null(o, "backend", f->backend);
+		output_json_string_or_null(o, "detail", f->detail);
+		output_json_string_or_null(o, "backend", f->backend);
 		cJSON_AddBoolToObject(o, "fixed", f->fixed);
-		add_string_or_null(o, "error", f->fix_error);
+		output_json_string_or_null(o, "error", f->fix_error);
 		cJSON_AddItemToArray(list, o);
 		left += !f->fixed;
 	}
@@ -148,9 +148,9 @@ void output_pull_json_add(struct cJSON *root, const char *image, const char *ref
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "image", image);
-	add_string_or_null(o, "reference", reference);
-	add_string_or_null(o, "digest", digest);
-	add_string_or_null(o, "error", error);
+	output_json_string_or_null(o, "reference", reference);
+	output_json_string_or_null(o, "digest", digest);
+	output_json_string_or_null(o, "error", error);
 	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(root, "images"), o);
 }
 
@@ -169,7 +169,7 @@ void output_run_json(FILE *out, const char *job, const char *deployment, bool de
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "job", job);
-	add_string_or_null(root, "deployment", deployment);
+	output_json_string_or_null(root, "deployment", deployment);
 	cJSON_AddBoolToObject(root, "detached", detached);
 	cJSON_AddBoolToObject(root, "timed_out", ends->timed_out);
 	cJSON *list = cJSON_AddArrayToObject(root, "replicas");
@@ -182,15 +182,15 @@ void output_run_json(FILE *out, const char *job, const char *deployment, bool de
 			cJSON_AddNumberToObject(o, "exit_code", e->exit_code);
 		else
 			cJSON_AddNullToObject(o, "exit_code");
-		add_string_or_null(o, "exit_signal",
+		output_json_string_or_null(o, "exit_signal",
 				   exited && e->exit_signal ? reconcile_signal_name(e->exit_signal) : NULL);
 		if (exited && e->duration_ms >= 0)
 			cJSON_AddNumberToObject(o, "duration_ms", (double)e->duration_ms);
 		else
 			cJSON_AddNullToObject(o, "duration_ms");
-		add_string_or_null(o, "status", e->status);
+		output_json_string_or_null(o, "status", e->status);
 		cJSON_AddBoolToObject(o, "stopped", e->stop_tried && !e->stop_error);
-		add_string_or_null(o, "error", e->error ? e->error : e->stop_error);
+		output_json_string_or_null(o, "error", e->error ? e->error : e->stop_error);
 		cJSON_AddItemToArray(list, o);
 	}
 	output_json_print(out, root);
@@ -199,7 +199,7 @@ void output_run_json(FILE *out, const char *job, const char *deployment, bool de
 struct cJSON *output_kill_json_new(const char *signal_name)
 {
 	cJSON *root = cJSON_CreateObject();
-	add_string_or_null(root, "signal", signal_name);
+	output_json_string_or_null(root, "signal", signal_name);
 	cJSON_AddArrayToObject(root, "replicas");
 	return root;
 }
@@ -208,7 +208,7 @@ void output_kill_json_add(struct cJSON *root, const char *replica, const char *e
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "replica", replica);
-	add_string_or_null(o, "error", error);
+	output_json_string_or_null(o, "error", error);
 	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(root, "replicas"), o);
 }
 

@@ -668,7 +668,7 @@ int gitsrc_webhook_verify(const void *secret, size_t secret_len, const void *bod
 			return zl_invalid(err, "signature: expected 64 hex digits");
 		want[i] = (unsigned char)(hi << 4 | lo);
 	}
-	if (!HMAC(EVP_sha256(), secret, (int)secret_len, body, len, got, &got_len) || got_len != 32)
+	if (!HMAC(zl_sha256_evp(), secret, (int)secret_len, body, len, got, &got_len) || got_len != 32)
 		return zl_fail(err, "HMAC-SHA256 failed");
 	if (CRYPTO_memcmp(want, got, 32) != 0)
 		return zl_invalid(err, "signature does not match");

@@ -225,14 +225,7 @@ static int events_db(struct reconcile_events *ev, struct zl_err *err)
 {
 	if (ev->db)
 		return 0;
-	struct zl_err oerr = ZL_ERR_INIT;
-	if (state_open(ev->root, true, &ev->db, &oerr) == 0)
-		return 0;
-	ev->db = NULL;
-	if (oerr.sys_errno == ENOENT)
-		return 0;
-	*err = oerr;
-	return -1;
+	return root_open_read(ev->root, &ev->db, err) < 0 ? -1 : 0;
 }
 
 int reconcile_events_open(const char *root, struct reconcile_events **out, struct zl_err *err)

@@ -202,14 +202,7 @@ int revision_spec_load(const struct state_revision *rev, struct spec_set *set, s
 /* Opens root's database read-only; *db NULL when nothing is recorded. */
 static int open_recorded(const char *root, struct state_db **db, struct zl_err *err)
 {
-	struct zl_err oerr = ZL_ERR_INIT;
-	*db = NULL;
-	if (state_open(root, true, db, &oerr) == 0)
-		return 0;
-	if (oerr.sys_errno == ENOENT)
-		return 0;
-	*err = oerr;
-	return -1;
+	return root_open_read(root, db, err) < 0 ? -1 : 0;
 }
 
 int reconcile_history(const char *root, const char *deployment, struct state_revisions *out,

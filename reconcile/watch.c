@@ -393,10 +393,9 @@ static int reload(struct watch *w, const char *why, const char *const *paths, si
 {
 	(void)targets_arm(w, NULL); /* a missing path shows up as a load error */
 	struct spec_set set = { 0 };
-	struct spec_diags diags = { 0 };
-	spec_set_host_checks(true); /* what apply would refuse: see reconcile_spec_load */
-	int r = spec_load_paths(paths, count, &set, &diags);
-	spec_set_host_checks(false);
+	struct spec_diags diags;
+	/* with what apply would refuse on this host: see reconcile_spec_load */
+	int r = reconcile_spec_load_diags(paths, count, true, &set, &diags);
 	if (stop_requested) {
 		/* Stopping: whatever was read is dropped unreported. */
 		spec_set_free(&set);
