@@ -77,13 +77,18 @@ static inline char *cli_pathf(char out[PATH_MAX], const char *fmt, ...)
 	return out;
 }
 
+/* The source tree: $ZLAPPLY_SOURCE_ROOT (meson test sets it), else where
+ * the test was built from. */
+static inline const char *cli_source_root(void)
+{
+	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
+	return src && *src ? src : ZL_TEST_SOURCE_ROOT;
+}
+
 /* tests/fixtures/cli/NAME into out. */
 static inline void cli_fixture(char out[PATH_MAX], const char *name)
 {
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	if (!src || !*src)
-		src = ZL_TEST_SOURCE_ROOT;
-	cli_pathf(out, "%s/tests/fixtures/cli/%s", src, name);
+	cli_pathf(out, "%s/tests/fixtures/cli/%s", cli_source_root(), name);
 }
 
 static inline int64_t cli_mono_ms(void)

@@ -324,8 +324,7 @@ static inline int oci_test_sh_quiet(const char *fmt, ...)
 
 static inline const char *oci_test_source_root(void)
 {
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	return src && *src ? src : ZL_TEST_SOURCE_ROOT;
+	return cli_source_root();
 }
 
 /* scripts/build-example-image (busybox, CMD printing "hello from

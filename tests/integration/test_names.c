@@ -189,15 +189,10 @@ static void replica_ip(struct tcase *c, const char *deployment, const char *serv
 	cJSON_Delete(doc);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* The n strings sorted and space-separated; frees them. Caller frees. */
 static char *join_sorted(char **items, size_t n)
 {
-	qsort(items, n, sizeof(*items), cmp_str);
+	qsort(items, n, sizeof(*items), cli_cmp_str);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);

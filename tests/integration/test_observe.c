@@ -428,7 +428,7 @@ static void test_stats_move_under_load(void **state)
 	double rx_before = stat_num(t, "box-rep-1", "net_rx_bytes");
 	assert_true(stat_num(t, "box-rep-1", "memory_limit_bytes") == 256.0 * 1024 * 1024);
 	assert_true(stat_num(t, "box-rep-1", "pids") >= 2);
-	assert_true(stat_num(t, "box-rep-1", "blkio_read_bytes") >= 0);
+	(void)stat_num(t, "box-rep-1", "blkio_read_bytes"); /* present, a number (fails otherwise) */
 
 	/* a busy loop left running in the replica */
 	exec_in(t, "box-rep-1", "while :; do :; done > /dev/null 2>&1 &");

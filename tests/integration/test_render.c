@@ -192,9 +192,7 @@ static int collect(const char *path, const struct stat *st, int flag, struct FTW
 {
 	(void)st;
 	(void)ftw;
-	size_t n = strlen(path);
-	if (flag == FTW_F && fixture_count < 512 &&
-	    ((n > 5 && strcmp(path + n - 5, ".yaml") == 0) || (n > 4 && strcmp(path + n - 4, ".yml") == 0)))
+	if (flag == FTW_F && fixture_count < 512 && cli_has_yaml_suffix(path))
 		fixtures[fixture_count++] = strdup(path);
 	return 0;
 }

@@ -24,12 +24,6 @@ static pid_t servers[2];
 
 /* ---- servers ---- */
 
-static const char *source_root(void)
-{
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	return src && *src ? src : ZL_TEST_SOURCE_ROOT;
-}
-
 /* Starts argv with stdout and stderr to log; remembered in servers[slot]. */
 static pid_t server_start(int slot, const char *const *argv, const char *log)
 {
@@ -134,7 +128,7 @@ static void watch_spawn(struct wt *w, const char *const *args)
 	static char home[PATH_MAX + 16], lsan[PATH_MAX + 64];
 	snprintf(home, sizeof(home), "HOME=%s/home", w->t.dir);
 	snprintf(lsan, sizeof(lsan), "LSAN_OPTIONS=suppressions=%s/tests/integration/libgit2-ssh.supp",
-		 source_root());
+		 cli_source_root());
 	bool ssh = strncmp(args[2], "ssh://", 6) == 0;
 	cli_spawn(w->t.root, NULL, CLI_ENV(home, "SSH_AUTH_SOCK=", ssh ? lsan : NULL), args, &w->p);
 	w->running = true;
@@ -355,7 +349,7 @@ static void https_start(struct wt *w, struct https *h, const char *token)
 		    "-out", h->cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
 		    "subjectAltName=DNS:127.0.0.1,IP:127.0.0.1"));
 	cli_pathf(srv, "%s/srv", w->t.dir);
-	cli_pathf(script, "%s/tests/infra/git-https-server.py", source_root());
+	cli_pathf(script, "%s/tests/infra/git-https-server.py", cli_source_root());
 	h->port = free_port();
 	snprintf(port, sizeof(port), "%d", h->port);
 	snprintf(h->url, sizeof(h->url), "https://127.0.0.1:%d/app.git", h->port);
