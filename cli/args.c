@@ -3,6 +3,7 @@
  * wrong verb gets a clear message instead of being ignored. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <string.h>
 #include <strings.h>
@@ -34,7 +35,8 @@ enum { OPT_ROOT = 1000, OPT_BACKEND, OPT_LOCK_TIMEOUT, OPT_DRY_RUN, OPT_CA_FILE,
        OPT_SINCE, OPT_NO_STREAM /* observe: events --since, stats --no-stream */,
        OPT_NO_ROLLBACK, OPT_ROLLBACK_TO /* history and rollback */,
        OPT_NO_HEAL, OPT_GIT, OPT_BRANCH, OPT_GIT_PATH, OPT_WEBHOOK, OPT_WEBHOOK_SECRET,
-       OPT_GIT_SSH_KEY, OPT_GIT_TOKEN, OPT_GIT_HOST_KEY, OPT_GIT_CA_FILE /* gitops: watch */ };
+       OPT_GIT_SSH_KEY, OPT_GIT_TOKEN, OPT_GIT_HOST_KEY, OPT_GIT_CA_FILE /* gitops: watch */,
+       OPT_PARALLEL /* parallel execution */ };
 
 /* shell: verbs that print data take -o json; verbs that print a table or a
  * plan take --color. */
@@ -73,6 +75,8 @@ static const struct flag flags[] = {
 	  "PATH", "OCI runtime for the oci backend (crun, runc, youki; env ZLAPPLY_RUNTIME)" },
 	{ { "wasm-engine", required_argument, NULL, OPT_WASM_ENGINE }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "PATH", "WASI engine for WASM replicas (a Node.js with node:wasi; default: node in $PATH, remembered)" },
+	{ { "parallel", required_argument, NULL, OPT_PARALLEL }, V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK),
+	  "N", "carry out up to N independent actions at once (env ZLAPPLY_PARALLEL; default: the number of cores)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
 	{ { "output", required_argument, NULL, 'o' }, PRINTING,
@@ -301,6 +305,20 @@ static void push(const char ***list, size_t *count, const char *value)
 	(*list)[*count] = NULL;
 }
 
+/* --parallel and ZLAPPLY_PARALLEL: 1..CLI_PARALLEL_MAX actions at once. */
+#define CLI_PARALLEL_MAX 1024
+static int parse_parallel(const char *what, const char *text, unsigned *out, struct zl_err *err)
+{
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (!*text || *end || errno || v < 1 || v > CLI_PARALLEL_MAX)
+		return zl_invalid(err, "%s: expected a number of actions from 1 to %d, got \"%s\"", what,
+				  CLI_PARALLEL_MAX, text);
+	*out = (unsigned)v;
+	return 0;
+}
+
 int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 {
 	memset(o, 0, sizeof(*o));
@@ -321,6 +339,9 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	o->keep_layer_blobs = keep && (!strcmp(keep, "1") || !strcasecmp(keep, "true") || !strcasecmp(keep, "yes"));
 	if (o->runtime && !*o->runtime)
 		o->runtime = NULL;
+	const char *parallel = getenv("ZLAPPLY_PARALLEL");
+	if (parallel && *parallel && parse_parallel("ZLAPPLY_PARALLEL", parallel, &o->parallel, err) < 0)
+		return -1;
 
 	/* The verb is the first argument that is not a flag or a flag's value,
 	 * so `zlapply --root R status` works as well as `zlapply status --root R`. */
@@ -491,6 +512,10 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 		case OPT_LOCK_TIMEOUT:
 			if (reconcile_parse_duration(optarg, &o->lock_timeout_ms, err) < 0)
 				return zl_err_prefix(err, "--lock-timeout");
+			break;
+		case OPT_PARALLEL:
+			if (parse_parallel("--parallel", optarg, &o->parallel, err) < 0)
+				return -1;
 			break;
 		}
 	}

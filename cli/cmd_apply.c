@@ -47,6 +47,7 @@ void cli_base_opts(const struct cli_opts *o, struct reconcile_opts *out)
 		.runtime = o->runtime,
 		.wasm_engine = o->wasm_engine,
 		.lock_timeout_ms = o->lock_timeout_ms,
+		.parallel = o->parallel,
 		.quiet = o->quiet,
 		.bridge = o->bridge && *o->bridge ? o->bridge : NULL,
 		.subnet = o->subnet && *o->subnet ? o->subnet : NULL,

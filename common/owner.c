@@ -181,32 +181,18 @@ static bool holder_alive(const struct zl_owner *holder)
 	return read_root_id(holder->root, id) == 0 && strcmp(id, holder->id) == 0;
 }
 
-int zl_claim(const char *kind, const char *name, const struct zl_owner *me,
-	     struct zl_owner *holder, struct zl_err *err)
+/* zl_claim()'s attempts to link the written claim tmp into place. */
+static int claim_link(const char *kind, const char *name, const char *path, const char *tmp,
+		      const struct zl_owner *me, struct zl_owner *holder, struct zl_err *err)
 {
-	if (check_claim_name(kind, name, err) < 0)
-		return -1;
-	_cleanup_free_ char *dir = zl_xasprintf("%s/%s", claims_dir(), kind);
-	if (zl_mkdir_p(dir, 0755, err) < 0)
-		return -1;
-	_cleanup_free_ char *path = claim_path(kind, name);
-	_cleanup_free_ char *text = zl_xasprintf("%s %s\n", me->id, me->root);
 	for (int attempt = 0; attempt < 3; attempt++) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			ssize_t n = write(fd, text, strlen(text));
-			close(fd);
-			if (n != (ssize_t)strlen(text)) {
-				unlink(path);
-				return zl_fail_errno(err, "write %s", path);
-			}
+		if (link(tmp, path) == 0)
 			return 0;
-		}
 		if (errno != EEXIST)
 			return zl_fail_errno(err, "create %s", path);
 		struct zl_owner found;
 		if (zl_claim_holder(kind, name, &found) < 0) {
-			/* Being written right now, or garbage: look again. */
+			/* Garbage (a claim is never half-written): look again. */
 			struct timespec ts = { 0, 5 * 1000000 };
 			nanosleep(&ts, NULL);
 			if (attempt == 2 && unlink(path) < 0 && errno != ENOENT)
@@ -221,11 +207,32 @@ int zl_claim(const char *kind, const char *name, const struct zl_owner *me,
 			return 1;
 		}
 		/* Stale: its root is gone. Take it over, unless another run
-		 * did so in between (then the next open sees theirs). */
+		 * did so in between (then the next link sees theirs). */
 		if (unlink(path) < 0 && errno != ENOENT)
 			return zl_fail_errno(err, "remove the stale claim %s", path);
 	}
 	return zl_fail(err, "claim %s/%s: contended", kind, name);
+}
+
+int zl_claim(const char *kind, const char *name, const struct zl_owner *me,
+	     struct zl_owner *holder, struct zl_err *err)
+{
+	if (check_claim_name(kind, name, err) < 0)
+		return -1;
+	_cleanup_free_ char *dir = zl_xasprintf("%s/%s", claims_dir(), kind);
+	if (zl_mkdir_p(dir, 0755, err) < 0)
+		return -1;
+	_cleanup_free_ char *path = claim_path(kind, name);
+	_cleanup_free_ char *text = zl_xasprintf("%s %s\n", me->id, me->root);
+	/* The claim appears whole (written aside, then linked into place, which
+	 * fails when it exists): the workers of a parallel apply claim at the
+	 * same time and must never read a half-written claim as garbage. */
+	_cleanup_free_ char *tmp = zl_xasprintf("%s.%d.tmp", path, (int)getpid());
+	if (zl_write_file_atomic(tmp, text, strlen(text), 0644, err) < 0)
+		return -1;
+	int r = claim_link(kind, name, path, tmp, me, holder, err);
+	unlink(tmp);
+	return r;
 }
 
 int zl_claim_release(const char *kind, const char *name, const struct zl_owner *me)

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 
 static const char *iptables_path(void)
@@ -42,9 +43,32 @@ int net_iptables(const char *const *args, int *status, struct zl_buf *out, struc
 	return r;
 }
 
-/* Adds the rule args (after -t TABLE and -A/-C CHAIN) unless it exists. */
-int net_rule_ensure(const char *table, const char *chain, const char *const *rule,
-		    struct zl_err *err)
+/* Check and add are two iptables runs: two zlapply processes (the workers
+ * of a parallel apply, two roots setting up their bridges) could both find
+ * a rule missing and both add it. One host-wide lock makes the pair atomic;
+ * it lives beside the ownership claims, on /run. -1 with err when it
+ * cannot be had; the caller closes the returned descriptor. */
+#define RULES_LOCK_DIR "/run/zlapply"
+#define RULES_LOCK RULES_LOCK_DIR "/iptables.lock"
+static int rules_lock(struct zl_err *err)
+{
+	if (zl_mkdir_p(RULES_LOCK_DIR, 0755, err) < 0)
+		return -1;
+	int fd = open(RULES_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return zl_fail_errno(err, "open %s", RULES_LOCK);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			close(fd);
+			return zl_fail_errno(err, "lock %s", RULES_LOCK);
+		}
+	}
+	return fd;
+}
+
+/* net_rule_ensure() under the rules lock. */
+static int rule_ensure_locked(const char *table, const char *chain, const char *const *rule,
+			      struct zl_err *err)
 {
 	const char *argv[32];
 	size_t n = 0;
@@ -72,6 +96,18 @@ int net_rule_ensure(const char *table, const char *chain, const char *const *rul
 			      out.data ? out.data : "");
 	zl_buf_free(&out);
 	return ret;
+}
+
+/* Adds the rule args (after -t TABLE and -A/-C CHAIN) unless it exists. */
+int net_rule_ensure(const char *table, const char *chain, const char *const *rule,
+		    struct zl_err *err)
+{
+	int lock = rules_lock(err);
+	if (lock < 0)
+		return -1;
+	int r = rule_ensure_locked(table, chain, rule, err);
+	close(lock); /* and with it the lock */
+	return r;
 }
 
 int net_masquerade_ensure(const char *bridge, const struct net_subnet *s, struct zl_err *err)

@@ -14,23 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-struct apply_run {
-	const struct reconcile_opts *opts;
-	struct reconcile_result *res;
-	struct state_db *db;
-	struct backend *b;
-	struct images_ctx *images;
-	char *secrets_dir;
-	struct root_network net;      /* the bridge and subnet, settled once for the run */
-	struct reconcile_opts settled; /* the caller's opts with that network */
-	bool repair_corrupt;           /* delete: a corrupt state.db is moved aside */
-	bool apply_in_progress;        /* a dry run while another run holds the lock */
-	/* history and rollback (rollback.c): what the last apply_deployment()
-	 * recorded and whether a rollout of it stopped, and why */
-	struct revision_run rev;
-	char *halted_why;              /* owned; NULL when no rollout stopped */
-	bool halted_timeout;           /* it stopped because --timeout ran out */
-};
 
 /* A dry run (diff) while another zlapply works: its replicas in flight are
  * not "interrupted", they are that run's, under way. */
@@ -171,56 +154,6 @@ static void resolve_images(struct apply_run *run, struct plan_desired *desired)
 	}
 }
 
-static void print_line(const struct reconcile_opts *o, const struct plan_action *a)
-{
-	if (!o->plan_out)
-		return;
-	/* create green, recreate yellow, restart cyan, remove red */
-	static const char *const colors[] = { [PLAN_CREATE] = "32", [PLAN_RECREATE] = "33",
-					      [PLAN_RESTART] = "36", [PLAN_REMOVE] = "31" };
-	struct zl_buf line = { 0 };
-	plan_action_format(a, &line);
-	if (o->plan_color)
-		fprintf(o->plan_out, "\033[%sm%s\033[0m\n", colors[a->kind], line.data);
-	else
-		fprintf(o->plan_out, "%s\n", line.data);
-	fflush(o->plan_out);
-	zl_buf_free(&line);
-}
-
-const char *reconcile_action_result_name(enum reconcile_action_result r)
-{
-	switch (r) {
-	case RECONCILE_ACTION_PLANNED: return "planned";
-	case RECONCILE_ACTION_DONE: return "done";
-	case RECONCILE_ACTION_FAILED: return "failed";
-	case RECONCILE_ACTION_SKIPPED: return "skipped";
-	}
-	return "?";
-}
-
-/* Tells opts->on_action what became of an action; row is the replica's
- * row before the action (NULL when it has none). */
-static void report_action(const struct reconcile_opts *o, const struct plan_action *a,
-			  const struct state_replica *row, enum reconcile_action_result result,
-			  const char *error)
-{
-	if (!o->on_action)
-		return;
-	struct reconcile_action info = {
-		.deployment = a->deployment,
-		.service = a->service,
-		.index = a->index,
-		.kind = plan_action_name(a->kind),
-		.reason = a->reason,
-		.old_spec_hash = row && row->spec_hash && *row->spec_hash ? row->spec_hash : NULL,
-		.new_spec_hash = a->kind != PLAN_REMOVE && a->desired ? a->desired->spec_hash : NULL,
-		.result = result,
-		.error = error,
-	};
-	o->on_action(&info, o->action_ctx);
-}
-
 /* Writes observed changes of rows (one transaction) and an event per exit. */
 static int record_observed(struct state_db *db, const struct state_replicas *before,
 			   const struct state_replicas *rows, int64_t now_ms, struct zl_err *err)
@@ -259,89 +192,6 @@ static void copy_rows(struct state_replicas *dst, const struct state_replicas *s
 	for (size_t i = 0; i < src->count; i++)
 		state_replica_copy(&dst->items[i], &src->items[i]);
 	dst->count = dst->cap = src->count;
-}
-
-static const struct state_replica *row_for(const struct state_replicas *rows,
-					   const struct plan_action *a)
-{
-	/* Rows are sorted by service, index: binary search. */
-	size_t lo = 0, hi = rows->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct state_replica *r = &rows->items[mid];
-		int c = strcmp(r->service, a->service);
-		if (c == 0)
-			c = r->index < a->index ? -1 : r->index > a->index;
-		if (c == 0)
-			return r;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/* How long a replica taken out of its published ports keeps running before
- * its stop signal, so the connections it accepted just before finish: a
- * rolling update loses no request (docs/networking.md). */
-#define DRAIN_SETTLE_MS 500
-
-/* Takes a replica about to stop out of its service's published ports and
- * out of the service names, so new connections go to the others while it
- * finishes its own. True when it took out a replica that served published
- * ports. */
-static bool drain(struct publish *pub, struct names *names, struct state_db *db,
-		  const struct plan_action *a, const struct state_replica *r)
-{
-	if (!r || r->state != STATE_REPLICA_RUNNING || !r->ip || !*r->ip)
-		return false;
-	const char *ip = r->ip;
-	struct zl_err err = ZL_ERR_INIT;
-	bool published = true;
-	if (publish_update(pub, db, a->service, &ip, 1, &err) < 0) {
-		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
-		published = false;
-	}
-	zl_err_clear(&err);
-	if (names_update(names, db, ip, &err) < 0)
-		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
-	const struct spec_service *svc = a->desired ? a->desired->svc : NULL;
-	return published && pub && svc && (svc->endpoint_count > 0 || svc->port_mapping_count > 0);
-}
-
-/* Replicas on their way out (scale-down, a dropped service, delete) get
- * their stop signal together, so removing N of them takes one grace period,
- * not N; each remove then waits only for what is left (backend stop_begin).
- * Each remove is journaled before its signal: a run that dies now leaves
- * pending removes, which the next run's recovery completes. */
-static void begin_stops(struct state_db *db, struct backend *b, struct plan *plan,
-			const struct state_replicas *rows, const struct execute_env *env,
-			struct publish *pub, struct names *names)
-{
-	if (!b || !b->ops->stop_begin)
-		return;
-	size_t removing = 0;
-	for (size_t i = 0; i < plan->count; i++)
-		removing += plan->items[i].kind == PLAN_REMOVE;
-	if (removing < 2)
-		return;
-	for (size_t i = 0; i < plan->count; i++) {
-		struct plan_action *a = &plan->items[i];
-		const struct state_replica *r = a->kind == PLAN_REMOVE ? row_for(rows, a) : NULL;
-		if (!r || r->state != STATE_REPLICA_RUNNING || !r->backend_id)
-			continue;
-		struct zl_err err = ZL_ERR_INIT;
-		(void)drain(pub, names, db, a, r); /* they all stop together: no pause each */
-		if (execute_journal_remove(db, a, r, env, &a->journal_id, &err) < 0) {
-			zl_log(ZL_LOG_DEBUG, "journal remove of %s: %s", r->backend_id, err.msg);
-			a->journal_id = 0; /* the remove journals itself, and stops alone */
-			continue;
-		}
-		if (b->ops->stop_begin(b, r->backend_id, a->desired ? spec_stop_signal(a->desired->svc) : 0,
-				       &err) < 0)
-			zl_log(ZL_LOG_DEBUG, "stop %s: %s", r->backend_id, err.msg);
-	}
 }
 
 /* -1 with err (and run->halted_why) when a service of desired has running
@@ -462,90 +312,33 @@ static int apply_deployment(struct apply_run *run, const struct spec_deployment 
 	pub = publish_begin(run->b, o, desired);
 	names = names_begin(run->b, o, desired);
 	ret = 0;
-	const char *halted = NULL; /* service whose rolling recreate failed */
 	/* health/depends/init: gates around the actions (reconcile/health.c) */
 	struct execute_env genv = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
 				    .bridge = run->net.bridge, .subnet = &run->net.subnet,
 				    .deadline_mono_ms = o->deadline_mono_ms };
-	if (!o->dry_run)
+	if (o->dry_run) {
+		for (size_t i = 0; i < plan.count; i++) {
+			rollout_print_line(o, &plan.items[i]);
+			rollout_report(o, &plan.items[i], rollout_row_for(&rows, &plan.items[i]),
+				       RECONCILE_ACTION_PLANNED, NULL);
+		}
+	} else {
 		gate = health_gate_new(run->db, run->b, dep, desired, &genv);
-	if (!o->dry_run)
-		begin_stops(run->db, run->b, &plan, &rows, &genv, pub, names);
-	for (size_t i = 0; i < plan.count; i++) {
-		const struct plan_action *a = &plan.items[i];
-		if (o->dry_run) {
-			print_line(o, a);
-			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_PLANNED, NULL);
-			continue;
-		}
-		/* A rollout stops at its first failed replica: the others keep
-		 * running the old spec instead of all going down (decision 2). */
-		if (a->kind == PLAN_RECREATE && halted && strcmp(halted, a->service) == 0) {
-			zl_log(ZL_LOG_WARN, "%s: rollout of %s stopped; %s-rep-%d keeps its old spec",
-			       name, a->service, a->service, a->index);
-			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_SKIPPED,
-				      "the rollout stopped at a failed replica");
-			continue;
-		}
-		struct zl_err aerr = ZL_ERR_INIT;
-		if (publish_refuse(pub, a, &aerr) < 0) { /* networking: a taken port */
-			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_FAILED, aerr.msg);
-			run->res->actions_failed++;
-			if (ret == 0)
-				*err = aerr;
+		struct rollout x = {
+			.run = run,
+			.deployment = name,
+			.rows = &rows,
+			.pub = pub,
+			.names = names,
+			.gate = gate,
+			.env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
+				 .bridge = run->net.bridge, .subnet = &run->net.subnet },
+			.parallel = o->parallel > 0 ? o->parallel : execute_parallel_default(),
+		};
+		if (rollout_execute(&x, &plan) < 0) {
+			*err = x.first_err;
 			ret = -1;
-			continue;
 		}
-		/* health/depends/init: 1 = skip (init back-off); -1, or a new
-		 * replica that never gets ready, fails the action */
-		int gated = health_gate_before(gate, a, row_for(&rows, a), &aerr);
-		if (gated > 0) {
-			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_SKIPPED, "init back-off");
-			continue;
-		}
-		if (!o->quiet && gated == 0)
-			print_line(o, a);
-		_cleanup_free_ char *names_now = names_text(names);
-		struct execute_env env = { .secrets_dir = run->secrets_dir, .clock_ms = o->clock_ms,
-					   .bridge = run->net.bridge, .subnet = &run->net.subnet,
-					   .names = names_now };
-		if (gated == 0 && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE) &&
-		    drain(pub, names, run->db, a, row_for(&rows, a)))
-			health_sleep_ms(DRAIN_SETTLE_MS);
-		if (gated < 0 || execute_action(run->db, run->b, a, row_for(&rows, a), &env, &aerr) < 0 ||
-		    health_gate_after(gate, a, &aerr) < 0) {
-			report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_FAILED, aerr.msg);
-			run->res->actions_failed++;
-			zl_log(ZL_LOG_ERROR, "%s: %s", name, aerr.msg);
-			const struct state_replica *was = row_for(&rows, a);
-			/* history: why the rollout stopped, for its revision (a
-			 * replica that did not run was no rollout's to stop) */
-			if (a->kind == PLAN_RECREATE && !halted && was &&
-			    was->state == STATE_REPLICA_RUNNING) {
-				free(run->halted_why);
-				run->halted_why = zl_xstrdup(aerr.msg);
-				run->halted_timeout = aerr.kind == ZL_ERR_TIMEOUT;
-			}
-			if (a->kind == PLAN_RECREATE)
-				halted = a->service;
-			if (ret == 0)
-				*err = aerr;
-			ret = -1;
-			continue;
-		}
-		report_action(o, a, row_for(&rows, a), RECONCILE_ACTION_DONE, NULL);
-		run->res->actions_done++;
-		/* A replaced replica takes connections again once it is ready
-		 * (new ones join at the end of the apply, all in one update). */
-		struct zl_err uerr = ZL_ERR_INIT;
-		if ((a->kind == PLAN_RECREATE || a->kind == PLAN_RESTART) &&
-		    publish_update(pub, run->db, a->service, NULL, 0, &uerr) < 0)
-			zl_log(ZL_LOG_WARN, "%s: %s", name, uerr.msg);
-		/* Names follow each change at once (a later service may need
-		 * this one's name when it starts); names_finish retries. */
-		struct zl_err nerr = ZL_ERR_INIT;
-		if (names_update(names, run->db, NULL, &nerr) < 0)
-			zl_log(ZL_LOG_WARN, "%s: %s", name, nerr.msg);
 	}
 	/* history: a service whose new image cannot be had keeps its running
 	 * replicas on the old spec; its rollout stops before the first one */

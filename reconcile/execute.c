@@ -181,17 +181,25 @@ static void close_run(const struct exec_ctx *x, const struct backend_state *st)
 	state_run_clear(&run);
 }
 
-/* Journals action `name` and writes row (the in-flight state) atomically,
- * with the replica's address lease when row->ip is a new lease. */
+/* The lowest free address of the subnet, in journal_start()'s transaction:
+ * the workers of a parallel apply create at the same time, and BEGIN
+ * IMMEDIATE makes one pick-and-lease wait for another. */
+static int pick_address(const struct exec_ctx *x, char **ip, struct zl_err *err);
+
+/* Journals action `name` and writes row (the in-flight state) atomically;
+ * lease: row gets a new address from the pool, leased in the same
+ * transaction. */
 static int journal_start(const struct exec_ctx *x, const char *name, const char *spec_hash,
-			 const struct state_replica *row, bool lease, int64_t *journal_id,
+			 struct state_replica *row, bool lease, int64_t *journal_id,
 			 struct zl_err *err)
 {
 	const struct plan_action *a = x->a;
 	if (state_begin(x->db, err) < 0)
 		return -1;
-	int r = state_journal_begin(x->db, a->deployment, a->service, a->index, name, spec_hash,
-				    now(x), journal_id, err);
+	int r = lease ? pick_address(x, &row->ip, err) : 0;
+	if (r == 0)
+		r = state_journal_begin(x->db, a->deployment, a->service, a->index, name, spec_hash,
+					now(x), journal_id, err);
 	if (r == 0 && row)
 		r = state_replica_upsert(x->db, row, err);
 	if (r == 0 && lease)
@@ -266,11 +274,8 @@ static int claim_bridge(const struct exec_ctx *x, struct zl_err *err)
 	return 0;
 }
 
-/* The lowest free address of the subnet (the apply lock makes this safe). */
 static int pick_address(const struct exec_ctx *x, char **ip, struct zl_err *err)
 {
-	if (claim_bridge(x, err) < 0)
-		return -1;
 	char **leased = NULL;
 	size_t n = 0;
 	if (state_leases_ips(x->db, &leased, &n, err) < 0)
@@ -332,12 +337,9 @@ static int do_create(const struct exec_ctx *x, struct zl_err *err)
 			   a->deployment, a->service, a->index, x->backend_id, owner);
 		goto out;
 	}
-	bool lease = false;
-	if (wants_bridge(x, ds)) {
-		if (pick_address(x, &row.ip, err) < 0)
-			goto out;
-		lease = true;
-	}
+	bool lease = wants_bridge(x, ds);
+	if (lease && claim_bridge(x, err) < 0)
+		goto out;
 	if (journal_start(x, "create", ds->spec_hash, &row, lease, &journal_id, err) < 0)
 		goto out;
 

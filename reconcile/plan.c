@@ -452,3 +452,73 @@ void plan_action_format(const struct plan_action *a, struct zl_buf *out)
 	if (a->reason)
 		zl_buf_printf(out, " (%s)", a->reason);
 }
+
+/* ---- waves (plan_waves) ---- */
+
+/* The wave being cut: linear in the plan (a cold apply of 10,000 replicas
+ * is one wave). A service's actions are consecutive in the plan, so the
+ * rolling count is the current service's; deps look up the wave's services. */
+struct wave {
+	const char **services; /* distinct, in the order they joined */
+	size_t n_services;
+	bool dropped, kept;    /* holds removes of services gone / of services that stay */
+	const char *recreating; /* the service whose recreates are counted */
+	size_t recreates;
+};
+
+static bool wave_has_service(const struct wave *w, const char *name)
+{
+	for (size_t i = 0; i < w->n_services; i++)
+		if (strcmp(w->services[i], name) == 0)
+			return true;
+	return false;
+}
+
+static bool waits_for(const struct wave *w, const struct plan_action *a)
+{
+	if (a->desired ? w->dropped : w->kept)
+		return true; /* a service that left the spec, and one that stays */
+	const struct spec_service *svc = a->desired ? a->desired->svc : NULL;
+	for (size_t d = 0; svc && d < svc->depend_count; d++)
+		if (strcmp(svc->depends[d].service, a->service) != 0 &&
+		    wave_has_service(w, svc->depends[d].service))
+			return true;
+	return a->kind == PLAN_RECREATE && svc && w->recreating &&
+	       strcmp(w->recreating, a->service) == 0 &&
+	       w->recreates >= (size_t)spec_rollout_batch(svc, a->desired->replicas);
+}
+
+static void wave_add(struct wave *w, const struct plan_action *a)
+{
+	if (w->n_services == 0 || strcmp(w->services[w->n_services - 1], a->service) != 0)
+		w->services[w->n_services++] = a->service;
+	if (a->desired)
+		w->kept = true;
+	else
+		w->dropped = true;
+	if (a->kind != PLAN_RECREATE)
+		return;
+	if (!w->recreating || strcmp(w->recreating, a->service) != 0) {
+		w->recreating = a->service;
+		w->recreates = 0;
+	}
+	w->recreates++;
+}
+
+size_t plan_waves(const struct plan *p, size_t **ends)
+{
+	*ends = zl_xcalloc(p->count + 1, sizeof(**ends));
+	struct wave w = { .services = zl_xcalloc(p->count + 1, sizeof(*w.services)) };
+	size_t n = 0;
+	for (size_t i = 0; i < p->count; i++) {
+		if (i > 0 && waits_for(&w, &p->items[i])) {
+			(*ends)[n++] = i;
+			w = (struct wave){ .services = w.services };
+		}
+		wave_add(&w, &p->items[i]);
+	}
+	if (p->count > 0)
+		(*ends)[n++] = p->count;
+	free(w.services);
+	return n;
+}

@@ -100,6 +100,20 @@ void plan_free(struct plan *p);
 void plan_compute(const struct plan_desired *desired, const struct state_replicas *actual,
 		  int64_t now_ms, struct plan *out);
 
+/* Cuts p's actions into waves that may run at once (reconcile/parallel.c):
+ * a wave is a run of consecutive actions, and the next one starts at an
+ * action that
+ *   - removes a service gone from the spec while the wave acts on one that
+ *     stays, or the other way round (what leaves goes first: its ports and
+ *     names are free before others take them);
+ *   - belongs to a service that depends on a service with an action in the
+ *     wave (it waits for that one to be ready);
+ *   - recreates a replica of a service the wave already recreates
+ *     spec_rollout_batch() replicas of (a rolling update in batches).
+ * *ends gets each wave's end (exclusive), in order; returns the number of
+ * waves (0 for an empty plan). */
+size_t plan_waves(const struct plan *p, size_t **ends);
+
 /* "+ create web-rep-3", "~ recreate api-rep-1 (env changed)", "- remove old-rep-1". */
 void plan_action_format(const struct plan_action *a, struct zl_buf *out);
 

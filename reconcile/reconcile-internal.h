@@ -155,6 +155,24 @@ int reconcile_subnet(const struct reconcile_opts *opts, struct net_subnet *out, 
 int execute_action(struct state_db *db, struct backend *b, const struct plan_action *a,
 		   const struct state_replica *current, const struct execute_env *env,
 		   struct zl_err *err);
+/* ---- parallel.c: a wave of actions at once, in worker processes ---- */
+struct exec_job {
+	const struct plan_action *a;
+	const struct state_replica *row; /* the replica's row before the action; NULL none */
+	struct execute_env env;
+	/* results */
+	int rc;             /* execute_action()'s */
+	struct zl_err err;  /* why it failed */
+	char *output;       /* what a worker wrote to stderr (owned; NULL in-process) */
+};
+/* --parallel's default: the number of online CPUs. */
+unsigned execute_parallel_default(void);
+/* Runs every job, up to `parallel` at once (one at a time in this process
+ * when parallel <= 1 or there is one job). -1 with err only when db could
+ * not be opened again after the workers: the jobs' results stand. */
+int execute_jobs(struct state_db *db, struct backend *b, struct exec_job *jobs, size_t n,
+		 unsigned parallel, struct zl_err *err);
+
 /* Journals the remove a (row marked removing) before execute_action runs
  * it, so replicas on their way out can be signalled together and a run that
  * dies meanwhile leaves removes that recovery completes. */
@@ -273,5 +291,57 @@ int revision_spec_load(const struct state_revision *rev, struct spec_set *set, s
 /* gitops: "git URL@COMMIT" that `watch --git` applied last under root
  * (watch_git.c); NULL when none. Caller frees. */
 char *watch_git_source_recorded(const char *root);
+
+/* ---- apply.c: one apply, and rollout.c: carrying out its plan ---- */
+/* What one apply (or delete) holds from start to end. */
+struct apply_run {
+	const struct reconcile_opts *opts;
+	struct reconcile_result *res;
+	struct state_db *db;
+	struct backend *b;
+	struct images_ctx *images;
+	char *secrets_dir;
+	struct root_network net;      /* the bridge and subnet, settled once for the run */
+	struct reconcile_opts settled; /* the caller's opts with that network */
+	bool repair_corrupt;           /* delete: a corrupt state.db is moved aside */
+	bool apply_in_progress;        /* a dry run while another run holds the lock */
+	/* history and rollback (rollback.c): what the last apply_deployment()
+	 * recorded and whether a rollout of it stopped, and why */
+	struct revision_run rev;
+	char *halted_why;              /* owned; NULL when no rollout stopped */
+	bool halted_timeout;           /* it stopped because --timeout ran out */
+};
+
+struct publish;
+struct names;
+struct health_gate;
+/* A deployment's plan being carried out (rollout.c). */
+struct rollout {
+	struct apply_run *run;
+	const char *deployment;
+	const struct state_replicas *rows; /* before the plan, sorted by service, index */
+	struct publish *pub;               /* networking: published ports */
+	struct names *names;               /* networking: service names */
+	struct health_gate *gate;          /* health/depends/init */
+	struct execute_env env;            /* the actions' (names are filled per wave) */
+	unsigned parallel;                 /* actions at once, >= 1 */
+	/* the outcome */
+	const char *halted;                /* the service whose rollout stopped; NULL none */
+	int ret;                           /* -1 once an action failed */
+	struct zl_err first_err;           /* the first failure */
+};
+/* Carries out plan (not a dry run) in waves (plan_waves()): 0, or -1 with
+ * x->first_err; every action is reported (opts->on_action) and counted. */
+int rollout_execute(struct rollout *x, struct plan *plan);
+/* "+ create web-rep-3" on opts->plan_out (coloured when asked). */
+void rollout_print_line(const struct reconcile_opts *o, const struct plan_action *a);
+/* Tells opts->on_action what became of an action; row is the replica's
+ * row before the action (NULL when it has none). */
+void rollout_report(const struct reconcile_opts *o, const struct plan_action *a,
+		    const struct state_replica *row, enum reconcile_action_result result,
+		    const char *error);
+/* The row of a's replica in rows (sorted by service, index); NULL none. */
+const struct state_replica *rollout_row_for(const struct state_replicas *rows,
+					    const struct plan_action *a);
 
 #endif

@@ -57,6 +57,9 @@ struct reconcile_opts {
 				   * (--runtime: an OCI runtime for oci); NULL = its choice */
 	int64_t lock_timeout_ms;
 	bool dry_run;             /* plan and print only */
+	/* --parallel: independent actions carried out at once, each in a worker
+	 * process (reconcile/parallel.c); 0 = the number of cores. */
+	unsigned parallel;
 	bool quiet;               /* no progress lines on stderr */
 	FILE *plan_out;           /* where plan / action lines go (stdout) */
 	bool plan_color;          /* colour those lines by kind (ANSI; the CLI decides) */

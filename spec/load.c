@@ -193,6 +193,17 @@ const struct spec_service *spec_deployment_find(const struct spec_deployment *d,
 	return NULL;
 }
 
+int spec_rollout_batch(const struct spec_service *svc, int replicas)
+{
+	const struct spec_rollout *r = &svc->rollout;
+	if (r->max_unavailable > 0)
+		return r->max_unavailable;
+	int percent = r->max_unavailable_percent > 0 ? r->max_unavailable_percent
+						     : SPEC_ROLLOUT_DEFAULT_PERCENT;
+	int batch = (int)((int64_t)replicas * percent / 100);
+	return batch > 0 ? batch : 1;
+}
+
 int64_t spec_rollout_deadline_ms(const struct spec_health *h)
 {
 	if (h->rollout_deadline_ms > 0)

@@ -377,6 +377,7 @@ static const struct field service_fields[] = {
 	{ "port_mappings", f_port_mappings },
 	{ "storage", f_storage },
 	{ "health", f_health },
+	{ "rollout", f_rollout }, /* zlapply's own block */
 	{ "depends", f_depends },
 	{ "init", f_init },
 	{ "errors", f_errors },

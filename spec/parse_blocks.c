@@ -6,6 +6,8 @@
 #include "spec-internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
 
@@ -502,6 +504,32 @@ static void h_rollout_deadline(struct pctx *c, yaml_node_t *n, void *obj)
 	get_duration(c, n, &HL(obj)->rollout_deadline_ms);
 	if (HL(obj)->rollout_deadline_ms <= 0)
 		perr(c, n, "rollout_deadline must be greater than 0");
+}
+
+/* max_unavailable: 3 or "25%" (a string or a plain scalar). */
+static void r_max_unavailable(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	struct spec_rollout *r = obj;
+	const char *s = node_scalar(n);
+	size_t len = s ? strlen(s) : 0;
+	if (len > 1 && s[len - 1] == '%') {
+		char *end = NULL;
+		errno = 0;
+		long v = strtol(s, &end, 10);
+		if (end != s + len - 1 || errno || v < 1 || v > 100 || !isdigit((unsigned char)s[0]))
+			perr(c, n, "expected a count of replicas (1 or more) or a percentage from 1%% to 100%%, got \"%s\"",
+			     s);
+		else
+			r->max_unavailable_percent = (int)v;
+		return;
+	}
+	get_int32(c, n, 1, 1000000, &r->max_unavailable);
+}
+
+void f_rollout(struct pctx *c, yaml_node_t *n, void *obj)
+{
+	static const struct field fields[] = { { "max_unavailable", r_max_unavailable } };
+	WALK(c, n, fields, NULL, &SVC(obj)->rollout);
 }
 
 void f_health(struct pctx *c, yaml_node_t *n, void *obj)

@@ -135,6 +135,7 @@ void f_endpoints(struct pctx *c, yaml_node_t *n, void *obj);
 void f_port_mappings(struct pctx *c, yaml_node_t *n, void *obj);
 void f_storage(struct pctx *c, yaml_node_t *n, void *obj);
 void f_health(struct pctx *c, yaml_node_t *n, void *obj);
+void f_rollout(struct pctx *c, yaml_node_t *n, void *obj);
 void f_depends(struct pctx *c, yaml_node_t *n, void *obj);
 void f_init(struct pctx *c, yaml_node_t *n, void *obj);
 void f_errors(struct pctx *c, yaml_node_t *n, void *obj);

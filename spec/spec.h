@@ -161,6 +161,18 @@ struct spec_health {
 	int64_t rollout_deadline_ms;
 };
 
+/* zlapply's own block rollout: how a changed service is replaced (docs/
+ * spec-reference.md, rollout). Outside the spec hash, like
+ * health.rollout_deadline: it says how to roll out, not what runs. */
+struct spec_rollout {
+	/* max_unavailable: at most this many replicas of the service are
+	 * replaced at once, given as a count (>= 1) or a percentage of the
+	 * desired replicas (1..100, rounded down, at least 1); both 0 = not
+	 * given, the default is 25%. See spec_rollout_batch(). */
+	int max_unavailable;
+	int max_unavailable_percent;
+};
+
 struct spec_depend {
 	char *service;
 	enum spec_condition condition;
@@ -302,6 +314,7 @@ struct spec_service {
 	size_t storage_count;
 
 	struct spec_health health;
+	struct spec_rollout rollout;
 	struct spec_depend *depends;
 	size_t depend_count;
 	struct spec_init_step *init_steps;
@@ -403,6 +416,11 @@ const struct spec_service *spec_deployment_find(const struct spec_deployment *d,
  * health.rollout_deadline, else start_grace + retries x interval + timeout
  * (docs/spec-reference.md, health). */
 int64_t spec_rollout_deadline_ms(const struct spec_health *h);
+/* How many replicas of a rolling update of svc are replaced at once, with
+ * `replicas` desired: rollout.max_unavailable, else 25% of them (as
+ * Kubernetes' maxUnavailable), rounded down, at least 1. */
+#define SPEC_ROLLOUT_DEFAULT_PERCENT 25
+int spec_rollout_batch(const struct spec_service *svc, int replicas);
 /* Desired replica count: fixed -> replicas, adaptive -> min, manual -> 0. */
 int spec_service_desired_replicas(const struct spec_service *svc);
 /* Does the spec alone say the service runs WebAssembly: service_type

@@ -421,6 +421,35 @@ void state_close(struct state_db *db)
 	free(db);
 }
 
+void state_detach(struct state_db *db)
+{
+	if (!db || !db->sql)
+		return;
+	state_stmts_finalize(db);
+	sqlite3_close(db->sql);
+	db->sql = NULL;
+}
+
+int state_attach(struct state_db *db, bool worker, struct zl_err *err)
+{
+	if (db->sql)
+		return 0;
+	/* Opened and migrated before it was detached: only the connection's
+	 * settings are made again. */
+	int flags = db->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+	if (sqlite3_open_v2(db->path, &db->sql, flags, NULL) != SQLITE_OK) {
+		zl_fail(err, "state: open %s: %s", db->path,
+			db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+		sqlite3_close(db->sql);
+		db->sql = NULL;
+		return -1;
+	}
+	sqlite3_extended_result_codes(db->sql, 1);
+	if (worker && sqlite3_db_config(db->sql, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
+		return state_sql_fail(db, err, "keep the checkpoint for the main connection");
+	return configure(db, err);
+}
+
 int state_schema_version(struct state_db *db) { return db->schema_version; }
 
 int64_t state_total_changes(struct state_db *db) { return sqlite3_total_changes64(db->sql); }

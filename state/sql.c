@@ -36,6 +36,10 @@ sqlite3_stmt *state_stmt(struct state_db *db, enum state_stmt_id id, const char 
 		assert(db->stmt_sql[id] == sql && "one statement id, one SQL text");
 		return db->stmts[id];
 	}
+	if (!db->sql) { /* detached (state_detach) and not attached again */
+		zl_fail(err, "state: %s: %s is not open", stmt_purposes[id], db->path);
+		return NULL;
+	}
 	if (sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->stmts[id],
 			       NULL) != SQLITE_OK) {
 		state_sql_fail(db, err, "%s", stmt_purposes[id]);

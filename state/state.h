@@ -43,6 +43,16 @@ void state_lock_release(struct state_lock *lock);
  * A database with a newer schema than this binary knows is refused. */
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
+/* Around fork(): SQLite forbids using a connection in a child of the
+ * process that opened it, and even a new connection there would share the
+ * parent's in-memory view of the file locks. So before forking workers
+ * (reconcile/parallel.c) the parent detaches (closes the connection, db
+ * stays valid), each worker attaches a connection of its own, and the
+ * parent attaches again once they are done. A worker's connection does not
+ * checkpoint when it closes (worker = true): the checkpoint's fsyncs would
+ * be paid once per replica instead of once in a while. */
+void state_detach(struct state_db *db);
+int state_attach(struct state_db *db, bool worker, struct zl_err *err);
 int state_schema_version(struct state_db *db);
 #define STATE_SCHEMA_VERSION 8
 /* state_open() of a database SQLite finds corrupt (or not a database at

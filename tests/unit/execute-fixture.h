@@ -48,6 +48,9 @@ static inline int setup(void **state)
 		.root = f->root,
 		.backend_name = "mock",
 		.lock_timeout_ms = 1000,
+		/* One action at a time: these tests read the journal and events
+		 * in order. test_parallel.c runs them at once. */
+		.parallel = 1,
 		.quiet = false,
 		.plan_out = f->out,
 	};

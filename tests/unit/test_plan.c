@@ -1048,6 +1048,86 @@ static void test_action_format(void **state)
 	assert_string_equal(plan_action_name(PLAN_REMOVE), "remove");
 }
 
+/* ---- plan_waves ---- */
+
+/* Actions "KIND SERVICE INDEX" (+ create, ~ recreate, - remove), cut into
+ * waves: "a-1 a-2 | b-1" */
+static char *waves_of(const char *const *spec, size_t n, struct plan_desired_service *ds,
+		      size_t n_ds)
+{
+	struct plan p = { .items = zl_xcalloc(n, sizeof(*p.items)), .count = n, .cap = n };
+	for (size_t i = 0; i < n; i++) {
+		char kind, svc[16];
+		int idx;
+		assert_int_equal(sscanf(spec[i], "%c %15s %d", &kind, svc, &idx), 3);
+		struct plan_action *a = &p.items[i];
+		a->kind = kind == '+' ? PLAN_CREATE : kind == '~' ? PLAN_RECREATE : PLAN_REMOVE;
+		a->service = zl_xstrdup(svc);
+		a->index = idx;
+		for (size_t k = 0; k < n_ds; k++)
+			if (strcmp(ds[k].svc->name, svc) == 0)
+				a->desired = &ds[k];
+	}
+	size_t *ends = NULL;
+	size_t waves = plan_waves(&p, &ends);
+	struct zl_buf out = { 0 };
+	for (size_t w = 0, i = 0; w < waves; w++) {
+		if (w > 0)
+			zl_buf_puts(&out, " |");
+		for (; i < ends[w]; i++)
+			zl_buf_printf(&out, " %s-%d", p.items[i].service, p.items[i].index);
+	}
+	free(ends);
+	for (size_t i = 0; i < n; i++)
+		free(p.items[i].service);
+	free(p.items);
+	return zl_buf_steal(&out);
+}
+
+static void test_plan_waves(void **state)
+{
+	(void)state;
+	struct spec_depend on_db = { .service = "db" };
+	struct spec_service db = { .name = "db" };
+	struct spec_service web = { .name = "web", .depends = &on_db, .depend_count = 1,
+				    .rollout = { .max_unavailable = 3 } };
+	struct spec_service cache = { .name = "cache" }; /* 25% of 4: 1 at a time */
+	struct spec_service big = { .name = "big", .rollout = { .max_unavailable_percent = 50 } };
+	struct plan_desired_service ds[] = {
+		{ .svc = &db, .replicas = 2 }, { .svc = &web, .replicas = 8 },
+		{ .svc = &cache, .replicas = 4 }, { .svc = &big, .replicas = 5 },
+	};
+	const char *const plan[] = {
+		"- old 2", "- old 1", /* a service gone from the spec goes first, alone */
+		"+ db 1", "+ db 2",
+		"~ web 1", "~ web 2", "~ web 3", "~ web 4", "~ web 5", "~ web 6", "~ web 7", "+ web 8",
+		"~ cache 1", "~ cache 2", "- cache 5",
+		"~ big 1", "~ big 2", "~ big 3", "~ big 4", "~ big 5",
+	};
+	char *got = waves_of(plan, sizeof(plan) / sizeof(plan[0]), ds, 4);
+	assert_string_equal(got, " old-2 old-1 | db-1 db-2 | web-1 web-2 web-3 | web-4 web-5 web-6 |"
+				 " web-7 web-8 cache-1 | cache-2 cache-5 big-1 big-2 | big-3 big-4 |"
+				 " big-5");
+	free(got);
+	/* removes and creates of one service, and of services without
+	 * depends: one wave */
+	const char *const flat[] = { "- db 3", "+ cache 1", "+ cache 2", "+ big 1" };
+	got = waves_of(flat, 4, ds, 4);
+	assert_string_equal(got, " db-3 cache-1 cache-2 big-1");
+	free(got);
+	size_t *ends = NULL;
+	struct plan empty = { 0 };
+	assert_int_equal(plan_waves(&empty, &ends), 0);
+	free(ends);
+	/* the batch a rollout.max_unavailable gives */
+	assert_int_equal(spec_rollout_batch(&web, 8), 3);
+	assert_int_equal(spec_rollout_batch(&cache, 4), 1);
+	assert_int_equal(spec_rollout_batch(&cache, 3), 1);
+	assert_int_equal(spec_rollout_batch(&cache, 50), 12);
+	assert_int_equal(spec_rollout_batch(&big, 5), 2);
+	assert_int_equal(spec_rollout_batch(&big, 1), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1060,6 +1140,7 @@ int main(void)
 		cmocka_unit_test(test_plan_many_replicas),
 		cmocka_unit_test(test_plan_kind_and_index),
 		cmocka_unit_test(test_action_format),
+		cmocka_unit_test(test_plan_waves),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -856,6 +856,28 @@ static void test_limits_and_schedules(void **state)
 		     "services.api.schedule", "never fires");
 }
 
+/* rollout.max_unavailable: a count or a percentage; outside the hash. */
+static void test_rollout(void **state)
+{
+	(void)state;
+	struct loaded l;
+	expect_clean(&l, HEAD "  api:\n    image: { name: nginx }\n    rollout: { max_unavailable: 3 }\n");
+	assert_int_equal(l.set.deployments[0].services[0].rollout.max_unavailable, 3);
+	unload(&l);
+	expect_clean(&l, HEAD "  api:\n    image: { name: nginx }\n    rollout: { max_unavailable: 40% }\n");
+	assert_int_equal(l.set.deployments[0].services[0].rollout.max_unavailable_percent, 40);
+	unload(&l);
+	const char *const bad[] = { "0", "\"0%\"", "101%", "-1", "x%", "\"%\"", "2.5", "\" 5%\"" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text), HEAD "  api:\n    image: { name: nginx }\n    rollout: { max_unavailable: %s }\n",
+			 bad[i]);
+		expect_error(text, "services.api.rollout.max_unavailable", NULL);
+	}
+	expect_error(HEAD "  api:\n    image: { name: nginx }\n    rollout: { max_surge: 1 }\n",
+		     "services.api.rollout.max_surge", NULL);
+}
+
 static void test_duplicate_keys(void **state)
 {
 	struct loaded l;
@@ -1850,6 +1872,7 @@ int main(void)
 		cmocka_unit_test(test_diag_format),
 		cmocka_unit_test(test_unknown_keys_suggest),
 		cmocka_unit_test(test_wrong_types),
+		cmocka_unit_test(test_rollout),
 		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_limits_and_schedules),
 		cmocka_unit_test(test_yaml_syntax_error),
