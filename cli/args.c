@@ -21,6 +21,8 @@
 		  V(CLI_IMAGES) | V(CLI_PRUNE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_DOCTOR) | \
 		  V(CLI_RUN) | OBSERVE_VERBS | V(CLI_HISTORY) | V(CLI_ROLLBACK))
 #define PULLING (V(CLI_APPLY) | V(CLI_PULL) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK))
+/* verbs that carry out actions: --parallel */
+#define PARALLEL_VERBS (V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK))
 #define LOCKING (V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_PULL) | V(CLI_PRUNE) | V(CLI_DOCTOR) | \
 		 V(CLI_RUN) | V(CLI_ROLLBACK))
 
@@ -75,7 +77,7 @@ static const struct flag flags[] = {
 	  "PATH", "OCI runtime for the oci backend (crun, runc, youki; env ZLAPPLY_RUNTIME)" },
 	{ { "wasm-engine", required_argument, NULL, OPT_WASM_ENGINE }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "PATH", "WASI engine for WASM replicas (a Node.js with node:wasi; default: node in $PATH, remembered)" },
-	{ { "parallel", required_argument, NULL, OPT_PARALLEL }, V(CLI_APPLY) | V(CLI_DELETE) | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK),
+	{ { "parallel", required_argument, NULL, OPT_PARALLEL }, PARALLEL_VERBS,
 	  "N", "carry out up to N independent actions at once (env ZLAPPLY_PARALLEL; default: the number of cores)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
@@ -339,9 +341,6 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	o->keep_layer_blobs = keep && (!strcmp(keep, "1") || !strcasecmp(keep, "true") || !strcasecmp(keep, "yes"));
 	if (o->runtime && !*o->runtime)
 		o->runtime = NULL;
-	const char *parallel = getenv("ZLAPPLY_PARALLEL");
-	if (parallel && *parallel && parse_parallel("ZLAPPLY_PARALLEL", parallel, &o->parallel, err) < 0)
-		return -1;
 
 	/* The verb is the first argument that is not a flag or a flag's value,
 	 * so `zlapply --root R status` works as well as `zlapply status --root R`. */
@@ -535,6 +534,11 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct zl_err *err)
 	}
 	if (o->help || o->verb == CLI_HELP || o->verb == CLI_VERSION)
 		return 0;
+	/* Read where it acts: a bad value does not break `status`. */
+	const char *parallel = getenv("ZLAPPLY_PARALLEL");
+	if (o->parallel == 0 && parallel && *parallel && (V(o->verb) & PARALLEL_VERBS) &&
+	    parse_parallel("ZLAPPLY_PARALLEL", parallel, &o->parallel, err) < 0)
+		return -1;
 	if ((o->verb == CLI_APPLY || o->verb == CLI_DIFF || o->verb == CLI_VALIDATE ||
 	     o->verb == CLI_RENDER || (o->verb == CLI_WATCH && !o->git.url)) && o->file_count == 0)
 		return zl_invalid(err, "%s needs -f FILE|DIR|- (run 'zlapply %s --help')",

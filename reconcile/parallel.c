@@ -17,9 +17,10 @@
  *
  * Output stays in plan order: what a worker writes to stderr goes to a
  * memory file, and the parent copies each action's text in plan order once
- * the wave is done. Each worker keeps a copy of the apply lock (flock is
- * shared across fork), so the next apply waits for the workers of a killed
- * one instead of recovering actions still in progress. */
+ * the wave is done. A worker dies with zlapply (PR_SET_PDEATHSIG): a kill
+ * -9 of zlapply ends its actions in progress exactly as when they ran in
+ * its own process, and the next apply (which waits for the lock the
+ * workers share with it) recovers them from their journal entries. */
 #include "reconcile-internal.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,8 +57,10 @@ unsigned execute_parallel_default(void)
 
 /* In the worker: run the action, send the result, never return. */
 static _Noreturn void worker_main(struct state_db *db, struct backend *b, struct exec_job *j,
-				  int result_fd, int output_fd)
+				  pid_t parent, int result_fd, int output_fd)
 {
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(125); /* zlapply is gone already (or cannot take us along) */
 	if (dup2(output_fd, STDERR_FILENO) < 0)
 		_exit(125);
 	close(output_fd);
@@ -87,6 +91,7 @@ static int worker_start(struct state_db *db, struct backend *b, struct exec_job 
 		return zl_fail_errno(err, "pipe for an action's result");
 	}
 	fflush(NULL); /* nothing buffered is written twice */
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		zl_fail_errno(err, "fork a worker for %s-rep-%d", j->a->service, j->a->index);
@@ -97,7 +102,7 @@ static int worker_start(struct state_db *db, struct backend *b, struct exec_job 
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		worker_main(db, b, j, fds[1], out);
+		worker_main(db, b, j, parent, fds[1], out);
 	}
 	close(fds[1]);
 	*w = (struct worker){ .pid = pid, .result_fd = fds[0], .output_fd = out, .job = j };

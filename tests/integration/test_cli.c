@@ -872,6 +872,35 @@ static void test_bad_input(void **state)
 	free(out);
 	free(err);
 
+	/* --parallel and ZLAPPLY_PARALLEL: 1..1024 actions, else a usage
+	 * error before anything is done; the flag wins over the variable,
+	 * and a verb that acts on nothing ignores the variable. */
+	static const char *const bad_parallel[] = { "0", "-1", "two", "1025", "" };
+	for (size_t i = 0; i < sizeof(bad_parallel) / sizeof(bad_parallel[0]); i++) {
+		code = run_zlapply(t->root, NULL, &out, &err, "apply", "--parallel", bad_parallel[i],
+				   "-f", spec);
+		assert_exit(code, 2, out, err);
+		assert_contains(err, "--parallel: expected a number of actions from 1 to 1024");
+		free(out);
+		free(err);
+	}
+	/* a spec asking for 4 replicas of demo (3 run): refused, 3 still run */
+	char four[PATH_MAX];
+	cli_write_web_spec(cli_path(t, "four.yaml", four), "demo", 4, NULL);
+	code = run_zlapply_env(CLI_ENV("ZLAPPLY_PARALLEL=0"), t->root, NULL, &out, &err, "apply",
+			       "-f", four);
+	assert_exit(code, 2, out, err);
+	assert_contains(err, "ZLAPPLY_PARALLEL: expected a number of actions");
+	free(out);
+	free(err);
+	cJSON *doc = cli_status_json(t->root, "demo");
+	assert_int_equal(cli_json_count(doc, "demo"), 3);
+	cJSON_Delete(doc);
+	code = run_zlapply_env(CLI_ENV("ZLAPPLY_PARALLEL=0"), t->root, NULL, &out, &err, "status");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+
 	/* $E:VAR of a variable that is not set: bad input naming service and key. */
 	cli_path(t, "env.yaml", path);
 	cli_write_file(path, "version: v1\n"
