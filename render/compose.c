@@ -97,10 +97,12 @@ static void put_deploy(struct render_ctx *c, struct rnode *s, const struct spec_
 	if (svc->scale.mode == SPEC_SCALE_ADAPTIVE && render_doc_find(c->doc, scale_key))
 		render_warn(c, svc, "scale", "Swarm does not autoscale: rendered with min (%d) "
 			    "replicas", svc->scale.min);
-	/* zlapply rolls out one replica at a time and goes on only when it is
-	 * ready: parallelism 1, Swarm waiting for the health check. */
+	/* zlapply replaces rollout.max_unavailable replicas at a time, in
+	 * place, and goes on only when they are ready: that parallelism,
+	 * stop-first, Swarm waiting for the health check. */
 	struct rnode *u = rn_sub(d, "update_config");
-	rn_put(u, "parallelism", rn_int(1));
+	rn_put(u, "parallelism",
+	       rn_int(spec_rollout_batch(svc, spec_service_desired_replicas(svc))));
 	rn_put(u, "delay", rn_str("0s"));
 	rn_put(u, "order", rn_str("stop-first"));
 	rn_put(u, "failure_action", rn_str("rollback"));

@@ -129,12 +129,22 @@ static int render_long_running(struct render_ctx *c, struct k8s_dep *kd,
 	if (stateful) {
 		rn_put(rn_sub(spec, "updateStrategy"), "type", rn_str("RollingUpdate"));
 	} else {
-		/* zlapply replaces one replica at a time, the new one ready first. */
+		/* zlapply replaces rollout.max_unavailable replicas at a time (a
+		 * count or a percentage, default 25%), in place: no surge. */
 		struct rnode *st = rn_sub(spec, "strategy");
 		rn_put(st, "type", rn_str("RollingUpdate"));
 		struct rnode *ru = rn_sub(st, "rollingUpdate");
-		rn_put(ru, "maxUnavailable", rn_int(0));
-		rn_put(ru, "maxSurge", rn_int(1));
+		const struct spec_rollout *ro = &svc->rollout;
+		if (ro->max_unavailable > 0) {
+			rn_put(ru, "maxUnavailable", rn_int(ro->max_unavailable));
+		} else {
+			char pct[16];
+			snprintf(pct, sizeof(pct), "%d%%",
+				 ro->max_unavailable_percent > 0 ? ro->max_unavailable_percent
+								 : SPEC_ROLLOUT_DEFAULT_PERCENT);
+			rn_put(ru, "maxUnavailable", rn_str(pct));
+		}
+		rn_put(ru, "maxSurge", rn_int(0));
 	}
 	struct rnode *templates = stateful ? rn_seq() : NULL;
 	struct rnode *tpl = k8s_pod_template(c, kd, svc, image, "Always", templates, err);
