@@ -30,6 +30,9 @@ struct exec_ctx {
 	const char *bridge;             /* for backends that want networking */
 	const struct net_subnet *subnet; /* never NULL */
 	const char *names;              /* service names a created replica starts with */
+	/* A recreate: the replica's address before, which it keeps when it is
+	 * still free (NULL none). */
+	const char *prefer_ip;
 	char *backend_id; /* owned */
 };
 
@@ -289,7 +292,14 @@ static int pick_address(const struct exec_ctx *x, char **ip, struct zl_err *err)
 	}
 	state_names_free(leased, n);
 	uint32_t pick = 0;
-	int r = net_ipam_pick(x->subnet, used, n_used, &pick, err);
+	int r = 0;
+	struct zl_err ignored = ZL_ERR_INIT;
+	bool keep = x->prefer_ip && net_ipv4_parse(x->prefer_ip, &pick, &ignored) == 0 &&
+		    net_subnet_is_host(x->subnet, pick);
+	for (size_t i = 0; keep && i < n_used; i++)
+		keep = used[i] != pick;
+	if (!keep)
+		r = net_ipam_pick(x->subnet, used, n_used, &pick, err);
 	free(used);
 	if (r < 0)
 		return -1;
@@ -591,6 +601,9 @@ int execute_action(struct state_db *db, struct backend *b, const struct plan_act
 	case PLAN_RECREATE:
 		r = current ? do_remove(&x, current, err) : 0;
 		if (r == 0) {
+			/* the workers of a rolling batch free and take addresses at
+			 * the same time: each replica keeps its own */
+			x.prefer_ip = current ? current->ip : NULL;
 			free(x.backend_id);
 			x.backend_id = backend_replica_id(a->deployment, a->service, a->index);
 			r = do_create(&x, err);

@@ -34,9 +34,9 @@ struct names *names_begin(struct backend *b, const struct reconcile_opts *o,
 /* The names section of a replica of the deployment created now; NULL when
  * n is NULL. Caller frees. */
 char *names_text(const struct names *n);
-/* leaving_ip: the address of a replica about to stop (NULL: none). */
-int names_update(struct names *n, struct state_db *db, const char *leaving_ip,
-		 struct zl_err *err);
+/* leaving_ips: the addresses of replicas about to stop (n_leaving of them). */
+int names_update(struct names *n, struct state_db *db, const char *const *leaving_ips,
+		 size_t n_leaving, struct zl_err *err);
 int names_finish(struct names *n, struct state_db *db, struct zl_err *err);
 void names_free(struct names *n);
 /* begin + finish for a deployment outside an apply (`--wait` polls, whose

@@ -251,18 +251,19 @@ static bool same(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
-int names_update(struct names *n, struct state_db *db, const char *leaving_ip,
-		 struct zl_err *err)
+int names_update(struct names *n, struct state_db *db, const char *const *leaving_ips,
+		 size_t n_leaving, struct zl_err *err)
 {
 	if (!n)
 		return 0;
 	struct state_replicas rows = { 0 };
 	if (state_replicas_load(db, n->deployment, &rows, err) < 0)
 		return zl_err_prefix(err, "service names");
-	/* A replica about to stop is out of every name from now on. */
-	for (size_t i = 0; leaving_ip && i < rows.count; i++)
-		if (rows.items[i].ip && strcmp(rows.items[i].ip, leaving_ip) == 0)
-			rows.items[i].state = STATE_REPLICA_REMOVING;
+	/* Replicas about to stop are out of every name from now on. */
+	for (size_t i = 0; i < rows.count; i++)
+		for (size_t k = 0; rows.items[i].ip && k < n_leaving; k++)
+			if (strcmp(rows.items[i].ip, leaving_ips[k]) == 0)
+				rows.items[i].state = STATE_REPLICA_REMOVING;
 	free(n->own);
 	free(n->exports);
 	n->own = names_render_own(n->desired, &rows);
@@ -314,7 +315,7 @@ int names_finish(struct names *n, struct state_db *db, struct zl_err *err)
 {
 	if (!n)
 		return 0;
-	if (names_update(n, db, NULL, err) < 0)
+	if (names_update(n, db, NULL, 0, err) < 0)
 		return -1;
 	if (!same(n->exports, n->exports_rec) && !(n->exports_rec == NULL && !*n->exports)) {
 		if (push_others(n, db, err) < 0)

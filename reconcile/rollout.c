@@ -92,27 +92,61 @@ const struct state_replica *rollout_row_for(const struct state_replicas *rows,
  * rolling update loses no request (docs/networking.md). */
 #define DRAIN_SETTLE_MS 500
 
-/* Takes a replica about to stop out of its service's published ports and
- * out of the service names, so new connections go to the others while it
- * finishes its own. True when it took out a replica that served published
- * ports. */
-static bool drain(struct publish *pub, struct names *names, struct state_db *db,
-		  const struct plan_action *a, const struct state_replica *r)
+/* Does action i of plan[start, end) stop a running replica with an address
+ * that drain() takes out (go[] set, not drained with the plan's removes)? */
+static const struct state_replica *draining(struct rollout *x, const struct plan *plan,
+					    size_t start, size_t i, const bool *go)
 {
-	if (!r || r->state != STATE_REPLICA_RUNNING || !r->ip || !*r->ip)
-		return false;
-	const char *ip = r->ip;
-	struct zl_err err = ZL_ERR_INIT;
-	bool published = true;
-	if (publish_update(pub, db, a->service, &ip, 1, &err) < 0) {
-		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
-		published = false;
+	const struct plan_action *a = &plan->items[i];
+	const struct state_replica *r = rollout_row_for(x->rows, a);
+	if (!go[i - start] || (a->kind != PLAN_REMOVE && a->kind != PLAN_RECREATE) ||
+	    a->journal_id != 0 || !r || r->state != STATE_REPLICA_RUNNING || !r->ip || !*r->ip)
+		return NULL;
+	return r;
+}
+
+/* Takes the replicas about to stop (draining()) out of their services'
+ * published ports and out of the service names, with one update per
+ * service (one per replica would put those drained before back in): new
+ * connections go to the others while they finish their own. True when one
+ * of them served published ports. */
+static bool drain(struct rollout *x, const struct plan *plan, size_t start, size_t end,
+		  const bool *go)
+{
+	size_t n = end - start;
+	const char **ips = zl_xcalloc(n + 1, sizeof(*ips));
+	const char **svc_ips = zl_xcalloc(n + 1, sizeof(*svc_ips));
+	bool *done = zl_xcalloc(n + 1, sizeof(*done));
+	size_t n_ips = 0;
+	bool published = false;
+	for (size_t i = start; i < end; i++) {
+		const struct plan_action *a = &plan->items[i];
+		const struct state_replica *r = draining(x, plan, start, i, go);
+		if (!r || done[i - start])
+			continue;
+		size_t n_svc = 0;
+		for (size_t k = i; k < end; k++) {
+			const struct state_replica *rk = draining(x, plan, start, k, go);
+			if (rk && strcmp(plan->items[k].service, a->service) == 0) {
+				svc_ips[n_svc++] = rk->ip;
+				ips[n_ips++] = rk->ip;
+				done[k - start] = true;
+			}
+		}
+		struct zl_err err = ZL_ERR_INIT;
+		const struct spec_service *svc = a->desired ? a->desired->svc : NULL;
+		if (publish_update(x->pub, x->run->db, a->service, svc_ips, n_svc, &err) < 0)
+			zl_log(ZL_LOG_WARN, "%s: %s", a->service, err.msg);
+		else if (x->pub && svc && (svc->endpoint_count > 0 || svc->port_mapping_count > 0))
+			published = true;
 	}
-	zl_err_clear(&err);
-	if (names_update(names, db, ip, &err) < 0)
-		zl_log(ZL_LOG_WARN, "%s-rep-%d: %s", a->service, a->index, err.msg);
-	const struct spec_service *svc = a->desired ? a->desired->svc : NULL;
-	return published && pub && svc && (svc->endpoint_count > 0 || svc->port_mapping_count > 0);
+	struct zl_err err = ZL_ERR_INIT;
+	if (n_ips > 0 && names_update(x->names, x->run->db, ips, n_ips, &err) < 0)
+		zl_log(ZL_LOG_WARN, "%s: %s", x->deployment, err.msg);
+	free(done);
+	free(svc_ips);
+	free(ips);
+	return published;
 }
 
 /* Replicas on their way out together (a scale-down, a dropped service, a
@@ -191,7 +225,7 @@ static void action_done(struct rollout *x, const struct plan_action *a)
 	/* Names follow each change at once (a later service may need this
 	 * one's name when it starts); names_finish retries. */
 	struct zl_err nerr = ZL_ERR_INIT;
-	if (names_update(x->names, run->db, NULL, &nerr) < 0)
+	if (names_update(x->names, run->db, NULL, 0, &nerr) < 0)
 		zl_log(ZL_LOG_WARN, "%s: %s", x->deployment, nerr.msg);
 }
 
@@ -240,17 +274,11 @@ static int run_wave(struct rollout *x, struct plan *plan, size_t start, size_t e
 	bool *go = zl_xcalloc(n + 1, sizeof(*go));
 	struct exec_job *jobs = zl_xcalloc(n + 1, sizeof(*jobs));
 	size_t n_jobs = 0;
-	bool settle = false;
 	for (size_t i = start; i < end; i++)
 		go[i - start] = admit(x, &plan->items[i]) == 1;
-	for (size_t i = start; i < end; i++) {
-		const struct plan_action *a = &plan->items[i];
-		/* journal_id: journaled, drained and signalled with the plan's removes */
-		if (go[i - start] && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE) &&
-		    a->journal_id == 0 && drain(x->pub, x->names, x->run->db, a, rollout_row_for(x->rows, a)))
-			settle = true;
-	}
-	if (settle)
+	/* (an action with a journal_id was drained and signalled with the
+	 * plan's removes) */
+	if (drain(x, plan, start, end, go))
 		health_sleep_ms(DRAIN_SETTLE_MS);
 	stop_together(x, plan, start, end, go);
 	_cleanup_free_ char *names_now = names_text(x->names);
@@ -296,11 +324,10 @@ int rollout_execute(struct rollout *x, struct plan *plan)
 	size_t n_leaving = 0;
 	for (size_t i = 0; i < plan->count; i++)
 		n_leaving += leaving[i] = plan->items[i].kind == PLAN_REMOVE;
-	for (size_t i = 0; n_leaving > 1 && i < plan->count; i++)
-		if (leaving[i])
-			(void)drain(x->pub, x->names, x->run->db, &plan->items[i],
-				    rollout_row_for(x->rows, &plan->items[i]));
-	stop_together(x, plan, 0, plan->count, leaving);
+	if (n_leaving > 1) {
+		(void)drain(x, plan, 0, plan->count, leaving);
+		stop_together(x, plan, 0, plan->count, leaving);
+	}
 	free(leaving);
 	size_t *ends = NULL;
 	size_t n_waves = plan_waves(plan, &ends);

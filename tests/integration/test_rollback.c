@@ -142,8 +142,9 @@ static void poller_stop(struct poller *p, long *ok, long *failed)
 /* web: two busybox httpd replicas serving `text`, or (listen false) a
  * process that never listens; health: tcp 8080 with the given start_grace
  * and rollout_deadline. */
-static void write_spec_of(struct tcase *c, const char *image, const char *name, const char *text,
-			  bool listen, const char *grace, const char *deadline, char path[PATH_MAX])
+static void write_spec_full(struct tcase *c, const char *image, const char *name, const char *text,
+			    bool listen, const char *grace, const char *deadline, int replicas,
+			    int max_unavailable, char path[PATH_MAX])
 {
 	char main_cmd[256];
 	if (listen)
@@ -160,7 +161,8 @@ static void write_spec_of(struct tcase *c, const char *image, const char *name, 
 		 "services:\n"
 		 "  web:\n"
 		 "    image: {name: \"%s\"}\n"
-		 "    scale: {mode: fixed, replicas: 2}\n"
+		 "    scale: {mode: fixed, replicas: %d}\n"
+		 "    rollout: {max_unavailable: %d}\n"
 		 "    command:\n"
 		 "      args: [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; %s & wait\"]\n"
 		 "    stop_grace_period: 2s\n"
@@ -173,9 +175,12 @@ static void write_spec_of(struct tcase *c, const char *image, const char *name, 
 		 "      timeout: 1s\n"
 		 "      retries: 2\n"
 		 "      rollout_deadline: %s\n",
-		 c->deployment, image, main_cmd, g.port, grace, deadline);
+		 c->deployment, image, replicas, max_unavailable, main_cmd, g.port, grace, deadline);
 	cli_write_file(cli_path(&c->t, name, path), spec);
 }
+/* Two replicas, replaced one at a time. */
+#define write_spec_of(c, image, name, text, listen, grace, deadline, path) \
+	write_spec_full((c), (image), (name), (text), (listen), (grace), (deadline), 2, 1, (path))
 #define write_spec(c, ...) write_spec_of((c), g.image, __VA_ARGS__)
 
 /* Both replicas answer `want` on the published port (tries a while: the
@@ -313,6 +318,56 @@ static void test_updates_rollback_and_history(void **state)
 
 /* A tag that does not exist: the new revision's rollout cannot begin, the
  * old replicas keep serving, and it is rolled back (exit 6). */
+/* A rolling update in batches (4 replicas, rollout.max_unavailable 2): the
+ * batch's replicas are replaced together, each keeps its address, and the
+ * client polling the published port sees no failed request. */
+static void test_rolling_batches_keep_serving(void **state)
+{
+	struct tcase *c = *state;
+	if (!g.usable)
+		skip();
+	char v1[PATH_MAX], v2[PATH_MAX], *out = NULL, *err = NULL;
+	write_spec_full(c, g.image, "v1.yaml", "v1", true, "1s", "20s", 4, 2, v1);
+	write_spec_full(c, g.image, "v2.yaml", "v2", true, "1s", "20s", 4, 2, v2);
+	int code = ZL(c, &out, &err, "apply", "-q", "-f", v1, "--wait", "--timeout", "60s");
+	assert_exit(code, 0, out, err);
+	free(out);
+	free(err);
+	assert_serves("v1");
+	const char *ips_sql = "SELECT group_concat(idx || '=' || ip, ' ') FROM (SELECT idx, ip FROM replicas WHERE deployment = ?1 ORDER BY idx)";
+	char *before = cli_db_text(c->t.root, ips_sql, c->deployment);
+	code = apply_polled(c, "batched update", v2, &out, &err);
+	assert_exit(code, 0, out, err);
+	for (int i = 1; i <= 4; i++) {
+		char line[64];
+		snprintf(line, sizeof(line), "~ recreate web-rep-%d", i);
+		assert_true(cli_action_index(out, line) >= 0);
+	}
+	free(out);
+	free(err);
+	assert_serves("v2");
+	char *after = cli_db_text(c->t.root, ips_sql, c->deployment);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	/* replicas 1 and 2 went together (2's remove began before 1's new
+	 * create was done), 3 and 4 only after both were back */
+#define SPANS                                                                                      \
+	"SELECT (SELECT created_at FROM journal WHERE deployment = ?1 AND action = 'remove' AND idx = %d)" \
+	" < (SELECT max(finished_at) FROM journal WHERE deployment = ?1 AND action = 'create' AND idx = %d)"
+	char sql[512];
+	snprintf(sql, sizeof(sql), SPANS, 2, 1);
+	assert_int_equal(db_int(c, sql), 1);
+	for (int later = 3; later <= 4; later++)
+		for (int first = 1; first <= 2; first++) {
+			snprintf(sql, sizeof(sql), SPANS, later, first);
+			if (db_int(c, sql) != 0)
+				fail_msg("web-rep-%d was replaced before web-rep-%d was back", later, first);
+		}
+#undef SPANS
+	assert_int_equal(db_int(c, "SELECT count(*) FROM replicas WHERE deployment = ?1 AND state = 'running'"), 4);
+}
+
 static void test_bad_image_tag_rolled_back(void **state)
 {
 	struct tcase *c = *state;
@@ -525,6 +580,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_updates_rollback_and_history, case_setup,
+						case_teardown),
+		cmocka_unit_test_setup_teardown(test_rolling_batches_keep_serving, case_setup,
 						case_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_image_tag_rolled_back, case_setup,
 						case_teardown),
