@@ -124,10 +124,11 @@ static bool drain(struct rollout *x, const struct plan *plan, size_t start, size
 		const struct state_replica *r = draining(x, plan, start, i, go);
 		if (!r || done[i - start])
 			continue;
+		/* a service's actions are consecutive in the plan */
 		size_t n_svc = 0;
-		for (size_t k = i; k < end; k++) {
+		for (size_t k = i; k < end && strcmp(plan->items[k].service, a->service) == 0; k++) {
 			const struct state_replica *rk = draining(x, plan, start, k, go);
-			if (rk && strcmp(plan->items[k].service, a->service) == 0) {
+			if (rk) {
 				svc_ips[n_svc++] = rk->ip;
 				ips[n_ips++] = rk->ip;
 				done[k - start] = true;
