@@ -472,9 +472,13 @@ static void write_canonical(struct zl_buf *b, const struct hash_input *in, EVP_M
 		s->write(&w, in);
 		if (!digests)
 			continue;
-		char sha[65];
-		sha256_hex(ctx, b->data + from, b->len - from, sha);
-		k_str(&d, s->name, sha);
+		/* hex needs no escaping: written as it is, quotes around */
+		char sha[67];
+		sha256_hex(ctx, b->data + from, b->len - from, sha + 1);
+		sha[0] = sha[65] = '"';
+		sha[66] = '\0';
+		canon_key(&d, s->name);
+		canon_literal(&d, sha);
 	}
 	canon_end(&w, '}');
 	if (digests)
@@ -500,6 +504,9 @@ int spec_service_hash(const struct spec_deployment *dep, const struct spec_servi
 	EVP_MD_CTX *ctx = sha256_md ? EVP_MD_CTX_new() : NULL;
 	struct hash_input in = { .svc = svc, .env = env, .env_count = env_count };
 	struct zl_buf text = { 0 }, digests = { 0 };
+	/* room for a usual service at once, not eight doublings */
+	zl_grow(&text.data, 1, &text.cap, 2048);
+	zl_grow(&digests.data, 1, &digests.cap, 1024);
 	write_canonical(&text, &in, ctx, &digests);
 	spec_kv_free(env, env_count);
 	sha256_hex(ctx, text.data, text.len, hash);
