@@ -44,7 +44,7 @@ void state_lock_release(struct state_lock *lock);
 int state_open(const char *root, bool read_only, struct state_db **db, struct zl_err *err);
 void state_close(struct state_db *db);
 int state_schema_version(struct state_db *db);
-#define STATE_SCHEMA_VERSION 8
+#define STATE_SCHEMA_VERSION 9
 /* state_open() of a database SQLite finds corrupt (or not a database at
  * all) fails with err->sys_errno == STATE_CORRUPT_ERRNO. */
 #define STATE_CORRUPT_ERRNO EBADMSG

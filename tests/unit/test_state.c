@@ -926,6 +926,19 @@ static void test_leases(void **state)
 	assert_ok(state_lease_delete(f->db, "shop", "web", 2, &err), err); /* none is fine */
 }
 
+/* Closes f's store and opens state.db directly, to make it what an older
+ * zlapply left. Caller closes. */
+static sqlite3 *raw_db(struct fixture *f)
+{
+	state_close(f->db);
+	f->db = NULL;
+	char path[256];
+	snprintf(path, sizeof(path), "%s/state.db", f->root);
+	sqlite3 *c = NULL;
+	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
+	return c;
+}
+
 /* A database written by a version-1 zlapply (no images table) is migrated
  * forward on open, keeping its rows. */
 static void test_migrates_v1_forward(void **state)
@@ -933,13 +946,7 @@ static void test_migrates_v1_forward(void **state)
 	struct fixture *f = *state;
 	struct zl_err err = ZL_ERR_INIT;
 	assert_ok(state_deployment_upsert(f->db, "web", "a.yaml", 1, &err), err);
-	state_close(f->db);
-	f->db = NULL;
-
-	char path[256];
-	snprintf(path, sizeof(path), "%s/state.db", f->root);
-	sqlite3 *c = NULL;
-	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
+	sqlite3 *c = raw_db(f);
 	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; DROP TABLE leases; DROP TRIGGER services_delete_runs; "
 					 "DROP TABLE runs; DROP TABLE schedules; DROP INDEX replicas_backend_id; DROP TABLE meta; "
 					 "ALTER TABLE events DROP COLUMN data; DROP TABLE revisions; "
@@ -954,6 +961,61 @@ static void test_migrates_v1_forward(void **state)
 					    "('runs', 'schedules', 'services_delete_runs', 'replicas_backend_id', 'revisions')"),
 			 5);
 	assert_int_equal(query_int(f->root, "SELECT count(*) FROM deployments WHERE name = 'web'"), 1);
+}
+
+/* A version-8 database kept replicas in a WITHOUT ROWID table (a row a
+ * page and an overflow page); version 9 makes it a rowid table, every row
+ * and the backend id index as they were. The version-8 table is made here
+ * from the current one's own definition, so the columns cannot drift. */
+static void test_migrates_replicas_to_rowid_table(void **state)
+{
+	struct fixture *f = *state;
+	struct zl_err err = ZL_ERR_INIT;
+	struct state_replica a, b;
+	full_replica(&a, "api", 1);
+	state_replica_init(&b);
+	b.deployment = zl_xstrdup("shop");
+	b.service = zl_xstrdup("web");
+	b.index = 2;
+	b.state = STATE_REPLICA_UNKNOWN;
+	assert_ok(state_replica_upsert(f->db, &a, &err), err);
+	assert_ok(state_replica_upsert(f->db, &b, &err), err);
+	sqlite3 *c = raw_db(f);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(c, "SELECT sql FROM sqlite_master WHERE name = 'replicas'", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	const char *ddl = strchr((const char *)sqlite3_column_text(st, 0), '(');
+	assert_non_null(ddl);
+	char *v8 = zl_xasprintf("CREATE TABLE replicas_v8 %s WITHOUT ROWID; INSERT INTO replicas_v8 SELECT * FROM replicas; "
+				"DROP TABLE replicas; ALTER TABLE replicas_v8 RENAME TO replicas; "
+				"CREATE INDEX replicas_backend_id ON replicas (backend_id); PRAGMA user_version = 8",
+				ddl);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_exec(c, v8, NULL, NULL, NULL), SQLITE_OK);
+	free(v8);
+	sqlite3_close(c);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name = 'replicas' "
+					    "AND sql LIKE '%WITHOUT ROWID%'"),
+			 1);
+
+	assert_ok(state_open(f->root, false, &f->db, &err), err);
+	assert_int_equal(state_schema_version(f->db), STATE_SCHEMA_VERSION);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name = 'replicas' "
+					    "AND sql NOT LIKE '%WITHOUT ROWID%'"),
+			 1);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name = 'replicas_backend_id'"), 1);
+	struct state_replicas list;
+	assert_ok(state_replicas_load(f->db, "shop", &list, &err), err);
+	assert_int_equal(list.count, 2);
+	assert_replica_equal(&list.items[0], &a);
+	assert_replica_equal(&list.items[1], &b);
+	state_replicas_free(&list);
+	/* The key still holds: the same replica again is an update, not a row. */
+	assert_ok(state_replica_upsert(f->db, &b, &err), err);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM replicas"), 2);
+	state_replica_clear(&a);
+	state_replica_clear(&b);
 }
 
 /* ---- revisions (history and rollback) ---- */
@@ -1199,6 +1261,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_images_crud, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_leases, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_v1_forward, setup_db, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_replicas_to_rowid_table, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_runs_and_schedules, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_revisions, setup_db, teardown),
 	};
