@@ -193,6 +193,30 @@ static const char *const migrations[] = {
 	"DROP TABLE replicas;\n"
 	"ALTER TABLE replicas_new RENAME TO replicas;\n"
 	"CREATE INDEX replicas_backend_id ON replicas (backend_id);\n",
+	/* 9 -> 10: revisions as a rowid table, spec last. A revision's spec
+	 * is the whole file (~1 MB for 5,000 services): in a WITHOUT ROWID
+	 * table it is part of the key, so every lookup by (deployment,
+	 * number) read whole specs to compare keys, and every other column
+	 * stored after it sat behind its overflow chain. Now the key is a
+	 * small index, and the columns but spec are read without it. */
+	"CREATE TABLE revisions_new (\n"
+	"  deployment TEXT NOT NULL,\n"
+	"  number INTEGER NOT NULL,\n"
+	"  hash TEXT NOT NULL,\n"
+	"  source TEXT,\n"
+	"  cause TEXT,\n"
+	"  restores INTEGER NOT NULL,\n"
+	"  status TEXT NOT NULL,\n"
+	"  reason TEXT,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  spec TEXT,\n"
+	"  PRIMARY KEY (deployment, number)\n"
+	");\n"
+	"INSERT INTO revisions_new (deployment, number, hash, source, cause, restores, status, "
+	"reason, created_at, spec) SELECT deployment, number, hash, source, cause, restores, "
+	"status, reason, created_at, spec FROM revisions ORDER BY deployment, number;\n"
+	"DROP TABLE revisions;\n"
+	"ALTER TABLE revisions_new RENAME TO revisions;\n",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
