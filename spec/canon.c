@@ -6,7 +6,7 @@
  * this writer produces those bytes exactly: no spaces, strings escaped as
  * cJSON escapes them, numbers as cJSON prints a double. It writes straight
  * into one buffer, without the tree: a tree and a print per section were
- * most of the time of a no-op apply. tests/unit/test_spec_hash.c checks
+ * half the instructions of a no-op apply. tests/unit/test_spec_hash.c checks
  * these bytes against cJSON's for edge-case numbers and strings. */
 #include "spec-internal.h"
 
