@@ -79,8 +79,8 @@ int revision_begin(struct state_db *db, const struct spec_deployment *dep,
 		   int64_t now_ms, struct revision_run *out, struct zl_err *err)
 {
 	memset(out, 0, sizeof(*out));
-	struct state_revisions list = { 0 };
-	if (state_revisions_load(db, dep->name, &list, err) < 0)
+	struct state_revisions list = { 0 }; /* without their specs: not needed here */
+	if (state_revisions_load_brief(db, dep->name, &list, err) < 0)
 		return -1;
 	int ret = -1;
 	char hash[65];

@@ -41,6 +41,23 @@ void text_position(const char *text, size_t off, int *line, int *col);
 /* Has the interrupt flag (spec_set_interrupt_flag) been raised? */
 bool spec_interrupted(void);
 
+/* ---- canon.c: the canonical JSON text of the spec hash ---- */
+/* Writes into b the bytes cJSON_PrintUnformatted prints for the same tree
+ * (so recorded hashes stay valid). A key is followed by exactly one value
+ * or begin..end; numbers are int64 as the hash holds them. */
+struct canon {
+	struct zl_buf *b;
+	bool comma; /* a value was just written: the next one needs a ',' */
+};
+void canon_begin(struct canon *w, char bracket); /* '{' or '[' */
+void canon_end(struct canon *w, char bracket);   /* '}' or ']' */
+void canon_key(struct canon *w, const char *key);
+void canon_str(struct canon *w, const char *s); /* s not NULL */
+void canon_str_or_null(struct canon *w, const char *s);
+void canon_num(struct canon *w, int64_t v);
+void canon_bool(struct canon *w, bool v);
+void canon_literal(struct canon *w, const char *text); /* "null", as is */
+
 /* ---- yaml.c: node access and diagnostics ---- */
 int node_line(const yaml_node_t *n);
 int node_col(const yaml_node_t *n);

@@ -36,6 +36,11 @@ static const char sql_latest[] =
 	"ORDER BY number DESC LIMIT 1";
 static const char sql_load[] =
 	"SELECT " REVISION_COLUMNS " FROM revisions WHERE deployment = ?1 ORDER BY number";
+/* REVISION_COLUMNS with NULL for spec (the table keeps spec last, so the
+ * others are read without it). */
+static const char sql_load_brief[] =
+	"SELECT deployment, number, hash, NULL, source, cause, restores, status, reason, "
+	"created_at FROM revisions WHERE deployment = ?1 ORDER BY number";
 
 void state_revision_clear(struct state_revision *r)
 {
@@ -162,11 +167,11 @@ int state_revision_latest(struct state_db *db, const char *deployment, struct st
 	return revision_one(db, st, out, found, err);
 }
 
-int state_revisions_load(struct state_db *db, const char *deployment, struct state_revisions *out,
-			 struct zl_err *err)
+static int load_list(struct state_db *db, enum state_stmt_id id, const char *sql,
+		     const char *deployment, struct state_revisions *out, struct zl_err *err)
 {
 	memset(out, 0, sizeof(*out));
-	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, STMT_REVISIONS_LOAD, sql_load, err);
+	_cleanup_stmt_reset_ sqlite3_stmt *st = state_stmt(db, id, sql, err);
 	if (!st)
 		return -1;
 	state_bind_text(st, 1, deployment);
@@ -180,4 +185,16 @@ int state_revisions_load(struct state_db *db, const char *deployment, struct sta
 		return -1;
 	}
 	return 0;
+}
+
+int state_revisions_load(struct state_db *db, const char *deployment, struct state_revisions *out,
+			 struct zl_err *err)
+{
+	return load_list(db, STMT_REVISIONS_LOAD, sql_load, deployment, out, err);
+}
+
+int state_revisions_load_brief(struct state_db *db, const char *deployment,
+			       struct state_revisions *out, struct zl_err *err)
+{
+	return load_list(db, STMT_REVISIONS_LOAD_BRIEF, sql_load_brief, deployment, out, err);
 }

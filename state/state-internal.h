@@ -98,7 +98,8 @@
 	X(REVISION_SET_STATUS, "mark revision")                                                \
 	X(REVISION_GET, "load revision")                                                       \
 	X(REVISION_LATEST, "load revision")                                                    \
-	X(REVISIONS_LOAD, "load revisions")
+	X(REVISIONS_LOAD, "load revisions")                                                    \
+	X(REVISIONS_LOAD_BRIEF, "load revisions without their specs")
 
 enum state_stmt_id {
 #define STATE_STMT_ENUM(id, purpose) STMT_##id,

@@ -54,7 +54,7 @@ void state_close(struct state_db *db);
 void state_detach(struct state_db *db);
 int state_attach(struct state_db *db, bool worker, struct zl_err *err);
 int state_schema_version(struct state_db *db);
-#define STATE_SCHEMA_VERSION 8
+#define STATE_SCHEMA_VERSION 10
 /* state_open() of a database SQLite finds corrupt (or not a database at
  * all) fails with err->sys_errno == STATE_CORRUPT_ERRNO. */
 #define STATE_CORRUPT_ERRNO EBADMSG
@@ -394,6 +394,11 @@ int state_revision_latest(struct state_db *db, const char *deployment, struct st
 /* Oldest first. */
 int state_revisions_load(struct state_db *db, const char *deployment, struct state_revisions *out,
 			 struct zl_err *err);
+/* The same without their specs (spec NULL): what deciding on a new revision
+ * needs. An apply reads this every time; the specs are up to
+ * STATE_REVISIONS_KEPT copies of the whole file. */
+int state_revisions_load_brief(struct state_db *db, const char *deployment,
+			       struct state_revisions *out, struct zl_err *err);
 
 /* ---- cron schedules ---- */
 struct state_schedule {

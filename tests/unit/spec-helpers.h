@@ -1,9 +1,11 @@
 /* spec-helpers.h: what tests of spec loading share: the diagnostics as
- * text, and the error at a key path. */
+ * text, the error at a key path, and where the source tree (with its
+ * fixtures) is. */
 #ifndef ZL_TEST_SPEC_HELPERS_H
 #define ZL_TEST_SPEC_HELPERS_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "spec/spec.h"
@@ -25,6 +27,13 @@ static inline const struct spec_diag *find_diag(const struct spec_diags *d, cons
 		    (!part || strstr(d->items[i].msg, part)))
 			return &d->items[i];
 	return NULL;
+}
+
+/* The source tree: ZLAPPLY_SOURCE_ROOT, else where meson configured it. */
+static inline const char *spec_source_root(void)
+{
+	const char *e = getenv("ZLAPPLY_SOURCE_ROOT");
+	return e && *e ? e : ZL_TEST_SOURCE_ROOT;
 }
 
 #endif

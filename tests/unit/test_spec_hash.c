@@ -4,17 +4,25 @@
  * differently and spec_sections_diff names the section; scale, depends and
  * schedule do not count. Also env resolution ($E:, $S:, $secret://), and
  * the wasm section: present only with a wasm block or a wasm_* service_type,
- * so a service without them keeps the hash it had before those keys. */
+ * so a service without them keeps the hash it had before those keys.
+ * The canonical text is written without cJSON (spec/canon.c) but must be
+ * the bytes cJSON printed, which every recorded hash was taken of: checked
+ * against cJSON for edge-case values, and pinned for every service of the
+ * valid fixtures (which use every key). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "spec/spec.h"
+#include "spec/spec-internal.h"
+#include "tests/unit/spec-helpers.h"
 
 #define HEAD "version: v1\ndeployment: hash-app\nservices:\n"
 
@@ -444,6 +452,153 @@ static void test_wasm_changes_hash(void **state)
 	free(s0);
 }
 
+/* cJSON_PrintUnformatted of item, freed; the item too. */
+static char *cjson_text(cJSON *item)
+{
+	char *printed = cJSON_PrintUnformatted(item);
+	char *text = zl_xstrdup(printed);
+	cJSON_free(printed);
+	cJSON_Delete(item);
+	return text;
+}
+
+static void expect_same(struct zl_buf *b, cJSON *item, const char *what)
+{
+	char *want = cjson_text(item);
+	if (strcmp(b->data, want))
+		fail_msg("%s: canon wrote %s, cJSON printed %s", what, b->data, want);
+	free(want);
+	zl_buf_free(b);
+}
+
+/* The numbers where cJSON's printing changes form (int range, 15 and 17
+ * significant digits, exponents, doubles that round an int64), then a
+ * sweep of every magnitude; and strings with every byte that is escaped. */
+static void test_canon_prints_what_cjson_prints(void **state)
+{
+	static const int64_t edges[] = {
+		0, 1, -1, 9, 10, 42, -42, INT_MAX, (int64_t)INT_MAX + 1, INT_MIN, (int64_t)INT_MIN - 1,
+		3LL << 30, 17592186044416LL, 999999999999999LL, 1000000000000000LL,
+		1000000000000001LL, 123456789012345678LL, (1LL << 53) + 1, -(1LL << 53) - 1,
+		INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1,
+	};
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]) + 4000; i++) {
+		int64_t v;
+		if (i < sizeof(edges) / sizeof(edges[0])) {
+			v = edges[i];
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			v = (int64_t)(x >> (x % 64));
+			if (x & 1)
+				v = -v;
+		}
+		struct zl_buf b = { 0 };
+		struct canon w = { .b = &b };
+		canon_num(&w, v);
+		char what[32];
+		snprintf(what, sizeof(what), "%lld", (long long)v);
+		expect_same(&b, cJSON_CreateNumber((double)v), what);
+	}
+	char all[256];
+	for (int c = 1; c < 256; c++)
+		all[c - 1] = (char)c;
+	all[255] = '\0';
+	static const char *const strings[] = { "", "plain", "a \"quoted\" \\ path/", "tab\there\r\n",
+					       "caf\xc3\xa9 \xff\xfe", "\x01\x1f\x7f\b\f" };
+	for (size_t i = 0; i <= sizeof(strings) / sizeof(strings[0]); i++) {
+		const char *str = i < sizeof(strings) / sizeof(strings[0]) ? strings[i] : all;
+		struct zl_buf b = { 0 };
+		struct canon w = { .b = &b };
+		canon_str(&w, str);
+		expect_same(&b, cJSON_CreateString(str), str);
+	}
+	/* Structure: keys (escaped too), nesting, empty containers, literals. */
+	struct zl_buf b = { 0 };
+	struct canon w = { .b = &b };
+	canon_begin(&w, '{');
+	canon_key(&w, "a\"b");
+	canon_begin(&w, '[');
+	canon_begin(&w, '{');
+	canon_end(&w, '}');
+	canon_begin(&w, '[');
+	canon_end(&w, ']');
+	canon_str_or_null(&w, NULL);
+	canon_bool(&w, true);
+	canon_num(&w, -7);
+	canon_end(&w, ']');
+	canon_key(&w, "f");
+	canon_bool(&w, false);
+	canon_end(&w, '}');
+	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+	cJSON_AddItemToArray(arr, cJSON_CreateObject());
+	cJSON_AddItemToArray(arr, cJSON_CreateArray());
+	cJSON_AddItemToArray(arr, cJSON_CreateNull());
+	cJSON_AddItemToArray(arr, cJSON_CreateTrue());
+	cJSON_AddItemToArray(arr, cJSON_CreateNumber(-7));
+	cJSON_AddItemToObject(o, "a\"b", arr);
+	cJSON_AddItemToObject(o, "f", cJSON_CreateFalse());
+	expect_same(&b, o, "structure");
+}
+
+/* Every service of the valid fixtures, which together use every key: its
+ * hash, sections and inspect text, digested per file. These digests were
+ * computed by the code before spec/canon.c (a cJSON tree printed per
+ * section). A changed digest means the fixture was edited (then review
+ * and update it here) or the code changed what every recorded replica of
+ * such a service was hashed with: an upgrade would recreate them all. */
+static void test_fixture_hashes_pinned(void **state)
+{
+	static const struct { const char *name, *digest; } pinned[] = {
+		{ "cluster", "8a4618effccfad6eaacdd91eec99ba9f39598334da664e516ee101c79470dc71" },
+		{ "documents", "0348c3e5d1d501ce4b5d79244ab88bb9655be7b29e77e0c25e54ac7d55efb4a0" },
+		{ "jobs", "6b3e5c42f77453d14b171c1137aadcf2a39653d51462251f846dc8e4fdc9fbf4" },
+		{ "minimal", "37586ce7a2ef3317e50603571b188ea0c54d9dd9c9a3d6358e535ff6710a259a" },
+		{ "network", "0700c55fd7efaa214a3bc5881d6b9ca6d3d62f32dd69dea722cb2e1fef99ab62" },
+		{ "security", "dc6f421dd45c7a7853a93611a7e7a989754bba1eab27f69e6f08ad3460351291" },
+		{ "shop", "6afd128d53986f7dfd1cfb1565a4323a0e6b10601b3897dd8236fab21cee0a1c" },
+		{ "storage", "fb4cdd64c20abcb04df9384bf62c7f7222e58f8e80e587091529f94ae0624d2b" },
+		{ "wasm", "004cb46d952ef1a573dba1cedda44ff527ec049942d474e5180e729ce8f779ba" },
+		{ "yaml-forms", "1520f87d2990569a98f8ca7aab244e50618c5bfc5c1ea753b01db3384e7e13ee" },
+	};
+	/* shop.yaml reads $E:SHOP_LOG_LEVEL and secrets: its hashes fail
+	 * ("-" in the digest) the same way every time */
+	unsetenv("SHOP_LOG_LEVEL");
+	for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
+		char *path = zl_xasprintf("%s/tests/fixtures/spec/valid/%s.yaml", spec_source_root(),
+					  pinned[i].name);
+		struct spec_set set = { 0 };
+		struct spec_diags diags = { 0 };
+		const char *paths[] = { path };
+		assert_int_equal(spec_load_paths(paths, 1, &set, &diags), 0);
+		struct zl_buf all = { 0 };
+		for (size_t d = 0; d < set.count; d++) {
+			const struct spec_deployment *dep = &set.deployments[d];
+			for (size_t k = 0; k < dep->service_count; k++) {
+				const struct spec_service *svc = &dep->services[k];
+				char hash[65];
+				char *sections = NULL;
+				struct zl_err err = ZL_ERR_INIT;
+				bool ok = spec_service_hash(dep, svc, "/nonexistent", hash, &sections, &err) == 0;
+				char *desc = spec_service_describe(svc);
+				zl_buf_printf(&all, "%s\t%s\t%s\t%s\n", svc->name, ok ? hash : "-",
+					      ok ? sections : "-", desc);
+				free(sections);
+				free(desc);
+			}
+		}
+		char got[65];
+		zl_sha256_hex(all.data, all.len, got);
+		if (strcmp(got, pinned[i].digest))
+			fail_msg("valid/%s.yaml: hashes, sections or inspect text changed (digest %s, pinned %s)",
+				 pinned[i].name, got, pinned[i].digest);
+		zl_buf_free(&all);
+		spec_set_free(&set);
+		spec_diags_free(&diags);
+		free(path);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +612,8 @@ int main(void)
 		cmocka_unit_test(test_hash_without_wasm_keys_unchanged),
 		cmocka_unit_test(test_wasm_changes_hash),
 		cmocka_unit_test(test_isolation_changes_hash),
+		cmocka_unit_test(test_canon_prints_what_cjson_prints),
+		cmocka_unit_test(test_fixture_hashes_pinned),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

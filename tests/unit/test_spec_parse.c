@@ -63,17 +63,11 @@ static void expect_clean(struct loaded *l, const char *text)
 	assert_int_equal(l->set.count, 1);
 }
 
-static const char *source_root(void)
-{
-	const char *e = getenv("ZLAPPLY_SOURCE_ROOT");
-	return e && *e ? e : ZL_TEST_SOURCE_ROOT;
-}
-
 /* ---- the project's own fixtures: tests/fixtures/spec/{valid,invalid} ---- */
 
 static char *fixture_path(const char *rel)
 {
-	return zl_xasprintf("%s/tests/fixtures/spec/%s", source_root(), rel);
+	return zl_xasprintf("%s/tests/fixtures/spec/%s", spec_source_root(), rel);
 }
 
 /* Every file in dir (name.yaml, and name.errors where errors is set) must
@@ -771,7 +765,7 @@ static void test_fixtures_cover_every_key(void **state)
 	};
 	struct zl_buf all = { 0 };
 	for (size_t i = 0; i < VALID_FIXTURES; i++) {
-		char *path = zl_xasprintf("%s/tests/fixtures/spec/valid/%s.yaml", source_root(), valid_fixtures[i].name);
+		char *path = zl_xasprintf("%s/tests/fixtures/spec/valid/%s.yaml", spec_source_root(), valid_fixtures[i].name);
 		char *text = NULL;
 		size_t len = 0;
 		struct zl_err err = ZL_ERR_INIT;
@@ -1112,7 +1106,7 @@ static void test_defaults(void **state)
 
 static void test_full_fixture(void **state)
 {
-	char *path = zl_xasprintf("%s/tests/fixtures/spec/full.yaml", source_root());
+	char *path = zl_xasprintf("%s/tests/fixtures/spec/full.yaml", spec_source_root());
 	const char *paths[] = { path };
 	struct spec_set set = { 0 };
 	struct spec_diags diags = { 0 };
@@ -1739,7 +1733,7 @@ static void test_multi_document(void **state)
 
 static void test_directory_and_stdin(void **state)
 {
-	char *dir = zl_xasprintf("%s/tests/fixtures/spec/dir", source_root());
+	char *dir = zl_xasprintf("%s/tests/fixtures/spec/dir", spec_source_root());
 	const char *paths[] = { dir };
 	struct spec_set set = { 0 };
 	struct spec_diags diags = { 0 };

@@ -926,6 +926,19 @@ static void test_leases(void **state)
 	assert_ok(state_lease_delete(f->db, "shop", "web", 2, &err), err); /* none is fine */
 }
 
+/* Closes f's store and opens state.db directly, to make it what an older
+ * zlapply left. Caller closes. */
+static sqlite3 *raw_db(struct fixture *f)
+{
+	state_close(f->db);
+	f->db = NULL;
+	char path[256];
+	snprintf(path, sizeof(path), "%s/state.db", f->root);
+	sqlite3 *c = NULL;
+	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
+	return c;
+}
+
 /* A database written by a version-1 zlapply (no images table) is migrated
  * forward on open, keeping its rows. */
 static void test_migrates_v1_forward(void **state)
@@ -933,13 +946,7 @@ static void test_migrates_v1_forward(void **state)
 	struct fixture *f = *state;
 	struct zl_err err = ZL_ERR_INIT;
 	assert_ok(state_deployment_upsert(f->db, "web", "a.yaml", 1, &err), err);
-	state_close(f->db);
-	f->db = NULL;
-
-	char path[256];
-	snprintf(path, sizeof(path), "%s/state.db", f->root);
-	sqlite3 *c = NULL;
-	assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
+	sqlite3 *c = raw_db(f);
 	assert_int_equal(sqlite3_exec(c, "DROP TABLE images; DROP TABLE leases; DROP TRIGGER services_delete_runs; "
 					 "DROP TABLE runs; DROP TABLE schedules; DROP INDEX replicas_backend_id; DROP TABLE meta; "
 					 "ALTER TABLE events DROP COLUMN data; DROP TABLE revisions; "
@@ -1016,6 +1023,25 @@ static void test_revisions(void **state)
 	assert_int_equal(list.count, STATE_REVISIONS_KEPT);
 	assert_int_equal(list.items[0].number, 3 + 2 + 1);
 	assert_int_equal(list.items[list.count - 1].number, 3 + STATE_REVISIONS_KEPT + 2);
+	/* The brief list is the same list without the specs. */
+	struct state_revisions brief = { 0 };
+	assert_ok(state_revisions_load_brief(f->db, "shop", &brief, &err), err);
+	assert_int_equal(brief.count, list.count);
+	for (size_t i = 0; i < list.count; i++) {
+		const struct state_revision *x = &list.items[i], *y = &brief.items[i];
+		assert_non_null(x->spec);
+		assert_null(y->spec);
+		assert_int_equal(x->number, y->number);
+		assert_string_equal(x->deployment, y->deployment);
+		assert_string_equal(x->hash, y->hash);
+		assert_str_eq_null(x->source, y->source);
+		assert_str_eq_null(x->cause, y->cause);
+		assert_int_equal(x->restores, y->restores);
+		assert_string_equal(x->status, y->status);
+		assert_str_eq_null(x->reason, y->reason);
+		assert_int_equal(x->created_at, y->created_at);
+	}
+	state_revisions_free(&brief);
 	state_revisions_free(&list);
 	/* The other deployment keeps its own. */
 	assert_ok(state_revisions_load(f->db, "blog", &list, &err), err);
@@ -1025,6 +1051,86 @@ static void test_revisions(void **state)
 	struct state_revision bad = { .deployment = (char *)"shop" };
 	assert_int_equal(state_revision_add(f->db, &bad, &err), -1);
 	zl_err_clear(&err);
+}
+
+/* Makes table (with its current columns) a WITHOUT ROWID table, as
+ * versions before 9 (replicas) and 10 (revisions) kept it. */
+static void without_rowid(sqlite3 *c, const char *table)
+{
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(c, "SELECT sql FROM sqlite_master WHERE name = ?1", -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	const char *columns = strchr((const char *)sqlite3_column_text(st, 0), '(');
+	assert_non_null(columns);
+	char *sql = zl_xasprintf("CREATE TABLE old_%s %s WITHOUT ROWID; INSERT INTO old_%s SELECT * FROM %s; "
+				 "DROP TABLE %s; ALTER TABLE old_%s RENAME TO %s",
+				 table, columns, table, table, table, table, table);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_exec(c, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+}
+
+/* Rows too large for a WITHOUT ROWID page (a replica's spec_sections, a
+ * revision's spec) spilled into overflow pages and, for revisions, were
+ * read whole to compare keys: versions 9 and 10 make those tables rowid
+ * tables. Everything the rows held, their keys and the backend id index
+ * survive. */
+static void test_migrates_big_rows_to_rowid_tables(void **state)
+{
+	struct fixture *f = *state;
+	struct zl_err err = ZL_ERR_INIT;
+	struct state_replica a, b;
+	full_replica(&a, "api", 1);
+	state_replica_init(&b);
+	b.deployment = zl_xstrdup("shop");
+	b.service = zl_xstrdup("web");
+	b.index = 2;
+	b.state = STATE_REPLICA_UNKNOWN;
+	assert_ok(state_replica_upsert(f->db, &a, &err), err);
+	assert_ok(state_replica_upsert(f->db, &b, &err), err);
+	add_revision(f->db, "shop", "h1", 0, 10);
+	add_revision(f->db, "shop", "h2", 1, 11);
+	sqlite3 *c = raw_db(f);
+	without_rowid(c, "replicas");
+	without_rowid(c, "revisions");
+	assert_int_equal(sqlite3_exec(c, "CREATE INDEX replicas_backend_id ON replicas (backend_id); "
+					 "PRAGMA user_version = 8", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(c);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name IN ('replicas', 'revisions') "
+					    "AND sql LIKE '%WITHOUT ROWID%'"),
+			 2);
+
+	assert_ok(state_open(f->root, false, &f->db, &err), err);
+	assert_int_equal(state_schema_version(f->db), STATE_SCHEMA_VERSION);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name IN ('replicas', 'revisions') "
+					    "AND sql NOT LIKE '%WITHOUT ROWID%'"),
+			 2);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM sqlite_master WHERE name = 'replicas_backend_id'"), 1);
+	struct state_replicas list;
+	assert_ok(state_replicas_load(f->db, "shop", &list, &err), err);
+	assert_int_equal(list.count, 2);
+	assert_replica_equal(&list.items[0], &a);
+	assert_replica_equal(&list.items[1], &b);
+	state_replicas_free(&list);
+	/* The key still holds: the same replica again is an update, not a row. */
+	assert_ok(state_replica_upsert(f->db, &b, &err), err);
+	assert_int_equal(query_int(f->root, "SELECT count(*) FROM replicas"), 2);
+	state_replica_clear(&a);
+	state_replica_clear(&b);
+	struct state_revisions revs;
+	assert_ok(state_revisions_load(f->db, "shop", &revs, &err), err);
+	assert_int_equal(revs.count, 2);
+	assert_string_equal(revs.items[1].hash, "h2");
+	assert_string_equal(revs.items[1].spec, "version: v1\n");
+	assert_string_equal(revs.items[1].source, "a.yaml");
+	assert_int_equal(revs.items[1].restores, 1);
+	assert_int_equal(revs.items[1].created_at, 11);
+	state_revisions_free(&revs);
+	/* Numbering goes on after the copied ones. */
+	assert_int_equal(add_revision(f->db, "shop", "h3", 0, 12), 3);
 }
 
 /* ---- runs and schedules (jobs and cron) ---- */
@@ -1199,6 +1305,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_images_crud, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_leases, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_v1_forward, setup_db, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_big_rows_to_rowid_tables, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_runs_and_schedules, setup_db, teardown),
 		cmocka_unit_test_setup_teardown(test_revisions, setup_db, teardown),
 	};
