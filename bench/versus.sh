@@ -219,6 +219,9 @@ run_podman() {
   ms "$t"
   [ "$("${P[@]}" ps -q | wc -l)" -eq "$n" ] || { echo "bench: podman: not $n running" >&2; exit 1; }
   "${P[@]}" rm -a -f -t 0 >/dev/null
+  # conmon and its exit command (podman container cleanup) may outlive rm:
+  # let them end before the next contender is timed (10 s at the most)
+  for _ in $(seq 1 100); do pgrep -f -- "$work/podman/" >/dev/null || break; sleep 0.1; done
 }
 
 data=$work/data # one line per counted round
