@@ -17,8 +17,9 @@
 # Order: odd rounds BEFORE, runc, AFTER, podman; even rounds AFTER, podman,
 # BEFORE, runc. Round 0 warms up and is not counted. Prints each contender's
 # median, the medians of the per-round ratios (after/runc, before/runc,
-# after/podman, before/podman; env change after/before) beside the issue's
-# targets, every round's figures, and the load average at start and end.
+# after/podman, before/podman; cold apply and env change after/before)
+# beside the issue's targets, every round's figures, and the load average
+# at start and end.
 # Usage: bench/versus.sh BEFORE_BUILD AFTER_BUILD [ROUNDS]  (as root; ROUNDS 3)
 #   env: VERSUS_N replicas per contender (50).
 # Touches: a work directory /tmp/zlapply-versus.<pid> (both state roots, the
@@ -32,7 +33,7 @@
 set -euo pipefail
 shopt -s inherit_errexit # a failure inside $(...) fails the run too
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,31p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,32p' "$0" >&2; exit 2; }
 rounds=${3:-3}
 n=${VERSUS_N:-50}
 runc=$(command -v runc) || { echo "bench: runc missing" >&2; exit 1; }
@@ -260,6 +261,7 @@ echo "medians of the per-round ratios:"
 row "" before after target
 row "cold apply / runc" "$(ratio cold-before runc)" "$(ratio cold-after runc)" "after <= 1.0"
 row "cold apply / podman" "$(ratio cold-before podman)" "$(ratio cold-after podman)" "after <= 0.2"
+row "cold apply, after / before" "" "$(ratio cold-after cold-before)"
 row "env change, after / before" "" "$(ratio env-after env-before)" "<= 0.5"
 each() { tr '\n' ' ' <"$data/$1"; }
 echo "per round (ms): cold apply, before $(each cold-before)/ after $(each cold-after)"
