@@ -29,7 +29,7 @@
 # 10.216.250.0/24 (podman names its bridge) with its address leases under
 # /var/lib/cni/networks/zlv<pid>; cgroups /zlv<pid> (runc) and /zlv<pid>p
 # (podman). No traffic is sent. All of it is removed at exit, also after a
-# failure or ctrl-C.
+# failure or ctrl-C; a podman the script installed stays installed.
 set -euo pipefail
 shopt -s inherit_errexit # a failure inside $(...) fails the run too
 cd "$(dirname "$0")/.."
