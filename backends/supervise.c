@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -152,18 +153,20 @@ static int spawn_monitor(const char *zlmon, const char *const args[], int *ready
 	}
 	if (child == 0) {
 		/* Detach: a new session, then a grandchild that no one waits for
-		 * in zlapply; the monitor must outlive this run. */
+		 * in zlapply; the monitor must outlive this run. The grandchild
+		 * is posix_spawn's (a vfork): no second copy of zlapply's page
+		 * tables to make and tear down again at the exec. */
 		setsid();
-		pid_t grandchild = fork();
-		if (grandchild != 0)
-			_exit(grandchild < 0 ? 1 : 0);
-		int devnull = open("/dev/null", O_RDWR);
-		dup2(devnull, 0);
-		dup2(devnull, 1);
-		dup2(devnull, 2);
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		fcntl(p[1], F_SETFD, 0); /* the ready fd survives exec */
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
+		posix_spawn_file_actions_t fa;
+		pid_t grandchild;
+		if (devnull < 0 || posix_spawn_file_actions_init(&fa) != 0)
+			_exit(1);
+		for (int fd = 0; fd <= 2; fd++)
+			posix_spawn_file_actions_adddup2(&fa, devnull, fd);
+		int r = posix_spawn(&grandchild, argv[0], &fa, NULL, (char *const *)argv, environ);
+		_exit(r == 0 ? 0 : 1); /* a failure shows as no report */
 	}
 	free(argv);
 	close(p[1]);
