@@ -166,6 +166,7 @@ static int spawn_monitor(const char *zlmon, const char *const args[], int *ready
 		for (int fd = 0; fd <= 2; fd++)
 			posix_spawn_file_actions_adddup2(&fa, devnull, fd);
 		int r = posix_spawn(&grandchild, argv[0], &fa, NULL, (char *const *)argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
 		_exit(r == 0 ? 0 : 1); /* a failure shows as no report */
 	}
 	free(argv);
