@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -152,18 +153,21 @@ static int spawn_monitor(const char *zlmon, const char *const args[], int *ready
 	}
 	if (child == 0) {
 		/* Detach: a new session, then a grandchild that no one waits for
-		 * in zlapply; the monitor must outlive this run. */
+		 * in zlapply; the monitor must outlive this run. The grandchild
+		 * is posix_spawn's (a vfork): no second copy of zlapply's page
+		 * tables to make and tear down again at the exec. */
 		setsid();
-		pid_t grandchild = fork();
-		if (grandchild != 0)
-			_exit(grandchild < 0 ? 1 : 0);
-		int devnull = open("/dev/null", O_RDWR);
-		dup2(devnull, 0);
-		dup2(devnull, 1);
-		dup2(devnull, 2);
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		fcntl(p[1], F_SETFD, 0); /* the ready fd survives exec */
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
+		posix_spawn_file_actions_t fa;
+		pid_t grandchild;
+		if (devnull < 0 || posix_spawn_file_actions_init(&fa) != 0)
+			_exit(1);
+		for (int fd = 0; fd <= 2; fd++)
+			posix_spawn_file_actions_adddup2(&fa, devnull, fd);
+		int r = posix_spawn(&grandchild, argv[0], &fa, NULL, (char *const *)argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		_exit(r == 0 ? 0 : 1); /* a failure shows as no report */
 	}
 	free(argv);
 	close(p[1]);
@@ -235,13 +239,18 @@ void supervise_prepare_start(const struct supervised *s)
 	}
 }
 
+/* No fsync: `started` speaks of a process of this boot only. After a power
+ * loss that process is gone whatever the record says, and a record lost or
+ * left empty reads as "not started" (observe: created), the same answer a
+ * reboot gives, so the replica is started again. The rename keeps it whole
+ * against a killed zlapply, the case recovery reads it for. */
 static int write_started(const struct supervised *s, int64_t pid, int64_t start_time,
 			 int64_t at_ms, struct zl_err *err)
 {
 	_cleanup_free_ char *path = path_in(s, STARTED_FILE);
 	_cleanup_free_ char *text = zl_xasprintf("%lld %lld %lld %s\n", (long long)pid,
 						 (long long)start_time, (long long)at_ms, s->boot);
-	return zl_write_file_atomic(path, text, strlen(text), 0600, err);
+	return zl_write_file_atomic_nosync(path, text, strlen(text), 0600, err);
 }
 
 int supervise_start(const struct supervised *s, const char *zlmon, const char *const args[],
@@ -475,7 +484,18 @@ int supervise_write_stop(const struct supervised *s, int signo, int64_t grace_ms
 	_cleanup_free_ char *text = zl_xasprintf("%d %lld\n", signo > 0 ? signo : SIGTERM,
 						 (long long)(grace_ms >= 0 ? grace_ms : DEFAULT_GRACE_MS));
 	_cleanup_free_ char *path = path_in(s, STOP_FILE);
-	return zl_write_file_atomic(path, text, strlen(text), 0600, err);
+	return zl_write_file_atomic_nosync(path, text, strlen(text), 0600, err);
+}
+
+int supervise_sync_records(const struct supervised *s, const char *const extra[],
+			   struct zl_err *err)
+{
+	const char *names[16] = { REPLICA_FILE, STOP_FILE };
+	size_t n = 2;
+	for (size_t i = 0; extra && extra[i] && n + 1 < sizeof(names) / sizeof(names[0]); i++)
+		names[n++] = extra[i];
+	names[n] = NULL;
+	return zl_sync_files(s->dir, names, err);
 }
 
 /* The stop settings written at create fill what the caller left open. */
@@ -511,7 +531,9 @@ int supervise_stop_begin(const struct supervised *s, int signo, struct zl_err *e
 	_cleanup_free_ char *path = path_in(s, STOPPING_FILE);
 	_cleanup_free_ char *text = zl_xasprintf("%lld %lld\n", (long long)zl_monotonic_ms(),
 						 (long long)st.pid_start_time);
-	if (zl_write_file_atomic(path, text, strlen(text), 0600, err) < 0)
+	/* No fsync: a monotonic time and a process of this boot, meaningless
+	 * after a power loss (which ends the process it would stop). */
+	if (zl_write_file_atomic_nosync(path, text, strlen(text), 0600, err) < 0)
 		return -1;
 	if (supervise_signal(s, signo ? signo : SIGTERM, err) < 0) {
 		unlink(path); /* not signalled: stop() must send it itself */
@@ -727,7 +749,7 @@ int supervise_write_replica(const struct supervised *s, const struct backend_rep
 						rs->image_digest ? rs->image_digest : "-",
 						rs->backend ? "\t" : "", rs->backend ? rs->backend : "");
 	_cleanup_free_ char *path = path_in(s, REPLICA_FILE);
-	return zl_write_file_atomic(path, who, strlen(who), 0600, err);
+	return zl_write_file_atomic_nosync(path, who, strlen(who), 0600, err);
 }
 
 int supervise_held(const char *replicas_dir, const char *boot, backend_known_fn known, void *kctx,

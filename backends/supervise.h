@@ -110,6 +110,13 @@ void supervise_cgroup_stats_at(const char *base, bool v2, const char *cgroup,
 /* The `replica` record: who this is, for adoption by a database that lost it. */
 int supervise_write_replica(const struct supervised *s, const struct backend_replica_spec *rs,
 			    struct zl_err *err);
+/* `replica` and `stop` (supervise_write_replica(), supervise_write_stop())
+ * are written without fsync, whole against a killed process; a create makes
+ * them durable at its end, with the backend's own records written the same
+ * way (extra: names in s->dir, NULL-terminated, may be NULL), in one
+ * zl_sync_files() barrier: a start after a power loss needs them. */
+int supervise_sync_records(const struct supervised *s, const char *const extra[],
+			   struct zl_err *err);
 /* -1 when the directory has no (readable) record. h is the caller's. */
 int supervise_read_replica(const struct supervised *s, struct backend_held *h);
 

@@ -7,7 +7,9 @@
 #     builds' 200 replicas run at once, then NOOP_RUNS (21) no-op applies
 #     of each, alternating;
 #  3. one more no-op apply of each, counted: instructions (valgrind
-#     --tool=callgrind) and system calls (strace -c) of zlapply's process.
+#     --tool=callgrind) and system calls (strace -c) of zlapply's process;
+#  4. zlmon's memory per replica, each build's 200 monitors (still running
+#     from 2): VmRSS and Pss (/proc/PID/smaps_rollup), averaged.
 # Prints each build's median, the median of the per-round ratios after /
 # before (the figure to quote on a noisy machine) and the counts.
 # Usage: bench/oci-ab.sh BEFORE_BUILD AFTER_BUILD [ROUNDS] [NOOP_RUNS]  (as root)
@@ -105,6 +107,17 @@ for w in before after; do
     "${zl[$w]}" "${args[@]}" 2>/dev/null
   ZLMON_BIN=${mon[$w]} strace -f -c -o "$keep/strace.oci-noop.$w" "${zl[$w]}" "${args[@]}"
 done
+# 4. zlmon memory: the average over a build's monitors (zlmon --ready-fd N
+# --id zl-noopb-... or zl-noopa-...), VmRSS or Pss in kB.
+mem() { # WHICH FIELD(VmRSS|Pss)
+  local total=0 n=0 pid v
+  for pid in $(pgrep -f "zlmon --ready-fd [0-9]+ --id zl-noop$(tag "$1")-"); do
+    if [ "$2" = Pss ]; then v=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")
+    else v=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status"); fi
+    total=$((total + v)); n=$((n + 1))
+  done
+  echo $((n ? total / n : 0))
+}
 ir() { sed -n 's/^summary: *//p' "$keep/callgrind.oci-noop.$1"; }
 # system calls of zlapply (strace -f -c: it spawns nothing on a no-op).
 sc() { awk '$NF == "total" {print (NF == 6 ? $(NF-2) : $(NF-1))}' "$keep/strace.oci-noop.$1"; }
@@ -122,6 +135,10 @@ printf '%-44s %10s %10s %10s\n' "no-op apply, 200 running, instructions" "$(ir b
   "$(awk -v a="$(ir after)" -v b="$(ir before)" 'BEGIN {printf "%.2f", a / b}')"
 printf '%-44s %10s %10s %10s\n' "no-op apply, 200 running, system calls" "$(sc before)" "$(sc after)" \
   "$(awk -v a="$(sc after)" -v b="$(sc before)" 'BEGIN {printf "%.2f", a / b}')"
+for f in VmRSS Pss; do
+  printf '%-44s %10s %10s %10s\n' "zlmon per replica (200 running), $f kB" "$(mem before $f)" \
+    "$(mem after $f)" "$(awk -v a="$(mem after $f)" -v b="$(mem before $f)" 'BEGIN {printf "%.2f", a / b}')"
+done
 echo "per round, before / after: cold $(tr '\n' ' ' <"$work/cold-before")/ $(tr '\n' ' ' <"$work/cold-after")"
 echo "  delete $(tr '\n' ' ' <"$work/delete-before")/ $(tr '\n' ' ' <"$work/delete-after")"
 echo "  no-op $(tr '\n' ' ' <"$work/noop-before")/ $(tr '\n' ' ' <"$work/noop-after")"

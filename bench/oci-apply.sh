@@ -2,7 +2,11 @@
 # Benchmark: real containers (oci backend, runc here).
 #  1. cold apply of 50 replicas vs 50 x (runc create + runc start) of the
 #     same kind of bundle, alternating in COLD_ROUNDS (3) rounds after a
-#     warm-up, medians (target ratio <= 1.3);
+#     warm-up, medians (target ratio <= 1.3). Each runc container has a
+#     bundle of its own, as each replica has: its own overlay rootfs (own
+#     upper and work dirs over the image's layers) and its own cgroup
+#     (runc makes it, as for a replica); the bundles are made once, outside
+#     the timing;
 #  2. no-op apply with 200 running replicas: median time (target <= 100 ms)
 #     and the number of processes it spawns (target 0);
 #  3. zlmon memory per replica (VmRSS target <= 1 MB; Pss reported too).
@@ -26,8 +30,10 @@ root=$work/root
 cleanup() {
   "$zl" --root "$root" "${net[@]}" -q delete -d bench50 >/dev/null 2>&1 || true
   "$zl" --root "$root" "${net[@]}" -q delete -d bench200 >/dev/null 2>&1 || true
-  for i in $(seq 1 50); do runc delete -f "zlb-base-$i" >/dev/null 2>&1 || true; done
-  umount "$work/base/rootfs" 2>/dev/null || true
+  for i in $(seq 1 50); do
+    runc delete -f "zlb-base-$i" >/dev/null 2>&1 || true
+    umount "$work/base-$i/rootfs" 2>/dev/null || true
+  done
   iptables -w -t nat -D POSTROUTING -s "$subnet" ! -o "$bridge" -m comment --comment zlapply -j MASQUERADE 2>/dev/null || true
   ip link del "$bridge" 2>/dev/null || true
   rm -rf "$work"
@@ -59,7 +65,7 @@ spec bench200 200 default >"$work/b200.yaml"
 
 # 1. cold start of 50 replicas, zlapply against runc by hand, alternating
 #    in rounds (this machine's timing drifts; one round of each would not
-#    compare like with like). Round 0 also makes the bundle for runc.
+#    compare like with like). Round 0 also makes the bundles for runc.
 cold_rounds=${COLD_ROUNDS:-3}
 : >"$work/zl_cold"; : >"$work/runc_cold"
 for round in $(seq 0 "$cold_rounds"); do
@@ -68,22 +74,26 @@ for round in $(seq 0 "$cold_rounds"); do
   "$zl" --root "$root" "${net[@]}" --backend oci -q -f "$work/b50.yaml"
   [ "$round" -gt 0 ] && ms "$t" >>"$work/zl_cold"
   if [ "$round" -eq 0 ]; then
-    # the same work by hand: a bundle like a replica's (overlay rootfs +
-    # its config.json), then runc create + start 50 times.
-    mkdir -p "$work/base"/{upper,work,rootfs}
-    cp "$root/containers/zl-bench50-app-1/config.json" "$work/base/config.json"
+    # the same work by hand: 50 bundles like the replicas' (an overlay
+    # rootfs each + its config.json with its own rootfs and cgroup), then
+    # runc create + start 50 times.
     # lowerdir=A:B (mount(2)) or one lowerdir+=X per layer (the new mount
     # API); awk reads on: no SIGPIPE under pipefail.
     lower=$(awk -v m="$root/containers/zl-bench50-app-1/rootfs" '$2 == m {print $4; exit}' /proc/mounts |
       grep -oE 'lowerdir\+?=[^,]*' | cut -d= -f2- | paste -sd:)
-    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/base/upper,workdir=$work/base/work" "$work/base/rootfs"
-    sed -i "s|\"path\":\"[^\"]*/rootfs\"|\"path\":\"$work/base/rootfs\"|; s|\"cgroupsPath\":\"[^\"]*\"|\"cgroupsPath\":\"/zlbench/base\"|" "$work/base/config.json"
+    for i in $(seq 1 50); do
+      b=$work/base-$i
+      mkdir -p "$b"/{upper,work,rootfs}
+      mount -t overlay overlay -o "lowerdir=$lower,upperdir=$b/upper,workdir=$b/work" "$b/rootfs"
+      jq --arg r "$b/rootfs" --arg c "/zlbench/base-$i" '.root.path = $r | .linux.cgroupsPath = $c' \
+        "$root/containers/zl-bench50-app-1/config.json" >"$b/config.json"
+    done
   fi
   # 1b. runc create + start x50 (zlapply's 50 still run, as they always
-  # did: the bundle refers to files of theirs).
+  # did: the bundles use the image's layers, which the replicas hold).
   t=$(date +%s%N)
   for i in $(seq 1 50); do
-    runc create --bundle "$work/base" --pid-file "$work/base/pid-$i" "zlb-base-$i" </dev/null >/dev/null 2>&1
+    runc create --bundle "$work/base-$i" --pid-file "$work/base-$i/pid" "zlb-base-$i" </dev/null >/dev/null 2>&1
     runc start "zlb-base-$i"
   done
   [ "$round" -gt 0 ] && ms "$t" >>"$work/runc_cold"
@@ -108,7 +118,7 @@ spawned=$(grep -cE 'clone|fork' "$work/strace" || true)
 
 # 3. zlmon memory.
 rss_kb=0; pss_kb=0; n=0
-for pid in $(pgrep -f "zlmon --id zl-bench200-"); do
+for pid in $(pgrep -f "zlmon --ready-fd [0-9]+ --id zl-bench200-"); do
   rss_kb=$((rss_kb + $(awk '/^VmRSS/ {print $2}' /proc/$pid/status)))
   pss_kb=$((pss_kb + $(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup)))
   n=$((n + 1))

@@ -146,6 +146,18 @@ int zl_read_fd_max(int fd, size_t max, char **data, size_t *len, struct zl_err *
 /* Writes data to path via a temporary file, fsync and rename. */
 int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
 			 struct zl_err *err);
+/* The same without the fsync: a process killed at any point leaves the old
+ * file or the new one whole (the rename), but a power loss may leave it
+ * empty or gone. For records that mean nothing after a reboot, and for a
+ * batch of records made durable at its end by one zl_sync_files(). */
+int zl_write_file_atomic_nosync(const char *path, const void *data, size_t len, unsigned mode,
+				struct zl_err *err);
+/* Makes the files names (NULL-terminated; missing ones are skipped, at
+ * most 16) of dir and their entries in dir durable: the barrier of a batch
+ * written with zl_write_file_atomic_nosync(). Every file's writeback starts
+ * before the first is waited for, so on a journaling filesystem the first
+ * commit carries them all, instead of one commit per file. */
+int zl_sync_files(const char *dir, const char *const names[], struct zl_err *err);
 /* Removes the temporary files zl_write_file_atomic() left in dir
  * ("<name>.tmp.<pid>") whose writer is dead (killed between its create and
  * its rename); returns how many. zl_write_file_atomic() does it for its own

@@ -180,8 +180,8 @@ static void remove_stale_temps(const char *path)
 	(void)zl_remove_stale_temps(dir);
 }
 
-int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
-			 struct zl_err *err)
+static int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+			     bool sync, struct zl_err *err)
 {
 	_cleanup_free_ char *tmp = zl_xasprintf("%s.tmp.%d", path, (int)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -200,7 +200,7 @@ int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigne
 		p += w;
 		left -= (size_t)w;
 	}
-	if (fsync(fd) < 0) {
+	if (sync && fsync(fd) < 0) {
 		zl_fail_errno(err, "fsync %s", tmp);
 		goto fail;
 	}
@@ -217,6 +217,58 @@ fail:
 	close(fd);
 	unlink(tmp);
 	return -1;
+}
+
+int zl_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+			 struct zl_err *err)
+{
+	return write_file_atomic(path, data, len, mode, true, err);
+}
+
+int zl_write_file_atomic_nosync(const char *path, const void *data, size_t len, unsigned mode,
+				struct zl_err *err)
+{
+	return write_file_atomic(path, data, len, mode, false, err);
+}
+
+#define SYNC_FILES_MAX 16
+
+int zl_sync_files(const char *dir, const char *const names[], struct zl_err *err)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return zl_fail_errno(err, "open %s", dir);
+	int fds[SYNC_FILES_MAX];
+	const char *which[SYNC_FILES_MAX];
+	size_t n = 0;
+	int ret = 0;
+	for (size_t i = 0; names[i] && ret == 0; i++) {
+		if (n == SYNC_FILES_MAX) {
+			ret = zl_fail(err, "sync %s: more than %d files", dir, SYNC_FILES_MAX);
+			break;
+		}
+		int fd = openat(dfd, names[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0) {
+			ret = zl_fail_errno(err, "open %s/%s", dir, names[i]);
+			break;
+		}
+		/* Start its writeback; the wait is below, after all have started. */
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		which[n] = names[i];
+		fds[n++] = fd;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ret == 0 && fdatasync(fds[i]) < 0)
+			ret = zl_fail_errno(err, "fsync %s/%s", dir, which[i]);
+		close(fds[i]);
+	}
+	/* The renames that put them there. */
+	if (ret == 0 && fsync(dfd) < 0)
+		ret = zl_fail_errno(err, "fsync %s", dir);
+	close(dfd);
+	return ret;
 }
 
 /* nftw has no user pointer: the walk's running total, per thread. */

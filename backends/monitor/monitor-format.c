@@ -1,11 +1,11 @@
 /* monitor-format.c: what zlmon writes and zlapply reads, defined once:
  * the ctr.log line and exit.json formats, RFC 3339 times with milliseconds,
  * UTF-8 repair, signal names and /proc start times. zlmon links this file
- * too, so nothing here may pull in more than libc, libcjson and common's
- * error/alloc helpers (zlmon stays small). */
+ * too, so nothing here may pull in more than libc and common's error/alloc
+ * helpers (zlmon stays small): the records are written with monitor-json.c;
+ * reading them back (monitor-read.c) is zlapply's side. */
 #include "backends/monitor/monitor.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -162,30 +162,6 @@ const char *monitor_stream_name(enum monitor_stream s)
 	return s == MONITOR_STDERR ? "stderr" : "stdout";
 }
 
-/* cJSON output plus a newline; takes ownership of obj. */
-static char *print_line(cJSON *obj)
-{
-	char *json = cJSON_PrintUnformatted(obj);
-	cJSON_Delete(obj);
-	if (!json) {
-		fprintf(stderr, "zlmon: out of memory\n");
-		abort();
-	}
-	char *line = zl_xasprintf("%s\n", json);
-	cJSON_free(json);
-	return line;
-}
-
-static cJSON *new_object(void)
-{
-	cJSON *obj = cJSON_CreateObject();
-	if (!obj) {
-		fprintf(stderr, "zlmon: out of memory\n");
-		abort();
-	}
-	return obj;
-}
-
 char *monitor_log_encode(int64_t time_ms, enum monitor_stream stream, const char *text,
 			 size_t len)
 {
@@ -193,43 +169,17 @@ char *monitor_log_encode(int64_t time_ms, enum monitor_stream stream, const char
 	monitor_utf8_sanitize(text, len, true, &clean);
 	char when[32];
 	monitor_format_time(time_ms, when);
-	cJSON *obj = new_object();
-	cJSON_AddStringToObject(obj, "time", when);
-	cJSON_AddStringToObject(obj, "stream", monitor_stream_name(stream));
-	cJSON_AddStringToObject(obj, "text", clean.data ? clean.data : "");
+	struct zl_buf line = { 0 };
+	zl_buf_puts(&line, "{");
+	monitor_json_key(&line, "time");
+	monitor_json_string(&line, when);
+	monitor_json_key(&line, "stream");
+	monitor_json_string(&line, monitor_stream_name(stream));
+	monitor_json_key(&line, "text");
+	monitor_json_string(&line, clean.data ? clean.data : "");
+	zl_buf_puts(&line, "}\n");
 	zl_buf_free(&clean);
-	return print_line(obj);
-}
-
-int monitor_log_parse(const char *line, size_t len, struct monitor_log_record *rec)
-{
-	memset(rec, 0, sizeof(*rec));
-	cJSON *obj = cJSON_ParseWithLength(line, len);
-	if (!obj)
-		return -1;
-	const cJSON *when = cJSON_GetObjectItemCaseSensitive(obj, "time");
-	const cJSON *stream = cJSON_GetObjectItemCaseSensitive(obj, "stream");
-	const cJSON *text = cJSON_GetObjectItemCaseSensitive(obj, "text");
-	int ret = -1;
-	if (cJSON_IsString(when) && cJSON_IsString(stream) && cJSON_IsString(text)) {
-		snprintf(rec->time, sizeof(rec->time), "%s", when->valuestring);
-		rec->stream = strcmp(stream->valuestring, "stderr") == 0 ? MONITOR_STDERR
-									 : MONITOR_STDOUT;
-		rec->text = zl_xstrdup(text->valuestring);
-		rec->text_len = strlen(rec->text);
-		ret = 0;
-	}
-	cJSON_Delete(obj);
-	return ret;
-}
-
-void monitor_log_record_clear(struct monitor_log_record *rec)
-{
-	if (!rec)
-		return;
-	free(rec->text);
-	rec->text = NULL;
-	rec->text_len = 0;
+	return zl_buf_steal(&line);
 }
 
 /* ---- exec failures ---- */
@@ -332,26 +282,36 @@ int monitor_exec_failure(const char *text, struct zl_buf *msg)
 /* ---- exit record ---- */
 char *monitor_exit_encode(const struct monitor_exit *ex)
 {
-	char when[32], ms[24], pid[24];
+	char when[32];
 	monitor_format_time(ex->finished_at_ms, when);
-	/* Raw numbers: a double would print 13-digit milliseconds in e-notation. */
-	snprintf(ms, sizeof(ms), "%lld", (long long)ex->finished_at_ms);
-	snprintf(pid, sizeof(pid), "%lld", (long long)ex->pid);
-	cJSON *obj = new_object();
-	cJSON_AddNumberToObject(obj, "exit_code", ex->exit_code);
+	struct zl_buf out = { 0 };
+	zl_buf_puts(&out, "{");
+	monitor_json_key(&out, "exit_code");
+	zl_buf_printf(&out, "%d", ex->exit_code);
+	monitor_json_key(&out, "signal");
 	if (ex->signal > 0) {
 		char name[16];
 		monitor_signal_name(ex->signal, name);
-		cJSON_AddStringToObject(obj, "signal", name);
+		monitor_json_string(&out, name);
 	} else {
-		cJSON_AddNullToObject(obj, "signal");
+		zl_buf_puts(&out, "null");
 	}
-	cJSON_AddStringToObject(obj, "reason", ex->reason);
-	cJSON_AddBoolToObject(obj, "oom_killed", ex->oom_killed);
-	cJSON_AddStringToObject(obj, "finished_at", when);
-	cJSON_AddRawToObject(obj, "finished_at_ms", ms);
-	cJSON_AddRawToObject(obj, "pid", pid);
-	if (ex->error[0])
-		cJSON_AddStringToObject(obj, "error", ex->error);
-	return print_line(obj);
+	monitor_json_key(&out, "reason");
+	monitor_json_string(&out, ex->reason);
+	monitor_json_key(&out, "oom_killed");
+	zl_buf_puts(&out, ex->oom_killed ? "true" : "false");
+	monitor_json_key(&out, "finished_at");
+	monitor_json_string(&out, when);
+	/* Integers as they are: a double would print 13-digit milliseconds in
+	 * e-notation. */
+	monitor_json_key(&out, "finished_at_ms");
+	zl_buf_printf(&out, "%lld", (long long)ex->finished_at_ms);
+	monitor_json_key(&out, "pid");
+	zl_buf_printf(&out, "%lld", (long long)ex->pid);
+	if (ex->error[0]) {
+		monitor_json_key(&out, "error");
+		monitor_json_string(&out, ex->error);
+	}
+	zl_buf_puts(&out, "}\n");
+	return zl_buf_steal(&out);
 }

@@ -55,6 +55,38 @@ int monitor_exit_read(const char *dir, struct monitor_exit *ex)
 	return ret;
 }
 
+/* ---- log lines ---- */
+int monitor_log_parse(const char *line, size_t len, struct monitor_log_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	cJSON *obj = cJSON_ParseWithLength(line, len);
+	if (!obj)
+		return -1;
+	const cJSON *when = cJSON_GetObjectItemCaseSensitive(obj, "time");
+	const cJSON *stream = cJSON_GetObjectItemCaseSensitive(obj, "stream");
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(obj, "text");
+	int ret = -1;
+	if (cJSON_IsString(when) && cJSON_IsString(stream) && cJSON_IsString(text)) {
+		snprintf(rec->time, sizeof(rec->time), "%s", when->valuestring);
+		rec->stream = strcmp(stream->valuestring, "stderr") == 0 ? MONITOR_STDERR
+									 : MONITOR_STDOUT;
+		rec->text = zl_xstrdup(text->valuestring);
+		rec->text_len = strlen(rec->text);
+		ret = 0;
+	}
+	cJSON_Delete(obj);
+	return ret;
+}
+
+void monitor_log_record_clear(struct monitor_log_record *rec)
+{
+	if (!rec)
+		return;
+	free(rec->text);
+	rec->text = NULL;
+	rec->text_len = 0;
+}
+
 /* ---- liveness ---- */
 int monitor_read_self(const char *dir, int64_t *pid, int64_t *start_time)
 {

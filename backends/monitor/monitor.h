@@ -1,6 +1,7 @@
 /* monitor.h: zlmon, the per-replica container monitor, and what the OCI
  * backend shares with it: file names, the log-line and exit-record formats,
- * and readers for them (libzlmonitor: monitor-format.c, monitor-read.c).
+ * and readers for them (libzlmonitor: monitor-format.c and monitor-json.c,
+ * which zlmon links too, and monitor-read.c, zlapply's side, with cJSON).
  *
  * ---- The protocol ----
  *   zlmon --id ID --bundle BUNDLE_DIR --runtime RUNTIME --dir STATE_DIR
@@ -181,6 +182,17 @@ void monitor_log_record_clear(struct monitor_log_record *rec);
  * because they start a multibyte character that may continue in the next
  * chunk (0..3); with at_end they are replaced instead and 0 is returned. */
 size_t monitor_utf8_sanitize(const char *text, size_t len, bool at_end, struct zl_buf *out);
+
+/* ---- JSON without a library (monitor-json.c): zlmon's side ---- */
+/* Appends s (NUL-terminated) as a JSON string, escaped as cJSON prints it. */
+void monitor_json_string(struct zl_buf *out, const char *s);
+/* Appends "key": to an object being written into out (a comma first unless
+ * out ends in its opening brace). */
+void monitor_json_key(struct zl_buf *out, const char *key);
+/* The string member key of the JSON object text[0..len) (the first of that
+ * name), unescaped, appended to out: 1 found, 0 no such string member, -1
+ * (out untouched) when text is not one well-formed JSON object. */
+int monitor_json_find_string(const char *text, size_t len, const char *key, struct zl_buf *out);
 
 /* ---- reading logs (monitor-read.c) ---- */
 /* The last tail records (all when tail == 0) across ctr.log.N ... ctr.log,

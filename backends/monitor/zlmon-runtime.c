@@ -4,7 +4,6 @@
  * turning a failed command into the one-line error zlapply shows. */
 #include "backends/monitor/zlmon-internal.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -227,33 +226,34 @@ static void one_line(struct zl_buf *out, const char *text, size_t len)
 }
 
 /* The error messages of a runtime's JSON log ({"level":"error","msg":...});
- * lines that are not JSON are taken as they are. */
+ * lines that are not a JSON object are taken as they are. */
 static void runtime_log_errors(const char *path, struct zl_buf *out)
 {
 	char *data = NULL;
 	size_t len = 0;
 	if (zl_read_file(path, &data, &len, NULL) < 0)
 		return;
+	struct zl_buf level = { 0 }, msg = { 0 };
 	char *save = NULL;
 	for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		cJSON *obj = cJSON_Parse(line);
-		const cJSON *level = cJSON_GetObjectItemCaseSensitive(obj, "level");
-		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(obj, "msg");
+		level.len = msg.len = 0;
+		size_t n = strlen(line);
+		int is_object = monitor_json_find_string(line, n, "level", &level);
 		const char *text = NULL;
-		if (!obj)
+		if (is_object < 0)
 			text = line;
-		else if (cJSON_IsString(msg) && cJSON_IsString(level) &&
-			 (strcmp(level->valuestring, "error") == 0 ||
-			  strcmp(level->valuestring, "fatal") == 0 ||
-			  strcmp(level->valuestring, "panic") == 0))
-			text = msg->valuestring;
+		else if (is_object > 0 && monitor_json_find_string(line, n, "msg", &msg) > 0 &&
+			 (strcmp(level.data, "error") == 0 || strcmp(level.data, "fatal") == 0 ||
+			  strcmp(level.data, "panic") == 0))
+			text = msg.data;
 		if (text) {
 			if (out->len)
 				zl_buf_append(out, ";", 1);
 			one_line(out, text, strlen(text));
 		}
-		cJSON_Delete(obj);
 	}
+	zl_buf_free(&level);
+	zl_buf_free(&msg);
 	free(data);
 }
 

@@ -6,14 +6,16 @@
  * leaves exit.json behind.
  *
  * It must stay small (it runs once per replica, for the replica's whole
- * life): single-threaded, one poll() loop, no busy waiting, libc + libcjson
- * only (nothing from common/ that would pull in libcrypto). */
+ * life): single-threaded, one poll() loop, no busy waiting, libc only
+ * (linked statically; its JSON is monitor-json.c's, nothing from common/
+ * that would pull in libcrypto). */
 #include "backends/monitor/zlmon-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -301,13 +303,18 @@ static int setup_signals(struct zlmon *m)
 	return m->sig_fd < 0 ? -1 : 0;
 }
 
+/* No fsync for the monitor's records (this file, --exec's pid file): they
+ * name processes of this boot, which a power loss ends whatever the disk
+ * keeps, and a record lost or left empty reads as no monitor, the answer
+ * after a reboot. The rename keeps them whole against kill -9, the case
+ * they are read for. exit.json, which outlives the boot, keeps its fsync. */
 static int write_monitor_file(struct zlmon *m, struct zl_err *err)
 {
 	int64_t start = monitor_proc_start_time(getpid());
 	char text[64];
 	snprintf(text, sizeof(text), "%d %lld\n", (int)getpid(), (long long)start);
 	_cleanup_free_ char *path = zl_xasprintf("%s/%s", m->o.dir, MONITOR_FILE);
-	return zl_write_file_atomic(path, text, strlen(text), 0644, err);
+	return zl_write_file_atomic_nosync(path, text, strlen(text), 0644, err);
 }
 
 static int64_t read_pid_file(const char *dir)
@@ -374,6 +381,14 @@ static int exec_failed_at_create(struct zlmon *m, int code, const char *why, con
 		return fail(m, failure);
 	zlmon_report(m, "ok %d %lld\n", (int)getpid(), (long long)monitor_proc_start_time(getpid()));
 	return 0;
+}
+
+/* The start is over: the heap's free pages (paths, the runtime's captured
+ * output) would stay resident for the replica's whole life unless given
+ * back. */
+static void release_startup_memory(void)
+{
+	malloc_trim(0);
 }
 
 /* Until the container exits and its pipes reached EOF (or DRAIN_MS passed). */
@@ -479,7 +494,7 @@ static int write_pid_file(struct zlmon *m, pid_t pid, struct zl_err *err)
 	char text[32];
 	snprintf(text, sizeof(text), "%d", (int)pid);
 	_cleanup_free_ char *path = zl_xasprintf("%s/%s", m->o.dir, MONITOR_PID_FILE);
-	return zl_write_file_atomic(path, text, strlen(text), 0644, err);
+	return zl_write_file_atomic_nosync(path, text, strlen(text), 0644, err);
 }
 
 /* --exec: the command is the replica's process (zlmon-exec.c). */
@@ -504,6 +519,7 @@ static int run_exec(struct zlmon *m, int out_w, int err_w)
 	int64_t oom_before = oom_kill_count(&cg);
 	zlmon_log(m, "process %d started (start time %lld)", (int)pid, (long long)start);
 	zlmon_report(m, "ok %d %lld\n", (int)pid, (long long)start);
+	release_startup_memory();
 	pump(m);
 	finish(m, &cg, oom_before);
 	free(cg.v1_memory);
@@ -621,6 +637,7 @@ static int run(struct zlmon *m)
 	     (long long)ctr_start, cg.v1_memory ? cg.v1_memory : cg.v2 ? cg.v2 : "unknown");
 	zlmon_report(m, "ok %lld %lld\n", (long long)ctr_pid, (long long)ctr_start);
 
+	release_startup_memory();
 	pump(m);
 	finish(m, &cg, oom_before);
 	free(cg.v1_memory);

@@ -16,8 +16,6 @@
 
 #include "net/net.h"
 
-#define ROOTFS_MOUNT_FILE "rootfs.mount" /* what the overlay was mounted with */
-
 /* overlayfs shows the upper directory's owner and mode as the container's
  * "/": it must be the image's (its top layer's root), or a process that is
  * not root cannot even load its libraries. */
@@ -272,8 +270,8 @@ int oci_rootfs_mount(const char *dir, const struct backend_replica_spec *rs, str
 	/* Kept so a start after a reboot (mounts are gone, the directories
 	 * stay) can mount the same rootfs again. */
 	_cleanup_free_ char *record = mount_record(rs->layer_dirs, n, upper, work);
-	_cleanup_free_ char *saved = zl_xasprintf("%s/%s", dir, ROOTFS_MOUNT_FILE);
-	if (zl_write_file_atomic(saved, record, strlen(record), 0600, err) < 0) {
+	_cleanup_free_ char *saved = zl_xasprintf("%s/%s", dir, OCI_ROOTFS_MOUNT_FILE);
+	if (zl_write_file_atomic_nosync(saved, record, strlen(record), 0600, err) < 0) {
 		oci_rootfs_unmount(dir);
 		return zl_err_prefix(err, "record the rootfs of %s", dir);
 	}
@@ -338,8 +336,8 @@ int oci_net_setup(bool *bridge_ready, const char *dir, const struct backend_repl
 	_cleanup_free_ char *record = zl_xasprintf("%s %s/%s %s %s %d %s %s\n", rs->ip, NET_NETNS_DIR,
 						   ns, rs->deployment, svc->name, rs->index,
 						   rs->bridge, cidr);
-	_cleanup_free_ char *path = zl_xasprintf("%s/network", dir);
-	if (zl_write_file_atomic(path, record, strlen(record), 0600, err) < 0)
+	_cleanup_free_ char *path = zl_xasprintf("%s/" OCI_NETWORK_FILE, dir);
+	if (zl_write_file_atomic_nosync(path, record, strlen(record), 0600, err) < 0)
 		return zl_err_prefix(err, "network");
 	if (net_replica_setup(&nr, netns_path, err) < 0)
 		return zl_err_prefix(err, "network");
@@ -349,7 +347,7 @@ int oci_net_setup(bool *bridge_ready, const char *dir, const struct backend_repl
 int oci_net_read(const char *dir, struct oci_net_record *rec)
 {
 	memset(rec, 0, sizeof(*rec));
-	_cleanup_free_ char *path = zl_xasprintf("%s/network", dir);
+	_cleanup_free_ char *path = zl_xasprintf("%s/" OCI_NETWORK_FILE, dir);
 	char *text = NULL;
 	size_t len = 0;
 	struct zl_err ignored = ZL_ERR_INIT;
@@ -390,7 +388,7 @@ int oci_rootfs_restore(const char *dir, struct zl_err *err)
 		return zl_fail_errno(err, "rootfs %s", rootfs);
 	if (root_st.st_dev != dir_st.st_dev)
 		return 0; /* mounted */
-	_cleanup_free_ char *saved = zl_xasprintf("%s/%s", dir, ROOTFS_MOUNT_FILE);
+	_cleanup_free_ char *saved = zl_xasprintf("%s/%s", dir, OCI_ROOTFS_MOUNT_FILE);
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
 	if (zl_read_file(saved, &text, &len, err) < 0)

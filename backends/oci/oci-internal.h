@@ -66,6 +66,12 @@ bool oci_leftover_present(struct backend *b, const struct backend_leftover *l);
 
 /* ==== host.c: the rootfs and network namespace around a container ==== */
 
+/* Their records in the container's directory, written without fsync (whole
+ * against a killed process) and made durable with the create's other
+ * records in one barrier (oci_create, supervise_sync_records()). */
+#define OCI_ROOTFS_MOUNT_FILE "rootfs.mount" /* what the overlay was mounted with */
+#define OCI_NETWORK_FILE "network"
+
 /* Mounts <dir>/rootfs: overlayfs over rs's layers (lower) with <dir>/upper
  * and <dir>/work, and records them in <dir>/rootfs.mount for
  * oci_rootfs_restore(). Any number of layers overlayfs takes (500). */

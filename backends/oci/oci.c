@@ -189,7 +189,7 @@ static int write_config(struct backend *b, const char *dir, const struct backend
 	_cleanup_free_ char *volumes = zl_xasprintf("%s/volumes/%s", b->root, rs->deployment);
 	_cleanup_free_ char *cgroup = supervise_cgroup_path(rs->service, rs->backend_id);
 	_cleanup_free_ char *cgroup_record = zl_xasprintf("%s/%s", dir, CGROUP_FILE);
-	if (zl_write_file_atomic(cgroup_record, cgroup, strlen(cgroup), 0600, err) < 0)
+	if (zl_write_file_atomic_nosync(cgroup_record, cgroup, strlen(cgroup), 0600, err) < 0)
 		return -1;
 	_cleanup_free_ char *config_path = zl_xasprintf("%s/config.json", dir);
 	struct oci_bundle_input in = {
@@ -205,7 +205,7 @@ static int write_config(struct backend *b, const char *dir, const struct backend
 	char *config = NULL;
 	if (oci_bundle_config(&in, &config, err) < 0)
 		return -1;
-	int r = zl_write_file_atomic(config_path, config, strlen(config), 0600, err);
+	int r = zl_write_file_atomic_nosync(config_path, config, strlen(config), 0600, err);
 	free(config);
 	return r;
 }
@@ -235,20 +235,24 @@ static int oci_create(struct backend *b, const struct backend_replica_spec *rs, 
 		free(dir);
 		return -1;
 	}
+	/* The directory's parents exist (probe made containers/): its
+	 * subdirectories are one mkdir each, not a walk from / each. */
+	if (zl_mkdir_p(dir, 0700, err) < 0)
+		goto out;
 	const char *subdirs[] = { "upper", "work", "rootfs", "anon" };
 	for (size_t i = 0; i < 4; i++) {
-		char *p = zl_xasprintf("%s/%s", dir, subdirs[i]);
-		int r = zl_mkdir_p(p, 0700, err);
-		free(p);
-		if (r < 0)
+		_cleanup_free_ char *p = zl_xasprintf("%s/%s", dir, subdirs[i]);
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			zl_fail_errno(err, "mkdir %s", p);
 			goto out;
+		}
 	}
 	if (oci_rootfs_mount(dir, rs, err) < 0 || write_config(b, dir, rs, err) < 0)
 		goto out;
 	{
 		const char *runtime = ctx_of(b)->runtime;
 		_cleanup_free_ char *path = zl_xasprintf("%s/" RUNTIME_FILE, dir);
-		if (runtime && zl_write_file_atomic(path, runtime, strlen(runtime), 0600, err) < 0)
+		if (runtime && zl_write_file_atomic_nosync(path, runtime, strlen(runtime), 0600, err) < 0)
 			goto out;
 	}
 	{
@@ -260,6 +264,13 @@ static int oci_create(struct backend *b, const struct backend_replica_spec *rs, 
 		if (supervise_write_replica(&sv, rs, err) < 0 ||
 		    supervise_write_stop(&sv, proc_stop_signal(svc, rs->image_config), svc->stop_grace_ms,
 					 err) < 0)
+			goto out;
+		/* A start after a power loss mounts, networks and runs the replica
+		 * from these records: one barrier makes them all durable, where an
+		 * fsync each cost a journal commit each. */
+		const char *records[] = { OCI_ROOTFS_MOUNT_FILE, OCI_NETWORK_FILE, CGROUP_FILE,
+					  "config.json", RUNTIME_FILE, NULL };
+		if (supervise_sync_records(&sv, records, err) < 0)
 			goto out;
 	}
 	ret = 0;

@@ -172,7 +172,8 @@ static int wasm_create(struct backend *b, const struct backend_replica_spec *rs,
 	    wasm_cgroup_create(cgroup, &rs->service->resources, &procs, &n_procs, err) < 0 ||
 	    supervise_write_replica(&sv, rs, err) < 0 ||
 	    supervise_write_stop(&sv, proc_stop_signal(rs->service, rs->image_config),
-				 rs->service->stop_grace_ms, err) < 0)
+				 rs->service->stop_grace_ms, err) < 0 ||
+	    supervise_sync_records(&sv, NULL, err) < 0)
 		goto out;
 	ret = 0;
 out:
