@@ -78,7 +78,7 @@ static const struct flag flags[] = {
 	{ { "wasm-engine", required_argument, NULL, OPT_WASM_ENGINE }, V(CLI_APPLY) | V(CLI_DELETE) | REPLICA_VERBS | V(CLI_WATCH) | V(CLI_RUN) | V(CLI_ROLLBACK),
 	  "PATH", "WASI engine for WASM replicas (a Node.js with node:wasi; default: node in $PATH, remembered)" },
 	{ { "parallel", required_argument, NULL, OPT_PARALLEL }, PARALLEL_VERBS,
-	  "N", "carry out up to N independent actions at once (env ZLAPPLY_PARALLEL; default: the number of cores)" },
+	  "N", "carry out up to N independent actions at once (env ZLAPPLY_PARALLEL; default: twice the number of cores)" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, V(CLI_APPLY) | V(CLI_DELETE),
 	  NULL, "print the plan, change nothing" },
 	{ { "output", required_argument, NULL, 'o' }, PRINTING,

@@ -48,7 +48,7 @@ struct cli_opts {
 	size_t insecure_count;
 	const char *auth_file;
 	const char *platform;
-	unsigned parallel;      /* --parallel, env ZLAPPLY_PARALLEL; 0 = the number of cores */
+	unsigned parallel;      /* --parallel, env ZLAPPLY_PARALLEL; 0 = twice the number of cores */
 	bool keep_layer_blobs;  /* --keep-layer-blobs, env ZLAPPLY_KEEP_LAYER_BLOBS */
 	char **argv_copy; /* owned: argv without the verb, for getopt */
 	/* kill, logs, exec */

@@ -75,7 +75,7 @@ static const char *const trailer =
 	".TP\n.B ZLAPPLY_ROOT\nthe state root when \\fB\\-\\-root\\fR is not given\n"
 	".TP\n.B ZLAPPLY_BACKEND\nthe backend when \\fB\\-\\-backend\\fR is not given\n"
 	".TP\n.B ZLAPPLY_RUNTIME\nthe OCI runtime when \\fB\\-\\-runtime\\fR is not given\n"
-	".TP\n.B ZLAPPLY_PARALLEL\nactions at once when \\fB\\-\\-parallel\\fR is not given (default: the number of cores)\n"
+	".TP\n.B ZLAPPLY_PARALLEL\nactions at once when \\fB\\-\\-parallel\\fR is not given (default: twice the number of cores)\n"
 	".TP\n.BR ZLAPPLY_BRIDGE \", \" ZLAPPLY_SUBNET\nthe replicas' bridge and subnet\n"
 	".TP\n.B REGISTRY_AUTH_FILE\nregistry credentials when \\fB\\-\\-authfile\\fR is not given\n"
 	".TP\n.B NO_COLOR\nset and not empty: no colour unless \\fB\\-\\-color always\\fR\n"

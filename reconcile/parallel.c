@@ -49,10 +49,15 @@ struct worker {
 	struct exec_job *job;
 };
 
+/* Twice the cores: an action spends most of its time waiting (runc's
+ * namespaces, cgroups and mounts, a veth's RCU grace period, fsync), not
+ * computing. On 2 cores, 4 workers made a cold apply of 50 replicas 13%
+ * faster than 2, and 50 rolling recreates 17% faster (bench/versus.sh;
+ * docs/benchmarks.md). */
 unsigned execute_parallel_default(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
+	return n > 0 ? 2 * (unsigned)n : 2;
 }
 
 /* In the worker: run the action, send the result, never return. */

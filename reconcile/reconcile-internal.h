@@ -165,7 +165,7 @@ struct exec_job {
 	struct zl_err err;  /* why it failed */
 	char *output;       /* what a worker wrote to stderr (owned; NULL in-process) */
 };
-/* --parallel's default: the number of online CPUs. */
+/* --parallel's default: twice the number of online CPUs. */
 unsigned execute_parallel_default(void);
 /* Runs every job, up to `parallel` at once (one at a time in this process
  * when parallel <= 1 or there is one job). -1 with err only when db could

@@ -58,7 +58,7 @@ struct reconcile_opts {
 	int64_t lock_timeout_ms;
 	bool dry_run;             /* plan and print only */
 	/* --parallel: independent actions carried out at once, each in a worker
-	 * process (reconcile/parallel.c); 0 = the number of cores. */
+	 * process (reconcile/parallel.c); 0 = twice the number of cores. */
 	unsigned parallel;
 	bool quiet;               /* no progress lines on stderr */
 	FILE *plan_out;           /* where plan / action lines go (stdout) */
