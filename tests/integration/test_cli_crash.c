@@ -4,9 +4,10 @@
  * pending journal entries, every replica running.
  *
  * The mock backend sleeps ZLAPPLY_MOCK_DELAY_MS before every create and
- * start, so a 10-replica apply takes about 2 s and a kill at 150, 450 or
- * 750 ms lands at different points of it (inside the first create, between
- * replicas, in a later start).
+ * start, and two actions run at once (ZLAPPLY_PARALLEL=2, whatever the
+ * cores), so a 10-replica apply takes about 2 s and a kill at 150, 450 or
+ * 750 ms lands at different points of it (inside the first creates,
+ * between waves of workers, in a later start).
  */
 #include "cli-helpers.h"
 
@@ -83,13 +84,15 @@ static void test_kill_mid_apply(void **state)
 		cli_write_web_spec(spec, "crash", REPLICAS, "hello");
 
 		struct cli_proc slow;
-		cli_spawn(root, NULL, (const char *const[]){ "ZLAPPLY_MOCK_DELAY_MS=100", NULL },
+		cli_spawn(root, NULL,
+			  (const char *const[]){ "ZLAPPLY_MOCK_DELAY_MS=200", "ZLAPPLY_PARALLEL=2", NULL },
 			  (const char *const[]){ "-f", spec, NULL }, &slow);
 		cli_sleep_ms(kill_after_ms[k]);
 		assert_int_equal(kill(slow.pid, SIGKILL), 0);
 		char *out = NULL, *err = NULL;
 		int code = cli_wait(&slow, &out, &err);
-		/* It must really have died mid-apply (10 x 200 ms of backend work). */
+		/* It must really have died mid-apply (10 x 400 ms of backend
+		 * work, two at a time). */
 		if (code != 128 + SIGKILL)
 			fail_msg("kill after %d ms: the apply was not killed (exit %d)\n%s%s",
 				 kill_after_ms[k], code, out, err);
