@@ -227,7 +227,9 @@ int zl_claim(const char *kind, const char *name, const struct zl_owner *me,
 	/* The claim appears whole (written aside, then linked into place, which
 	 * fails when it exists): the workers of a parallel apply claim at the
 	 * same time and must never read a half-written claim as garbage. */
-	_cleanup_free_ char *tmp = zl_xasprintf("%s.%d.tmp", path, (int)getpid());
+	/* Named as zl_write_file_atomic()'s temporaries are, so the sweep of
+	 * leftovers of a killed run knows it. */
+	_cleanup_free_ char *tmp = zl_xasprintf("%s.tmp.%d", path, (int)getpid());
 	if (zl_write_file_atomic(tmp, text, strlen(text), 0644, err) < 0)
 		return -1;
 	int r = claim_link(kind, name, path, tmp, me, holder, err);

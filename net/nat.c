@@ -132,14 +132,23 @@ static int rule_delete_all(const char *table, const char *chain, const char *con
 	for (size_t i = 0; rule[i] && n < 30; i++)
 		argv[n++] = rule[i];
 	argv[n] = NULL;
+	/* Under the rules lock, so it cannot interleave with another
+	 * process's check-and-add of the same rule. */
+	int lock = rules_lock(err);
+	if (lock < 0)
+		return -1;
+	int r = 0;
 	for (int guard = 0; guard < 64; guard++) {
 		int status = 0;
-		if (net_iptables(argv, &status, NULL, err) < 0)
-			return -1;
+		if (net_iptables(argv, &status, NULL, err) < 0) {
+			r = -1;
+			break;
+		}
 		if (status != 0)
-			return 0; /* no (more) such rule */
+			break; /* no (more) such rule */
 	}
-	return 0;
+	close(lock);
+	return r;
 }
 
 bool net_bridge_has_ports(const char *bridge)

@@ -158,8 +158,13 @@ static size_t wait_any(struct worker *running, size_t n)
 		p[i] = (struct pollfd){ .fd = running[i].result_fd, .events = POLLIN };
 	size_t done = n;
 	while (done == n) {
-		if (poll(p, n, -1) < 0)
-			continue; /* EINTR: a signal for the parent; the workers go on */
+		if (poll(p, n, -1) < 0) {
+			/* EINTR: a signal for the parent; the workers go on.
+			 * Anything else (ENOMEM) passes: try again shortly. */
+			if (errno != EINTR)
+				usleep(10000);
+			continue;
+		}
 		for (size_t i = 0; i < n && done == n; i++)
 			if (p[i].revents)
 				done = i;
@@ -188,10 +193,18 @@ int execute_jobs(struct state_db *db, struct backend *b, struct exec_job *jobs, 
 	state_detach(db);
 	while (next < n || n_running > 0) {
 		while (next < n && n_running < parallel) {
-			struct exec_job *j = &jobs[next++];
-			if (worker_start(db, b, j, &running[n_running], &j->err) == 0)
+			struct exec_job *j = &jobs[next];
+			if (worker_start(db, b, j, &running[n_running], &j->err) == 0) {
 				n_running++;
-			/* else: j fails with why; the others go on */
+				next++;
+			} else if (n_running > 0) {
+				/* No fork now (EAGAIN, ENOMEM): try again when a
+				 * worker is done; its replicas were signalled already. */
+				zl_err_clear(&j->err);
+				break;
+			} else {
+				next++; /* none runs and none can: j fails with why */
+			}
 		}
 		if (n_running == 0)
 			continue;

@@ -489,9 +489,14 @@ int state_attach(struct state_db *db, bool worker, struct zl_err *err)
 		return -1;
 	}
 	sqlite3_extended_result_codes(db->sql, 1);
+	int r = 0;
 	if (worker && sqlite3_db_config(db->sql, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
-		return state_sql_fail(db, err, "keep the checkpoint for the main connection");
-	return configure(db, err);
+		r = state_sql_fail(db, err, "keep the checkpoint for the main connection");
+	if (r == 0)
+		r = configure(db, err);
+	if (r < 0)
+		state_detach(db); /* all or nothing: no half-set connection */
+	return r;
 }
 
 int state_schema_version(struct state_db *db) { return db->schema_version; }

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -317,6 +318,10 @@ static int open_in_rootfs(const char *rootfs, const char *path)
 	return (int)syscall(SYS_openat2, root, *path ? path : ".", &how, sizeof(how));
 }
 
+static int populate_locked(const char *rootfs, const char *target, const char *volume_dir,
+			   const char *volume, bool copy_up, const char *parent, int parent_fd,
+			   const char *leaf, struct zl_err *err);
+
 int oci_volume_populate(const char *rootfs, const char *target, const char *volume_dir,
 			const char *volume, bool copy_up, struct zl_err *err)
 {
@@ -330,6 +335,23 @@ int oci_volume_populate(const char *rootfs, const char *target, const char *volu
 	_cleanup_close_ int parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (parent_fd < 0)
 		return zl_fail_errno(err, "%s: open %s", volume, parent);
+	/* The replicas of one wave are created at once (reconcile/parallel.c)
+	 * and share a named volume: one of them fills it, the others wait and
+	 * then find it filled. The lock is the deployment's volumes directory
+	 * itself (an flock on its descriptor, released when it closes), so no
+	 * lock file is left beside the volumes. */
+	while (flock(parent_fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return zl_fail_errno(err, "%s: lock %s", volume, parent);
+	return populate_locked(rootfs, target, volume_dir, volume, copy_up, parent, parent_fd, leaf,
+			       err);
+}
+
+/* oci_volume_populate() under the volume's lock. */
+static int populate_locked(const char *rootfs, const char *target, const char *volume_dir,
+			   const char *volume, bool copy_up, const char *parent, int parent_fd,
+			   const char *leaf, struct zl_err *err)
+{
 	if (mkdirat(parent_fd, leaf, 0755) < 0 && errno != EEXIST)
 		return zl_fail_errno(err, "%s: create %s", volume, volume_dir);
 	_cleanup_close_ int vol_fd = openat(parent_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

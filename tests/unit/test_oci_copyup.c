@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backends/oci/bundle-internal.h"
@@ -199,6 +200,36 @@ static void check_db_copy(const char *vol)
 	assert_true(S_ISFIFO(lstat_ok(fifo).st_mode));
 }
 
+/* The replicas of one wave are created at once and share a named volume:
+ * four processes populate it together; each succeeds, the volume holds one
+ * whole copy, and nothing of the machinery is left beside it. */
+static void test_concurrent_populates(void **state)
+{
+	(void)state;
+	NEED_ROOT();
+	pid_t pids[4];
+	fflush(NULL);
+	for (int i = 0; i < 4; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct zl_err err = ZL_ERR_INIT;
+			int r = populate("/var/lib/db", "pgdata", true, &err);
+			if (r < 0)
+				fprintf(stderr, "populate: %s\n", err.msg);
+			_exit(r < 0 ? 1 : 0);
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		int st;
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	_cleanup_free_ char *vol = join(volumes, "pgdata");
+	check_db_copy(vol);
+	assert_int_equal(entries(volumes), 1);
+}
+
 static void test_new_volume_gets_the_image_files(void **state)
 {
 	(void)state;
@@ -348,6 +379,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_new_volume_gets_the_image_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_populates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlinks_resolve_inside_the_rootfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_is_never_touched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nocopy_and_missing_target, setup, teardown),
