@@ -6,7 +6,7 @@
  * 3. per deployment: observe, plan, execute, record. */
 #include "reconcile-internal.h"
 #include "publish-internal.h" /* networking: published ports */
-#include "health-internal.h"  /* health_sleep_ms() */
+#include "health-internal.h"  /* health gates */
 #include "names-internal.h"   /* networking: service names */
 
 #include <cjson/cJSON.h>

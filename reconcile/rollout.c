@@ -92,17 +92,26 @@ const struct state_replica *rollout_row_for(const struct state_replicas *rows,
  * rolling update loses no request (docs/networking.md). */
 #define DRAIN_SETTLE_MS 500
 
-/* Does action i of plan[start, end) stop a running replica with an address
- * that drain() takes out (go[] set, not drained with the plan's removes)? */
-static const struct state_replica *draining(struct rollout *x, const struct plan *plan,
+/* The running replica action i of plan[start, end) stops, when it goes in
+ * this wave (go[]) and was not stopped with the plan's removes (a journal
+ * entry already); NULL otherwise. */
+static const struct state_replica *stopping(struct rollout *x, const struct plan *plan,
 					    size_t start, size_t i, const bool *go)
 {
 	const struct plan_action *a = &plan->items[i];
 	const struct state_replica *r = rollout_row_for(x->rows, a);
 	if (!go[i - start] || (a->kind != PLAN_REMOVE && a->kind != PLAN_RECREATE) ||
-	    a->journal_id != 0 || !r || r->state != STATE_REPLICA_RUNNING || !r->ip || !*r->ip)
+	    a->journal_id != 0 || !r || r->state != STATE_REPLICA_RUNNING)
 		return NULL;
 	return r;
+}
+
+/* stopping(), with an address drain() takes out of ports and names. */
+static const struct state_replica *draining(struct rollout *x, const struct plan *plan,
+					    size_t start, size_t i, const bool *go)
+{
+	const struct state_replica *r = stopping(x, plan, start, i, go);
+	return r && r->ip && *r->ip ? r : NULL;
 }
 
 /* Takes the replicas about to stop (draining()) out of their services'
@@ -163,19 +172,15 @@ static void stop_together(struct rollout *x, struct plan *plan, size_t start, si
 	struct backend *b = x->run->b;
 	if (!b || !b->ops->stop_begin)
 		return;
-	size_t stopping = 0;
-	for (size_t i = start; i < end; i++) {
-		const struct plan_action *a = &plan->items[i];
-		stopping += go[i - start] && (a->kind == PLAN_REMOVE || a->kind == PLAN_RECREATE) &&
-			    a->journal_id == 0;
-	}
-	if (stopping < 2)
+	size_t n = 0;
+	for (size_t i = start; i < end; i++)
+		n += stopping(x, plan, start, i, go) != NULL;
+	if (n < 2)
 		return;
 	for (size_t i = start; i < end; i++) {
 		struct plan_action *a = &plan->items[i];
-		const struct state_replica *r = rollout_row_for(x->rows, a);
-		if (!go[i - start] || (a->kind != PLAN_REMOVE && a->kind != PLAN_RECREATE) ||
-		    a->journal_id != 0 || !r || r->state != STATE_REPLICA_RUNNING || !r->backend_id)
+		const struct state_replica *r = stopping(x, plan, start, i, go);
+		if (!r || !r->backend_id)
 			continue;
 		struct zl_err err = ZL_ERR_INIT;
 		if (execute_journal_remove(x->run->db, a, r, &x->env, &a->journal_id, &err) < 0) {

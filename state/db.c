@@ -376,11 +376,7 @@ static int open_read_only(struct state_db *db, struct zl_err *err)
 			zl_buf_printf(&u, "?%s", params[i]);
 			uri = zl_buf_steal(&u);
 		}
-		if (db->sql) {
-			state_stmts_finalize(db);
-			sqlite3_close(db->sql);
-			db->sql = NULL;
-		}
+		state_detach(db); /* the previous attempt's */
 		int rc = sqlite3_open_v2(uri ? uri : db->path, &db->sql,
 					 SQLITE_OPEN_READONLY | (uri ? SQLITE_OPEN_URI : 0), NULL);
 		if (rc != SQLITE_OK) {
@@ -403,6 +399,21 @@ static int open_read_only(struct state_db *db, struct zl_err *err)
 	return -1;
 }
 
+/* Opens db->path for writing (creating it) and sets the connection up;
+ * -1 with err leaves db->sql as it is, for the caller to tell a corrupt
+ * file. worker: see state_attach(). */
+static int open_rw(struct state_db *db, bool worker, struct zl_err *err)
+{
+	if (sqlite3_open_v2(db->path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK)
+		return zl_fail(err, "state: open %s: %s", db->path,
+			       db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+	sqlite3_extended_result_codes(db->sql, 1);
+	if (worker && sqlite3_db_config(db->sql, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
+		return state_sql_fail(db, err, "keep the checkpoint for the main connection");
+	return configure(db, err);
+}
+
 int state_open(const char *root, bool read_only, struct state_db **out, struct zl_err *err)
 {
 	*out = NULL;
@@ -410,7 +421,6 @@ int state_open(const char *root, bool read_only, struct state_db **out, struct z
 	db->path = zl_xasprintf("%s/state.db", root);
 	db->read_only = read_only;
 
-	int flags;
 	if (read_only) {
 		struct stat st;
 		if (stat(db->path, &st) < 0) {
@@ -421,22 +431,12 @@ int state_open(const char *root, bool read_only, struct state_db **out, struct z
 			goto fail;
 		*out = db;
 		return 0;
-	} else {
-		if (zl_mkdir_p(root, 0700, err) < 0) {
-			zl_err_prefix(err, "state");
-			goto fail;
-		}
-		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	}
-	if (sqlite3_open_v2(db->path, &db->sql, flags, NULL) != SQLITE_OK) {
-		zl_fail(err, "state: open %s: %s", db->path,
-			db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+	if (zl_mkdir_p(root, 0700, err) < 0) {
+		zl_err_prefix(err, "state");
 		goto fail;
 	}
-	sqlite3_extended_result_codes(db->sql, 1);
-	if (configure(db, err) < 0)
-		goto fail;
-	if (read_only ? open_read_only_checks(db, err) : migrate(db, err))
+	if (open_rw(db, false, err) < 0 || migrate(db, err) < 0)
 		goto fail;
 	*out = db;
 	return 0;
@@ -458,9 +458,7 @@ void state_close(struct state_db *db)
 {
 	if (!db)
 		return;
-	state_stmts_finalize(db);
-	/* With every statement finalized, close cannot report "busy". */
-	sqlite3_close(db->sql);
+	state_detach(db);
 	free(db->path);
 	free(db);
 }
@@ -470,6 +468,7 @@ void state_detach(struct state_db *db)
 	if (!db || !db->sql)
 		return;
 	state_stmts_finalize(db);
+	/* With every statement finalized, close cannot report "busy". */
 	sqlite3_close(db->sql);
 	db->sql = NULL;
 }
@@ -478,25 +477,13 @@ int state_attach(struct state_db *db, bool worker, struct zl_err *err)
 {
 	if (db->sql)
 		return 0;
-	/* Opened and migrated before it was detached: only the connection's
-	 * settings are made again. */
-	int flags = db->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
-	if (sqlite3_open_v2(db->path, &db->sql, flags, NULL) != SQLITE_OK) {
-		zl_fail(err, "state: open %s: %s", db->path,
-			db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
-		sqlite3_close(db->sql);
-		db->sql = NULL;
+	/* Opened and migrated before it was detached: only the connection and
+	 * its settings are made again. */
+	if (open_rw(db, worker, err) < 0) {
+		state_detach(db); /* all or nothing: no half-set connection */
 		return -1;
 	}
-	sqlite3_extended_result_codes(db->sql, 1);
-	int r = 0;
-	if (worker && sqlite3_db_config(db->sql, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
-		r = state_sql_fail(db, err, "keep the checkpoint for the main connection");
-	if (r == 0)
-		r = configure(db, err);
-	if (r < 0)
-		state_detach(db); /* all or nothing: no half-set connection */
-	return r;
+	return 0;
 }
 
 int state_schema_version(struct state_db *db) { return db->schema_version; }

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "spec/spec.h"
+#include "spec-helpers.h" /* diags_text */
 
 #define HEAD "version: v1\ndeployment: test-app\nservices:\n"
 #define SVC HEAD "  api:\n    image: nginx\n"
@@ -78,16 +78,6 @@ static void unload(struct loaded *l)
 {
 	spec_set_free(&l->set);
 	spec_diags_free(&l->diags);
-}
-
-static char *diags_text(const struct spec_diags *d)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	spec_diags_print(d, f);
-	fclose(f);
-	return buf;
 }
 
 /* The load printed exactly want ("FILE:LINE:COL: PATH: MSG\n" lines). */
