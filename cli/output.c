@@ -97,10 +97,9 @@ static void add_runs_json(cJSON *root, const struct state_replicas *rows,
 		add_time_or_null(o, "finished_at", r->finished_at);
 		bool done = r->finished_at > 0;
 		add_int_or_null(o, "exit_code", r->exit_code, done && r->exit_code >= 0);
-		if (done && r->exit_signal > 0)
-			output_json_string_or_null(o, "exit_signal", reconcile_signal_name(r->exit_signal));
-		else
-			cJSON_AddNullToObject(o, "exit_signal");
+		output_json_string_or_null(o, "exit_signal", done && r->exit_signal > 0
+							      ? reconcile_signal_name(r->exit_signal)
+							      : NULL);
 		output_json_string_or_null(o, "reason", r->reason);
 		output_json_string_or_null(o, "log", r->log_path);
 		cJSON_AddItemToArray(runs, o);
@@ -129,10 +128,9 @@ char *output_status_json(const struct state_replicas *rows,
 		output_json_string_or_null(o, "netns", r->netns);
 		add_int_or_null(o, "exit_code", r->exit_code, r->exit_code >= 0);
 		output_json_string_or_null(o, "exit_reason", r->exit_reason);
-		if (r->exit_signal > 0)
-			output_json_string_or_null(o, "exit_signal", reconcile_signal_name(r->exit_signal));
-		else
-			cJSON_AddNullToObject(o, "exit_signal");
+		output_json_string_or_null(o, "exit_signal", r->exit_signal > 0
+							      ? reconcile_signal_name(r->exit_signal)
+							      : NULL);
 		cJSON_AddNumberToObject(o, "restarts", r->restarts);
 		int64_t wait = backoff_left(r, now_ms);
 		add_time_or_null(o, "backoff_until", wait > 0 ? r->backoff_until : 0);

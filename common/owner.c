@@ -51,6 +51,25 @@ static int read_root_id(const char *root, char id[ZL_OWNER_ID_LEN + 1])
 	return r;
 }
 
+/* Writes text to the new file tmp (fsynced when sync), to be linked into
+ * place whole; on failure tmp is gone. */
+static int write_aside(const char *tmp, const char *text, bool sync, struct zl_err *err)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return zl_fail_errno(err, "create %s", tmp);
+	ssize_t n = write(fd, text, strlen(text));
+	int saved = errno;
+	if (n != (ssize_t)strlen(text) || (sync && fsync(fd) < 0)) {
+		close(fd);
+		unlink(tmp);
+		errno = n < 0 ? saved : EIO;
+		return zl_fail_errno(err, "write %s", tmp);
+	}
+	close(fd);
+	return 0;
+}
+
 /* Makes <real>/root-id hold id unless it exists already (then its id wins).
  * Written whole to a temporary file, then linked into place: a kill at any
  * point leaves either no root-id or a complete one, never an empty file
@@ -60,20 +79,10 @@ static int write_root_id(const char *real, const char *id, struct zl_owner *out,
 	_cleanup_free_ char *path = zl_xasprintf("%s/" ROOT_ID_FILE, real);
 	_cleanup_free_ char *tmp = zl_xasprintf("%s/" ROOT_ID_FILE ".tmp.%d", real, (int)getpid());
 	_cleanup_free_ char *text = zl_xasprintf("%s\n", id);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return zl_fail_errno(err, "create %s", tmp);
-	ssize_t n = write(fd, text, strlen(text));
-	int saved = errno;
-	if (n != (ssize_t)strlen(text) || fsync(fd) < 0) {
-		close(fd);
-		unlink(tmp);
-		errno = n < 0 ? saved : EIO;
-		return zl_fail_errno(err, "write %s", tmp);
-	}
-	close(fd);
+	if (write_aside(tmp, text, true, err) < 0)
+		return -1;
 	int r = link(tmp, path);
-	saved = errno;
+	int saved = errno;
 	unlink(tmp);
 	if (r < 0 && saved == EEXIST) /* made meanwhile by another run: take that */
 		return read_root_id(real, out->id) == 0
@@ -226,11 +235,12 @@ int zl_claim(const char *kind, const char *name, const struct zl_owner *me,
 	_cleanup_free_ char *text = zl_xasprintf("%s %s\n", me->id, me->root);
 	/* The claim appears whole (written aside, then linked into place, which
 	 * fails when it exists): the workers of a parallel apply claim at the
-	 * same time and must never read a half-written claim as garbage. */
-	/* Named as zl_write_file_atomic()'s temporaries are, so the sweep of
-	 * leftovers of a killed run knows it. */
+	 * same time and must never read a half-written claim as garbage. The
+	 * temporary is named as zl_write_file_atomic()'s are, so the sweep of
+	 * a killed run's leftovers knows it; a plain write (no second
+	 * temporary, no fsync: claims live on tmpfs and end with the boot). */
 	_cleanup_free_ char *tmp = zl_xasprintf("%s.tmp.%d", path, (int)getpid());
-	if (zl_write_file_atomic(tmp, text, strlen(text), 0644, err) < 0)
+	if (write_aside(tmp, text, false, err) < 0)
 		return -1;
 	int r = claim_link(kind, name, path, tmp, me, holder, err);
 	unlink(tmp);

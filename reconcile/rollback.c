@@ -199,18 +199,12 @@ int revision_spec_load(const struct state_revision *rev, struct spec_set *set, s
 
 /* ---- the verbs ---- */
 
-/* Opens root's database read-only; *db NULL when nothing is recorded. */
-static int open_recorded(const char *root, struct state_db **db, struct zl_err *err)
-{
-	return root_open_read(root, db, err) < 0 ? -1 : 0;
-}
-
 int reconcile_history(const char *root, const char *deployment, struct state_revisions *out,
 		      struct zl_err *err)
 {
 	memset(out, 0, sizeof(*out));
 	struct state_db *db = NULL;
-	if (open_recorded(root, &db, err) < 0)
+	if (root_open_read(root, &db, err) < 0)
 		return -1;
 	int r = db ? state_revisions_load(db, deployment, out, err) : 0;
 	state_close(db);

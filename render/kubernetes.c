@@ -139,9 +139,7 @@ static int render_long_running(struct render_ctx *c, struct k8s_dep *kd,
 			rn_put(ru, "maxUnavailable", rn_int(ro->max_unavailable));
 		} else {
 			char pct[16];
-			snprintf(pct, sizeof(pct), "%d%%",
-				 ro->max_unavailable_percent > 0 ? ro->max_unavailable_percent
-								 : SPEC_ROLLOUT_DEFAULT_PERCENT);
+			snprintf(pct, sizeof(pct), "%d%%", spec_rollout_percent(svc));
 			rn_put(ru, "maxUnavailable", rn_str(pct));
 		}
 		rn_put(ru, "maxSurge", rn_int(0));

@@ -193,14 +193,20 @@ const struct spec_service *spec_deployment_find(const struct spec_deployment *d,
 	return NULL;
 }
 
-int spec_rollout_batch(const struct spec_service *svc, int replicas)
+int spec_rollout_percent(const struct spec_service *svc)
 {
 	const struct spec_rollout *r = &svc->rollout;
 	if (r->max_unavailable > 0)
-		return r->max_unavailable;
-	int percent = r->max_unavailable_percent > 0 ? r->max_unavailable_percent
-						     : SPEC_ROLLOUT_DEFAULT_PERCENT;
-	int batch = (int)((int64_t)replicas * percent / 100);
+		return 0;
+	return r->max_unavailable_percent > 0 ? r->max_unavailable_percent
+					      : SPEC_ROLLOUT_DEFAULT_PERCENT;
+}
+
+int spec_rollout_batch(const struct spec_service *svc, int replicas)
+{
+	if (svc->rollout.max_unavailable > 0)
+		return svc->rollout.max_unavailable;
+	int batch = (int)((int64_t)replicas * spec_rollout_percent(svc) / 100);
 	return batch > 0 ? batch : 1;
 }
 

@@ -421,6 +421,9 @@ int64_t spec_rollout_deadline_ms(const struct spec_health *h);
  * Kubernetes' maxUnavailable), rounded down, at least 1. */
 #define SPEC_ROLLOUT_DEFAULT_PERCENT 25
 int spec_rollout_batch(const struct spec_service *svc, int replicas);
+/* rollout.max_unavailable as a percentage when not a count: the given one,
+ * else SPEC_ROLLOUT_DEFAULT_PERCENT (0 when it is a count). */
+int spec_rollout_percent(const struct spec_service *svc);
 /* Desired replica count: fixed -> replicas, adaptive -> min, manual -> 0. */
 int spec_service_desired_replicas(const struct spec_service *svc);
 /* Does the spec alone say the service runs WebAssembly: service_type

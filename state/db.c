@@ -399,7 +399,8 @@ static int open_read_only(struct state_db *db, struct zl_err *err)
 	return -1;
 }
 
-/* Opens db->path for writing (creating it) and sets the connection up;
+/* Opens db->path for writing (creating it) and sets the connection up (a
+ * read-only database is never detached, so attach needs no other mode);
  * -1 with err leaves db->sql as it is, for the caller to tell a corrupt
  * file. worker: see state_attach(). */
 static int open_rw(struct state_db *db, bool worker, struct zl_err *err)

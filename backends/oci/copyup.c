@@ -318,10 +318,6 @@ static int open_in_rootfs(const char *rootfs, const char *path)
 	return (int)syscall(SYS_openat2, root, *path ? path : ".", &how, sizeof(how));
 }
 
-static int populate_locked(const char *rootfs, const char *target, const char *volume_dir,
-			   const char *volume, bool copy_up, const char *parent, int parent_fd,
-			   const char *leaf, struct zl_err *err);
-
 int oci_volume_populate(const char *rootfs, const char *target, const char *volume_dir,
 			const char *volume, bool copy_up, struct zl_err *err)
 {
@@ -343,15 +339,6 @@ int oci_volume_populate(const char *rootfs, const char *target, const char *volu
 	while (flock(parent_fd, LOCK_EX) < 0)
 		if (errno != EINTR)
 			return zl_fail_errno(err, "%s: lock %s", volume, parent);
-	return populate_locked(rootfs, target, volume_dir, volume, copy_up, parent, parent_fd, leaf,
-			       err);
-}
-
-/* oci_volume_populate() under the volume's lock. */
-static int populate_locked(const char *rootfs, const char *target, const char *volume_dir,
-			   const char *volume, bool copy_up, const char *parent, int parent_fd,
-			   const char *leaf, struct zl_err *err)
-{
 	if (mkdirat(parent_fd, leaf, 0755) < 0 && errno != EEXIST)
 		return zl_fail_errno(err, "%s: create %s", volume, volume_dir);
 	_cleanup_close_ int vol_fd = openat(parent_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

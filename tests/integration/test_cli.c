@@ -629,8 +629,7 @@ static char *check_bad_spec(const struct cli_tmp *t, const char *path, int want_
 /* tests/fixtures/spec/SUB into out. */
 static void spec_fixture(char out[PATH_MAX], const char *sub)
 {
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	cli_pathf(out, "%s/tests/fixtures/spec/%s", src && *src ? src : ZL_TEST_SOURCE_ROOT, sub);
+	cli_pathf(out, "%s/tests/fixtures/spec/%s", cli_source_root(), sub);
 }
 
 /* Removes every "dir/" from text (in place): messages name files by the
@@ -2040,9 +2039,7 @@ static void test_hostile_input(void **state)
 static void test_test_subnets_outside_default(void **state)
 {
 	(void)state;
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	if (!src || !*src)
-		src = ZL_TEST_SOURCE_ROOT;
+	const char *src = cli_source_root();
 	static const char *const patterns[] = { "tests/integration/*.c", "tests/integration/*.h",
 						"bench/*.sh", "tests/infra/*.sh" };
 	static const char inside[] = "10.2" "13."; /* not spelled whole: this file is read too */

@@ -193,8 +193,7 @@ static int group_setup(void **state)
 	snprintf(g.dir, sizeof(g.dir), "/tmp/zllayers-img-XXXXXX");
 	if (!mkdtemp(g.dir))
 		return -1;
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	src = src && *src ? src : ZL_TEST_SOURCE_ROOT;
+	const char *src = oci_test_source_root();
 	int64_t start = cli_mono_ms();
 	if (sh("'%s/tests/infra/build-images.sh' --layers '%s' %d", src, g.dir, LAYERS) != 0 ||
 	    sh("'%s/tests/infra/build-images.sh' --layers '%s' %d", src, g.dir, SMALL) != 0) {

@@ -417,8 +417,7 @@ static void test_man_pages_render(void **state)
 	free(err);
 
 	char spec[PATH_MAX];
-	const char *src = getenv("ZLAPPLY_SOURCE_ROOT");
-	cli_pathf(spec, "%s/docs/man/zlapply-spec.5", src && *src ? src : ZL_TEST_SOURCE_ROOT);
+	cli_pathf(spec, "%s/docs/man/zlapply-spec.5", cli_source_root());
 	assert_man_renders(spec, "ZLAPPLY-SPEC(5)");
 	char *text = cli_read_file(spec);
 	assert_non_null(text);

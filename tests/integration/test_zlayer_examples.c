@@ -103,6 +103,7 @@ static void test_invalid_example_messages(void **state)
 	assert_int_equal(d->line, 208);
 	assert_int_equal(d->col, 15);
 	d = find_diag(&diags, "services.web.volumes", NULL);
+	assert_non_null(d);
 	assert_non_null(strstr(d->msg, "\"storage\""));
 	/* Dependencies first, ties in file order. */
 	const struct spec_deployment *dep = &set.deployments[0];
