@@ -26,32 +26,19 @@ command -v strace >/dev/null || { echo "bench: strace missing" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "bench: valgrind missing" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/zlapply-oci-ab.XXXXXX)
-declare -A zl mon root bridge subnet
-zl[before]=$(realpath "$1/cli/zlapply") mon[before]=$(realpath "$1/backends/monitor/zlmon")
-zl[after]=$(realpath "$2/cli/zlapply") mon[after]=$(realpath "$2/backends/monitor/zlmon")
-root[before]=$work/root-before root[after]=$work/root-after
-bridge[before]=zla$(( $$ % 1000 )) bridge[after]=zlz$(( $$ % 1000 ))
-subnet[before]=10.216.251.0/24 subnet[after]=10.216.252.0/24
+. bench/ab-lib.sh
+ab_builds "$1" "$2" "$work" zla zlz 10.216.251.0/24 10.216.252.0/24
 tag() { [ "$1" = before ] && echo b || echo a; }
 
-z() { # WHICH ARGS...: that build's zlapply on its own root, bridge and subnet
-  local w=$1; shift
-  ZLMON_BIN=${mon[$w]} "${zl[$w]}" --root "${root[$w]}" --bridge "${bridge[$w]}" \
-    --subnet "${subnet[$w]}" -q "$@"
-}
 cleanup() {
   for w in before after; do
     for d in "cold$(tag "$w")" "noop$(tag "$w")"; do z "$w" delete -d "$d" >/dev/null 2>&1 || true; done
-    iptables -w -t nat -D POSTROUTING -s "${subnet[$w]}" ! -o "${bridge[$w]}" -m comment --comment zlapply -j MASQUERADE 2>/dev/null || true
-    ip link del "${bridge[$w]}" 2>/dev/null || true
   done
+  ab_net_cleanup
   rm -rf "$work"
 }
 trap cleanup EXIT
 scripts/build-example-image "$work/image" >/dev/null
-now() { date +%s%N; }
-ms() { echo $(( ($(now) - $1) / 1000000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # ratios FILE_BEFORE FILE_AFTER: median of the line-by-line ratios after / before
 ratios() { paste "$1" "$2" | awk '$1 > 0 {print $2 / $1}' | median; }
 

@@ -42,24 +42,15 @@ cmd="trap 'exit 0' TERM; sleep 3600 & wait" # every contender's replicas run thi
 # lower case: podman names the image it pulls from an oci: directory after its path
 work=/tmp/zlapply-versus.$$
 mkdir -m 0700 "$work"
-declare -A zl mon root bridge subnet dep
-zl[before]=$(realpath "$1/cli/zlapply") mon[before]=$(realpath "$1/backends/monitor/zlmon")
-zl[after]=$(realpath "$2/cli/zlapply") mon[after]=$(realpath "$2/backends/monitor/zlmon")
-root[before]=$work/root-before root[after]=$work/root-after
-bridge[before]=zlvb$(( $$ % 1000 )) bridge[after]=zlva$(( $$ % 1000 ))
-subnet[before]=10.216.253.0/24 subnet[after]=10.216.254.0/24
+. bench/ab-lib.sh
+ab_builds "$1" "$2" "$work" zlvb zlva 10.216.253.0/24 10.216.254.0/24
+declare -A dep
 dep[before]=vsb-$$ dep[after]=vsa-$$ dep[tmpl]=vst-$$
 runc_state=$work/runc-state cgroup=zlv$$
 pnet=zlv$$ psubnet=10.216.250.0/24
 P=(podman --root "$work/podman/root" --runroot "$work/podman/run" --tmpdir "$work/podman/tmp"
   --network-config-dir "$work/podman/net" --runtime "$runc" --cgroup-manager cgroupfs)
 podman_ok='' podman_why='' pbridge='' cni_chains_before=''
-
-z() { # WHICH ARGS...: that build's zlapply (and zlmon) on its own root, bridge and subnet
-  local w=$1; shift
-  ZLMON_BIN=${mon[$w]} "${zl[$w]}" --root "${root[$w]}" --bridge "${bridge[$w]}" \
-    --subnet "${subnet[$w]}" -q "$@"
-}
 
 runc_clean() { # the runc contender's containers, overlay mounts, bundles and cgroups
   local id b
@@ -83,9 +74,8 @@ cleanup() {
   trap '' INT TERM
   for w in before after; do
     for d in "${dep[$w]}" "${dep[tmpl]}"; do z "$w" delete -d "$d" >/dev/null 2>&1 || true; done
-    iptables -w -t nat -D POSTROUTING -s "${subnet[$w]}" ! -o "${bridge[$w]}" -m comment --comment zlapply -j MASQUERADE 2>/dev/null || true
-    ip link del "${bridge[$w]}" 2>/dev/null || true
   done
+  ab_net_cleanup
   runc_clean
   if [ -d "$work/podman" ]; then
     "${P[@]}" rm -a -f -t 0 >/dev/null 2>&1 || true
@@ -111,9 +101,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-now() { date +%s%N; }
-ms() { echo $(( ($(now) - $1) / 1000000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # ratio A B: the median of the per-round ratios A / B (files $data/A, $data/B)
 ratio() {
   [ -s "$data/$1" ] && [ -s "$data/$2" ] || { echo -; return; }
